@@ -1,0 +1,307 @@
+"""Fixtures: a real OpenSSH sshd on a loopback port, trusting the CAs and KRL each test chooses.
+
+The server is started once per session; `TrustedUserCAKeys` and `RevokedKeys` point at files in a
+private directory, and sshd re-reads both at every login, so each test rewrites them freely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+import paramiko
+import pytest
+
+from scaivault_ssh import ca_private_key_text, generate_ca_key, write_krl
+
+SSHD = Path("/usr/sbin/sshd")
+RUN_DIR = Path("/run/sshd")
+#: `deploy` is the principal the tests sign for; `deploy2` is a second real account it must not reach.
+USERS = ("deploy", "deploy2")
+_PARAMIKO_KEYS = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine; in CI (CI=true) a missing prerequisite is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sshd_version() -> tuple[int, int]:
+    out = subprocess.run([str(SSHD), "-V"], capture_output=True, text=True).stderr
+    match = re.search(r"OpenSSH_(\d+)\.(\d+)", out)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
+@contextlib.contextmanager
+def _run_dir():
+    """sshd refuses to start without its privilege-separation directory."""
+    created = not RUN_DIR.exists()
+    if created:
+        RUN_DIR.mkdir(mode=0o755, parents=True)
+    try:
+        yield
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                RUN_DIR.rmdir()
+
+
+@contextlib.contextmanager
+def _accounts(names):
+    """Create the login accounts that are missing, and remove exactly those afterwards."""
+    created = []
+    try:
+        for name in names:
+            try:
+                pwd.getpwnam(name)
+                continue
+            except KeyError:
+                pass
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
+            created.append(name)
+            # useradd leaves the account locked ('!'); with UsePAM no, sshd refuses locked accounts.
+            subprocess.run(["usermod", "-p", "*", name], check=True)
+        yield
+    finally:
+        for name in created:
+            subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+
+
+def _sshd_config(d: Path, port: int, version: tuple[int, int]) -> str:
+    lines = [
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {d / 'host_ed25519'}",
+        f"PidFile {d / 'sshd.pid'}",
+        f"TrustedUserCAKeys {d / 'trusted_user_ca_keys'}",
+        f"RevokedKeys {d / 'revoked_keys.krl'}",
+        "AuthorizedKeysFile none",
+        "AuthorizedPrincipalsFile none",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "PermitRootLogin no",
+        # Both accounts are allowed so that refusing deploy2 is the certificate's doing, not this.
+        f"AllowUsers {' '.join(USERS)}",
+        "LogLevel VERBOSE",
+        "PrintMotd no",
+        "X11Forwarding no",
+        "LoginGraceTime 30",
+    ]
+    if version >= (9, 8):
+        # Newer sshd penalises repeated failed logins from one address; tests fail on purpose.
+        lines.append("PerSourcePenalties no")
+    return "\n".join(lines) + "\n"
+
+
+def _wait_for_banner(port: int, proc: subprocess.Popen, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(OSError):
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                if s.recv(64).startswith(b"SSH-2.0-"):
+                    return
+        time.sleep(0.05)
+
+
+@attrs.define
+class SshServer:
+    """A running sshd and helpers to point it at CAs and a KRL and to log in with paramiko."""
+
+    port: int
+    directory: Path
+    host_key: paramiko.PKey
+    process: subprocess.Popen
+    host: str = "127.0.0.1"
+    _log_mark: int = 0
+
+    @property
+    def trusted_ca_path(self) -> Path:
+        return self.directory / "trusted_user_ca_keys"
+
+    @property
+    def krl_path(self) -> Path:
+        return self.directory / "revoked_keys.krl"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "sshd.log"
+
+    def trust(self, *ca_lines: str) -> None:
+        """Make sshd trust exactly these CA public key lines."""
+        self.trusted_ca_path.write_text("".join(f"{line}\n" for line in ca_lines))
+
+    def revoke(self, krl: bytes) -> None:
+        """Install this KRL as sshd's RevokedKeys."""
+        write_krl(self.krl_path, krl)
+
+    def reset(self) -> None:
+        """Trust no CA, revoke nothing, and start a fresh log window."""
+        self.trust()
+        # An empty RevokedKeys file revokes nothing; a missing one would refuse every key.
+        self.krl_path.write_bytes(b"")
+        self._log_mark = self.log_path.stat().st_size
+
+    def log(self) -> str:
+        """What sshd logged since the last reset."""
+        with self.log_path.open("rb") as f:
+            f.seek(self._log_mark)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_for_log(self, pattern: str, timeout: float = 5) -> str:
+        """Wait until sshd has logged a line matching `pattern` since the last reset; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.log())
+            if match:
+                return match.group(0)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sshd never logged {pattern!r}; it logged:\n{self.log()}")
+            time.sleep(0.05)
+
+    def client_key(self, private_key: str, certificate: str | None = None) -> paramiko.PKey:
+        """A paramiko key from OpenSSH private key text, carrying `certificate` if given."""
+        for cls in _PARAMIKO_KEYS:
+            with contextlib.suppress(paramiko.SSHException, ValueError):
+                key = cls.from_private_key(io.StringIO(private_key))
+                break
+        else:
+            raise ValueError("paramiko cannot read this private key")
+        if certificate is not None:
+            key.load_certificate(certificate)
+        return key
+
+    def connect(self, user: str, key: paramiko.PKey, timeout: float = 10) -> paramiko.SSHClient:
+        """Log in as `user` with `key` (and its certificate); raises paramiko's error if refused."""
+        client = paramiko.SSHClient()
+        client.get_host_keys().add(f"[{self.host}]:{self.port}", self.host_key.get_name(), self.host_key)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(
+                self.host,
+                port=self.port,
+                username=user,
+                pkey=key,
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+            )
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def run(self, client: paramiko.SSHClient, command: str, pty: bool = False, timeout: float = 10):
+        """Run `command` over an open login; returns (exit status, stdout text)."""
+        channel = client.get_transport().open_session(timeout=timeout)
+        try:
+            channel.settimeout(timeout)
+            if pty:
+                channel.get_pty()
+            channel.exec_command(command)
+            output = channel.makefile("rb").read().decode("utf-8", "replace")
+            return channel.recv_exit_status(), output
+        finally:
+            channel.close()
+
+
+@pytest.fixture(scope="session")
+def sshd_server():
+    """A real sshd on a free 127.0.0.1 port, stopped (and its accounts removed) after the session."""
+    if not SSHD.exists():
+        _unavailable(f"{SSHD} is missing: install the Debian package openssh-server")
+    if os.geteuid() != 0:
+        _unavailable("the sshd tests run as root: they start sshd and create login accounts")
+    if shutil.which("useradd") is None:
+        _unavailable("useradd is missing")
+    with contextlib.ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scaivault-sshd-")))
+        # sshd reads these files as root; the directory itself stays private.
+        directory.chmod(0o700)
+        stack.enter_context(_run_dir())
+        stack.enter_context(_accounts(USERS))
+
+        host_key = generate_ca_key("ed25519")
+        host_key_path = directory / "host_ed25519"
+        host_key_path.touch(mode=0o600)
+        host_key_path.write_text(ca_private_key_text(host_key))
+        paramiko_host_key = paramiko.Ed25519Key.from_private_key(io.StringIO(ca_private_key_text(host_key)))
+
+        port = _free_port()
+        config = directory / "sshd_config"
+        config.write_text(_sshd_config(directory, port, _sshd_version()))
+        (directory / "trusted_user_ca_keys").write_text("")
+        (directory / "revoked_keys.krl").write_bytes(b"")
+        log_path = directory / "sshd.log"
+        log_path.touch()
+        check = subprocess.run([str(SSHD), "-t", "-f", str(config)], capture_output=True, text=True)
+        if check.returncode != 0:
+            pytest.fail(f"sshd -t rejected the test config: {check.stderr.strip()}", pytrace=False)
+
+        log = stack.enter_context(log_path.open("ab"))
+        process = subprocess.Popen(
+            [str(SSHD), "-D", "-e", "-f", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        stack.callback(_stop, process)
+        _wait_for_banner(port, process, time.monotonic() + 15)
+        if process.poll() is not None:
+            pytest.fail(f"sshd exited at start: {log_path.read_text()[-2000:]}", pytrace=False)
+        yield SshServer(port=port, directory=directory, host_key=paramiko_host_key, process=process)
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (sshd's per-connection processes)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # The command name may hold spaces; the parent pid follows its closing parenthesis.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the listener, then any connection process it left (all started by this fixture)."""
+    children = _children(process.pid)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+@pytest.fixture
+def sshd(sshd_server: SshServer) -> SshServer:
+    """The session's sshd, reset to trust no CA and revoke nothing."""
+    sshd_server.reset()
+    return sshd_server
