@@ -1,0 +1,25 @@
+"""ScaiVault core: embeddable dynamic secrets. Plugins import only the names re-exported here."""
+
+from .clock import Clock, ManualClock, SystemClock
+from .durations import format_duration, parse_duration
+from .engine import Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed
+from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig, InvalidRequest,
+                     LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded, RoleNotFound,
+                     ScaiVaultError, TTLExceedsMax, Unauthenticated)
+from .hookspecs import hookimpl
+from .leases import LeaseOptions
+from .models import IssuedCredentials, Lease, LeaseState, RenewResult
+from .plugins import make_plugin_manager
+from .redaction import redact
+from .templates import template_list
+from .vault import Session, Vault
+
+__all__ = [
+    "Clock", "ManualClock", "SystemClock", "format_duration", "parse_duration",
+    "Engine", "EngineContext", "IssueRequest", "Issued", "LeaseLimits", "NoFields", "Renewed",
+    "Conflict", "EngineError", "EngineNotFound", "EngineUnreachable", "InvalidConfig", "InvalidRequest",
+    "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
+    "ScaiVaultError", "TTLExceedsMax", "Unauthenticated",
+    "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
+    "make_plugin_manager", "redact", "template_list", "Session", "Vault",
+]

@@ -1,0 +1,230 @@
+"""The ``Engine`` interface: what an engine plugin implements to talk to its target system.
+
+The core does the bookkeeping (TTLs, lease records, templates, names and passwords, policies,
+audit, expiry, crash safety). An engine only talks to its target: verify a connection, create a
+credential, renew it, revoke it (idempotently), and rotate its own root credential.
+
+Lifecycle of one lease, as the core drives it::
+
+    handle = engine.plan(request)          # what revocation will need; persisted as an intent
+    issued = engine.create(request)        # the credential now exists in the target
+    ...                                    # lease active; renew() on request
+    engine.revoke_many([handle, ...])      # at expiry or on request, retried until it succeeds
+
+If the process dies between ``plan`` and the lease being recorded, the core later calls
+``revoke(handle)`` for the intent, so ``revoke`` must succeed when the credential was never
+created ("already gone" is success).
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from typing import Any, Callable, ClassVar, Mapping
+
+import attrs
+
+from .clock import Clock
+
+
+@attrs.define
+class NoFields:
+    """Config, role or request fields for an engine that takes none."""
+
+
+@attrs.frozen
+class EngineContext:
+    """What the core hands an engine: its name, its typed config, and services it may use."""
+
+    name: str
+    config: Any
+    root_credentials: Callable[[], dict[str, Any]] = attrs.field(repr=False)
+    """Reads the engine's root credential from the secret store as ``dynamic:<name>`` (policy-checked)."""
+    render: Callable[[str, Mapping[str, Any]], str] = attrs.field(repr=False)
+    """Renders one template string in the core's sandboxed, strict environment."""
+    clock: Clock = attrs.field(repr=False)
+    log: logging.Logger = attrs.field(repr=False)
+    save_root_credentials: Callable[[dict[str, Any], str], None] | None = attrs.field(default=None, repr=False)
+    """Stores a new root credential version (used by engines that generate their own, e.g. an SSH CA)."""
+
+
+@attrs.frozen
+class IssueRequest:
+    """One credential to create. ``variables`` are the template variables, already computed."""
+
+    lease_id: str
+    role_name: str
+    role: Any  # an instance of the engine's ``Role`` class
+    username: str
+    password: str = attrs.field(repr=False)
+    expires_at: float  # epoch seconds
+    ttl_seconds: int
+    metadata: Mapping[str, Any]
+    params: Any  # an instance of the engine's ``Request`` class: extra fields of the request body
+    variables: Mapping[str, Any] = attrs.field(repr=False)
+
+    def render(self, templates: list[str], render: Callable[[str, Mapping[str, Any]], str]) -> list[str]:
+        """Each template rendered with this request's variables."""
+        return [render(t, self.variables) for t in templates]
+
+
+@attrs.define
+class Issued:
+    """What ``create`` returns: the credential for the caller, and what revocation needs."""
+
+    data: dict[str, Any] = attrs.field(repr=False)
+    handle: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    """Merged over the handle from ``plan`` and stored (encrypted) with the lease."""
+    subject: str | None = None
+    """Overrides the lease's subject (defaults to the generated username)."""
+
+
+@attrs.define
+class Renewed:
+    """What ``renew`` returns when the credential itself changed (a re-signed certificate)."""
+
+    data: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    handle: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class LeaseLimits:
+    """What the target itself allows a role's leases: renewable or not, and a hard TTL ceiling."""
+
+    renewable: bool = True
+    max_ttl: int | None = None  # seconds; the core refuses a larger ttl with ttl_exceeds_max
+    min_ttl: int | None = None
+    reason: str = ""  # said in the ttl_exceeds_max message ("STS AssumeRole allows at most 12h")
+
+
+class Engine(abc.ABC):
+    """Base class of every engine plugin. Subclass it, set the class attributes, implement the methods.
+
+    Register the subclass from a plugin module with the ``register_engines`` hook::
+
+        @scaivault_core.hookimpl
+        def register_engines(register):
+            register(PostgreSQLEngine)
+    """
+
+    type: ClassVar[str]
+    """The guide's engine ``type``: ``database``, ``aws``, ``azure``, ``gcp``, ``ssh``, ``custom``."""
+    plugin: ClassVar[str]
+    """The ``config.plugin`` value that selects this class (for non-database types, the type itself)."""
+    lease_prefix: ClassVar[str] = "db"
+    """Lease ids look like ``lease_<lease_prefix>_<random>``."""
+    Config: ClassVar[type] = NoFields
+    """attrs class of the engine's ``config`` fields (besides ``plugin`` and ``root_credentials_path``)."""
+    Role: ClassVar[type] = NoFields
+    """attrs class of the role's fields (besides ``name``, ``default_ttl``, ``max_ttl``, ``max_leases``)."""
+    Request: ClassVar[type] = NoFields
+    """attrs class of extra fields a credentials request may carry (besides ``ttl`` and ``metadata``)."""
+    template_fields: ClassVar[tuple[str, ...]] = ()
+    """Role fields holding templates (a string or a list of strings), validated strictly at role creation."""
+    template_variables: ClassVar[tuple[str, ...]] = ()
+    """Template variables this engine adds to ``name``, ``password``, ``expiration``, ``ttl_seconds``."""
+    username_max_length: ClassVar[int] = 63
+    """The target's limit on user names; generated names never exceed it."""
+    needs_root_credentials: ClassVar[bool] = True
+    """Whether ``root_credentials_path`` is required in the engine config."""
+
+    def __init__(self, context: EngineContext) -> None:
+        self.context = context
+        self.config = context.config
+        self.log = context.log
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.context.name!r}>"
+
+    # -- connection -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def verify(self) -> None:
+        """Open a test connection with the root credentials.
+
+        Raise ``EngineUnreachable`` when the target cannot be reached and ``InvalidConfig`` (with
+        the target's reason, never a secret) when it answers but refuses the credentials.
+        """
+
+    def close(self) -> None:
+        """Release pooled connections. Called when the engine is updated, deleted or the vault closes."""
+
+    # -- roles ------------------------------------------------------------------------------
+
+    def validate_role(self, role: Any) -> None:
+        """Check a role beyond its types; raise ``InvalidConfig`` naming the bad part.
+
+        Templates in ``template_fields`` are already checked by the core (syntax and variables).
+        """
+
+    def limits(self, role: Any) -> LeaseLimits:
+        """What the target allows this role's leases. The default: renewable, no ceiling."""
+        return LeaseLimits()
+
+    def format_expiration(self, expires_at: float) -> str:
+        """The ``{{expiration}}`` variable as the target writes timestamps. Default: ISO 8601 UTC."""
+        from .clock import iso
+
+        return iso(expires_at) or ""
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def plan(self, request: IssueRequest) -> dict[str, Any]:
+        """Before anything is created: everything revocation will need, as JSON-able data.
+
+        The core stores it (encrypted) as the lease intent before calling ``create``, so a crash in
+        between can be undone. The default records the username.
+        """
+        return {"username": request.username}
+
+    @abc.abstractmethod
+    def create(self, request: IssueRequest) -> Issued:
+        """Create the credential in the target, atomically where the target allows.
+
+        On failure, leave nothing behind (or raise and let the core revoke the planned handle) and
+        raise ``EngineUnreachable`` or ``EngineError`` with a message free of secrets.
+        """
+
+    def renew(self, handle: dict[str, Any], role: Any, expires_at: float) -> Renewed | None:
+        """Extend the credential in the target to ``expires_at`` (e.g. ``VALID UNTIL``).
+
+        ``role`` is None when the role was deleted since issue. Return ``Renewed`` when the
+        credential itself changed, else None. The default does nothing in the target.
+        """
+        return None
+
+    @abc.abstractmethod
+    def revoke(self, handle: dict[str, Any]) -> None:
+        """Remove the credential. Idempotent: a credential already gone (or never created) is success."""
+
+    def revoke_many(self, handles: list[dict[str, Any]]) -> list[BaseException | None]:
+        """Revoke several credentials, e.g. in one round trip; one result (None or the error) per handle."""
+        results: list[BaseException | None] = []
+        for handle in handles:
+            try:
+                self.revoke(handle)
+                results.append(None)
+            except Exception as exc:  # each lease succeeds or fails on its own
+                results.append(exc)
+        return results
+
+    def list_subjects(self) -> list[str] | None:
+        """Users in the target that look like this engine's (for ``reconcile``); None if not supported."""
+        return None
+
+    def revoke_subject(self, subject: str) -> None:
+        """Remove a user found by ``list_subjects`` that belongs to no lease."""
+        raise NotImplementedError
+
+    # -- root credential rotation ----------------------------------------------------------
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any] | None:
+        """A new root credential to replace ``current``, not yet applied; None if rotation is unsupported."""
+        return None
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        """Make ``new`` valid in the target (authenticating with ``current``)."""
+        raise NotImplementedError
+
+    def retire_root_credentials(self, old: dict[str, Any]) -> None:
+        """Invalidate a previous root credential at the end of its grace period, where that is separate."""

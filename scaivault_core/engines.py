@@ -1,0 +1,285 @@
+"""Engine and role records, and the live ``Engine`` objects built from them (one per engine, reused)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import attrs
+
+from .auth import Authorizer
+from .audit import Auditor
+from .converter import structure
+from .durations import format_duration, parse_duration
+from .engine import Engine, EngineContext
+from .errors import Conflict, EngineNotFound, InvalidConfig, InvalidRequest, RoleNotFound, ScaiVaultError
+from .models import EngineRecord, RoleRecord
+from .plugins import EngineRegistry
+from .policies import check_name, engine_path, role_path
+from .redaction import call_engine, remember_secrets
+from .secret_store import SecretStore, check_path
+from .store import Store
+from .templates import CORE_VARIABLES, Templates, template_list
+
+ENGINE_TYPES = ("database", "aws", "azure", "gcp", "ssh", "custom")
+DEFAULT_TTL, DEFAULT_MAX_TTL = 3600, 86400
+
+
+@attrs.frozen
+class LiveEngine:
+    record: EngineRecord
+    engine: Engine
+
+
+class EngineManager:
+    """Creates, validates and caches engines; the cache follows the stored record's ``updated_at``."""
+
+    def __init__(self, store: Store, registry: EngineRegistry, secrets: SecretStore, authorizer: Authorizer,
+                 auditor: Auditor, templates: Templates, clock: Any) -> None:
+        self._store, self._registry, self._secrets, self._auth = store, registry, secrets, authorizer
+        self._audit, self._templates, self._clock = auditor, templates, clock
+        self._live: dict[str, LiveEngine] = {}
+        self._roles: dict[tuple[str, str], tuple[float, RoleRecord, Any]] = {}
+        self._lock = threading.RLock()
+
+    # -- engines -------------------------------------------------------------------------------
+
+    def _record(self, name: str, type_: str, config: dict[str, Any], default_ttl: Any, max_ttl: Any,
+                max_leases: int | None, created_at: float) -> tuple[EngineRecord, type[Engine]]:
+        check_name(name, "name")
+        if not isinstance(config, dict):
+            raise InvalidConfig("config must be a JSON object.", field="config")
+        config = dict(config)
+        plugin = config.pop("plugin", None) if type_ == "database" else config.pop("plugin", type_)
+        if type_ == "database" and not plugin:
+            raise InvalidConfig("config.plugin is required for type 'database' (e.g. 'postgresql').", field="config.plugin")
+        if type_ not in ENGINE_TYPES and not isinstance(type_, str):
+            raise InvalidConfig("type must be a string.", field="type")
+        cls = self._registry.get(type_, plugin)
+        root_path = config.pop("root_credentials_path", None)
+        if root_path is not None:
+            check_path(root_path)
+        elif cls.needs_root_credentials:
+            raise InvalidConfig("config.root_credentials_path is required.", field="config.root_credentials_path")
+        default = parse_duration(default_ttl, "default_ttl") or DEFAULT_TTL
+        maximum = parse_duration(max_ttl, "max_ttl") or max(DEFAULT_MAX_TTL, default)
+        if default > maximum:
+            raise InvalidConfig(f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.", field="default_ttl")
+        _check_quota(max_leases)
+        now = self._clock.time()
+        record = EngineRecord(name, type_, plugin, config, root_path, default, maximum, max_leases, created_at or now, now)
+        return record, cls
+
+    def create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+               max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+        """Validate, connect once to prove the config works, then store."""
+        check_name(name, "name")
+        self._auth.require(identity, engine_path(name), "create")
+        if self._store.get_engine(name) is not None:
+            raise Conflict(f"Engine {name!r} already exists; update it with PUT.", engine=name)
+        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0)
+        self.root_credentials(record)  # the engine's own identity must be able to read them
+        engine = self._build(record, cls)
+        try:
+            call_engine(engine.verify)
+            self._store.insert_engine(record)
+        except BaseException:
+            engine.close()
+            raise
+        with self._lock:
+            self._live[name] = LiveEngine(record, engine)
+        self._audit.record(identity, "engine.create", engine_path(name), type=type, plugin=record.plugin)
+        return record
+
+    def update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+               max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+        self._auth.require(identity, engine_path(name), "update")
+        old = self.record(name)
+        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at)
+        self.root_credentials(record)
+        engine = self._build(record, cls)
+        try:
+            call_engine(engine.verify)
+            self._store.update_engine(record)
+        except BaseException:
+            engine.close()
+            raise
+        self._replace(name, LiveEngine(record, engine))
+        self._audit.record(identity, "engine.update", engine_path(name))
+        return record
+
+    def delete(self, identity: str, name: str) -> None:
+        self._auth.require(identity, engine_path(name), "delete")
+        self.record(name)
+        live = self._store.count_live_leases(name)
+        if live:
+            raise Conflict(
+                f"Engine {name!r} still has {live} live lease(s); revoke them first "
+                "(POST /v1/dynamic/leases/revoke-prefix with this engine).",
+                engine=name, live_leases=live,
+            )
+        self._store.delete_engine(name)
+        self._replace(name, None)
+        self._audit.record(identity, "engine.delete", engine_path(name))
+
+    def get(self, identity: str, name: str) -> EngineRecord:
+        self._auth.require(identity, engine_path(name), "read")
+        return self.record(name)
+
+    def list(self, identity: str) -> list[EngineRecord]:
+        self._auth.require(identity, "dynamic/engines", "list")
+        return self._store.list_engines()
+
+    def record(self, name: str) -> EngineRecord:
+        record = self._store.get_engine(name)
+        if record is None:
+            raise EngineNotFound(f"No engine named {name!r}. List engines with GET /v1/dynamic/engines.", engine=name)
+        return record
+
+    def live(self, name: str) -> LiveEngine:
+        """The engine object for ``name``, rebuilt if another process changed its record."""
+        record = self.record(name)
+        with self._lock:
+            live = self._live.get(name)
+            if live is not None and live.record.updated_at == record.updated_at:
+                return live
+            live = LiveEngine(record, self._build(record, self._registry.get(record.type, record.plugin)))
+            self._replace(name, live)
+            return live
+
+    def _replace(self, name: str, live: LiveEngine | None) -> None:
+        with self._lock:
+            old = self._live.pop(name, None)
+            if live is not None:
+                self._live[name] = live
+        if old is not None and old is not live:
+            old.engine.close()
+
+    def _build(self, record: EngineRecord, cls: type[Engine]) -> Engine:
+        config = structure(record.config, cls.Config, where="config")
+        context = EngineContext(
+            name=record.name,
+            config=config,
+            root_credentials=lambda: self.root_credentials(record),
+            render=self._templates.render,
+            clock=self._clock,
+            log=logging.getLogger(f"scaivault.engine.{record.name}"),
+            save_root_credentials=lambda data, reason: self._save_root(record, data, reason),
+        )
+        return cls(context)
+
+    def root_credentials(self, record: EngineRecord) -> dict[str, Any]:
+        """The engine's root credential, read as its own identity ``dynamic:<engine>``."""
+        if not record.root_credentials_path:
+            return {}
+        identity = f"dynamic:{record.name}"
+        path = record.root_credentials_path
+        if not self._auth.can(identity, path, "read"):
+            raise InvalidConfig(
+                f"Engine identity {identity} may not read its root credentials: bind it a policy granting "
+                f"'read' on {path!r}.",
+                missing_grant={"identity": identity, "path": path, "permission": "read"},
+            )
+        try:
+            data = self._secrets.read(path).data
+        except ScaiVaultError:
+            raise InvalidConfig(f"No root credentials are stored at {path!r}.", field="config.root_credentials_path") from None
+        if not isinstance(data, dict):
+            raise InvalidConfig(f"The root credentials at {path!r} must be a JSON object.")
+        remember_secrets([data])
+        return data
+
+    def _save_root(self, record: EngineRecord, data: dict[str, Any], reason: str) -> None:
+        self._secrets.put(f"dynamic:{record.name}", record.root_credentials_path, data, reason=reason, permission="read")
+
+    def close(self) -> None:
+        with self._lock:
+            live, self._live = list(self._live.values()), {}
+        for item in live:
+            item.engine.close()
+
+    # -- roles ---------------------------------------------------------------------------------
+
+    def put_role(self, identity: str, engine_name: str, body: dict[str, Any], *, create: bool) -> RoleRecord:
+        """Validate a role (types, templates, TTLs against the engine's) and store it."""
+        if not isinstance(body, dict):
+            raise InvalidRequest("A role is a JSON object.")
+        body = dict(body)
+        name = check_name(body.pop("name", None), "name")
+        self._auth.require(identity, role_path(engine_name, name), "create" if create else "update")
+        live = self.live(engine_name)
+        existing = self._store.get_role(engine_name, name)
+        if create and existing is not None:
+            raise Conflict(f"Role {name!r} already exists on engine {engine_name!r}; update it with PUT.", role=name)
+        if not create and existing is None:
+            raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
+        default = parse_duration(body.pop("default_ttl", None), "default_ttl")
+        maximum = parse_duration(body.pop("max_ttl", None), "max_ttl")
+        max_leases = body.pop("max_leases", None)
+        _check_quota(max_leases)
+        engine_max = live.record.max_ttl
+        for field, value in (("default_ttl", default), ("max_ttl", maximum)):
+            if value is not None and value > engine_max:
+                raise InvalidConfig(
+                    f"{field} {format_duration(value)} is above the engine's max_ttl {format_duration(engine_max)}.",
+                    field=field,
+                )
+        if default is not None and maximum is not None and default > maximum:
+            raise InvalidConfig(f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.", field="default_ttl")
+        typed = self._typed_role(live.engine, body)
+        now = self._clock.time()
+        record = RoleRecord(engine_name, name, body, default, maximum, max_leases,
+                            existing.created_at if existing else now, now)
+        (self._store.insert_role if create else self._store.update_role)(record)
+        self._audit.record(identity, "role.create" if create else "role.update", role_path(engine_name, name))
+        with self._lock:
+            self._roles[(engine_name, name)] = (now, record, typed)
+        return record
+
+    def _typed_role(self, engine: Engine, params: dict[str, Any]) -> Any:
+        typed = structure(params, type(engine).Role, where="role")
+        allowed = (*CORE_VARIABLES, *type(engine).template_variables)
+        for field in type(engine).template_fields:
+            self._templates.validate(field, template_list(getattr(typed, field, None)), allowed)
+        engine.validate_role(typed)
+        return typed
+
+    def role(self, engine_name: str, name: str) -> tuple[RoleRecord, Any]:
+        """The stored role and its typed form (cached while unchanged)."""
+        record = self._store.get_role(engine_name, name)
+        if record is None:
+            raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
+        with self._lock:
+            cached = self._roles.get((engine_name, name))
+            if cached and cached[0] == record.updated_at:
+                return record, cached[2]
+        typed = structure(record.params, type(self.live(engine_name).engine).Role, where="role")
+        with self._lock:
+            self._roles[(engine_name, name)] = (record.updated_at, record, typed)
+        return record, typed
+
+    def get_role(self, identity: str, engine_name: str, name: str) -> RoleRecord:
+        self._auth.require(identity, role_path(engine_name, name), "read")
+        self.record(engine_name)
+        return self.role(engine_name, name)[0]
+
+    def list_roles(self, identity: str, engine_name: str) -> list[RoleRecord]:
+        self._auth.require(identity, f"{engine_path(engine_name)}/roles", "list")
+        self.record(engine_name)
+        return self._store.list_roles(engine_name)
+
+    def delete_role(self, identity: str, engine_name: str, name: str) -> None:
+        """Delete a role; its leases keep what revocation needs and stay revocable."""
+        self._auth.require(identity, role_path(engine_name, name), "delete")
+        self.record(engine_name)
+        if not self._store.delete_role(engine_name, name):
+            raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
+        with self._lock:
+            self._roles.pop((engine_name, name), None)
+        self._audit.record(identity, "role.delete", role_path(engine_name, name))
+
+
+def _check_quota(max_leases: Any) -> None:
+    if max_leases is not None and (not isinstance(max_leases, int) or isinstance(max_leases, bool) or max_leases < 0):
+        raise InvalidConfig("max_leases must be a non-negative whole number.", field="max_leases")

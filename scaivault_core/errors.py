@@ -1,0 +1,114 @@
+"""The one exception hierarchy: every error a user can meet has a stable code and an HTTP status.
+
+Front ends convert these in exactly one place each; plugins raise them (or let the core translate
+driver errors) so a caller never sees a driver's exception type.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ScaiVaultError(Exception):
+    """Base of every ScaiVault error: ``code`` and ``status`` are stable, ``message`` says what to do."""
+
+    code: ClassVar[str] = "internal"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Internal error."
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message
+        self.details = {k: v for k, v in details.items() if v is not None}
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error body every front end returns: ``{"error": {code, message, details}}``."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class EngineNotFound(ScaiVaultError):
+    code, status = "engine_not_found", 404
+    default_message = "No engine has that name. List engines with GET /v1/dynamic/engines."
+
+
+class RoleNotFound(ScaiVaultError):
+    code, status = "role_not_found", 404
+    default_message = "The engine has no role with that name."
+
+
+class LeaseNotFound(ScaiVaultError):
+    code, status = "lease_not_found", 404
+    default_message = "No lease has that id."
+
+
+class LeaseExpired(ScaiVaultError):
+    code, status = "lease_expired", 400
+    default_message = "The lease has expired or was revoked; request new credentials."
+
+
+class EngineUnreachable(ScaiVaultError):
+    code, status = "engine_unreachable", 502
+    default_message = "The engine cannot reach its target system; check the network and the target."
+
+
+class EngineError(ScaiVaultError):
+    """The target answered but refused the operation (a bad statement, a missing privilege)."""
+
+    code, status = "engine_error", 502
+    default_message = "The target system refused the operation."
+
+
+class InvalidConfig(ScaiVaultError):
+    code, status = "invalid_config", 400
+    default_message = "The configuration did not validate."
+
+
+class TTLExceedsMax(ScaiVaultError):
+    code, status = "ttl_exceeds_max", 400
+    default_message = "The requested TTL is above the role's max_ttl."
+
+
+class InvalidRequest(ScaiVaultError):
+    code, status = "invalid_request", 400
+    default_message = "The request is malformed."
+
+
+class Unauthenticated(ScaiVaultError):
+    code, status = "unauthenticated", 401
+    default_message = "A valid bearer token is required."
+
+
+class PermissionDenied(ScaiVaultError):
+    code, status = "permission_denied", 403
+    default_message = "The identity has no policy granting this operation."
+
+
+class NotFound(ScaiVaultError):
+    """A secret, policy or token that does not exist (engines, roles and leases have their own)."""
+
+    code, status = "not_found", 404
+    default_message = "Nothing exists at that path."
+
+
+class Conflict(ScaiVaultError):
+    code, status = "conflict", 409
+    default_message = "The object already exists or was changed concurrently."
+
+
+class QuotaExceeded(ScaiVaultError):
+    code, status = "quota_exceeded", 429
+    default_message = "The lease quota for this engine or role is used up; revoke leases or raise it."
+
+
+class PluginNotInstalled(InvalidConfig):
+    default_message = "No installed plugin provides that engine type."
+
+
+ALL_ERRORS: tuple[type[ScaiVaultError], ...] = (
+    ScaiVaultError, EngineNotFound, RoleNotFound, LeaseNotFound, LeaseExpired, EngineUnreachable,
+    EngineError, InvalidConfig, TTLExceedsMax, InvalidRequest, Unauthenticated, PermissionDenied,
+    NotFound, Conflict, QuotaExceeded,
+)

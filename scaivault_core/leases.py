@@ -1,0 +1,453 @@
+"""Leases: issue, renew, revoke. The TTL arithmetic, the intent protocol and the revocation outcome live here.
+
+Crash safety: a lease is written as an *intent* (with everything revocation needs) before the
+engine creates anything, and is claimed by this process until it becomes active. If the process
+dies, the claim lapses and the expiry worker revokes the intent, so a credential never exists in
+a target without a record that can remove it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import string
+import time
+from typing import Any, Iterable
+
+import attrs
+
+from .audit import Auditor
+from .auth import Authorizer
+from .converter import structure
+from .crypto import Keyring
+from .durations import format_duration, parse_duration
+from .engine import IssueRequest, LeaseLimits
+from .engines import EngineManager
+from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, PermissionDenied, QuotaExceeded,
+                     ScaiVaultError, TTLExceedsMax)
+from .models import IssuedCredentials, Lease, LeaseState, RenewResult
+from .policies import engine_path, role_path
+from .redaction import call_engine, redact
+from .store import Store
+from .templates import generate_username
+
+log = logging.getLogger("scaivault.leases")
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+MAX_METADATA_BYTES = 4096
+
+
+@attrs.define
+class LeaseOptions:
+    intent_timeout: float = 120.0  # an issue still unfinished after this is presumed dead and undone
+    claim_timeout: float = 60.0  # a revocation claim lapses after this, for another process to take
+    backoff_base: float = 2.0
+    backoff_max: float = 600.0
+    max_attempts: int = 12  # about an hour of retries before a lease is marked irrevocable
+    wait_for_claim: float = 10.0  # how long an explicit revoke waits for a concurrent change to finish
+
+
+def new_lease_id(prefix: str) -> str:
+    return f"lease_{prefix}_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+
+
+class LeaseManager:
+    def __init__(self, store: Store, keyring: Keyring, engines: EngineManager, authorizer: Authorizer,
+                 auditor: Auditor, pm: Any, clock: Any, instance: str, options: LeaseOptions) -> None:
+        self._store, self._keyring, self._engines, self._auth = store, keyring, engines, authorizer
+        self._audit, self._pm, self._clock, self.instance, self.options = auditor, pm, clock, instance, options
+        self.on_new_due = lambda due_at: None  # the expiry worker hooks in here
+
+    # -- sealing -------------------------------------------------------------------------------
+
+    def _seal(self, lease_id: str, handle: dict[str, Any]) -> bytes:
+        return self._keyring.encrypt_json(handle, f"lease:{lease_id}")
+
+    def _unseal(self, lease_id: str, sealed: bytes) -> dict[str, Any]:
+        return self._keyring.decrypt_json(sealed, f"lease:{lease_id}")
+
+    def _notify(self, event: str, lease: Lease, **details: Any) -> None:
+        try:
+            self._pm.hook.lease_event(event=event, lease=lease, details=details)
+        except Exception:  # a metrics or audit sink must not break the lease lifecycle
+            log.exception("lease_event hook failed for %s", event)
+
+    # -- issue ---------------------------------------------------------------------------------
+
+    def issue(self, identity: str, engine_name: str, role_name: str, ttl: Any = None,
+              metadata: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> IssuedCredentials:
+        """Create credentials for ``role_name`` as a lease (``read`` on the role path is required)."""
+        self._auth.require(identity, role_path(engine_name, role_name), "read")
+        live = self._engines.live(engine_name)
+        role_record, role = self._engines.role(engine_name, role_name)
+        engine, engine_record = live.engine, live.record
+        request_params = structure(params or {}, type(engine).Request, error=InvalidRequest, where="request")
+        metadata = _check_metadata(metadata)
+        limits = engine.limits(role)
+        ttl_seconds, max_ttl = self._ttl(engine_record.default_ttl, engine_record.max_ttl, role_record, limits, ttl)
+        self._check_quota(engine_record, role_record)
+
+        now = self._clock.time()
+        expires_at = now + ttl_seconds
+        password = self._pm.hook.generate_password(engine_type=engine.type, plugin=engine.plugin, role=role_name)
+        username = generate_username(role_name, type(engine).username_max_length)
+        lease_id = new_lease_id(type(engine).lease_prefix)
+        variables = {"name": username, "password": password, "ttl_seconds": ttl_seconds,
+                     "expiration": engine.format_expiration(expires_at)}
+        request = IssueRequest(lease_id, role_name, role, username, password, expires_at, ttl_seconds, metadata,
+                               request_params, variables)
+        handle = call_engine(engine.plan, request, secrets=[password])
+        deadline = now + self.options.intent_timeout
+        lease = Lease(lease_id, engine_name, role_name, identity, LeaseState.INTENT, now, expires_at,
+                      now + max_ttl, deadline, limits.renewable, username, metadata, handle,
+                      claimed_by=self.instance, claim_deadline=deadline)
+        self._store.insert_lease(lease, self._seal(lease_id, handle))
+        path = role_path(engine_name, role_name)
+        try:
+            issued = call_engine(engine.create, request, secrets=[password])
+        except ScaiVaultError as exc:
+            self._undo_intent(lease, handle, engine, password)
+            self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
+            raise
+        handle = {**handle, **issued.handle}
+        lease.handle, lease.subject = handle, issued.subject or username
+        lease.state, lease.due_at, lease.claimed_by, lease.claim_deadline = LeaseState.ACTIVE, expires_at, None, None
+        try:
+            with self._store.transaction():
+                activated = self._store.update_lease(
+                    lease_id,
+                    {"state": LeaseState.ACTIVE, "due_at": expires_at, "claimed_by": None, "claim_deadline": None,
+                     "subject": lease.subject, "sealed_handle": self._seal(lease_id, handle)},
+                    expect={"state": LeaseState.INTENT, "claimed_by": self.instance},
+                )
+                if activated:
+                    self._audit.record(identity, "lease.issue", path, lease_id=lease_id, ttl=ttl_seconds,
+                                       subject=lease.subject, secrets={"data": issued.data})
+        except Exception:
+            activated = False
+        if not activated:
+            # The intent lapsed (the target was too slow) or the store failed: undo in the target now.
+            self._undo_intent(lease, handle, engine, password)
+            raise Conflict("The credential could not be recorded, so it was removed again; retry the request.",
+                           lease_id=lease_id)
+        self.on_new_due(expires_at)
+        self._notify("issued", lease, ttl=ttl_seconds)
+        return IssuedCredentials(lease, issued.data)
+
+    def _ttl(self, engine_default: int, engine_max: int, role: Any, limits: LeaseLimits, requested: Any) -> tuple[int, int]:
+        """(ttl, max_ttl) in seconds. Max = min(role max_ttl, engine max_ttl, the target's own limit)."""
+        max_ttl = min(role.max_ttl or engine_max, engine_max)
+        why = f"the max_ttl of role {role.name!r}" if role.max_ttl and role.max_ttl < engine_max else "the engine's max_ttl"
+        if limits.max_ttl is not None and limits.max_ttl < max_ttl:
+            max_ttl, why = limits.max_ttl, limits.reason or "the target's own limit"
+        default = min(role.default_ttl or engine_default, max_ttl)
+        ttl = parse_duration(requested, "ttl") or default  # "0" or absent: the default, as in Vault
+        if ttl > max_ttl:
+            raise TTLExceedsMax(
+                f"ttl {format_duration(ttl)} is above {why} ({format_duration(max_ttl)}); ask for at most that.",
+                ttl=format_duration(ttl), max_ttl=format_duration(max_ttl),
+            )
+        if limits.min_ttl is not None and ttl < limits.min_ttl:
+            raise InvalidRequest(
+                f"ttl {format_duration(ttl)} is below the minimum of {format_duration(limits.min_ttl)} "
+                f"({limits.reason or 'the target requires it'}).",
+                field="ttl",
+            )
+        return ttl, max_ttl
+
+    def _check_quota(self, engine: Any, role: Any) -> None:
+        for what, limit, scope in (("engine", engine.max_leases, None), ("role", role.max_leases, role.name)):
+            if limit is not None and self._store.count_live_leases(engine.name, scope) >= limit:
+                raise QuotaExceeded(
+                    f"The {what} {scope or engine.name!r} already has its maximum of {limit} live leases; "
+                    "revoke some or raise max_leases.",
+                    engine=engine.name, role=role.name, max_leases=limit,
+                )
+
+    def _undo_intent(self, lease: Lease, handle: dict[str, Any], engine: Any, password: str) -> None:
+        """Remove whatever a failed issue may have created; if that fails too, the worker retries it."""
+        try:
+            call_engine(engine.revoke, handle, secrets=[password])
+        except ScaiVaultError as exc:
+            log.warning("rolling back intent %s failed, the worker will retry: %s", lease.lease_id, exc.message)
+            self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None,
+                                                      "due_at": self._clock.time(), "last_error": exc.message},
+                                     expect={"state": LeaseState.INTENT})
+            return
+        self._store.update_lease(lease.lease_id, {"state": LeaseState.ROLLED_BACK, "revoked_at": self._clock.time(),
+                                                  "claimed_by": None, "claim_deadline": None},
+                                 expect={"state": LeaseState.INTENT})
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def _load(self, lease_id: str) -> tuple[Lease, bytes]:
+        if not isinstance(lease_id, str) or len(lease_id) > 128:
+            raise LeaseNotFound("No lease has that id.", lease_id=str(lease_id)[:128])
+        found = self._store.get_lease(lease_id)
+        if found is None:
+            raise LeaseNotFound(f"No lease has the id {lease_id!r}.", lease_id=lease_id)
+        return found
+
+    def _require_owner_or(self, identity: str, lease: Lease, permission: str) -> None:
+        """The issuing identity may act on its lease; anyone else needs ``permission`` on the role path."""
+        if identity == lease.identity:
+            return
+        if not self._auth.can(identity, role_path(lease.engine, lease.role), permission):
+            raise PermissionDenied(
+                f"{identity} did not issue lease {lease.lease_id} and has no '{permission}' grant on "
+                f"{role_path(lease.engine, lease.role)!r}.",
+                lease_id=lease.lease_id, permission=permission,
+            )
+
+    def lookup(self, identity: str, lease_id: str) -> Lease:
+        lease, _ = self._load(lease_id)
+        if identity != lease.identity and not self._auth.can(identity, engine_path(lease.engine), "list"):
+            self._require_owner_or(identity, lease, "revoke")
+        return lease
+
+    def list(self, identity: str, *, engine: str | None = None, role: str | None = None,
+             owner: str | None = None, state: str | None = None, prefix: str | None = None,
+             after: str | None = None, limit: int = 100) -> list[Lease]:
+        """Leases matching the filters; an identity may always list its own."""
+        if owner != identity:
+            path = engine_path(engine) if engine else "dynamic/leases"
+            self._auth.require(identity, path, "list")
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be between 1 and 1000.", field="limit")
+        states = {"live": LeaseState.LIVE}.get(state or "", (state,) if state else None)
+        return self._store.list_leases(engine=engine, role=role, identity=owner, states=states, prefix=prefix,
+                                       after=after, limit=limit)
+
+    # -- renew ---------------------------------------------------------------------------------
+
+    def renew(self, identity: str, lease_id: str, increment: Any = None) -> RenewResult:
+        """Extend by ``increment`` from the current expiry, capped at issue time + max_ttl."""
+        lease, _ = self._load(lease_id)
+        self._require_owner_or(identity, lease, "revoke")
+        now = self._clock.time()
+        if lease.state != LeaseState.ACTIVE or lease.expires_at <= now:
+            raise LeaseExpired(f"Lease {lease_id} is {_state_word(lease, now)}; request new credentials.",
+                               lease_id=lease_id, state=lease.state)
+        if not lease.renewable:
+            raise InvalidRequest(f"Lease {lease_id} is not renewable; request new credentials before it expires.",
+                                 lease_id=lease_id)
+        live = self._engines.live(lease.engine)
+        role_record, role = self._role_if_any(lease)
+        step = parse_duration(increment, "increment")
+        if not step:
+            step = (role_record.default_ttl if role_record and role_record.default_ttl else live.record.default_ttl)
+        wanted = lease.expires_at + step
+        new_expiry = min(wanted, lease.max_expires_at)
+        capped = wanted > lease.max_expires_at
+        claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now, (LeaseState.ACTIVE,))
+        if claimed is None:
+            current, _ = self._load(lease_id)
+            if current.state != LeaseState.ACTIVE:
+                raise LeaseExpired(f"Lease {lease_id} is {_state_word(current, now)}.", lease_id=lease_id, state=current.state)
+            raise Conflict(f"Lease {lease_id} is being changed by another request; retry.", lease_id=lease_id)
+        lease, sealed = claimed
+        handle = self._unseal(lease_id, sealed)
+        try:
+            renewed = call_engine(live.engine.renew, handle, role, new_expiry)
+        except ScaiVaultError as exc:
+            self._store.update_lease(lease_id, {"claimed_by": None, "claim_deadline": None}, expect={"claimed_by": self.instance})
+            self._audit.record(identity, "lease.renew", role_path(lease.engine, lease.role), exc.code, lease_id=lease_id)
+            raise
+        changes: dict[str, Any] = {"expires_at": new_expiry, "due_at": new_expiry, "claimed_by": None, "claim_deadline": None}
+        if renewed is not None and renewed.handle:
+            handle = {**handle, **renewed.handle}
+            changes["sealed_handle"] = self._seal(lease_id, handle)
+        with self._store.transaction():
+            ok = self._store.update_lease(lease_id, changes, expect={"claimed_by": self.instance, "state": LeaseState.ACTIVE})
+            if ok:
+                self._audit.record(identity, "lease.renew", role_path(lease.engine, lease.role), lease_id=lease_id,
+                                   expires_at=new_expiry, capped=capped)
+        if not ok:
+            raise LeaseExpired(f"Lease {lease_id} was revoked while it was being renewed.", lease_id=lease_id)
+        lease.expires_at = lease.due_at = new_expiry
+        lease.claimed_by = lease.claim_deadline = None
+        self.on_new_due(new_expiry)
+        self._notify("renewed", lease, capped=capped)
+        return RenewResult(lease, capped, renewed.data if renewed else {})
+
+    def _role_if_any(self, lease: Lease) -> tuple[Any, Any]:
+        try:
+            return self._engines.role(lease.engine, lease.role)
+        except ScaiVaultError:
+            return None, None  # the role was deleted; the lease still renews within its own limits
+
+    # -- revoke --------------------------------------------------------------------------------
+
+    def revoke(self, identity: str, lease_id: str) -> Lease:
+        """Revoke now. Already revoked is success; a failure leaves the lease queued for retry and raises."""
+        lease, _ = self._load(lease_id)
+        self._require_owner_or(identity, lease, "revoke")
+        waited_until = time.monotonic() + self.options.wait_for_claim
+        while True:
+            now = self._clock.time()
+            if lease.state in (LeaseState.REVOKED, LeaseState.ROLLED_BACK):
+                return lease
+            claimable = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
+            claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now, claimable)
+            if claimed is not None:
+                break
+            if time.monotonic() > waited_until:
+                raise Conflict(f"Lease {lease_id} is being changed by another request; retry.", lease_id=lease_id)
+            time.sleep(0.02)  # another request or process holds it; its outcome decides ours
+            lease, _ = self._load(lease_id)
+        outcome = self.revoke_claimed([claimed], identity=identity)[0]
+        if outcome.error is not None:
+            error = outcome.error
+            error.details = {**error.details, "lease_id": lease_id, "state": outcome.lease.state,
+                             "next_attempt_at": outcome.lease.due_at}
+            error.message += " The revocation is queued and will be retried."
+            raise error
+        return outcome.lease
+
+    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, if given)."""
+        if not isinstance(prefix, str) or not prefix.startswith("lease_"):
+            raise InvalidRequest("prefix must start with 'lease_'.", field="prefix")
+        engines = [engine] if engine else sorted({l.engine for l in self._iter_live(prefix, None)})
+        for name in engines:
+            self._engines.record(name)
+            self._auth.require(identity, engine_path(name), "revoke")
+        revoked, failed, busy = 0, [], 0
+        for name in engines:
+            batch: list[tuple[Lease, bytes]] = []
+            for lease in self._iter_live(prefix, name):
+                now = self._clock.time()
+                states = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
+                claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now, states)
+                if claimed is None:
+                    busy += 1  # an intent mid-issue or a revocation in another process: it ends on its own
+                    continue
+                batch.append(claimed)
+                if len(batch) >= 500:
+                    revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
+                    batch = []
+            if batch:
+                revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
+        self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
+                           prefix=prefix, revoked=revoked, failed=len(failed))
+        return {"revoked": revoked, "failed": failed, "in_progress": busy}
+
+    @staticmethod
+    def _tally(outcomes: list["Outcome"], revoked: int, failed: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+        for o in outcomes:
+            if o.error is None:
+                revoked += 1
+            else:
+                failed.append({"lease_id": o.lease.lease_id, "code": o.error.code, "message": o.error.message})
+        return revoked, failed
+
+    def _iter_live(self, prefix: str, engine: str | None) -> Iterable[Lease]:
+        after = None
+        states = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
+        while True:
+            page = self._store.list_leases(engine=engine, states=states, prefix=prefix, after=after, limit=500)
+            yield from page
+            if len(page) < 500:
+                return
+            after = page[-1].lease_id
+
+    def force_forget(self, identity: str, lease_id: str) -> Lease:
+        """Operator action for an irrevocable lease: drop it from the queue, accepting the credential may remain."""
+        lease, _ = self._load(lease_id)
+        self._auth.require(identity, engine_path(lease.engine), "revoke")
+        if lease.state != LeaseState.IRREVOCABLE:
+            raise InvalidRequest(f"Lease {lease_id} is {lease.state}; only irrevocable leases can be forgotten.")
+        now = self._clock.time()
+        self._store.update_lease(lease_id, {"state": LeaseState.REVOKED, "revoked_at": now,
+                                            "last_error": "forgotten by operator"}, expect={"state": LeaseState.IRREVOCABLE})
+        self._audit.record(identity, "lease.force_forget", role_path(lease.engine, lease.role), lease_id=lease_id)
+        lease.state = LeaseState.REVOKED
+        return lease
+
+    # -- the one place a revocation's outcome is recorded -----------------------------------------
+
+    def revoke_claimed(self, claimed: list[tuple[Lease, bytes]], *, identity: str = "system:expiry") -> list["Outcome"]:
+        """Revoke leases this process has claimed, batched per engine; record each outcome."""
+        by_engine: dict[str, list[tuple[Lease, bytes]]] = {}
+        for item in claimed:
+            by_engine.setdefault(item[0].engine, []).append(item)
+        outcomes: list[Outcome] = []
+        for engine_name, items in by_engine.items():
+            handles = [self._unseal(l.lease_id, s) for l, s in items]
+            try:
+                engine = self._engines.live(engine_name).engine
+                results = call_engine(engine.revoke_many, handles)
+                if len(results) != len(items):
+                    raise ScaiVaultError(f"Engine {engine_name} answered {len(results)} results for {len(items)} leases.")
+            except ScaiVaultError as exc:
+                results = [exc] * len(items)
+            now = self._clock.time()
+            with self._store.transaction():
+                for (lease, _), result in zip(items, results):
+                    outcomes.append(self._record_outcome(lease, _as_error(result, handles), now, identity))
+        for outcome in outcomes:
+            self._notify(outcome.event, outcome.lease, error=outcome.error.code if outcome.error else None)
+        return outcomes
+
+    def _record_outcome(self, lease: Lease, error: ScaiVaultError | None, now: float, identity: str) -> "Outcome":
+        path = role_path(lease.engine, lease.role)
+        mine = {"claimed_by": self.instance}
+        if error is None:
+            state = LeaseState.ROLLED_BACK if lease.state == LeaseState.INTENT else LeaseState.REVOKED
+            self._store.update_lease(lease.lease_id, {"state": state, "revoked_at": now, "claimed_by": None,
+                                                      "claim_deadline": None, "last_error": None}, expect=mine)
+            lease.state, lease.revoked_at = state, now
+            operation = "lease.rollback" if state == LeaseState.ROLLED_BACK else "lease.revoke"
+            self._audit.record(identity, operation, path, lease_id=lease.lease_id, subject=lease.subject)
+            return Outcome(lease, None, "rolled_back" if state == LeaseState.ROLLED_BACK else "revoked")
+        attempts = lease.attempts + 1
+        message = error.message[:500]
+        if attempts >= self.options.max_attempts:
+            changes = {"state": LeaseState.IRREVOCABLE, "attempts": attempts, "last_error": message,
+                       "claimed_by": None, "claim_deadline": None}
+            event = "irrevocable"
+            log.error("lease %s is irrevocable after %d attempts: %s", lease.lease_id, attempts, message)
+        else:
+            delay = min(self.options.backoff_base * 2 ** (attempts - 1), self.options.backoff_max)
+            delay *= 0.75 + secrets.randbelow(500) / 1000  # jitter so a recovering target isn't stampeded
+            state = LeaseState.INTENT if lease.state == LeaseState.INTENT else LeaseState.REVOKING
+            changes = {"state": state, "attempts": attempts, "last_error": message, "due_at": now + delay,
+                       "claimed_by": None, "claim_deadline": None}
+            event = "revocation_failed"
+            log.warning("revoking lease %s failed (attempt %d), retrying in %.0fs: %s", lease.lease_id, attempts, delay, message)
+        self._store.update_lease(lease.lease_id, changes, expect=mine)
+        for key, value in changes.items():
+            setattr(lease, key, value)
+        self._audit.record(identity, "lease.revoke", path, error.code, lease_id=lease.lease_id, attempts=attempts)
+        return Outcome(lease, error, event)
+
+
+@attrs.define
+class Outcome:
+    lease: Lease
+    error: ScaiVaultError | None
+    event: str
+
+
+def _as_error(result: BaseException | None, handles: list[dict[str, Any]]) -> ScaiVaultError | None:
+    if result is None or isinstance(result, ScaiVaultError):
+        return result
+    from .errors import EngineError
+
+    return EngineError(redact(f"{type(result).__name__}: {result}", handles))
+
+
+def _state_word(lease: Lease, now: float) -> str:
+    if lease.state == LeaseState.ACTIVE:
+        return "expired"
+    return {LeaseState.REVOKING: "being revoked", LeaseState.INTENT: "not yet issued"}.get(lease.state, lease.state)
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidRequest("metadata must be a JSON object.", field="metadata")
+    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise InvalidRequest(f"metadata is limited to {MAX_METADATA_BYTES} bytes of JSON.", field="metadata")
+    return metadata

@@ -1,0 +1,70 @@
+"""Keeping secret values out of messages: every engine call goes through ``call_engine``.
+
+Drivers sometimes quote a statement back in an error (MySQL's "near '...'" does), so any message
+that leaves an engine has known secret values replaced before a user, a log or the audit sees it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterable, TypeVar
+
+from .errors import EngineError, ScaiVaultError
+
+T = TypeVar("T")
+MASK = "***"
+_MIN_LENGTH = 4  # shorter values would mask ordinary words
+
+_known: set[str] = set()  # root credential values seen by this process
+_known_lock = threading.Lock()
+
+
+def remember_secrets(values: Iterable[Any]) -> None:
+    """Mask these values in every later engine error (root credentials, for the process's life)."""
+    with _known_lock:
+        _known.update(v for v in _flatten(values) if len(v) >= _MIN_LENGTH)
+
+
+def _flatten(values: Iterable[Any]) -> Iterable[str]:
+    for value in values:
+        if isinstance(value, dict):
+            yield from _flatten(value.values())
+        elif isinstance(value, (list, tuple)):
+            yield from _flatten(value)
+        elif isinstance(value, str):
+            yield value
+
+
+def redact(text: str, secrets: Iterable[Any] = ()) -> str:
+    """``text`` with every known secret (and each of ``secrets``) replaced by ``***``."""
+    with _known_lock:
+        candidates = set(_known)
+    candidates.update(v for v in _flatten(secrets) if len(v) >= _MIN_LENGTH)
+    for value in sorted(candidates, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def _redact_details(details: Any, secrets: Iterable[Any]) -> Any:
+    if isinstance(details, str):
+        return redact(details, secrets)
+    if isinstance(details, dict):
+        return {k: _redact_details(v, secrets) for k, v in details.items()}
+    if isinstance(details, list):
+        return [_redact_details(v, secrets) for v in details]
+    return details
+
+
+def call_engine(fn: Callable[..., T], *args: Any, secrets: Iterable[Any] = (), **kwargs: Any) -> T:
+    """Call into an engine; its errors come out as ScaiVault errors with secrets masked."""
+    secrets = list(secrets)
+    try:
+        return fn(*args, **kwargs)
+    except ScaiVaultError as exc:
+        exc.message = redact(exc.message, secrets)
+        exc.details = _redact_details(exc.details, secrets)
+        exc.args = (exc.message,)
+        raise
+    except Exception as exc:
+        raise EngineError(redact(f"{type(exc).__name__}: {exc}", secrets)) from None

@@ -1,0 +1,73 @@
+"""SQLite schema, as a list of small migrations applied in order (each runs once)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlite_utils
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
+
+
+def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply the migrations this database has not seen yet."""
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db["_migrations"].rows}
+    for fn in MIGRATIONS:
+        if fn.__name__ not in done:
+            with db.conn:
+                fn(db)
+                db["_migrations"].insert({"name": fn.__name__, "applied_at": "now"})
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["engines"].create(
+        {"name": str, "type": str, "plugin": str, "config": str, "root_credentials_path": str,
+         "default_ttl": int, "max_ttl": int, "max_leases": int, "created_at": float, "updated_at": float},
+        pk="name",
+    )
+    db["roles"].create(
+        {"engine": str, "name": str, "params": str, "default_ttl": int, "max_ttl": int, "max_leases": int,
+         "created_at": float, "updated_at": float},
+        pk=("engine", "name"),
+    )
+    db["secrets"].create(
+        {"path": str, "version": int, "sealed": bytes, "secret_type": str, "created_at": float,
+         "created_by": str, "reason": str, "retired_at": float},
+        pk=("path", "version"),
+    )
+    db["policies"].create({"name": str, "rules": str, "description": str}, pk="name")
+    db["bindings"].create({"policy": str, "identity": str}, pk=("policy", "identity"))
+    db["bindings"].create_index(["identity"])
+    db["tokens"].create(
+        {"accessor": str, "token_hash": str, "identity": str, "created_at": float, "expires_at": float,
+         "revoked": int, "display_name": str},
+        pk="accessor",
+    )
+    db["tokens"].create_index(["token_hash"], unique=True)
+    db.execute(
+        """CREATE TABLE leases (
+            lease_id TEXT PRIMARY KEY, engine TEXT NOT NULL, role TEXT NOT NULL, identity TEXT NOT NULL,
+            state TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL,
+            max_expires_at REAL NOT NULL, due_at REAL NOT NULL, renewable INTEGER NOT NULL,
+            subject TEXT NOT NULL, metadata TEXT, sealed_handle BLOB NOT NULL, attempts INTEGER NOT NULL,
+            last_error TEXT, claimed_by TEXT, claim_deadline REAL, revoked_at REAL
+        ) WITHOUT ROWID"""
+    )
+    # The expiry worker's only query path: the next due live lease. Finished leases leave the index.
+    db.execute("CREATE INDEX leases_due ON leases(due_at) WHERE state IN ('intent', 'active', 'revoking')")
+    db.execute("CREATE INDEX leases_engine ON leases(engine, role, state)")
+    db.execute("CREATE INDEX leases_claimed ON leases(claimed_by) WHERE claimed_by IS NOT NULL")
+    db["audit"].create(
+        {"id": int, "time": float, "identity": str, "operation": str, "path": str, "outcome": str,
+         "lease_id": str, "details": str},
+        pk="id",
+    )
+    db["audit"].create_index(["lease_id"])

@@ -1,0 +1,433 @@
+"""The embedded store: one SQLite file (WAL mode), created owner-only, shared safely by threads."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+from .errors import Conflict
+from .models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
+from .sqlite_migrations import migrate
+from .store import LEASE_COLUMNS
+
+_LIVE = "('intent', 'active', 'revoking')"
+_LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
+_LEASE_LIST_COLUMNS = [c for c in LEASE_COLUMNS if c != "sealed_handle"]
+
+
+def _lease(row: tuple | sqlite3.Row, columns: Iterable[str] = LEASE_COLUMNS) -> tuple[Lease, bytes | None]:
+    values = dict(zip(columns, row))
+    sealed = values.pop("sealed_handle", None)
+    values["metadata"] = json.loads(values["metadata"] or "{}")
+    values["renewable"] = bool(values["renewable"])
+    return Lease(**values), sealed
+
+
+class SQLiteStore:
+    """All state in one file; a lock serialises access so threads share one connection."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL survives a process crash (what crash safety needs); only power loss can drop the tail.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    def migrate(self) -> None:
+        with self._lock:
+            migrate(sqlite_utils.Database(self._conn))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes; nested use joins the outer transaction."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def _exec(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params))
+
+    def _insert(self, sql: str, params: Iterable[Any], what: str) -> None:
+        try:
+            self._exec(sql, params)
+        except sqlite3.IntegrityError:
+            raise Conflict(f"{what} already exists.") from None
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- engines and roles ---------------------------------------------------------------------
+
+    _ENGINE = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
+               "max_leases", "created_at", "updated_at")
+
+    def _engine_values(self, e: EngineRecord) -> tuple:
+        return (e.name, e.type, e.plugin, json.dumps(e.config), e.root_credentials_path, e.default_ttl,
+                e.max_ttl, e.max_leases, e.created_at, e.updated_at)
+
+    def _engine(self, row: tuple) -> EngineRecord:
+        values = dict(zip(self._ENGINE, row))
+        values["config"] = json.loads(values["config"])
+        return EngineRecord(**values)
+
+    def insert_engine(self, engine: EngineRecord) -> None:
+        self._insert(f"INSERT INTO engines ({', '.join(self._ENGINE)}) VALUES ({', '.join('?' * len(self._ENGINE))})",
+                     self._engine_values(engine), f"Engine {engine.name!r}")
+
+    def update_engine(self, engine: EngineRecord) -> None:
+        sets = ", ".join(f"{c} = ?" for c in self._ENGINE[1:])
+        self._exec(f"UPDATE engines SET {sets} WHERE name = ?", (*self._engine_values(engine)[1:], engine.name))
+
+    def get_engine(self, name: str) -> EngineRecord | None:
+        row = self._exec(f"SELECT {', '.join(self._ENGINE)} FROM engines WHERE name = ?", (name,)).fetchone()
+        return self._engine(row) if row else None
+
+    def list_engines(self) -> list[EngineRecord]:
+        rows = self._exec(f"SELECT {', '.join(self._ENGINE)} FROM engines ORDER BY name").fetchall()
+        return [self._engine(r) for r in rows]
+
+    def delete_engine(self, name: str) -> bool:
+        with self.transaction():
+            self._exec("DELETE FROM roles WHERE engine = ?", (name,))
+            return self._exec("DELETE FROM engines WHERE name = ?", (name,)).rowcount > 0
+
+    _ROLE = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at")
+
+    def _role_values(self, r: RoleRecord) -> tuple:
+        return (r.engine, r.name, json.dumps(r.params), r.default_ttl, r.max_ttl, r.max_leases, r.created_at, r.updated_at)
+
+    def _role(self, row: tuple) -> RoleRecord:
+        values = dict(zip(self._ROLE, row))
+        values["params"] = json.loads(values["params"])
+        return RoleRecord(**values)
+
+    def insert_role(self, role: RoleRecord) -> None:
+        self._insert(f"INSERT INTO roles ({', '.join(self._ROLE)}) VALUES ({', '.join('?' * len(self._ROLE))})",
+                     self._role_values(role), f"Role {role.name!r}")
+
+    def update_role(self, role: RoleRecord) -> None:
+        sets = ", ".join(f"{c} = ?" for c in self._ROLE[2:])
+        self._exec(f"UPDATE roles SET {sets} WHERE engine = ? AND name = ?", (*self._role_values(role)[2:], role.engine, role.name))
+
+    def get_role(self, engine: str, name: str) -> RoleRecord | None:
+        row = self._exec(f"SELECT {', '.join(self._ROLE)} FROM roles WHERE engine = ? AND name = ?", (engine, name)).fetchone()
+        return self._role(row) if row else None
+
+    def list_roles(self, engine: str) -> list[RoleRecord]:
+        rows = self._exec(f"SELECT {', '.join(self._ROLE)} FROM roles WHERE engine = ? ORDER BY name", (engine,)).fetchall()
+        return [self._role(r) for r in rows]
+
+    def delete_role(self, engine: str, name: str) -> bool:
+        return self._exec("DELETE FROM roles WHERE engine = ? AND name = ?", (engine, name)).rowcount > 0
+
+    # -- secrets -------------------------------------------------------------------------------
+
+    _SECRET = ("path", "version", "secret_type", "created_at", "created_by", "reason", "retired_at")
+
+    def add_secret_version(self, version: SecretVersion, sealed: bytes) -> int:
+        with self.transaction():
+            row = self._exec("SELECT COALESCE(MAX(version), 0) FROM secrets WHERE path = ?", (version.path,)).fetchone()
+            number = row[0] + 1
+            self._exec(
+                "INSERT INTO secrets (path, version, sealed, secret_type, created_at, created_by, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (version.path, number, sealed, version.secret_type, version.created_at, version.created_by, version.reason),
+            )
+            return number
+
+    def get_secret_version(self, path: str, version: int | None = None) -> tuple[SecretVersion, bytes | None] | None:
+        cols = ", ".join(self._SECRET)
+        if version is None:
+            row = self._exec(f"SELECT {cols}, sealed FROM secrets WHERE path = ? ORDER BY version DESC LIMIT 1", (path,)).fetchone()
+        else:
+            row = self._exec(f"SELECT {cols}, sealed FROM secrets WHERE path = ? AND version = ?", (path, version)).fetchone()
+        if not row:
+            return None
+        return SecretVersion(**dict(zip(self._SECRET, row[:-1])), data=None), row[-1]
+
+    def list_secret_versions(self, path: str) -> list[SecretVersion]:
+        rows = self._exec(f"SELECT {', '.join(self._SECRET)} FROM secrets WHERE path = ? ORDER BY version", (path,)).fetchall()
+        return [SecretVersion(**dict(zip(self._SECRET, r)), data=None) for r in rows]
+
+    def list_secret_paths(self, prefix: str = "") -> list[str]:
+        rows = self._exec("SELECT DISTINCT path FROM secrets WHERE substr(path, 1, ?) = ? ORDER BY path", (len(prefix), prefix)).fetchall()
+        return [r[0] for r in rows]
+
+    def retire_secret_version(self, path: str, version: int, retired_at: float) -> None:
+        # The value is destroyed, not hidden: the row keeps only its history.
+        self._exec("UPDATE secrets SET sealed = NULL, retired_at = ? WHERE path = ? AND version = ?", (retired_at, path, version))
+
+    def reseal_secret_version(self, path: str, version: int, sealed: bytes) -> None:
+        self._exec("UPDATE secrets SET sealed = ? WHERE path = ? AND version = ?", (sealed, path, version))
+
+    def delete_secret(self, path: str) -> bool:
+        return self._exec("DELETE FROM secrets WHERE path = ?", (path,)).rowcount > 0
+
+    # -- policies, bindings, tokens -------------------------------------------------------------
+
+    def _policy(self, row: tuple) -> Policy:
+        rules = [Rule(**r) for r in json.loads(row[1])]
+        return Policy(name=row[0], rules=rules, description=row[2] or "")
+
+    def put_policy(self, policy: Policy, *, create: bool) -> None:
+        rules = json.dumps([{"path_pattern": r.path_pattern, "permissions": list(r.permissions)} for r in policy.rules])
+        if create:
+            self._insert("INSERT INTO policies (name, rules, description) VALUES (?, ?, ?)",
+                         (policy.name, rules, policy.description), f"Policy {policy.name!r}")
+        else:
+            self._exec("UPDATE policies SET rules = ?, description = ? WHERE name = ?", (rules, policy.description, policy.name))
+
+    def get_policy(self, name: str) -> Policy | None:
+        row = self._exec("SELECT name, rules, description FROM policies WHERE name = ?", (name,)).fetchone()
+        return self._policy(row) if row else None
+
+    def list_policies(self) -> list[Policy]:
+        return [self._policy(r) for r in self._exec("SELECT name, rules, description FROM policies ORDER BY name").fetchall()]
+
+    def delete_policy(self, name: str) -> bool:
+        with self.transaction():
+            self._exec("DELETE FROM bindings WHERE policy = ?", (name,))
+            return self._exec("DELETE FROM policies WHERE name = ?", (name,)).rowcount > 0
+
+    def add_binding(self, policy: str, identity: str) -> None:
+        self._exec("INSERT OR IGNORE INTO bindings (policy, identity) VALUES (?, ?)", (policy, identity))
+
+    def remove_binding(self, policy: str, identity: str) -> bool:
+        return self._exec("DELETE FROM bindings WHERE policy = ? AND identity = ?", (policy, identity)).rowcount > 0
+
+    def list_bindings(self, policy: str | None = None, identity: str | None = None) -> list[tuple[str, str]]:
+        rows = self._exec(
+            "SELECT policy, identity FROM bindings WHERE (? IS NULL OR policy = ?) AND (? IS NULL OR identity = ?) ORDER BY policy, identity",
+            (policy, policy, identity, identity),
+        ).fetchall()
+        return [tuple(r) for r in rows]
+
+    def policies_for(self, identity: str) -> list[Policy]:
+        rows = self._exec(
+            "SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name WHERE b.identity = ?",
+            (identity,),
+        ).fetchall()
+        return [self._policy(r) for r in rows]
+
+    _TOKEN = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name")
+
+    def _token(self, row: tuple) -> Token:
+        values = dict(zip(self._TOKEN, row))
+        values["revoked"] = bool(values["revoked"])
+        return Token(**values)
+
+    def insert_token(self, token: Token) -> None:
+        self._insert(f"INSERT INTO tokens ({', '.join(self._TOKEN)}) VALUES ({', '.join('?' * len(self._TOKEN))})",
+                     (token.accessor, token.token_hash, token.identity, token.created_at, token.expires_at,
+                      int(token.revoked), token.display_name), "Token")
+
+    def token_by_hash(self, token_hash: str) -> Token | None:
+        row = self._exec(f"SELECT {', '.join(self._TOKEN)} FROM tokens WHERE token_hash = ?", (token_hash,)).fetchone()
+        return self._token(row) if row else None
+
+    def list_tokens(self, identity: str | None = None) -> list[Token]:
+        rows = self._exec(f"SELECT {', '.join(self._TOKEN)} FROM tokens WHERE (? IS NULL OR identity = ?) ORDER BY created_at",
+                          (identity, identity)).fetchall()
+        return [self._token(r) for r in rows]
+
+    def revoke_token(self, accessor: str) -> bool:
+        return self._exec("UPDATE tokens SET revoked = 1 WHERE accessor = ?", (accessor,)).rowcount > 0
+
+    # -- leases --------------------------------------------------------------------------------
+
+    def insert_lease(self, lease: Lease, sealed_handle: bytes) -> None:
+        values = {c: getattr(lease, c, None) for c in LEASE_COLUMNS}
+        values["metadata"] = json.dumps(lease.metadata)
+        values["renewable"] = int(lease.renewable)
+        values["sealed_handle"] = sealed_handle
+        self._insert(f"INSERT INTO leases ({', '.join(LEASE_COLUMNS)}) VALUES ({', '.join('?' * len(LEASE_COLUMNS))})",
+                     [values[c] for c in LEASE_COLUMNS], f"Lease {lease.lease_id!r}")
+
+    def get_lease(self, lease_id: str) -> tuple[Lease, bytes] | None:
+        row = self._exec(f"{_LEASE_SELECT} WHERE lease_id = ?", (lease_id,)).fetchone()
+        return _lease(row) if row else None
+
+    def update_lease(self, lease_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
+        """Apply ``changes`` only if every ``expect`` column still holds its value (a tuple means one of)."""
+        params: list[Any] = []
+        sets = []
+        for column, value in changes.items():
+            sets.append(f"{column} = ?")
+            params.append(json.dumps(value) if column == "metadata" else value)
+        where = ["lease_id = ?"]
+        params.append(lease_id)
+        for column, value in expect.items():
+            if isinstance(value, tuple):
+                where.append(f"{column} IN ({', '.join('?' * len(value))})")
+                params.extend(value)
+            elif value is None:
+                where.append(f"{column} IS NULL")
+            else:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return self._exec(f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params).rowcount == 1
+
+    def claim_lease(self, lease_id: str, claimant: str, deadline: float, now: float, states: Iterable[str]) -> tuple[Lease, bytes] | None:
+        states = tuple(states)
+        row = self._exec(
+            f"UPDATE leases SET claimed_by = ?, claim_deadline = ? WHERE lease_id = ? "
+            f"AND state IN ({', '.join('?' * len(states))}) AND (claimed_by IS NULL OR claim_deadline < ?) "
+            f"RETURNING {', '.join(LEASE_COLUMNS)}",
+            (claimant, deadline, lease_id, *states, now),
+        ).fetchone()
+        return _lease(row) if row else None
+
+    def claim_due(self, now: float, limit: int, claimant: str, deadline: float) -> list[tuple[Lease, bytes]]:
+        with self.transaction():
+            rows = self._exec(
+                f"UPDATE leases SET claimed_by = ?, claim_deadline = ? WHERE lease_id IN ("
+                f"  SELECT lease_id FROM leases WHERE state IN {_LIVE} AND due_at <= ?"
+                f"  AND (claimed_by IS NULL OR claim_deadline < ?) ORDER BY due_at LIMIT ?"
+                f") RETURNING {', '.join(LEASE_COLUMNS)}",
+                (claimant, deadline, now, now, limit),
+            ).fetchall()
+        return [_lease(r) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        row = self._exec(f"SELECT due_at FROM leases WHERE state IN {_LIVE} ORDER BY due_at LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
+                    states: Iterable[str] | None = None, prefix: str | None = None, after: str | None = None,
+                    limit: int = 100) -> list[Lease]:
+        where, params = [], []
+        for column, value in (("engine", engine), ("role", role), ("identity", identity)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if states:
+            states = tuple(states)
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(states)
+        if prefix:
+            where.append("substr(lease_id, 1, ?) = ?")
+            params.extend((len(prefix), prefix))
+        if after:
+            where.append("lease_id > ?")
+            params.append(after)
+        sql = f"SELECT {', '.join(_LEASE_LIST_COLUMNS)} FROM leases"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY lease_id LIMIT ?"
+        rows = self._exec(sql, (*params, limit)).fetchall()
+        return [_lease(r, _LEASE_LIST_COLUMNS)[0] for r in rows]
+
+    def count_live_leases(self, engine: str, role: str | None = None) -> int:
+        row = self._exec(
+            f"SELECT COUNT(*) FROM leases WHERE engine = ? AND (? IS NULL OR role = ?) AND state IN {_LIVE}",
+            (engine, role, role),
+        ).fetchone()
+        return row[0]
+
+    def lease_counts(self) -> list[tuple[str, str, str, int]]:
+        rows = self._exec(
+            "SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN ('intent', 'active', 'revoking', 'irrevocable') "
+            "GROUP BY engine, role, state"
+        ).fetchall()
+        return [tuple(r) for r in rows]
+
+    def claimants(self) -> list[str]:
+        return [r[0] for r in self._exec("SELECT DISTINCT claimed_by FROM leases WHERE claimed_by IS NOT NULL").fetchall()]
+
+    def release_claims(self, claimant: str, now: float) -> int:
+        """Hand a dead process's claims (and intents) to the worker at once."""
+        return self._exec(
+            "UPDATE leases SET claim_deadline = ?, due_at = MIN(due_at, ?) WHERE claimed_by = ?",
+            (now - 1, now, claimant),
+        ).rowcount
+
+    def reseal_leases(self, reseal: Any, batch: int = 500) -> int:
+        """Re-encrypt live leases' handles with ``reseal(lease_id, sealed) -> sealed | None``."""
+        count, after = 0, ""
+        while True:
+            rows = self._exec(
+                "SELECT lease_id, sealed_handle FROM leases WHERE lease_id > ? "
+                "AND state IN ('intent', 'active', 'revoking', 'irrevocable') ORDER BY lease_id LIMIT ?",
+                (after, batch),
+            ).fetchall()
+            if not rows:
+                return count
+            with self.transaction():
+                for lease_id, sealed in rows:
+                    new = reseal(lease_id, sealed)
+                    if new is not None:
+                        self._exec("UPDATE leases SET sealed_handle = ? WHERE lease_id = ?", (new, lease_id))
+                        count += 1
+            after = rows[-1][0]
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    def append_audit(self, event: AuditEvent) -> None:
+        self._exec(
+            "INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, json.dumps(event.details)),
+        )
+
+    def list_audit(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
+                   limit: int = 100) -> list[tuple[int, AuditEvent]]:
+        rows = self._exec(
+            "SELECT id, time, identity, operation, path, outcome, lease_id, details FROM audit "
+            "WHERE id > ? AND (? IS NULL OR lease_id = ?) AND (? IS NULL OR operation = ?) ORDER BY id LIMIT ?",
+            (after, lease_id, lease_id, operation, operation, limit),
+        ).fetchall()
+        return [
+            (r[0], AuditEvent(time=r[1], identity=r[2], operation=r[3], path=r[4], outcome=r[5], lease_id=r[6],
+                              details=json.loads(r[7] or "{}")))
+            for r in rows
+        ]
+
+
+def is_sqlite_url(url: str) -> bool:
+    return url.startswith("sqlite:") or "://" not in url
+
+
+def path_from_url(url: str) -> Path:
+    return Path(url[len("sqlite:///"):] if url.startswith("sqlite:///") else url.removeprefix("sqlite:"))

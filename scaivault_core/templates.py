@@ -1,0 +1,74 @@
+"""Role templates: sandboxed, strict Jinja2, checked at role creation rather than at issue time.
+
+Also generates the ``{{name}}`` of each credential: ``v_<role>_<random>``, unique, within the
+target's length limit, from characters that need no quoting.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Mapping
+
+from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import InvalidConfig
+
+CORE_VARIABLES = ("name", "password", "expiration", "ttl_seconds")
+_RANDOM_ALPHABET = string.ascii_lowercase + string.digits
+RANDOM_LENGTH = 12  # 62 bits: a collision among a million live users is about one in ten million
+
+
+class Templates:
+    """One sandboxed environment per vault, with plugin filters; compiled templates are cached."""
+
+    def __init__(self, filters: Mapping[str, Callable[..., Any]] = ()) -> None:
+        self.env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self.env.filters.update(dict(filters))
+        self._compile = lru_cache(maxsize=4096)(self.env.from_string)
+
+    def validate(self, field: str, templates: Iterable[str], allowed: Iterable[str]) -> None:
+        """Syntax and variables of each template; ``invalid_config`` naming the field and the problem."""
+        allowed = set(allowed)
+        for index, text in enumerate(templates):
+            where = f"{field}[{index}]"
+            if not isinstance(text, str):
+                raise InvalidConfig(f"{where} must be a string.", field=where)
+            try:
+                unknown = meta.find_undeclared_variables(self.env.parse(text)) - allowed
+            except TemplateError as exc:
+                raise InvalidConfig(f"{where} is not a valid template: {exc.message}.", field=where) from None
+            if unknown:
+                raise InvalidConfig(
+                    f"{where} uses unknown template variable(s) {', '.join(sorted(unknown))}; "
+                    f"available: {', '.join(sorted(allowed))}.",
+                    field=where,
+                    unknown=sorted(unknown),
+                )
+
+    def render(self, text: str, variables: Mapping[str, Any]) -> str:
+        """Render one template; errors name the problem, never the variables' values."""
+        try:
+            return self._compile(text).render(variables)
+        except TemplateError as exc:
+            raise InvalidConfig(f"A template failed to render: {type(exc).__name__}.") from None
+
+
+def generate_username(role: str, max_length: int, prefix: str = "v") -> str:
+    """``v_<role>_<random>``: the role part is cut (never the random part) to fit ``max_length``."""
+    random_part = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(RANDOM_LENGTH))
+    role_part = re.sub(r"[^a-z0-9_]", "_", role.lower())
+    room = max_length - len(prefix) - len(random_part) - 2
+    if room < 1:
+        return f"{prefix}_{random_part}"[:max_length]
+    return f"{prefix}_{role_part[:room]}_{random_part}"
+
+
+def template_list(value: str | list[str] | None) -> list[str]:
+    """A role field that may hold one template or a list of them, as a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

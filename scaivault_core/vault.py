@@ -1,0 +1,328 @@
+"""``Vault``: the one object every front end embeds. ``Vault()`` opens a working vault on an embedded SQLite file.
+
+Every operation is made as an identity: the vault itself acts as the admin (``user:admin``, bound
+to the built-in ``root`` policy); ``vault.as_identity("sa:reporting-service")`` gives a view that
+acts as that identity, with its policies checked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pluggy
+
+from .audit import Auditor
+from .auth import Authorizer, hash_token, new_token
+from .clock import Clock, SystemClock, iso
+from .converter import structure
+from .crypto import Keyring, decode_keys, load_keyring
+from .durations import parse_duration
+from .engines import EngineManager
+from .errors import InvalidConfig, InvalidRequest, NotFound
+from .expiry import ExpiryWorker, instance_id, release_dead_claims
+from .leases import LeaseManager, LeaseOptions
+from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy, RenewResult, RoleRecord, Rule,
+                     SecretVersion, Token)
+from .plugins import EngineRegistry, PluginInfo, make_plugin_manager, plugin_infos
+from .policies import ADMIN_IDENTITY, ROOT_POLICY, check_identity, root_policy, validate_policy
+from .secret_store import SecretStore
+from .sqlite_store import SQLiteStore
+from .store import Store, open_store
+from .templates import Templates
+
+
+def default_store_url() -> str:
+    """``SCAIVAULT_STORE``, else ``$SCAIVAULT_HOME/vault.db`` (default ``~/.scaivault``)."""
+    if os.environ.get("SCAIVAULT_STORE"):
+        return os.environ["SCAIVAULT_STORE"]
+    home = Path(os.environ.get("SCAIVAULT_HOME", Path.home() / ".scaivault"))
+    return str(home / "vault.db")
+
+
+class _Operations:
+    """Everything a caller can do, as ``self.identity``. Shared by ``Vault`` (admin) and ``Session``."""
+
+    identity: str
+    _core: "Vault"
+
+    # -- secrets --------------------------------------------------------------------------------
+
+    def put_secret(self, path: str, data: Any, secret_type: str = "json") -> SecretVersion:
+        """Store a new version of the secret at ``path`` (encrypted at rest)."""
+        return self._core._secrets.put(self.identity, path, data, secret_type)
+
+    def get_secret(self, path: str, version: int | None = None) -> SecretVersion:
+        return self._core._secrets.get(self.identity, path, version)
+
+    def list_secret_versions(self, path: str) -> list[SecretVersion]:
+        return self._core._secrets.versions(self.identity, path)
+
+    def delete_secret(self, path: str) -> None:
+        self._core._secrets.delete(self.identity, path)
+
+    # -- policies and tokens --------------------------------------------------------------------
+
+    def create_policy(self, name: str, rules: list[dict[str, Any]] | list[Rule], description: str = "") -> Policy:
+        """Create a policy: ``rules`` are ``{"path_pattern": ..., "permissions": [...]}``."""
+        policy = self._policy(name, rules, description)
+        self._core._auth.require(self.identity, f"sys/policies/{name}", "create")
+        self._core.store.put_policy(policy, create=True)
+        self._core._audit.record(self.identity, "policy.create", f"sys/policies/{name}")
+        return policy
+
+    def update_policy(self, name: str, rules: list[dict[str, Any]] | list[Rule], description: str = "") -> Policy:
+        policy = self._policy(name, rules, description)
+        self._core._auth.require(self.identity, f"sys/policies/{name}", "update")
+        self.get_policy(name)
+        self._core.store.put_policy(policy, create=False)
+        self._core._audit.record(self.identity, "policy.update", f"sys/policies/{name}")
+        return policy
+
+    @staticmethod
+    def _policy(name: str, rules: Any, description: str) -> Policy:
+        if name == ROOT_POLICY:
+            raise InvalidRequest("The root policy is built in and cannot be changed.")
+        raw = [r if isinstance(r, dict) else {"path_pattern": r.path_pattern, "permissions": list(r.permissions)}
+               for r in (rules if isinstance(rules, list) else [rules])]
+        policy = structure({"name": name, "rules": raw, "description": description}, Policy, error=InvalidConfig)
+        return validate_policy(policy)
+
+    def get_policy(self, name: str) -> Policy:
+        self._core._auth.require(self.identity, f"sys/policies/{name}", "read")
+        policy = self._core.store.get_policy(name)
+        if policy is None:
+            raise NotFound(f"No policy named {name!r}.", policy=name)
+        return policy
+
+    def list_policies(self) -> list[Policy]:
+        self._core._auth.require(self.identity, "sys/policies", "list")
+        return self._core.store.list_policies()
+
+    def delete_policy(self, name: str) -> None:
+        self._core._auth.require(self.identity, f"sys/policies/{name}", "delete")
+        if name == ROOT_POLICY:
+            raise InvalidRequest("The root policy is built in and cannot be deleted.")
+        if not self._core.store.delete_policy(name):
+            raise NotFound(f"No policy named {name!r}.", policy=name)
+        self._core._audit.record(self.identity, "policy.delete", f"sys/policies/{name}")
+
+    def bind_policy(self, name: str, identity: str) -> None:
+        """Bind policy ``name`` to ``identity`` (``sa:...``, ``user:...`` or ``dynamic:<engine>``)."""
+        check_identity(identity)
+        self._core._auth.require(self.identity, f"sys/policies/{name}", "update")
+        self.get_policy(name)
+        self._core.store.add_binding(name, identity)
+        self._core._audit.record(self.identity, "policy.bind", f"sys/policies/{name}", bound=identity)
+
+    def unbind_policy(self, name: str, identity: str) -> None:
+        self._core._auth.require(self.identity, f"sys/policies/{name}", "update")
+        if not self._core.store.remove_binding(name, identity):
+            raise NotFound(f"Policy {name!r} is not bound to {identity!r}.", policy=name, identity=identity)
+        self._core._audit.record(self.identity, "policy.unbind", f"sys/policies/{name}", bound=identity)
+
+    def list_bindings(self, name: str) -> list[str]:
+        self.get_policy(name)
+        return [identity for _, identity in self._core.store.list_bindings(policy=name)]
+
+    def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> dict[str, Any]:
+        """A bearer token for ``identity``; the token itself is returned once and stored only as a hash."""
+        check_identity(identity)
+        self._core._auth.require(self.identity, "sys/tokens", "create")
+        seconds = parse_duration(ttl, "ttl")
+        now = self._core.clock.time()
+        token, accessor = new_token()
+        record = Token(accessor, identity, hash_token(token), now, now + seconds if seconds else None, False, display_name)
+        self._core.store.insert_token(record)
+        self._core._audit.record(self.identity, "token.create", "sys/tokens", subject=identity, accessor=accessor)
+        return {"token": token, "accessor": accessor, "identity": identity, "expires_at": iso(record.expires_at)}
+
+    def list_tokens(self, identity: str | None = None) -> list[Token]:
+        self._core._auth.require(self.identity, "sys/tokens", "list")
+        return self._core.store.list_tokens(identity)
+
+    def revoke_token(self, accessor: str) -> None:
+        self._core._auth.require(self.identity, "sys/tokens", "revoke")
+        if not self._core.store.revoke_token(accessor):
+            raise NotFound(f"No token has the accessor {accessor!r}.", accessor=accessor)
+        self._core._audit.record(self.identity, "token.revoke", "sys/tokens", accessor=accessor)
+
+    # -- engines and roles ----------------------------------------------------------------------
+
+    def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+                      max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+        """Configure an engine; its connection is tested before it is stored."""
+        return self._core._engines.create(self.identity, name, type, config, default_ttl, max_ttl, max_leases)
+
+    def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+                      max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+        return self._core._engines.update(self.identity, name, type, config, default_ttl, max_ttl, max_leases)
+
+    def get_engine(self, name: str) -> EngineRecord:
+        return self._core._engines.get(self.identity, name)
+
+    def list_engines(self) -> list[EngineRecord]:
+        return self._core._engines.list(self.identity)
+
+    def delete_engine(self, name: str) -> None:
+        self._core._engines.delete(self.identity, name)
+
+    def create_role(self, engine: str, name: str, **fields: Any) -> RoleRecord:
+        """Define a role; its templates and TTLs are validated now, not at issue time."""
+        return self._core._engines.put_role(self.identity, engine, {"name": name, **fields}, create=True)
+
+    def update_role(self, engine: str, name: str, **fields: Any) -> RoleRecord:
+        return self._core._engines.put_role(self.identity, engine, {"name": name, **fields}, create=False)
+
+    def get_role(self, engine: str, name: str) -> RoleRecord:
+        return self._core._engines.get_role(self.identity, engine, name)
+
+    def list_roles(self, engine: str) -> list[RoleRecord]:
+        return self._core._engines.list_roles(self.identity, engine)
+
+    def delete_role(self, engine: str, name: str) -> None:
+        self._core._engines.delete_role(self.identity, engine, name)
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def issue(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
+              **params: Any) -> IssuedCredentials:
+        """Generate credentials for ``role`` as a lease (the guide's ``POST .../creds/{role}``)."""
+        return self._core._leases.issue(self.identity, engine, role, ttl, metadata, params)
+
+    def renew(self, lease_id: str, increment: Any = None) -> RenewResult:
+        """Extend a lease by ``increment`` from its current expiry, up to issue time + max_ttl."""
+        return self._core._leases.renew(self.identity, lease_id, increment)
+
+    def revoke(self, lease_id: str) -> Lease:
+        """Revoke a lease now (idempotent)."""
+        return self._core._leases.revoke(self.identity, lease_id)
+
+    def revoke_prefix(self, prefix: str, engine: str | None = None) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix``, optionally of one engine."""
+        return self._core._leases.revoke_prefix(self.identity, prefix, engine)
+
+    def lookup(self, lease_id: str) -> Lease:
+        return self._core._leases.lookup(self.identity, lease_id)
+
+    def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
+                    state: str | None = None, prefix: str | None = None, after: str | None = None,
+                    limit: int = 100) -> list[Lease]:
+        """Leases by filter, ordered by id; page with ``after`` = the last id seen. ``state="live"`` for unfinished ones."""
+        return self._core._leases.list(self.identity, engine=engine, role=role, owner=identity, state=state,
+                                       prefix=prefix, after=after, limit=limit)
+
+    def forget_lease(self, lease_id: str) -> Lease:
+        """Operator action for an irrevocable lease: stop retrying it (the credential may remain in the target)."""
+        return self._core._leases.force_forget(self.identity, lease_id)
+
+    def audit_log(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
+                  limit: int = 100) -> list[tuple[int, AuditEvent]]:
+        self._core._auth.require(self.identity, "sys/audit", "read")
+        return self._core.store.list_audit(lease_id=lease_id, operation=operation, after=after, limit=limit)
+
+
+@attrs.define(repr=False)
+class Session(_Operations):
+    """A view of a vault that acts as one identity."""
+
+    _core: "Vault"
+    identity: str
+
+    def __repr__(self) -> str:
+        return f"<Session {self.identity}>"
+
+
+class Vault(_Operations):
+    """The embedded vault. Close it (or use it as a context manager) to stop its worker and pools."""
+
+    identity = ADMIN_IDENTITY
+
+    def __init__(self, store: str | os.PathLike[str] | Store | None = None, *, key: bytes | str | None = None,
+                 key_file: str | os.PathLike[str] | None = None, plugin_manager: pluggy.PluginManager | None = None,
+                 clock: Clock | None = None, start_worker: bool = True, lease_options: LeaseOptions | None = None,
+                 create: bool = True) -> None:
+        self._core = self
+        self.pm = plugin_manager or make_plugin_manager()
+        self.clock = clock or SystemClock()
+        self.store = store if isinstance(store, object) and hasattr(store, "claim_due") else open_store(
+            str(store) if store is not None else default_store_url(), self.pm)
+        self.store.migrate()
+        self.keyring = self._keyring(key, key_file, create)
+        self.registry = EngineRegistry(self.pm)
+        self.instance = instance_id()
+        self.templates = Templates(self._template_filters())
+        self._auth = Authorizer(self.store, self.clock)
+        self._audit = Auditor(self.store, self.keyring, self.clock)
+        self._secrets = SecretStore(self.store, self.keyring, self._auth, self._audit, self.clock)
+        self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
+                                      self.templates, self.clock)
+        self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
+                                    self.clock, self.instance, lease_options or LeaseOptions())
+        self.worker = ExpiryWorker(self._leases, self.store, self.clock)
+        self._bootstrap()
+        release_dead_claims(self.store, self.clock, self.instance)
+        if start_worker:
+            self.worker.start()
+
+    def _keyring(self, key: bytes | str | None, key_file: Any, create: bool) -> Keyring:
+        if key is not None:
+            return Keyring(decode_keys(key) if isinstance(key, str) else [key])
+        if key_file is None and isinstance(self.store, SQLiteStore):
+            key_file = self.store.path.with_suffix(".key")
+        return load_keyring(Path(key_file) if key_file else None, create=create)
+
+    def _template_filters(self) -> dict[str, Any]:
+        filters: dict[str, Any] = {}
+        self.pm.hook.register_template_filters(register=lambda name, fn: filters.__setitem__(name, fn))
+        return filters
+
+    def _bootstrap(self) -> None:
+        """The built-in root policy, bound to the admin identity, exists in every vault."""
+        if self.store.get_policy(ROOT_POLICY) is None:
+            try:
+                self.store.put_policy(root_policy(), create=True)
+            except Exception:  # another process created it first
+                pass
+        self.store.add_binding(ROOT_POLICY, ADMIN_IDENTITY)
+
+    def __repr__(self) -> str:
+        return f"<Vault store={self.store!r}>"
+
+    def __enter__(self) -> "Vault":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the expiry worker, release engine connections, close the store."""
+        self.worker.stop()
+        self._engines.close()
+        self.store.close()
+
+    # -- identities -----------------------------------------------------------------------------
+
+    def as_identity(self, identity: str) -> Session:
+        """A view of this vault acting as ``identity`` (policies checked on every call)."""
+        return Session(self, check_identity(identity))
+
+    def authenticate(self, token: str | None) -> Session:
+        """The session for a bearer token, or ``unauthenticated``."""
+        return Session(self, self._auth.authenticate(token).identity)
+
+    def create_admin_token(self, display_name: str = "initial admin") -> str:
+        """A token for the admin identity (what ``scaivault init`` prints once)."""
+        return self.create_token(ADMIN_IDENTITY, display_name=display_name)["token"]
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def expire_due(self) -> int:
+        """Revoke every lease that is due now (the worker does this on its own; tests call it directly)."""
+        return self.worker.run_pending()
+
+    def plugins(self) -> list[PluginInfo]:
+        """Installed plugins, their versions and engine types, and any that failed to load."""
+        return plugin_infos(self.pm, self.registry)
