@@ -72,7 +72,9 @@ def load_ca_key(text: str | bytes, password: str | bytes | None = None) -> Priva
         raise InvalidKey("CA private key is not encrypted; give no passphrase") from None
     except (ValueError, UnsupportedAlgorithm):
         if secret is not None:
-            raise InvalidKey("could not decrypt the CA private key: wrong passphrase or damaged key") from None
+            raise InvalidKey(
+                "could not decrypt the CA private key: wrong passphrase or damaged key"
+            ) from None
         raise InvalidKey("CA private key is not a readable private key in OpenSSH or PEM form") from None
     check_ca_key(key)
     return key

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import attrs
@@ -25,7 +26,8 @@ import pytest
 
 from scaivault_ssh import ca_private_key_text, generate_ca_key, write_krl
 
-SSHD = Path("/usr/sbin/sshd")
+#: Debian's openssh-server puts sshd here; another location can be given for a local run.
+SSHD = Path(os.environ.get("SCAIVAULT_TEST_SSHD", "/usr/sbin/sshd"))
 RUN_DIR = Path("/run/sshd")
 #: `deploy` is the principal the tests sign for; `deploy2` is a second real account it must not reach.
 USERS = ("deploy", "deploy2")
@@ -83,7 +85,18 @@ def _accounts(names):
         yield
     finally:
         for name in created:
-            subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+            _remove_account(name)
+
+
+def _remove_account(name: str) -> None:
+    # userdel refuses (exit 8) while a process of the user lives; sshd sessions end within moments.
+    for _ in range(50):
+        result = subprocess.run(["userdel", "-r", name], capture_output=True, text=True)
+        if result.returncode != 8:
+            break
+        time.sleep(0.1)
+    if result.returncode not in (0, 6):  # 6: already gone
+        warnings.warn(f"could not remove test account {name}: {result.stderr.strip()}", stacklevel=1)
 
 
 def _sshd_config(d: Path, port: int, version: tuple[int, int]) -> str:
@@ -232,7 +245,7 @@ class SshServer:
 def sshd_server():
     """A real sshd on a free 127.0.0.1 port, stopped (and its accounts removed) after the session."""
     if not SSHD.exists():
-        _unavailable(f"{SSHD} is missing: install the Debian package openssh-server")
+        _unavailable(f"{SSHD} is missing: apt-get install -y openssh-server")
     if os.geteuid() != 0:
         _unavailable("the sshd tests run as root: they start sshd and create login accounts")
     if shutil.which("useradd") is None:

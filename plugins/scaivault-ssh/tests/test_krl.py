@@ -48,7 +48,8 @@ def listing(krl_path) -> list[str]:
     result = subprocess.run(
         ["ssh-keygen", "-Q", "-l", "-f", str(krl_path)], capture_output=True, text=True, check=True
     )
-    return [line for line in result.stdout.splitlines() if line and not line.startswith(("# KRL", "# Gen", "# Com"))]
+    skipped = ("# KRL", "# Gen", "# Com")
+    return [line for line in result.stdout.splitlines() if line and not line.startswith(skipped)]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,9 @@ def test_listing_matches_a_krl_built_by_ssh_keygen(tmp_path, ca_key):
     export_krl(tmp_path / "ours", ca_key, reversed(serials), comment="scaivault")
     assert listing(tmp_path / "ours") == listing(tmp_path / "theirs")
     assert "serial: 1-4" in listing(tmp_path / "ours")
-    dump = subprocess.run(["ssh-keygen", "-Q", "-l", "-f", str(tmp_path / "ours")], capture_output=True, text=True)
+    dump = subprocess.run(
+        ["ssh-keygen", "-Q", "-l", "-f", str(tmp_path / "ours")], capture_output=True, text=True
+    )
     assert "# Comment: scaivault" in dump.stdout
 
 
@@ -170,7 +173,8 @@ def test_revoked_ranges_are_refused_by_sshd(sshd, ca_key, client_pair):
     sshd.trust(ca_public_key_line(ca_key))
     sshd.revoke(build_krl(ca_key, range(1000, 1100)))
     for serial, refused in [(1000, True), (1050, True), (1099, True), (1100, False), (999, False)]:
-        key = sshd.client_key(client_pair.private_key, sign(ca_key, client_pair.public_key, serial).certificate)
+        cert = sign(ca_key, client_pair.public_key, serial)
+        key = sshd.client_key(client_pair.private_key, cert.certificate)
         if refused:
             with pytest.raises(paramiko.AuthenticationException):
                 sshd.connect("deploy", key)
