@@ -1,0 +1,117 @@
+"""Fixtures for scaivault-azure's tests: a local HTTPS double of the Azure APIs.
+
+No Azure emulator exists, so ``azure_double.py`` (identity platform + Microsoft Graph) and
+``azure_arm.py`` (ARM role assignments) answer the documented requests on 127.0.0.1 over
+HTTPS with a throwaway CA (MSAL and azure-identity refuse plain-http authorities).
+
+``azure_double`` (function scope; the server itself is session scoped) is the double reset to
+its seed state. What a test or a plugin fixture uses:
+
+Endpoints (all on one host; configure the plugin's authority/Graph/ARM endpoints with them)
+  base_url        "https://127.0.0.1:PORT"; also the ARM endpoint (role assignment paths)
+  authority       f"{base_url}/{tenant_id}" — MSAL: ConfidentialClientApplication(...,
+                  authority=authority, instance_discovery=False, verify=str(ca_path))
+  token_url       f"{authority}/oauth2/v2.0/token" (client_credentials, client_secret_post)
+  graph_url       f"{base_url}/v1.0"
+Seed (the same values after every reset)
+  tenant_id, subscription_id, resource_group ("rg-scaivault")
+  root_client_id, root_client_secret   the plugin's root credentials: may call Graph
+                  (Application.ReadWrite.All) and is Owner of /subscriptions/{subscription_id}
+  existing_app_object_id, existing_app_client_id   an application with a service principal and
+                  no secrets, for the "add a secret to an existing application" mode
+TLS
+  ca_path         PEM file of the throwaway CA; ssl_context() -> ssl.SSLContext trusting it;
+  client()        -> httpx.Client(base_url=base_url, verify=ssl_context()); close it after use
+  fixture ``azure_ca_env`` sets REQUESTS_CA_BUNDLE and SSL_CERT_FILE for clients that read them
+Helpers
+  token(scope="https://graph.microsoft.com/.default", client_id=root, client_secret=root) -> str
+                  an access token from the token endpoint (AssertionError with the error if refused)
+  role_definition_id("Reader" | "Contributor" | "Owner" | "User Access Administrator" | guid)
+Faults and log (never reachable over HTTP)
+  fail_next(path_regex, status=429, count=1, method=None, retry_after=None (1 for 429),
+            body=None (the API's own error shape), disconnect=False)
+  clear_faults(); requests -> [LoggedRequest(method, path, query, body, status, caller, at)],
+  credential fields redacted; requests_matching(path_regex, method=None)
+State (read it to assert revocation; change it only through the API)
+  applications {object id: Application(id, app_id, display_name, created, passwords{keyId:
+  Password})}, service_principals {object id: ServicePrincipal}, role_assignments {name:
+  RoleAssignment}, application(id or appId), service_principal(id or appId)
+  propagation_delay = seconds (reset to 0) before new secrets work at the token endpoint and
+  new service principals are found by ARM without principalType — Azure's replication delay
+  expire_tokens()  every access token issued so far becomes expired
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _load(name: str):
+    # Test folders are not packages and may not import each other, so the double's modules
+    # are loaded by path under names no other plugin's tests can collide with.
+    spec = importlib.util.spec_from_file_location(
+        f"scaivault_azure_tests_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_https = _load("https_double")
+_directory = _load("azure_double")
+_arm = _load("azure_arm")
+
+
+class AzureDouble(_https.HttpsDouble):
+    """The HTTPS double serving the Azure APIs, plus conveniences for tests."""
+
+    @property
+    def authority(self) -> str:
+        return f"{self.base_url}/{self.tenant_id}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.authority}/oauth2/v2.0/token"
+
+    @property
+    def graph_url(self) -> str:
+        return f"{self.base_url}/v1.0"
+
+    def token(self, scope: str = "https://graph.microsoft.com/.default", client_id: str | None = None,
+              client_secret: str | None = None) -> str:
+        """An access token from the double's token endpoint (root credentials by default)."""
+        with self.client() as http:
+            response = http.post(self.token_url, data={
+                "grant_type": "client_credentials", "scope": scope,
+                "client_id": client_id or self.root_client_id,
+                "client_secret": client_secret or self.root_client_secret})
+        assert response.status_code == 200, response.json()
+        return response.json()["access_token"]
+
+
+@pytest.fixture(scope="session")
+def azure_double_server(tmp_path_factory):
+    """The running Azure double for the whole session; tests use ``azure_double``."""
+    double = AzureDouble(_directory.AzureApi(_arm.RoleAssignmentsApi),
+                         tmp_path_factory.mktemp("azure-double-tls")).start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def azure_double(azure_double_server):
+    """The Azure double reset to its seed state (see this module's docstring for its API)."""
+    azure_double_server.reset()
+    return azure_double_server
+
+
+@pytest.fixture
+def azure_ca_env(azure_double, monkeypatch):
+    """Point REQUESTS_CA_BUNDLE and SSL_CERT_FILE at the double's CA for this test."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azure_double.ca_path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(azure_double.ca_path))
+    return azure_double.ca_path
