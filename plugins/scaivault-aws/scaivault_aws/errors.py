@@ -12,6 +12,7 @@ __all__ = [
     "AwsAccessDenied",
     "AwsApiError",
     "AwsBadCredentials",
+    "AwsConflict",
     "AwsError",
     "AwsRequestRejected",
     "AwsUnreachable",
@@ -38,6 +39,7 @@ BAD_CREDENTIAL_CODES = frozenset(
     }
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+CONFLICT_CODES = frozenset({"EntityAlreadyExists", "DeleteConflict", "ConcurrentModification"})
 # Codes meaning AWS refused the request's content: a setting we passed on is wrong.
 REJECTED_CODES = frozenset(
     {
@@ -105,6 +107,10 @@ class AwsRequestRejected(AwsError):
     """AWS refused the request's content (policy, name, quota): a setting needs fixing."""
 
 
+class AwsConflict(AwsError):
+    """The entity already exists, or is being changed by someone else at the same time."""
+
+
 class AwsApiError(AwsError):
     """Any other error response from AWS."""
 
@@ -137,7 +143,10 @@ def translate_errors(*, access_denied_is_bad_credentials: bool = False) -> Itera
         raise AwsRequestRejected(f"botocore refused the request: {exc}") from exc
     except ResponseParserError as exc:
         raise AwsUnreachable("the endpoint did not answer as an AWS API") from exc
-    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as exc:
+    except (
+        botocore.exceptions.NoCredentialsError,
+        botocore.exceptions.PartialCredentialsError,
+    ) as exc:
         raise AwsBadCredentials("no complete AWS key pair was given") from exc
 
 
@@ -153,6 +162,8 @@ def _from_client_error(exc: botocore.exceptions.ClientError, denied_is_bad: bool
     text = f"{code} on {operation}: {message}" if message else f"{code} on {operation}"
     if code in ACCESS_DENIED_CODES:
         return AwsAccessDenied(text, operation=operation, code=code)
+    if code in CONFLICT_CODES:
+        return AwsConflict(text, operation=operation, code=code)
     if code in REJECTED_CODES:
         return AwsRequestRejected(text, operation=operation, code=code)
     return AwsApiError(text, operation=operation, code=code)
