@@ -1,0 +1,100 @@
+"""One pooled root connection per engine, serialised: concurrent role DDL on one server conflicts.
+
+PostgreSQL answers concurrent GRANT/REVOKE from several connections with "tuple concurrently
+updated", and retrying is slower than queueing, so every statement batch for a target goes
+through one connection under a lock. Across processes, an advisory lock does the same.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from typing import Any, Callable, TypeVar
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
+
+T = TypeVar("T")
+
+# Messages that mean the server answered and refused us: a config problem, not an outage.
+_REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied",
+            "authentication failed", "role is not permitted to log in", "invalid password")
+
+
+def render_url(template: str, render: Callable[[str, dict[str, Any]], str], username: str, password: str) -> str:
+    """The engine's ``connection_url`` with credentials substituted, URL-encoded."""
+    return render(template, {"username": quote(username, safe=""), "password": quote(password, safe="")})
+
+
+def classify(exc: psycopg.Error, *, connecting: bool) -> Exception:
+    """A driver error as the core's error: refused credentials, unreachable target, or a refused statement."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError) and connecting:
+        if any(reason in message for reason in _REFUSED):
+            return InvalidConfig(f"PostgreSQL refused the root credentials: {message}")
+        return EngineUnreachable(f"Cannot reach PostgreSQL: {message}")
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+        return EngineUnreachable(f"Lost the connection to PostgreSQL: {message}")
+    if "row is too big" in message:
+        return EngineError(
+            "PostgreSQL refused the statement: row is too big. Each user granted rights directly on a table adds "
+            "to that table's ACL; grant a pre-made group role instead (GRANT readonly_group TO \"{{name}}\").",
+        )
+    return EngineError(f"PostgreSQL refused the statement: {message}")
+
+
+class RootConnection:
+    """A lazily opened, self-healing root connection used under a lock."""
+
+    def __init__(self, engine_name: str, url: Callable[[], str], connect_timeout: int) -> None:
+        self._url, self._timeout = url, connect_timeout
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+        self.lock_key = zlib.crc32(f"scaivault:{engine_name}".encode())  # advisory lock id for this target
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self._url(), autocommit=True, connect_timeout=self._timeout)
+        except psycopg.Error as exc:
+            raise classify(exc, connecting=True) from None
+
+    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``work`` on the root connection; reconnect once if the pooled connection went stale."""
+        with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                try:
+                    return work(self._conn)
+                except psycopg.OperationalError as exc:
+                    stale = self._conn.closed or self._conn.broken
+                    self.close_unlocked()
+                    if attempt == 2 or not stale:
+                        raise classify(exc, connecting=False) from None
+                except psycopg.Error as exc:
+                    raise classify(exc, connecting=False) from None
+            raise AssertionError("unreachable")
+
+    def execute_atomically(self, statements: list[str]) -> None:
+        """All ``statements`` in one round trip and one transaction, serialised with other processes."""
+        lock = sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(self.lock_key))
+
+        def work(conn: psycopg.Connection) -> None:
+            with conn.transaction():
+                conn.execute(sql.SQL("; ").join([lock, *(sql.SQL(s) for s in statements)]))
+
+        self.run(work)
+
+    def close_unlocked(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_unlocked()

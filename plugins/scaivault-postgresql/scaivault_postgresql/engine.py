@@ -1,0 +1,178 @@
+"""The PostgreSQL engine: roles created and dropped with the role's templated statements."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import psycopg
+from psycopg import sql
+
+from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed
+
+from .connection import RootConnection, render_url
+
+# Used when a role gives no revocation statements: end the user's sessions, drop what it owns, drop it.
+DEFAULT_REVOCATION = [
+    'REASSIGN OWNED BY "{{name}}" TO CURRENT_USER',
+    'DROP OWNED BY "{{name}}"',
+    'DROP ROLE IF EXISTS "{{name}}"',
+]
+DEFAULT_RENEW = ["ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"]
+_USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
+
+
+@attrs.define
+class Config:
+    connection_url: str
+    connect_timeout: int = 5
+    username_prefix: str = "v_"
+
+
+@attrs.define
+class Role:
+    creation_statements: list[str]
+    revocation_statements: list[str] = attrs.field(factory=list)
+    renew_statements: list[str] = attrs.field(factory=list)
+
+
+class PostgreSQLEngine(Engine):
+    """A lease is a PostgreSQL role; revocation ends its sessions and runs the revocation statements."""
+
+    type = "database"
+    plugin = "postgresql"
+    lease_prefix = "db"
+    Config = Config
+    Role = Role
+    template_fields = ("creation_statements", "revocation_statements", "renew_statements")
+    username_max_length = 63  # NAMEDATALEN - 1
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        if "{{" not in self.config.connection_url:
+            raise InvalidConfig(
+                "config.connection_url must take the root credentials as {{username}} and {{password}}.",
+                field="config.connection_url",
+            )
+        self._root = RootConnection(context.name, self._root_url, self.config.connect_timeout)
+
+    def _root_url(self) -> str:
+        root = self.context.root_credentials()
+        return render_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
+
+    def close(self) -> None:
+        self._root.close()
+
+    def verify(self) -> None:
+        self._root.run(lambda conn: conn.execute("SELECT 1"))
+
+    def validate_role(self, role: Role) -> None:
+        if not role.creation_statements:
+            raise InvalidConfig("creation_statements needs at least one statement.", field="creation_statements")
+        for field in ("revocation_statements", "renew_statements"):
+            if any(_USES_PASSWORD.search(s) for s in getattr(role, field)):
+                raise InvalidConfig(f"{field} may not use {{{{password}}}}: it is not kept after issue.", field=field)
+
+    def format_expiration(self, expires_at: float) -> str:
+        """A PostgreSQL timestamp literal, e.g. ``2026-04-23 16:00:00+00``."""
+        return datetime.fromtimestamp(int(expires_at), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def plan(self, request: IssueRequest) -> dict[str, Any]:
+        statements = request.role.revocation_statements or DEFAULT_REVOCATION
+        return {"username": request.username, "revocation": request.render(statements, self.context.render)}
+
+    def create(self, request: IssueRequest) -> Issued:
+        statements = request.render(request.role.creation_statements, self.context.render)
+        self._root.execute_atomically(statements)
+        return Issued(data=self._credential_data(request.username, request.password))
+
+    def _credential_data(self, username: str, password: str) -> dict[str, Any]:
+        url = render_url(self.config.connection_url, self.context.render, username, password)
+        parts = urlsplit(url)
+        return {
+            "username": username,
+            "password": password,
+            "connection_url": url,
+            "host": parts.hostname,
+            "port": parts.port or 5432,
+            "database": parts.path.lstrip("/") or None,
+        }
+
+    def renew(self, handle: dict[str, Any], role: Role | None, expires_at: float) -> Renewed | None:
+        templates = (role.renew_statements if role else []) or DEFAULT_RENEW
+        variables = {"name": handle["username"], "expiration": self.format_expiration(expires_at),
+                     "ttl_seconds": 0, "password": ""}
+        statements = [self.context.render(t, variables) for t in templates]
+        existing = self._existing([handle["username"]])
+        if handle["username"] in existing:
+            self._root.execute_atomically(statements)
+        return None
+
+    def revoke(self, handle: dict[str, Any]) -> None:
+        error = self.revoke_many([handle])[0]
+        if error is not None:
+            raise error
+
+    def revoke_many(self, handles: list[dict[str, Any]]) -> list[BaseException | None]:
+        """One round trip finds which users still exist, one drops them all; on failure, one by one."""
+        existing = self._existing([h["username"] for h in handles])
+        todo = [h for h in handles if h["username"] in existing]  # already gone counts as revoked
+        if not todo:
+            return [None] * len(handles)
+        try:
+            self._root.execute_atomically([s for h in todo for s in self._revocation(h)])
+            return [None] * len(handles)
+        except Exception:
+            if len(todo) == 1:
+                raise
+        results: list[BaseException | None] = []
+        for handle in handles:
+            if handle["username"] not in existing:
+                results.append(None)
+                continue
+            try:
+                self._root.execute_atomically(self._revocation(handle))
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _revocation(self, handle: dict[str, Any]) -> list[str]:
+        terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {}").format(
+            sql.Literal(handle["username"]))
+        return [terminate.as_string(None), *handle["revocation"]]
+
+    def _existing(self, usernames: list[str]) -> set[str]:
+        def work(conn: psycopg.Connection) -> set[str]:
+            rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (usernames,)).fetchall()
+            return {r[0] for r in rows}
+
+        return self._root.run(work)
+
+    # -- reconcile and rotation ---------------------------------------------------------------
+
+    def list_subjects(self) -> list[str]:
+        prefix = self.config.username_prefix.replace("_", r"\_")
+        rows = self._root.run(lambda conn: conn.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s ORDER BY rolname", (prefix + "%",)).fetchall())
+        return [r[0] for r in rows]
+
+    def revoke_subject(self, subject: str) -> None:
+        variables = {"name": subject, "password": "", "expiration": "", "ttl_seconds": 0}
+        self.revoke({"username": subject, "revocation": [self.context.render(t, variables) for t in DEFAULT_REVOCATION]})
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
+        from scaivault_core.default_plugins.passwords import random_password
+
+        return {**current, "password": random_password(32)}
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+            sql.Identifier(current["username"]), sql.Literal(new["password"]))
+        self._root.run(lambda conn: conn.execute(statement))
+        self._root.close()  # later connections authenticate with the new password
