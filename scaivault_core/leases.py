@@ -268,7 +268,7 @@ class LeaseManager:
         lease.claimed_by = lease.claim_deadline = None
         self.on_new_due(new_expiry)
         self._notify("renewed", lease, capped=capped)
-        return RenewResult(lease, capped, renewed.data if renewed else {})
+        return RenewResult(lease, capped, int(round(new_expiry - now)), renewed.data if renewed else {})
 
     def _role_if_any(self, lease: Lease) -> tuple[Any, Any]:
         try:

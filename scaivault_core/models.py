@@ -166,12 +166,13 @@ class IssuedCredentials:
 class RenewResult:
     lease: Lease
     capped: bool
+    remaining: int  # seconds from the renewal until the new expiry
     data: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         body = {
             "lease_id": self.lease.lease_id,
-            "lease_duration": format_duration(self.lease.lease_duration),
+            "lease_duration": format_duration(self.remaining),
             "renewable": self.lease.renewable,
             "expires_at": iso(self.lease.expires_at),
             "max_expires_at": iso(self.lease.max_expires_at),

@@ -17,7 +17,7 @@ ADMIN_IDENTITY = "user:admin"
 ROOT_POLICY = "root"
 _IDENTITY = re.compile(r"(sa|user|dynamic):[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_SEGMENT = re.compile(r"(\*\*|\*|[A-Za-z0-9._@=+-]+)")
+_SEGMENT = re.compile(r"(\*\*|\*|[A-Za-z0-9_][A-Za-z0-9._@=+-]*)")
 
 
 def root_policy() -> Policy:
