@@ -172,7 +172,8 @@ class AzureApi:
             "error_uri": f"{self.base_url}/error?code={code}"}, {}
 
     def _known_tenant(self, tenant: str) -> bool:
-        return tenant in (self.tenant_id, "organizations")
+        # Client credentials need the tenant itself; /common and /organizations are refused.
+        return tenant == self.tenant_id
 
     def _token(self, req, tenant):
         # https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow

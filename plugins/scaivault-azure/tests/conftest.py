@@ -27,6 +27,8 @@ Helpers
   token(scope="https://graph.microsoft.com/.default", client_id=root, client_secret=root) -> str
                   an access token from the token endpoint (AssertionError with the error if refused)
   role_definition_id("Reader" | "Contributor" | "Owner" | "User Access Administrator" | guid)
+  graph_writers   set of appIds holding Application.ReadWrite.All (only the root; others get
+                  403 Authorization_RequestDenied from Graph)
 Faults and log (never reachable over HTTP)
   fail_next(path_regex, status=429, count=1, method=None, retry_after=None (1 for 429),
             body=None (the API's own error shape), disconnect=False)
