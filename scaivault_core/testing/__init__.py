@@ -1,0 +1,19 @@
+"""Tools for testing engines: the contract suite every engine plugin runs, a TCP proxy, an in-memory engine.
+
+Needs pytest (a test dependency, never imported by the core itself)::
+
+    from scaivault_core.testing import EngineContract
+
+    class TestContract(EngineContract):
+        engine_class = MyEngine
+        ...
+"""
+
+from .contract import ENGINE_POLICY, ROOT_PATH, EngineContract, SimulatedCrash
+from .memory import MemoryEngine, MemoryPlugin, MemoryTarget, MemoryUser
+from .proxy import TCPProxy
+
+__all__ = [
+    "EngineContract", "SimulatedCrash", "ROOT_PATH", "ENGINE_POLICY",
+    "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy",
+]

@@ -1,0 +1,156 @@
+"""An engine whose target lives in memory, for the core's own tests and as the smallest complete example.
+
+A ``MemoryTarget`` stands for the target system: users with passwords and expiry, an admin
+password the root credential must match, and switches that make it unreachable or refuse the
+next operations. Engines find their target by name (``config.target``), because the core builds
+engine objects from stored config, never from a test's objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import attrs
+
+from ..engine import Engine, Issued, IssueRequest, LeaseLimits, Renewed
+from ..errors import EngineError, EngineUnreachable, InvalidConfig
+from ..hookspecs import hookimpl
+
+_targets: dict[str, "MemoryTarget"] = {}
+_counter = itertools.count(1)
+_lock = threading.Lock()
+
+
+@attrs.define
+class MemoryUser:
+    password: str = attrs.field(repr=False)
+    expires_at: float
+    permissions: list[str] = attrs.field(factory=list)
+
+
+class MemoryTarget:
+    """A target system in memory. ``MemoryTarget.new()`` registers one under a fresh name."""
+
+    def __init__(self, name: str, admin_password: str | None = None) -> None:
+        self.name = name
+        self.admin_password = admin_password
+        self.users: dict[str, MemoryUser] = {}
+        self.down = False
+        self.refuse: dict[str, int] = {}  # operation -> how many more times to refuse it
+        self.calls: list[tuple[str, str]] = []  # (operation, username), in order
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<MemoryTarget {self.name} users={len(self.users)}{' down' if self.down else ''}>"
+
+    @classmethod
+    def new(cls, admin_password: str | None = None) -> "MemoryTarget":
+        """A fresh target, registered so an engine config ``{"target": t.name}`` finds it."""
+        with _lock:
+            target = cls(f"memory-{next(_counter)}", admin_password)
+            _targets[target.name] = target
+        return target
+
+    @staticmethod
+    def get(name: str) -> "MemoryTarget":
+        with _lock:
+            try:
+                return _targets[name]
+            except KeyError:
+                raise InvalidConfig(f"No memory target named {name!r}.", field="config.target") from None
+
+    def forget(self) -> None:
+        """Unregister (tests call this at teardown)."""
+        with _lock:
+            _targets.pop(self.name, None)
+
+    def login(self, username: str, password: str, now: float | None = None) -> bool:
+        """Whether ``username``/``password`` would be accepted (at ``now``, if given)."""
+        user = self.users.get(username)
+        return user is not None and user.password == password and (now is None or now < user.expires_at)
+
+    def _enter(self, operation: str, username: str = "") -> None:
+        if self.down:
+            raise EngineUnreachable(f"Memory target {self.name} is down.")
+        with self._lock:
+            self.calls.append((operation, username))
+            if self.refuse.get(operation, 0) > 0:
+                self.refuse[operation] -= 1
+                raise EngineError(f"Memory target {self.name} refused {operation}.")
+
+
+@attrs.define
+class MemoryConfig:
+    target: str
+    renewable: bool = True
+    max_ttl: int | None = None  # seconds: a ceiling the "target" imposes, as STS does
+
+
+@attrs.define
+class MemoryRole:
+    permissions: list[str] = attrs.field(factory=lambda: ["read:{{name}}"])
+
+
+class MemoryEngine(Engine):
+    """``type: database``, ``plugin: memory``: users in a ``MemoryTarget``."""
+
+    type = "database"
+    plugin = "memory"
+    lease_prefix = "db"
+    Config = MemoryConfig
+    Role = MemoryRole
+    template_fields = ("permissions",)
+    needs_root_credentials = False
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self.target = MemoryTarget.get(self.config.target)
+
+    def verify(self) -> None:
+        self.target._enter("verify")
+        if self.target.admin_password is not None:
+            root = self.context.root_credentials()
+            if root.get("password") != self.target.admin_password:
+                raise InvalidConfig(f"Memory target {self.target.name} refused the root credentials.")
+
+    def validate_role(self, role: MemoryRole) -> None:
+        if not role.permissions:
+            raise InvalidConfig("permissions needs at least one entry.", field="permissions")
+
+    def limits(self, role: MemoryRole) -> LeaseLimits:
+        return LeaseLimits(renewable=self.config.renewable, max_ttl=self.config.max_ttl,
+                           reason="the memory target's own limit")
+
+    def create(self, request: IssueRequest) -> Issued:
+        self.target._enter("create", request.username)
+        permissions = request.render(request.role.permissions, self.context.render)
+        self.target.users[request.username] = MemoryUser(request.password, request.expires_at, permissions)
+        return Issued(data={"username": request.username, "password": request.password})
+
+    def renew(self, handle: dict[str, Any], role: MemoryRole | None, expires_at: float) -> Renewed | None:
+        self.target._enter("renew", handle["username"])
+        user = self.target.users.get(handle["username"])
+        if user is not None:
+            user.expires_at = expires_at
+        return None
+
+    def revoke(self, handle: dict[str, Any]) -> None:
+        self.target._enter("revoke", handle["username"])
+        self.target.users.pop(handle["username"], None)  # already gone is success
+
+    def list_subjects(self) -> list[str]:
+        self.target._enter("list")
+        return sorted(self.target.users)
+
+    def revoke_subject(self, subject: str) -> None:
+        self.revoke({"username": subject})
+
+
+class MemoryPlugin:
+    """Registers ``MemoryEngine``: ``make_plugin_manager(load_entrypoints=False, plugins=[MemoryPlugin()])``."""
+
+    @hookimpl
+    def register_engines(self, register):
+        register(MemoryEngine)
