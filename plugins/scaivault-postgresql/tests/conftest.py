@@ -1,0 +1,162 @@
+"""PostgreSQL targets for the plugin's tests.
+
+- ``scram``: a private cluster with scram-sha-256 auth on its own port, so passwords really matter
+  (the machine's own server trusts every loopback login and cannot show that one works or stops).
+- ``trust_db``: a private database on the machine's server (127.0.0.1:5432), for behaviour only.
+Both are removed afterwards, with every role the tests created.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import attrs
+import psycopg
+import pytest
+
+from scaivault_core import ManualClock, Vault
+
+GUIDE_CREATION = [
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+    'GRANT USAGE ON SCHEMA public TO "{{name}}"',
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+]
+GUIDE_REVOCATION = [
+    'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+    'REASSIGN OWNED BY "{{name}}" TO postgres',
+    'DROP OWNED BY "{{name}}"',
+    'DROP ROLE IF EXISTS "{{name}}"',
+]
+ROOT_PATH = "infra/postgres/support/root"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@attrs.define
+class Target:
+    host: str
+    port: int
+    database: str
+    admin_password: str
+
+    def admin_url(self, database: str | None = None) -> str:
+        return f"postgresql://postgres:{quote(self.admin_password, safe='')}@{self.host}:{self.port}/{database or self.database}"
+
+    def connection_url(self) -> str:
+        """The engine's connection_url template, as the guide writes it."""
+        return f"postgresql://{{{{username}}}}:{{{{password}}}}@{self.host}:{self.port}/{self.database}"
+
+    def roles(self, prefix: str = "v_") -> set[str]:
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (prefix + "%",)).fetchall()
+        return {r[0] for r in rows}
+
+    def drop_test_roles(self) -> None:
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            for role in self.roles():
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def _make_database(target: Target) -> None:
+    with psycopg.connect(target.admin_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{target.database}"')
+    with psycopg.connect(target.admin_url(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE reports (id int, body text)")
+        conn.execute("INSERT INTO reports VALUES (1, 'hello')")
+
+
+def _drop_database(target: Target) -> None:
+    target.drop_test_roles()
+    with psycopg.connect(target.admin_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def scram():
+    """A private PostgreSQL cluster that checks passwords (scram-sha-256), on its own port."""
+    pgbin = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
+    workdir = Path(tempfile.mkdtemp(prefix="sv-pg-"))
+    shutil.chown(workdir, "postgres", "postgres")
+    password = "Adm1n:p@ss/w0rd?"  # URL-reserved characters prove the root URL is encoded
+    (workdir / "pw").write_text(password + "\n")
+    shutil.chown(workdir / "pw", "postgres")
+    port = free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_postgres, str(pgbin / "initdb"), "-D", str(workdir / "data"), "-U", "postgres",
+                    "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={workdir / 'pw'}"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_postgres, str(pgbin / "pg_ctl"), "-D", str(workdir / "data"), "-l", str(workdir / "log"),
+                    "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir}", "-w", "start"],
+                   check=True, capture_output=True)
+    target = Target("127.0.0.1", port, "support", password)
+    try:
+        _make_database(target)
+        yield target
+    finally:
+        subprocess.run([*as_postgres, str(pgbin / "pg_ctl"), "-D", str(workdir / "data"), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def trust_db():
+    """A private database on the machine's PostgreSQL (trust auth), dropped afterwards with its roles."""
+    target = Target("127.0.0.1", 5432, f"sv_test_{uuid.uuid4().hex[:8]}", "")
+    _make_database(target)
+    try:
+        yield target
+    finally:
+        _drop_database(target)
+
+
+def configure(vault: Vault, target: Target, *, engine: str = "support-db", role: bool = True, **engine_config) -> None:
+    """The guide's steps 1-3 against ``target``."""
+    vault.put_secret(ROOT_PATH, {"username": "postgres", "password": target.admin_password}, "json")
+    vault.create_policy("dynamic-engine-pg-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
+    vault.bind_policy("dynamic-engine-pg-root", f"dynamic:{engine}")
+    vault.create_engine(engine, "database", {"plugin": "postgresql", "connection_url": target.connection_url(),
+                                             "root_credentials_path": ROOT_PATH, **engine_config},
+                        default_ttl="1h", max_ttl="24h")
+    if role:
+        vault.create_role(engine, "readonly", creation_statements=GUIDE_CREATION,
+                          revocation_statements=GUIDE_REVOCATION, default_ttl="1h", max_ttl="8h")
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(start=__import__("time").time())
+
+
+@pytest.fixture
+def vault_factory(tmp_path):
+    opened = []
+
+    def make(**kwargs):
+        vault = Vault(tmp_path / "vault.db", **kwargs)
+        opened.append(vault)
+        return vault
+
+    yield make
+    for vault in opened:
+        try:
+            vault.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture(name="configure")
+def configure_fixture():
+    """``configure(vault, target)``: the guide's steps 1-3 (root secret, its policy, engine, role)."""
+    return configure
