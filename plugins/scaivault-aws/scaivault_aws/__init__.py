@@ -1,7 +1,14 @@
-"""Building blocks of ScaiVault's `aws` engine: IAM users, STS sessions, propagation, errors."""
+"""ScaiVault's `aws` engine: IAM users with access keys, assumed roles and federation tokens.
+
+`AwsEngine` is registered through the `scaivault` entry point; the modules it is built from
+(clients, iam_users, sts, propagation, validation, errors) are usable on their own.
+"""
+
+from scaivault_core import hookimpl
 
 from .clients import AwsClients, AwsTarget, CallerIdentity, make_clients, verify
 from .credentials import AwsCredentials
+from .engine import AwsEngine
 from .errors import (
     AwsAccessDenied,
     AwsApiError,
@@ -43,6 +50,7 @@ __all__ = [
     "AwsConflict",
     "AwsClients",
     "AwsCredentials",
+    "AwsEngine",
     "AwsError",
     "AwsRequestRejected",
     "AwsTarget",
@@ -71,3 +79,9 @@ __all__ = [
     "verify",
     "wait_for_propagation",
 ]
+
+
+@hookimpl
+def register_engines(register):
+    """Register the `aws` engine type."""
+    register(AwsEngine)
