@@ -1,4 +1,4 @@
-"""Fixtures: moto's HTTP server as a real subprocess on a free loopback port.
+"""Fixtures: moto's HTTP server as a real subprocess on a free loopback port, and vaults using it.
 
 Two servers per test session, each reset before every test:
 
@@ -7,6 +7,9 @@ Two servers per test session, each reset before every test:
   unauthenticated (INITIAL_NO_AUTH_ACTION_COUNT); they create an admin user with an inline
   allow-everything policy and its access key, which the tests use as the engine's root
   credentials. From then on moto checks signatures and evaluates IAM policies.
+
+`make_vault` opens real `Vault`s on a store file in tmp_path with only this plugin loaded;
+`add_engine` stores a moto account's root key pair and configures an `aws` engine on it.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.config import Config
 
+import scaivault_aws
 from scaivault_aws import AwsClients, AwsCredentials, AwsTarget, make_clients
+from scaivault_core import ManualClock, Vault, make_plugin_manager
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -225,3 +231,92 @@ def unreachable_target() -> AwsTarget:
     """An AwsTarget whose IAM and STS endpoints point at a loopback port nobody listens on."""
     url = f"http://{HOST}:{free_port()}"
     return AwsTarget(region=REGION, iam_endpoint=url, sts_endpoint=url, **FAST)
+
+
+# -- vaults ----------------------------------------------------------------------------------
+
+ROOT_PATH = "infra/aws/test/admin"
+ENGINE = "aws"
+
+
+def aws_plugin_manager(*plugins: Any) -> Any:
+    """A plugin manager with this plugin (or `plugins` instead) and no entry points."""
+    return make_plugin_manager(load_entrypoints=False, plugins=list(plugins) or [scaivault_aws])
+
+
+@pytest.fixture
+def make_vault(tmp_path: Path) -> Iterator[Any]:
+    """Open a Vault on tmp_path/vault.db (ManualClock, no worker unless asked); closed after."""
+    opened: list[Vault] = []
+
+    def open_vault(**options: Any) -> Vault:
+        options.setdefault("plugin_manager", aws_plugin_manager())
+        options.setdefault("clock", ManualClock())
+        options.setdefault("start_worker", False)
+        vault = Vault(tmp_path / "vault.db", **options)
+        opened.append(vault)
+        return vault
+
+    yield open_vault
+    for vault in opened:
+        vault.close()
+
+
+class Kit:
+    """Helpers for engine tests (a fixture, since test modules cannot import one another)."""
+
+    ENGINE = ENGINE
+    ROOT_PATH = ROOT_PATH
+
+    @staticmethod
+    def config(account: MotoAccount | str, **overrides: Any) -> dict[str, Any]:
+        """The guide's AWS engine config, pointed at a moto server (or any URL)."""
+        url = account if isinstance(account, str) else account.url
+        return {"region": REGION, "root_credentials_path": ROOT_PATH,
+                "iam_endpoint": url, "sts_endpoint": url, **overrides}
+
+    @staticmethod
+    def store_root(vault: Vault, credentials: AwsCredentials) -> None:
+        """The root key pair at ROOT_PATH, readable by the engine's identity only."""
+        vault.put_secret(ROOT_PATH, {"access_key_id": credentials.access_key_id,
+                                     "secret_access_key": credentials.secret_access_key})
+        if not any(p.name == "aws-root" for p in vault.list_policies()):
+            vault.create_policy("aws-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+            vault.bind_policy("aws-root", f"dynamic:{ENGINE}")
+
+    def add_engine(self, vault: Vault, account: MotoAccount, root: AwsCredentials | None = None,
+                   **config: Any) -> Any:
+        """Store the root key pair and create engine `aws` (default_ttl 1h, max_ttl 48h)."""
+        self.store_root(vault, root or account.root)
+        return vault.create_engine(ENGINE, "aws", self.config(account, **config),
+                                   default_ttl="1h", max_ttl="48h")
+
+    @staticmethod
+    def live_engine(vault: Vault) -> Any:
+        """The AwsEngine object the vault uses for engine `aws`."""
+        return vault._engines.live(ENGINE).engine
+
+    @staticmethod
+    def user_names(account: MotoAccount) -> list[str]:
+        """Every IAM user in the account except the enforcing server's admin."""
+        users = account.client("iam").list_users()["Users"]
+        return sorted(u["UserName"] for u in users if u["UserName"] != "scaivault-admin")
+
+    @staticmethod
+    def credentials_of(data: dict[str, Any]) -> AwsCredentials:
+        """A lease's data as AwsCredentials."""
+        return AwsCredentials(data["access_key_id"], data["secret_access_key"],
+                              session_token=data.get("session_token"), principal_arn=data.get("arn"))
+
+    @staticmethod
+    def error_code(call: Any, **kwargs: Any) -> str:
+        """The AWS error code `call(**kwargs)` fails with."""
+        with pytest.raises(botocore.exceptions.ClientError) as caught:
+            call(**kwargs)
+        return caught.value.response["Error"]["Code"]
+
+
+@pytest.fixture
+def kit() -> Kit:
+    """Engine test helpers."""
+    return Kit()
