@@ -134,9 +134,9 @@ def sign_user_certificate(
     check_ca_key(ca_key)
     serial = _check_serial(serial)
     key_id = _check_text("key id", key_id)
-    names = _check_principals(principals)
-    exts = _check_extensions(extensions)
-    options = _check_critical_options(critical_options or {})
+    names = check_principals(principals)
+    exts = check_extensions(extensions)
+    options = check_critical_options(critical_options or {})
     before = _epoch("valid_before", valid_before)
     if valid_after is None:
         if backdate < 0:
@@ -193,7 +193,8 @@ def _check_text(what: str, value: str) -> str:
     return value
 
 
-def _check_principals(principals: Sequence[str]) -> tuple[str, ...]:
+def check_principals(principals: Sequence[str]) -> tuple[str, ...]:
+    """Principal names, de-duplicated in order; refuses an empty list, spaces, commas, control characters."""
     # A certificate without principals is valid for every user on every host that trusts the CA.
     if isinstance(principals, str) or not principals:
         raise InvalidCertificateRequest("principals must be a non-empty list of user names")
@@ -206,7 +207,8 @@ def _check_principals(principals: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def _check_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
+def check_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
+    """Extension names sshd knows, de-duplicated and sorted; refuses unknown names, naming them."""
     if isinstance(extensions, str):
         raise InvalidCertificateRequest("extensions must be a list of names")
     names = tuple(dict.fromkeys(extensions))
@@ -218,7 +220,8 @@ def _check_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _check_critical_options(options: Mapping[str, str]) -> dict[str, str]:
+def check_critical_options(options: Mapping[str, str]) -> dict[str, str]:
+    """Critical options sshd enforces, with their values checked (a command line, CIDR blocks)."""
     unknown = [str(n) for n in options if n not in CRITICAL_OPTIONS]
     if unknown:
         raise InvalidCertificateRequest(

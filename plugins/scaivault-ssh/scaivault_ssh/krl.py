@@ -10,7 +10,7 @@ import os
 import struct
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .errors import InvalidCertificateRequest
@@ -35,6 +35,19 @@ def build_krl(
     generated_at: int | None = None,
 ) -> bytes:
     """A KRL revoking the certificates with these serials signed by this CA (empty: revokes none)."""
+    return build_multi_ca_krl(
+        {ca_public_key: serials}, version=version, comment=comment, generated_at=generated_at
+    )
+
+
+def build_multi_ca_krl(
+    revoked: Mapping[str | PublicKey | PrivateKey, Iterable[int]],
+    *,
+    version: int | None = None,
+    comment: str = "",
+    generated_at: int | None = None,
+) -> bytes:
+    """A KRL with one certificate section per CA, each revoking that CA's serials listed in `revoked`."""
     now = int(time.time()) if generated_at is None else int(generated_at)
     # sshd ignores the version; a time-based default still increases with every export.
     version = now if version is None else int(version)
@@ -42,10 +55,15 @@ def build_krl(
     out += struct.pack(">IQQQ", KRL_FORMAT_VERSION, version, now, 0)  # no flags are defined
     out += _string(b"")  # reserved
     out += _string(comment.encode("utf-8"))
-    wanted = _check_serials(serials)
-    if wanted:
+    # One section per CA key: a serial only means something together with the CA that issued it.
+    sections: dict[bytes, set[int]] = {}
+    for ca_public_key, serials in revoked.items():
+        wanted = _check_serials(serials)
+        if wanted:
+            sections.setdefault(public_key_blob(ca_public_key), set()).update(wanted)
+    for blob in sorted(sections):
         out += bytes([SECTION_CERTIFICATES])
-        out += _string(_certificate_section(public_key_blob(ca_public_key), wanted))
+        out += _string(_certificate_section(blob, sorted(sections[blob])))
     return bytes(out)
 
 
