@@ -1,4 +1,10 @@
-"""Building blocks of the ScaiVault `ssh` engine: an OpenSSH user-certificate authority."""
+"""The ScaiVault `ssh` engine: an OpenSSH user-certificate authority whose leases are signed certificates.
+
+`SSHEngine` is registered through the `register_engines` hook; the other names are its building
+blocks (CA key handling, certificate signing, key checks, KRLs), usable without a vault.
+"""
+
+from scaivault_core import hookimpl
 
 from .ca import (
     CRITICAL_OPTIONS,
@@ -13,6 +19,7 @@ from .ca import (
     random_serial,
     sign_user_certificate,
 )
+from .engine import SSHEngine
 from .errors import InvalidCertificateRequest, InvalidKey, KeyNotAllowed, SSHError
 from .keys import (
     KEY_ALGORITHMS,
@@ -26,7 +33,8 @@ from .keys import (
     parse_public_key,
     public_key_line,
 )
-from .krl import build_krl, export_krl, write_krl
+from .krl import build_krl, build_multi_ca_krl, export_krl, write_krl
+from .revocations import RevocationList, Revoked
 
 __all__ = [
     "CRITICAL_OPTIONS",
@@ -38,9 +46,13 @@ __all__ = [
     "InvalidKey",
     "KeyNotAllowed",
     "KeyPair",
+    "RevocationList",
+    "Revoked",
+    "SSHEngine",
     "SSHError",
     "SignedCertificate",
     "build_krl",
+    "build_multi_ca_krl",
     "ca_private_key_text",
     "ca_public_key_line",
     "check_ca_key",
@@ -57,3 +69,8 @@ __all__ = [
     "sign_user_certificate",
     "write_krl",
 ]
+
+
+@hookimpl
+def register_engines(register):
+    register(SSHEngine)
