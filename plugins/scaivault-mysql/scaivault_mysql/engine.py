@@ -1,0 +1,244 @@
+"""The MySQL/MariaDB engine: users created and dropped with the role's templated statements."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+import pymysql
+
+from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed
+
+from .connection import RootConnection, classify, error_code, is_lost, parse_url, render_url
+
+# Used when a role gives no revocation statements.
+DEFAULT_REVOCATION = ["DROP USER IF EXISTS '{{name}}'@'%'"]
+_USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
+_NOT_PREPARABLE = 1295  # "This command is not supported in the prepared statement protocol yet"
+_UNKNOWN_THREAD = 1094  # KILL of a session that ended meanwhile
+_BATCH = 500  # user names per IN (...) list
+
+
+@attrs.define
+class Config:
+    connection_url: str
+    connect_timeout: int = 5
+    statement_timeout: int = 30
+    username_prefix: str = "v_"
+
+
+@attrs.define
+class Role:
+    creation_statements: list[str]
+    revocation_statements: list[str] = attrs.field(factory=list)
+    renew_statements: list[str] = attrs.field(factory=list)
+
+
+class MySQLEngine(Engine):
+    """A lease is a MySQL user; revocation runs the revocation statements and kills its open sessions."""
+
+    type = "database"
+    plugin = "mysql"
+    lease_prefix = "db"
+    Config = Config
+    Role = Role
+    template_fields = ("creation_statements", "revocation_statements", "renew_statements")
+    username_max_length = 32  # MySQL's limit; MariaDB allows more, but a role should work on both
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        if "{{" not in self.config.connection_url:
+            raise InvalidConfig(
+                "config.connection_url must take the root credentials as {{username}} and {{password}}.",
+                field="config.connection_url",
+            )
+        self._target = parse_url(render_url(self.config.connection_url, context.render, "", ""))
+        self._root = RootConnection(self._root_url, self.config.connect_timeout, self.config.statement_timeout)
+
+    def _root_url(self) -> str:
+        root = self.context.root_credentials()
+        return render_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
+
+    def close(self) -> None:
+        self._root.close()
+
+    def verify(self) -> None:
+        self._root.run(_select_one)
+
+    # -- roles ------------------------------------------------------------------------------------
+
+    def validate_role(self, role: Role) -> None:
+        """Each statement is rendered with sample values and parsed by the server (PREPARE), not run."""
+        if not role.creation_statements:
+            raise InvalidConfig("creation_statements needs at least one statement.", field="creation_statements")
+        for field in ("revocation_statements", "renew_statements"):
+            if any(_USES_PASSWORD.search(s) for s in getattr(role, field)):
+                raise InvalidConfig(f"{field} may not use {{{{password}}}}: it is not kept after issue.", field=field)
+        sample = {"name": "v_check_000000000000", "password": "Sample-password-0",
+                  "expiration": self.format_expiration(self.context.clock.time() + 3600), "ttl_seconds": 3600}
+        rendered = [(f"{field}[{i}]", self.context.render(text, sample))
+                    for field in self.template_fields for i, text in enumerate(getattr(role, field))]
+        self._root.run(lambda conn: _check_syntax(conn, rendered))
+
+    def format_expiration(self, expires_at: float) -> str:
+        """A MySQL DATETIME literal in UTC, e.g. ``2026-04-23 16:00:00``."""
+        return datetime.fromtimestamp(int(expires_at), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+    # -- leases -----------------------------------------------------------------------------------
+
+    def plan(self, request: IssueRequest) -> dict[str, Any]:
+        statements = request.role.revocation_statements or DEFAULT_REVOCATION
+        return {"username": request.username, "revocation": request.render(statements, self.context.render)}
+
+    def create(self, request: IssueRequest) -> Issued:
+        """Run the creation statements; if one fails, revoke what the earlier ones made, then raise."""
+        statements = request.render(request.role.creation_statements, self.context.render)
+        try:
+            self._root.run(lambda conn: _execute(conn, statements))
+        except Exception:
+            # DDL has committed statement by statement, so undo by revoking the planned user. The
+            # core revokes the planned handle again if this fails, so a failure here is not fatal.
+            try:
+                self.revoke(self.plan(request))
+            except Exception as cleanup:
+                self.log.warning("cleaning up after a failed create of %s failed: %s", request.username, cleanup)
+            raise
+        return Issued(data=self._credential_data(request.username, request.password))
+
+    def _credential_data(self, username: str, password: str) -> dict[str, Any]:
+        url = render_url(self.config.connection_url, self.context.render, username, password)
+        return {
+            "username": username,
+            "password": password,
+            "connection_url": url,
+            "host": self._target.host,
+            "port": self._target.port,
+            "database": self._target.database,
+        }
+
+    def renew(self, handle: dict[str, Any], role: Role | None, expires_at: float) -> Renewed | None:
+        """Nothing to do in the target (MySQL users have no expiry) unless the role gives renew statements."""
+        templates = role.renew_statements if role else []
+        if not templates:
+            return None
+        remaining = max(0, int(expires_at - self.context.clock.time()))
+        variables = {"name": handle["username"], "expiration": self.format_expiration(expires_at),
+                     "ttl_seconds": remaining, "password": ""}
+        statements = [self.context.render(t, variables) for t in templates]
+
+        def work(conn: pymysql.connections.Connection) -> None:
+            if _existing(conn, [handle["username"]]):
+                _execute(conn, statements)
+
+        self._root.run(work)
+        return None
+
+    def revoke(self, handle: dict[str, Any]) -> None:
+        error = self.revoke_many([handle])[0]
+        if error is not None:
+            raise error
+
+    def revoke_many(self, handles: list[dict[str, Any]]) -> list[BaseException | None]:
+        """One root session: find which users remain, run their revocations, kill all their sessions."""
+        names = [h["username"] for h in handles]
+
+        def work(conn: pymysql.connections.Connection) -> list[BaseException | None]:
+            existing = _existing(conn, names)
+            results: list[BaseException | None] = []
+            for handle in handles:
+                if handle["username"] not in existing:  # already gone (or never created) counts as revoked
+                    results.append(None)
+                    continue
+                try:
+                    _execute(conn, handle["revocation"])
+                    results.append(None)
+                except pymysql.MySQLError as exc:
+                    if is_lost(exc):
+                        raise
+                    results.append(classify(exc, connecting=False))
+            # After the DROP no new session can log in; end the ones still open (DROP USER leaves them).
+            _kill_sessions(conn, names)
+            return results
+
+        return self._root.run(work)
+
+    # -- reconcile --------------------------------------------------------------------------------
+
+    def list_subjects(self) -> list[str]:
+        pattern = self.config.username_prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+        def work(conn: pymysql.connections.Connection) -> list[str]:
+            with conn.cursor() as cur:
+                cur.execute("SELECT DISTINCT User FROM mysql.user WHERE User LIKE %s ORDER BY User", (pattern,))
+                return [row[0] for row in cur.fetchall()]
+
+        return self._root.run(work)
+
+    def revoke_subject(self, subject: str) -> None:
+        """Drop the user at every host it exists for, and kill its sessions."""
+
+        def work(conn: pymysql.connections.Connection) -> None:
+            with conn.cursor() as cur:
+                cur.execute("SELECT Host FROM mysql.user WHERE User = %s", (subject,))
+                for (host,) in cur.fetchall():
+                    cur.execute("DROP USER IF EXISTS %s@%s", (subject, host))
+            _kill_sessions(conn, [subject])
+
+        self._root.run(work)
+
+
+def _select_one(conn: pymysql.connections.Connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+
+
+def _execute(conn: pymysql.connections.Connection, statements: list[str]) -> None:
+    # No parameters: PyMySQL leaves the text alone (a '%' host needs no escaping).
+    with conn.cursor() as cur:
+        for statement in statements:
+            cur.execute(statement)
+
+
+def _check_syntax(conn: pymysql.connections.Connection, rendered: list[tuple[str, str]]) -> None:
+    """PREPARE parses a statement (and resolves names) without running it."""
+    with conn.cursor() as cur:
+        for where, statement in rendered:
+            try:
+                cur.execute("PREPARE scaivault_check FROM %s", (statement,))
+            except pymysql.MySQLError as exc:
+                if is_lost(exc):
+                    raise
+                if error_code(exc) == _NOT_PREPARABLE:  # valid or not, only running it would tell
+                    continue
+                raise InvalidConfig(f"{where} was refused by the server: {classify(exc, connecting=False).message}",
+                                    field=where) from None
+            cur.execute("DEALLOCATE PREPARE scaivault_check")
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    unique = list(dict.fromkeys(items))
+    return [unique[i:i + _BATCH] for i in range(0, len(unique), _BATCH)]
+
+
+def _existing(conn: pymysql.connections.Connection, names: list[str]) -> set[str]:
+    found: set[str] = set()
+    with conn.cursor() as cur:
+        for chunk in _chunks(names):
+            cur.execute(f"SELECT DISTINCT User FROM mysql.user WHERE User IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            found.update(row[0] for row in cur.fetchall())
+    return found
+
+
+def _kill_sessions(conn: pymysql.connections.Connection, names: list[str]) -> None:
+    with conn.cursor() as cur:
+        for chunk in _chunks(names):
+            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN "
+                        f"({', '.join(['%s'] * len(chunk))})", chunk)
+            for (thread_id,) in cur.fetchall():
+                try:
+                    cur.execute("KILL CONNECTION %s", (thread_id,))
+                except pymysql.MySQLError as exc:
+                    if error_code(exc) != _UNKNOWN_THREAD:
+                        raise
