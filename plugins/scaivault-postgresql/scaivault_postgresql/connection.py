@@ -83,8 +83,8 @@ class RootConnection:
         lock = sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(self.lock_key))
 
         def work(conn: psycopg.Connection) -> None:
-            with conn.transaction():
-                conn.execute(sql.SQL("; ").join([lock, *(sql.SQL(s) for s in statements)]))
+            # A multi-statement simple query runs as one implicit transaction: atomic, one round trip.
+            conn.execute(sql.SQL("; ").join([lock, *(sql.SQL(s) for s in statements)]))
 
         self.run(work)
 
