@@ -68,6 +68,7 @@ class AwsEngine(Engine):
     def __init__(self, context: Any) -> None:
         super().__init__(context)
         try:
+            self.config.check()
             self.target = AwsTarget(
                 region=self.config.region,
                 iam_endpoint=self.config.iam_endpoint,

@@ -46,13 +46,6 @@ _ONLY_FOR = {
 PROPAGATION_TIMEOUT_MAX = 60  # well inside the core's 120 s intent timeout
 
 
-def _check_propagation_timeout(_instance: Any, _attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("propagation_timeout must be a number of seconds")
-    if not 1 <= value <= PROPAGATION_TIMEOUT_MAX:
-        raise ValueError(f"propagation_timeout must be 1 to {PROPAGATION_TIMEOUT_MAX} seconds")
-
-
 @attrs.define
 class Config:
     """Engine config: the guide's `region`, plus endpoints for VPC endpoints (and tests)."""
@@ -61,7 +54,15 @@ class Config:
     iam_endpoint: str | None = None
     sts_endpoint: str | None = None
     # The most a `wait_for_propagation` request waits for AWS to accept a new key.
-    propagation_timeout: Any = attrs.field(default=30, validator=_check_propagation_timeout)
+    propagation_timeout: Any = 30
+
+    def check(self) -> None:
+        """Raise InvalidField for a propagation_timeout that is not 1-60 seconds."""
+        value = self.propagation_timeout
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidField("propagation_timeout", "must be a number of seconds")
+        if not 1 <= value <= PROPAGATION_TIMEOUT_MAX:
+            raise InvalidField("propagation_timeout", f"must be 1 to {PROPAGATION_TIMEOUT_MAX} seconds")
 
 
 @attrs.define

@@ -227,6 +227,15 @@ def moto_enforcing(moto_enforcing_server: MotoServer) -> Iterator[MotoAccount]:
 
 
 @pytest.fixture
+def spare_moto(tmp_path: Path) -> Iterator[MotoAccount]:
+    """A moto server of this test's own, without enforcement; the test may stop it."""
+    server = MotoServer(tmp_path / "spare-moto.log", {})
+    server.start()
+    yield MotoAccount(server, AwsCredentials("AKIAIOSFODNN7EXAMPLE", "not-checked"), False)
+    server.stop()
+
+
+@pytest.fixture
 def unreachable_target() -> AwsTarget:
     """An AwsTarget whose IAM and STS endpoints point at a loopback port nobody listens on."""
     url = f"http://{HOST}:{free_port()}"
