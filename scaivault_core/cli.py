@@ -1,0 +1,709 @@
+"""The ``scaivault`` command line.
+
+Every command is written once against one small interface, the REST API's operations as
+methods (``VaultAPI``): embedded, they run in-process on a local store (``--store`` /
+``SCAIVAULT_STORE``) as the admin; remote, ``ScaiVaultClient`` sends them to a server
+(``--address`` / ``SCAIVAULT_ADDR`` with ``SCAIVAULT_TOKEN``). Errors become a message naming
+the error code and exit status 1, in one place (``CLI.invoke``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import Conflict, InvalidConfig, InvalidRequest, ScaiVaultError
+
+HIDDEN = "<hidden: --reveal shows it>"
+FORMATS = click.Choice(["table", "json"])
+
+
+# -- the one place errors are reported ------------------------------------------------------------
+
+class CLI(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ScaiVaultError as exc:
+            _report(ctx, exc.to_dict()["error"])
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: say what kind, not its message, which could hold a secret
+            if os.environ.get("SCAIVAULT_DEBUG"):
+                raise
+            _report(ctx, {"code": "internal", "message": f"Unexpected {type(exc).__name__}; rerun with "
+                                                         "SCAIVAULT_DEBUG=1 for the traceback.", "details": {}})
+
+
+def _report(ctx: click.Context, error: dict[str, Any]) -> None:
+    state = ctx.find_object(State)
+    if state is not None and state.format == "json":
+        click.echo(json.dumps({"error": error}), err=True)
+    else:
+        click.echo(f"Error ({error['code']}): {error['message']}", err=True)
+    ctx.exit(1)
+
+
+# -- where commands run: embedded or remote -------------------------------------------------------
+
+class State:
+    """Global options, and the API the commands call (opened on first use, closed at exit)."""
+
+    def __init__(self, store: str | None, key_file: str | None, address: str | None, token: str | None,
+                 ca_cert: str | None, format: str | None, plugin_manager: Any = None) -> None:
+        self.store, self.key_file, self.address, self.token = store, key_file, address, token
+        self.ca_cert, self.format, self.pm = ca_cert, format or "table", plugin_manager
+        self._api: Any = None
+        self._closers: list[Callable[[], None]] = []
+
+    def store_url(self) -> str:
+        from .vault import default_store_url
+
+        return self.store or default_store_url()
+
+    def open_vault(self, *, create: bool = False, start_worker: bool = False) -> Any:
+        """The local vault; a missing SQLite store is an error pointing at ``scaivault init``, unless creating."""
+        from .plugins import make_plugin_manager
+        from .sqlite_store import is_sqlite_url, path_from_url
+        from .vault import Vault
+
+        url = self.store_url()
+        if not create and is_sqlite_url(url) and not path_from_url(url).exists():
+            raise InvalidConfig(f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
+                                "(SCAIVAULT_STORE) or --address (SCAIVAULT_ADDR).")
+        self.pm = self.pm or make_plugin_manager()
+        vault = Vault(url, key_file=self.key_file, plugin_manager=self.pm, create=create, start_worker=start_worker)
+        self._closers.append(vault.close)
+        return vault
+
+    def api(self) -> Any:
+        if self._api is None:
+            if self.address:
+                from .client import ScaiVaultClient
+
+                client = ScaiVaultClient(self.address, self.token, verify=self.ca_cert or True)
+                self._closers.append(client.close)
+                self._api = client
+            else:
+                from .rest.api import VaultAPI
+
+                self._api = VaultAPI(self.open_vault())
+        return self._api
+
+    def close(self) -> None:
+        for close in reversed(self._closers):
+            close()
+        self._closers.clear()
+
+
+def _state() -> State:
+    return click.get_current_context().find_object(State)
+
+
+def output(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--format`` to a command (it overrides the global one)."""
+    def remember(ctx: click.Context, _param: Any, value: str | None) -> None:
+        if value:
+            ctx.find_object(State).format = value
+
+    return click.option("--format", type=FORMATS, default=None, expose_value=False, callback=remember,
+                        is_eager=True, help="table for people, json for scripts.")(fn)
+
+
+# -- output -----------------------------------------------------------------------------------------
+
+def emit(value: Any, columns: tuple[str, ...] = ()) -> None:
+    """Print ``value`` as JSON, or as a table (a list of records) / key-value lines (one record)."""
+    if _state().format == "json":
+        click.echo(json.dumps(value, indent=2))
+    elif isinstance(value, list):
+        click.echo(_table(value, columns) if value else "(none)")
+    elif isinstance(value, dict):
+        width = max((len(k) for k in value), default=0)
+        for key, item in value.items():
+            click.echo(f"{key.ljust(width)}  {_cell(item)}")
+
+
+def done(message: str) -> None:
+    """Confirm an operation that answers nothing (scripts in json mode go by the exit status)."""
+    if _state().format != "json":
+        click.echo(message)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    columns = columns or tuple(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def hide(data: Any, reveal: bool) -> Any:
+    """Secret values stay off the terminal unless asked for."""
+    if reveal:
+        return data
+    if isinstance(data, dict):
+        return {key: HIDDEN for key in data}
+    return HIDDEN
+
+
+# -- input helpers ----------------------------------------------------------------------------------
+
+def load_json(text: str, what: str) -> Any:
+    """JSON from an option: inline, ``@file``, or ``-`` for stdin (so secrets need not be in argv)."""
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise InvalidRequest(f"Cannot read {what} from {text[1:]}: {exc.strerror}.") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidRequest(f"{what} is not valid JSON.", field=what) from None
+
+
+def pairs(items: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` arguments; a value that parses as JSON (a list, a number) is taken as that."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidRequest(f"{what} takes KEY=VALUE, not {item.split('=')[0]!r}.", field=what)
+        try:
+            result[key] = json.loads(value)
+        except ValueError:
+            result[key] = value
+    return result
+
+
+def ttl_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--default-ttl", help="e.g. 1h"),
+        click.option("--max-ttl", help="e.g. 24h"),
+        click.option("--max-leases", type=int, help="At most this many live leases."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+# -- the root command ------------------------------------------------------------------------------
+
+@click.group(cls=CLI)
+@click.option("--store", envvar="SCAIVAULT_STORE", help="Local store: a file path or a postgresql:// URL.")
+@click.option("--key-file", envvar="SCAIVAULT_KEY_FILE", help="The vault key (default: beside a SQLite store).")
+@click.option("--address", envvar="SCAIVAULT_ADDR", help="A ScaiVault server, e.g. https://vault:8200.")
+@click.option("--token", envvar="SCAIVAULT_TOKEN", help="Bearer token for --address (prefer SCAIVAULT_TOKEN).")
+@click.option("--ca-cert", envvar="SCAIVAULT_CACERT", help="CA bundle that signed the server's certificate.")
+@click.option("--format", type=FORMATS, envvar="SCAIVAULT_FORMAT", help="table (default) or json.")
+@click.version_option(package_name="scaivault")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, key_file: str | None, address: str | None, token: str | None,
+        ca_cert: str | None, format: str | None) -> None:
+    """ScaiVault: dynamic secrets. Embedded on a local store, or against a server with --address."""
+    pm = ctx.obj if ctx.obj is not None and not isinstance(ctx.obj, State) else None
+    state = State(store, key_file, address, token, ca_cert, format, plugin_manager=pm)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+@cli.command()
+@output
+def init() -> None:
+    """Create the store and its key, and print the first admin token (shown only this once)."""
+    from .sqlite_store import is_sqlite_url, path_from_url
+
+    state = _state()
+    url = state.store_url()
+    exists = is_sqlite_url(url) and path_from_url(url).exists()
+    vault = state.open_vault(create=not exists)
+    if vault.list_tokens("user:admin"):
+        raise Conflict(f"The vault at {url} is already initialised; use its admin token "
+                       "(or one created with `scaivault token create`).")
+    token = vault.create_admin_token()
+    if state.format == "json":
+        click.echo(json.dumps({"admin_token": token}))
+    else:
+        click.echo(f"Initialised the vault at {url}.")
+        click.echo(f"Admin token (shown only now; keep it safe): {token}")
+
+
+@cli.command()
+@click.option("--listen", default="127.0.0.1:8200", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: str) -> None:
+    """Serve the REST API (and run the expiry worker) on the local store."""
+    import uvicorn
+
+    from .rest import create_app
+
+    if bool(tls_cert) != bool(tls_key):
+        raise InvalidRequest("--tls-cert and --tls-key go together.")
+    host, port = parse_listen(listen)
+    vault = _state().open_vault(start_worker=True)
+    uvicorn.run(create_app(vault), host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+                log_level=log_level, server_header=False)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    host = host.strip("[]") if sep else "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidRequest("--listen takes HOST:PORT, e.g. 127.0.0.1:8200.", field="listen")
+    return host or "127.0.0.1", int(port)
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+@cli.group()
+def secrets() -> None:
+    """Stored secrets (an engine's root credentials live here)."""
+
+
+@secrets.command("put")
+@click.argument("path")
+@click.argument("fields", nargs=-1)
+@click.option("--data", help="The value as JSON, @FILE or - (stdin); or give KEY=VALUE arguments.")
+@click.option("--type", "secret_type", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@output
+def secrets_put(path: str, fields: tuple[str, ...], data: str | None, secret_type: str) -> None:
+    """Write a new version of the secret at PATH."""
+    if data is not None and fields:
+        raise InvalidRequest("Give --data or KEY=VALUE arguments, not both.")
+    value = load_json(data, "data") if data is not None else pairs(fields, "secrets put")
+    emit(_state().api().put_secret(path, value, secret_type))
+
+
+@secrets.command("get")
+@click.argument("path")
+@click.option("--version", type=int, help="A past version.")
+@click.option("--reveal", is_flag=True, help="Show the secret value.")
+@output
+def secrets_get(path: str, version: int | None, reveal: bool) -> None:
+    """Read the secret at PATH (its value only with --reveal)."""
+    body = _state().api().get_secret(path, version)
+    emit({**body, "data": hide(body.get("data"), reveal)})
+
+
+@secrets.command("delete")
+@click.argument("path")
+@output
+def secrets_delete(path: str) -> None:
+    """Delete the secret at PATH and all its versions."""
+    _state().api().delete_secret(path)
+    done(f"Deleted {path}.")
+
+
+@secrets.command("rotate")
+@click.argument("path")
+@click.option("--reason")
+@click.option("--grace-period", help="How long the old version stays valid; 0 retires it now.")
+@output
+def secrets_rotate(path: str, reason: str | None, grace_period: str | None) -> None:
+    """Rotate the secret at PATH (an engine's root credential)."""
+    emit(_state().api().rotate_secret(path, reason=reason, grace_period=grace_period))
+
+
+# -- policies --------------------------------------------------------------------------------------
+
+def _rules(rule: tuple[str, ...], rules: str | None) -> list[dict[str, Any]]:
+    parsed = list(load_json(rules, "rules")) if rules else []
+    for item in rule:
+        pattern, sep, perms = item.rpartition("=")
+        if not sep or not pattern:
+            raise InvalidRequest(f"--rule takes PATTERN=PERM[,PERM], e.g. 'infra/**=read,list', not {item!r}.")
+        parsed.append({"path_pattern": pattern, "permissions": [p.strip() for p in perms.split(",") if p.strip()]})
+    return parsed
+
+
+def rule_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--description", default="")(fn)
+    fn = click.option("--rules", help="The rules as JSON, @FILE or -.")(fn)
+    return click.option("--rule", multiple=True, help="PATTERN=PERM[,PERM] (repeatable).")(fn)
+
+
+@cli.group()
+def policy() -> None:
+    """Policies and their bindings to identities."""
+
+
+@policy.command("create")
+@click.argument("name")
+@rule_options
+@output
+def policy_create(name: str, rule: tuple[str, ...], rules: str | None, description: str) -> None:
+    """Create policy NAME, e.g. --rule 'dynamic/engines/support-db/roles/readonly=read'."""
+    emit(_state().api().create_policy(name, _rules(rule, rules), description))
+
+
+@policy.command("update")
+@click.argument("name")
+@rule_options
+@output
+def policy_update(name: str, rule: tuple[str, ...], rules: str | None, description: str) -> None:
+    """Replace the rules of policy NAME."""
+    emit(_state().api().update_policy(name, _rules(rule, rules), description))
+
+
+@policy.command("list")
+@output
+def policy_list() -> None:
+    """List policies."""
+    emit(_state().api().list_policies()["policies"], ("name", "description", "rules"))
+
+
+@policy.command("show")
+@click.argument("name")
+@output
+def policy_show(name: str) -> None:
+    """Show policy NAME."""
+    emit(_state().api().get_policy(name))
+
+
+@policy.command("delete")
+@click.argument("name")
+@output
+def policy_delete(name: str) -> None:
+    """Delete policy NAME."""
+    _state().api().delete_policy(name)
+    done(f"Deleted policy {name}.")
+
+
+@policy.command("bind")
+@click.argument("name")
+@click.argument("identity")
+@output
+def policy_bind(name: str, identity: str) -> None:
+    """Bind policy NAME to IDENTITY (sa:<name>, user:<name> or dynamic:<engine>)."""
+    emit(_state().api().bind_policy(name, identity))
+
+
+@policy.command("unbind")
+@click.argument("name")
+@click.argument("identity")
+@output
+def policy_unbind(name: str, identity: str) -> None:
+    """Remove the binding of policy NAME to IDENTITY."""
+    _state().api().unbind_policy(name, identity)
+    done(f"Unbound {name} from {identity}.")
+
+
+@policy.command("bindings")
+@click.argument("name")
+@output
+def policy_bindings(name: str) -> None:
+    """Identities policy NAME is bound to."""
+    emit(_state().api().list_bindings(name))
+
+
+# -- engines and roles -----------------------------------------------------------------------------
+
+def _config(config: str | None, settings: tuple[str, ...]) -> dict[str, Any]:
+    base = load_json(config, "config") if config else {}
+    if not isinstance(base, dict):
+        raise InvalidRequest("--config must be a JSON object.", field="config")
+    return {**base, **pairs(settings, "--set")}
+
+
+def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = ttl_options(fn)
+    fn = click.option("--set", "settings", multiple=True, help="One config field, KEY=VALUE (repeatable).")(fn)
+    fn = click.option("--config", help="The engine config as JSON, @FILE or -.")(fn)
+    return click.option("--type", "engine_type", required=True, help="database, aws, azure, gcp, ssh or custom.")(fn)
+
+
+@cli.group()
+def engine() -> None:
+    """Dynamic-secret engines."""
+
+
+@engine.command("create")
+@click.argument("name")
+@engine_options
+@output
+def engine_create(name: str, engine_type: str, config: str | None, settings: tuple[str, ...],
+                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None) -> None:
+    """Configure engine NAME (its connection is tested first)."""
+    emit(_state().api().create_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases))
+
+
+@engine.command("update")
+@click.argument("name")
+@engine_options
+@output
+def engine_update(name: str, engine_type: str, config: str | None, settings: tuple[str, ...],
+                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None) -> None:
+    """Reconfigure engine NAME."""
+    emit(_state().api().update_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases))
+
+
+@engine.command("list")
+@output
+def engine_list() -> None:
+    """List engines."""
+    emit(_state().api().list_engines()["engines"], ("name", "type", "default_ttl", "max_ttl", "max_leases"))
+
+
+@engine.command("show")
+@click.argument("name")
+@output
+def engine_show(name: str) -> None:
+    """Show engine NAME."""
+    emit(_state().api().get_engine(name))
+
+
+@engine.command("delete")
+@click.argument("name")
+@output
+def engine_delete(name: str) -> None:
+    """Delete engine NAME (it must have no live leases)."""
+    _state().api().delete_engine(name)
+    done(f"Deleted engine {name}.")
+
+
+def _role_fields(body: str | None, settings: tuple[str, ...], default_ttl: str | None, max_ttl: str | None,
+                 max_leases: int | None) -> dict[str, Any]:
+    fields = load_json(body, "body") if body else {}
+    if not isinstance(fields, dict):
+        raise InvalidRequest("--body must be a JSON object.", field="body")
+    fields = {**fields, **pairs(settings, "--set")}
+    fields.pop("name", None)
+    for key, value in (("default_ttl", default_ttl), ("max_ttl", max_ttl), ("max_leases", max_leases)):
+        if value is not None:
+            fields[key] = value
+    return fields
+
+
+def role_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = ttl_options(fn)
+    fn = click.option("--set", "settings", multiple=True, help="One role field, KEY=VALUE; JSON values allowed.")(fn)
+    return click.option("--body", help="The role's fields as JSON, @FILE or -.")(fn)
+
+
+@cli.group()
+def role() -> None:
+    """Roles of an engine."""
+
+
+@role.command("create")
+@click.argument("engine")
+@click.argument("name")
+@role_options
+@output
+def role_create(engine: str, name: str, body: str | None, settings: tuple[str, ...], default_ttl: str | None,
+                max_ttl: str | None, max_leases: int | None) -> None:
+    """Define role NAME on ENGINE, e.g. --body @readonly.json."""
+    emit(_state().api().create_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases)))
+
+
+@role.command("update")
+@click.argument("engine")
+@click.argument("name")
+@role_options
+@output
+def role_update(engine: str, name: str, body: str | None, settings: tuple[str, ...], default_ttl: str | None,
+                max_ttl: str | None, max_leases: int | None) -> None:
+    """Replace role NAME on ENGINE."""
+    emit(_state().api().update_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases)))
+
+
+@role.command("list")
+@click.argument("engine")
+@output
+def role_list(engine: str) -> None:
+    """List the roles of ENGINE."""
+    emit(_state().api().list_roles(engine)["roles"], ("name", "engine", "default_ttl", "max_ttl", "max_leases"))
+
+
+@role.command("show")
+@click.argument("engine")
+@click.argument("name")
+@output
+def role_show(engine: str, name: str) -> None:
+    """Show role NAME of ENGINE."""
+    emit(_state().api().get_role(engine, name))
+
+
+@role.command("delete")
+@click.argument("engine")
+@click.argument("name")
+@output
+def role_delete(engine: str, name: str) -> None:
+    """Delete role NAME of ENGINE (its leases stay revocable)."""
+    _state().api().delete_role(engine, name)
+    done(f"Deleted role {name} of {engine}.")
+
+
+# -- credentials and leases ------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("engine")
+@click.argument("role")
+@click.option("--ttl", help="e.g. 2h (at most the role's max_ttl).")
+@click.option("--metadata", help="JSON object recorded with the lease.")
+@click.option("--param", "params", multiple=True, help="An engine-specific request field, KEY=VALUE.")
+@click.option("--reveal", is_flag=True, help="Show the credential (it is hidden otherwise).")
+@output
+def creds(engine: str, role: str, ttl: str | None, metadata: str | None, params: tuple[str, ...], reveal: bool) -> None:
+    """Generate credentials for ROLE of ENGINE (a lease)."""
+    meta = load_json(metadata, "metadata") if metadata else None
+    body = _state().api().issue(engine, role, ttl=ttl, metadata=meta, **pairs(params, "--param"))
+    emit({**body, "data": hide(body["data"], reveal)})
+
+
+@cli.group()
+def lease() -> None:
+    """Leases: renew, revoke, look up, list."""
+
+
+@lease.command("renew")
+@click.argument("lease_id")
+@click.option("--increment", help="Added to the current expiry, e.g. 1h.")
+@output
+def lease_renew(lease_id: str, increment: str | None) -> None:
+    """Extend LEASE_ID (up to its max_ttl)."""
+    emit(_state().api().renew(lease_id, increment))
+
+
+@lease.command("revoke")
+@click.argument("lease_id")
+@output
+def lease_revoke(lease_id: str) -> None:
+    """Revoke LEASE_ID now."""
+    _state().api().revoke(lease_id)
+    done(f"Revoked {lease_id}.")
+
+
+@lease.command("revoke-prefix")
+@click.argument("prefix")
+@click.option("--engine", help="Only leases of this engine.")
+@output
+def lease_revoke_prefix(prefix: str, engine: str | None) -> None:
+    """Revoke every live lease whose id starts with PREFIX ('lease_' for all)."""
+    emit(_state().api().revoke_prefix(prefix, engine))
+
+
+@lease.command("show")
+@click.argument("lease_id")
+@output
+def lease_show(lease_id: str) -> None:
+    """Look up LEASE_ID."""
+    emit(_state().api().lookup(lease_id))
+
+
+@lease.command("list")
+@click.option("--engine")
+@click.option("--role")
+@click.option("--identity")
+@click.option("--state", help="intent, active, revoking, revoked, rolled_back, irrevocable, or live.")
+@click.option("--prefix")
+@click.option("--after", help="Start after this lease id (the previous page's next).")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--all", "all_pages", is_flag=True, help="Follow pages to the end.")
+@output
+def lease_list(all_pages: bool, **filters: Any) -> None:
+    """List leases."""
+    api = _state().api()
+    page = api.list_leases(**filters)
+    leases = page["leases"]
+    while all_pages and page["next"]:
+        page = api.list_leases(**{**filters, "after": page["next"]})
+        leases += page["leases"]
+    if _state().format == "json":
+        emit({"leases": leases, "next": None if all_pages else page["next"]})
+        return
+    emit(leases, ("lease_id", "engine", "role", "identity", "state", "expires_at"))
+    if page["next"] and not all_pages:
+        click.echo(f"(more: --after {page['next']})")
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+@cli.group()
+def token() -> None:
+    """Bearer tokens (admin)."""
+
+
+@token.command("create")
+@click.argument("identity")
+@click.option("--ttl", help="e.g. 1h; none for no expiry.")
+@click.option("--display-name", default="")
+@output
+def token_create(identity: str, ttl: str | None, display_name: str) -> None:
+    """Create a token for IDENTITY; it is shown only this once."""
+    emit(_state().api().create_token(identity, ttl=ttl, display_name=display_name))
+
+
+@token.command("list")
+@click.option("--identity")
+@output
+def token_list(identity: str | None) -> None:
+    """List tokens by accessor."""
+    emit(_state().api().list_tokens(identity)["tokens"],
+         ("accessor", "identity", "display_name", "created_at", "expires_at", "revoked"))
+
+
+@token.command("revoke")
+@click.argument("accessor")
+@output
+def token_revoke(accessor: str) -> None:
+    """Revoke the token with ACCESSOR."""
+    _state().api().revoke_token(accessor)
+    done(f"Revoked token {accessor}.")
+
+
+# -- plugins ---------------------------------------------------------------------------------------
+
+@cli.group(invoke_without_command=True)
+@output
+@click.pass_context
+def plugins(ctx: click.Context) -> None:
+    """List installed engine plugins (and their load errors)."""
+    if ctx.invoked_subcommand is None:
+        emit(_state().api().plugins()["plugins"], ("name", "version", "engines", "error"))
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Directory to create the plugin distribution in.")
+def plugins_new(name: str, dest: Path) -> None:
+    """Create a new engine plugin distribution from the template."""
+    try:
+        from .plugin_template import new_plugin
+    except ImportError:
+        raise click.ClickException("This installation has no plugin template (scaivault_core.plugin_template).") from None
+    created = new_plugin(name, dest)
+    click.echo(f"Created {created}")
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script: load plugins (which may add commands), then run."""
+    from .plugins import make_plugin_manager
+
+    pm = make_plugin_manager()
+    try:
+        pm.hook.register_commands(cli=cli)
+    except Exception as exc:  # one broken plugin must not take the whole CLI down
+        click.echo(f"Warning: a plugin failed to add its commands: {type(exc).__name__}", err=True)
+    cli.main(args=argv, prog_name="scaivault", obj=pm)

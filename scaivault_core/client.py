@@ -1,0 +1,406 @@
+"""A Python client for the ScaiVault REST API (httpx), sync and asyncio.
+
+Its methods mirror ``scaivault_core.rest.VaultAPI`` name for name and return the same JSON
+bodies, so code written against an embedded vault runs against a server unchanged. Errors come
+back as the same ``ScaiVaultError`` subclasses the core raises, built from the error JSON in one
+place (``error_from_response``). ``dynamic_credentials`` is the guide's context-manager pattern:
+the lease is revoked on exit, also when the body raises, and can be renewed in the background.
+
+    with ScaiVaultClient("https://vault:8200", token) as client:
+        with client.dynamic_credentials("support-db", "readonly", ttl="1h") as creds:
+            connect(creds["connection_url"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
+from typing import Any, AsyncIterator, Iterator
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from .durations import parse_duration
+from .errors import ALL_ERRORS, ScaiVaultError
+
+__all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "ScaiVaultClient", "ServerUnreachable",
+           "error_from_response"]
+
+log = logging.getLogger("scaivault.client")
+_BY_CODE: dict[str, type[ScaiVaultError]] = {}
+for _cls in ALL_ERRORS:
+    _BY_CODE.setdefault(_cls.code, _cls)
+
+
+class ServerUnreachable(ScaiVaultError):
+    """The client could not talk to the ScaiVault server at all."""
+
+    code, status = "server_unreachable", 503
+    default_message = "Cannot reach the ScaiVault server; check the address and that it is running."
+
+
+def error_from_response(response: httpx.Response) -> ScaiVaultError:
+    """The ``ScaiVaultError`` an error response stands for (the one place the client converts errors)."""
+    try:
+        error = response.json()["error"]
+        code, message, details = str(error["code"]), str(error["message"]), dict(error.get("details") or {})
+    except (ValueError, KeyError, TypeError):
+        exc = ScaiVaultError(f"The server answered {response.status_code} without an error body.")
+        exc.status = response.status_code
+        return exc
+    cls = _BY_CODE.get(code, ScaiVaultError)
+    exc = cls(message, **details)
+    if cls is ScaiVaultError:  # a code this client does not know: keep the server's word for it
+        exc.code = code
+    exc.status = response.status_code
+    return exc
+
+
+def _segment(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class _Calls:
+    """The REST API's operations, each one request; subclasses send them synchronously or with asyncio."""
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    # -- system ---------------------------------------------------------------------------------
+
+    def health(self) -> Any:
+        return self._call("GET", "/v1/health")
+
+    def plugins(self) -> Any:
+        return self._call("GET", "/v1/sys/plugins")
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> Any:
+        return self._call("POST", "/v1/auth/tokens", json={"identity": identity, "ttl": ttl, "display_name": display_name})
+
+    def list_tokens(self, identity: str | None = None) -> Any:
+        return self._call("GET", "/v1/auth/tokens", params=_drop_none({"identity": identity}))
+
+    def revoke_token(self, accessor: str) -> Any:
+        return self._call("DELETE", f"/v1/auth/tokens/{_segment(accessor)}")
+
+    # -- secrets --------------------------------------------------------------------------------
+
+    def put_secret(self, path: str, data: Any, secret_type: str = "json") -> Any:
+        return self._call("PUT", f"/v1/secrets/{quote(path, safe='/')}", json={"data": data, "secret_type": secret_type})
+
+    def get_secret(self, path: str, version: int | None = None) -> Any:
+        return self._call("GET", f"/v1/secrets/{quote(path, safe='/')}", params=_drop_none({"version": version}))
+
+    def delete_secret(self, path: str) -> Any:
+        return self._call("DELETE", f"/v1/secrets/{quote(path, safe='/')}")
+
+    def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> Any:
+        return self._call("POST", f"/v1/secrets/{quote(path, safe='/')}/rotate",
+                          json=_drop_none({"reason": reason, "grace_period": grace_period}))
+
+    # -- policies -------------------------------------------------------------------------------
+
+    def create_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> Any:
+        return self._call("POST", "/v1/policies", json={"name": name, "rules": rules, "description": description})
+
+    def list_policies(self) -> Any:
+        return self._call("GET", "/v1/policies")
+
+    def get_policy(self, name: str) -> Any:
+        return self._call("GET", f"/v1/policies/{_segment(name)}")
+
+    def update_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> Any:
+        return self._call("PUT", f"/v1/policies/{_segment(name)}", json={"rules": rules, "description": description})
+
+    def delete_policy(self, name: str) -> Any:
+        return self._call("DELETE", f"/v1/policies/{_segment(name)}")
+
+    def bind_policy(self, name: str, identity: str) -> Any:
+        return self._call("POST", f"/v1/policies/{_segment(name)}/bindings", json={"identity": identity})
+
+    def list_bindings(self, name: str) -> Any:
+        return self._call("GET", f"/v1/policies/{_segment(name)}/bindings")
+
+    def unbind_policy(self, name: str, identity: str) -> Any:
+        return self._call("DELETE", f"/v1/policies/{_segment(name)}/bindings/{_segment(identity)}")
+
+    # -- engines and roles ----------------------------------------------------------------------
+
+    def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+                      max_ttl: Any = None, max_leases: int | None = None) -> Any:
+        body = {"name": name, "type": type, "config": config, "default_ttl": default_ttl, "max_ttl": max_ttl,
+                "max_leases": max_leases}
+        return self._call("POST", "/v1/dynamic/engines", json=body)
+
+    def list_engines(self) -> Any:
+        return self._call("GET", "/v1/dynamic/engines")
+
+    def get_engine(self, name: str) -> Any:
+        return self._call("GET", f"/v1/dynamic/engines/{_segment(name)}")
+
+    def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+                      max_ttl: Any = None, max_leases: int | None = None) -> Any:
+        body = {"type": type, "config": config, "default_ttl": default_ttl, "max_ttl": max_ttl, "max_leases": max_leases}
+        return self._call("PUT", f"/v1/dynamic/engines/{_segment(name)}", json=body)
+
+    def delete_engine(self, name: str) -> Any:
+        return self._call("DELETE", f"/v1/dynamic/engines/{_segment(name)}")
+
+    def create_role(self, engine: str, name: str, /, **fields: Any) -> Any:
+        return self._call("POST", f"/v1/dynamic/engines/{_segment(engine)}/roles", json={"name": name, **fields})
+
+    def list_roles(self, engine: str) -> Any:
+        return self._call("GET", f"/v1/dynamic/engines/{_segment(engine)}/roles")
+
+    def get_role(self, engine: str, name: str) -> Any:
+        return self._call("GET", f"/v1/dynamic/engines/{_segment(engine)}/roles/{_segment(name)}")
+
+    def update_role(self, engine: str, name: str, /, **fields: Any) -> Any:
+        return self._call("PUT", f"/v1/dynamic/engines/{_segment(engine)}/roles/{_segment(name)}", json=fields)
+
+    def delete_role(self, engine: str, name: str) -> Any:
+        return self._call("DELETE", f"/v1/dynamic/engines/{_segment(engine)}/roles/{_segment(name)}")
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def issue(self, engine: str, role: str, /, ttl: Any = None, metadata: dict[str, Any] | None = None,
+              **params: Any) -> Any:
+        """Generate credentials: ``{"lease_id", "data", "lease_duration", "renewable", "expires_at"}``."""
+        body = {**params, **_drop_none({"ttl": ttl, "metadata": metadata})}
+        return self._call("POST", f"/v1/dynamic/engines/{_segment(engine)}/creds/{_segment(role)}", json=body)
+
+    def renew(self, lease_id: str, increment: Any = None) -> Any:
+        return self._call("POST", f"/v1/dynamic/leases/{_segment(lease_id)}/renew",
+                          json=_drop_none({"increment": increment}))
+
+    def revoke(self, lease_id: str) -> Any:
+        return self._call("DELETE", f"/v1/dynamic/leases/{_segment(lease_id)}")
+
+    def revoke_prefix(self, prefix: str, engine: str | None = None) -> Any:
+        return self._call("POST", "/v1/dynamic/leases/revoke-prefix", json=_drop_none({"prefix": prefix, "engine": engine}))
+
+    def lookup(self, lease_id: str) -> Any:
+        return self._call("GET", f"/v1/dynamic/leases/{_segment(lease_id)}")
+
+    def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
+                    state: str | None = None, prefix: str | None = None, after: str | None = None,
+                    limit: int = 100) -> Any:
+        params = _drop_none({"engine": engine, "role": role, "identity": identity, "state": state, "prefix": prefix,
+                             "after": after, "limit": limit})
+        return self._call("GET", "/v1/dynamic/leases", params=params)
+
+
+def _result(response: httpx.Response) -> Any:
+    if response.status_code == 204:
+        return None
+    if 200 <= response.status_code < 300:
+        return response.json()
+    raise error_from_response(response)
+
+
+def _unreachable(address: str, exc: httpx.TransportError) -> ServerUnreachable:
+    return ServerUnreachable(f"Cannot reach the ScaiVault server at {address}: {type(exc).__name__}.", address=address)
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+class ScaiVaultClient(_Calls):
+    """A synchronous client. ``verify`` is httpx's: True, False, or a CA bundle path / SSL context."""
+
+    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.address = address.rstrip("/")
+        self._http = httpx.Client(base_url=self.address, headers=_headers(token), verify=verify, timeout=timeout,
+                                  transport=transport)
+
+    def __repr__(self) -> str:
+        return f"<ScaiVaultClient {self.address}>"
+
+    def __enter__(self) -> "ScaiVaultClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.address, exc) from None
+        return _result(response)
+
+    @contextmanager
+    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
+                            renew: bool = False, **params: Any) -> Iterator["DynamicCredentials"]:
+        """Issue credentials for the block and revoke them after it, also when it raises.
+
+        With ``renew=True`` a background thread renews the lease at about 2/3 of its TTL until the
+        block ends (for workers that outlive the TTL).
+        """
+        creds = DynamicCredentials.from_issue(self.issue(engine, role, ttl=ttl, metadata=metadata, **params))
+        stop = threading.Event()
+        worker = None
+        if renew and creds.renewable:
+            worker = threading.Thread(target=self._keep_renewed, args=(creds, stop), daemon=True,
+                                      name=f"scaivault-renew-{creds.lease_id}")
+            worker.start()
+        try:
+            yield creds
+        except BaseException:
+            self._finish(creds, stop, worker, quiet=True)
+            raise
+        self._finish(creds, stop, worker, quiet=False)
+
+    def _finish(self, creds: "DynamicCredentials", stop: threading.Event, worker: threading.Thread | None,
+                quiet: bool) -> None:
+        stop.set()
+        if worker is not None:
+            worker.join()
+        try:
+            self.revoke(creds.lease_id)
+        except ScaiVaultError as exc:
+            if not quiet:
+                raise
+            # The body's exception is the one the caller needs; the server retries a failed revocation.
+            log.warning("revoking %s after an error failed: %s", creds.lease_id, exc.code)
+
+    def _keep_renewed(self, creds: "DynamicCredentials", stop: threading.Event) -> None:
+        while not stop.wait(creds.seconds_until_renewal()):
+            try:
+                outcome = self.renew(creds.lease_id, increment=creds.period)
+            except ScaiVaultError as exc:
+                outcome = exc
+            if not creds.record_renewal(outcome):
+                return
+
+
+class AsyncScaiVaultClient(_Calls):
+    """The asyncio client: the same methods, each returning an awaitable."""
+
+    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.address = address.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.address, headers=_headers(token), verify=verify, timeout=timeout,
+                                       transport=transport)
+
+    def __repr__(self) -> str:
+        return f"<AsyncScaiVaultClient {self.address}>"
+
+    async def __aenter__(self) -> "AsyncScaiVaultClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = await self._http.request(method, path, json=json, params=params)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.address, exc) from None
+        return _result(response)
+
+    @asynccontextmanager
+    async def dynamic_credentials(self, engine: str, role: str, ttl: Any = None,
+                                  metadata: dict[str, Any] | None = None, renew: bool = False,
+                                  **params: Any) -> AsyncIterator["DynamicCredentials"]:
+        """Issue credentials for the block and revoke them after it; ``renew=True`` renews in a task."""
+        creds = DynamicCredentials.from_issue(await self.issue(engine, role, ttl=ttl, metadata=metadata, **params))
+        task = asyncio.create_task(self._keep_renewed(creds)) if renew and creds.renewable else None
+        try:
+            yield creds
+        except BaseException:
+            await self._finish(creds, task, quiet=True)
+            raise
+        await self._finish(creds, task, quiet=False)
+
+    async def _finish(self, creds: "DynamicCredentials", task: asyncio.Task | None, quiet: bool) -> None:
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # the renewal task died of a bug; the lease still gets revoked
+                log.warning("renewing %s stopped: %s", creds.lease_id, type(exc).__name__)
+        try:
+            await self.revoke(creds.lease_id)
+        except ScaiVaultError as exc:
+            if not quiet:
+                raise
+            log.warning("revoking %s after an error failed: %s", creds.lease_id, exc.code)
+
+    async def _keep_renewed(self, creds: "DynamicCredentials") -> None:
+        while True:
+            await asyncio.sleep(creds.seconds_until_renewal())
+            try:
+                outcome = await self.renew(creds.lease_id, increment=creds.period)
+            except ScaiVaultError as exc:
+                outcome = exc
+            if not creds.record_renewal(outcome):
+                return
+
+
+@attrs.define
+class DynamicCredentials:
+    """One lease's credentials: ``creds["password"]`` reads ``data``; the repr never shows it."""
+
+    lease_id: str
+    data: dict[str, Any] = attrs.field(repr=False)
+    lease_duration: str
+    renewable: bool
+    expires_at: str
+    period: int = 0  # seconds of the first TTL: each renewal adds this much
+    renewals: int = 0
+    capped: bool = False
+    renewal_error: ScaiVaultError | None = None
+
+    @classmethod
+    def from_issue(cls, body: dict[str, Any]) -> "DynamicCredentials":
+        return cls(body["lease_id"], body["data"], body["lease_duration"], body["renewable"], body["expires_at"],
+                   parse_duration(body["lease_duration"], "lease_duration") or 0)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def seconds_left(self) -> float:
+        return datetime.fromisoformat(self.expires_at).timestamp() - time.time()
+
+    def seconds_until_renewal(self) -> float:
+        """Renew once 2/3 of a TTL has passed (a third of the period left); sooner after a failed attempt."""
+        if self.renewal_error is not None:
+            return min(5.0, max(self.seconds_left() / 10, 0.1))
+        return max(0.0, self.seconds_left() - self.period / 3)
+
+    def record_renewal(self, outcome: dict[str, Any] | ScaiVaultError) -> bool:
+        """Take in one renewal's answer (or error); whether renewing should go on."""
+        if isinstance(outcome, ScaiVaultError):
+            self.renewal_error = outcome
+            final = outcome.code in ("lease_expired", "lease_not_found", "permission_denied")
+            return not final and self.seconds_left() > 0
+        self.expires_at, self.lease_duration = outcome["expires_at"], outcome["lease_duration"]
+        self.renewals += 1
+        self.renewal_error = None
+        self.capped = bool(outcome.get("capped"))
+        return not self.capped  # at the max_ttl ceiling: nothing more to gain

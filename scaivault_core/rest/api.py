@@ -1,0 +1,197 @@
+"""``VaultAPI``: the REST API's operations as plain-data methods over a ``Vault`` or a ``Session``.
+
+The REST routes, the embedded CLI and the HTTP client (``scaivault_core.client``) share these
+method names and signatures, so a command or a test is written once and runs in-process or
+against a server alike. Every method returns exactly the JSON body its REST route answers
+(``None`` where the route answers ``204 No Content``).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..models import LeaseState
+
+LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
+                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, "live")
+MAX_PAGE = 1000
+
+
+def version() -> str:
+    try:
+        return metadata.version("scaivault")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
+
+
+class VaultAPI:
+    """Plain-data operations, each acting as the identity of ``ops`` (a ``Vault`` acts as the admin)."""
+
+    def __init__(self, ops: Any, vault: Any = None) -> None:
+        self.ops = ops
+        self.vault = vault if vault is not None else ops  # for what belongs to the installation, not an identity
+
+    def __repr__(self) -> str:
+        return f"<VaultAPI {self.ops.identity}>"
+
+    # -- system ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Liveness: no token needed."""
+        return {"status": "ok", "version": version()}
+
+    def plugins(self) -> dict[str, Any]:
+        """Installed engine plugins, their versions and engine types, and any that failed to load."""
+        return {"plugins": [{"name": p.name, "version": p.version, "engines": list(p.engines), "error": p.error}
+                            for p in self.vault.plugins()]}
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> dict[str, Any]:
+        """A bearer token for ``identity`` (admin only); the token itself is shown only here."""
+        return self.ops.create_token(identity, ttl=ttl, display_name=display_name)
+
+    def list_tokens(self, identity: str | None = None) -> dict[str, Any]:
+        return {"tokens": [t.to_dict() for t in self.ops.list_tokens(identity)]}
+
+    def revoke_token(self, accessor: str) -> None:
+        self.ops.revoke_token(accessor)
+
+    # -- secrets --------------------------------------------------------------------------------
+
+    def put_secret(self, path: str, data: Any, secret_type: str = "json") -> dict[str, Any]:
+        """Write a new version; the answer describes the version without echoing the data."""
+        return self.ops.put_secret(path, data, secret_type).to_dict(include_data=False)
+
+    def get_secret(self, path: str, version: int | None = None) -> dict[str, Any]:
+        return self.ops.get_secret(path, version).to_dict()
+
+    def delete_secret(self, path: str) -> None:
+        self.ops.delete_secret(path)
+
+    def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> dict[str, Any]:
+        """Rotate the secret at ``path`` (an engine's root credential) where the core supports it."""
+        rotate = getattr(self.ops, "rotate_secret", None)
+        if rotate is None:
+            raise InvalidRequest("This vault cannot rotate secrets yet.", path=path)
+        result = rotate(path, reason=reason, grace_period=grace_period)
+        return _rotation_body(result)
+
+    # -- policies -------------------------------------------------------------------------------
+
+    def create_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> dict[str, Any]:
+        return self.ops.create_policy(name, rules, description).to_dict()
+
+    def list_policies(self) -> dict[str, Any]:
+        return {"policies": [p.to_dict() for p in self.ops.list_policies()]}
+
+    def get_policy(self, name: str) -> dict[str, Any]:
+        return self.ops.get_policy(name).to_dict()
+
+    def update_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> dict[str, Any]:
+        return self.ops.update_policy(name, rules, description).to_dict()
+
+    def delete_policy(self, name: str) -> None:
+        self.ops.delete_policy(name)
+
+    def bind_policy(self, name: str, identity: str) -> dict[str, Any]:
+        self.ops.bind_policy(name, identity)
+        return {"policy": name, "identity": identity}
+
+    def list_bindings(self, name: str) -> dict[str, Any]:
+        return {"policy": name, "identities": self.ops.list_bindings(name)}
+
+    def unbind_policy(self, name: str, identity: str) -> None:
+        self.ops.unbind_policy(name, identity)
+
+    # -- engines and roles ----------------------------------------------------------------------
+
+    def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+                      max_ttl: Any = None, max_leases: int | None = None) -> dict[str, Any]:
+        return self.ops.create_engine(name, type, config, default_ttl, max_ttl, max_leases).to_dict()
+
+    def list_engines(self) -> dict[str, Any]:
+        return {"engines": [e.to_dict() for e in self.ops.list_engines()]}
+
+    def get_engine(self, name: str) -> dict[str, Any]:
+        return self.ops.get_engine(name).to_dict()
+
+    def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
+                      max_ttl: Any = None, max_leases: int | None = None) -> dict[str, Any]:
+        return self.ops.update_engine(name, type, config, default_ttl, max_ttl, max_leases).to_dict()
+
+    def delete_engine(self, name: str) -> None:
+        self.ops.delete_engine(name)
+
+    def create_role(self, engine: str, name: str, /, **fields: Any) -> dict[str, Any]:
+        """Define a role: ``default_ttl``, ``max_ttl``, ``max_leases`` and the engine's own role fields."""
+        return self.ops.create_role(engine, name, **_free(fields, "role", "engine", "name")).to_dict()
+
+    def list_roles(self, engine: str) -> dict[str, Any]:
+        return {"roles": [r.to_dict() for r in self.ops.list_roles(engine)]}
+
+    def get_role(self, engine: str, name: str) -> dict[str, Any]:
+        return self.ops.get_role(engine, name).to_dict()
+
+    def update_role(self, engine: str, name: str, /, **fields: Any) -> dict[str, Any]:
+        return self.ops.update_role(engine, name, **_free(fields, "role", "engine", "name")).to_dict()
+
+    def delete_role(self, engine: str, name: str) -> None:
+        self.ops.delete_role(engine, name)
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def issue(self, engine: str, role: str, /, ttl: Any = None, metadata: dict[str, Any] | None = None,
+              **params: Any) -> dict[str, Any]:
+        """Generate credentials: the guide's ``lease_id``, ``data``, ``lease_duration``, ``renewable``, ``expires_at``."""
+        return self.ops.issue(engine, role, ttl=ttl, metadata=metadata, **_free(params, "request", "engine", "role")).to_dict()
+
+    def renew(self, lease_id: str, increment: Any = None) -> dict[str, Any]:
+        return self.ops.renew(lease_id, increment).to_dict()
+
+    def revoke(self, lease_id: str) -> None:
+        self.ops.revoke(lease_id)
+
+    def revoke_prefix(self, prefix: str, engine: str | None = None) -> dict[str, Any]:
+        return self.ops.revoke_prefix(prefix, engine)
+
+    def lookup(self, lease_id: str) -> dict[str, Any]:
+        return self.ops.lookup(lease_id).to_dict()
+
+    def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
+                    state: str | None = None, prefix: str | None = None, after: str | None = None,
+                    limit: int = 100) -> dict[str, Any]:
+        """One page of leases ordered by id; ``next`` is the ``after`` of the following page, or null."""
+        if state is not None and state not in LEASE_STATES:
+            raise InvalidRequest(f"state must be one of {', '.join(LEASE_STATES)}.", field="state")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+        leases = self.ops.list_leases(engine=engine, role=role, identity=identity, state=state, prefix=prefix,
+                                      after=after, limit=limit)
+        return {"leases": [lease.to_dict() for lease in leases],
+                "next": leases[-1].lease_id if len(leases) == limit else None}
+
+
+def _free(fields: dict[str, Any], what: str, *reserved: str) -> dict[str, Any]:
+    """Engine-specific fields, refusing names the core's own parameters use (no engine defines those)."""
+    taken = sorted(set(fields) & {"self", *reserved})
+    if taken:
+        raise InvalidRequest(f"{what} has no field {taken[0]!r}.", field=taken[0])
+    return fields
+
+
+def _rotation_body(result: Any) -> dict[str, Any]:
+    """Whatever the core's rotation returns, as JSON without any secret value."""
+    if hasattr(result, "to_dict"):
+        try:
+            body = result.to_dict(include_data=False)
+        except TypeError:
+            body = result.to_dict()
+    elif isinstance(result, dict):
+        body = dict(result)
+    else:
+        body = {}
+    body.pop("data", None)
+    return body

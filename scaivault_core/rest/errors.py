@@ -1,0 +1,77 @@
+"""The one place the REST server turns exceptions into responses.
+
+A ``ScaiVaultError`` becomes ``{"error": {"code", "message", "details"}}`` with its own status.
+Anything else is a bug: the client gets ``500 internal`` with no message or traceback, and the
+log gets the exception type and the frames, never its message (which could quote a secret).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ..errors import InvalidRequest, NotFound, ScaiVaultError, Unauthenticated
+
+log = logging.getLogger("scaivault.rest")
+
+
+class PayloadTooLarge(InvalidRequest):
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than {limit} bytes.", limit=limit)
+
+
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+
+
+class NoSuchEndpoint(NotFound):
+    default_message = "No endpoint has that path; see GET /v1/openapi.json."
+
+
+def error_response(exc: BaseException, request: Request | None = None) -> JSONResponse:
+    """The response for ``exc``: the error JSON and status for our errors, a bare 500 for anything else."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, HTTPException):
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            exc = NoSuchEndpoint()
+        elif exc.status_code == 405:
+            exc = MethodNotAllowed(f"This endpoint does not answer {request.method if request else 'that method'}.",
+                                   allowed=headers.get("Allow", ""))
+        else:
+            status = exc.status_code if 400 <= exc.status_code < 500 else 400
+            exc = InvalidRequest(status_text(status))
+            exc.status = status
+    if isinstance(exc, ScaiVaultError):
+        if isinstance(exc, Unauthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+    where = f" in {request.method} {request.url.path}" if request is not None else ""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unhandled %s%s\n%s", type(exc).__name__, where, frames)
+    body = {"error": {"code": "internal", "message": "Internal server error.", "details": {}}}
+    return JSONResponse(body, status_code=500)
+
+
+def status_text(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase + "."
+    except ValueError:
+        return "The request was refused."
+
+
+async def handle(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette exception handler (routing's 404/405, and errors raised by plugin routes)."""
+    return error_response(exc, request)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: handle, ScaiVaultError: handle, Exception: handle}

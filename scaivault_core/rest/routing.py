@@ -1,0 +1,130 @@
+"""Operations and how they become starlette routes.
+
+An ``Operation`` says everything about one endpoint once: method, path, body class, query
+parameters, success status, response schema and handler. The routes and the OpenAPI document
+are both built from the same list, so what is documented is what is served.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import attrs
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import InvalidRequest
+from .api import VaultAPI
+from .bodies import parse, read_json
+from .errors import error_response
+
+
+@attrs.frozen
+class Query:
+    """One query parameter: its JSON-schema type and what it means."""
+
+    name: str
+    description: str
+    type: str = "string"
+    enum: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    default: Any = None
+
+    def parse(self, raw: str | None) -> Any:
+        if raw is None:
+            return self.default
+        if self.type == "integer":
+            if not raw.lstrip("-").isdigit() or len(raw) > 12:
+                raise InvalidRequest(f"{self.name} must be a whole number.", field=self.name)
+            value: Any = int(raw)
+            if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+                raise InvalidRequest(f"{self.name} must be between {self.minimum} and {self.maximum}.", field=self.name)
+            return value
+        if self.enum and raw not in self.enum:
+            raise InvalidRequest(f"{self.name} must be one of {', '.join(self.enum)}.", field=self.name)
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type}
+        for key, value in (("enum", list(self.enum) or None), ("minimum", self.minimum),
+                           ("maximum", self.maximum), ("default", self.default)):
+            if value is not None:
+                schema[key] = value
+        return schema
+
+
+@attrs.frozen
+class Call:
+    """What a handler gets besides the API: path parameters, parsed query parameters, parsed body."""
+
+    path: dict[str, str]
+    query: dict[str, Any]
+    body: Any
+
+
+@attrs.frozen
+class Operation:
+    method: str
+    path: str  # starlette syntax; ``{path:path}`` is the one parameter that may hold '/'
+    handler: Callable[[VaultAPI, Call], Any]
+    summary: str
+    operation_id: str
+    status: int = 200
+    body: Any = None  # an attrs class from ``bodies``, or ``dict`` for an engine-specific object
+    body_schema: dict[str, Any] | None = None  # for ``dict`` bodies; attrs classes carry their own
+    body_required: bool = True
+    response: str | None = None  # a component schema name; None for 204
+    query: tuple[Query, ...] = ()
+    auth: bool = True
+    errors: tuple[int, ...] = ()  # statuses beyond those every authenticated operation may answer
+    tag: str = ""
+    description: str = ""
+
+
+def routes_for(operations: list[Operation], max_body: int) -> list[Route]:
+    """One starlette route per path, dispatching by method (so a wrong method gets 405 with the right Allow)."""
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in operations:
+        by_path.setdefault(op.path, {})[op.method] = op
+    return [Route(path, _endpoint(ops, max_body), methods=list(ops)) for path, ops in by_path.items()]
+
+
+def _endpoint(ops: dict[str, Operation], max_body: int) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        op = ops.get(request.method) or ops["GET"]  # HEAD is served as GET
+        try:
+            return await _serve(op, request, max_body)
+        except Exception as exc:  # the one conversion place, for every operation
+            return error_response(exc, request)
+
+    return endpoint
+
+
+async def _serve(op: Operation, request: Request, max_body: int) -> Response:
+    vault = request.app.state.vault
+    token = bearer_token(request) if op.auth else None
+    if op.auth and token is None:
+        vault.authenticate(None)  # raises unauthenticated before the body is even read
+    raw = await read_json(request, max_body) if op.body is not None else None
+    query = {q.name: q.parse(request.query_params.get(q.name)) for q in op.query}
+
+    def run() -> Any:
+        # Authentication reads the store, so it runs in the threadpool with the operation.
+        ops = vault.authenticate(token) if op.auth else vault
+        body = parse(raw, op.body) if op.body is not None else None
+        return op.handler(VaultAPI(ops, vault), Call(dict(request.path_params), query, body))
+
+    result = await run_in_threadpool(run)
+    if op.status == 204:
+        return Response(status_code=204)
+    return JSONResponse(result, status_code=op.status)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
