@@ -84,7 +84,7 @@ class CustomEngine(Engine):
         """Run ``config.verify`` / POST ``config.verify_url``; their refusal is ``invalid_config``."""
         root = self.context.root_credentials()
         if HMAC_KEY in root or self.config.verify_url:
-            self._hmac_key(root, "config.verify_url" if self.config.verify_url else "root_credentials")
+            self._hmac_key(root, "root_credentials.hmac_key")
         document = {"operation": "verify", "engine": self.context.name}
         if root:
             document["root_credentials"] = _shareable(root)
