@@ -156,12 +156,12 @@ class EngineManager:
         if old is not None and old is not live:
             old.engine.close()
 
-    def _build(self, record: EngineRecord, cls: type[Engine]) -> Engine:
+    def _build(self, record: EngineRecord, cls: type[Engine], root: Any = None) -> Engine:
         config = structure(record.config, cls.Config, where="config")
         context = EngineContext(
             name=record.name,
             config=config,
-            root_credentials=lambda: self.root_credentials(record),
+            root_credentials=root or (lambda: self.root_credentials(record)),
             render=self._templates.render,
             clock=self._clock,
             log=logging.getLogger(f"scaivault.engine.{record.name}"),
@@ -191,7 +191,25 @@ class EngineManager:
         return data
 
     def _save_root(self, record: EngineRecord, data: dict[str, Any], reason: str) -> None:
-        self._secrets.put(f"dynamic:{record.name}", record.root_credentials_path, data, reason=reason, permission="read")
+        # An engine that generates its own root credential (an SSH CA) stores it where it was configured.
+        self._secrets.write(f"dynamic:{record.name}", record.root_credentials_path, data, reason=reason)
+
+    def reload(self, name: str) -> None:
+        """Drop the live engine so the next use reconnects (after its root credential changed)."""
+        self._replace(name, None)
+
+    def probe(self, name: str, root: dict[str, Any]) -> bool:
+        """Does the target accept ``root`` as this engine's credential? A throwaway engine tries it."""
+        record = self.record(name)
+        cls = self._registry.get(record.type, record.plugin)
+        engine = self._build(record, cls, root=lambda: root)
+        try:
+            call_engine(engine.verify)
+            return True
+        except ScaiVaultError:
+            return False
+        finally:
+            engine.close()
 
     def close(self) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from .leases import LeaseManager
 from .store import Store
@@ -22,8 +22,8 @@ log = logging.getLogger("scaivault.expiry")
 
 class ExpiryWorker:
     def __init__(self, leases: LeaseManager, store: Store, clock: Any, *, batch_size: int = 500,
-                 max_sleep: float = 30.0) -> None:
-        self._leases, self._store, self._clock = leases, store, clock
+                 max_sleep: float = 30.0, scheduled: Callable[[], int] = lambda: 0) -> None:
+        self._leases, self._store, self._clock, self._scheduled = leases, store, clock, scheduled
         self.batch_size, self.max_sleep = batch_size, max_sleep
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -69,7 +69,9 @@ class ExpiryWorker:
         while not self._stop.is_set():
             try:
                 self.run_pending()
-                next_due = self._store.next_due_at()
+                self._scheduled()  # retirements and scheduled rotations share this thread
+                due = [t for t in (self._store.next_due_at(), self._store.next_scheduled_at()) if t is not None]
+                next_due = min(due) if due else None
             except Exception:  # a store hiccup must not kill expiry; try again shortly
                 log.exception("expiry pass failed")
                 next_due = self._clock.time() + 1

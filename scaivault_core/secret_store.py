@@ -52,6 +52,11 @@ class SecretStore:
             raise InvalidRequest(f"A secret holds at most {MAX_SECRET_BYTES} bytes.", field="data")
         exists = self._store.get_secret_version(path) is not None
         self._auth.require(identity, path, permission or ("update" if exists else "create"))
+        return self.write(identity, path, data, secret_type, reason=reason)
+
+    def write(self, identity: str, path: str, data: Any, secret_type: str = "json", *,
+              reason: str | None = None) -> SecretVersion:
+        """Write a new version without a permission check (the caller has made its own)."""
         version = SecretVersion(path, 0, data, secret_type, self._clock.time(), identity, reason)
         version.version = self._store.add_secret_version(version, self._keyring.encrypt_json(data, f"secret:{path}"))
         self._audit.record(identity, "secret.write", path, version=version.version, secrets={"data": data})

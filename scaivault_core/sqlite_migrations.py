@@ -71,3 +71,16 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db["audit"].create_index(["lease_id"])
+
+
+@migration
+def m002_rotation(db: sqlite_utils.Database) -> None:
+    # A rotation in flight: the new credential is sealed here before the target is changed.
+    db["rotations"].create(
+        {"path": str, "engine": str, "sealed_new": bytes, "identity": str, "reason": str,
+         "grace_period": int, "started_at": float},
+        pk="path",
+    )
+    db["secrets"].add_column("retire_at", float)  # end of a grace period: the value is destroyed then
+    db.execute("CREATE INDEX secrets_retire ON secrets(retire_at) WHERE retire_at IS NOT NULL")
+    db["rotation_schedule"].create({"path": str, "period": int, "next_at": float}, pk="path")

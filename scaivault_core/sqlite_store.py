@@ -181,7 +181,8 @@ class SQLiteStore:
     def get_secret_version(self, path: str, version: int | None = None) -> tuple[SecretVersion, bytes | None] | None:
         cols = ", ".join(self._SECRET)
         if version is None:
-            row = self._exec(f"SELECT {cols}, sealed FROM secrets WHERE path = ? ORDER BY version DESC LIMIT 1", (path,)).fetchone()
+            row = self._exec(f"SELECT {cols}, sealed FROM secrets WHERE path = ? AND sealed IS NOT NULL "
+                             "ORDER BY version DESC LIMIT 1", (path,)).fetchone()
         else:
             row = self._exec(f"SELECT {cols}, sealed FROM secrets WHERE path = ? AND version = ?", (path, version)).fetchone()
         if not row:
@@ -196,15 +197,60 @@ class SQLiteStore:
         rows = self._exec("SELECT DISTINCT path FROM secrets WHERE substr(path, 1, ?) = ? ORDER BY path", (len(prefix), prefix)).fetchall()
         return [r[0] for r in rows]
 
-    def retire_secret_version(self, path: str, version: int, retired_at: float) -> None:
-        # The value is destroyed, not hidden: the row keeps only its history.
-        self._exec("UPDATE secrets SET sealed = NULL, retired_at = ? WHERE path = ? AND version = ?", (retired_at, path, version))
-
     def reseal_secret_version(self, path: str, version: int, sealed: bytes) -> None:
         self._exec("UPDATE secrets SET sealed = ? WHERE path = ? AND version = ?", (sealed, path, version))
 
     def delete_secret(self, path: str) -> bool:
         return self._exec("DELETE FROM secrets WHERE path = ?", (path,)).rowcount > 0
+
+    def schedule_retirement(self, path: str, version: int, retire_at: float) -> None:
+        self._exec("UPDATE secrets SET retire_at = ? WHERE path = ? AND version = ? AND sealed IS NOT NULL",
+                   (retire_at, path, version))
+
+    def due_retirements(self, now: float) -> list[tuple[str, int]]:
+        rows = self._exec("SELECT path, version FROM secrets WHERE retire_at IS NOT NULL AND retire_at <= ? "
+                          "AND sealed IS NOT NULL", (now,)).fetchall()
+        return [tuple(r) for r in rows]
+
+    def retire_secret_version(self, path: str, version: int, retired_at: float) -> None:
+        # The value is destroyed, not hidden: the row keeps only its history.
+        self._exec("UPDATE secrets SET sealed = NULL, retired_at = ?, retire_at = NULL WHERE path = ? AND version = ?",
+                   (retired_at, path, version))
+
+    # -- rotations -----------------------------------------------------------------------------
+
+    def begin_rotation(self, path: str, engine: str | None, sealed_new: bytes, identity: str, reason: str | None,
+                       grace_period: int, now: float) -> None:
+        self._insert("INSERT INTO rotations (path, engine, sealed_new, identity, reason, grace_period, started_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (path, engine, sealed_new, identity, reason, grace_period, now),
+                     f"A rotation of {path!r}")
+
+    def pending_rotations(self) -> list[dict[str, Any]]:
+        cols = ("path", "engine", "sealed_new", "identity", "reason", "grace_period", "started_at")
+        return [dict(zip(cols, r)) for r in self._exec(f"SELECT {', '.join(cols)} FROM rotations").fetchall()]
+
+    def end_rotation(self, path: str) -> None:
+        self._exec("DELETE FROM rotations WHERE path = ?", (path,))
+
+    def set_rotation_period(self, path: str, period: int | None, next_at: float | None) -> None:
+        if period is None:
+            self._exec("DELETE FROM rotation_schedule WHERE path = ?", (path,))
+        else:
+            self._exec("INSERT INTO rotation_schedule (path, period, next_at) VALUES (?, ?, ?) ON CONFLICT(path) "
+                       "DO UPDATE SET period = excluded.period, next_at = excluded.next_at", (path, period, next_at))
+
+    def claim_due_rotations(self, now: float) -> list[str]:
+        """Paths whose scheduled rotation is due; each is pushed to its next slot so one process takes it."""
+        with self.transaction():
+            rows = self._exec("SELECT path, period FROM rotation_schedule WHERE next_at <= ?", (now,)).fetchall()
+            for path, period in rows:
+                self._exec("UPDATE rotation_schedule SET next_at = ? WHERE path = ?", (now + period, path))
+        return [r[0] for r in rows]
+
+    def next_scheduled_at(self) -> float | None:
+        row = self._exec("SELECT MIN(t) FROM (SELECT MIN(next_at) AS t FROM rotation_schedule "
+                         "UNION ALL SELECT MIN(retire_at) FROM secrets WHERE retire_at IS NOT NULL)").fetchone()
+        return row[0] if row else None
 
     # -- policies, bindings, tokens -------------------------------------------------------------
 

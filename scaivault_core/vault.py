@@ -26,6 +26,7 @@ from .expiry import ExpiryWorker, instance_id, release_dead_claims
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy, RenewResult, RoleRecord, Rule,
                      SecretVersion, Token)
+from .rotation import Rotator
 from .plugins import EngineRegistry, PluginInfo, make_plugin_manager, plugin_infos
 from .policies import ADMIN_IDENTITY, ROOT_POLICY, check_identity, root_policy, validate_policy
 from .secret_store import SecretStore
@@ -62,6 +63,17 @@ class _Operations:
 
     def delete_secret(self, path: str) -> None:
         self._core._secrets.delete(self.identity, path)
+
+    def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> SecretVersion:
+        """Rotate an engine's root credential (or a secret with a rotation handler); needs ``rotate``.
+
+        The previous version stays readable for ``grace_period`` (``"0"``: retired at once), then is destroyed.
+        """
+        return self._core._rotator.rotate(self.identity, path, reason, grace_period)
+
+    def set_rotation_period(self, path: str, period: Any) -> None:
+        """Rotate ``path`` every ``period`` (e.g. ``"30d"``); ``None`` stops scheduled rotation."""
+        self._core._rotator.set_period(self.identity, path, period)
 
     # -- policies and tokens --------------------------------------------------------------------
 
@@ -261,9 +273,12 @@ class Vault(_Operations):
                                       self.templates, self.clock)
         self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
                                     self.clock, self.instance, lease_options or LeaseOptions())
-        self.worker = ExpiryWorker(self._leases, self.store, self.clock)
+        self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
+                                self.clock, self._rotation_handlers())
+        self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._rotator.run_due)
         self._bootstrap()
         release_dead_claims(self.store, self.clock, self.instance)
+        self._rotator.recover()
         if start_worker:
             self.worker.start()
 
@@ -278,6 +293,11 @@ class Vault(_Operations):
         filters: dict[str, Any] = {}
         self.pm.hook.register_template_filters(register=lambda name, fn: filters.__setitem__(name, fn))
         return filters
+
+    def _rotation_handlers(self) -> list[tuple[str, Any]]:
+        handlers: list[tuple[str, Any]] = []
+        self.pm.hook.register_rotation_handlers(register=lambda pattern, fn: handlers.append((pattern, fn)))
+        return handlers
 
     def _bootstrap(self) -> None:
         """The built-in root policy, bound to the admin identity, exists in every vault."""

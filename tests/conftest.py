@@ -26,6 +26,9 @@ class MemoryTarget:
         self.users: dict[str, dict] = {}
         self.down = False
         self.created: list[str] = []
+        self.root_passwords: list[str] = []
+        self.retired: list[str] = []
+        self.refuse_rotation = False
 
     def check(self) -> None:
         if self.down:
@@ -61,6 +64,20 @@ class MemoryEngine(Engine):
         self.target.check()
         self.target.users.pop(handle["username"], None)
 
+    def new_root_credentials(self, current):
+        return {**current, "password": f"rotated-{len(self.target.root_passwords)}-{id(self)}"}
+
+    def apply_root_credentials(self, current, new):
+        self.target.check()
+        if self.target.refuse_rotation:
+            from scaivault_core import EngineError
+
+            raise EngineError("password does not meet the target's policy")
+        self.target.root_passwords.append(new["password"])
+
+    def retire_root_credentials(self, old):
+        self.target.retired.append(old["password"])
+
 
 class MemoryPlugin:
     @hookimpl
@@ -83,8 +100,9 @@ def clock():
 def make_vault(tmp_path, clock):
     opened = []
 
-    def make(**kwargs):
-        kwargs.setdefault("plugin_manager", make_plugin_manager(load_entrypoints=False, plugins=[MemoryPlugin()]))
+    def make(*, plugins=(), **kwargs):
+        kwargs.setdefault("plugin_manager",
+                          make_plugin_manager(load_entrypoints=False, plugins=[MemoryPlugin(), *plugins]))
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("start_worker", False)
         kwargs.setdefault("lease_options", LeaseOptions(backoff_base=1.0, max_attempts=4))

@@ -1,0 +1,123 @@
+"""Rotating the engine's root credential against a PostgreSQL that checks passwords."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import psycopg
+import pytest
+
+from scaivault_core import PermissionDenied
+
+ROOT_PATH = "infra/postgres/support/root"
+
+
+@pytest.fixture
+def rotator_role(scram):
+    """A superuser of our own to rotate, so the cluster's own admin password never changes under other tests."""
+    name, password = f"sv_root_{uuid.uuid4().hex[:8]}", "Initial-r00t-pw"
+    with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN SUPERUSER PASSWORD '{password}'")
+    yield name, password
+    with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def logs_in(scram, user: str, password: str) -> bool:
+    try:
+        psycopg.connect(host="127.0.0.1", port=scram.port, dbname="support", user=user, password=password).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def setup(vault, scram, configure, rotator_role):
+    configure(vault, scram)
+    user, password = rotator_role
+    vault.put_secret(ROOT_PATH, {"username": user, "password": password})
+    vault.update_engine("support-db", "database", {"plugin": "postgresql", "connection_url": scram.connection_url(),
+                                                   "root_credentials_path": ROOT_PATH}, "1h", "24h")
+
+
+def test_rotation_changes_the_password_in_the_target_and_keeps_issuing(vault_factory, scram, configure, rotator_role):
+    vault = vault_factory()
+    setup(vault, scram, configure, rotator_role)
+    user, old_password = rotator_role
+    before = vault.issue("support-db", "readonly")
+
+    version = vault.rotate_secret(ROOT_PATH, reason="incident response", grace_period="0")
+    assert version.reason == "incident response" and version.created_by == "user:admin"
+    new_password = vault.get_secret(ROOT_PATH).data["password"]
+    assert new_password != old_password
+    assert not logs_in(scram, user, old_password)
+    assert logs_in(scram, user, new_password)
+
+    after = vault.issue("support-db", "readonly")  # the engine reconnects with the new password
+    vault.renew(before.lease_id)  # leases issued before the rotation stay renewable and revocable
+    vault.revoke(before.lease_id)
+    vault.revoke(after.lease_id)
+    assert before.data["username"] not in scram.roles() and after.data["username"] not in scram.roles()
+
+    # Grace "0": the old version is destroyed at once, its history kept.
+    history = vault.list_secret_versions(ROOT_PATH)
+    assert history[-2].retired_at is not None and history[-1].reason == "incident response"
+    audit = json.dumps([e.to_dict() for _, e in vault.audit_log(limit=1000)])
+    assert new_password not in audit and old_password not in audit
+
+
+def test_rotation_needs_the_rotate_grant(vault_factory, scram, configure, rotator_role):
+    vault = vault_factory()
+    setup(vault, scram, configure, rotator_role)
+    vault.create_policy("reader", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+    vault.bind_policy("reader", "sa:reader")
+    with pytest.raises(PermissionDenied):
+        vault.as_identity("sa:reader").rotate_secret(ROOT_PATH)
+    assert logs_in(scram, *rotator_role)
+
+
+KILL_DURING_ROTATION = textwrap.dedent('''
+    import os, signal, sys
+    from scaivault_core import Vault, hookimpl, make_plugin_manager
+    from scaivault_postgresql import PostgreSQLEngine
+
+    WHEN = sys.argv[2]
+
+    class Dying(PostgreSQLEngine):
+        def apply_root_credentials(self, current, new):
+            if WHEN == "before-target":
+                os.kill(os.getpid(), signal.SIGKILL)   # the new credential is recorded; the target unchanged
+            super().apply_root_credentials(current, new)
+            os.kill(os.getpid(), signal.SIGKILL)       # the target changed; the version not yet committed
+
+    class Plugin:
+        @hookimpl
+        def register_engines(self, register):
+            register(Dying)
+
+    vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
+    vault.rotate_secret("infra/postgres/support/root", reason="crash test", grace_period="0")
+''')
+
+
+@pytest.mark.parametrize("when", ["before-target", "after-target"])
+def test_a_crash_mid_rotation_leaves_a_working_vault(vault_factory, scram, configure, rotator_role, tmp_path, when):
+    vault = vault_factory()
+    setup(vault, scram, configure, rotator_role)
+    vault.close()
+    script = tmp_path / "rotate.py"
+    script.write_text(KILL_DURING_ROTATION)
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db"), when], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == -9, result.stderr
+    user, old_password = rotator_role
+    assert logs_in(scram, user, old_password) == (when == "before-target")
+
+    restarted = vault_factory()
+    current = restarted.get_secret(ROOT_PATH).data["password"]
+    assert logs_in(scram, user, current)
+    creds = restarted.issue("support-db", "readonly")
+    restarted.revoke(creds.lease_id)
