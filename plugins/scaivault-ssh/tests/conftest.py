@@ -24,7 +24,9 @@ import attrs
 import paramiko
 import pytest
 
-from scaivault_ssh import ca_private_key_text, generate_ca_key, write_krl
+import scaivault_ssh
+from scaivault_core import ManualClock, Vault, make_plugin_manager
+from scaivault_ssh import SSHEngine, ca_private_key_text, generate_ca_key, write_krl
 
 #: Debian's openssh-server puts sshd here; another location can be given for a local run.
 SSHD = Path(os.environ.get("SCAIVAULT_TEST_SSHD", "/usr/sbin/sshd"))
@@ -170,10 +172,12 @@ class SshServer:
         write_krl(self.krl_path, krl)
 
     def reset(self) -> None:
-        """Trust no CA, revoke nothing, and start a fresh log window."""
+        """Trust no CA, revoke nothing, forget an engine's revocation state, start a fresh log window."""
         self.trust()
         # An empty RevokedKeys file revokes nothing; a missing one would refuse every key.
         self.krl_path.write_bytes(b"")
+        for suffix in (".json", ".lock"):
+            self.krl_path.with_name(self.krl_path.name + suffix).unlink(missing_ok=True)
         self._log_mark = self.log_path.stat().st_size
 
     def log(self) -> str:
@@ -318,3 +322,64 @@ def sshd(sshd_server: SshServer) -> SshServer:
     """The session's sshd, reset to trust no CA and revoke nothing."""
     sshd_server.reset()
     return sshd_server
+
+
+# -- vaults with the ssh engine ---------------------------------------------------------------------
+
+ROOT_PATH = "infra/ssh/ca"
+
+
+class SSHVaults:
+    """Opens vaults on one test's database file and sets up ssh engines in them (tests import no helpers)."""
+
+    root_path = ROOT_PATH
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.opened: list[Vault] = []
+
+    def open(self, clock=None, path: Path | None = None) -> Vault:
+        """A vault with the ssh plugin registered directly (entry points are tested on their own)."""
+        pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh])
+        vault = Vault(path or self.directory / "vault.db", plugin_manager=pm,
+                      clock=clock or ManualClock(start=time.time()), start_worker=False)
+        self.opened.append(vault)
+        return vault
+
+    @staticmethod
+    def engine(vault: Vault, name: str = "ssh") -> SSHEngine:
+        """The live engine object (what the REST/CLI helpers call `ca_public_key()` and `krl()` on)."""
+        return vault._engines.live(name).engine
+
+    def configure(self, vault: Vault, krl_path: Path | None = None, *, engine: str = "ssh", ca_key=None,
+                  root_path: str = ROOT_PATH, store_secret: bool = True, default_ttl: str = "1h",
+                  max_ttl: str = "8h", **config) -> SSHEngine:
+        """Store the CA key at `root_path` (an empty secret when `ca_key` is None, for `generate_ca`),
+        let `dynamic:<engine>` read it, create the engine; returns the engine object."""
+        if store_secret:
+            vault.put_secret(root_path, {"private_key": ca_private_key_text(ca_key)} if ca_key is not None else {})
+        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path, "permissions": ["read"]}])
+        vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
+        krl_path = krl_path or self.directory / "revoked.krl"
+        vault.create_engine(engine, "ssh", {"root_credentials_path": root_path, "krl_path": str(krl_path), **config},
+                            default_ttl=default_ttl, max_ttl=max_ttl)
+        return self.engine(vault, engine)
+
+    @staticmethod
+    def handle(vault: Vault, lease_id: str) -> dict:
+        """The lease handle exactly as stored (decrypted with the vault's key), to inspect what is kept."""
+        _, sealed = vault.store.get_lease(lease_id)
+        return vault.keyring.decrypt_json(sealed, f"lease:{lease_id}")
+
+    def close(self) -> None:
+        for vault in self.opened:
+            with contextlib.suppress(Exception):
+                vault.close()
+
+
+@pytest.fixture
+def vaults(tmp_path):
+    """An `SSHVaults` on this test's temporary directory; every vault it opened is closed afterwards."""
+    helper = SSHVaults(tmp_path)
+    yield helper
+    helper.close()
