@@ -1,6 +1,7 @@
-"""Azure Resource Manager role assignments for the Azure double (management.azure.com).
+"""Azure Resource Manager role assignments and definitions for the Azure double (management.azure.com).
 
 https://learn.microsoft.com/en-us/rest/api/authorization/role-assignments?view=rest-authorization-2022-04-01
+https://learn.microsoft.com/en-us/rest/api/authorization/role-definitions?view=rest-authorization-2022-04-01
 It shares the directory (tenant, service principals, tokens) of azure_double.AzureApi, which
 builds it with ``RoleAssignmentsApi(directory)`` and routes every roleAssignments path here.
 """
@@ -27,6 +28,15 @@ ROLE_WRITERS = {OWNER, USER_ACCESS_ADMINISTRATOR}  # hold Microsoft.Authorizatio
 API_VERSIONS = {"2015-07-01", "2018-01-01-preview", "2020-04-01-preview", "2022-04-01"}
 PATH = re.compile(r"(/subscriptions/[^/]+(?:/.*?)?)/providers/Microsoft\.Authorization/"
                   r"roleAssignments(?:/([^/]+))?", re.I)
+DEFINITIONS_PATH = re.compile(r"(/subscriptions/[^/]+(?:/.*?)?)/providers/Microsoft\.Authorization/"
+                              r"roleDefinitions(?:/([^/]+))?", re.I)
+DESCRIPTIONS = {
+    OWNER: "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC.",
+    CONTRIBUTOR: "Grants full access to manage all resources, but does not allow you to assign roles in "
+                 "Azure RBAC.",
+    READER: "View all resources, but does not allow you to make any changes.",
+    USER_ACCESS_ADMINISTRATOR: "Lets you manage user access to Azure resources.",
+}
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
@@ -92,8 +102,8 @@ class RoleAssignmentsApi:
 
     @staticmethod
     def owns(path: str) -> bool:
-        """True for the roleAssignments paths this module serves."""
-        return PATH.fullmatch(path) is not None
+        """True for the roleAssignments and roleDefinitions paths this module serves."""
+        return PATH.fullmatch(path) is not None or DEFINITIONS_PATH.fullmatch(path) is not None
 
     def handle(self, req):
         token, reason = self.directory.authenticate(req, ARM_AUDIENCES)
@@ -106,13 +116,16 @@ class RoleAssignmentsApi:
         if version not in API_VERSIONS:
             return arm_error(400, "InvalidApiVersionParameter", f"The api-version '{version}' is invalid. "
                              f"The supported versions are '{','.join(sorted(API_VERSIONS))}'.")
-        scope, name = PATH.fullmatch(req.path).groups()
+        definitions = DEFINITIONS_PATH.fullmatch(req.path)
+        scope, name = (definitions or PATH.fullmatch(req.path)).groups()
         parts = scope.strip("/").split("/")
         if parts[1].lower() != self.directory.subscription_id:
             return arm_error(404, "SubscriptionNotFound", f"The subscription '{parts[1]}' could not be found.")
         if len(parts) >= 4 and parts[2].lower() == "resourcegroups" \
                 and parts[3].lower() != self.directory.resource_group:
             return arm_error(404, "ResourceGroupNotFound", f"Resource group '{parts[3]}' could not be found.")
+        if definitions:
+            return self._definitions(req, scope, name, token)
         action = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(req.method)
         if action is None or (name is None and req.method != "GET"):
             return arm_error(405, "MethodNotAllowed", f"The method '{req.method}' is not allowed.")
@@ -137,6 +150,44 @@ class RoleAssignmentsApi:
         if req.method == "DELETE":
             del self.assignments[name]
         return 200, existing.json(), {}
+
+    def _definitions(self, req, scope, name, token):
+        # https://learn.microsoft.com/en-us/rest/api/authorization/role-definitions/list?view=rest-authorization-2022-04-01
+        # https://learn.microsoft.com/en-us/rest/api/authorization/role-definitions/get?view=rest-authorization-2022-04-01
+        # Only the built-in roles exist here; every role holder at or above the scope may read them.
+        if req.method != "GET":
+            return arm_error(405, "MethodNotAllowed", f"The method '{req.method}' is not allowed.")
+        if not any(a.principal_id == token.object_id and _within(scope, a.scope) for a in self.assignments.values()):
+            return arm_error(403, "AuthorizationFailed",
+                             f"The client '{token.app_id}' with object id '{token.object_id}' does not have "
+                             "authorization to perform action 'Microsoft.Authorization/roleDefinitions/read' "
+                             f"over scope '{scope}' or the scope is invalid.")
+        if name is not None:
+            if name.lower() not in BUILT_IN_ROLES:
+                return arm_error(404, "RoleDefinitionDoesNotExist",
+                                 f"The specified role definition with ID '{name}' does not exist.")
+            return 200, self._definition_json(name.lower()), {}
+        query = (req.arg("$filter") or "").strip()
+        wanted = list(BUILT_IN_ROLES)
+        if m := re.fullmatch(r"roleName eq '([^']*)'", query):
+            wanted = [guid for role, guid in ROLES.items() if role == m[1]]  # exact and case-sensitive
+        elif m := re.fullmatch(r"type eq '([^']*)'", query):
+            wanted = wanted if m[1] == "BuiltInRole" else []
+        elif query:
+            return arm_error(400, "UnsupportedQuery", f"The filter '{query}' is not supported.")
+        return 200, {"value": [self._definition_json(guid) for guid in sorted(wanted)]}, {}
+
+    def _definition_json(self, guid: str) -> dict:
+        """A built-in RoleDefinition as ARM returns it (the id is subscription-level for built-ins)."""
+        role = next(r for r, g in ROLES.items() if g == guid)
+        return {"id": self.role_definition_id(guid), "type": "Microsoft.Authorization/roleDefinitions",
+                "name": guid, "properties": {
+                    "roleName": role, "type": "BuiltInRole", "description": DESCRIPTIONS[guid],
+                    "assignableScopes": ["/"], "permissions": [{
+                        "actions": ["*/read"] if guid == READER else ["*"], "notActions": [],
+                        "dataActions": [], "notDataActions": []}],
+                    "createdOn": "2015-02-02T21:55:09.8806423Z", "updatedOn": "2021-11-11T20:13:47.8628684Z",
+                    "createdBy": None, "updatedBy": None}}
 
     @staticmethod
     def _unauthenticated(reason: str):

@@ -22,8 +22,10 @@ import attrs
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "_.-"
+# An object is addressed by id, or by an alternate key: appId, or (applications only) the
+# client-chosen uniqueName (https://learn.microsoft.com/en-us/graph/api/application-upsert).
 _GRAPH_PATH = re.compile(r"/v1\.0/(applications|servicePrincipals)"
-                         r"(?:/([^/(]+)|\(appId='([^']*)'\))?(?:/([A-Za-z]+))?")
+                         r"(?:/([^/(]+)|\((appId|uniqueName)='([^']*)'\))?(?:/([A-Za-z]+))?")
 
 
 def _iso(ts: float) -> str:
@@ -58,6 +60,7 @@ class Application:
     display_name: str
     created: float
     passwords: dict[str, Password] = attrs.Factory(dict)
+    unique_name: str | None = None  # set only by the upsert (PATCH ...(uniqueName='...'))
 
 
 @attrs.define
@@ -122,9 +125,22 @@ class AzureApi:
         return self.arm.role_definition_id(role)
 
     def application(self, key: str) -> Application | None:
-        """An application by object id or appId."""
+        """An application by object id, appId or uniqueName."""
         return self.applications.get(key) or next(
-            (a for a in self.applications.values() if a.app_id == key), None)
+            (a for a in self.applications.values() if key in (a.app_id, a.unique_name)), None)
+
+    def _app(self, ref: tuple[str, str]) -> Application | None:
+        kind, value = ref
+        if kind == "id":
+            return self.applications.get(value)
+        field = "app_id" if kind == "appId" else "unique_name"
+        return next((a for a in self.applications.values() if getattr(a, field) == value), None)
+
+    def _sp(self, ref: tuple[str, str]) -> ServicePrincipal | None:
+        kind, value = ref
+        if kind == "id":
+            return self.service_principals.get(value)
+        return next((s for s in self.service_principals.values() if s.app_id == value), None)
 
     def service_principal(self, key: str) -> ServicePrincipal | None:
         """A service principal by object id or appId."""
@@ -282,7 +298,10 @@ class AzureApi:
         if token.app_id not in self.graph_writers:
             return self._graph_error(403, "Authorization_RequestDenied",
                                      "Insufficient privileges to complete the operation.")
-        collection, key, action = m[1], m[2] or m[3], m[4]
+        collection, action = m[1], m[5]
+        key = ("id", m[2]) if m[2] else (m[3], m[4]) if m[3] else None
+        if key and key[0] == "uniqueName" and collection != "applications":
+            return self._graph_error(400, "BadRequest", "uniqueName is not a key of servicePrincipals.")
         body = None
         if req.method in ("POST", "PATCH") and req.body:
             try:
@@ -296,6 +315,7 @@ class AzureApi:
             ("applications", False, None, "POST"): self._create_application,
             ("applications", True, None, "GET"): self._get_application,
             ("applications", True, None, "DELETE"): self._delete_application,
+            ("applications", True, None, "PATCH"): self._upsert_application,
             ("applications", True, "addPassword", "POST"): self._add_password,
             ("applications", True, "removePassword", "POST"): self._remove_password,
             ("servicePrincipals", False, None, "POST"): self._create_service_principal,
@@ -305,12 +325,16 @@ class AzureApi:
         if handler is None:
             return self._graph_error(405, "Request_BadRequest", f"{req.method} is not supported on "
                                      f"'{req.path}' by this double.")
+        if req.method == "PATCH" and key[0] != "uniqueName":
+            return self._graph_error(405, "Request_BadRequest", "PATCH is supported by this double only as "
+                                     "the upsert on applications(uniqueName='...').")
         return handler(req, key, body or {})
 
     def _app_json(self, app: Application) -> dict:
         # https://learn.microsoft.com/en-us/graph/api/resources/application
         return {"@odata.context": f"{self.base_url}/v1.0/$metadata#applications/$entity",
                 "id": app.id, "appId": app.app_id, "displayName": app.display_name,
+                "uniqueName": app.unique_name,
                 "createdDateTime": _iso(app.created), "deletedDateTime": None, "description": None,
                 "notes": None, "signInAudience": "AzureADMyOrg", "tags": [], "keyCredentials": [],
                 "passwordCredentials": [dict(self._password_json(p), secretText=None)
@@ -335,17 +359,44 @@ class AzureApi:
         self.applications[app.id] = app
         return 201, self._app_json(app), {}
 
+    def _upsert_application(self, req, key, body):
+        # https://learn.microsoft.com/en-us/graph/api/application-upsert
+        # 201 with the new application when the uniqueName is free and "Prefer: create-if-missing"
+        # is sent; 404 when it is free and the header is missing; 204 (an update) when it exists.
+        unknown = set(body) - {"displayName", "description", "notes", "signInAudience", "tags"}
+        if unknown:
+            return self._graph_error(400, "Request_BadRequest",
+                                     f"Property '{sorted(unknown)[0]}' is not supported by this double.")
+        if "displayName" in body and (not isinstance(body["displayName"], str) or not body["displayName"]):
+            return self._graph_error(400, "Request_BadRequest", "Invalid value specified for property "
+                                     "'displayName' of resource 'Application'.")
+        app = self._app(key)
+        if app is not None:
+            if "displayName" in body:
+                app.display_name = body["displayName"]
+            return 204, None, {}
+        prefer = {p.strip().lower() for p in req.headers.get("prefer", "").split(",")}
+        if "create-if-missing" not in prefer:
+            return self._graph_not_found(key[1])
+        if "displayName" not in body:
+            return self._graph_error(400, "Request_BadRequest", "A value is required for property "
+                                     "'displayName' of resource 'Application'.")
+        app = Application(str(uuid.uuid4()), str(uuid.uuid4()), body["displayName"], time.time(),
+                          unique_name=key[1])
+        self.applications[app.id] = app
+        return 201, self._app_json(app), {}
+
     def _get_application(self, req, key, _body):
         # https://learn.microsoft.com/en-us/graph/api/application-get
-        app = self.application(key)
-        return (200, self._app_json(app), {}) if app else self._graph_not_found(key)
+        app = self._app(key)
+        return (200, self._app_json(app), {}) if app else self._graph_not_found(key[1])
 
     def _delete_application(self, req, key, _body):
         # https://learn.microsoft.com/en-us/graph/api/application-delete
         # Deleting the application also deletes its service principal in the home tenant.
-        app = self.application(key)
+        app = self._app(key)
         if app is None:
-            return self._graph_not_found(key)
+            return self._graph_not_found(key[1])
         del self.applications[app.id]
         for sp in [s for s in self.service_principals.values() if s.app_id == app.app_id]:
             del self.service_principals[sp.id]
@@ -353,9 +404,9 @@ class AzureApi:
 
     def _add_password(self, req, key, body):
         # https://learn.microsoft.com/en-us/graph/api/application-addpassword
-        app = self.application(key)
+        app = self._app(key)
         if app is None:
-            return self._graph_not_found(key)
+            return self._graph_not_found(key[1])
         spec = body.get("passwordCredential") or {}
         now = time.time()
         try:
@@ -378,9 +429,9 @@ class AzureApi:
 
     def _remove_password(self, req, key, body):
         # https://learn.microsoft.com/en-us/graph/api/application-removepassword
-        app = self.application(key)
+        app = self._app(key)
         if app is None:
-            return self._graph_not_found(key)
+            return self._graph_not_found(key[1])
         key_id = body.get("keyId")
         if key_id not in app.passwords:
             # Field reports: an unknown keyId is a 400 "not found", not a 404.
@@ -415,15 +466,15 @@ class AzureApi:
 
     def _get_service_principal(self, req, key, _body):
         # https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get
-        sp = self.service_principal(key)
-        return (200, self._sp_json(sp), {}) if sp else self._graph_not_found(key)
+        sp = self._sp(key)
+        return (200, self._sp_json(sp), {}) if sp else self._graph_not_found(key[1])
 
     def _delete_service_principal(self, req, key, _body):
         # https://learn.microsoft.com/en-us/graph/api/serviceprincipal-delete
         # Its role assignments stay behind (shown as "Identity not found"), as in Azure.
-        sp = self.service_principal(key)
+        sp = self._sp(key)
         if sp is None:
-            return self._graph_not_found(key)
+            return self._graph_not_found(key[1])
         del self.service_principals[sp.id]
         return 204, None, {}
 

@@ -41,6 +41,17 @@ State (read it to assert revocation; change it only through the API)
   propagation_delay = seconds (reset to 0) before new secrets work at the token endpoint and
   new service principals are found by ARM without principalType — Azure's replication delay
   expire_tokens()  every access token issued so far becomes expired
+Graph also answers the upsert PATCH/GET/DELETE /applications(uniqueName='...') the engine uses,
+and ARM lists the built-in roleDefinitions (by $filter=roleName eq '...') and gets one by GUID.
+
+The engine under test (plugin scaivault_azure, engine "prod-azure")
+  vault_factory(**kwargs)  a Vault on tmp_path/vault.db with only this plugin, the ``clock``
+                  fixture (ManualClock) and no worker thread; closed afterwards
+  configure(vault, double, engine=, root=, **config)  root secret at infra/azure/root, its
+                  read policy for dynamic:<engine>, and the engine (endpoints at the double,
+                  audiences Azure's own, ca_bundle = the double's CA)
+  engine_config(double, **overrides)  that engine config as a dict
+  azure_vault     vault_factory() already configured
 """
 
 from __future__ import annotations
@@ -117,3 +128,80 @@ def azure_ca_env(azure_double, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azure_double.ca_path))
     monkeypatch.setenv("SSL_CERT_FILE", str(azure_double.ca_path))
     return azure_double.ca_path
+
+
+# -- the engine under test, configured against the double ------------------------------------
+
+ROOT_PATH = "infra/azure/root"
+ENGINE = "prod-azure"
+GRAPH_RESOURCE, ARM_RESOURCE = "https://graph.microsoft.com", "https://management.azure.com"
+
+
+def engine_config(double, **overrides) -> dict:
+    """The engine config pointing every endpoint at the double (audiences stay Azure's own)."""
+    return {"root_credentials_path": ROOT_PATH, "authority_host": double.base_url,
+            "graph_endpoint": double.base_url, "graph_resource": GRAPH_RESOURCE,
+            "arm_endpoint": double.base_url, "arm_resource": ARM_RESOURCE,
+            "ca_bundle": str(double.ca_path), **overrides}
+
+
+def configure(vault, double, *, engine: str = ENGINE, root: dict | None = None, **overrides) -> None:
+    """Root secret, the policy letting ``dynamic:<engine>`` read it, and the engine itself."""
+    vault.put_secret(ROOT_PATH, root or {"client_id": double.root_client_id,
+                                         "client_secret": double.root_client_secret,
+                                         "tenant_id": double.tenant_id}, "json")
+    vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+    vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
+    vault.create_engine(engine, "azure", engine_config(double, **overrides), default_ttl="1h", max_ttl="24h")
+
+
+@pytest.fixture
+def clock():
+    from scaivault_core import ManualClock
+
+    return ManualClock(start=__import__("time").time())
+
+
+@pytest.fixture
+def vault_factory(tmp_path, clock):
+    """``vault_factory(**kwargs)``: a Vault on tmp_path/vault.db with only this plugin and a manual clock."""
+    import scaivault_azure
+    from scaivault_core import LeaseOptions, Vault, make_plugin_manager
+
+    opened = []
+
+    def make(**kwargs):
+        kwargs.setdefault("plugin_manager", make_plugin_manager(load_entrypoints=False, plugins=[scaivault_azure]))
+        kwargs.setdefault("clock", clock)
+        kwargs.setdefault("start_worker", False)
+        kwargs.setdefault("lease_options", LeaseOptions(backoff_base=1.0))
+        vault = Vault(tmp_path / "vault.db", **kwargs)
+        opened.append(vault)
+        return vault
+
+    yield make
+    for vault in opened:
+        try:
+            vault.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def azure_vault(vault_factory, azure_double):
+    """A vault with the engine ``prod-azure`` configured against the double (no roles yet)."""
+    vault = vault_factory()
+    configure(vault, azure_double)
+    return vault
+
+
+@pytest.fixture(name="configure")
+def configure_fixture():
+    """``configure(vault, double, engine=..., root=..., **config_overrides)``."""
+    return configure
+
+
+@pytest.fixture(name="engine_config")
+def engine_config_fixture():
+    """``engine_config(double, **overrides)``: the engine config dict pointing at the double."""
+    return engine_config

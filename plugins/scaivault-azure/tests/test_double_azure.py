@@ -300,3 +300,50 @@ def test_reset_restores_the_seed(azure_double):
         seeded = http.get(f"/v1.0/applications/{azure_double.existing_app_object_id}",
                           headers=_auth(azure_double.token()))
     assert seeded.status_code == 200
+
+
+def test_upsert_by_unique_name_creates_once_and_addresses_the_application(azure_double):
+    root = azure_double.token()
+    path = "/v1.0/applications(uniqueName='scaivault-v_x_1')"
+    with azure_double.client() as http:
+        without_prefer = http.patch(path, json={"displayName": "n"}, headers=_auth(root))
+        assert without_prefer.status_code == 404  # an update of nothing
+        headers = {**_auth(root), "Prefer": "create-if-missing"}
+        created = http.patch(path, json={"displayName": "n"}, headers=headers)
+        assert created.status_code == 201
+        body = created.json()
+        assert body["uniqueName"] == "scaivault-v_x_1" and body["displayName"] == "n"
+        assert http.patch(path, json={"displayName": "n"}, headers=headers).status_code == 204  # no second app
+        assert [a.id for a in azure_double.applications.values() if a.unique_name] == [body["id"]]
+        assert http.get(path, headers=_auth(root)).json()["appId"] == body["appId"]
+        no_name = http.patch("/v1.0/applications(uniqueName='other')", json={}, headers=headers)
+        assert no_name.status_code == 400
+        assert http.delete(path, headers=_auth(root)).status_code == 204
+        assert http.get(path, headers=_auth(root)).json()["error"]["code"] == "Request_ResourceNotFound"
+        assert http.delete(path, headers=_auth(root)).status_code == 404
+
+
+def test_service_principal_delete_by_app_id(azure_double):
+    root = azure_double.token()
+    with azure_double.client() as http:
+        path = f"/v1.0/servicePrincipals(appId='{azure_double.existing_app_client_id}')"
+        assert http.delete(path, headers=_auth(root)).status_code == 204
+        assert http.delete(path, headers=_auth(root)).status_code == 404
+
+
+def test_role_definitions_list_by_name_and_get(azure_double):
+    root_arm = _auth(azure_double.token(ARM))
+    scope = f"/subscriptions/{azure_double.subscription_id}/resourceGroups/{azure_double.resource_group}"
+    url = f"{scope}/providers/Microsoft.Authorization/roleDefinitions"
+    params = {"api-version": "2022-04-01"}
+    with azure_double.client() as http:
+        [reader] = http.get(url, params={**params, "$filter": "roleName eq 'Reader'"}, headers=root_arm).json()["value"]
+        assert reader["id"] == azure_double.role_definition_id("Reader")
+        assert reader["properties"]["roleName"] == "Reader" and reader["properties"]["type"] == "BuiltInRole"
+        assert http.get(url, params={**params, "$filter": "roleName eq 'reader'"},
+                        headers=root_arm).json()["value"] == []
+        assert len(http.get(url, params=params, headers=root_arm).json()["value"]) == 4
+        one = http.get(f"{url}/{reader['name']}", params=params, headers=root_arm)
+        assert one.status_code == 200 and one.json()["id"] == reader["id"]
+        missing = http.get(f"{url}/{uuid.uuid4()}", params=params, headers=root_arm)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "RoleDefinitionDoesNotExist"
