@@ -10,6 +10,7 @@ from urllib.parse import quote
 import attrs
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+from pymongo.uri_parser import split_options
 
 from scaivault_core import Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError
 
@@ -189,6 +190,13 @@ def check_config(config: Config, render: Callable[[str, Mapping[str, Any]], str]
             "e.g. mongodb://{{username}}:{{password}}@db.internal:27017/admin.",
             field=URL_FIELD,
         )
+    if template.options:
+        # Strictly: given the URL, pymongo would only warn about an unknown option or a bad value
+        # (tls=ture) and carry on without it.
+        try:
+            split_options(template.options, validate=True, warn=False)
+        except (ValueError, PyMongoError) as exc:
+            raise InvalidConfig(f"config.connection_url has an invalid option: {exc}", field=URL_FIELD) from None
     problem = check_database_name(config.auth_database)
     if problem:
         raise InvalidConfig(f"config.auth_database {problem}.", field="config.auth_database")
