@@ -65,6 +65,7 @@ __all__ = [
     "load_ca_key",
     "normalize_key_types",
     "parse_public_key",
+    "public_key_line",
     "random_serial",
     "sign_user_certificate",
     "write_krl",

@@ -156,9 +156,6 @@ class SSHEngine(Engine):
     def validate_role(self, role: Role) -> None:
         policy.check_role(role)
 
-    def format_expiration(self, expires_at: float) -> str:
-        return _iso(expires_at)
-
     def plan(self, request: IssueRequest) -> dict[str, Any]:
         """Check the request against the role and fix the serial, so an undone intent revokes the right one."""
         role, params = request.role, request.params
