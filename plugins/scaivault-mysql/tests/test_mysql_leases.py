@@ -3,6 +3,7 @@ after revocation or expiry it can neither log in nor keep a session open."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote, urlsplit
 
 import pymysql
@@ -172,3 +173,14 @@ def test_reconcile_lists_and_drops_stray_users(vault, server, engine, readonly):
     live.revoke_subject(issued.data["username"])
 
     assert server.users_like(issued.data["username"]) == []
+
+
+def test_concurrent_issues_and_revokes_share_the_root_connection(vault, server, readonly, database):
+    with ThreadPoolExecutor(8) as pool:
+        issued = list(pool.map(lambda _: vault.issue("db", readonly), range(16)))
+    assert len({i.data["username"] for i in issued}) == 16
+    assert len(server.users_like(f"v_{readonly}_")) == 16
+    with ThreadPoolExecutor(8) as pool:
+        states = list(pool.map(lambda i: vault.revoke(i.lease_id).state, issued))
+    assert states == ["revoked"] * 16
+    assert server.users_like(f"v_{readonly}_") == []

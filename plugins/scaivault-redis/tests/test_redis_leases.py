@@ -3,6 +3,7 @@ after revocation or expiry it can neither log in nor keep a connection open."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
@@ -153,3 +154,13 @@ def test_reconcile_lists_and_deletes_stray_users(vault, server, engine, reader):
     live.revoke_subject(issued.data["username"])
 
     assert server.users_like(issued.data["username"]) == []
+
+
+def test_concurrent_issues_and_revokes(vault, server, reader, namespace):
+    with ThreadPoolExecutor(8) as pool:
+        issued = list(pool.map(lambda _: vault.issue("cache", reader), range(16)))
+    assert len(server.users_like(f"v_{reader}_")) == 16
+    with ThreadPoolExecutor(8) as pool:
+        states = list(pool.map(lambda i: vault.revoke(i.lease_id).state, issued))
+    assert states == ["revoked"] * 16
+    assert server.users_like(f"v_{reader}_") == []
