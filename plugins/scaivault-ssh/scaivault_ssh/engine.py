@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from scaivault_core import (EngineError, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
+from scaivault_core import (EngineError, EngineUnreachable, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
                             parse_duration)
 
 from . import policy
@@ -140,6 +140,8 @@ class SSHEngine(Engine):
         try:
             return work()
         except StateError as exc:
+            if exc.unreachable:
+                raise EngineUnreachable(f"The revocation list cannot be reached: {exc}.") from None
             raise EngineError(f"The revocation list could not be updated: {exc}.") from None
 
     # -- engine interface --------------------------------------------------------------------------

@@ -38,7 +38,15 @@ class Revoked:
 
 
 class StateError(Exception):
-    """The revocation state file cannot be read or written; the message names the file, never a secret."""
+    """The revocation state cannot be read or written; the message names the file, never a secret.
+
+    `unreachable` is true for I/O failures (a missing directory, storage gone), which may pass,
+    and false for a damaged state file, which needs an operator.
+    """
+
+    def __init__(self, message: str, unreachable: bool = True) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class RevocationList:
@@ -132,7 +140,7 @@ class RevocationList:
         except (ValueError, TypeError, AttributeError, KeyError):
             # Starting afresh would silently un-revoke certificates; an operator must look first.
             raise StateError(f"{self.state_path} is damaged; restore it from a backup, or move it away to "
-                             "start an empty revocation list") from None
+                             "start an empty revocation list", unreachable=False) from None
 
     def _save(self, state: dict[str, dict[int, int]]) -> None:
         body = {"format": STATE_FORMAT,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from scaivault_core import EngineError, InvalidRequest, IssueRequest, LeaseState, ManualClock
+from scaivault_core import EngineError, EngineUnreachable, InvalidRequest, IssueRequest, LeaseState, ManualClock
 from scaivault_ssh import RevocationList, Revoked, ca_public_key_line, generate_ca_key, generate_key_pair
 
 ROLE = {"allowed_users": ["deploy", "ops"], "default_user": "deploy",
@@ -213,15 +213,23 @@ def test_a_damaged_state_file_fails_revocation_loudly_and_keeps_the_lease_queued
     assert krl_path.read_bytes() == before  # nothing un-revoked
 
 
-def test_an_unwritable_krl_directory_fails_revocation(setup, caller):
+def test_revocation_that_cannot_reach_its_list_is_retried_until_it_can(setup, caller, clock):
     vault, engine, krl_path = setup
     issued = vault.issue("ssh", "deploy", public_key=caller.public_key)
     state = krl_path.with_name("revoked.krl.json")
-    state.unlink()
+    state.rename(state.with_name("away.json"))
     state.mkdir()  # the state file's name taken by a directory: it can be neither read nor replaced
-    with pytest.raises(EngineError, match="revocation list could not be updated"):
+    with pytest.raises(EngineUnreachable, match="revocation list cannot be reached") as excinfo:
         vault.revoke(issued.lease_id)
+    assert "revoked.krl.json" in excinfo.value.message and "retried" in excinfo.value.message
     assert vault.lookup(issued.lease_id).state == LeaseState.REVOKING
+    assert krl_serials(krl_path) == set()
+    state.rmdir()
+    state.with_name("away.json").rename(state)
+    clock.advance(10)
+    assert vault.expire_due() == 1  # the worker's retry
+    assert vault.lookup(issued.lease_id).state == LeaseState.REVOKED
+    assert krl_serials(krl_path) == {serial(issued)}
 
 
 def test_an_undone_intent_revokes_the_serial_its_certificate_would_carry(setup, vaults, caller, clock):
