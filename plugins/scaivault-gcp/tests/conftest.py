@@ -38,6 +38,14 @@ Faults and log (never reachable over HTTP)
 State (read it to assert revocation)
   accounts {email: ServiceAccount}, keys {key id: Key(id, email, key_type, algorithm, ...)},
   deleted_keys {key id}, user_managed_keys(email) -> [Key], tokens, bindings
+
+The engine under test (plugin scaivault_gcp, engine "prod-gcp")
+  vault_factory(**kwargs)  a Vault on tmp_path/vault.db with only this plugin, the ``clock``
+                    fixture (ManualClock) and no worker thread; closed afterwards
+  configure(vault, double, engine=, root=, **config)  root key at infra/gcp/root, its read
+                    policy for dynamic:<engine>, and the engine (IAM endpoints at the double,
+                    ca_bundle = the double's CA; the token URI comes from the key file)
+  gcp_vault         vault_factory() already configured
 """
 
 from __future__ import annotations
@@ -124,3 +132,68 @@ def gcp_ca_env(gcp_double, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(gcp_double.ca_path))
     monkeypatch.setenv("SSL_CERT_FILE", str(gcp_double.ca_path))
     return gcp_double.ca_path
+
+
+# -- the engine under test, configured against the double ------------------------------------
+
+ROOT_PATH = "infra/gcp/root"
+ENGINE = "prod-gcp"
+
+
+def configure(vault, double, *, engine: str = ENGINE, root: dict | None = None, **overrides) -> None:
+    """Root key, the policy letting ``dynamic:<engine>`` read it, and the engine itself."""
+    vault.put_secret(ROOT_PATH, root or double.root_key_info, "json")
+    vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+    vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
+    vault.create_engine(engine, "gcp", {"root_credentials_path": ROOT_PATH, "iam_endpoint": double.iam_url,
+                                        "iamcredentials_endpoint": double.iamcredentials_url,
+                                        "ca_bundle": str(double.ca_path), **overrides},
+                        default_ttl="1h", max_ttl="24h")
+
+
+@pytest.fixture
+def clock():
+    import time
+
+    from scaivault_core import ManualClock
+
+    return ManualClock(start=time.time())
+
+
+@pytest.fixture
+def vault_factory(tmp_path, clock):
+    """``vault_factory(**kwargs)``: a Vault on tmp_path/vault.db with only this plugin and a manual clock."""
+    import scaivault_gcp
+    from scaivault_core import LeaseOptions, Vault, make_plugin_manager
+
+    opened = []
+
+    def make(**kwargs):
+        kwargs.setdefault("plugin_manager", make_plugin_manager(load_entrypoints=False, plugins=[scaivault_gcp]))
+        kwargs.setdefault("clock", clock)
+        kwargs.setdefault("start_worker", False)
+        kwargs.setdefault("lease_options", LeaseOptions(backoff_base=1.0))
+        vault = Vault(tmp_path / "vault.db", **kwargs)
+        opened.append(vault)
+        return vault
+
+    yield make
+    for vault in opened:
+        try:
+            vault.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def gcp_vault(vault_factory, gcp_double):
+    """A vault with the engine ``prod-gcp`` configured against the double (no roles yet)."""
+    vault = vault_factory()
+    configure(vault, gcp_double)
+    return vault
+
+
+@pytest.fixture(name="configure")
+def configure_fixture():
+    """``configure(vault, double, engine=..., root=..., **config_overrides)``."""
+    return configure
