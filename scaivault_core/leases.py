@@ -77,6 +77,7 @@ class LeaseManager:
     def issue(self, identity: str, engine_name: str, role_name: str, ttl: Any = None,
               metadata: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> IssuedCredentials:
         """Create credentials for ``role_name`` as a lease (``read`` on the role path is required)."""
+        started = time.perf_counter()
         self._auth.require(identity, role_path(engine_name, role_name), "read")
         live = self._engines.live(engine_name)
         role_record, role = self._engines.role(engine_name, role_name)
@@ -131,7 +132,7 @@ class LeaseManager:
             raise Conflict("The credential could not be recorded, so it was removed again; retry the request.",
                            lease_id=lease_id)
         self.on_new_due(expires_at)
-        self._notify("issued", lease, ttl=ttl_seconds)
+        self._notify("issued", lease, ttl=ttl_seconds, seconds=time.perf_counter() - started)
         return IssuedCredentials(lease, issued.data)
 
     def _ttl(self, engine_default: int, engine_max: int, role: Any, limits: LeaseLimits, requested: Any) -> tuple[int, int]:
@@ -222,6 +223,7 @@ class LeaseManager:
 
     def renew(self, identity: str, lease_id: str, increment: Any = None) -> RenewResult:
         """Extend by ``increment`` from the current expiry, capped at issue time + max_ttl."""
+        started = time.perf_counter()
         lease, _ = self._load(lease_id)
         self._require_owner_or(identity, lease, "revoke")
         now = self._clock.time()
@@ -267,7 +269,7 @@ class LeaseManager:
         lease.expires_at = lease.due_at = new_expiry
         lease.claimed_by = lease.claim_deadline = None
         self.on_new_due(new_expiry)
-        self._notify("renewed", lease, capped=capped)
+        self._notify("renewed", lease, capped=capped, seconds=time.perf_counter() - started)
         return RenewResult(lease, capped, int(round(new_expiry - now)), renewed.data if renewed else {})
 
     def _role_if_any(self, lease: Lease) -> tuple[Any, Any]:
@@ -372,7 +374,9 @@ class LeaseManager:
         for item in claimed:
             by_engine.setdefault(item[0].engine, []).append(item)
         outcomes: list[Outcome] = []
+        timings: dict[str, float] = {}
         for engine_name, items in by_engine.items():
+            started = time.perf_counter()
             handles = [self._unseal(l.lease_id, s) for l, s in items]
             try:
                 engine = self._engines.live(engine_name).engine
@@ -382,11 +386,16 @@ class LeaseManager:
             except ScaiVaultError as exc:
                 results = [exc] * len(items)
             now = self._clock.time()
+            timings[engine_name] = (time.perf_counter() - started) / len(items)
             with self._store.transaction():
                 for (lease, _), result in zip(items, results):
-                    outcomes.append(self._record_outcome(lease, _as_error(result, handles), now, identity))
+                    was_due = lease.state == LeaseState.ACTIVE and lease.expires_at <= now
+                    outcome = self._record_outcome(lease, _as_error(result, handles), now, identity)
+                    outcome.lag = now - lease.expires_at if was_due and outcome.error is None else None
+                    outcomes.append(outcome)
         for outcome in outcomes:
-            self._notify(outcome.event, outcome.lease, error=outcome.error.code if outcome.error else None)
+            self._notify(outcome.event, outcome.lease, error=outcome.error.code if outcome.error else None,
+                         seconds=timings[outcome.lease.engine], lag=outcome.lag)
         return outcomes
 
     def _record_outcome(self, lease: Lease, error: ScaiVaultError | None, now: float, identity: str) -> "Outcome":
@@ -427,6 +436,7 @@ class Outcome:
     lease: Lease
     error: ScaiVaultError | None
     event: str
+    lag: float | None = None  # seconds between expiry and revocation, for leases revoked because they were due
 
 
 def _as_error(result: BaseException | None, handles: list[dict[str, Any]]) -> ScaiVaultError | None:

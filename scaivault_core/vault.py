@@ -26,6 +26,8 @@ from .expiry import ExpiryWorker, instance_id, release_dead_claims
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy, RenewResult, RoleRecord, Rule,
                      SecretVersion, Token)
+from .metrics import Metrics
+from .reconcile import reconcile
 from .rotation import Rotator
 from .plugins import EngineRegistry, PluginInfo, make_plugin_manager, plugin_infos
 from .policies import ADMIN_IDENTITY, ROOT_POLICY, check_identity, root_policy, validate_policy
@@ -226,6 +228,11 @@ class _Operations:
         return self._core._leases.list(self.identity, engine=engine, role=role, owner=identity, state=state,
                                        prefix=prefix, after=after, limit=limit)
 
+    def reconcile(self, engine: str, *, revoke: bool = False) -> dict[str, Any]:
+        """Users in the engine's target that look like ours but belong to no lease; ``revoke=True`` removes them."""
+        return reconcile(self._core.store, self._core._engines, self._core._auth, self._core._audit, self.identity,
+                         engine, revoke=revoke)
+
     def forget_lease(self, lease_id: str) -> Lease:
         """Operator action for an irrevocable lease: stop retrying it (the credential may remain in the target)."""
         return self._core._leases.force_forget(self.identity, lease_id)
@@ -276,6 +283,8 @@ class Vault(_Operations):
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
                                 self.clock, self._rotation_handlers())
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._rotator.run_due)
+        self.metrics = Metrics(self.store)
+        self.pm.register(self.metrics)
         self._bootstrap()
         release_dead_claims(self.store, self.clock, self.instance)
         self._rotator.recover()
@@ -322,6 +331,8 @@ class Vault(_Operations):
         self.worker.stop()
         self._engines.close()
         self.store.close()
+        if self.pm.is_registered(self.metrics):
+            self.pm.unregister(self.metrics)
 
     # -- identities -----------------------------------------------------------------------------
 

@@ -1,6 +1,9 @@
-"""Core tests: a vault on a temporary SQLite file, a manual clock, and a small in-memory engine."""
+"""Core tests: a vault on each store backend (a temporary SQLite file, a private PostgreSQL schema),
+a manual clock, and a small in-memory engine."""
 
 from __future__ import annotations
+
+import secrets
 
 import attrs
 import pytest
@@ -64,6 +67,12 @@ class MemoryEngine(Engine):
         self.target.check()
         self.target.users.pop(handle["username"], None)
 
+    def list_subjects(self):
+        return sorted(self.target.users)
+
+    def revoke_subject(self, subject):
+        self.revoke({"username": subject})
+
     def new_root_credentials(self, current):
         return {**current, "password": f"rotated-{len(self.target.root_passwords)}-{id(self)}"}
 
@@ -96,8 +105,45 @@ def clock():
     return ManualClock()
 
 
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: inspects the SQLite file itself, so runs on that backend only")
+
+
+@pytest.fixture(scope="session")
+def pg_store_database():
+    """A private database on the machine's PostgreSQL for the suite's PostgreSQL-store runs; dropped after."""
+    import psycopg
+
+    name = "sv_core_" + secrets.token_hex(4)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """Every core test runs on both backends: a SQLite file, or a private schema in the test database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "vault.db")
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("inspects the SQLite file; tests/store/ checks the PostgreSQL store's counterpart")
+    import psycopg
+
+    database = request.getfixturevalue("pg_store_database")
+    schema = "t_" + secrets.token_hex(6)
+    yield f"postgresql://postgres@127.0.0.1:5432/{database}?schema={schema}"
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}", autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @pytest.fixture
-def make_vault(tmp_path, clock):
+def make_vault(tmp_path, clock, store_url):
     opened = []
 
     def make(*, plugins=(), **kwargs):
@@ -106,7 +152,9 @@ def make_vault(tmp_path, clock):
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("start_worker", False)
         kwargs.setdefault("lease_options", LeaseOptions(backoff_base=1.0, max_attempts=4))
-        vault = Vault(tmp_path / "vault.db", **kwargs)
+        if "key" not in kwargs:  # a shared store takes its key from configuration, never from beside the data
+            kwargs.setdefault("key_file", tmp_path / "vault.key")
+        vault = Vault(store_url, **kwargs)
         opened.append(vault)
         return vault
 
@@ -124,3 +172,4 @@ def vault(make_vault, target):
     vault.create_engine("mem", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="24h")
     vault.create_role("mem", "readonly", default_ttl="1h", max_ttl="8h")
     return vault
+
