@@ -14,6 +14,7 @@ def _all_bytes(tmp_path) -> bytes:
     return b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("vault.db"))
 
 
+@pytest.mark.sqlite_only
 def test_store_holds_no_password_or_root_secret_in_clear(vault, tmp_path):
     vault.put_secret("infra/mem/root", {"username": "admin", "password": "RootPassw0rd-unique"})
     creds = [vault.issue("mem", "readonly") for _ in range(3)]
@@ -26,11 +27,13 @@ def test_store_holds_no_password_or_root_secret_in_clear(vault, tmp_path):
         assert c.data["username"].encode() in raw  # names are not secret; they are how leases are found
 
 
+@pytest.mark.sqlite_only
 def test_store_and_key_files_are_owner_only(vault, tmp_path):
     for name in ("vault.db", "vault.key"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
 
 
+@pytest.mark.sqlite_only
 def test_key_lives_apart_from_the_data(vault, tmp_path):
     key = (tmp_path / "vault.key").read_text().strip().encode()
     assert key not in _all_bytes(tmp_path)
