@@ -24,6 +24,7 @@ from .core_errors import ROOT_FIELD, core_errors
 from .credentials import AwsCredentials
 from .errors import AwsError, InvalidField, aws_code, translate_errors
 from .iam_users import create_iam_user, revoke_iam_user
+from .log_redaction import install as mask_botocore_logs
 from .propagation import wait_for_propagation
 from .settings import (
     ASSUMED_ROLE,
@@ -67,6 +68,7 @@ class AwsEngine(Engine):
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
+        mask_botocore_logs()
         try:
             self.config.check()
             self.target = AwsTarget(
