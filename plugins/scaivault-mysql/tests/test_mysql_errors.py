@@ -61,3 +61,22 @@ def test_malformed_urls(vault, configure, url, problem):
 def test_the_plugin_is_found_through_its_entry_point():
     registry = EngineRegistry(make_plugin_manager())
     assert ("database", "mysql", "mysql") in registry.types()
+
+
+def test_root_rotation_changes_the_admin_password(vault, server, configure, admin_account, database, role_name):
+    configure(vault, "rot", URL % (server.port, database), admin_account)
+    vault.create_role("rot", role_name, creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"])
+    before = vault.issue("rot", role_name)
+
+    version = vault.rotate_secret("infra/mysql/rot/root", reason="test", grace_period="0")
+
+    new = vault.get_secret("infra/mysql/rot/root").data
+    assert version.version == 2 and new["username"] == admin_account["username"]
+    assert new["password"] != admin_account["password"]
+    assert server.login_error(admin_account["username"], admin_account["password"]) in (1045, 1698)
+    assert server.login_error(new["username"], new["password"]) is None
+    # leases from before the rotation stay revocable; new ones are issued with the new credential
+    vault.revoke(before.lease_id)
+    assert server.users_like(before.data["username"]) == []
+    after = vault.issue("rot", role_name)
+    assert server.login_error(after.data["username"], after.data["password"]) is None

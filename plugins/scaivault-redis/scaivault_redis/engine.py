@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 import attrs
@@ -182,3 +184,42 @@ class RedisEngine(Engine):
 
     def revoke_subject(self, subject: str) -> None:
         self.revoke({"username": subject})
+
+    # -- root credential rotation ---------------------------------------------------------------
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The same user with a new random password (URL-safe characters)."""
+        return {**current, "password": secrets.token_urlsafe(24)}
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        """Add the new password to the root user; the old one keeps working until it is retired.
+
+        For root credentials without a username this is the ``default`` user: a server that had no
+        password then requires one from every client.
+        """
+        user = current.get("username") or "default"
+        self._root.call(lambda client: client.execute_command("ACL", "SETUSER", user, f">{new['password']}"))
+
+    def retire_root_credentials(self, old: dict[str, Any]) -> None:
+        """Remove the old password from the root user (by its hash, so the password is not sent again)."""
+        if not old.get("password"):
+            return
+        user = old.get("username") or "default"
+        digest = hashlib.sha256(old["password"].encode()).hexdigest()
+
+        def work(client: redis.Redis) -> None:
+            # Idempotent: "!hash" of a password no longer set is an error, so look first.
+            if digest in _passwords(client.execute_command("ACL", "GETUSER", user)):
+                client.execute_command("ACL", "SETUSER", user, f"!{digest}")
+
+        self._root.call(work)
+
+
+def _passwords(getuser: Any) -> list[str]:
+    """The password hashes in an ``ACL GETUSER`` reply (a flat list in RESP2, a map in RESP3)."""
+    if isinstance(getuser, dict):
+        return list(getuser.get("passwords") or [])
+    if isinstance(getuser, list):
+        fields = dict(zip(getuser[::2], getuser[1::2]))
+        return list(fields.get("passwords") or [])
+    return []

@@ -120,3 +120,46 @@ def test_expiring_leases_go_in_one_deluser(vault, private_server, private_engine
 def test_the_plugin_is_found_through_its_entry_point():
     registry = EngineRegistry(make_plugin_manager())
     assert ("database", "redis", "redis") in registry.types()
+
+
+def test_root_rotation_with_a_grace_period(vault, server, engine, reader, admin_user, clock):
+    before = vault.issue(engine, reader)
+
+    vault.rotate_secret("infra/redis/cache/root", reason="test", grace_period="1h")
+
+    new = vault.get_secret("infra/redis/cache/root").data
+    assert new["username"] == admin_user["username"] and new["password"] != admin_user["password"]
+    # both passwords work during the grace period
+    assert server.login_error(admin_user["username"], admin_user["password"]) is None
+    assert server.login_error(new["username"], new["password"]) is None
+    vault.revoke(before.lease_id)  # leases from before the rotation stay revocable
+    assert server.users_like(before.data["username"]) == []
+
+    clock.advance(3601)
+    assert vault._rotator.run_due() == 1  # the grace period ended: the old password is retired
+    assert server.login_error(admin_user["username"], admin_user["password"]) is redis.AuthenticationError
+    assert server.login_error(new["username"], new["password"]) is None
+    vault._engines.live(engine).engine.retire_root_credentials(admin_user)  # again: nothing left to remove
+    after = vault.issue(engine, reader)
+    assert server.login_error(after.data["username"], after.data["password"]) is None
+
+
+def test_default_user_rotation(vault, configure, private_server, role_name):
+    configure(vault, "rotdefault", {"connection_url": private_server.engine_url()}, {"password": private_server.password})
+    vault.create_role("rotdefault", role_name, keys=["k:*"], commands=["+get"])
+
+    vault.rotate_secret("infra/redis/rotdefault/root", grace_period="0")
+
+    new = vault.get_secret("infra/redis/rotdefault/root").data
+    try:
+        assert "username" not in new
+        assert private_server.login_error("default", private_server.password) is redis.AuthenticationError
+        assert private_server.login_error("default", new["password"]) is None
+        issued = vault.issue("rotdefault", role_name)
+        assert private_server.login_error(issued.data["username"], issued.data["password"]) is None
+        vault.revoke(issued.lease_id)
+    finally:  # give the session's server its password back
+        restore = redis.Redis(host=private_server.host, port=private_server.port, password=new["password"])
+        restore.execute_command("ACL", "SETUSER", "default", "resetpass", f">{private_server.password}")
+        restore.close()
+        private_server.admin.connection_pool.disconnect()
