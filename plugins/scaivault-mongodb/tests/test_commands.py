@@ -260,7 +260,8 @@ def test_root_password_without_username_is_invalid_config(make_vault, peer, kit)
 def test_server_down_at_issue_is_unreachable_and_undone_when_it_returns(make_vault, make_peer, kit):
     peer = make_peer()
     vault = make_vault()
-    kit.configure(vault, peer, connect_timeout=0.5)
+    # Long enough for pymongo's monitor (which re-checks a lost server at most every 0.5 s) to find it back.
+    kit.configure(vault, peer, connect_timeout=2)
     port = peer.port
     peer.stop()
     with pytest.raises(EngineUnreachable):

@@ -23,7 +23,7 @@ class TestContract(EngineContract):
     def engine_config(self, target, address):
         host, port = address
         return {"connection_url": f"mongodb://{{{{username}}}}:{{{{password}}}}@{host}:{port}/admin",
-                "connect_timeout": 0.5}
+                "connect_timeout": 2}  # > pymongo's 0.5 s re-check of a lost server
 
     def root_credentials(self, target):
         return {"username": "", "password": ""}  # mockupdb cannot do SCRAM: the root connects unauthenticated
