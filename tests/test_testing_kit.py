@@ -23,7 +23,7 @@ class TestMemoryContract(EngineContract):
         return {"target": target.name}
 
     def root_credentials(self, target):
-        return {"username": "admin", "password": target.admin_password}
+        return {"password": target.admin_password}
 
     def make_unreachable(self, target, proxy):
         target.down = True
@@ -43,7 +43,7 @@ class TestMemoryContract(EngineContract):
 
     def bad_configs(self, target, address):
         return {
-            "wrong root password": ({"target": target.name}, {"username": "admin", "password": "not-the-password"}),
+            "wrong root password": ({"target": target.name}, {"password": "not-the-password"}),
             "no such target": ({"target": "memory-none"}, None),
         }
 

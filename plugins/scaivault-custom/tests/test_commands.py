@@ -102,7 +102,7 @@ def test_non_zero_exit_is_an_engine_error_with_stderr_redacted(vault, userdir, c
     with pytest.raises(EngineError) as caught:
         vault.issue("scripts", "leaky")
     message = caught.value.message
-    assert "exited with status 3" in message and "rejected (admin token ***)" in message
+    assert "exited with status 3" in message and "rejected (given token ***)" in message
     assert "password *** rejected" in message
     assert userdir.admin_token not in str(caught.value.to_dict())
     (lease,) = vault.list_leases(engine="scripts")
@@ -176,7 +176,7 @@ def test_verify_failure_is_invalid_config_with_the_token_redacted(vault, userdir
     with pytest.raises(InvalidConfig) as caught:
         configure(vault, root={"admin_token": "wrong-admin-token-123"}, environment=userdir.environment(),
                   verify=script("userdir.py"))
-    assert "exited with status 1" in caught.value.message and "admin token refused" in caught.value.message
+    assert "exited with status 1" in caught.value.message and "userdir refused the given token" in caught.value.message
 
 
 @pytest.mark.parametrize("role, field", [

@@ -5,6 +5,6 @@ import sys
 
 doc = json.load(sys.stdin)
 token = (doc.get("root_credentials") or {}).get("admin_token")
-print(f"refusing {doc.get('name')}: password {doc.get('password')} rejected (admin token {token})", file=sys.stderr)
+print(f"refusing {doc.get('name')}: password {doc.get('password')} rejected (given token {token})", file=sys.stderr)
 print(json.dumps({"username": doc.get("name"), "password": doc.get("password")}))
 sys.exit(3)

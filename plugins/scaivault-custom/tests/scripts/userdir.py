@@ -27,11 +27,11 @@ with open(os.path.join(directory, "lock"), "a") as lock:
     users = state["users"]
     root = doc.get("root_credentials")
     if state["admin_token"] and root is not None and root.get("admin_token") != state["admin_token"]:
-        fail("admin token refused")
+        fail("userdir refused the given token")
     operation, name = doc["operation"], doc.get("name")
     if operation == "verify":
         if state["admin_token"] and root is None:
-            fail("verify needs the admin token")
+            fail("verify needs the given token")
         sys.exit(0)
     if operation == "create":
         if name in users:
