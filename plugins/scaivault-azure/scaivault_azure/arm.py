@@ -68,6 +68,20 @@ class Arm:
             self._definitions[key] = found[0]["id"]
         return found[0]["id"]
 
+    def check_definition(self, item: AzureRole, where: str) -> None:
+        """At role creation: the role definition exists and is visible at the scope."""
+        definition = self.role_definition_id(item, where)
+        if item.role_id is None:
+            return  # found by name just now
+        # https://learn.microsoft.com/en-us/rest/api/authorization/role-definitions/get?view=rest-authorization-2022-04-01
+        guid = definition.rsplit("/", 1)[-1]
+        response = self._call("GET", f"{_scope_path(item.scope)}{PROVIDER}/roleDefinitions/{quote(guid, safe='')}")
+        if response.status_code == 404:
+            raise InvalidConfig(f"{where}.role_id: no role definition {guid} is visible at {item.scope}.",
+                                field=f"{where}.role_id")
+        if response.status_code != 200:
+            raise failure(response, SERVICE, f"read role definition {guid} at {item.scope}")
+
     def assign(self, scope: str, name: str, role_definition_id: str, principal_id: str) -> None:
         """Create (or find, on a repeat) role assignment ``name``.
 

@@ -69,7 +69,7 @@ class AzureEngine(Engine):
                                     f"{role.application_object_id}.", field="application_object_id")
             return
         for i, item in enumerate(role.azure_roles):
-            self._arm.role_definition_id(item, f"azure_roles[{i}]")
+            self._arm.check_definition(item, f"azure_roles[{i}]")
 
     def limits(self, role: Role) -> LeaseLimits:
         return LeaseLimits(max_ttl=self._secret_lifetime, reason=(

@@ -105,6 +105,9 @@ def test_role_shape_is_checked(azure_vault, fields, message):
 def test_role_names_and_applications_are_checked_against_azure(azure_vault, azure_double):
     with pytest.raises(InvalidConfig, match=r"azure_roles\[0\]\.role_name: no role definition named 'Reeder'"):
         azure_vault.create_role(ENGINE, "typo", azure_roles=[{"role_name": "Reeder", "scope": _rg_scope(azure_double)}])
+    with pytest.raises(InvalidConfig, match=r"azure_roles\[0\]\.role_id: no role definition"):
+        azure_vault.create_role(ENGINE, "typo2", azure_roles=[
+            {"role_id": "00000000-0000-0000-0000-000000000000", "scope": _rg_scope(azure_double)}])
     with pytest.raises(InvalidConfig, match="no application has the object id"):
         azure_vault.create_role(ENGINE, "gone", application_object_id="00000000-0000-0000-0000-000000000000")
 
@@ -257,3 +260,26 @@ def test_httpx_ignores_requests_ca_bundle_from_the_environment(vault_factory, az
     configure(vault, azure_double)
     vault.create_role(ENGINE, "existing", application_object_id=azure_double.existing_app_object_id)
     assert vault.issue(ENGINE, "existing").data["client_id"] == azure_double.existing_app_client_id
+
+
+def test_a_dropped_connection_is_retried_only_where_repeating_is_harmless(azure_vault, azure_double):
+    _reader_role(azure_vault, azure_double)
+    azure_vault.create_role(ENGINE, "existing", application_object_id=azure_double.existing_app_object_id)
+    # The upsert is keyed by uniqueName: sending it again cannot make a second application.
+    azure_double.fail_next(r"/applications\(uniqueName=", method="PATCH", disconnect=True)
+    assert azure_vault.issue(ENGINE, "rg-reader").data["client_secret"]
+    assert [r.status for r in azure_double.requests_matching(r"uniqueName=", "PATCH")] == [None, 201]
+    # addPassword is not repeated after a lost answer; the lease is undone and the error says why.
+    azure_double.fail_next(r"/addPassword$", disconnect=True)
+    with pytest.raises(EngineUnreachable, match="Cannot reach Microsoft Graph"):
+        azure_vault.issue(ENGINE, "existing")
+    assert len(azure_double.requests_matching(r"/addPassword$")) == 2  # the first lease's, and this one
+    assert azure_double.application(azure_double.existing_app_object_id).passwords == {}
+
+
+def test_a_retry_after_beyond_the_bound_is_not_waited_out(azure_vault, azure_double):
+    azure_vault.create_role(ENGINE, "existing", application_object_id=azure_double.existing_app_object_id)
+    azure_double.fail_next(r"/addPassword$", status=429, retry_after=3600)
+    with pytest.raises(EngineUnreachable, match="429"):
+        azure_vault.issue(ENGINE, "existing")
+    assert len(azure_double.requests_matching(r"/addPassword$")) == 1

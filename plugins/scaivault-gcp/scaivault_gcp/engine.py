@@ -2,18 +2,20 @@
 
 Crash safety of keys. Google picks a key's id and tells it only in the keys.create response, so
 ``plan`` cannot record it. ``plan`` records instead which user-managed keys the account had just
-before (it lists them anyway, to check Google's limit of 10). Revoking an intent whose create
-never reported back deletes nothing it cannot attribute: if the account has no key beyond that
-list, nothing was made and the rollback succeeds; if it has, the rollback fails with the
-candidate key ids, so the intent stays queued, is retried (and succeeds once those keys are
-gone), and ends ``irrevocable`` for an operator rather than silently dropped.
+before (it lists them anyway, to check Google's limit of 10). When keys.create is refused outright,
+this process knows nothing was made and the immediate rollback succeeds. Otherwise revoking an
+intent whose create never reported back deletes nothing it cannot attribute: if the account has
+no key beyond that list, nothing was made and the rollback succeeds; if it has, the rollback
+fails with the candidate key ids, so the intent stays queued, is retried (and succeeds once those
+keys are gone), and ends ``irrevocable`` for an operator rather than silently dropped.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, LeaseLimits
+from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, LeaseLimits, ScaiVaultError
 
 from .client import ApiClient, RetryPolicy
 from .iam import Iam, decode_key_file, key_id_of, limit_error
@@ -38,6 +40,8 @@ class GcpEngine(Engine):
                               retry=RetryPolicy(max_retries=self.config.max_retries))
         self._tokens = RootTokens(self._api, self._endpoints, self.context.root_credentials)
         self._iam = Iam(self._tokens, self._endpoints.iam, self._endpoints.iamcredentials)
+        self._refused: set[str] = set()  # lease ids whose keys.create Google refused: nothing to undo
+        self._refused_lock = threading.Lock()
 
     def close(self) -> None:
         self._api.close()
@@ -75,7 +79,7 @@ class GcpEngine(Engine):
         keys = self._iam.user_managed_keys(email)
         if len(keys) >= MAX_USER_MANAGED_KEYS:
             raise limit_error(email)  # before an intent exists: nothing to undo
-        return {"kind": SERVICE_ACCOUNT_KEY, "service_account_email": email,
+        return {"kind": SERVICE_ACCOUNT_KEY, "service_account_email": email, "lease_id": request.lease_id,
                 "keys_before": sorted(key_id_of(k["name"]) for k in keys)}
 
     def create(self, request: IssueRequest) -> Issued:
@@ -85,7 +89,14 @@ class GcpEngine(Engine):
             token = self._iam.generate_access_token(email, list(role.token_scopes), request.ttl_seconds)
             return Issued(data={"token": token["accessToken"], "expires_at": token["expireTime"],
                                 "token_type": "Bearer", "service_account_email": email}, subject=email)
-        key = self._iam.create_key(email, role.key_algorithm)
+        try:
+            key = self._iam.create_key(email, role.key_algorithm)
+        except ScaiVaultError as exc:
+            status = exc.details.get("api_status")
+            if status is not None and (status < 500 or status == 503):  # refused, so certainly not created
+                with self._refused_lock:
+                    self._refused.add(request.lease_id)
+            raise
         key_id = key_id_of(key["name"])
         try:
             key_file = decode_key_file(key["privateKeyData"])
@@ -107,6 +118,10 @@ class GcpEngine(Engine):
             self._iam.delete_key(email, handle["key_id"])
             return
         # An intent whose keys.create never reported back: see the module docstring.
+        with self._refused_lock:
+            if handle.get("lease_id") in self._refused:
+                self._refused.discard(handle["lease_id"])
+                return
         before = set(handle.get("keys_before", []))
         unknown = sorted(key_id_of(k["name"]) for k in self._iam.user_managed_keys(email)
                          if key_id_of(k["name"]) not in before)

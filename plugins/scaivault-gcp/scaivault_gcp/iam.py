@@ -23,17 +23,18 @@ IAM = "Google IAM"
 CREDENTIALS = "the IAM Service Account Credentials API"
 
 
-def limit_error(email: str) -> EngineError:
+def limit_error(email: str, api_status: int | None = None) -> EngineError:
     """The error for an account that already has Google's maximum of user-managed keys."""
     return EngineError(
         f"Service account {email} already has {MAX_USER_MANAGED_KEYS} user-managed keys, Google's limit per "
         "service account; revoke leases of this role or delete unused keys of the account, then retry.",
-        service_account=email, limit=MAX_USER_MANAGED_KEYS)
+        service_account=email, limit=MAX_USER_MANAGED_KEYS, api_status=api_status)
 
 
-def _is_key_limit(response: httpx.Response) -> bool:
+def _maybe_key_limit(response: httpx.Response) -> bool:
     # Today the 11th key is 400 FAILED_PRECONDITION "Precondition check failed."; older answers were
-    # 429 "Maximum number of keys on account reached.", which is a limit, not throttling.
+    # 429 "Maximum number of keys on account reached.", which is a limit, not throttling. The same
+    # 400 status also means other things (an org policy forbidding key creation), so a recount decides.
     code, message = error_parts(response)
     return (response.status_code == 400 and code == "FAILED_PRECONDITION") or \
         (response.status_code == 429 and "maximum number of keys" in message.lower())
@@ -71,10 +72,10 @@ class Iam:
         if algorithm:
             body["keyAlgorithm"] = algorithm
         response = self._tokens.call("POST", self._keys(email), service=IAM, idempotent=False, json=body,
-                                     final=_is_key_limit)
-        if _is_key_limit(response):
-            raise limit_error(email)
+                                     final=_maybe_key_limit)
         if response.status_code != 200:
+            if _maybe_key_limit(response) and len(self.user_managed_keys(email)) >= MAX_USER_MANAGED_KEYS:
+                raise limit_error(email, response.status_code)
             raise failure(response, IAM, f"create a key for {email}")
         return response.json()
 

@@ -13,7 +13,6 @@ from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, Invali
 
 ENGINE = "prod-gcp"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-LIMIT_BODY = {"error": {"code": 400, "message": "Precondition check failed.", "status": "FAILED_PRECONDITION"}}
 
 
 def _key_role(vault, double, name="keys"):
@@ -67,11 +66,47 @@ def test_the_eleventh_key_is_a_clear_error(gcp_vault, gcp_double):
     assert gcp_double.requests_matching(r"/keys$", "POST")[-1].status == 200  # and before asking Google
 
 
-def test_the_limit_reached_in_a_race_is_the_same_clear_error(gcp_vault, gcp_double):
-    _key_role(gcp_vault, gcp_double)
-    gcp_double.fail_next(r"/keys$", status=400, method="POST", body=LIMIT_BODY)
+def test_the_limit_reached_in_a_race_is_the_same_clear_error(vault_factory, configure, gcp_double):
+    from scaivault_core import hookimpl, make_plugin_manager
+    from scaivault_gcp import GcpEngine
+
+    def add_key():  # another client, straight to the API with the root account
+        with gcp_double.client() as http:
+            url = f"/v1/projects/-/serviceAccounts/{gcp_double.target_email}/keys"
+            assert http.post(url, json={}, headers={"Authorization": f"Bearer {gcp_double.token()}"}).status_code == 200
+
+    class RacedGcpEngine(GcpEngine):
+        def plan(self, request):
+            handle = super().plan(request)  # counted 9 keys: one slot left...
+            add_key()  # ...which someone else takes before our keys.create
+            return handle
+
+    class Plugin:
+        @hookimpl
+        def register_engines(self, register):
+            register(RacedGcpEngine)
+
+    vault = vault_factory(plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
+    configure(vault, gcp_double)
+    _key_role(vault, gcp_double)
+    for _ in range(9):
+        add_key()
     with pytest.raises(EngineError, match=r"already has 10 user-managed keys"):
+        vault.issue(ENGINE, "keys")
+    assert gcp_double.requests_matching(r"/keys$", "POST")[-1].status == 400  # Google's own refusal
+    [lease] = vault.list_leases(engine=ENGINE)
+    assert lease.state == LeaseState.ROLLED_BACK  # refused outright: the other client's key is left alone
+    assert len(gcp_double.user_managed_keys(gcp_double.target_email)) == 10
+
+
+def test_key_creation_forbidden_by_policy_is_not_mistaken_for_the_limit(gcp_vault, gcp_double):
+    _key_role(gcp_vault, gcp_double)
+    gcp_double.fail_next(r"/keys$", status=400, method="POST", body={"error": {
+        "code": 400, "message": "Key creation is not allowed on this service account.",
+        "status": "FAILED_PRECONDITION"}})
+    with pytest.raises(EngineError, match="FAILED_PRECONDITION: Key creation is not allowed") as caught:
         gcp_vault.issue(ENGINE, "keys")
+    assert "limit" not in caught.value.message
     [lease] = gcp_vault.list_leases(engine=ENGINE)
     assert lease.state == LeaseState.ROLLED_BACK
 
