@@ -220,3 +220,11 @@ def test_a_command_that_cannot_start_is_invalid_config(vault, configure, tmp_pat
     with pytest.raises(InvalidConfig) as caught:
         vault.issue("scripts", "gone")
     assert "cannot be started" in caught.value.message
+
+
+def test_a_command_killed_by_a_signal_is_an_engine_error(vault, configure):
+    configure(vault)
+    vault.create_role("scripts", "killed", create=["/bin/sh", "-c", "echo dying >&2; kill -9 $$"], revoke=["/bin/true"])
+    with pytest.raises(EngineError) as caught:
+        vault.issue("scripts", "killed")
+    assert "was killed by SIGKILL; stderr: dying" in caught.value.message
