@@ -17,7 +17,9 @@ from .connection import RootConnection, classify, error_code, is_lost, parse_url
 # Used when a role gives no revocation statements.
 DEFAULT_REVOCATION = ["DROP USER IF EXISTS '{{name}}'@'%'"]
 _USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
-_NOT_PREPARABLE = 1295  # "This command is not supported in the prepared statement protocol yet"
+# PREPARE answers these when the text itself is wrong. Other answers (an unknown role, a user not
+# yet granted a role) depend on what earlier statements of the role will have done by then.
+_SYNTAX_ERRORS = {1064, 1065, 1149}  # parse error, empty query, syntax error
 _UNKNOWN_THREAD = 1094  # KILL of a session that ended meanwhile
 _BATCH = 500  # user names per IN (...) list
 
@@ -222,7 +224,7 @@ def _execute(conn: pymysql.connections.Connection, statements: list[str]) -> Non
 
 
 def _check_syntax(conn: pymysql.connections.Connection, rendered: list[tuple[str, str]]) -> None:
-    """PREPARE parses a statement (and resolves names) without running it."""
+    """PREPARE parses a statement without running it; only a statement it cannot parse is refused."""
     with conn.cursor() as cur:
         for where, statement in rendered:
             try:
@@ -230,7 +232,7 @@ def _check_syntax(conn: pymysql.connections.Connection, rendered: list[tuple[str
             except pymysql.MySQLError as exc:
                 if is_lost(exc):
                     raise
-                if error_code(exc) == _NOT_PREPARABLE:  # valid or not, only running it would tell
+                if error_code(exc) not in _SYNTAX_ERRORS:  # not preparable, or depends on state: running it will tell
                     continue
                 raise InvalidConfig(f"{where} was refused by the server: {classify(exc, connecting=False).message}",
                                     field=where) from None

@@ -195,3 +195,26 @@ def test_threads_share_the_root_connection(vault, server, readonly, clock):
         names = list(pool.map(cycle, range(24)))
     assert len(set(names)) == 24
     assert server.users_like(f"v_{readonly}_") == []
+
+
+def test_a_pre_made_database_role_as_default_role(vault, server, engine, database, role_name):
+    group = f"sv_reader_{role_name}"
+    server.execute(f"CREATE ROLE {group}")
+    try:
+        server.execute(f"GRANT SELECT ON `{database}`.* TO {group}")
+        vault.create_role(engine, role_name, creation_statements=[
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+            f"GRANT {group} TO '{{{{name}}}}'@'%'",
+            f"SET DEFAULT ROLE {group} FOR '{{{{name}}}}'@'%'",  # MySQL 8: SET DEFAULT ROLE ... TO ...
+        ])
+        issued = vault.issue(engine, role_name)
+        conn = server.connect_as(issued.data["username"], issued.data["password"], database)
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM items")
+            assert cur.fetchone() == (2,)
+            with pytest.raises(pymysql.err.OperationalError):
+                cur.execute("INSERT INTO items VALUES (3, 'three')")
+        vault.revoke(issued.lease_id)
+        assert_gone(server, issued.data, conn)
+    finally:
+        server.execute(f"DROP ROLE IF EXISTS {group}")

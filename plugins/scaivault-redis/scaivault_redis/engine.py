@@ -106,7 +106,7 @@ class RedisEngine(Engine):
 
         def known(client: redis.Redis) -> tuple[list[Any], set[str]]:
             info = client.execute_command("COMMAND", "INFO", *bases) if bases else []
-            return info, {c.lower() for c in client.acl_cat()}
+            return info, {c.lower() for c in client.acl_cat()} | {"all"}  # ACL CAT does not list @all
 
         info, categories = self._root.call(known)
         entries = dict(zip(bases, info))

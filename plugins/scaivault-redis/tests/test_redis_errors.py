@@ -34,6 +34,25 @@ def test_a_root_user_that_may_not_manage_users_is_invalid_config(vault, server, 
     assert "may not run ACL DELUSER" in refused.value.message
 
 
+NARROW_ROOT = ["+acl|whoami", "+acl|dryrun", "+acl|setuser", "+acl|deluser", "+acl|cat", "+command|info",
+               "+acl|users", "+acl|getuser"]
+
+
+def test_a_root_user_with_only_the_acl_commands_it_needs(vault, server, configure, namespace, role_name):
+    username, password = f"sv_narrow_{role_name}", f"Narrow-{role_name}-pw"
+    server.admin.execute_command("ACL", "SETUSER", username, "reset", "on", f">{password}", *NARROW_ROOT)
+    try:
+        configure(vault, "narrow", {"connection_url": server.engine_url()}, {"username": username, "password": password})
+        vault.create_role("narrow", role_name, keys=[f"{namespace}cache:*"], commands=["+get"])
+        issued = vault.issue("narrow", role_name)
+        assert server.login_error(issued.data["username"], issued.data["password"]) is None
+        assert issued.data["username"] in vault._engines.live("narrow").engine.list_subjects()
+        vault.revoke(issued.lease_id)
+        assert server.users_like(issued.data["username"]) == []
+    finally:
+        server.admin.execute_command("ACL", "DELUSER", username)
+
+
 def test_host_and_port_fields_instead_of_a_url(vault, server, configure, admin_user, namespace, role_name):
     configure(vault, "fields", {"host": server.host, "port": server.port, "db": server.db}, admin_user)
     vault.create_role("fields", role_name, keys=[f"{namespace}cache:*"], commands=["+get"])

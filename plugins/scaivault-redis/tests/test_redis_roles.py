@@ -54,6 +54,7 @@ def test_every_problem_is_listed(vault, engine, role_name):
     {"keys": ["a:*"], "acl_rules": ["%R~logs:*", "%RW~tmp:*", "(~other:* +set)", "clearselectors", "+get"]},
     {"channels": ["news.*"], "commands": ["+subscribe", "+psubscribe", "+publish"]},
     {"commands": ["+GET", "+@Read"]},
+    {"commands": ["+@all", "-@dangerous"]},
 ])
 def test_good_rules_are_accepted(vault, server, engine, role_name, fields):
     vault.create_role(engine, role_name, **fields)
