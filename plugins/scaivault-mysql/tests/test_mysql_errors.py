@@ -80,3 +80,25 @@ def test_root_rotation_changes_the_admin_password(vault, server, configure, admi
     assert server.users_like(before.data["username"]) == []
     after = vault.issue("rot", role_name)
     assert server.login_error(after.data["username"], after.data["password"]) is None
+
+
+def test_a_root_account_with_only_the_documented_grants(vault, server, configure, database, role_name):
+    user, password = f"sv_admin_n{role_name}", f"Narrow-{role_name}-pw"
+    server.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+    try:
+        server.execute(f"GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO '{user}'@'%'")
+        server.execute(f"GRANT SELECT ON mysql.user TO '{user}'@'%'")
+        server.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%' WITH GRANT OPTION")
+        configure(vault, "narrow", URL % (server.port, database), {"username": user, "password": password})
+        vault.create_role("narrow", role_name, creation_statements=[
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+            f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
+        ])
+        issued = vault.issue("narrow", role_name)
+        held = server.connect_as(issued.data["username"], issued.data["password"], database)
+        vault.revoke(issued.lease_id)
+        assert server.users_like(issued.data["username"]) == []
+        assert server.sessions_of(issued.data["username"]) == []
+        held.close()
+    finally:
+        server.drop_users(user)
