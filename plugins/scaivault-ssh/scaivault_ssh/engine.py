@@ -14,17 +14,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from scaivault_core import (EngineError, EngineUnreachable, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
-                            parse_duration)
+from scaivault_core import (Engine, EngineError, EngineUnreachable, InvalidConfig, InvalidRequest, Issued,
+                            IssueRequest, Renewed, parse_duration)
 
 from . import policy
 from .ca import ca_private_key_text, ca_public_key_line, generate_ca_key, load_ca_key, sign_user_certificate
 from .errors import SSHError
 from .fields import Config, Request, Role
-from .keys import KEY_FAMILIES, PrivateKey, generate_key_pair, key_algorithm, parse_public_key, public_key_line
+from .keys import (ECDSA_CURVES, KEY_FAMILIES, MAX_RSA_BITS, MIN_GENERATED_RSA_BITS, PrivateKey, generate_key_pair,
+                   key_algorithm, parse_public_key, public_key_line)
 from .revocations import RevocationList, Revoked, StateError
 
 _MAX_BACKDATE = 3600
+# The key sizes `generate_ca_key` takes per type, checked when the config is read.
+_CA_BITS = {
+    "ed25519": lambda bits: bits == 256,
+    "ecdsa": lambda bits: bits in ECDSA_CURVES,
+    "rsa": lambda bits: MIN_GENERATED_RSA_BITS <= bits <= MAX_RSA_BITS,
+}
 _MAX_SERIAL = 2**63 - 1
 
 
@@ -47,9 +54,13 @@ class SSHEngine(Engine):
                                 "(sshd's RevokedKeys).", field="config.krl_path")
         if not isinstance(config.generate_ca, bool):
             raise InvalidConfig("config.generate_ca must be true or false.", field="config.generate_ca")
-        if str(config.ca_key_type).lower() not in KEY_FAMILIES:
+        ca_type, ca_bits = str(config.ca_key_type).lower(), config.ca_key_bits
+        if ca_type not in KEY_FAMILIES:
             raise InvalidConfig(f"config.ca_key_type must be one of {', '.join(KEY_FAMILIES)}.",
                                 field="config.ca_key_type")
+        if ca_bits is not None and not _CA_BITS[ca_type](ca_bits):
+            raise InvalidConfig(f"config.ca_key_bits does not fit {ca_type}: ed25519 takes none, ecdsa 256, 384 "
+                                f"or 521, rsa {MIN_GENERATED_RSA_BITS} to {MAX_RSA_BITS}.", field="config.ca_key_bits")
         try:
             self.backdate = parse_duration(config.backdate, "config.backdate")
         except InvalidRequest as exc:

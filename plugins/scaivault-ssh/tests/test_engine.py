@@ -162,6 +162,8 @@ def test_encrypted_ca_key_is_read_with_the_stored_passphrase(vaults):
         ({"key_id_format": "{{role}}-cert"}, "config.key_id_format"),
         ({"key_id_format": "{{lease_id}}-{{user}}"}, "config.key_id_format"),
         ({"key_id_format": "{{lease_id"}, "config.key_id_format"),
+        ({"ca_key_type": "ecdsa", "ca_key_bits": 255}, "config.ca_key_bits"),
+        ({"ca_key_type": "rsa", "ca_key_bits": 1024}, "config.ca_key_bits"),
         ({"backdate": "2h"}, "config.backdate"),
         ({"backdate": "soon"}, "config.backdate"),
         ({"ttl": "1h"}, None),  # unknown keys are refused by the core
