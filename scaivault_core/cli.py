@@ -707,3 +707,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # one broken plugin must not take the whole CLI down
         click.echo(f"Warning: a plugin failed to add its commands: {type(exc).__name__}", err=True)
     cli.main(args=argv, prog_name="scaivault", obj=pm)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import ssl
 import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
@@ -213,17 +215,24 @@ def _unreachable(address: str, exc: httpx.TransportError) -> ServerUnreachable:
     return ServerUnreachable(f"Cannot reach the ScaiVault server at {address}: {type(exc).__name__}.", address=address)
 
 
+def _verify(verify: Any) -> Any:
+    """httpx's ``verify``, also taking a CA bundle path (which httpx itself no longer does)."""
+    if isinstance(verify, (str, os.PathLike)):
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    return verify
+
+
 def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class ScaiVaultClient(_Calls):
-    """A synchronous client. ``verify`` is httpx's: True, False, or a CA bundle path / SSL context."""
+    """A synchronous client. ``verify``: True (system CAs), False, a CA bundle path, or an SSL context."""
 
     def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.address = address.rstrip("/")
-        self._http = httpx.Client(base_url=self.address, headers=_headers(token), verify=verify, timeout=timeout,
+        self._http = httpx.Client(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
                                   transport=transport)
 
     def __repr__(self) -> str:
@@ -296,7 +305,7 @@ class AsyncScaiVaultClient(_Calls):
     def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.address = address.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.address, headers=_headers(token), verify=verify, timeout=timeout,
+        self._http = httpx.AsyncClient(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
                                        transport=transport)
 
     def __repr__(self) -> str:

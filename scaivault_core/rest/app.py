@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from . import engines, leases, policies, secrets, system, tokens
 from .bodies import MAX_BODY_BYTES
-from .errors import EXCEPTION_HANDLERS
+from .errors import EXCEPTION_HANDLERS, CatchAll
 from .openapi import document
 from .routing import Operation, routes_for
 
@@ -26,7 +27,7 @@ def create_app(vault: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette
     ops.append(_openapi_operation(spec))
     routes = routes_for(ops, max_body_bytes)
     vault.pm.hook.register_routes(routes=routes)
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, middleware=[Middleware(CatchAll)])
     app.router.redirect_slashes = False  # a trailing slash is a different (absent) path, not a redirect
     app.state.vault = vault
     app.state.openapi = spec

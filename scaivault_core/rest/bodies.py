@@ -20,8 +20,11 @@ from .errors import PayloadTooLarge
 MAX_BODY_BYTES = 1024 * 1024
 
 
+EMPTY = object()  # no body at all, which optional bodies read as {} (unlike an explicit JSON null)
+
+
 async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON (an empty body is ``None``); too large is 413, malformed is 400."""
+    """The body as JSON (``EMPTY`` when there is none); too large is 413, malformed is 400."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
@@ -33,7 +36,7 @@ async def read_json(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        return None
+        return EMPTY
     try:
         return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError):  # JSONDecodeError and bad UTF-8 are ValueErrors
@@ -45,14 +48,12 @@ def _no_constants(name: str) -> Any:
 
 
 def parse(data: Any, cls: type) -> Any:
-    """``data`` as an instance of the body class ``cls`` (``None`` counts as ``{}`` when nothing is required)."""
-    if cls is dict:
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise InvalidRequest("The request body must be a JSON object.")
-        return data
-    return structure({} if data is None else data, cls, error=InvalidRequest, where="body")
+    """``data`` as an instance of the body class ``cls``; no body at all counts as ``{}``."""
+    if data is EMPTY:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return data if cls is dict else structure(data, cls, error=InvalidRequest, where="body")
 
 
 # -- strict JSON type checks, as attrs validators -------------------------------------------------
@@ -94,13 +95,20 @@ def _rules(_instance: Any, attribute: Any, rules: Any) -> None:
 DURATION_SCHEMA = {"type": ["string", "integer", "null"],
                    "description": "A duration: '30m', '2h', '1h30m', '0', or whole seconds."}
 PERMISSIONS = ["read", "create", "update", "delete", "list", "rotate", "revoke"]
+# The same rules the core applies (policies.check_name, check_identity, validate_policy), as JSON schema.
+NAME_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
+IDENTITY_SCHEMA = {"type": "string", "pattern": "^(sa|user|dynamic):[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$",
+                   "description": "sa:<name>, user:<name> or dynamic:<engine>."}
+_SEGMENT = r"(\*\*|\*|[A-Za-z0-9._@=+-]+)"
+PATH_PATTERN_SCHEMA = {"type": "string", "pattern": f"^{_SEGMENT}(/{_SEGMENT})*$",
+                       "description": "'/'-separated segments; '*' matches one segment, '**' any number."}
 RULE_SCHEMA = {
     "type": "object",
     "required": ["path_pattern", "permissions"],
     "additionalProperties": False,
     "properties": {
-        "path_pattern": {"type": "string", "description": "'/'-separated segments; '*' one segment, '**' any."},
-        "permissions": {"type": "array", "items": {"type": "string", "enum": PERMISSIONS}},
+        "path_pattern": PATH_PATTERN_SCHEMA,
+        "permissions": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": PERMISSIONS}},
     },
 }
 
@@ -119,7 +127,8 @@ class SecretWrite:
     data: Any
     secret_type: Any = attrs.field(default="json", validator=STRING)
     schema: ClassVar[dict] = _object(
-        {"data": {"description": "A JSON object (secret_type json) or a string (secret_type text)."},
+        {"data": {"type": ["object", "string"],
+                  "description": "A JSON object (secret_type json) or a string (secret_type text)."},
          "secret_type": {"type": "string", "enum": ["json", "text"], "default": "json"}},
         ["data"])
 
@@ -140,7 +149,7 @@ class PolicyCreate:
     rules: Any = attrs.field(validator=_rules)
     description: Any = attrs.field(default="", validator=STRING)
     schema: ClassVar[dict] = _object(
-        {"name": {"type": "string"}, "rules": {"type": "array", "items": RULE_SCHEMA},
+        {"name": NAME_SCHEMA, "rules": {"type": "array", "minItems": 1, "items": RULE_SCHEMA},
          "description": {"type": "string"}},
         ["name", "rules"])
 
@@ -151,7 +160,7 @@ class PolicyUpdate:
     description: Any = attrs.field(default="", validator=STRING)
     name: Any = attrs.field(default=None, validator=OPTIONAL_STRING)
     schema: ClassVar[dict] = _object(
-        {"rules": {"type": "array", "items": RULE_SCHEMA}, "description": {"type": "string"},
+        {"rules": {"type": "array", "minItems": 1, "items": RULE_SCHEMA}, "description": {"type": "string"},
          "name": {"type": ["string", "null"], "description": "If given, must equal the name in the path."}},
         ["rules"])
 
@@ -160,7 +169,7 @@ class PolicyUpdate:
 class BindingCreate:
     identity: Any = attrs.field(validator=STRING)
     schema: ClassVar[dict] = _object(
-        {"identity": {"type": "string", "description": "sa:<name>, user:<name> or dynamic:<engine>."}}, ["identity"])
+        {"identity": IDENTITY_SCHEMA}, ["identity"])
 
 
 @attrs.define
@@ -169,7 +178,7 @@ class TokenCreate:
     ttl: Any = attrs.field(default=None, validator=DURATION)
     display_name: Any = attrs.field(default="", validator=STRING)
     schema: ClassVar[dict] = _object(
-        {"identity": {"type": "string"}, "ttl": {**DURATION_SCHEMA, "description": "Lifetime; absent or '0' for none."},
+        {"identity": IDENTITY_SCHEMA, "ttl": {**DURATION_SCHEMA, "description": "Lifetime; absent or '0' for none."},
          "display_name": {"type": "string"}},
         ["identity"])
 
@@ -191,7 +200,7 @@ class EngineCreate:
     default_ttl: Any = attrs.field(default=None, validator=DURATION)
     max_ttl: Any = attrs.field(default=None, validator=DURATION)
     max_leases: Any = attrs.field(default=None, validator=OPTIONAL_COUNT)
-    schema: ClassVar[dict] = _object({"name": {"type": "string"}, **_ENGINE_PROPERTIES}, ["name", "type", "config"])
+    schema: ClassVar[dict] = _object({"name": NAME_SCHEMA, **_ENGINE_PROPERTIES}, ["name", "type", "config"])
 
 
 @attrs.define
@@ -219,7 +228,7 @@ class RevokePrefix:
     prefix: Any = attrs.field(validator=STRING)
     engine: Any = attrs.field(default=None, validator=OPTIONAL_STRING)
     schema: ClassVar[dict] = _object(
-        {"prefix": {"type": "string", "description": "Lease ids starting with this ('lease_' for all)."},
+        {"prefix": {"type": "string", "pattern": "^lease_", "description": "Lease ids starting with this ('lease_' for all)."},
          "engine": {"type": ["string", "null"]}},
         ["prefix"])
 
@@ -230,7 +239,7 @@ ROLE_SCHEMA = {
     "required": ["name"],
     "additionalProperties": True,
     "description": "name, default_ttl, max_ttl, max_leases, and the engine's own role fields (e.g. creation_statements).",
-    "properties": {"name": {"type": "string"}, "default_ttl": DURATION_SCHEMA, "max_ttl": DURATION_SCHEMA,
+    "properties": {"name": NAME_SCHEMA, "default_ttl": DURATION_SCHEMA, "max_ttl": DURATION_SCHEMA,
                    "max_leases": {"type": ["integer", "null"], "minimum": 0}},
 }
 ROLE_UPDATE_SCHEMA = {**ROLE_SCHEMA, "required": [],

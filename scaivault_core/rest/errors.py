@@ -14,6 +14,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InvalidRequest, NotFound, ScaiVaultError, Unauthenticated
 
@@ -53,11 +54,16 @@ def error_response(exc: BaseException, request: Request | None = None) -> JSONRe
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+    log_unexpected(exc, request)
+    body = {"error": {"code": "internal", "message": "Internal server error.", "details": {}}}
+    return JSONResponse(body, status_code=500)
+
+
+def log_unexpected(exc: BaseException, request: Request | None) -> None:
+    """The exception's type and frames for the operator; its message could quote a secret, so not that."""
     where = f" in {request.method} {request.url.path}" if request is not None else ""
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error("unhandled %s%s\n%s", type(exc).__name__, where, frames)
-    body = {"error": {"code": "internal", "message": "Internal server error.", "details": {}}}
-    return JSONResponse(body, status_code=500)
 
 
 def status_text(status: int) -> str:
@@ -74,4 +80,31 @@ async def handle(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc, request)
 
 
-EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: handle, ScaiVaultError: handle, Exception: handle}
+EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: handle, ScaiVaultError: handle}
+
+
+class CatchAll:
+    """ASGI middleware: any other exception (from a plugin's route, say) becomes the bare 500 here,
+    rather than reaching the server, which would log its message."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started:  # too late to answer; the server closes the connection
+                log_unexpected(exc, Request(scope))
+                return
+            await error_response(exc, Request(scope))(scope, receive, send)

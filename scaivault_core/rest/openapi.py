@@ -47,7 +47,6 @@ SCHEMAS: dict[str, Any] = {
                            "created_at": TIME, "created_by": {"type": "string"}, "reason": NULLABLE_STRING,
                            "retired_at": NULLABLE_TIME, "data": {"description": "Only when reading."}},
                           required=["path", "version", "secret_type", "created_at", "created_by"]),
-    "Rotation": {"type": "object", "description": "The new version, without its value."},
     "Policy": _obj({"name": {"type": "string"}, "rules": {"type": "array", "items": RULE},
                     "description": {"type": "string"}}),
     "PolicyList": _list("policies", "Policy"),
@@ -90,6 +89,16 @@ ERROR_TEXT = {
     429: "quota_exceeded: the engine's or role's max_leases is reached",
     502: "engine_unreachable or engine_error: the target system is down or refused",
 }
+PATH_PARAMETERS = {  # name: (description, example)
+    "engine": ("An engine's name.", "support-db"),
+    "role": ("A role's name.", "readonly"),
+    "name": ("A policy's name.", "reporting-service-dynamic"),
+    "identity": ("An identity: sa:<name>, user:<name> or dynamic:<engine>.", "sa:reporting-service"),
+    "accessor": ("A token's accessor, as GET /v1/auth/tokens lists it.", "acc_0123456789abcdef"),
+    "lease_id": ("A lease id.", "lease_db_abc123xyz"),
+    "path": ("A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`.",
+             "infra/postgres/support/root"),
+}
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
@@ -116,7 +125,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag] if op.tag else []}
     if op.description:
         body["description"] = op.description
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    parameters = [{"name": name, "in": "path", "required": True, "description": PATH_PARAMETERS[name][0],
+                   "example": PATH_PARAMETERS[name][1], "schema": {"type": "string", "minLength": 1}}
                   for name in _PARAM.findall(op.path)]
     parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description, "schema": q.schema()}
                    for q in op.query]

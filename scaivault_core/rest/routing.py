@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import attrs
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,6 +20,29 @@ from ..errors import InvalidRequest
 from .api import VaultAPI
 from .bodies import parse, read_json
 from .errors import error_response
+
+
+class AnyPathConvertor(Convertor[str]):
+    """Any characters, '/' included (starlette's ``path`` stops at a newline, which would turn a bad
+    secret path into a missing endpoint instead of a clear ``invalid_request``)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class SecretPathConvertor(AnyPathConvertor):
+    """A secret path as the last part of a URL: not ending in "/rotate", which names rotation."""
+
+    regex = r"(?![\s\S]*/rotate\Z)[\s\S]+"
+
+
+register_url_convertor("any_path", AnyPathConvertor())
+register_url_convertor("secret_path", SecretPathConvertor())
 
 
 @attrs.frozen
@@ -68,7 +92,7 @@ class Call:
 @attrs.frozen
 class Operation:
     method: str
-    path: str  # starlette syntax; ``{path:path}`` is the one parameter that may hold '/'
+    path: str  # starlette syntax; ``{path:secret_path}`` is the one parameter that may hold '/'
     handler: Callable[[VaultAPI, Call], Any]
     summary: str
     operation_id: str

@@ -8,20 +8,20 @@ from .routing import Operation, Query
 OPERATIONS = [
     # Before the plain secret route, so POST .../rotate is rotation while GET/PUT of a path ending in
     # "rotate" still reach the secret.
-    Operation("POST", "/v1/secrets/{path:path}/rotate",
+    Operation("POST", "/v1/secrets/{path:any_path}/rotate",
               lambda api, c: api.rotate_secret(c.path["path"], reason=c.body.reason, grace_period=c.body.grace_period),
               "Rotate a secret (an engine's root credential)", "rotateSecret", body=bodies.Rotate, body_required=False,
-              response="Rotation", errors=(404, 502), tag="secrets",
+              response="SecretVersion", errors=(404, 409, 502), tag="secrets",
               description="Needs `rotate` on the path. The answer describes the new version, never its value."),
-    Operation("PUT", "/v1/secrets/{path:path}",
+    Operation("PUT", "/v1/secrets/{path:secret_path}",
               lambda api, c: api.put_secret(c.path["path"], c.body.data, c.body.secret_type),
               "Write a new version of a secret", "putSecret", body=bodies.SecretWrite, response="SecretVersion",
               errors=(413,), tag="secrets",
               description="Needs `create` on a new path, `update` on an existing one. The value is not echoed."),
-    Operation("GET", "/v1/secrets/{path:path}", lambda api, c: api.get_secret(c.path["path"], c.query["version"]),
+    Operation("GET", "/v1/secrets/{path:secret_path}", lambda api, c: api.get_secret(c.path["path"], c.query["version"]),
               "Read a secret (the newest version, or ?version=N)", "getSecret", response="SecretVersion",
               query=(Query("version", "A past version number.", type="integer", minimum=1, maximum=2**31),),
               errors=(404,), tag="secrets"),
-    Operation("DELETE", "/v1/secrets/{path:path}", lambda api, c: api.delete_secret(c.path["path"]),
+    Operation("DELETE", "/v1/secrets/{path:secret_path}", lambda api, c: api.delete_secret(c.path["path"]),
               "Delete a secret and all its versions", "deleteSecret", status=204, errors=(404,), tag="secrets"),
 ]

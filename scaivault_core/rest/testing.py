@@ -1,0 +1,180 @@
+"""Helpers for testing against a real ``scaivault server`` process (ours, and plugin authors').
+
+``LiveServer`` initialises a store, runs the server as a subprocess on a free loopback port,
+waits until it answers, and can stop, SIGKILL and restart it. ``self_signed_certificate``
+makes a certificate for 127.0.0.1 so the same tests can run over HTTPS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scaivault_command() -> list[str]:
+    """How to run the ``scaivault`` CLI of this interpreter's environment."""
+    script = Path(sys.executable).with_name("scaivault")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "scaivault_core.cli"]
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) files for 127.0.0.1 and localhost, valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class ThreadedServer:
+    """An ASGI app (``create_app(vault)``) served by uvicorn in a thread of this process, on a free port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, name="scaivault-test-server", daemon=True)
+
+    def __enter__(self) -> "ThreadedServer":
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+class LiveServer:
+    """A ``scaivault server`` subprocess on its own store (a SQLite file in ``directory``)."""
+
+    def __init__(self, directory: Path, *, tls: bool = False, env: dict[str, str] | None = None) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.store = self.directory / "vault.db"
+        self.port = free_port()
+        self.cert: Path | None = None
+        self.key: Path | None = None
+        if tls:
+            self.cert, self.key = self_signed_certificate(self.directory / "tls")
+        self.env = {**os.environ, "SCAIVAULT_STORE": str(self.store), **(env or {})}
+        for name in ("SCAIVAULT_ADDR", "SCAIVAULT_TOKEN", "SCAIVAULT_KEY"):
+            if not env or name not in env:
+                self.env.pop(name, None)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = self.directory / "server.log"
+        self.admin_token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.cert else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> Any:
+        """What an httpx client needs to trust this server."""
+        return ssl.create_default_context(cafile=str(self.cert)) if self.cert else True
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the CLI embedded on this server's store."""
+        result = subprocess.run([*scaivault_command(), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"scaivault {args[0]} failed ({result.returncode}): {result.stderr.strip()}")
+        return result
+
+    def init(self) -> str:
+        """``scaivault init``; returns the first admin token."""
+        self.admin_token = json.loads(self.cli("init", "--format", "json").stdout)["admin_token"]
+        return self.admin_token
+
+    def start(self, timeout: float = 30.0) -> "LiveServer":
+        if self.admin_token is None and not self.store.exists():
+            self.init()
+        args = [*scaivault_command(), "server", "--listen", f"127.0.0.1:{self.port}", "--log-level", "warning"]
+        if self.cert:
+            args += ["--tls-cert", str(self.cert), "--tls-key", str(self.key)]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"scaivault server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/v1/health", verify=self.verify, timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"scaivault server did not answer within {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM and wait for a clean shutdown (SIGKILL if it hangs)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+        self.process = None
+
+    def __enter__(self) -> "LiveServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,93 @@
+"""REST tests: in-process apps over the core's memory-engine vault, and live servers on real PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+
+import warnings
+
+import psycopg
+import pytest
+
+with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is what we ship with
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient
+
+from scaivault_core.rest import create_app
+from scaivault_core.rest.testing import LiveServer
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_admin):
+    """A private database for this test session, dropped afterwards."""
+    name = "sv_rest_" + secrets.token_hex(4)
+    pg_admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE reports (id int PRIMARY KEY, title text)")
+        conn.execute("INSERT INTO reports VALUES (1, 'nightly')")
+    yield name
+    pg_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def pg_role_exists(pg_admin):
+    def exists(name: str) -> bool:
+        return pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+    return exists
+
+
+@pytest.fixture
+def app_client(vault):
+    """A TestClient over the core's memory-engine vault (engine "mem", role "readonly"), with an admin token."""
+    app = create_app(vault)
+    token = vault.create_admin_token()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        client.vault = vault
+        yield client
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A `scaivault server` subprocess on a fresh store (plain HTTP); stopped afterwards."""
+    servers = []
+
+    def start(**kwargs) -> LiveServer:
+        server = LiveServer(tmp_path / f"server{len(servers)}", **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def pg_engine(pg_database):
+    """Configures engine "pg" (root: the postgres superuser) with role "readonly" through any VaultAPI-like object."""
+    def configure(api, *, role_max_ttl: str = "8h") -> None:
+        api.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
+        api.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read", "rotate"]}])
+        api.bind_policy("pg-root", "dynamic:pg")
+        api.create_engine("pg", "database", {
+            "plugin": "postgresql",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+            "root_credentials_path": "infra/pg/root",
+        }, default_ttl="1h", max_ttl="24h")
+        api.create_role("pg", "readonly", creation_statements=[
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\"",
+        ], revocation_statements=[
+            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM \"{{name}}\"",
+            "DROP ROLE IF EXISTS \"{{name}}\"",
+        ], default_ttl="1h", max_ttl=role_max_ttl)
+    return configure
