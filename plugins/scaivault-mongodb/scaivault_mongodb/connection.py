@@ -91,7 +91,8 @@ class RootClient:
         """Run ``command`` on ``database``; a refusal whose code is in ``ok_codes`` is returned, not raised."""
         return self.run(action, lambda client: client[database].command(command), ok_codes=ok_codes)
 
-    def run(self, action: str, work: Callable[[MongoClient], T], *, ok_codes: tuple[int, ...] = ()) -> T | dict[str, Any]:
+    def run(self, action: str, work: Callable[[MongoClient], T], *,
+            ok_codes: tuple[int, ...] = ()) -> T | dict[str, Any]:
         """``work(client)``, with pymongo's errors translated; retried once after an authentication failure."""
         for attempt in (1, 2):
             client = self._get()

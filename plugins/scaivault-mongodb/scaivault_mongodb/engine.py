@@ -18,6 +18,7 @@ from .connection import UNAUTHORIZED, USER_NOT_FOUND, RootClient, classify, clie
 from .urls import MongoURL, check_database_name, parse_url
 
 URL_FIELD = "config.connection_url"
+SPANNING_ROLES_HINT = " (roles that span databases, such as readAnyDatabase, exist only in admin)"
 
 
 @attrs.define
@@ -106,9 +107,11 @@ class MongoDBEngine(Engine):
         found = {(r.get("role"), r.get("db")) for r in reply.get("roles", [])}
         for index, item in enumerate(role.db_roles):
             if (item.role, item.db) not in found:
-                hint = " (roles that span databases, such as readAnyDatabase, exist only in admin)" if item.db != "admin" else ""
-                raise InvalidConfig(f"db_roles[{index}]: MongoDB has no role {item.role!r} in database {item.db!r}{hint}.",
-                                    field=f"db_roles[{index}]")
+                hint = "" if item.db == "admin" else SPANNING_ROLES_HINT
+                raise InvalidConfig(
+                    f"db_roles[{index}]: MongoDB has no role {item.role!r} in database {item.db!r}{hint}.",
+                    field=f"db_roles[{index}]",
+                )
 
     # -- leases ---------------------------------------------------------------------------------
 
