@@ -20,7 +20,7 @@ from scaivault_core import (
 
 from .clients import AwsClients, AwsTarget, make_clients
 from .clients import verify as verify_clients
-from .core_errors import ROOT_FIELD, core_errors
+from .core_errors import ROOT_FIELD, as_core_error, core_errors
 from .credentials import AwsCredentials
 from .errors import AwsError, InvalidField, aws_code, translate_errors
 from .iam_users import create_iam_user, revoke_iam_user
@@ -51,6 +51,8 @@ __all__ = ["AwsEngine"]
 
 # A role's MaxSessionDuration rarely changes; asking IAM once per issue would double the calls.
 ROLE_LIMIT_CACHE_SECONDS = 300.0
+USER_PREFIX = "v_"  # the core's generated user names
+MAX_ACCESS_KEYS = 2  # per IAM user, an AWS limit
 # IAM throttles per account; a few revocations at once are faster without provoking it.
 REVOKE_CONCURRENCY = 4
 
@@ -277,6 +279,88 @@ class AwsEngine(Engine):
             )
             return False
         return True
+
+
+    # -- reconcile -----------------------------------------------------------------------------
+
+    def list_subjects(self) -> list[str]:
+        """IAM users this engine created (named v_..., tagged with this engine's name)."""
+        clients = self.clients()
+        with core_errors(), translate_errors():
+            candidates = [
+                user["UserName"]
+                for page in clients.iam.get_paginator("list_users").paginate()
+                for user in page["Users"]
+                if user["UserName"].startswith(USER_PREFIX)
+            ]
+            mine = self.context.name
+            return [name for name in candidates if self._user_tags(clients, name).get(ENGINE_TAG) == mine]
+
+    def revoke_subject(self, subject: str) -> None:
+        """Delete an IAM user of this engine that belongs to no lease."""
+        clients = self.clients()
+        with core_errors():
+            with translate_errors():
+                tags = self._user_tags(clients, subject)
+            if tags.get(ENGINE_TAG) != self.context.name:
+                raise InvalidRequest(f"IAM user {subject} was not created by engine {self.context.name}.")
+            revoke_iam_user(clients, subject)
+
+    @staticmethod
+    def _user_tags(clients: AwsClients, user_name: str) -> dict[str, str]:
+        try:
+            pages = clients.iam.get_paginator("list_user_tags").paginate(UserName=user_name)
+            return {tag["Key"]: tag["Value"] for page in pages for tag in page["Tags"]}
+        except botocore.exceptions.ClientError as exc:
+            if aws_code(exc) == "NoSuchEntity":
+                return {}  # deleted since it was listed
+            raise
+
+    # -- root key rotation -----------------------------------------------------------------------
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any] | None:
+        """A second access key for the engine's IAM user, created now (AWS mints keys itself)."""
+        clients = self.clients()
+        with core_errors():
+            identity = clients.identity()
+            if identity.kind not in ("user", "root"):
+                return None  # session credentials have no access key of their own to replace
+            with translate_errors():
+                keys = clients.iam.list_access_keys()["AccessKeyMetadata"]
+                if len(keys) >= MAX_ACCESS_KEYS:
+                    others = [k["AccessKeyId"] for k in keys if k["AccessKeyId"] != current.get("access_key_id")]
+                    raise InvalidConfig(
+                        f"{identity.arn} already has {MAX_ACCESS_KEYS} access keys, AWS's limit; delete the one "
+                        f"not in use ({', '.join(others)}) before rotating.",
+                        field=ROOT_FIELD,
+                    )
+                # Without UserName, AWS acts on the signing key's own user.
+                key = clients.iam.create_access_key()["AccessKey"]
+        return {**current, "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        """The new key exists already; wait until AWS accepts it, or delete it again."""
+        try:
+            wait_for_propagation(self.target, _root_key_pair(new), timeout=float(self.config.propagation_timeout))
+        except AwsError as exc:
+            # The core keeps the old key in force; a stray second key would block the next rotation.
+            self._delete_own_key(new["access_key_id"])
+            raise as_core_error(exc) from None
+
+    def retire_root_credentials(self, old: dict[str, Any]) -> None:
+        """Delete the previous access key (the store, and so the engine, has the new one by now)."""
+        current = _root_key_pair(self.context.root_credentials())
+        if old.get("access_key_id") and old["access_key_id"] != current.access_key_id:
+            self._delete_own_key(old["access_key_id"])
+
+    def _delete_own_key(self, access_key_id: str) -> None:
+        iam = self.clients().iam  # signed with the key pair the store holds now
+        with core_errors(), translate_errors():
+            try:
+                iam.delete_access_key(AccessKeyId=access_key_id)
+            except botocore.exceptions.ClientError as exc:
+                if aws_code(exc) != "NoSuchEntity":
+                    raise
 
 
 def _root_key_pair(root: dict[str, Any]) -> AwsCredentials:

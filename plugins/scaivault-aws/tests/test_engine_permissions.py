@@ -84,12 +84,16 @@ def test_the_documented_policy_covers_every_credential_type(kit, make_vault, mot
 
     vault.revoke(vault.issue(ENGINE, "deploy").lease_id)
     vault.revoke(vault.issue(ENGINE, "fed").lease_id)
+    assert vault.reconcile(ENGINE)["orphans"] == []
+    # Rotation acts on the engine's own user: a new key, the old one deleted.
+    vault.rotate_secret(kit.ROOT_PATH, grace_period="0")
+    vault.revoke(vault.issue(ENGINE, "full").lease_id)
 
     used = {f"iam:{op}" for op in iam_calls} | {f"sts:{op}" for op in sts_calls}
     used.discard("sts:GetCallerIdentity")  # allowed to every key; no policy can deny it
     assert used <= documented_actions(), used - documented_actions()
     assert {"iam:CreateUser", "iam:DeleteUser", "iam:DeleteVirtualMFADevice", "iam:GetRole",
-            "sts:AssumeRole", "sts:GetFederationToken"} <= used
+            "iam:ListUsers", "sts:AssumeRole", "sts:GetFederationToken"} <= used
 
 
 def test_a_missing_permission_is_an_engine_error_naming_the_operation(kit, make_vault, moto_enforcing):
