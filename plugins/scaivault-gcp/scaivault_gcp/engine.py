@@ -2,8 +2,9 @@
 
 Crash safety of keys. Google picks a key's id and tells it only in the keys.create response, so
 ``plan`` cannot record it. ``plan`` records instead which user-managed keys the account had just
-before (it lists them anyway, to check Google's limit of 10). When keys.create is refused outright,
-this process knows nothing was made and the immediate rollback succeeds. Otherwise revoking an
+before (it lists them anyway, to check Google's limit of 10). While the process lives, it
+remembers each create's outcome by lease id (the key id, or "refused"), so the core's immediate
+rollback of a failed issue deletes exactly the key made, or nothing. After a crash, revoking an
 intent whose create never reported back deletes nothing it cannot attribute: if the account has
 no key beyond that list, nothing was made and the rollback succeeds; if it has, the rollback
 fails with the candidate key ids, so the intent stays queued, is retried (and succeeds once those
@@ -13,6 +14,7 @@ keys are gone), and ends ``irrevocable`` for an operator rather than silently dr
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, LeaseLimits, ScaiVaultError
@@ -22,6 +24,30 @@ from .iam import Iam, decode_key_file, key_id_of, limit_error
 from .settings import (ACCESS_TOKEN, MAX_TOKEN_LIFETIME, MAX_USER_MANAGED_KEYS, SERVICE_ACCOUNT_KEY, Config, Role,
                        check_role, endpoints)
 from .tokens import RootTokens
+
+_REMEMBER = 3600.0  # seconds an outcome is kept: far past the core's intent timeout
+
+
+class _Outcomes:
+    """What keys.create did, by lease id, until the lease is recorded or undone (this process only)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, lease_id: str, key_id: str | None) -> None:
+        """``key_id`` None: Google refused, nothing was made."""
+        now = time.monotonic()
+        with self._lock:
+            for stale in [k for k, (at, _) in self._items.items() if now - at > _REMEMBER]:
+                del self._items[stale]
+            self._items[lease_id] = (now, key_id)
+
+    def take(self, lease_id: str | None) -> tuple[bool, str | None]:
+        """(known, key id) for a lease, forgotten once taken."""
+        with self._lock:
+            found = self._items.pop(lease_id, None) if lease_id else None
+        return (False, None) if found is None else (True, found[1])
 
 
 class GcpEngine(Engine):
@@ -40,8 +66,7 @@ class GcpEngine(Engine):
                               retry=RetryPolicy(max_retries=self.config.max_retries))
         self._tokens = RootTokens(self._api, self._endpoints, self.context.root_credentials)
         self._iam = Iam(self._tokens, self._endpoints.iam, self._endpoints.iamcredentials)
-        self._refused: set[str] = set()  # lease ids whose keys.create Google refused: nothing to undo
-        self._refused_lock = threading.Lock()
+        self._outcomes = _Outcomes()
 
     def close(self) -> None:
         self._api.close()
@@ -94,16 +119,15 @@ class GcpEngine(Engine):
         except ScaiVaultError as exc:
             status = exc.details.get("api_status")
             if status is not None and (status < 500 or status == 503):  # refused, so certainly not created
-                with self._refused_lock:
-                    self._refused.add(request.lease_id)
+                self._outcomes.note(request.lease_id, None)
             raise
         key_id = key_id_of(key["name"])
+        self._outcomes.note(request.lease_id, key_id)
         try:
             key_file = decode_key_file(key["privateKeyData"])
-        except (KeyError, ValueError) as exc:
-            self._iam.delete_key(email, key_id)  # useless without its key file; the plan cannot name it
+        except (KeyError, ValueError) as exc:  # the core's rollback deletes the key (noted above)
             raise EngineError(f"Google returned key {key_id} of {email} without a readable key file "
-                              f"({type(exc).__name__}); the key was deleted.", key_id=key_id) from None
+                              f"({type(exc).__name__}); the key is deleted again.", key_id=key_id) from None
         self.log.info("created key %s for %s", key_id, email)
         return Issued(data={"private_key_data": key["privateKeyData"], "key_json": key_file, "key_id": key_id,
                             "service_account_email": email},
@@ -117,11 +141,12 @@ class GcpEngine(Engine):
         if handle.get("key_id"):
             self._iam.delete_key(email, handle["key_id"])
             return
-        # An intent whose keys.create never reported back: see the module docstring.
-        with self._refused_lock:
-            if handle.get("lease_id") in self._refused:
-                self._refused.discard(handle["lease_id"])
-                return
+        # An intent whose keys.create never reported back to the core: see the module docstring.
+        known, key_id = self._outcomes.take(handle.get("lease_id"))
+        if known:
+            if key_id is not None:
+                self._iam.delete_key(email, key_id)
+            return
         before = set(handle.get("keys_before", []))
         unknown = sorted(key_id_of(k["name"]) for k in self._iam.user_managed_keys(email)
                          if key_id_of(k["name"]) not in before)

@@ -86,9 +86,10 @@ class RootTokens:
         if not token_uri.startswith("https://"):
             raise InvalidConfig("The token_uri must be an https:// URL.", field="config.token_uri")
         now = int(time.time())
-        # The audience is the token URI, as google-auth sends it; Google documents its own URI for it.
-        assertion = self._sign(info, {"iss": info["client_email"], "scope": CLOUD_PLATFORM, "aud": token_uri,
-                                      "iat": now, "exp": now + 3600})
+        # Google documents the audience as always its own token URI, whichever host (a private
+        # endpoint, a proxy) the request is sent to.
+        assertion = self._sign(info, {"iss": info["client_email"], "scope": CLOUD_PLATFORM,
+                                      "aud": self._endpoints.default_token_uri, "iat": now, "exp": now + 3600})
         response = self._api.send("POST", token_uri, service=TOKEN_SERVICE, idempotent=True,
                                   data={"grant_type": JWT_BEARER, "assertion": assertion})
         if response.status_code in (400, 401, 403):
