@@ -21,7 +21,9 @@ _USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
 # yet granted a role) depend on what earlier statements of the role will have done by then.
 _SYNTAX_ERRORS = {1064, 1065, 1149}  # parse error, empty query, syntax error
 _UNKNOWN_THREAD = 1094  # KILL of a session that ended meanwhile
-_BATCH = 500  # user names per IN (...) list
+_BATCH = 500  # user names per IN (...) list or DROP USER
+_LONE_DROP = re.compile(r"^\s*DROP\s+USER\s+IF\s+EXISTS\s+(?P<account>'(?P<name>[A-Za-z0-9_]+)'@'[^'\\]*')\s*;?\s*$",
+                        re.IGNORECASE)
 
 
 @attrs.define
@@ -144,23 +146,34 @@ class MySQLEngine(Engine):
             raise error
 
     def revoke_many(self, handles: list[dict[str, Any]]) -> list[BaseException | None]:
-        """One root session: find which users remain, run their revocations, kill all their sessions."""
+        """One root session: find which users remain, run their revocations, kill all their sessions.
+
+        Leases whose revocation is a lone ``DROP USER IF EXISTS 'name'@'host'`` (the default) are
+        dropped together in one statement: MariaDB takes about 5 ms per DROP USER statement, and
+        0.1 ms per user within one.
+        """
         names = [h["username"] for h in handles]
 
         def work(conn: pymysql.connections.Connection) -> list[BaseException | None]:
             existing = _existing(conn, names)
-            results: list[BaseException | None] = []
-            for handle in handles:
-                if handle["username"] not in existing:  # already gone (or never created) counts as revoked
-                    results.append(None)
-                    continue
+            results: list[BaseException | None] = [None] * len(handles)  # already gone counts as revoked
+            todo = [i for i, h in enumerate(handles) if h["username"] in existing]
+            together = {i: account for i in todo if (account := _lone_drop(handles[i])) is not None}
+            if len(together) > 1:
                 try:
-                    _execute(conn, handle["revocation"])
-                    results.append(None)
+                    for chunk in _chunks(list(together.values())):
+                        _execute(conn, [f"DROP USER IF EXISTS {', '.join(chunk)}"])
+                    todo = [i for i in todo if i not in together]
+                except pymysql.MySQLError as exc:
+                    if is_lost(exc):
+                        raise  # otherwise each one on its own below, to find the one that fails
+            for i in todo:
+                try:
+                    _execute(conn, handles[i]["revocation"])
                 except pymysql.MySQLError as exc:
                     if is_lost(exc):
                         raise
-                    results.append(classify(exc, connecting=False))
+                    results[i] = classify(exc, connecting=False)
             # After the DROP no new session can log in; end the ones still open (DROP USER leaves them).
             _kill_sessions(conn, names)
             return results
@@ -237,6 +250,13 @@ def _check_syntax(conn: pymysql.connections.Connection, rendered: list[tuple[str
                 raise InvalidConfig(f"{where} was refused by the server: {classify(exc, connecting=False).message}",
                                     field=where) from None
             cur.execute("DEALLOCATE PREPARE scaivault_check")
+
+
+def _lone_drop(handle: dict[str, Any]) -> str | None:
+    """The ``'name'@'host'`` of a revocation that is one plain DROP USER IF EXISTS of the lease's user."""
+    statements = handle["revocation"]
+    match = _LONE_DROP.match(statements[0]) if len(statements) == 1 else None
+    return match["account"] if match and match["name"] == handle["username"] else None
 
 
 def _chunks(items: list[str]) -> list[list[str]]:

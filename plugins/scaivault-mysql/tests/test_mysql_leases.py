@@ -87,6 +87,38 @@ def test_many_leases_expire_in_one_pass(vault, server, readonly, database, clock
         assert_gone(server, item.data, conn)
 
 
+def drop_user_statements(live) -> int:
+    """How many DROP USER statements the engine's root session has run."""
+
+    def work(conn):
+        with conn.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Com_drop_user'")
+            return int(cur.fetchone()[1])
+
+    return live._root.run(work)
+
+
+def test_default_revocations_are_one_drop_user_and_others_run_their_own(vault, server, readonly, engine, database,
+                                                                        role_name, clock):
+    custom = f"{role_name}x"
+    vault.create_role(engine, custom, creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"],
+                      revocation_statements=["REVOKE USAGE ON *.* FROM '{{name}}'@'%'", "DROP USER '{{name}}'@'%'"])
+    plain = [vault.issue(engine, readonly, ttl="5m") for _ in range(6)]
+    own = [vault.issue(engine, custom, ttl="5m") for _ in range(2)]
+    server.execute("DROP USER %s@'%%'", (plain[0].data["username"],))  # one already gone
+    live = vault._engines.live(engine).engine
+    before = drop_user_statements(live)
+
+    clock.advance(301)
+    assert vault.expire_due() == 8
+
+    assert drop_user_statements(live) - before == 1 + 2  # five users in one statement, then one each
+    for item in plain + own:
+        assert vault.lookup(item.lease_id).state == "revoked"
+        assert server.users_like(item.data["username"]) == []
+    server.drop_users(f"v_{custom}_")
+
+
 def test_a_user_already_gone_counts_as_revoked(vault, server, readonly):
     issued = vault.issue("db", readonly)
     server.execute("DROP USER %s@'%%'", (issued.data["username"],))
