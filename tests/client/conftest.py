@@ -1,0 +1,88 @@
+"""Client tests: a live `scaivault server` subprocess on the real PostgreSQL (a private database)."""
+
+from __future__ import annotations
+
+import secrets
+
+import psycopg
+import pytest
+
+from scaivault_core.client import ScaiVaultClient
+from scaivault_core.rest.testing import LiveServer
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_admin):
+    name = "sv_client_" + secrets.token_hex(4)
+    pg_admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE reports (id int PRIMARY KEY)")
+    yield name
+    pg_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def pg_role_exists(pg_admin):
+    def exists(name: str) -> bool:
+        return pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+    return exists
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, pg_database):
+    """One server per module, with engine "pg" (root: the postgres superuser) and role "readonly" (max 8h)."""
+    live = LiveServer(tmp_path_factory.mktemp("server")).start()
+    with ScaiVaultClient(live.url, live.admin_token) as admin:
+        admin.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
+        admin.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
+        admin.bind_policy("pg-root", "dynamic:pg")
+        admin.create_engine("pg", "database", {
+            "plugin": "postgresql",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+            "root_credentials_path": "infra/pg/root",
+        })
+        admin.create_role("pg", "readonly", creation_statements=[
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\"",
+        ], revocation_statements=[
+            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM \"{{name}}\"",
+            "DROP ROLE IF EXISTS \"{{name}}\"",
+        ], max_ttl="8h")
+        admin.create_role("pg", "brief", creation_statements=[
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+        ], max_ttl="5s")
+        admin.create_policy("svc", [{"path_pattern": "dynamic/engines/pg/roles/*", "permissions": ["read"]}])
+        admin.bind_policy("svc", "sa:svc")
+        live.service_token = admin.create_token("sa:svc", ttl="1h")["token"]
+    yield live
+    with ScaiVaultClient(live.url, live.admin_token) as admin:
+        admin.revoke_prefix("lease_", engine="pg")  # whatever a failed test left behind
+    live.stop()
+
+
+@pytest.fixture
+def client(server):
+    with ScaiVaultClient(server.url, server.service_token) as client:
+        yield client
+
+
+@pytest.fixture
+def can_login(pg_database):
+    """Whether a credential's connection_url logs in to PostgreSQL and can read the table right now."""
+    def check(url: str) -> bool:
+        try:
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                conn.execute("SELECT count(*) FROM reports").fetchone()
+            return True
+        except psycopg.OperationalError:
+            return False
+    return check
