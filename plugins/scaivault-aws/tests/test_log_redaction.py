@@ -37,7 +37,8 @@ def test_sts_and_iam_leases_leave_no_secret_in_debug_logs(kit, make_vault, moto_
              "Principal": {"AWS": "arn:aws:iam::123456789012:user/scaivault-admin"}}]}
     role_arn = admin.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     vault = make_vault()
-    kit.add_engine(vault, moto_enforcing)
+    # Enforcing moto never accepts federation-token credentials: keep that wait short.
+    kit.add_engine(vault, moto_enforcing, propagation_timeout=1)
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
     vault.create_role(ENGINE, "user", credential_type="iam_user", policy_document=policy)
     vault.create_role(ENGINE, "role", credential_type="assumed_role", role_arns=[role_arn])
