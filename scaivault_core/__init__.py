@@ -1,6 +1,7 @@
 """ScaiVault core: embeddable dynamic secrets. Plugins import only the names re-exported here."""
 
 from .clock import Clock, ManualClock, SystemClock
+from .default_plugins.passwords import random_password
 from .durations import format_duration, parse_duration
 from .engine import Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed
 from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig, InvalidRequest,
@@ -21,5 +22,5 @@ __all__ = [
     "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
-    "make_plugin_manager", "redact", "template_list", "Session", "Vault",
+    "make_plugin_manager", "random_password", "redact", "template_list", "Session", "Vault",
 ]

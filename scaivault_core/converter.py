@@ -13,6 +13,51 @@ T = TypeVar("T")
 converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
 
+# JSON has real booleans, numbers and lists: cattrs' defaults would read "false" as True, 2.7 as 2
+# and "deploy" as ['d', 'e', ...]. A config that says something else is a mistake worth naming.
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected a whole number")
+    return value
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a number")
+    return float(value)
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _is_sequence(cls: Any) -> bool:
+    return getattr(cls, "__origin__", None) in (list, tuple, set, frozenset)
+
+
+def _strict_sequence(value: Any, cls: Any) -> Any:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("expected a list")
+    args = [a for a in getattr(cls, "__args__", ()) if a is not Ellipsis] or [Any]
+    items = [converter.structure(item, args[0]) for item in value]
+    return cls.__origin__(items)
+
+
+converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook_func(_is_sequence, _strict_sequence)
+
+
 def structure(data: Any, cls: type[T], *, error: type[ScaiVaultError] = InvalidConfig, where: str = "") -> T:
     """Build ``cls`` from plain data; a bad or unknown field raises ``error`` naming each field."""
     if not isinstance(data, dict):

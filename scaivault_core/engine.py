@@ -62,6 +62,7 @@ class IssueRequest:
     metadata: Mapping[str, Any]
     params: Any  # an instance of the engine's ``Request`` class: extra fields of the request body
     variables: Mapping[str, Any] = attrs.field(repr=False)
+    max_expires_at: float | None = None  # the latest the lease can ever be renewed to
 
     def render(self, templates: list[str], render: Callable[[str, Mapping[str, Any]], str]) -> list[str]:
         """Each template rendered with this request's variables."""

@@ -79,7 +79,7 @@ class EngineManager:
         if self._store.get_engine(name) is not None:
             raise Conflict(f"Engine {name!r} already exists; update it with PUT.", engine=name)
         record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0)
-        self.root_credentials(record)  # the engine's own identity must be able to read them
+        self._require_root_grant(record)  # the engine's own identity must be able to read them
         engine = self._build(record, cls)
         try:
             call_engine(engine.verify)
@@ -97,7 +97,7 @@ class EngineManager:
         self._auth.require(identity, engine_path(name), "update")
         old = self.record(name)
         record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at)
-        self.root_credentials(record)
+        self._require_root_grant(record)
         engine = self._build(record, cls)
         try:
             call_engine(engine.verify)
@@ -169,18 +169,21 @@ class EngineManager:
         )
         return cls(context)
 
-    def root_credentials(self, record: EngineRecord) -> dict[str, Any]:
-        """The engine's root credential, read as its own identity ``dynamic:<engine>``."""
-        if not record.root_credentials_path:
-            return {}
-        identity = f"dynamic:{record.name}"
-        path = record.root_credentials_path
-        if not self._auth.can(identity, path, "read"):
+    def _require_root_grant(self, record: EngineRecord) -> None:
+        identity, path = f"dynamic:{record.name}", record.root_credentials_path
+        if path and not self._auth.can(identity, path, "read"):
             raise InvalidConfig(
                 f"Engine identity {identity} may not read its root credentials: bind it a policy granting "
                 f"'read' on {path!r}.",
                 missing_grant={"identity": identity, "path": path, "permission": "read"},
             )
+
+    def root_credentials(self, record: EngineRecord) -> dict[str, Any]:
+        """The engine's root credential, read as its own identity ``dynamic:<engine>``."""
+        if not record.root_credentials_path:
+            return {}
+        self._require_root_grant(record)
+        path = record.root_credentials_path
         try:
             data = self._secrets.read(path).data
         except ScaiVaultError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import string
 import time
@@ -45,6 +46,18 @@ class LeaseOptions:
     backoff_max: float = 600.0
     max_attempts: int = 12  # about an hour of retries before a lease is marked irrevocable
     wait_for_claim: float = 10.0  # how long an explicit revoke waits for a concurrent change to finish
+
+    @classmethod
+    def from_env(cls) -> "LeaseOptions":
+        """Defaults, with ``SCAIVAULT_CLAIM_TIMEOUT`` / ``SCAIVAULT_INTENT_TIMEOUT`` applied: how soon a process takes over a dead one's work."""
+        options = cls()
+        for variable, field in (("SCAIVAULT_CLAIM_TIMEOUT", "claim_timeout"), ("SCAIVAULT_INTENT_TIMEOUT", "intent_timeout")):
+            if os.environ.get(variable):
+                seconds = parse_duration(os.environ[variable], variable)
+                if not seconds:
+                    raise InvalidRequest(f"{variable} must be at least one second.", field=variable)
+                setattr(options, field, float(seconds))
+        return options
 
 
 def new_lease_id(prefix: str) -> str:
@@ -96,7 +109,7 @@ class LeaseManager:
         variables = {"name": username, "password": password, "ttl_seconds": ttl_seconds,
                      "expiration": engine.format_expiration(expires_at)}
         request = IssueRequest(lease_id, role_name, role, username, password, expires_at, ttl_seconds, metadata,
-                               request_params, variables)
+                               request_params, variables, max_expires_at=now + max_ttl)
         handle = call_engine(engine.plan, request, secrets=[password])
         deadline = now + self.options.intent_timeout
         lease = Lease(lease_id, engine_name, role_name, identity, LeaseState.INTENT, now, expires_at,
@@ -303,6 +316,7 @@ class LeaseManager:
             error.details = {**error.details, "lease_id": lease_id, "state": outcome.lease.state,
                              "next_attempt_at": outcome.lease.due_at}
             error.message += " The revocation is queued and will be retried."
+            error.args = (error.message,)
             raise error
         return outcome.lease
 
@@ -403,11 +417,14 @@ class LeaseManager:
         mine = {"claimed_by": self.instance}
         if error is None:
             state = LeaseState.ROLLED_BACK if lease.state == LeaseState.INTENT else LeaseState.REVOKED
-            self._store.update_lease(lease.lease_id, {"state": state, "revoked_at": now, "claimed_by": None,
-                                                      "claim_deadline": None, "last_error": None}, expect=mine)
+            recorded = self._store.update_lease(lease.lease_id, {"state": state, "revoked_at": now, "claimed_by": None,
+                                                                 "claim_deadline": None, "last_error": None}, expect=mine)
             lease.state, lease.revoked_at = state, now
             operation = "lease.rollback" if state == LeaseState.ROLLED_BACK else "lease.revoke"
-            self._audit.record(identity, operation, path, lease_id=lease.lease_id, subject=lease.subject)
+            if recorded:
+                self._audit.record(identity, operation, path, lease_id=lease.lease_id, subject=lease.subject)
+            else:  # our claim lapsed and another process took the lease over: its record is the one that counts
+                log.warning("lease %s: revoked, but another process had taken it over and records it", lease.lease_id)
             return Outcome(lease, None, "rolled_back" if state == LeaseState.ROLLED_BACK else "revoked")
         attempts = lease.attempts + 1
         message = error.message[:500]

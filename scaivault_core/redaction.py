@@ -19,10 +19,31 @@ _known: set[str] = set()  # root credential values seen by this process
 _known_lock = threading.Lock()
 
 
+# Fields of root credentials that identify rather than authenticate: masking them would only
+# make error messages unreadable ("app-runtime@***.iam...").
+PUBLIC_FIELDS = frozenset({
+    "username", "user", "type", "client_id", "client_email", "project_id", "tenant_id", "access_key_id",
+    "private_key_id", "auth_uri", "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url",
+    "universe_domain", "region", "host", "port", "database",
+})
+
+
 def remember_secrets(values: Iterable[Any]) -> None:
     """Mask these values in every later engine error (root credentials, for the process's life)."""
     with _known_lock:
-        _known.update(v for v in _flatten(values) if len(v) >= _MIN_LENGTH)
+        _known.update(v for v in _secret_fields(values) if len(v) >= _MIN_LENGTH)
+
+
+def _secret_fields(values: Iterable[Any]) -> Iterable[str]:
+    for value in values:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if str(key).lower() not in PUBLIC_FIELDS:
+                    yield from _secret_fields([item])
+        elif isinstance(value, (list, tuple)):
+            yield from _secret_fields(value)
+        elif isinstance(value, str):
+            yield value
 
 
 def _flatten(values: Iterable[Any]) -> Iterable[str]:

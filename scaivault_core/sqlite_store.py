@@ -30,6 +30,21 @@ def _lease(row: tuple | sqlite3.Row, columns: Iterable[str] = LEASE_COLUMNS) -> 
     return Lease(**values), sealed
 
 
+class _Result:
+    """A finished statement: its rows and how many rows it changed."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list[tuple], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    def fetchone(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return self.rows
+
+
 class SQLiteStore:
     """All state in one file; a lock serialises access so threads share one connection."""
 
@@ -81,9 +96,12 @@ class SQLiteStore:
             finally:
                 self._depth = 0
 
-    def _exec(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+    def _exec(self, sql: str, params: Iterable[Any] = ()) -> "_Result":
+        # Rows are fetched under the lock: a statement (UPDATE ... RETURNING above all) is not
+        # finished until stepped to the end, and another thread's BEGIN in between would fail.
         with self._lock:
-            return self._conn.execute(sql, tuple(params))
+            cursor = self._conn.execute(sql, tuple(params))
+            return _Result(cursor.fetchall(), cursor.rowcount)
 
     def _insert(self, sql: str, params: Iterable[Any], what: str) -> None:
         try:
@@ -198,7 +216,9 @@ class SQLiteStore:
         return [r[0] for r in rows]
 
     def reseal_secret_version(self, path: str, version: int, sealed: bytes) -> None:
-        self._exec("UPDATE secrets SET sealed = ? WHERE path = ? AND version = ?", (sealed, path, version))
+        # Never bring back a value retired meanwhile.
+        self._exec("UPDATE secrets SET sealed = ? WHERE path = ? AND version = ? AND sealed IS NOT NULL",
+                   (sealed, path, version))
 
     def delete_secret(self, path: str) -> bool:
         return self._exec("DELETE FROM secrets WHERE path = ?", (path,)).rowcount > 0
@@ -228,6 +248,9 @@ class SQLiteStore:
     def pending_rotations(self) -> list[dict[str, Any]]:
         cols = ("path", "engine", "sealed_new", "identity", "reason", "grace_period", "started_at")
         return [dict(zip(cols, r)) for r in self._exec(f"SELECT {', '.join(cols)} FROM rotations").fetchall()]
+
+    def reseal_rotation(self, path: str, sealed_new: bytes) -> None:
+        self._exec("UPDATE rotations SET sealed_new = ? WHERE path = ?", (sealed_new, path))
 
     def end_rotation(self, path: str) -> None:
         self._exec("DELETE FROM rotations WHERE path = ?", (path,))
@@ -431,17 +454,16 @@ class SQLiteStore:
         ).rowcount
 
     def reseal_leases(self, reseal: Any, batch: int = 500) -> int:
-        """Re-encrypt live leases' handles with ``reseal(lease_id, sealed) -> sealed | None``."""
+        """Re-encrypt every lease's handle (finished ones too) with ``reseal(lease_id, sealed) -> sealed | None``."""
         count, after = 0, ""
         while True:
-            rows = self._exec(
-                "SELECT lease_id, sealed_handle FROM leases WHERE lease_id > ? "
-                "AND state IN ('intent', 'active', 'revoking', 'irrevocable') ORDER BY lease_id LIMIT ?",
-                (after, batch),
-            ).fetchall()
-            if not rows:
-                return count
-            with self.transaction():
+            with self.transaction():  # read and rewrite together, so a concurrent renewal's handle is never lost
+                rows = self._exec(
+                    "SELECT lease_id, sealed_handle FROM leases WHERE lease_id > ? ORDER BY lease_id LIMIT ?",
+                    (after, batch),
+                ).fetchall()
+                if not rows:
+                    return count
                 for lease_id, sealed in rows:
                     new = reseal(lease_id, sealed)
                     if new is not None:

@@ -217,3 +217,13 @@ def test_quota_per_role(vault):
     with pytest.raises(QuotaExceeded) as err:
         vault.issue("mem", "readonly")
     assert err.value.status == 429
+
+
+def test_concurrent_revokes_from_many_threads(vault, target):
+    from concurrent.futures import ThreadPoolExecutor
+
+    leases = [vault.issue("mem", "readonly") for _ in range(32)]
+    with ThreadPoolExecutor(16) as pool:
+        states = list(pool.map(lambda c: vault.revoke(c.lease_id).state, leases))
+    assert states == [LeaseState.REVOKED] * 32
+    assert target.users == {}

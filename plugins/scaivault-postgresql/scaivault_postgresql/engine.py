@@ -11,7 +11,7 @@ import attrs
 import psycopg
 from psycopg import sql
 
-from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed
+from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed, random_password
 
 from .connection import RootConnection, render_url
 
@@ -167,8 +167,6 @@ class PostgreSQLEngine(Engine):
         self.revoke({"username": subject, "revocation": [self.context.render(t, variables) for t in DEFAULT_REVOCATION]})
 
     def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
-        from scaivault_core.default_plugins.passwords import random_password
-
         return {**current, "password": random_password(32)}
 
     def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:

@@ -1,0 +1,142 @@
+"""Suite-wide leak watch: no issued password, key or root credential may appear in clear in a log
+record, an audit entry, an error message or a ``repr`` produced while any test runs.
+
+Secrets are collected where they are born (issued credentials, stored secrets, tokens); the sinks
+are read at the end of each test, and a test whose run leaked fails, naming the sink (never the value).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+
+import pytest
+
+from scaivault_core import errors, models
+from scaivault_core.audit import Auditor
+from scaivault_core.leases import LeaseManager
+from scaivault_core.secret_store import SecretStore
+from scaivault_core.vault import _Operations
+
+SECRET_KEYS = {"password", "secret_access_key", "session_token", "client_secret", "private_key",
+               "private_key_data", "secret", "token", "secrettext", "hmac_key", "secret_key", "key_json"}
+MIN_LENGTH = 8
+
+
+def _secret_values(value, key: str = "") -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _secret_values(v, str(k).lower())]
+    if isinstance(value, list):
+        return [s for v in value for s in _secret_values(v, key)]
+    if isinstance(value, str) and key in SECRET_KEYS and len(value) >= MIN_LENGTH:
+        return [value] + [line for line in value.splitlines() if len(line) >= 40]  # PEM bodies leak by line too
+    return []
+
+
+class LeakWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.reset()
+
+    def reset(self) -> None:
+        self.secrets: set[str] = set()
+        self.sinks: dict[str, list[str]] = {"log record": [], "audit entry": []}
+        self.errors: list[weakref.ref] = []
+        self.objects: list[weakref.ref] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.sinks["log record"].append(text)
+
+    def leaks(self) -> list[str]:
+        texts = dict(self.sinks)
+        texts["error message"] = [f"{e.message} {json.dumps(e.details, default=str)}" for e in
+                                  (ref() for ref in self.errors) if e is not None]
+        texts["repr"] = [repr(o) for o in (ref() for ref in self.objects) if o is not None]
+        found = []
+        for sink, items in texts.items():
+            for text in items:
+                if any(secret in text for secret in self.secrets):
+                    found.append(sink)
+                    break
+        return found
+
+
+WATCH = LeakWatch()
+
+
+def _wrap(cls, name, after):
+    original = getattr(cls, name)
+
+    def wrapper(*args, **kwargs):
+        result = original(*args, **kwargs)
+        after(result, *args, **kwargs)
+        return result
+
+    wrapper.__wrapped__ = original
+    setattr(cls, name, wrapper)
+
+
+def _watch_object(obj) -> None:
+    try:
+        WATCH.objects.append(weakref.ref(obj))
+    except TypeError:
+        pass
+
+
+def _issued(result, *args, **kwargs):
+    WATCH.secrets.update(_secret_values(result.data))
+    _watch_object(result)
+    _watch_object(result.lease)
+
+
+def _written(result, self, identity, path, data, *args, **kwargs):
+    WATCH.secrets.update(_secret_values(data, "secret" if isinstance(data, str) else ""))
+    _watch_object(result)
+
+
+def _token(result, *args, **kwargs):
+    WATCH.secrets.add(result["token"])
+
+
+def _audited(result, self, identity, operation, path, outcome="ok", **kwargs):
+    kwargs.pop("secrets", None)  # handed over to be hashed, by design
+    WATCH.sinks["audit entry"].append(json.dumps([identity, operation, path, outcome, kwargs], default=str))
+
+
+_wrap(LeaseManager, "issue", _issued)
+_wrap(SecretStore, "write", _written)
+_wrap(_Operations, "create_token", _token)
+_wrap(Auditor, "record", _audited)
+_original_error_init = errors.ScaiVaultError.__init__
+
+
+def _error_init(self, *args, **kwargs):
+    _original_error_init(self, *args, **kwargs)
+    WATCH.errors.append(weakref.ref(self))
+
+
+errors.ScaiVaultError.__init__ = _error_init
+logging.getLogger().addHandler(WATCH)
+for name in ("scaivault", "scaivault_core"):
+    logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(request):
+    """Fails the test if anything it produced shows a secret in clear."""
+    WATCH.reset()
+    yield
+    leaked = WATCH.leaks()
+    WATCH.reset()
+    if leaked:
+        pytest.fail(f"a secret appeared in clear in: {', '.join(sorted(set(leaked)))}", pytrace=False)
+
+
+@pytest.fixture
+def leak_watch():
+    """The suite's leak watch, for tests of the watch itself."""
+    return WATCH

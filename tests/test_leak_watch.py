@@ -1,0 +1,31 @@
+"""The suite's leak watch (conftest.py at the repo root) really catches leaks."""
+
+from __future__ import annotations
+
+import logging
+import pytest
+
+def test_a_logged_password_is_caught(leak_watch, vault):
+    creds = vault.issue("mem", "readonly")
+    logging.getLogger("scaivault.test").warning("oops %s", creds.data["password"])
+    assert leak_watch.leaks() == ["log record"]
+    leak_watch.reset()  # this test leaked on purpose
+
+
+def test_an_error_quoting_a_password_is_caught(leak_watch, vault):
+    from scaivault_core import EngineError
+
+    creds = vault.issue("mem", "readonly")
+    error = EngineError(f"near '{creds.data['password']}'")
+    assert leak_watch.leaks() == ["error message"]
+    del error
+    leak_watch.reset()
+
+
+def test_clean_operations_leak_nothing(leak_watch, vault, target):
+    creds = vault.issue("mem", "readonly")
+    vault.renew(creds.lease_id)
+    target.down = True
+    with pytest.raises(Exception):
+        vault.revoke(creds.lease_id)
+    assert leak_watch.leaks() == []
