@@ -23,6 +23,7 @@ from .durations import parse_duration
 from .engines import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
+from .key_rotation import check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy, RenewResult, RoleRecord, Rule,
                      SecretVersion, Token)
@@ -269,7 +270,12 @@ class Vault(_Operations):
         self.store = store if isinstance(store, object) and hasattr(store, "claim_due") else open_store(
             str(store) if store is not None else default_store_url(), self.pm)
         self.store.migrate()
-        self.keyring = self._keyring(key, key_file, create)
+        try:
+            self.keyring = self._keyring(key, key_file, create)
+            check_key(self.store, self.keyring)
+        except BaseException:
+            self.store.close()
+            raise
         self.registry = EngineRegistry(self.pm)
         self.instance = instance_id()
         self.templates = Templates(self._template_filters())
@@ -279,7 +285,7 @@ class Vault(_Operations):
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
                                       self.templates, self.clock)
         self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
-                                    self.clock, self.instance, lease_options or LeaseOptions())
+                                    self.clock, self.instance, lease_options or LeaseOptions.from_env())
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
                                 self.clock, self._rotation_handlers())
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._rotator.run_due)
@@ -289,6 +295,9 @@ class Vault(_Operations):
         release_dead_claims(self.store, self.clock, self.instance)
         self._rotator.recover()
         if start_worker:
+            subscribe = getattr(self.store, "subscribe", None)
+            if subscribe is not None:  # a shared store announces leases other processes make due
+                subscribe(self.worker.due_at)
             self.worker.start()
 
     def _keyring(self, key: bytes | str | None, key_file: Any, create: bool) -> Keyring:
@@ -296,7 +305,22 @@ class Vault(_Operations):
             return Keyring(decode_keys(key) if isinstance(key, str) else [key])
         if key_file is None and isinstance(self.store, SQLiteStore):
             key_file = self.store.path.with_suffix(".key")
+        if key_file is None and not os.environ.get("SCAIVAULT_KEY"):
+            raise InvalidConfig(
+                f"A {type(self.store).__name__} is shared by every process that opens it, so the vault key comes "
+                "from configuration and never from the database: set SCAIVAULT_KEY (base64, the same in every "
+                "process) or give a key file (--key-file, SCAIVAULT_KEY_FILE).", field="key")
         return load_keyring(Path(key_file) if key_file else None, create=create)
+
+    def rotate_encryption_key(self) -> dict[str, int]:
+        """Re-encrypt everything stored under an older key with this vault's current key, while serving.
+
+        Open the vault with the keyring ``NEW,OLD`` (newest first; every process sharing the store
+        too), call this once, then drop OLD: it reads nothing in the store any more.
+        """
+        counts = reseal_all(self.store, self.keyring)
+        self._audit.record(self.identity, "key.rotate", "sys/keys", key=self.keyring.current_id.hex(), **counts)
+        return counts
 
     def _template_filters(self) -> dict[str, Any]:
         filters: dict[str, Any] = {}
