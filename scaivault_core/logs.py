@@ -1,0 +1,43 @@
+"""Structured logs: one JSON object per line for machines, or plain text for people.
+
+``SCAIVAULT_LOG_FORMAT=json`` (or ``configure_logging("json")``) switches the ``scaivault`` loggers
+to JSON lines carrying the time, level, logger, message and any structured fields a record has
+(audit records carry theirs under ``audit``). Secret values never reach a log record in the first
+place; the suite checks that (conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        body = {
+            "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        body.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            body["error"] = self.formatException(record.exc_info).splitlines()[-1]  # the last line, no frames
+        return json.dumps(body, default=str)
+
+
+def configure_logging(fmt: str | None = None, level: str | int | None = None) -> None:
+    """Send the ``scaivault`` loggers to stderr as ``json`` or ``text`` (default: ``SCAIVAULT_LOG_FORMAT``)."""
+    fmt = (fmt or os.environ.get("SCAIVAULT_LOG_FORMAT") or "text").lower()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("scaivault")
+    logger.handlers = [handler]
+    logger.setLevel(level or os.environ.get("SCAIVAULT_LOG_LEVEL", "INFO").upper())
+    logger.propagate = False
