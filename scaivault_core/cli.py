@@ -129,6 +129,14 @@ def emit(value: Any, columns: tuple[str, ...] = ()) -> None:
             click.echo(f"{key.ljust(width)}  {_cell(item)}")
 
 
+def emit_rows(body: dict[str, Any], key: str, columns: tuple[str, ...]) -> None:
+    """A listing: the API's body as it is in json, its ``key`` rows as a table."""
+    if _state().format == "json":
+        emit(body)
+    else:
+        emit(body[key], columns)
+
+
 def done(message: str) -> None:
     """Confirm an operation that answers nothing (scripts in json mode go by the exit status)."""
     if _state().format != "json":
@@ -367,7 +375,7 @@ def policy_update(name: str, rule: tuple[str, ...], rules: str | None, descripti
 @output
 def policy_list() -> None:
     """List policies."""
-    emit(_state().api().list_policies()["policies"], ("name", "description", "rules"))
+    emit_rows(_state().api().list_policies(), "policies", ("name", "description", "rules"))
 
 
 @policy.command("show")
@@ -459,7 +467,7 @@ def engine_update(name: str, engine_type: str, config: str | None, settings: tup
 @output
 def engine_list() -> None:
     """List engines."""
-    emit(_state().api().list_engines()["engines"], ("name", "type", "default_ttl", "max_ttl", "max_leases"))
+    emit_rows(_state().api().list_engines(), "engines", ("name", "type", "default_ttl", "max_ttl", "max_leases"))
 
 
 @engine.command("show")
@@ -530,7 +538,7 @@ def role_update(engine: str, name: str, body: str | None, settings: tuple[str, .
 @output
 def role_list(engine: str) -> None:
     """List the roles of ENGINE."""
-    emit(_state().api().list_roles(engine)["roles"], ("name", "engine", "default_ttl", "max_ttl", "max_leases"))
+    emit_rows(_state().api().list_roles(engine), "roles", ("name", "engine", "default_ttl", "max_ttl", "max_leases"))
 
 
 @role.command("show")
@@ -657,8 +665,8 @@ def token_create(identity: str, ttl: str | None, display_name: str) -> None:
 @output
 def token_list(identity: str | None) -> None:
     """List tokens by accessor."""
-    emit(_state().api().list_tokens(identity)["tokens"],
-         ("accessor", "identity", "display_name", "created_at", "expires_at", "revoked"))
+    emit_rows(_state().api().list_tokens(identity), "tokens",
+              ("accessor", "identity", "display_name", "created_at", "expires_at", "revoked"))
 
 
 @token.command("revoke")
@@ -678,7 +686,7 @@ def token_revoke(accessor: str) -> None:
 def plugins(ctx: click.Context) -> None:
     """List installed engine plugins (and their load errors)."""
     if ctx.invoked_subcommand is None:
-        emit(_state().api().plugins()["plugins"], ("name", "version", "engines", "error"))
+        emit_rows(_state().api().plugins(), "plugins", ("name", "version", "engines", "error"))
 
 
 @plugins.command("new")
@@ -702,11 +710,16 @@ def main(argv: list[str] | None = None) -> None:
     from .plugins import make_plugin_manager
 
     pm = make_plugin_manager()
+    add_plugin_commands(pm)
+    cli.main(args=argv, prog_name="scaivault", obj=pm)
+
+
+def add_plugin_commands(pm: Any) -> None:
+    """Let plugins add commands through the ``register_commands`` hook."""
     try:
         pm.hook.register_commands(cli=cli)
     except Exception as exc:  # one broken plugin must not take the whole CLI down
         click.echo(f"Warning: a plugin failed to add its commands: {type(exc).__name__}", err=True)
-    cli.main(args=argv, prog_name="scaivault", obj=pm)
 
 
 if __name__ == "__main__":
