@@ -81,7 +81,8 @@ class LeaseManager:
 
     def _notify(self, event: str, lease: Lease, **details: Any) -> None:
         try:
-            self._pm.hook.lease_event(event=event, lease=lease, details=details)
+            # Listeners see the record, never what revocation needs.
+            self._pm.hook.lease_event(event=event, lease=attrs.evolve(lease, handle={}), details=details)
         except Exception:  # a metrics or audit sink must not break the lease lifecycle
             log.exception("lease_event hook failed for %s", event)
 

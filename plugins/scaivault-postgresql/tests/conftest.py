@@ -63,8 +63,14 @@ class Target:
         return {r[0] for r in rows}
 
     def drop_test_roles(self) -> None:
+        """Drop v_ roles holding privileges in this database; roles are cluster-wide, and other
+        test runs may share the machine's server, so roles tied to other databases are left alone."""
         with psycopg.connect(self.admin_url(), autocommit=True) as conn:
-            for role in self.roles():
+            rows = conn.execute(
+                "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
+                "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND r.rolname LIKE 'v\\_%'").fetchall()
+            for (role,) in rows:
                 conn.execute(f'DROP OWNED BY "{role}"')
                 conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
