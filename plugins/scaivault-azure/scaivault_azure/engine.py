@@ -20,6 +20,7 @@ from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequ
 from .arm import Arm
 from .client import ApiClient, RetryPolicy
 from .graph import Graph, by_object_id, by_unique_name
+from .root_rotation import RootRotation
 from .settings import Config, Role, check_config, check_role, endpoints
 from .tokens import RootCredentials, RootTokens, root_credentials
 
@@ -45,6 +46,7 @@ class AzureEngine(Engine):
         self._tokens = RootTokens(self._api, self._endpoints, self._root)
         self._graph = Graph(self._tokens, self._endpoints.graph, self._endpoints.graph_scope)
         self._arm = Arm(self._tokens, self._endpoints.arm, self._endpoints.arm_scope)
+        self._rotation = RootRotation(self._graph, self._api, self._endpoints, self.config, context.name, self.log)
 
     def _root(self) -> RootCredentials:
         return root_credentials(self.context.root_credentials(), self.config.tenant_id)
@@ -142,3 +144,17 @@ class AzureEngine(Engine):
         if app_id is not None:
             self._graph.delete_service_principal(app_id)
         self._graph.delete_application(path)
+
+    # -- root credential rotation -----------------------------------------------------------
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
+        """A second client secret on the root application (Entra mints it, so it exists from here on)."""
+        return self._rotation.new(current)
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        """The new secret exists already: wait until the token endpoint takes it, or remove it again."""
+        self._rotation.wait_until_accepted(current, new)
+
+    def retire_root_credentials(self, old: dict[str, Any]) -> None:
+        """Remove the previous secret (by the keyId kept in the root credentials) from the root application."""
+        self._rotation.retire(old, self.context.root_credentials())

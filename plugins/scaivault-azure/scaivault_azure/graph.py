@@ -30,6 +30,11 @@ def by_object_id(object_id: str) -> str:
     return f"/applications/{_key(object_id)}"
 
 
+def by_app_id(app_id: str) -> str:
+    """The path of an application addressed by its appId (the client id), an alternate key."""
+    return f"/applications(appId='{_key(app_id)}')"
+
+
 def iso(epoch: float) -> str:
     return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -96,14 +101,18 @@ class Graph:
         if response.status_code not in (204, 404):
             raise failure(response, SERVICE, "delete a service principal")
 
-    def add_password(self, path: str, display_name: str, end: float) -> dict[str, Any]:
+    def add_password(self, path: str, display_name: str, end: float | None) -> dict[str, Any]:
         """https://learn.microsoft.com/en-us/graph/api/application-addpassword: the secretText is only here.
 
         Not retried on 5xx: a repeat would add a second secret. Revocation removes every secret
-        with this displayName, so one that was added anyway does not outlive the lease.
+        with this displayName, so one that was added anyway does not outlive the lease. Without
+        ``end``, Graph's default applies (two years).
         """
+        credential = {"displayName": display_name}
+        if end is not None:
+            credential["endDateTime"] = iso(end)
         response = self._call("POST", f"{path}/addPassword", idempotent=False, json={
-            "passwordCredential": {"displayName": display_name, "endDateTime": iso(end)}})
+            "passwordCredential": credential})
         if response.status_code != 200:
             raise failure(response, SERVICE, "add a client secret")
         return response.json()

@@ -50,6 +50,7 @@ class Config:
     max_retries: int = 4
     secret_lifetime: Any = DEFAULT_SECRET_LIFETIME
     name_prefix: str = "scaivault-"
+    propagation_timeout: float = 60.0  # seconds a rotated root secret may take to work at the token endpoint
 
 
 @attrs.frozen
@@ -106,6 +107,9 @@ def check_config(config: Config) -> int:
         raise InvalidConfig("config.timeout must be 1 to 300 seconds.", field="config.timeout")
     if not 0 <= config.max_retries <= 10:
         raise InvalidConfig("config.max_retries must be 0 to 10.", field="config.max_retries")
+    if not 1 <= config.propagation_timeout <= 600:
+        raise InvalidConfig("config.propagation_timeout must be 1 to 600 seconds.",
+                            field="config.propagation_timeout")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{0,%d}" % MAX_NAME_PREFIX, config.name_prefix):
         raise InvalidConfig(f"config.name_prefix may hold up to {MAX_NAME_PREFIX} letters, digits, '_', '.' or '-'.",
                             field="config.name_prefix")
