@@ -7,6 +7,7 @@ makes a certificate for 127.0.0.1 so the same tests can run over HTTPS.
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import ipaddress
 import json
@@ -139,6 +140,7 @@ class LiveServer:
             args += ["--tls-cert", str(self.cert), "--tls-key", str(self.key)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)  # never outlive the process that started it, even if nobody calls stop()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
