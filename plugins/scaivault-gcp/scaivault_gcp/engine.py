@@ -21,6 +21,7 @@ from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequ
 
 from .client import ApiClient, RetryPolicy
 from .iam import Iam, decode_key_file, key_id_of, limit_error
+from .root_rotation import RootRotation
 from .settings import (ACCESS_TOKEN, MAX_TOKEN_LIFETIME, MAX_USER_MANAGED_KEYS, SERVICE_ACCOUNT_KEY, Config, Role,
                        check_role, endpoints)
 from .tokens import RootTokens
@@ -67,6 +68,7 @@ class GcpEngine(Engine):
         self._tokens = RootTokens(self._api, self._endpoints, self.context.root_credentials)
         self._iam = Iam(self._tokens, self._endpoints.iam, self._endpoints.iamcredentials)
         self._outcomes = _Outcomes()
+        self._rotation = RootRotation(self._iam, self._api, self._endpoints, self.config, self.log)
 
     def close(self) -> None:
         self._api.close()
@@ -157,3 +159,17 @@ class GcpEngine(Engine):
                 "lease's, others may belong to other leases. Delete the one no lease owns; this rollback is "
                 "retried and succeeds once none of them is left.",
                 service_account=email, candidate_key_ids=unknown)
+
+    # -- root credential rotation -----------------------------------------------------------
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
+        """A new key of the root service account (Google mints it, so it exists from here on)."""
+        return self._rotation.new(current)
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        """The new key exists already: wait until the token endpoint takes it, or delete it again."""
+        self._rotation.wait_until_accepted(current, new)
+
+    def retire_root_credentials(self, old: dict[str, Any]) -> None:
+        """Delete the previous root key (by its private_key_id)."""
+        self._rotation.retire(old, self.context.root_credentials())

@@ -28,6 +28,7 @@ class Config:
     ca_bundle: str | None = None  # PEM file of CAs to trust instead of the system's
     timeout: float = 30.0
     max_retries: int = 4
+    propagation_timeout: float = 60.0  # seconds a rotated root key may take to work at the token endpoint
 
 
 @attrs.frozen
@@ -64,6 +65,9 @@ def endpoints(config: Config) -> Endpoints:
         raise InvalidConfig("config.timeout must be 1 to 300 seconds.", field="config.timeout")
     if not 0 <= config.max_retries <= 10:
         raise InvalidConfig("config.max_retries must be 0 to 10.", field="config.max_retries")
+    if not 1 <= config.propagation_timeout <= 600:
+        raise InvalidConfig("config.propagation_timeout must be 1 to 600 seconds.",
+                            field="config.propagation_timeout")
     domain = config.universe_domain
     return Endpoints(
         _https(config.token_uri, "token_uri") if config.token_uri else None,
