@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is what we ship with
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from scaivault_core.rest import create_app
