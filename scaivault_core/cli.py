@@ -585,10 +585,12 @@ def lease() -> None:
 @lease.command("renew")
 @click.argument("lease_id")
 @click.option("--increment", help="Added to the current expiry, e.g. 1h.")
+@click.option("--reveal", is_flag=True, help="Show a renewed credential (engines that re-issue one, e.g. ssh).")
 @output
-def lease_renew(lease_id: str, increment: str | None) -> None:
+def lease_renew(lease_id: str, increment: str | None, reveal: bool) -> None:
     """Extend LEASE_ID (up to its max_ttl)."""
-    emit(_state().api().renew(lease_id, increment))
+    body = _state().api().renew(lease_id, increment)
+    emit({**body, "data": hide(body["data"], reveal)} if "data" in body else body)
 
 
 @lease.command("revoke")

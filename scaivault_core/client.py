@@ -409,6 +409,8 @@ class DynamicCredentials:
             final = outcome.code in ("lease_expired", "lease_not_found", "permission_denied")
             return not final and self.seconds_left() > 0
         self.expires_at, self.lease_duration = outcome["expires_at"], outcome["lease_duration"]
+        if outcome.get("data"):  # the engine re-issued the credential (a re-signed certificate)
+            self.data = {**self.data, **outcome["data"]}
         self.renewals += 1
         self.renewal_error = None
         self.capped = bool(outcome.get("capped"))

@@ -130,4 +130,6 @@ def test_renewal_bookkeeping():
     assert creds.record_renewal(EngineUnreachable("target down"))  # transient: try again soon
     assert creds.seconds_until_renewal() <= 5
     assert not creds.record_renewal(LeaseExpired("expired"))  # final
-    assert not creds.record_renewal({"expires_at": "2030-01-01T02:00:00Z", "lease_duration": "3h", "capped": True})
+    assert not creds.record_renewal({"expires_at": "2030-01-01T02:00:00Z", "lease_duration": "3h", "capped": True,
+                                     "data": {"certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}})
+    assert creds.data == {"password": "p", "certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}
