@@ -3,9 +3,10 @@
 Same semantics as ``sqlite_store``: every lease change is a compare-and-set ``UPDATE``, so of two
 processes racing for a lease exactly one wins. Due leases are claimed with ``FOR UPDATE SKIP
 LOCKED`` plus a claim deadline, so each expiry is revoked by one process and a dead process's
-claims pass to the next once their deadline is over. Whenever a lease's due time changes the
-store sends a ``NOTIFY``; ``subscribe`` hands those to the expiry worker, so a process learns of
-leases issued elsewhere without scanning the table.
+claims pass to the next once their deadline is over. When a lease becomes due within the next
+minute the store sends a ``NOTIFY``; ``subscribe`` hands those to the expiry worker, so a process
+learns of leases issued elsewhere without scanning the table (later ones it finds itself, since
+a worker never sleeps longer than that).
 
 Tables live in their own schema (``?schema=``, default ``scaivault``); connections come from a
 pool (``?pool_min=``, ``?pool_max=``). Everything else in the URL goes to libpq unchanged.
@@ -18,6 +19,7 @@ import json
 import logging
 import re
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -41,6 +43,7 @@ _ANY_STATE = ("intent", "active", "revoking", "irrevocable")
 _COLS = ", ".join(LEASE_COLUMNS)
 _LEASE_LIST_COLUMNS = [c for c in LEASE_COLUMNS if c != "sealed_handle"]
 _INSERT_RETRIES = 20
+NOTIFY_WITHIN = 60.0  # seconds; must be at least the expiry worker's longest sleep
 
 
 def is_postgres_url(url: str) -> bool:
@@ -187,6 +190,7 @@ class PostgresStore:
                 local.depth -= 1
             return
         self._ensure_open()
+        local.announce = []
         with self._pool.connection() as conn:
             with conn.transaction():
                 local.conn, local.depth = conn, 1
@@ -194,6 +198,7 @@ class PostgresStore:
                     yield
                 finally:
                     local.conn, local.depth = None, 0
+        self._notify(local.announce)  # only once committed: listeners must find what they are told of
 
     # -- notifications -------------------------------------------------------------------------
 
@@ -236,9 +241,31 @@ class PostgresStore:
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    def _notifying(self, statement: str) -> str:
-        """``statement`` (which must end in ``RETURNING due_at``) wrapped to announce each due time it sets."""
-        return f"WITH changed AS ({statement}) SELECT pg_notify(%s, due_at::text) FROM changed"
+    def _announce_due(self, due_at: float) -> None:
+        """Tell other processes a lease is due at ``due_at``, if that is soon enough to matter (after commit)."""
+        # A worker sleeps at most ExpiryWorker.max_sleep (30 s) and then looks at the store itself,
+        # so only due times inside that horizon are worth waking anyone for.
+        if due_at > time.time() + NOTIFY_WITHIN:
+            return
+        if getattr(self._local, "conn", None) is not None:
+            self._local.announce.append(due_at)
+        else:
+            self._notify([due_at])
+
+    def _notify(self, due_times: list[float]) -> None:
+        if not due_times:
+            return
+        # In a transaction of its own with asynchronous commit: PostgreSQL serialises the commits of
+        # notifying transactions, so one that waited for a WAL flush would queue every other process
+        # behind it. A notification lost in a server crash costs at most one worker sleep.
+        notify = sql.SQL("; ").join(sql.SQL("SELECT pg_notify({}, {})").format(sql.Literal(self.channel), sql.Literal(repr(t)))
+                                    for t in due_times)
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(sql.SQL("BEGIN; SET LOCAL synchronous_commit TO off; {}; COMMIT").format(notify))
+        except psycopg.Error as exc:
+            log.warning("announcing a due lease failed (other processes find it within a worker sleep): %s",
+                        type(exc).__name__)
 
     # -- meta ----------------------------------------------------------------------------------
 
@@ -498,11 +525,9 @@ class PostgresStore:
         values["metadata"] = json.dumps(lease.metadata)
         values["renewable"] = bool(lease.renewable)
         values["sealed_handle"] = sealed_handle
-        statement = self._notifying(
-            f"INSERT INTO leases ({_COLS}) VALUES ({', '.join(['%s'] * len(LEASE_COLUMNS))}) "
-            "ON CONFLICT DO NOTHING RETURNING due_at")
-        if self._exec(statement, [*(values[c] for c in LEASE_COLUMNS), self.channel]) == 0:
-            raise Conflict(f"Lease {lease.lease_id!r} already exists.")
+        self._insert(f"INSERT INTO leases ({_COLS}) VALUES ({', '.join(['%s'] * len(LEASE_COLUMNS))})",
+                     [values[c] for c in LEASE_COLUMNS], f"Lease {lease.lease_id!r}")
+        self._announce_due(lease.due_at)
 
     def get_lease(self, lease_id: str) -> tuple[Lease, bytes] | None:
         row = self._one(f"SELECT {_COLS} FROM leases WHERE lease_id = %s", (lease_id,))
@@ -528,10 +553,10 @@ class PostgresStore:
             else:
                 where.append(f"{column} = %s")
                 params.append(value)
-        statement = f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}"
-        if "due_at" in changes:  # other processes' workers may need to wake for it
-            return self._exec(self._notifying(statement + " RETURNING due_at"), [*params, self.channel]) == 1
-        return self._exec(statement, params) == 1
+        changed = self._exec(f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params) == 1
+        if changed and changes.get("due_at") is not None:  # other processes' workers may need to wake for it
+            self._announce_due(changes["due_at"])
+        return changed
 
     def claim_lease(self, lease_id: str, claimant: str, deadline: float, now: float, states: Iterable[str]) -> tuple[Lease, bytes] | None:
         row = self._one(
@@ -599,9 +624,11 @@ class PostgresStore:
 
     def release_claims(self, claimant: str, now: float) -> int:
         """Hand a dead process's claims (and intents) to the worker at once."""
-        return self._exec(self._notifying(
-            "UPDATE leases SET claim_deadline = %s, due_at = LEAST(due_at, %s) WHERE claimed_by = %s RETURNING due_at"),
-            (now - 1, now, claimant, self.channel))
+        released = self._exec("UPDATE leases SET claim_deadline = %s, due_at = LEAST(due_at, %s) WHERE claimed_by = %s",
+                              (now - 1, now, claimant))
+        if released:
+            self._announce_due(now)
+        return released
 
     def reseal_leases(self, reseal: Any, batch: int = 500) -> int:
         """Re-encrypt every lease's handle with ``reseal(lease_id, sealed) -> sealed | None``.

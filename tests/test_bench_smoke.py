@@ -19,3 +19,8 @@ def run_bench(script: str, *args: str) -> str:
 def test_pg_issue_revoke_bench_runs():
     out = run_bench("pg_issue_revoke.py", "--pairs", "3", "--runs", "1")
     assert "ratio" in out and "PostgreSQL issue+revoke" in out
+
+
+def test_scale_out_bench_runs():
+    out = run_bench("scale_out.py", "--pairs", "6", "--runs", "1", "--clients", "3")
+    assert "1 proc/s" in out and "3 proc/s" in out and "3 engines" in out

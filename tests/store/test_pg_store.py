@@ -176,18 +176,19 @@ def test_text_postgresql_cannot_store_is_a_client_error(make_vault):
 
 
 @ON_POSTGRESQL
-def test_a_process_hears_of_leases_another_one_issues(make_vault, target):
-    first, second = make_vault(), make_vault()
+def test_a_process_hears_of_leases_another_one_makes_due_soon(make_vault, target):
+    first, second = make_vault(clock=SystemClock()), make_vault(clock=SystemClock())
     _engine(first)
     heard: list[float] = []
     listening = threading.Event()
     first.store.subscribe(lambda due: listening.set() if due == float("-inf") else heard.append(due))
     assert listening.wait(10)
-    creds = second.issue("mem", "readonly", ttl="2h")
+    later = second.issue("mem", "readonly", ttl="2h")  # beyond any worker's sleep: not worth a NOTIFY
+    soon = second.issue("mem", "readonly", ttl=20)
     deadline = time.monotonic() + 10
-    while creds.lease.expires_at not in heard and time.monotonic() < deadline:
+    while soon.lease.expires_at not in heard and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert creds.lease.expires_at in heard
+    assert soon.lease.expires_at in heard and later.lease.expires_at not in heard
 
 
 @ON_POSTGRESQL
