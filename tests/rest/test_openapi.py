@@ -5,7 +5,8 @@ against a real HTTP server (uvicorn) serving the app over the core's memory-engi
 with the names the document's examples use (engine ``support-db``, role ``readonly``, ...), as the
 admin so requests get past authorisation and really issue, renew and revoke. It must find no
 5xx, no answer outside the document (status, content type, headers, body), no schema-invalid
-input accepted, no undeclared method answered, and no operation that works without a token.
+input accepted, no undeclared method answered, no operation that works without a token, nothing
+still served after it was deleted, and nothing missing right after it was created.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from scaivault_core.rest.testing import ThreadedServer
 CHECKS = ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
     "response_schema_conformance", "negative_data_rejection", "unsupported_method", "ignored_auth",
-    "missing_required_header", "allow_header_conformance",
+    "missing_required_header", "allow_header_conformance", "use_after_free", "ensure_resource_availability",
 ])
 
 
