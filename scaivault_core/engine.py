@@ -46,6 +46,8 @@ class EngineContext:
     log: logging.Logger = attrs.field(repr=False)
     save_root_credentials: Callable[[dict[str, Any], str], None] | None = attrs.field(default=None, repr=False)
     """Stores a new root credential version (used by engines that generate their own, e.g. an SSH CA)."""
+    root_credential_versions: Callable[[], list[dict[str, Any]]] | None = attrs.field(default=None, repr=False)
+    """Every version of the root secret not yet retired, oldest first (e.g. the CA keys hosts must still trust)."""
 
 
 @attrs.frozen

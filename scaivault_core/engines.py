@@ -166,6 +166,7 @@ class EngineManager:
             clock=self._clock,
             log=logging.getLogger(f"scaivault.engine.{record.name}"),
             save_root_credentials=lambda data, reason: self._save_root(record, data, reason),
+            root_credential_versions=lambda: self.root_credential_versions(record),
         )
         return cls(context)
 
@@ -192,6 +193,24 @@ class EngineManager:
             raise InvalidConfig(f"The root credentials at {path!r} must be a JSON object.")
         remember_secrets([data])
         return data
+
+    def root_credential_versions(self, record: EngineRecord) -> list[dict[str, Any]]:
+        """The data of every root secret version not yet retired, oldest first, read as ``dynamic:<engine>``."""
+        if not record.root_credentials_path:
+            return []
+        self._require_root_grant(record)
+        path, found = record.root_credentials_path, []
+        for version in self._store.list_secret_versions(path):
+            if version.retired_at is not None:
+                continue
+            try:
+                data = self._secrets.read(path, version.version).data
+            except ScaiVaultError:
+                continue  # retired since it was listed
+            if isinstance(data, dict):
+                found.append(data)
+        remember_secrets(found)
+        return found
 
     def _save_root(self, record: EngineRecord, data: dict[str, Any], reason: str) -> None:
         # An engine that generates its own root credential (an SSH CA) stores it where it was configured.
