@@ -4,11 +4,18 @@ Issue signs the caller's public key (or a key pair the engine generates and retu
 lists every certificate of the lease in the KRL the engine exports at once. Renew signs a new
 certificate with a later `valid_before`; the lease handle keeps every serial it was given, so
 revoking the lease revokes them all.
+
+Rotating the root secret makes a new CA key. Hosts must trust the new CA before certificates signed
+by it are used, and keep trusting the old one while its certificates are still in use: the engine
+lists the CA key of every root secret version not yet retired (`trusted_ca_keys()`, and the file at
+`trusted_ca_keys_path`). A certificate records the CA that signed it, so it stays revocable under
+that CA after a rotation; renewing a lease signs with the CA that is current then.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +31,7 @@ from .fields import Config, Request, Role
 from .keys import (ECDSA_CURVES, KEY_FAMILIES, MAX_RSA_BITS, MIN_GENERATED_RSA_BITS, PrivateKey, generate_key_pair,
                    key_algorithm, parse_public_key, public_key_line)
 from .revocations import RevocationList, Revoked, StateError
+from .trust import trusted_keys_text, write_trusted_keys
 
 _MAX_BACKDATE = 3600
 # The key sizes `generate_ca_key` takes per type, checked when the config is read.
@@ -68,7 +76,13 @@ class SSHEngine(Engine):
         if self.backdate is None or self.backdate > _MAX_BACKDATE:
             raise InvalidConfig(f"config.backdate must be from 0 to {_MAX_BACKDATE} seconds.", field="config.backdate")
         self._check_key_id_format()
+        trusted = config.trusted_ca_keys_path
+        if trusted is not None and (not isinstance(trusted, str) or not Path(trusted).is_absolute()):
+            raise InvalidConfig("config.trusted_ca_keys_path must be an absolute file path, e.g. "
+                                "/etc/ssh/scaivault_ca.pub (sshd's TrustedUserCAKeys).",
+                                field="config.trusted_ca_keys_path")
         self.revocations = RevocationList(path, margin=self.backdate)
+        self._lines: dict[str, str | None] = {}  # private key text -> its public line (None: unusable)
         self._ca_lock = threading.Lock()
         self._ca_cache: tuple[str, PrivateKey] | None = None
 
@@ -131,6 +145,49 @@ class SSHEngine(Engine):
     def _ca_line(self) -> str:
         return ca_public_key_line(self._ca_key())
 
+    # -- CA keys hosts trust ---------------------------------------------------------------------
+
+    def trusted_ca_keys(self) -> str:
+        """Every CA public key hosts should trust, one line each: the current CA and those not yet retired."""
+        return self._trusted_text()
+
+    def export_trusted_ca_keys(self) -> str:
+        """Write `trusted_ca_keys()` to `config.trusted_ca_keys_path` (when set) and return it."""
+        text = self._trusted_text()
+        self._write_trusted(text)
+        return text
+
+    def _trusted_text(self, adding: dict[str, Any] | None = None, dropping: dict[str, Any] | None = None) -> str:
+        versions = self.context.root_credential_versions
+        lines = [self._version_line(data) for data in (versions() if versions else [])]
+        lines += [self._ca_line(), self._version_line(adding) if adding else None]
+        gone = self._version_line(dropping) if dropping else None
+        comment = f"scaivault-ca:{self.context.name}"
+        return trusted_keys_text(f"{line} {comment}" for line in lines if line and line != gone)
+
+    def _version_line(self, data: dict[str, Any]) -> str | None:
+        """The CA public key line of one root secret version; None if it holds no usable key."""
+        text = data.get("private_key")
+        if not isinstance(text, str) or not text:
+            return None
+        if text not in self._lines:
+            try:
+                self._lines[text] = ca_public_key_line(load_ca_key(text, data.get("passphrase")))
+            except SSHError as exc:
+                self.log.warning("a version of the root secret holds an unusable CA key (left out): %s", exc)
+                self._lines[text] = None
+        return self._lines[text]
+
+    def _write_trusted(self, text: str) -> None:
+        path = self.config.trusted_ca_keys_path
+        if path is None:
+            return
+        try:
+            write_trusted_keys(path, text)
+        except OSError as exc:
+            raise EngineUnreachable(f"The trusted CA keys file {path} could not be written: "
+                                    f"{exc.strerror or exc}.") from None
+
     # -- the KRL -------------------------------------------------------------------------------
 
     def krl(self) -> bytes:
@@ -165,6 +222,13 @@ class SSHEngine(Engine):
         except StateError as exc:
             raise InvalidConfig(f"config.krl_path: {exc}.", field="config.krl_path") from None
         self.export_krl()
+        trusted = self.config.trusted_ca_keys_path
+        if trusted is not None:
+            directory = Path(trusted).parent
+            if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+                raise InvalidConfig(f"config.trusted_ca_keys_path: the directory of {trusted} does not exist or is "
+                                    "not writable by this process.", field="config.trusted_ca_keys_path")
+            self.export_trusted_ca_keys()
 
     def validate_role(self, role: Role) -> None:
         policy.check_role(role)
@@ -203,7 +267,11 @@ class SSHEngine(Engine):
             handle["public_key"] = public_key_line(parse_public_key(pair.public_key))
             data = {"private_key": pair.private_key, "public_key": pair.public_key}
         serial = handle["certificates"][0]["serial"]
-        signed = self._sign(handle, policy.CertificateFields.from_json(handle["fields"]), serial, request.expires_at)
+        ca = self._ca_key()
+        if ca_public_key_line(ca) != handle["ca"]:
+            raise EngineError("The CA key changed while this certificate was being issued; request it again.")
+        signed = self._sign(ca, handle, policy.CertificateFields.from_json(handle["fields"]), serial,
+                            request.expires_at)
         subject = f"{','.join(signed.principals)} serial {serial}"
         # Only the public key goes into the handle (it is what renewal re-signs), with the CA that signed.
         return Issued(data={**_certificate_data(signed), **data},
@@ -218,15 +286,24 @@ class SSHEngine(Engine):
             fields = policy.resolve(role, policy.Asked.from_json(handle["asked"]))
         renewals = int(handle.get("renewals", 0)) + 1
         serial = _serial(handle["lease_id"], renewals)
-        signed = self._sign(handle, fields, serial, expires_at)
+        # Signed by the CA that is current now, which after a rotation is not the one of the earlier ones.
+        ca = self._ca_key()
+        ca_line = ca_public_key_line(ca)
+        signed = self._sign(ca, handle, fields, serial, expires_at)
         now = self.context.clock.time()
-        earlier = [c for c in handle["certificates"] if c["valid_before"] + self.backdate > now]
+        earlier = [{**c, "ca": _ca_of(handle, c)} for c in handle["certificates"]
+                   if c["valid_before"] + self.backdate > now]
         if fields.to_json() != handle["fields"] and earlier:
             # The earlier certificates grant what the role no longer allows: revoke them now.
-            self._revoke_entries([Revoked(handle["ca"], c["serial"], c["valid_before"]) for c in earlier])
+            self._revoke_entries([Revoked(c["ca"], c["serial"], c["valid_before"]) for c in earlier])
+        # Each certificate names its CA only where it differs from the handle's (the current one).
+        for c in earlier:
+            if c["ca"] == ca_line:
+                del c["ca"]
         certificates = [*earlier, {"serial": serial, "valid_before": signed.valid_before}]
         return Renewed(data=_certificate_data(signed),
-                       handle={"certificates": certificates, "renewals": renewals, "fields": fields.to_json()})
+                       handle={"certificates": certificates, "renewals": renewals, "fields": fields.to_json(),
+                               "ca": ca_line})
 
     def revoke(self, handle: dict[str, Any]) -> None:
         error = self.revoke_many([handle])[0]
@@ -235,7 +312,7 @@ class SSHEngine(Engine):
 
     def revoke_many(self, handles: list[dict[str, Any]]) -> list[BaseException | None]:
         """List every certificate of these leases in the KRL and export it once."""
-        entries = [Revoked(h["ca"], int(c["serial"]), int(c["valid_before"]))
+        entries = [Revoked(_ca_of(h, c), int(c["serial"]), int(c["valid_before"]))
                    for h in handles for c in h.get("certificates", [])]
         try:
             self._revoke_entries(entries)
@@ -245,6 +322,25 @@ class SSHEngine(Engine):
 
     def _revoke_entries(self, entries: list[Revoked]) -> None:
         self._revocations(lambda: self.revocations.revoke(entries, self.context.clock.time()))
+
+    # -- root credential rotation: a new CA key ------------------------------------------------------
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
+        """A fresh CA key of `ca_key_type`/`ca_key_bits`, stored unencrypted like a generated one."""
+        key = generate_ca_key(str(self.config.ca_key_type).lower(), self.config.ca_key_bits)
+        new = {**current, "private_key": ca_private_key_text(key), "public_key": ca_public_key_line(key)}
+        new.pop("passphrase", None)
+        return new
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        """No target holds the CA; hosts reading `trusted_ca_keys_path` trust the new CA from here on."""
+        if self._version_line(new) is None:
+            raise EngineError("The new CA key cannot be read back.")
+        self._write_trusted(self._trusted_text(adding=new))
+
+    def retire_root_credentials(self, old: dict[str, Any]) -> None:
+        """Hosts reading `trusted_ca_keys_path` stop trusting the old CA (its certificates stay in the KRL)."""
+        self._write_trusted(self._trusted_text(dropping=old))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -259,11 +355,8 @@ class SSHEngine(Engine):
         # The caller's comment (often user@host) is not needed to sign or re-sign; keep the key only.
         return public_key_line(key)
 
-    def _sign(self, handle: dict[str, Any], fields: policy.CertificateFields, serial: int, expires_at: float):
-        ca = self._ca_key()
-        if ca_public_key_line(ca) != handle["ca"]:
-            raise EngineError("The CA key changed since this lease was issued; request new credentials "
-                              "(certificates of the old CA stay revocable).")
+    def _sign(self, ca: PrivateKey, handle: dict[str, Any], fields: policy.CertificateFields, serial: int,
+              expires_at: float):
         try:
             return sign_user_certificate(
                 ca, handle["public_key"], serial=serial, key_id=handle["key_id"], principals=fields.principals,
@@ -297,6 +390,11 @@ def _serial(lease_id: str, index: int) -> int:
     agree without shared state; 63 random-looking bits, never 0 (a KRL cannot name serial 0)."""
     digest = hashlib.sha256(f"scaivault-ssh-serial\0{lease_id}\0{index}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % _MAX_SERIAL + 1
+
+
+def _ca_of(handle: dict[str, Any], certificate: dict[str, Any]) -> str:
+    """The CA public key line that signed one certificate of a lease."""
+    return certificate.get("ca") or handle["ca"]
 
 
 def _iso(epoch: float) -> str:

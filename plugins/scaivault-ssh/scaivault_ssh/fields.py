@@ -49,6 +49,8 @@ class Config:
     backdate: Any = 60
     """How far `valid_after` lies before the issue time (clock skew); also how long past its expiry a
     revoked certificate stays in the KRL. A duration such as `"1m"`, or seconds."""
+    trusted_ca_keys_path: str | None = None
+    """Where to keep sshd's `TrustedUserCAKeys` file current: every CA key not retired, one line each."""
 
 
 @attrs.define
