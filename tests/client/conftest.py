@@ -41,6 +41,16 @@ def pg_role_exists(pg_admin):
 def server(tmp_path_factory, pg_database):
     """One server per module, with engine "pg" (root: the postgres superuser) and role "readonly" (max 8h)."""
     live = LiveServer(tmp_path_factory.mktemp("server")).start()
+    try:
+        configure(live, pg_database)
+        yield live
+        with ScaiVaultClient(live.url, live.admin_token) as admin:
+            admin.revoke_prefix("lease_", engine="pg")  # whatever a failed test left behind
+    finally:
+        live.stop()
+
+
+def configure(live: LiveServer, pg_database: str) -> None:
     with ScaiVaultClient(live.url, live.admin_token) as admin:
         admin.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
         admin.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
@@ -63,10 +73,6 @@ def server(tmp_path_factory, pg_database):
         admin.create_policy("svc", [{"path_pattern": "dynamic/engines/pg/roles/*", "permissions": ["read"]}])
         admin.bind_policy("svc", "sa:svc")
         live.service_token = admin.create_token("sa:svc", ttl="1h")["token"]
-    yield live
-    with ScaiVaultClient(live.url, live.admin_token) as admin:
-        admin.revoke_prefix("lease_", engine="pg")  # whatever a failed test left behind
-    live.stop()
 
 
 @pytest.fixture
