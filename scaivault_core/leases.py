@@ -29,6 +29,7 @@ from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, Perm
                      ScaiVaultError, TTLExceedsMax)
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .policies import engine_path, role_path
+from .randomness import random_string
 from .redaction import call_engine, redact
 from .store import Store
 from .templates import generate_username
@@ -61,7 +62,7 @@ class LeaseOptions:
 
 
 def new_lease_id(prefix: str) -> str:
-    return f"lease_{prefix}_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+    return f"lease_{prefix}_" + random_string(_ID_ALPHABET, 20)
 
 
 class LeaseManager:

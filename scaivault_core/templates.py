@@ -7,7 +7,6 @@ target's length limit, from characters that need no quoting.
 from __future__ import annotations
 
 import re
-import secrets
 import string
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
@@ -16,6 +15,7 @@ from jinja2 import StrictUndefined, TemplateError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import InvalidConfig
+from .randomness import random_string
 
 CORE_VARIABLES = ("name", "password", "expiration", "ttl_seconds")
 _RANDOM_ALPHABET = string.ascii_lowercase + string.digits
@@ -59,7 +59,7 @@ class Templates:
 
 def generate_username(role: str, max_length: int, prefix: str = "v") -> str:
     """``v_<role>_<random>``: the role part is cut (never the random part) to fit ``max_length``."""
-    random_part = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(RANDOM_LENGTH))
+    random_part = random_string(_RANDOM_ALPHABET, RANDOM_LENGTH)
     role_part = re.sub(r"[^a-z0-9_]", "_", role.lower())
     room = max_length - len(prefix) - len(random_part) - 2
     if room < 1:

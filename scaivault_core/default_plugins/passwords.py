@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 import string
 
 from ..hookspecs import hookimpl
+from ..randomness import random_string
 
 # No quotes, backslash, '%', '$', '{', '}', '@', ':', '/' or whitespace: safe inside single-quoted
 # SQL, Redis ACL rules, shell arguments and (after URL-encoding, which we do anyway) DSNs.
@@ -18,7 +18,7 @@ def random_password(length: int = LENGTH) -> str:
     """A password with at least one lowercase, uppercase, digit and symbol."""
     classes = (string.ascii_lowercase, string.ascii_uppercase, string.digits, SYMBOLS)
     while True:
-        candidate = "".join(secrets.choice(ALPHABET) for _ in range(length))
+        candidate = random_string(ALPHABET, length)
         if all(any(c in cls for c in candidate) for cls in classes):
             return candidate
 
