@@ -125,7 +125,7 @@ class PostgreSQLEngine(Engine):
         if not todo:
             return [None] * len(handles)
         try:
-            self._root.execute_atomically([s for h in todo for s in self._revocation(h)])
+            self._root.execute_atomically(self._revocation(todo))
             return [None] * len(handles)
         except Exception:
             if len(todo) == 1:
@@ -136,16 +136,21 @@ class PostgreSQLEngine(Engine):
                 results.append(None)
                 continue
             try:
-                self._root.execute_atomically(self._revocation(handle))
+                self._root.execute_atomically(self._revocation([handle]))
                 results.append(None)
             except Exception as exc:
                 results.append(exc)
         return results
 
-    def _revocation(self, handle: dict[str, Any]) -> list[str]:
-        terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {}").format(
-            sql.Literal(handle["username"]))
-        return [terminate.as_string(None), *handle["revocation"]]
+    def _revocation(self, handles: list[dict[str, Any]]) -> list[str]:
+        """End the users' sessions, then their revocation statements.
+
+        One pg_stat_activity scan for the whole batch: the view costs most of a millisecond per
+        query, which was most of the time of revoking a batch when each user had its own.
+        """
+        names = sql.SQL(", ").join(sql.Literal(h["username"]) for h in handles)
+        terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename IN ({})").format(names)
+        return [terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
 
     def _existing(self, usernames: list[str]) -> set[str]:
         def work(conn: psycopg.Connection) -> set[str]:
