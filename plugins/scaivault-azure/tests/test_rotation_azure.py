@@ -1,4 +1,4 @@
-"""Rotating the engine's root client secret against the double: addPassword now, removePassword at the end of the grace period."""
+"""Root client secret rotation against the double: addPassword now, removePassword when the grace period ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rotating the engine's root service-account key against the double: keys.create now, keys.delete after the grace period."""
+"""Root service-account key rotation against the double: keys.create now, keys.delete when the grace period ends."""
 
 from __future__ import annotations
 
