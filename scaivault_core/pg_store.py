@@ -22,7 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -68,7 +68,8 @@ def parse_url(url: str) -> tuple[str, str, dict[str, int], str]:
         raise InvalidConfig("pool_min and pool_max in the store URL are numbers.", field="pool_max") from None
     if not 0 <= pool["min_size"] <= pool["max_size"] or pool["max_size"] < 1:
         raise InvalidConfig("The store URL needs 0 <= pool_min <= pool_max and pool_max >= 1.", field="pool_max")
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(passed)))
+    # quote, not quote_plus: libpq decodes %20 but reads '+' as itself (options=-c%20... must survive)
+    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(passed, quote_via=quote)))
     netloc = parts.netloc
     if parts.password is not None:
         netloc = netloc.replace(":" + parts.password + "@", ":***@", 1)

@@ -67,6 +67,7 @@ def test_url_options_stay_out_of_libpq_and_the_password_out_of_reprs():
     assert schema == "sv_prod" and pool == {"min_size": 2, "max_size": 7}
     assert "schema" not in conninfo and "pool_" not in conninfo and "sslmode=require" in conninfo
     assert "S3cret-pw" not in masked and "app:***@db.internal" in masked
+    assert "options=-c%20statement_timeout%3D5s" in parse_url("postgresql://h/db?options=-c%20statement_timeout%3D5s")[0]
     store = PostgresStore("postgres://app:S3cret-pw@db.internal/vault")
     assert store.schema == "scaivault" and "S3cret-pw" not in repr(store) and "S3cret-pw" not in store.url
     for bad in ("x;drop", "1abc", "a" * 64):
