@@ -1,62 +1,40 @@
-"""Benchmark: issue+revoke throughput over REST with 1, 2 and 3 server processes on one PostgreSQL store.
+"""Scale-out: issue+revoke throughput over REST with 1, 2 and 3 server processes on one PostgreSQL store.
 
-Three ``scaivault server`` processes share a store schema in a private database, which is also
-the target (the role grants a pre-made group role, the pattern the docs teach for scale). The
-same number of client threads issue and revoke leases through the first 1, 2 or 3 servers,
-round-robin; the figure is pairs per second, the median of several interleaved runs.
+Three ``scaivault server`` processes share a store schema in the private target database (the
+role grants a pre-made group role, the pattern the docs teach for scale). The same client threads
+issue and revoke leases through the first 1, 2 or 3 servers, round-robin; each figure is pairs per
+second, the median of interleaved rounds, and the three are printed side by side.
 
-Two rows: one engine (the PostgreSQL plugin serialises role DDL per target across processes,
-so this row shows the target's limit), and three engines on the same server (three DDL queues,
-so the row shows what the processes and the shared store add).
+Two rows: one engine (the PostgreSQL plugin queues role DDL per engine across all processes, so
+this row shows the target's own limit), and three engines on the same PostgreSQL (three queues,
+so the row shows what more processes and the shared store add).
 """
 
 from __future__ import annotations
 
 import argparse
-import secrets
 import tempfile
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
-import psycopg
 
-from common import PG, interleaved_medians, rate, vacuum_catalog
+from common import (PG, PgTarget, Row, group_creation, interleaved_medians, private_database, rate,
+                    vacuum_catalog)
 from scaivault_core.client import ScaiVaultClient
 from scaivault_core.crypto import encode_key, new_key
 from scaivault_core.rest.testing import LiveServer
 
-ADMIN = f"postgresql://postgres@{PG}/postgres"
+ENGINES = ("bench0", "bench1", "bench2")
+PROCESSES = (1, 2, 3)
 
 
-@contextmanager
-def private_target() -> Iterator[tuple[str, str, str]]:
-    """(database, group role, lease role) of this run; dropped afterwards with every role the leases left."""
-    tag = secrets.token_hex(4)
-    database, group, role = f"sv_scale_bench_{tag}", f"sv_bench_readers_{tag}", f"bench{tag}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-        conn.execute(f'CREATE ROLE "{group}" NOLOGIN')
-    with psycopg.connect(f"postgresql://postgres@{PG}/{database}", autocommit=True) as conn:
-        conn.execute("CREATE TABLE reports (id int)")
-        conn.execute(f'GRANT SELECT ON reports TO "{group}"')
-    try:
-        yield database, group, role
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            for (name,) in conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)",
-                                        (f"v_{role}_",)).fetchall():
-                conn.execute(f'DROP ROLE IF EXISTS "{name}"')
-            conn.execute(f'DROP ROLE IF EXISTS "{group}"')
-
-
-def start_servers(count: int, database: str, directory: Path) -> tuple[list[LiveServer], str]:
-    env = {"SCAIVAULT_STORE": f"postgresql://postgres@{PG}/{database}?schema=scaivault&pool_max=20",
+def start_servers(count: int, target: PgTarget, directory: Path) -> tuple[list[LiveServer], str]:
+    """``count`` servers on one store (a schema in the target's database) and one key; the admin token."""
+    env = {"SCAIVAULT_STORE": f"postgresql://postgres@{PG}/{target.database}?schema=scaivault&pool_max=20",
            "SCAIVAULT_KEY": encode_key(new_key())}
-    servers, token = [], None
+    servers: list[LiveServer] = []
+    token = ""
     try:
         for index in range(count):
             server = LiveServer(directory / f"server{index}", env=env)
@@ -70,11 +48,8 @@ def start_servers(count: int, database: str, directory: Path) -> tuple[list[Live
     return servers, token
 
 
-ENGINES = ("bench0", "bench1", "bench2")
-
-
-def configure(url: str, token: str, database: str, group: str, role: str) -> None:
-    """Three engines on the same database (each with its own DDL queue), each with the lease role."""
+def configure(url: str, token: str, target: PgTarget) -> None:
+    """Three engines on the same database (three DDL queues), each with the lease role."""
     admin = ScaiVaultClient(url, token)
     try:
         admin.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-under-trust"})
@@ -83,11 +58,8 @@ def configure(url: str, token: str, database: str, group: str, role: str) -> Non
             admin.bind_policy("pg-root", f"dynamic:{engine}")
             admin.create_engine(engine, "database", {
                 "plugin": "postgresql", "root_credentials_path": "infra/pg/root",
-                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/{database}"})
-            admin.create_role(engine, role, creation_statements=[
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                f'GRANT "{group}" TO "{{{{name}}}}"',
-            ], revocation_statements=['DROP ROLE IF EXISTS "{{name}}"'])
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/{target.database}"})
+            admin.create_role(engine, target.role, creation_statements=group_creation(target.group))
     finally:
         admin.close()
 
@@ -120,31 +92,50 @@ def pairs_through(servers: list[LiveServer], token: str, role: str, pairs: int, 
     return pairs
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--pairs", type=int, default=300, help="issue+revoke pairs per measurement")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=12, help="client threads, the same for 1, 2 and 3 processes")
-    args = parser.parse_args()
-    with private_target() as (database, group, role), tempfile.TemporaryDirectory(prefix="sv-scale-") as tmp:
-        servers, token = start_servers(3, database, Path(tmp))
+def measure(args: argparse.Namespace) -> dict[str, dict[int, float]]:
+    """Pairs/s for each row label and number of processes."""
+    rows: dict[str, dict[int, float]] = {}
+    with private_database() as target, tempfile.TemporaryDirectory(prefix="sv-scale-") as tmp:
+        servers, token = start_servers(max(PROCESSES), target, Path(tmp))
         try:
-            configure(servers[0].url, token, database, group, role)
-            pairs_through(servers, token, role, 30, args.clients, ENGINES)  # warm every process's pools and caches
-            rows = {}
+            configure(servers[0].url, token, target)
+            pairs_through(servers, token, target.role, 30, args.clients, ENGINES)  # warm every process
             for label, engines in ((f"1 engine, {args.clients} clients", ENGINES[:1]),
                                    (f"3 engines, {args.clients} clients", ENGINES)):
                 rows[label] = interleaved_medians(args.runs, {
                     n: (lambda n=n, engines=engines: rate(
-                        lambda: pairs_through(servers[:n], token, role, args.pairs, args.clients, engines)))
-                    for n in (1, 2, 3)
-                }, lambda: vacuum_catalog(database))
+                        lambda: pairs_through(servers[:n], token, target.role, args.pairs, args.clients, engines)))
+                    for n in PROCESSES
+                }, lambda: vacuum_catalog(target.database))
         finally:
             for server in servers:
                 server.stop()
-    print(f"{'PostgreSQL issue+revoke over REST, shared store':<48}{'1 proc/s':>10}{'2 proc/s':>10}{'3 proc/s':>10}")
+    return rows
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """Rows for bench/run: each process count, with its ratio to one process."""
+    rows = []
+    for label, result in measure(args).items():
+        for n in PROCESSES:
+            rows.append(Row("S", f"scale-out over REST, {label}, {n} process{'es' if n > 1 else ''}", result[n],
+                            "pairs/s", ratio=result[n] / result[1]))
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pairs", type=int, default=300, help="issue+revoke pairs per measurement")
+    parser.add_argument("--runs", type=int, default=3, help="rounds; each figure is the median")
+    parser.add_argument("--clients", type=int, default=12, help="client threads, the same for 1, 2 and 3 processes")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    rows = measure(parser.parse_args())
+    print(f"{'PostgreSQL issue+revoke over REST, shared store':<48}" + "".join(f"{f'{n} proc/s':>10}" for n in PROCESSES))
     for label, result in rows.items():
-        print(f"{label:<48}{result[1]:>10.1f}{result[2]:>10.1f}{result[3]:>10.1f}")
+        print(f"{label:<48}" + "".join(f"{result[n]:>10.1f}" for n in PROCESSES))
 
 
 if __name__ == "__main__":

@@ -61,3 +61,8 @@ def test_run_prints_one_table_and_writes_the_docs(tmp_path):
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "| 4 | start-up to first served request, 200 leases |" in text
     assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_scale_out_bench_runs():
+    out = run_bench("scale_out.py", "--pairs", "6", "--runs", "1", "--clients", "3")
+    assert "1 proc/s" in out and "3 proc/s" in out and "3 engines, 3 clients" in out
