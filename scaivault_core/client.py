@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import ssl
 import threading
 import time
@@ -85,6 +86,10 @@ class _Calls:
     def plugins(self) -> Any:
         return self._call("GET", "/v1/sys/plugins")
 
+    def metrics(self) -> Any:
+        """Prometheus metrics as text (needs ``read`` on ``sys/metrics``)."""
+        return self._call("GET", "/v1/metrics")
+
     # -- tokens ---------------------------------------------------------------------------------
 
     def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> Any:
@@ -110,6 +115,12 @@ class _Calls:
     def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> Any:
         return self._call("POST", f"/v1/secrets/{quote(path, safe='/')}/rotate",
                           json=_drop_none({"reason": reason, "grace_period": grace_period}))
+
+    def list_secret_versions(self, path: str) -> Any:
+        return self._call("GET", f"/v1/secrets/{quote(path, safe='/')}/versions")
+
+    def set_rotation_period(self, path: str, period: Any) -> Any:
+        return self._call("PUT", f"/v1/secrets/{quote(path, safe='/')}/rotation", json={"period": period})
 
     # -- policies -------------------------------------------------------------------------------
 
@@ -195,6 +206,12 @@ class _Calls:
     def lookup(self, lease_id: str) -> Any:
         return self._call("GET", f"/v1/dynamic/leases/{_segment(lease_id)}")
 
+    def forget_lease(self, lease_id: str) -> Any:
+        return self._call("POST", f"/v1/dynamic/leases/{_segment(lease_id)}/forget")
+
+    def reconcile(self, engine: str, revoke: bool = False) -> Any:
+        return self._call("POST", f"/v1/dynamic/engines/{_segment(engine)}/reconcile", json={"revoke": revoke})
+
     def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> Any:
@@ -202,12 +219,27 @@ class _Calls:
                              "after": after, "limit": limit})
         return self._call("GET", "/v1/dynamic/leases", params=params)
 
+    def _operation(self, op: Any, path: dict[str, str], query: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """Send a ``scaivault_core.rest.Operation`` (a plugin's endpoint): its path filled from ``path``."""
+        def fill(match: re.Match[str]) -> str:
+            name, convertor = match[1], match[2]
+            return quote(str(path[name]), safe="/" if convertor else "")  # only path convertors keep '/'
+
+        return self._call(op.method, _PARAM.sub(fill, op.path), json=body, params=_drop_none(query or {}) or None)
+
+
+_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
+
 
 def _result(response: httpx.Response) -> Any:
+    """A success's body: JSON as data, text (metrics, say) as ``str``, anything else as ``bytes``."""
     if response.status_code == 204:
         return None
     if 200 <= response.status_code < 300:
-        return response.json()
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            return response.json()
+        return response.text if kind.startswith("text/") else response.content
     raise error_from_response(response)
 
 

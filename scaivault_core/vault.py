@@ -20,6 +20,7 @@ from .clock import Clock, SystemClock, iso
 from .converter import structure
 from .crypto import Keyring, decode_keys, load_keyring
 from .durations import parse_duration
+from .engine import Engine
 from .engines import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
@@ -178,6 +179,11 @@ class _Operations:
     def get_engine(self, name: str) -> EngineRecord:
         return self._core._engines.get(self.identity, name)
 
+    def engine(self, name: str) -> Engine:
+        """The live engine object (e.g. an SSH engine's ``ca_public_key()``); needs ``read`` on the engine."""
+        self._core._engines.get(self.identity, name)
+        return self._core._engines.live(name).engine
+
     def list_engines(self) -> list[EngineRecord]:
         return self._core._engines.list(self.identity)
 
@@ -237,6 +243,11 @@ class _Operations:
     def forget_lease(self, lease_id: str) -> Lease:
         """Operator action for an irrevocable lease: stop retrying it (the credential may remain in the target)."""
         return self._core._leases.force_forget(self.identity, lease_id)
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition (``metrics.CONTENT_TYPE``) that ``GET /v1/metrics`` serves; needs ``read`` on ``sys/metrics``."""
+        self._core._auth.require(self.identity, "sys/metrics", "read")
+        return self._core.metrics.render().decode("utf-8")
 
     def audit_log(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
                   limit: int = 100) -> list[tuple[int, AuditEvent]]:

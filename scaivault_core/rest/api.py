@@ -3,7 +3,7 @@
 The REST routes, the embedded CLI and the HTTP client (``scaivault_core.client``) share these
 method names and signatures, so a command or a test is written once and runs in-process or
 against a server alike. Every method returns exactly the JSON body its REST route answers
-(``None`` where the route answers ``204 No Content``).
+(``None`` where the route answers ``204 No Content``; text for ``metrics``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..durations import format_duration, parse_duration
+from ..errors import InvalidRequest, NotFound
 from ..models import LeaseState
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
@@ -44,8 +45,11 @@ class VaultAPI:
 
     def plugins(self) -> dict[str, Any]:
         """Installed engine plugins, their versions and engine types, and any that failed to load."""
-        return {"plugins": [{"name": p.name, "version": p.version, "engines": list(p.engines), "error": p.error}
-                            for p in self.vault.plugins()]}
+        return plugin_list(self.vault.plugins())
+
+    def metrics(self) -> str:
+        """Prometheus metrics, as text (not JSON): needs ``read`` on ``sys/metrics``."""
+        return self.ops.metrics_text()
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -70,6 +74,19 @@ class VaultAPI:
 
     def delete_secret(self, path: str) -> None:
         self.ops.delete_secret(path)
+
+    def list_secret_versions(self, path: str) -> dict[str, Any]:
+        """Every version of the secret at ``path``, oldest first, without values."""
+        versions = self.ops.list_secret_versions(path)
+        if not versions:
+            raise NotFound(f"No secret at {path!r}.", path=path)
+        return {"path": path, "versions": [v.to_dict(include_data=False) for v in versions]}
+
+    def set_rotation_period(self, path: str, period: Any) -> dict[str, Any]:
+        """Rotate ``path`` every ``period`` (e.g. ``"30d"``); ``None`` or ``"0"`` stops scheduled rotation."""
+        seconds = parse_duration(period, "period")
+        self.ops.set_rotation_period(path, seconds)
+        return {"path": path, "period": format_duration(seconds) if seconds else None}
 
     def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> dict[str, Any]:
         """Rotate the secret at ``path`` (an engine's root credential) where the core supports it."""
@@ -160,6 +177,16 @@ class VaultAPI:
     def lookup(self, lease_id: str) -> dict[str, Any]:
         return self.ops.lookup(lease_id).to_dict()
 
+    def forget_lease(self, lease_id: str) -> dict[str, Any]:
+        """Stop tracking an irrevocable lease whose credential is gone by other means; answers the lease."""
+        return self.ops.forget_lease(lease_id).to_dict()
+
+    def reconcile(self, engine: str, revoke: bool = False) -> dict[str, Any]:
+        """Users in the engine's target that no lease accounts for (``orphans``); ``revoke=True`` removes them."""
+        if not isinstance(revoke, bool):
+            raise InvalidRequest("revoke must be true or false.", field="revoke")
+        return self.ops.reconcile(engine, revoke=revoke)
+
     def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> dict[str, Any]:
@@ -172,6 +199,12 @@ class VaultAPI:
                                       after=after, limit=limit)
         return {"leases": [lease.to_dict() for lease in leases],
                 "next": leases[-1].lease_id if len(leases) == limit else None}
+
+
+def plugin_list(infos: list[Any]) -> dict[str, Any]:
+    """``GET /v1/sys/plugins``'s body for ``plugins.plugin_infos(...)`` (the CLI lists them without a store)."""
+    return {"plugins": [{"name": p.name, "version": p.version, "engines": list(p.engines), "error": p.error}
+                        for p in infos]}
 
 
 def _free(fields: dict[str, Any], what: str, *reserved: str) -> dict[str, Any]:

@@ -6,12 +6,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
 
 from . import engines, leases, policies, secrets, system, tokens
 from .bodies import MAX_BODY_BYTES
 from .errors import EXCEPTION_HANDLERS, CatchAll
 from .openapi import document
-from .routing import Operation, routes_for
+from .routing import Operation, bearer_token, routes_for
 
 
 def operations() -> list[Operation]:
@@ -21,17 +22,31 @@ def operations() -> list[Operation]:
 
 
 def create_app(vault: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
-    """The REST API over ``vault`` (which the caller opens and closes). Plugins add routes via ``register_routes``."""
-    ops = operations()
+    """The REST API over ``vault`` (which the caller opens and closes). Plugins add routes via ``register_routes``.
+
+    A plugin's ``Operation`` is served like the core's and listed in the OpenAPI document; a plain
+    starlette ``Route`` is served as it is (after the core's routes) and is not.
+    """
+    added: list[Any] = []
+    vault.pm.hook.register_routes(routes=added)
+    ops = operations() + [r for r in added if isinstance(r, Operation)]
     spec = document(ops + [_openapi_operation(None)])
     ops.append(_openapi_operation(spec))
-    routes = routes_for(ops, max_body_bytes)
-    vault.pm.hook.register_routes(routes=routes)
+    routes = routes_for(ops, max_body_bytes) + [r for r in added if not isinstance(r, Operation)]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, middleware=[Middleware(CatchAll)])
     app.router.redirect_slashes = False  # a trailing slash is a different (absent) path, not a redirect
     app.state.vault = vault
     app.state.openapi = spec
     return app
+
+
+def session(request: Request) -> Any:
+    """The ``Session`` of the request's bearer token, for a plugin's own starlette route (``unauthenticated`` if none).
+
+    It reads the store, so call it from a plain ``def`` endpoint (starlette runs those in its thread
+    pool); a ScaiVault error it or the handler raises is answered with the standard error body.
+    """
+    return request.app.state.vault.authenticate(bearer_token(request))
 
 
 def _openapi_operation(spec: dict[str, Any] | None) -> Operation:

@@ -74,6 +74,7 @@ OPTIONAL_STRING = _expect("a string or null", lambda v: v is None or isinstance(
 DURATION = _expect("a duration ('1h', '30m') or a number of seconds",
                    lambda v: v is None or isinstance(v, str) or _is_int(v))
 OBJECT = _expect("a JSON object", lambda v: isinstance(v, dict))
+BOOLEAN = _expect("true or false", lambda v: isinstance(v, bool))
 OPTIONAL_COUNT = _expect("a whole number or null", lambda v: v is None or _is_int(v))
 
 
@@ -93,7 +94,7 @@ def _rules(_instance: Any, attribute: Any, rules: Any) -> None:
 # -- JSON schema fragments ----------------------------------------------------------------------------
 
 DURATION_SCHEMA = {"type": ["string", "integer", "null"],
-                   "description": "A duration: '30m', '2h', '1h30m', '0', or whole seconds."}
+                   "description": "A duration: '30m', '2h', '1h30m', '30d', '0', or whole seconds."}
 PERMISSIONS = ["read", "create", "update", "delete", "list", "rotate", "revoke"]
 # The same rules the core applies (policies.check_name, check_identity, validate_policy), as JSON schema.
 NAME_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
@@ -141,6 +142,21 @@ class Rotate:
         {"reason": {"type": ["string", "null"]},
          "grace_period": {**DURATION_SCHEMA, "description": "How long the previous version stays valid; '0' retires it at once."}},
         [])
+
+
+@attrs.define
+class RotationPeriod:
+    period: Any = attrs.field(validator=DURATION)
+    schema: ClassVar[dict] = _object(
+        {"period": {**DURATION_SCHEMA, "description": "Rotate this often, e.g. '30d'; null or '0' stops it."}},
+        ["period"])
+
+
+@attrs.define
+class Reconcile:
+    revoke: Any = attrs.field(default=False, validator=BOOLEAN)
+    schema: ClassVar[dict] = _object(
+        {"revoke": {"type": "boolean", "default": False, "description": "Also remove the orphans found."}}, [])
 
 
 @attrs.define

@@ -1,4 +1,4 @@
-"""Routes for engines and their roles."""
+"""Routes for engines and their roles, and reconciling an engine's target with its leases."""
 
 from __future__ import annotations
 
@@ -42,6 +42,13 @@ OPERATIONS = [
               response="Engine", errors=(404, 413, 502), tag="engines"),
     Operation("DELETE", ENGINE, lambda api, c: api.delete_engine(c.path["engine"]), "Delete an engine (no live leases)",
               "deleteEngine", status=204, errors=(404, 409), tag="engines"),
+    Operation("POST", ENGINE + "/reconcile", lambda api, c: api.reconcile(c.path["engine"], revoke=c.body.revoke),
+              "Find (and optionally remove) users in the target that no lease accounts for", "reconcileEngine",
+              body=bodies.Reconcile, body_required=False, response="ReconcileResult", errors=(404, 413, 502),
+              tag="engines",
+              description="Needs `revoke` on `dynamic/engines/{engine}`. Users that look like the engine's own but "
+                          "belong to no lease are listed as `orphans`; with `revoke: true` each is removed and "
+                          "listed in `revoked` or `failed`. An engine that cannot list its users answers 400."),
     Operation("POST", ENGINE + "/roles", _create_role, "Define a role", "createRole", status=201, body=dict,
               body_schema=bodies.ROLE_SCHEMA, response="Role", errors=(404, 409, 413), tag="roles"),
     Operation("GET", ENGINE + "/roles", lambda api, c: api.list_roles(c.path["engine"]), "List an engine's roles",

@@ -1,4 +1,4 @@
-"""Routes for credentials and leases: issue, renew, revoke, revoke by prefix, look up, list."""
+"""Routes for credentials and leases: issue, renew, revoke, revoke by prefix, look up, list, forget."""
 
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ OPERATIONS = [
               "Revoke a lease now", "revokeLease", status=204, errors=(404, 409, 502), tag="leases",
               description="Idempotent: revoking a revoked lease answers 204 too. If the target refuses, the "
                           "error says so and the revocation stays queued for retry."),
+    Operation("POST", "/v1/dynamic/leases/{lease_id}/forget", lambda api, c: api.forget_lease(c.path["lease_id"]),
+              "Stop tracking an irrevocable lease", "forgetLease", response="Lease", errors=(404,), tag="leases",
+              description="Needs `revoke` on `dynamic/engines/{engine}`. Only for a lease in state `irrevocable` "
+                          "whose credential is known to be gone by other means (any other state is 400): it becomes "
+                          "`revoked` without touching the target, recorded in the audit log as `lease.force_forget`."),
     Operation("POST", "/v1/dynamic/leases/{lease_id}/renew",
               lambda api, c: api.renew(c.path["lease_id"], c.body.increment), "Renew a lease", "renewLease",
               body=bodies.Renew, body_required=False, response="RenewResult", errors=(404, 409, 413, 502),

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from .api import LEASE_STATES, version
-from .routing import Operation
+from .routing import JSON, Operation
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 TIME = {"type": "string", "format": "date-time"}
@@ -47,6 +47,11 @@ SCHEMAS: dict[str, Any] = {
                            "created_at": TIME, "created_by": {"type": "string"}, "reason": NULLABLE_STRING,
                            "retired_at": NULLABLE_TIME, "data": {"description": "Only when reading."}},
                           required=["path", "version", "secret_type", "created_at", "created_by"]),
+    "SecretVersionList": _obj({"path": {"type": "string"}, "versions": {"type": "array", "items": {
+        "$ref": "#/components/schemas/SecretVersion"}}}),
+    "RotationPeriod": _obj({"path": {"type": "string"},
+                            "period": {**NULLABLE_STRING, "description": "e.g. '720h'; null: no scheduled rotation."}}),
+    "Metrics": {"type": "string", "description": "Prometheus text exposition format 0.0.4."},
     "Policy": _obj({"name": {"type": "string"}, "rules": {"type": "array", "items": RULE},
                     "description": {"type": "string"}}),
     "PolicyList": _list("policies", "Policy"),
@@ -73,6 +78,12 @@ SCHEMAS: dict[str, Any] = {
                    "attempts": {"type": "integer"}, "last_error": NULLABLE_STRING, "revoked_at": NULLABLE_TIME}),
     "LeaseList": _obj({"leases": {"type": "array", "items": {"$ref": "#/components/schemas/Lease"}},
                        "next": {**NULLABLE_STRING, "description": "Pass as `after` for the next page; null at the end."}}),
+    "ReconcileResult": _obj({"engine": {"type": "string"},
+                             "orphans": {"type": "array", "items": {"type": "string"}},
+                             "revoked": {"type": "array", "items": {"type": "string"}},
+                             "failed": {"type": "array", "items": _obj({"subject": {"type": "string"},
+                                                                        "code": {"type": "string"},
+                                                                        "message": {"type": "string"}})}}),
     "RevokePrefixResult": _obj({"revoked": {"type": "integer"}, "in_progress": {"type": "integer"},
                                 "failed": {"type": "array", "items": _obj({"lease_id": {"type": "string"},
                                                                            "code": {"type": "string"},
@@ -96,8 +107,8 @@ PATH_PARAMETERS = {  # name: (description, example)
     "identity": ("An identity: sa:<name>, user:<name> or dynamic:<engine>.", "sa:reporting-service"),
     "accessor": ("A token's accessor, as GET /v1/auth/tokens lists it.", "acc_0123456789abcdef"),
     "lease_id": ("A lease id.", "lease_db_abc123xyz"),
-    "path": ("A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`.",
-             "infra/postgres/support/root"),
+    "path": ("A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`, "
+             "`rotation` or `versions`.", "infra/postgres/support/root"),
 }
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
@@ -125,9 +136,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag] if op.tag else []}
     if op.description:
         body["description"] = op.description
-    parameters = [{"name": name, "in": "path", "required": True, "description": PATH_PARAMETERS[name][0],
-                   "example": PATH_PARAMETERS[name][1], "schema": {"type": "string", "minLength": 1}}
-                  for name in _PARAM.findall(op.path)]
+    parameters = [_path_parameter(name) for name in _PARAM.findall(op.path)]
     parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description, "schema": q.schema()}
                    for q in op.query]
     if parameters:
@@ -140,13 +149,34 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.status == 204:
         responses["204"] = {"description": "Done; no content."}
     else:
-        ref = {"$ref": f"#/components/schemas/{op.response}"}
-        responses[str(op.status)] = {"description": "Success.", "content": {"application/json": {"schema": ref}}}
+        schema = _response_schema(op)
+        responses[str(op.status)] = {"description": "Success.", "content": {op.media_type: {"schema": schema}}}
     statuses = {400, *op.errors, *((401, 403) if op.auth else ())}
     if op.body is not None:
         statuses.add(413)
     for status in sorted(statuses):
-        responses[str(status)] = {"description": ERROR_TEXT[status],
+        responses[str(status)] = {"description": ERROR_TEXT.get(status, "An error."),
                                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     body["responses"] = responses
     return body
+
+
+def _response_schema(op: Operation) -> dict[str, Any]:
+    """A component by name (the core's), a plugin's inline schema, or a string for text and bytes."""
+    if isinstance(op.response, dict):
+        return op.response
+    if op.response:
+        return {"$ref": f"#/components/schemas/{op.response}"}
+    if op.media_type == JSON:
+        return {}
+    return {"type": "string"} if op.media_type.startswith("text/") else {"type": "string", "format": "binary"}
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    """A path parameter; a plugin's own parameter names are described by name only."""
+    description, example = PATH_PARAMETERS.get(name, (f"The {name}.", None))
+    parameter = {"name": name, "in": "path", "required": True, "description": description,
+                 "schema": {"type": "string", "minLength": 1}}
+    if example is not None:
+        parameter["example"] = example
+    return parameter

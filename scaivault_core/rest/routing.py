@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import InvalidRequest
+from ..errors import InvalidConfig, InvalidRequest
 from .api import VaultAPI
 from .bodies import parse, read_json
 from .errors import error_response
@@ -35,10 +35,15 @@ class AnyPathConvertor(Convertor[str]):
         return value
 
 
-class SecretPathConvertor(AnyPathConvertor):
-    """A secret path as the last part of a URL: not ending in "/rotate", which names rotation."""
+# Last segments that name something done to a secret (``POST .../rotate``, ``PUT .../rotation``,
+# ``GET .../versions``), so over REST a secret's own path cannot end in one of them.
+SECRET_ACTIONS = ("rotate", "rotation", "versions")
 
-    regex = r"(?![\s\S]*/rotate\Z)[\s\S]+"
+
+class SecretPathConvertor(AnyPathConvertor):
+    """A secret path as the last part of a URL: not ending in one of ``SECRET_ACTIONS``."""
+
+    regex = r"(?![\s\S]*/(?:" + "|".join(SECRET_ACTIONS) + r")\Z)[\s\S]+"
 
 
 register_url_convertor("any_path", AnyPathConvertor())
@@ -89,10 +94,16 @@ class Call:
     body: Any
 
 
+JSON = "application/json"
+
+
 @attrs.frozen
 class Operation:
+    """One endpoint. Plugins may append these to the ``register_routes`` hook's list too: they are then
+    served exactly like the core's (token, body, errors) and listed in the OpenAPI document."""
+
     method: str
-    path: str  # starlette syntax; ``{path:secret_path}`` is the one parameter that may hold '/'
+    path: str  # starlette syntax; ``{path:secret_path}`` / ``{path:any_path}`` are the parameters that may hold '/'
     handler: Callable[[VaultAPI, Call], Any]
     summary: str
     operation_id: str
@@ -100,19 +111,25 @@ class Operation:
     body: Any = None  # an attrs class from ``bodies``, or ``dict`` for an engine-specific object
     body_schema: dict[str, Any] | None = None  # for ``dict`` bodies; attrs classes carry their own
     body_required: bool = True
-    response: str | None = None  # a component schema name; None for 204
+    response: Any = None  # a component schema name (a plugin's: an inline JSON schema); None for 204 or non-JSON
     query: tuple[Query, ...] = ()
     auth: bool = True
     errors: tuple[int, ...] = ()  # statuses beyond those every authenticated operation may answer
     tag: str = ""
     description: str = ""
+    # Not JSON: the handler returns text or bytes, served with this type (e.g. Prometheus text, a KRL).
+    media_type: str = JSON
 
 
 def routes_for(operations: list[Operation], max_body: int) -> list[Route]:
     """One starlette route per path, dispatching by method (so a wrong method gets 405 with the right Allow)."""
     by_path: dict[str, dict[str, Operation]] = {}
     for op in operations:
-        by_path.setdefault(op.path, {})[op.method] = op
+        methods = by_path.setdefault(op.path, {})
+        if op.method in methods:  # a plugin may add endpoints, never replace one
+            raise InvalidConfig(f"Two REST operations answer {op.method} {op.path}: {methods[op.method].operation_id} "
+                                f"and {op.operation_id}.")
+        methods[op.method] = op
     return [Route(path, _endpoint(ops, max_body), methods=list(ops)) for path, ops in by_path.items()]
 
 
@@ -144,6 +161,8 @@ async def _serve(op: Operation, request: Request, max_body: int) -> Response:
     result = await run_in_threadpool(run)
     if op.status == 204:
         return Response(status_code=204)
+    if op.media_type != JSON:
+        return Response(result, status_code=op.status, media_type=op.media_type)
     return JSONResponse(result, status_code=op.status)
 
 

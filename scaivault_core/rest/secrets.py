@@ -1,4 +1,4 @@
-"""Routes for stored secrets: write, read, delete, rotate. A secret path may contain '/'."""
+"""Routes for stored secrets: write, read, delete, list versions, rotate, schedule rotation. A secret path may contain '/'."""
 
 from __future__ import annotations
 
@@ -6,13 +6,23 @@ from . import bodies
 from .routing import Operation, Query
 
 OPERATIONS = [
-    # Before the plain secret route, so POST .../rotate is rotation while GET/PUT of a path ending in
-    # "rotate" still reach the secret.
+    # A secret's own path cannot end in rotate, rotation or versions (routing.SECRET_ACTIONS), so these
+    # never shadow a secret and GET .../rotate answers 405.
     Operation("POST", "/v1/secrets/{path:any_path}/rotate",
               lambda api, c: api.rotate_secret(c.path["path"], reason=c.body.reason, grace_period=c.body.grace_period),
               "Rotate a secret (an engine's root credential)", "rotateSecret", body=bodies.Rotate, body_required=False,
               response="SecretVersion", errors=(404, 409, 502), tag="secrets",
               description="Needs `rotate` on the path. The answer describes the new version, never its value."),
+    Operation("PUT", "/v1/secrets/{path:any_path}/rotation",
+              lambda api, c: api.set_rotation_period(c.path["path"], c.body.period),
+              "Rotate a secret on a schedule (or stop)", "setRotationPeriod", body=bodies.RotationPeriod,
+              response="RotationPeriod", tag="secrets",
+              description="Needs `rotate` on the path. `period` is a duration such as `30d`; `null` or `0` stops "
+                          "scheduled rotation. The expiry worker of a running server rotates it when due."),
+    Operation("GET", "/v1/secrets/{path:any_path}/versions", lambda api, c: api.list_secret_versions(c.path["path"]),
+              "List a secret's versions (never their values)", "listSecretVersions", response="SecretVersionList",
+              errors=(404,), tag="secrets",
+              description="Needs `read` on the path. Oldest first; a retired version's value is destroyed."),
     Operation("PUT", "/v1/secrets/{path:secret_path}",
               lambda api, c: api.put_secret(c.path["path"], c.body.data, c.body.secret_type),
               "Write a new version of a secret", "putSecret", body=bodies.SecretWrite, response="SecretVersion",

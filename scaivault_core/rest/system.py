@@ -1,7 +1,8 @@
-"""Routes about the server itself: health, the OpenAPI document, installed plugins."""
+"""Routes about the server itself: health, the OpenAPI document, installed plugins, metrics."""
 
 from __future__ import annotations
 
+from ..metrics import CONTENT_TYPE
 from .routing import Operation
 
 OPERATIONS = [
@@ -11,4 +12,9 @@ OPERATIONS = [
               "Installed engine plugins, their versions and engine types, and any that failed to load",
               "listPlugins", response="PluginList", tag="system",
               description="Any valid token may list them."),
+    Operation("GET", "/v1/metrics", lambda api, c: api.metrics(), "Prometheus metrics", "metrics",
+              response="Metrics", media_type=CONTENT_TYPE, tag="system",
+              description="Needs `read` on `sys/metrics`. Lease counts per engine and role come from the store "
+                          "(the same in every process sharing it); operation counts and latencies are this "
+                          "process's own."),
 ]
