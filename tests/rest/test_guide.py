@@ -54,12 +54,18 @@ def guide_target(pg_admin):
         try:
             yield
         finally:
-            leftovers = [r[0] for r in pg_admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v\\_readonly\\_%'")]
+            # Only after a failure: the test itself checks every user is dropped. Roles are
+            # cluster-wide and other runs share this server, so only those tied to `support` go.
+            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/support", autocommit=True) as conn:
+                for (name,) in conn.execute(
+                        "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
+                        "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = 'support') "
+                        "AND r.rolname LIKE 'v\\_readonly\\_%'").fetchall():
+                    conn.execute(f'DROP OWNED BY "{name}"')
+                    conn.execute(f'DROP ROLE IF EXISTS "{name}"')
             if made_db:
                 pg_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'support'")
                 pg_admin.execute("DROP DATABASE IF EXISTS support")
-            for name in leftovers:  # only after a failure: the test itself checks every user is dropped
-                pg_admin.execute(f'DROP ROLE IF EXISTS "{name}"')
             if made_user:
                 pg_admin.execute("DROP ROLE IF EXISTS scaivault_admin")
             lock.execute("SELECT pg_advisory_unlock(%s)", (GUIDE_LOCK,))
