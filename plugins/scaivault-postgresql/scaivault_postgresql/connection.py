@@ -13,7 +13,6 @@ from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
 import psycopg
-from psycopg import sql
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
 
@@ -80,11 +79,13 @@ class RootConnection:
 
     def execute_atomically(self, statements: list[str]) -> None:
         """All ``statements`` in one round trip and one transaction, serialised with other processes."""
-        lock = sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(self.lock_key))
+        # Plain text: composing an sql.SQL object per statement was a tenth of revoking a batch. Without
+        # parameters, psycopg sends the text as it is, just as it did the composed statements.
+        query = "; ".join([f"SELECT pg_advisory_xact_lock({int(self.lock_key)})", *statements])
 
         def work(conn: psycopg.Connection) -> None:
             # A multi-statement simple query runs as one implicit transaction: atomic, one round trip.
-            conn.execute(sql.SQL("; ").join([lock, *(sql.SQL(s) for s in statements)]))
+            conn.execute(query)  # type: ignore[arg-type]  # rendered role statements, not a literal
 
         self.run(work)
 
