@@ -8,6 +8,7 @@ from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, I
                      LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded, RoleNotFound,
                      ScaiVaultError, TTLExceedsMax, Unauthenticated)
 from .hookspecs import hookimpl
+from .http import ApiClient, RetryPolicy, error_parts, response_error, tls_context
 from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .plugins import make_plugin_manager
@@ -22,5 +23,6 @@ __all__ = [
     "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
+    "ApiClient", "RetryPolicy", "error_parts", "response_error", "tls_context",
     "make_plugin_manager", "random_password", "redact", "template_list", "Session", "Vault",
 ]

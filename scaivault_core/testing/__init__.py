@@ -1,4 +1,5 @@
-"""Tools for testing engines: the contract suite every engine plugin runs, a TCP proxy, an in-memory engine.
+"""Tools for testing engines: the contract suite every engine plugin runs, a TCP proxy, an in-memory engine,
+and (in ``https_double``) a loopback HTTPS server for doubles of cloud APIs.
 
 Needs pytest (a test dependency, never imported by the core itself)::
 

@@ -18,7 +18,7 @@ from typing import Any
 from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, LeaseLimits, format_duration
 
 from .arm import Arm
-from .client import ApiClient, RetryPolicy
+from scaivault_core import ApiClient, RetryPolicy
 from .graph import Graph, by_object_id, by_unique_name
 from .root_rotation import RootRotation
 from .settings import Config, Role, check_config, check_role, endpoints
@@ -41,7 +41,7 @@ class AzureEngine(Engine):
         super().__init__(context)
         self._endpoints = endpoints(self.config)
         self._secret_lifetime = check_config(self.config)
-        self._api = ApiClient(ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
+        self._api = ApiClient(logger="scaivault.azure.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
                               retry=RetryPolicy(max_retries=self.config.max_retries))
         self._tokens = RootTokens(self._api, self._endpoints, self._root)
         self._graph = Graph(self._tokens, self._endpoints.graph, self._endpoints.graph_scope)

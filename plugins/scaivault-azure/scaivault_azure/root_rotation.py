@@ -17,7 +17,7 @@ from typing import Any
 
 from scaivault_core import EngineError, InvalidConfig, ScaiVaultError
 
-from .client import ApiClient
+from scaivault_core import ApiClient
 from .graph import Graph, by_app_id
 from .settings import Config, Endpoints
 from .tokens import RootCredentials, RootTokens, root_credentials

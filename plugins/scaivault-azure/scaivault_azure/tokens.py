@@ -17,7 +17,7 @@ import httpx
 
 from scaivault_core import InvalidConfig
 
-from .client import ApiClient, error_parts, failure
+from scaivault_core import ApiClient, error_parts, response_error
 from .settings import GUID, Endpoints
 
 TOKEN_SERVICE = "the Microsoft Entra token endpoint"
@@ -80,7 +80,7 @@ class RootTokens:
             raise InvalidConfig(f"Microsoft Entra ID refused the root credentials for {scope}: {code}: {message}",
                                 field="root_credentials", api_code=code)
         if response.status_code != 200:
-            raise failure(response, TOKEN_SERVICE, f"issue a token for {scope}")
+            raise response_error(response, TOKEN_SERVICE, f"issue a token for {scope}")
         body = response.json()
         return body["access_token"], float(body.get("expires_in", 3599))
 

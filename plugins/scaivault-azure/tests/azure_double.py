@@ -1,4 +1,4 @@
-"""A local double of the Azure APIs scaivault-azure calls, served by https_double.HttpsDouble.
+"""A local double of the Azure APIs scaivault-azure calls, served by scaivault_core.testing.https_double.HttpsDouble.
 
 One host stands in for three: the Microsoft identity platform (login.microsoftonline.com),
 Microsoft Graph v1.0 (graph.microsoft.com) and Azure Resource Manager (management.azure.com).

@@ -62,6 +62,8 @@ from pathlib import Path
 
 import pytest
 
+from scaivault_core.testing.https_double import HttpsDouble
+
 
 def _load(name: str):
     # Test folders are not packages and may not import each other, so the double's modules
@@ -74,12 +76,11 @@ def _load(name: str):
     return module
 
 
-_https = _load("https_double")
 _directory = _load("azure_double")
 _arm = _load("azure_arm")
 
 
-class AzureDouble(_https.HttpsDouble):
+class AzureDouble(HttpsDouble):
     """The HTTPS double serving the Azure APIs, plus conveniences for tests."""
 
     @property

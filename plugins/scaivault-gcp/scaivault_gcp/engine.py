@@ -19,7 +19,7 @@ from typing import Any
 
 from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, LeaseLimits, ScaiVaultError
 
-from .client import ApiClient, RetryPolicy
+from scaivault_core import ApiClient, RetryPolicy
 from .iam import Iam, decode_key_file, key_id_of, limit_error
 from .root_rotation import RootRotation
 from .settings import (ACCESS_TOKEN, MAX_TOKEN_LIFETIME, MAX_USER_MANAGED_KEYS, SERVICE_ACCOUNT_KEY, Config, Role,
@@ -63,7 +63,7 @@ class GcpEngine(Engine):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._endpoints = endpoints(self.config)
-        self._api = ApiClient(ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
+        self._api = ApiClient(logger="scaivault.gcp.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
                               retry=RetryPolicy(max_retries=self.config.max_retries))
         self._tokens = RootTokens(self._api, self._endpoints, self.context.root_credentials)
         self._iam = Iam(self._tokens, self._endpoints.iam, self._endpoints.iamcredentials)

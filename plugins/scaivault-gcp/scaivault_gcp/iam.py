@@ -15,7 +15,7 @@ import httpx
 
 from scaivault_core import EngineError
 
-from .client import error_parts, failure
+from scaivault_core import error_parts, response_error
 from .settings import MAX_USER_MANAGED_KEYS
 from .tokens import RootTokens
 
@@ -59,7 +59,7 @@ class Iam:
         response = self._tokens.call("GET", self._keys(email), service=IAM, idempotent=True,
                                      params={"keyTypes": "USER_MANAGED"})
         if response.status_code != 200:
-            raise failure(response, IAM, f"list the keys of {email}")
+            raise response_error(response, IAM, f"list the keys of {email}")
         return response.json().get("keys", [])  # proto3 JSON leaves out an empty list
 
     def create_key(self, email: str, algorithm: str | None) -> dict[str, Any]:
@@ -76,7 +76,7 @@ class Iam:
         if response.status_code != 200:
             if _maybe_key_limit(response) and len(self.user_managed_keys(email)) >= MAX_USER_MANAGED_KEYS:
                 raise limit_error(email, response.status_code)
-            raise failure(response, IAM, f"create a key for {email}")
+            raise response_error(response, IAM, f"create a key for {email}")
         return response.json()
 
     def delete_key(self, email: str, key_id: str) -> None:
@@ -93,7 +93,7 @@ class Iam:
             check = self._tokens.call("GET", url, service=IAM, idempotent=True)
             if check.status_code == 404:
                 return
-        raise failure(response, IAM, f"delete key {key_id} of {email}")
+        raise response_error(response, IAM, f"delete key {key_id} of {email}")
 
     def generate_access_token(self, email: str, scopes: list[str], lifetime: int) -> dict[str, Any]:
         """https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateAccessToken
@@ -104,7 +104,7 @@ class Iam:
         response = self._tokens.call("POST", url, service=CREDENTIALS, idempotent=True,
                                      json={"scope": scopes, "lifetime": f"{lifetime}s"})
         if response.status_code != 200:
-            raise failure(response, CREDENTIALS, f"generate an access token for {email}")
+            raise response_error(response, CREDENTIALS, f"generate an access token for {email}")
         return response.json()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from scaivault_core import EngineError, InvalidConfig, ScaiVaultError
 
-from .client import ApiClient
+from scaivault_core import ApiClient
 from .iam import Iam, decode_key_file, key_id_of
 from .settings import MAX_USER_MANAGED_KEYS, Config, Endpoints
 from .tokens import RootTokens, service_account_info

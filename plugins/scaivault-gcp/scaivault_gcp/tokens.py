@@ -18,7 +18,7 @@ from google.auth import crypt, jwt
 
 from scaivault_core import InvalidConfig
 
-from .client import ApiClient, error_parts, failure
+from scaivault_core import ApiClient, error_parts, response_error
 from .settings import Endpoints
 
 TOKEN_SERVICE = "the Google OAuth 2.0 token endpoint"
@@ -97,7 +97,7 @@ class RootTokens:
             raise InvalidConfig(f"Google refused the root service-account key of {info['client_email']}: "
                                 f"{code}: {message}", field="root_credentials", api_code=code)
         if response.status_code != 200:
-            raise failure(response, TOKEN_SERVICE, "issue a token for the root service account")
+            raise response_error(response, TOKEN_SERVICE, "issue a token for the root service account")
         body = response.json()
         return body["access_token"], float(body.get("expires_in", 3599))
 

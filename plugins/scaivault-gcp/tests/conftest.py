@@ -56,6 +56,8 @@ from pathlib import Path
 
 import google.auth.transport.requests
 import pytest
+
+from scaivault_core.testing.https_double import HttpsDouble
 import requests
 from google.oauth2 import service_account
 
@@ -73,11 +75,10 @@ def _load(name: str):
     return module
 
 
-_https = _load("https_double")
 _gcp = _load("gcp_double")
 
 
-class GcpDouble(_https.HttpsDouble):
+class GcpDouble(HttpsDouble):
     """The HTTPS double serving the Google Cloud APIs, plus conveniences for tests."""
 
     @property

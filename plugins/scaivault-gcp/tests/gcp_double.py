@@ -1,4 +1,4 @@
-"""A local double of the Google Cloud APIs scaivault-gcp calls, served by https_double.HttpsDouble.
+"""A local double of the Google Cloud APIs scaivault-gcp calls, served by scaivault_core.testing.https_double.HttpsDouble.
 
 One host stands in for three: the OAuth 2.0 token endpoint (oauth2.googleapis.com), IAM v1
 service-account keys (iam.googleapis.com) and the IAM Service Account Credentials API v1

@@ -33,15 +33,6 @@ def _generate(double, http, token, email=None, project="-", **body):
                      headers=_auth(token), json={"scope": [CLOUD_PLATFORM], **body})
 
 
-def test_https_double_copies_are_identical():
-    # Test folders may not import each other, so the server module is duplicated; keep it in step.
-    here = Path(__file__).with_name("https_double.py")
-    sibling = here.parents[2] / "scaivault-azure" / "tests" / "https_double.py"
-    if not sibling.exists():
-        pytest.skip("scaivault-azure tests are not in this checkout")
-    assert here.read_bytes() == sibling.read_bytes()
-
-
 def test_google_auth_refreshes_the_root_key_against_the_double(gcp_double):
     credentials = gcp_double.credentials()
     credentials.refresh(gcp_double.auth_request())

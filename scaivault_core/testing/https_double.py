@@ -1,7 +1,7 @@
 """A loopback HTTPS server for API doubles: throwaway CA, request log, fault injection.
 
-An identical copy lives in plugins/scaivault-azure/tests and plugins/scaivault-gcp/tests
-(test folders may not import each other); a test in the gcp folder keeps them identical.
+For plugins whose target is a cloud API with no local implementation: write the API's documented
+endpoints as a small object and serve it with ``HttpsDouble`` (the Azure and GCP plugins' tests do).
 The API logic is a separate object with ``handle(request) -> (status, body, headers)``,
 ``error_body(path, status) -> dict`` for injected faults, ``reset()`` and a ``base_url``
 attribute the double sets; its other attributes are reachable on the double itself.

@@ -1,11 +1,10 @@
-"""The engine's one HTTPS client: TLS trust, bounded retries of throttling and server faults.
+"""An HTTPS client for engines whose target is a REST API: TLS trust, bounded retries, error mapping.
 
-Google answers throttling with 429 (RESOURCE_EXHAUSTED) and transient faults with 5xx.
+Cloud APIs answer throttling with 429 and a ``Retry-After`` header and transient faults with 5xx.
 429 and 503 mean the request was turned away before it did anything, so every request is
 retried on them. 500/502/504 and a connection lost after sending may hide a request that took
-effect, so only requests that are harmless to repeat (GET, DELETE, generateAccessToken) are
-retried on those; keys.create is not, and its error reaches the core, which undoes the planned
-lease.
+effect, so only requests the caller marks ``idempotent`` are retried on those; a POST that
+creates something is not, and its error reaches the core, which undoes the planned lease.
 """
 
 from __future__ import annotations
@@ -23,9 +22,7 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
-
-log = logging.getLogger("scaivault.gcp.http")
+from .errors import EngineError, EngineUnreachable, InvalidConfig
 
 RETRY_ALWAYS = frozenset({429, 503})
 RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
@@ -79,8 +76,9 @@ class ApiClient:
     """A pooled httpx client shared by every call of one engine (thread-safe)."""
 
     def __init__(self, *, ca_bundle: str | None, timeout: float, retry: RetryPolicy,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, logger: str = "scaivault.http") -> None:
         self._http = httpx.Client(verify=tls_context(ca_bundle), timeout=timeout, follow_redirects=False)
+        self._log = logging.getLogger(logger)
         self.retry = retry
         self._sleep = sleep
         self._closed = threading.Event()
@@ -109,7 +107,7 @@ class ApiClient:
                     raise EngineUnreachable(
                         f"Cannot reach {service} at {urlsplit(url).netloc}: {type(exc).__name__}"
                         f"{': ' + str(exc) if str(exc) else ''}.", service=service) from None
-                log.info("%s %s: %s, retrying in %.1fs", method, service, type(exc).__name__, delay)
+                self._log.info("%s %s: %s, retrying in %.1fs", method, service, type(exc).__name__, delay)
             else:
                 status = response.status_code
                 if status not in RETRY_ALWAYS and not (idempotent and status in RETRY_IF_IDEMPOTENT) \
@@ -120,16 +118,18 @@ class ApiClient:
                 if retry >= self.retry.max_retries or hinted is not None and hinted > self.retry.max_retry_after \
                         or waited + delay > self.retry.deadline or self._closed.is_set():
                     return response
-                log.info("%s %s answered %d, retrying in %.1fs", method, service, status, delay)
+                self._log.info("%s %s answered %d, retrying in %.1fs", method, service, status, delay)
             self._sleep(delay)
             waited += delay
             retry += 1
 
 
 def error_parts(response: httpx.Response) -> tuple[str, str]:
-    """(code, message) from Google's error shape or the OAuth one; never the request body.
+    """(code, message) from an API's error body; never the request body.
 
-    https://cloud.google.com/apis/design/errors#http_mapping: ``{"error": {code, message, status}}``.
+    Google (https://cloud.google.com/apis/design/errors#http_mapping) answers ``{"error": {code,
+    message, status}}``, Graph and ARM ``{"error": {code, message}}``, OAuth 2.0 token endpoints
+    ``{"error", "error_description"}`` (the identity platform's spans lines; the first one says it).
     """
     try:
         body = response.json()
@@ -139,12 +139,13 @@ def error_parts(response: httpx.Response) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("status") or error.get("code") or response.status_code), \
             str(error.get("message") or "").strip()
-    if isinstance(error, str):  # the OAuth 2.0 token endpoint: {"error", "error_description"}
-        return error, str(body.get("error_description") or "").strip()
+    if isinstance(error, str):
+        description = str(body.get("error_description") or "")
+        return error, description.splitlines()[0].strip() if description else ""
     return str(response.status_code), response.reason_phrase or ""
 
 
-def failure(response: httpx.Response, service: str, action: str) -> Exception:
+def response_error(response: httpx.Response, service: str, action: str) -> Exception:
     """The core's error for a response that was not a success."""
     code, message = error_parts(response)
     text = f"{code}: {message}" if message else code
