@@ -330,6 +330,24 @@ def secrets_rotate(path: str, reason: str | None, grace_period: str | None) -> N
     emit(_state().api().rotate_secret(path, reason=reason, grace_period=grace_period))
 
 
+@secrets.command("rotation-period")
+@click.argument("path")
+@click.argument("period")
+@output
+def secrets_rotation_period(path: str, period: str) -> None:
+    """Rotate the secret at PATH every PERIOD (e.g. 30d); 0 stops scheduled rotation."""
+    emit(_state().api().set_rotation_period(path, period))
+
+
+@secrets.command("versions")
+@click.argument("path")
+@output
+def secrets_versions(path: str) -> None:
+    """List the versions of the secret at PATH (never their values)."""
+    emit_rows(_state().api().list_secret_versions(path), "versions",
+              ("version", "created_at", "created_by", "reason", "retired_at"))
+
+
 # -- policies --------------------------------------------------------------------------------------
 
 def _rules(rule: tuple[str, ...], rules: str | None) -> list[dict[str, Any]]:
@@ -619,6 +637,14 @@ def lease_show(lease_id: str) -> None:
     emit(_state().api().lookup(lease_id))
 
 
+@lease.command("forget")
+@click.argument("lease_id")
+@output
+def lease_forget(lease_id: str) -> None:
+    """Stop tracking irrevocable LEASE_ID, its credential being gone by other means."""
+    emit(_state().api().forget_lease(lease_id))
+
+
 @lease.command("list")
 @click.option("--engine")
 @click.option("--role")
@@ -643,6 +669,22 @@ def lease_list(all_pages: bool, **filters: Any) -> None:
     emit(leases, ("lease_id", "engine", "role", "identity", "state", "expires_at"))
     if page["next"] and not all_pages:
         click.echo(f"(more: --after {page['next']})")
+
+
+@cli.command()
+@click.argument("engine")
+@click.option("--revoke", is_flag=True, help="Remove the orphans found (otherwise only list them).")
+@output
+def reconcile(engine: str, revoke: bool) -> None:
+    """Users in ENGINE's target that look like the vault's but belong to no lease."""
+    body = _state().api().reconcile(engine, revoke=revoke)
+    if _state().format == "json":
+        emit(body)
+        return
+    failed = {f["subject"]: f"failed ({f['code']}): {f['message']}" for f in body["failed"]}
+    revoked = set(body["revoked"])
+    emit([{"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
+          for subject in body["orphans"]], ("subject", "status"))
 
 
 # -- tokens ----------------------------------------------------------------------------------------
@@ -688,7 +730,24 @@ def token_revoke(accessor: str) -> None:
 def plugins(ctx: click.Context) -> None:
     """List installed engine plugins (and their load errors)."""
     if ctx.invoked_subcommand is None:
-        emit_rows(_state().api().plugins(), "plugins", ("name", "version", "engines", "error"))
+        state = _state()
+        if state.address:
+            body = state.api().plugins()
+        else:  # what this installation has, which needs no store (and works before `scaivault init`)
+            from .plugins import EngineRegistry, make_plugin_manager, plugin_infos
+            from .rest.api import plugin_list
+
+            state.pm = state.pm or make_plugin_manager()
+            body = plugin_list(plugin_infos(state.pm, EngineRegistry(state.pm)))
+        emit_rows(body, "plugins", ("name", "version", "engines", "error"))
+
+
+# -- server metrics --------------------------------------------------------------------------------
+
+@cli.command()
+def metrics() -> None:
+    """Print the Prometheus metrics (as GET /v1/metrics serves them)."""
+    click.echo(_state().api().metrics(), nl=False)
 
 
 @plugins.command("new")
@@ -703,6 +762,29 @@ def plugins_new(name: str, dest: Path) -> None:
         raise click.ClickException("This installation has no plugin template (scaivault_core.plugin_template).") from None
     created = new_plugin(name, dest)
     click.echo(f"Created {created}")
+
+
+# -- for plugins' commands -------------------------------------------------------------------------
+
+def run_operation(op: Any, path: dict[str, str] | None = None, query: dict[str, Any] | None = None,
+                  body: Any = None) -> Any:
+    """Run a plugin's REST ``Operation`` in either mode: its handler in-process, or its request to the server.
+
+    A plugin command is written once with this, like the core's commands against ``VaultAPI``.
+    The answer is the route's: JSON data, or text / bytes for a non-JSON media type.
+    """
+    from .rest.api import VaultAPI
+
+    api = _state().api()
+    path = dict(path or {})
+    if not isinstance(api, VaultAPI):
+        return api._operation(op, path, query, body)
+    from .rest.bodies import EMPTY, parse
+    from .rest.routing import Call
+
+    values = {q.name: (query or {}).get(q.name, q.default) for q in op.query}
+    parsed = parse(EMPTY if body is None else body, op.body) if op.body is not None else None
+    return op.handler(api, Call(path, values, parsed))
 
 
 # -- entry point -----------------------------------------------------------------------------------
