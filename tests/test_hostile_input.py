@@ -3,6 +3,7 @@ stable code; nothing else escapes, nothing is half-done, and nothing user-suppli
 
 from __future__ import annotations
 
+import os
 import string
 
 import pytest
@@ -22,7 +23,7 @@ HOSTILE = st.one_of(
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
                        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=20), inner, max_size=5),
                        max_leaves=20)
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=int(os.environ.get("SCAIVAULT_HYPOTHESIS_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def expect_clean(call):
