@@ -4,7 +4,9 @@
 blocks (CA key handling, certificate signing, key checks, KRLs), usable without a vault.
 """
 
-from scaivault_core import hookimpl
+import functools
+
+from scaivault_core import InvalidRequest, hookimpl
 
 from .ca import (
     CRITICAL_OPTIONS,
@@ -75,3 +77,70 @@ __all__ = [
 @hookimpl
 def register_engines(register):
     register(SSHEngine)
+
+
+# -- the front ends: REST endpoints and `scaivault ssh` commands, one definition for both ------------
+
+@functools.cache
+def rest_operations():
+    """`GET .../ssh/ca` (the TrustedUserCAKeys lines) and `GET .../ssh/krl` (the KRL), as core REST operations."""
+    from scaivault_core.rest import Operation
+
+    needs = "Needs `read` on `dynamic/engines/{engine}`; 400 for an engine that is not an ssh engine."
+    path = "/v1/dynamic/engines/{engine}/ssh"
+    return (
+        Operation("GET", path + "/ca", lambda api, call: _engine(api, call).trusted_ca_keys(),
+                  "The CA public keys hosts should trust (sshd's TrustedUserCAKeys)", "sshTrustedCaKeys",
+                  media_type="text/plain", errors=(404, 502), tag="ssh",
+                  description="One line per CA key not yet retired: the current one, and during a CA rotation's "
+                              "grace period the previous one. " + needs),
+        Operation("GET", path + "/krl", lambda api, call: _engine(api, call).krl(),
+                  "The current key revocation list (sshd's RevokedKeys)", "sshKrl",
+                  media_type="application/octet-stream", errors=(404, 502), tag="ssh",
+                  description="An OpenSSH KRL of the revoked certificates that have not expired. " + needs),
+    )
+
+
+def _engine(api, call) -> SSHEngine:
+    name = call.path["engine"]
+    engine = api.ops.engine(name)  # checks the caller's `read` on the engine
+    if not isinstance(engine, SSHEngine):
+        raise InvalidRequest(f"Engine {name!r} is not an ssh engine.", engine=name)
+    return engine
+
+
+@hookimpl
+def register_routes(routes):
+    routes.extend(rest_operations())
+
+
+@hookimpl
+def register_commands(cli):
+    import click
+    from scaivault_core.cli import run_operation
+
+    ca, krl = rest_operations()
+
+    def deliver(data: bytes, output: str | None) -> None:
+        if output is None or output == "-":
+            click.echo(data, nl=False)  # bytes go to stdout's binary buffer as they are
+        else:
+            write_krl(output, data)  # an atomic replace, so sshd never reads half a file
+
+    @cli.group("ssh")
+    def ssh():
+        """The ssh engine's CA keys and revocation list, for the hosts."""
+
+    @ssh.command("ca")
+    @click.argument("engine")
+    @click.option("--output", help="Write the lines to this file (sshd's TrustedUserCAKeys) instead of stdout.")
+    def ssh_ca(engine, output):
+        """The CA public keys hosts should trust for ENGINE, one line each."""
+        deliver(run_operation(ca, {"engine": engine}).encode("utf-8"), output)
+
+    @ssh.command("krl")
+    @click.argument("engine")
+    @click.option("--output", required=True, help="Write the KRL to this file (sshd's RevokedKeys); - for stdout.")
+    def ssh_krl(engine, output):
+        """The current key revocation list of ENGINE."""
+        deliver(run_operation(krl, {"engine": engine}), output)
