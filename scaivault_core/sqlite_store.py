@@ -10,11 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import sqlite_utils
-
 from .errors import Conflict
 from .models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
-from .sqlite_migrations import migrate
+from .sqlite_migrations import migrate, pending
 from .store import LEASE_COLUMNS
 
 _LIVE = "('intent', 'active', 'revoking')"
@@ -67,7 +65,10 @@ class SQLiteStore:
 
     def migrate(self) -> None:
         with self._lock:
-            migrate(sqlite_utils.Database(self._conn))
+            if pending(self._conn):
+                import sqlite_utils
+
+                migrate(sqlite_utils.Database(self._conn))
 
     def close(self) -> None:
         with self._lock:
