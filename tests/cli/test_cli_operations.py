@@ -112,11 +112,11 @@ def test_lease_forget(scaivault, tmp_path):
 
 
 def test_secret_versions_and_rotation_period(scaivault):
-    scaivault("secrets", "put", "app/key", "api_key=one")
-    scaivault("secrets", "put", "app/key", "api_key=two")
+    scaivault("secrets", "put", "app/key", "api_key=first-value-k1")
+    scaivault("secrets", "put", "app/key", "api_key=second-value-k2")
     table = scaivault("secrets", "versions", "app/key").stdout.splitlines()
     assert table[0].split() == ["VERSION", "CREATED_AT", "CREATED_BY", "REASON", "RETIRED_AT"]
-    assert [line.split()[0] for line in table[1:]] == ["1", "2"] and "one" not in "\n".join(table)
+    assert [line.split()[0] for line in table[1:]] == ["1", "2"] and "first-value-k1" not in "\n".join(table)
     body = scaivault.json_out("secrets", "versions", "app/key")
     assert body["path"] == "app/key" and [v["created_by"] for v in body["versions"]] == ["user:admin"] * 2
     assert scaivault("secrets", "versions", "app/none", expect=1).stderr.startswith("Error (not_found):")
