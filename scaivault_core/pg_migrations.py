@@ -113,3 +113,9 @@ def m002_rotation(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE secrets ADD COLUMN retire_at double precision")  # end of a grace period
     conn.execute("CREATE INDEX secrets_retire ON secrets (retire_at) WHERE retire_at IS NOT NULL")
     conn.execute("CREATE TABLE rotation_schedule (path text PRIMARY KEY, period bigint NOT NULL, next_at double precision)")
+
+
+@migration
+def m003_rotation_grace(conn: psycopg.Connection) -> None:
+    # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
+    conn.execute("ALTER TABLE rotation_schedule ADD COLUMN grace_period bigint")

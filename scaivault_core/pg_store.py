@@ -426,21 +426,23 @@ class PostgresStore:
     def end_rotation(self, path: str) -> None:
         self._exec("DELETE FROM rotations WHERE path = %s", (path,))
 
-    def set_rotation_period(self, path: str, period: int | None, next_at: float | None) -> None:
+    def set_rotation_period(self, path: str, period: int | None, next_at: float | None, grace_period: int = 0) -> None:
         if period is None:
             self._exec("DELETE FROM rotation_schedule WHERE path = %s", (path,))
         else:
-            self._exec("INSERT INTO rotation_schedule (path, period, next_at) VALUES (%s, %s, %s) ON CONFLICT (path) "
-                       "DO UPDATE SET period = excluded.period, next_at = excluded.next_at", (path, period, next_at))
+            self._exec("INSERT INTO rotation_schedule (path, period, next_at, grace_period) VALUES (%s, %s, %s, %s) "
+                       "ON CONFLICT (path) DO UPDATE SET period = excluded.period, next_at = excluded.next_at, "
+                       "grace_period = excluded.grace_period", (path, period, next_at, grace_period))
 
-    def claim_due_rotations(self, now: float) -> list[str]:
-        """Paths whose scheduled rotation is due; each is pushed to its next slot so one process takes it."""
+    def claim_due_rotations(self, now: float) -> list[tuple[str, int]]:
+        """(path, grace period) of each scheduled rotation now due; each is pushed to its next slot so one process takes it."""
         rows = self._all(
             "WITH due AS (SELECT path FROM rotation_schedule WHERE next_at <= %s FOR UPDATE SKIP LOCKED) "
-            "UPDATE rotation_schedule r SET next_at = %s + r.period FROM due WHERE r.path = due.path RETURNING r.path",
+            "UPDATE rotation_schedule r SET next_at = %s + r.period FROM due WHERE r.path = due.path "
+            "RETURNING r.path, r.grace_period",
             (now, now),
         )
-        return [r[0] for r in rows]
+        return [(r[0], r[1] or 0) for r in rows]
 
     def next_scheduled_at(self) -> float | None:
         row = self._one("SELECT LEAST((SELECT MIN(next_at) FROM rotation_schedule), "

@@ -128,9 +128,9 @@ class Rotator:
             except ScaiVaultError as exc:
                 log.warning("retiring %s version %d failed, will retry: %s", path, version, exc.message)
                 self._store.schedule_retirement(path, version, now + 60)
-        for path in self._store.claim_due_rotations(now):
+        for path, grace in self._store.claim_due_rotations(now):
             try:
-                self.rotate(self._rotating_identity(path), path, reason="scheduled rotation")
+                self.rotate(self._rotating_identity(path), path, reason="scheduled rotation", grace_period=grace)
                 done += 1
             except ScaiVaultError as exc:
                 log.error("scheduled rotation of %s failed: %s", path, exc.message)
@@ -140,13 +140,17 @@ class Rotator:
         engine_name = self._engine_for(path)
         return f"dynamic:{engine_name}" if engine_name else SYSTEM
 
-    def set_period(self, identity: str, path: str, period: Any) -> None:
-        """Rotate ``path`` every ``period`` (None or "0" stops it); needs ``rotate`` on the path."""
+    def set_period(self, identity: str, path: str, period: Any, grace_period: Any = None) -> None:
+        """Rotate ``path`` every ``period`` (None or "0" stops it), keeping the previous version for
+        ``grace_period`` each time; needs ``rotate`` on the path."""
         check_path(path)
         self._auth.require(identity, path, "rotate")
         seconds = parse_duration(period, "rotation_period") or None
-        self._store.set_rotation_period(path, seconds, self._clock.time() + seconds if seconds else None)
-        self._audit.record(identity, "secret.rotation_period", path, period=seconds)
+        grace = parse_duration(grace_period, "grace_period") or 0
+        if seconds and grace >= seconds:
+            raise InvalidRequest("grace_period must be shorter than the rotation period.", field="grace_period")
+        self._store.set_rotation_period(path, seconds, self._clock.time() + seconds if seconds else None, grace)
+        self._audit.record(identity, "secret.rotation_period", path, period=seconds, grace_period=grace)
 
     def recover(self) -> None:
         """Finish rotations a crash interrupted, so the vault always holds a working root credential."""

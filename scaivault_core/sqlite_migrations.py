@@ -94,3 +94,9 @@ def m002_rotation(db: sqlite_utils.Database) -> None:
     db["secrets"].add_column("retire_at", float)  # end of a grace period: the value is destroyed then
     db.execute("CREATE INDEX secrets_retire ON secrets(retire_at) WHERE retire_at IS NOT NULL")
     db["rotation_schedule"].create({"path": str, "period": int, "next_at": float}, pk="path")
+
+
+@migration
+def m003_rotation_grace(db: sqlite_utils.Database) -> None:
+    # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
+    db["rotation_schedule"].add_column("grace_period", int)

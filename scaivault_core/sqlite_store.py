@@ -256,20 +256,22 @@ class SQLiteStore:
     def end_rotation(self, path: str) -> None:
         self._exec("DELETE FROM rotations WHERE path = ?", (path,))
 
-    def set_rotation_period(self, path: str, period: int | None, next_at: float | None) -> None:
+    def set_rotation_period(self, path: str, period: int | None, next_at: float | None, grace_period: int = 0) -> None:
         if period is None:
             self._exec("DELETE FROM rotation_schedule WHERE path = ?", (path,))
         else:
-            self._exec("INSERT INTO rotation_schedule (path, period, next_at) VALUES (?, ?, ?) ON CONFLICT(path) "
-                       "DO UPDATE SET period = excluded.period, next_at = excluded.next_at", (path, period, next_at))
+            self._exec("INSERT INTO rotation_schedule (path, period, next_at, grace_period) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT(path) DO UPDATE SET period = excluded.period, next_at = excluded.next_at, "
+                       "grace_period = excluded.grace_period", (path, period, next_at, grace_period))
 
-    def claim_due_rotations(self, now: float) -> list[str]:
-        """Paths whose scheduled rotation is due; each is pushed to its next slot so one process takes it."""
+    def claim_due_rotations(self, now: float) -> list[tuple[str, int]]:
+        """(path, grace period) of each scheduled rotation now due; each is pushed to its next slot so one process takes it."""
         with self.transaction():
-            rows = self._exec("SELECT path, period FROM rotation_schedule WHERE next_at <= ?", (now,)).fetchall()
-            for path, period in rows:
+            rows = self._exec("SELECT path, period, grace_period FROM rotation_schedule WHERE next_at <= ?",
+                              (now,)).fetchall()
+            for path, period, _ in rows:
                 self._exec("UPDATE rotation_schedule SET next_at = ? WHERE path = ?", (now + period, path))
-        return [r[0] for r in rows]
+        return [(path, grace or 0) for path, _, grace in rows]
 
     def next_scheduled_at(self) -> float | None:
         row = self._exec("SELECT MIN(t) FROM (SELECT MIN(next_at) AS t FROM rotation_schedule "

@@ -75,9 +75,10 @@ class _Operations:
         """
         return self._core._rotator.rotate(self.identity, path, reason, grace_period)
 
-    def set_rotation_period(self, path: str, period: Any) -> None:
-        """Rotate ``path`` every ``period`` (e.g. ``"30d"``); ``None`` stops scheduled rotation."""
-        self._core._rotator.set_period(self.identity, path, period)
+    def set_rotation_period(self, path: str, period: Any, grace_period: Any = None) -> None:
+        """Rotate ``path`` every ``period`` (e.g. ``"30d"``), keeping the previous version for
+        ``grace_period`` each time; ``None`` stops scheduled rotation."""
+        self._core._rotator.set_period(self.identity, path, period, grace_period)
 
     # -- policies and tokens --------------------------------------------------------------------
 

@@ -74,3 +74,19 @@ def test_rotation_handler_hook(make_vault, target):
     vault.put_secret("apps/api-key", {"key": "k1"})
     vault.rotate_secret("apps/api-key", grace_period="0")
     assert vault.get_secret("apps/api-key").data == {"key": "k1-next"}
+
+
+def test_scheduled_rotation_keeps_its_grace_period(rooted, clock, target):
+    rooted.set_rotation_period(ROOT, "1d", grace_period="2h")
+    clock.advance(86401)
+    rooted.worker._scheduled()
+    assert rooted.get_secret(ROOT, version=1).data["password"] == "original-pw"  # still readable
+    assert target.retired == []
+    clock.advance(7201)
+    rooted.worker._scheduled()
+    assert target.retired == ["original-pw"]
+
+
+def test_grace_period_must_be_shorter_than_the_period(rooted):
+    with pytest.raises(InvalidRequest):
+        rooted.set_rotation_period(ROOT, "1h", grace_period="2h")
