@@ -26,3 +26,17 @@ __all__ = [
     "ApiClient", "RetryPolicy", "error_parts", "response_error", "tls_context",
     "make_plugin_manager", "random_password", "redact", "template_list", "Session", "Vault",
 ]
+
+# Front-end pieces plugins may extend, loaded on first use so embedding the core never imports
+# the web stack: ``scaivault_core.Operation`` (a REST operation for ``register_routes``) and
+# ``scaivault_core.run_operation`` (run one from a command added through ``register_commands``).
+_LAZY = {"Operation": ("rest", "Operation"), "run_operation": ("cli", "run_operation")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

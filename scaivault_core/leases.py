@@ -379,7 +379,7 @@ class LeaseManager:
         self._store.update_lease(lease_id, {"state": LeaseState.REVOKED, "revoked_at": now,
                                             "last_error": "forgotten by operator"}, expect={"state": LeaseState.IRREVOCABLE})
         self._audit.record(identity, "lease.force_forget", role_path(lease.engine, lease.role), lease_id=lease_id)
-        lease.state = LeaseState.REVOKED
+        lease.state, lease.revoked_at, lease.last_error = LeaseState.REVOKED, now, "forgotten by operator"
         return lease
 
     # -- the one place a revocation's outcome is recorded -----------------------------------------

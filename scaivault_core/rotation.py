@@ -149,6 +149,11 @@ class Rotator:
         grace = parse_duration(grace_period, "grace_period") or 0
         if seconds and grace >= seconds:
             raise InvalidRequest("grace_period must be shorter than the rotation period.", field="grace_period")
+        if seconds:  # refuse now what would only fail, in a log line, when it comes due
+            self._secrets.read(path)
+            if self._engine_for(path) is None and self._handler_for(path) is None:
+                raise InvalidRequest(
+                    f"{path!r} is no engine's root credential and no rotation handler covers it.", path=path)
         self._store.set_rotation_period(path, seconds, self._clock.time() + seconds if seconds else None, grace)
         self._audit.record(identity, "secret.rotation_period", path, period=seconds, grace_period=grace)
 

@@ -84,7 +84,10 @@ class SecretStore:
     def versions(self, identity: str, path: str) -> list[SecretVersion]:
         check_path(path)
         self._auth.require(identity, path, "read")
-        return self._store.list_secret_versions(path)
+        versions = self._store.list_secret_versions(path)
+        if not versions:
+            raise NotFound(f"No secret at {path!r}.", path=path)
+        return versions
 
     def delete(self, identity: str, path: str) -> None:
         check_path(path)

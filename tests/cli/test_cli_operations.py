@@ -121,7 +121,9 @@ def test_secret_versions_and_rotation_period(scaivault):
     assert body["path"] == "app/key" and [v["created_by"] for v in body["versions"]] == ["user:admin"] * 2
     assert scaivault("secrets", "versions", "app/none", expect=1).stderr.startswith("Error (not_found):")
 
-    assert scaivault.json_out("secrets", "rotation-period", "app/key", "30d") == {"path": "app/key", "period": "720h"}
+    # A schedule that could never run is refused now, not in a log line when it comes due.
+    refused = scaivault("secrets", "rotation-period", "app/key", "30d", expect=1)
+    assert refused.stderr.startswith("Error (invalid_request):") and "no rotation handler" in refused.stderr
     assert scaivault("secrets", "rotation-period", "app/key", "0").stdout.split() == ["path", "app/key", "period", "-"]
     bad = scaivault("secrets", "rotation-period", "app/key", "monthly", expect=1)
     assert bad.stderr.startswith("Error (invalid_request): period must be a duration")

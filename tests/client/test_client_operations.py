@@ -46,7 +46,8 @@ def test_secret_versions_and_rotation_period(admin):
     assert [v["version"] for v in body["versions"]] == [1, 2] and "first-value-k1" not in str(body)
     with pytest.raises(NotFound):
         admin.list_secret_versions("app/none")
-    assert admin.set_rotation_period("app/client-key", "30d") == {"path": "app/client-key", "period": "720h"}
+    with pytest.raises(InvalidRequest):  # no engine's root credential and no rotation handler: refused now
+        admin.set_rotation_period("app/client-key", "30d")
     assert admin.set_rotation_period("app/client-key", None) == {"path": "app/client-key", "period": None}
     with pytest.raises(InvalidRequest):
         admin.set_rotation_period("app/client-key", "monthly")

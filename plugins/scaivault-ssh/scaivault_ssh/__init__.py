@@ -84,7 +84,7 @@ def register_engines(register):
 @functools.cache
 def rest_operations():
     """`GET .../ssh/ca` (the TrustedUserCAKeys lines) and `GET .../ssh/krl` (the KRL), as core REST operations."""
-    from scaivault_core.rest import Operation
+    from scaivault_core import Operation
 
     needs = "Needs `read` on `dynamic/engines/{engine}`; 400 for an engine that is not an ssh engine."
     path = "/v1/dynamic/engines/{engine}/ssh"
@@ -117,7 +117,7 @@ def register_routes(routes):
 @hookimpl
 def register_commands(cli):
     import click
-    from scaivault_core.cli import run_operation
+    from scaivault_core import run_operation
 
     ca, krl = rest_operations()
 
