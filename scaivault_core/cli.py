@@ -333,10 +333,11 @@ def secrets_rotate(path: str, reason: str | None, grace_period: str | None) -> N
 @secrets.command("rotation-period")
 @click.argument("path")
 @click.argument("period")
+@click.option("--grace-period", default=None, help="How long each previous version stays valid (default 0).")
 @output
-def secrets_rotation_period(path: str, period: str) -> None:
+def secrets_rotation_period(path: str, period: str, grace_period: str | None) -> None:
     """Rotate the secret at PATH every PERIOD (e.g. 30d); 0 stops scheduled rotation."""
-    emit(_state().api().set_rotation_period(path, period))
+    emit(_state().api().set_rotation_period(path, period, grace_period))
 
 
 @secrets.command("versions")

@@ -119,8 +119,9 @@ class _Calls:
     def list_secret_versions(self, path: str) -> Any:
         return self._call("GET", f"/v1/secrets/{quote(path, safe='/')}/versions")
 
-    def set_rotation_period(self, path: str, period: Any) -> Any:
-        return self._call("PUT", f"/v1/secrets/{quote(path, safe='/')}/rotation", json={"period": period})
+    def set_rotation_period(self, path: str, period: Any, grace_period: Any = None) -> Any:
+        return self._call("PUT", f"/v1/secrets/{quote(path, safe='/')}/rotation",
+                          json={"period": period, "grace_period": grace_period})
 
     # -- policies -------------------------------------------------------------------------------
 

@@ -82,11 +82,14 @@ class VaultAPI:
             raise NotFound(f"No secret at {path!r}.", path=path)
         return {"path": path, "versions": [v.to_dict(include_data=False) for v in versions]}
 
-    def set_rotation_period(self, path: str, period: Any) -> dict[str, Any]:
-        """Rotate ``path`` every ``period`` (e.g. ``"30d"``); ``None`` or ``"0"`` stops scheduled rotation."""
+    def set_rotation_period(self, path: str, period: Any, grace_period: Any = None) -> dict[str, Any]:
+        """Rotate ``path`` every ``period`` (e.g. ``"30d"``), each previous version kept for ``grace_period``;
+        ``None`` or ``"0"`` stops scheduled rotation."""
         seconds = parse_duration(period, "period")
-        self.ops.set_rotation_period(path, seconds)
-        return {"path": path, "period": format_duration(seconds) if seconds else None}
+        grace = parse_duration(grace_period, "grace_period") or 0
+        self.ops.set_rotation_period(path, seconds, grace)
+        return {"path": path, "period": format_duration(seconds) if seconds else None,
+                "grace_period": format_duration(grace) if seconds else None}
 
     def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> dict[str, Any]:
         """Rotate the secret at ``path`` (an engine's root credential) where the core supports it."""

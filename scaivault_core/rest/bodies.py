@@ -147,8 +147,10 @@ class Rotate:
 @attrs.define
 class RotationPeriod:
     period: Any = attrs.field(validator=DURATION)
+    grace_period: Any = attrs.field(default=None, validator=DURATION)
     schema: ClassVar[dict] = _object(
-        {"period": {**DURATION_SCHEMA, "description": "Rotate this often, e.g. '30d'; null or '0' stops it."}},
+        {"period": {**DURATION_SCHEMA, "description": "Rotate this often, e.g. '30d'; null or '0' stops it."},
+         "grace_period": {**DURATION_SCHEMA, "description": "How long each previous version stays valid."}},
         ["period"])
 
 

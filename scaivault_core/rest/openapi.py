@@ -50,7 +50,8 @@ SCHEMAS: dict[str, Any] = {
     "SecretVersionList": _obj({"path": {"type": "string"}, "versions": {"type": "array", "items": {
         "$ref": "#/components/schemas/SecretVersion"}}}),
     "RotationPeriod": _obj({"path": {"type": "string"},
-                            "period": {**NULLABLE_STRING, "description": "e.g. '720h'; null: no scheduled rotation."}}),
+                            "period": {**NULLABLE_STRING, "description": "e.g. '720h'; null: no scheduled rotation."},
+                            "grace_period": {**NULLABLE_STRING, "description": "How long each previous version stays valid."}}),
     "Metrics": {"type": "string", "description": "Prometheus text exposition format 0.0.4."},
     "Policy": _obj({"name": {"type": "string"}, "rules": {"type": "array", "items": RULE},
                     "description": {"type": "string"}}),

@@ -14,7 +14,7 @@ OPERATIONS = [
               response="SecretVersion", errors=(404, 409, 502), tag="secrets",
               description="Needs `rotate` on the path. The answer describes the new version, never its value."),
     Operation("PUT", "/v1/secrets/{path:any_path}/rotation",
-              lambda api, c: api.set_rotation_period(c.path["path"], c.body.period),
+              lambda api, c: api.set_rotation_period(c.path["path"], c.body.period, c.body.grace_period),
               "Rotate a secret on a schedule (or stop)", "setRotationPeriod", body=bodies.RotationPeriod,
               response="RotationPeriod", tag="secrets",
               description="Needs `rotate` on the path. `period` is a duration such as `30d`; `null` or `0` stops "

@@ -124,6 +124,7 @@ def test_secret_versions_and_rotation_period(scaivault):
     # A schedule that could never run is refused now, not in a log line when it comes due.
     refused = scaivault("secrets", "rotation-period", "app/key", "30d", expect=1)
     assert refused.stderr.startswith("Error (invalid_request):") and "no rotation handler" in refused.stderr
-    assert scaivault("secrets", "rotation-period", "app/key", "0").stdout.split() == ["path", "app/key", "period", "-"]
+    assert scaivault("secrets", "rotation-period", "app/key", "0").stdout.split() == \
+        ["path", "app/key", "period", "-", "grace_period", "-"]
     bad = scaivault("secrets", "rotation-period", "app/key", "monthly", expect=1)
     assert bad.stderr.startswith("Error (invalid_request): period must be a duration")

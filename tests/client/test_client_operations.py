@@ -48,7 +48,8 @@ def test_secret_versions_and_rotation_period(admin):
         admin.list_secret_versions("app/none")
     with pytest.raises(InvalidRequest):  # no engine's root credential and no rotation handler: refused now
         admin.set_rotation_period("app/client-key", "30d")
-    assert admin.set_rotation_period("app/client-key", None) == {"path": "app/client-key", "period": None}
+    assert admin.set_rotation_period("app/client-key", None) == \
+        {"path": "app/client-key", "period": None, "grace_period": None}
     with pytest.raises(InvalidRequest):
         admin.set_rotation_period("app/client-key", "monthly")
 

@@ -134,15 +134,16 @@ def test_versions_list_every_version_without_values(rooted, target):
 
 
 def test_rotation_period_schedules_rotation(rooted, target, clock):
-    response = rooted.put(f"/v1/secrets/{ROOT}/rotation", json={"period": "30d"})
-    assert response.status_code == 200 and response.json() == {"path": ROOT, "period": "720h"}
+    response = rooted.put(f"/v1/secrets/{ROOT}/rotation", json={"period": "30d", "grace_period": "1h"})
+    assert response.status_code == 200 and response.json() == {"path": ROOT, "period": "720h", "grace_period": "1h"}
     vault = rooted.vault
     clock.advance(30 * 86400 + 1)
     vault.worker._scheduled()
     versions = rooted.get(f"/v1/secrets/{ROOT}/versions").json()["versions"]
     assert [v["reason"] for v in versions] == [None, "scheduled rotation"] and len(target.root_passwords) == 1
 
-    assert rooted.put(f"/v1/secrets/{ROOT}/rotation", json={"period": None}).json() == {"path": ROOT, "period": None}
+    assert rooted.put(f"/v1/secrets/{ROOT}/rotation", json={"period": None}).json() == \
+        {"path": ROOT, "period": None, "grace_period": None}
     clock.advance(60 * 86400)
     vault.worker._scheduled()
     assert len(target.root_passwords) == 1  # stopped
