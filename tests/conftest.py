@@ -8,7 +8,7 @@ import secrets
 import attrs
 import pytest
 
-from scaivault_core import Engine, EngineUnreachable, Issued, ManualClock, Renewed, Vault, hookimpl, make_plugin_manager
+from scaivault_core import Engine, EngineUnreachable, Issued, ManualClock, Vault, hookimpl, make_plugin_manager
 from scaivault_core.leases import LeaseOptions
 
 
@@ -123,6 +123,37 @@ def pg_store_database():
     yield name
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    """An autocommit connection to the machine's PostgreSQL as its superuser."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_admin):
+    """A private database (table ``reports`` with one row) for the front-end tests' engines; dropped after."""
+    import psycopg
+
+    name = "sv_front_" + secrets.token_hex(4)
+    pg_admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE reports (id int PRIMARY KEY, title text)")
+        conn.execute("INSERT INTO reports VALUES (1, 'nightly')")
+    yield name
+    pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_role_exists(pg_admin):
+    """``pg_role_exists(name)``: is there a role of that name on the machine's PostgreSQL?"""
+    def exists(name: str) -> bool:
+        return pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+    return exists
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 
 import attrs
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -16,31 +14,6 @@ from scaivault_core import make_plugin_manager
 from scaivault_core.cli import cli
 from scaivault_core.rest.testing import LiveServer, scaivault_command
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture(scope="session")
-def pg_admin():
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="session")
-def pg_database(pg_admin):
-    name = "sv_cli_" + secrets.token_hex(4)
-    pg_admin.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
-        conn.execute("CREATE TABLE reports (id int PRIMARY KEY)")
-    yield name
-    pg_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-@pytest.fixture
-def pg_role_exists(pg_admin):
-    def exists(name: str) -> bool:
-        return pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
-    return exists
 
 
 class Runner:

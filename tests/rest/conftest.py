@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 
 import warnings
 
-import psycopg
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is what we ship with
@@ -16,33 +14,6 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is
 from scaivault_core.rest import create_app
 from scaivault_core.rest.testing import LiveServer
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture(scope="session")
-def pg_admin():
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="session")
-def pg_database(pg_admin):
-    """A private database for this test session, dropped afterwards."""
-    name = "sv_rest_" + secrets.token_hex(4)
-    pg_admin.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
-        conn.execute("CREATE TABLE reports (id int PRIMARY KEY, title text)")
-        conn.execute("INSERT INTO reports VALUES (1, 'nightly')")
-    yield name
-    pg_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    pg_admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-@pytest.fixture
-def pg_role_exists(pg_admin):
-    def exists(name: str) -> bool:
-        return pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
-    return exists
 
 
 @pytest.fixture
