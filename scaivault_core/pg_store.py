@@ -29,9 +29,12 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from .errors import Conflict, InvalidConfig, InvalidRequest
-from .models import AuditEvent, EngineRecord, Lease, Policy, Rule, RoleRecord, SecretVersion, Token
+from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 from .pg_migrations import migrate
 from .redaction import redact
+from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
+                   engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
+                   rules_json, secret_from_row, token_from_row)
 from .store import LEASE_COLUMNS
 
 log = logging.getLogger("scaivault.pg_store")
@@ -41,7 +44,6 @@ _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _LIVE = "('intent', 'active', 'revoking')"  # literal, so the planner can use the partial index leases_due
 _ANY_STATE = ("intent", "active", "revoking", "irrevocable")
 _COLS = ", ".join(LEASE_COLUMNS)
-_LEASE_LIST_COLUMNS = [c for c in LEASE_COLUMNS if c != "sealed_handle"]
 _INSERT_RETRIES = 20
 NOTIFY_WITHIN = 60.0  # seconds; must be at least the expiry worker's longest sleep
 
@@ -77,11 +79,6 @@ def parse_url(url: str) -> tuple[str, str, dict[str, int], str]:
     return conninfo, ours["schema"], pool, masked
 
 
-def _lease(row: Iterable[Any], columns: Iterable[str] = LEASE_COLUMNS) -> tuple[Lease, bytes | None]:
-    values = dict(zip(columns, row))
-    sealed = values.pop("sealed_handle", None)
-    values["metadata"] = json.loads(values["metadata"] or "{}")
-    return Lease(**values), sealed
 
 
 class PostgresStore:
@@ -280,71 +277,47 @@ class PostgresStore:
 
     # -- engines and roles ---------------------------------------------------------------------
 
-    _ENGINE = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
-               "max_leases", "created_at", "updated_at")
-
-    def _engine_values(self, e: EngineRecord) -> tuple:
-        return (e.name, e.type, e.plugin, json.dumps(e.config), e.root_credentials_path, e.default_ttl,
-                e.max_ttl, e.max_leases, e.created_at, e.updated_at)
-
-    def _engine(self, row: tuple) -> EngineRecord:
-        values = dict(zip(self._ENGINE, row))
-        values["config"] = json.loads(values["config"])
-        return EngineRecord(**values)
-
     def insert_engine(self, engine: EngineRecord) -> None:
-        self._insert(f"INSERT INTO engines ({', '.join(self._ENGINE)}) VALUES ({', '.join(['%s'] * len(self._ENGINE))})",
-                     self._engine_values(engine), f"Engine {engine.name!r}")
+        self._insert(f"INSERT INTO engines ({', '.join(ENGINE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ENGINE_COLUMNS))})",
+                     engine_row(engine), f"Engine {engine.name!r}")
 
     def update_engine(self, engine: EngineRecord) -> None:
-        sets = ", ".join(f"{c} = %s" for c in self._ENGINE[1:])
-        self._exec(f"UPDATE engines SET {sets} WHERE name = %s", (*self._engine_values(engine)[1:], engine.name))
+        sets = ", ".join(f"{c} = %s" for c in ENGINE_COLUMNS[1:])
+        self._exec(f"UPDATE engines SET {sets} WHERE name = %s", (*engine_row(engine)[1:], engine.name))
 
     def get_engine(self, name: str) -> EngineRecord | None:
-        row = self._one(f"SELECT {', '.join(self._ENGINE)} FROM engines WHERE name = %s", (name,))
-        return self._engine(row) if row else None
+        row = self._one(f"SELECT {', '.join(ENGINE_COLUMNS)} FROM engines WHERE name = %s", (name,))
+        return engine_from_row(row) if row else None
 
     def list_engines(self) -> list[EngineRecord]:
-        return [self._engine(r) for r in self._all(f"SELECT {', '.join(self._ENGINE)} FROM engines ORDER BY name")]
+        return [engine_from_row(r) for r in self._all(f"SELECT {', '.join(ENGINE_COLUMNS)} FROM engines ORDER BY name")]
 
     def delete_engine(self, name: str) -> bool:
         with self.transaction():
             self._exec("DELETE FROM roles WHERE engine = %s", (name,))
             return self._exec("DELETE FROM engines WHERE name = %s", (name,)) > 0
 
-    _ROLE = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at")
-
-    def _role_values(self, r: RoleRecord) -> tuple:
-        return (r.engine, r.name, json.dumps(r.params), r.default_ttl, r.max_ttl, r.max_leases, r.created_at, r.updated_at)
-
-    def _role(self, row: tuple) -> RoleRecord:
-        values = dict(zip(self._ROLE, row))
-        values["params"] = json.loads(values["params"])
-        return RoleRecord(**values)
-
     def insert_role(self, role: RoleRecord) -> None:
-        self._insert(f"INSERT INTO roles ({', '.join(self._ROLE)}) VALUES ({', '.join(['%s'] * len(self._ROLE))})",
-                     self._role_values(role), f"Role {role.name!r}")
+        self._insert(f"INSERT INTO roles ({', '.join(ROLE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ROLE_COLUMNS))})",
+                     role_row(role), f"Role {role.name!r}")
 
     def update_role(self, role: RoleRecord) -> None:
-        sets = ", ".join(f"{c} = %s" for c in self._ROLE[2:])
+        sets = ", ".join(f"{c} = %s" for c in ROLE_COLUMNS[2:])
         self._exec(f"UPDATE roles SET {sets} WHERE engine = %s AND name = %s",
-                   (*self._role_values(role)[2:], role.engine, role.name))
+                   (*role_row(role)[2:], role.engine, role.name))
 
     def get_role(self, engine: str, name: str) -> RoleRecord | None:
-        row = self._one(f"SELECT {', '.join(self._ROLE)} FROM roles WHERE engine = %s AND name = %s", (engine, name))
-        return self._role(row) if row else None
+        row = self._one(f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = %s AND name = %s", (engine, name))
+        return role_from_row(row) if row else None
 
     def list_roles(self, engine: str) -> list[RoleRecord]:
-        rows = self._all(f"SELECT {', '.join(self._ROLE)} FROM roles WHERE engine = %s ORDER BY name", (engine,))
-        return [self._role(r) for r in rows]
+        rows = self._all(f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = %s ORDER BY name", (engine,))
+        return [role_from_row(r) for r in rows]
 
     def delete_role(self, engine: str, name: str) -> bool:
         return self._exec("DELETE FROM roles WHERE engine = %s AND name = %s", (engine, name)) > 0
 
     # -- secrets -------------------------------------------------------------------------------
-
-    _SECRET = ("path", "version", "secret_type", "created_at", "created_by", "reason", "retired_at")
 
     def add_secret_version(self, version: SecretVersion, sealed: bytes) -> int:
         # Next number and insert in one statement; a concurrent writer that took the number first
@@ -362,7 +335,7 @@ class PostgresStore:
         raise Conflict(f"The secret at {version.path!r} is being written by others; retry.", path=version.path)
 
     def get_secret_version(self, path: str, version: int | None = None) -> tuple[SecretVersion, bytes | None] | None:
-        cols = ", ".join(self._SECRET)
+        cols = ", ".join(SECRET_COLUMNS)
         if version is None:
             row = self._one(f"SELECT {cols}, sealed FROM secrets WHERE path = %s AND sealed IS NOT NULL "
                             "ORDER BY version DESC LIMIT 1", (path,))
@@ -370,11 +343,11 @@ class PostgresStore:
             row = self._one(f"SELECT {cols}, sealed FROM secrets WHERE path = %s AND version = %s", (path, version))
         if not row:
             return None
-        return SecretVersion(**dict(zip(self._SECRET, row[:-1])), data=None), row[-1]
+        return secret_from_row(row[:-1]), row[-1]
 
     def list_secret_versions(self, path: str) -> list[SecretVersion]:
-        rows = self._all(f"SELECT {', '.join(self._SECRET)} FROM secrets WHERE path = %s ORDER BY version", (path,))
-        return [SecretVersion(**dict(zip(self._SECRET, r)), data=None) for r in rows]
+        rows = self._all(f"SELECT {', '.join(SECRET_COLUMNS)} FROM secrets WHERE path = %s ORDER BY version", (path,))
+        return [secret_from_row(r) for r in rows]
 
     def list_secret_paths(self, prefix: str = "") -> list[str]:
         rows = self._all("SELECT DISTINCT path FROM secrets WHERE left(path, %s) = %s ORDER BY path", (len(prefix), prefix))
@@ -451,12 +424,8 @@ class PostgresStore:
 
     # -- policies, bindings, tokens -------------------------------------------------------------
 
-    def _policy(self, row: tuple) -> Policy:
-        rules = [Rule(**r) for r in json.loads(row[1])]
-        return Policy(name=row[0], rules=rules, description=row[2] or "")
-
     def put_policy(self, policy: Policy, *, create: bool) -> None:
-        rules = json.dumps([{"path_pattern": r.path_pattern, "permissions": list(r.permissions)} for r in policy.rules])
+        rules = rules_json(policy)
         if create:
             self._insert("INSERT INTO policies (name, rules, description) VALUES (%s, %s, %s)",
                          (policy.name, rules, policy.description), f"Policy {policy.name!r}")
@@ -466,10 +435,10 @@ class PostgresStore:
 
     def get_policy(self, name: str) -> Policy | None:
         row = self._one("SELECT name, rules, description FROM policies WHERE name = %s", (name,))
-        return self._policy(row) if row else None
+        return policy_from_row(row) if row else None
 
     def list_policies(self) -> list[Policy]:
-        return [self._policy(r) for r in self._all("SELECT name, rules, description FROM policies ORDER BY name")]
+        return [policy_from_row(r) for r in self._all("SELECT name, rules, description FROM policies ORDER BY name")]
 
     def delete_policy(self, name: str) -> bool:
         with self.transaction():
@@ -490,23 +459,21 @@ class PostgresStore:
     def policies_for(self, identity: str) -> list[Policy]:
         rows = self._all("SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name "
                          "WHERE b.identity = %s", (identity,))
-        return [self._policy(r) for r in rows]
-
-    _TOKEN = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name")
+        return [policy_from_row(r) for r in rows]
 
     def insert_token(self, token: Token) -> None:
-        self._insert(f"INSERT INTO tokens ({', '.join(self._TOKEN)}) VALUES ({', '.join(['%s'] * len(self._TOKEN))})",
+        self._insert(f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) VALUES ({', '.join(['%s'] * len(TOKEN_COLUMNS))})",
                      (token.accessor, token.token_hash, token.identity, token.created_at, token.expires_at,
                       bool(token.revoked), token.display_name), "Token")
 
     def token_by_hash(self, token_hash: str) -> Token | None:
-        row = self._one(f"SELECT {', '.join(self._TOKEN)} FROM tokens WHERE token_hash = %s", (token_hash,))
-        return Token(**dict(zip(self._TOKEN, row))) if row else None
+        row = self._one(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = %s", (token_hash,))
+        return token_from_row(row) if row else None
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:
         clauses, params = self._filters((("identity", identity),))
-        rows = self._all(f"SELECT {', '.join(self._TOKEN)} FROM tokens{_where(clauses)} ORDER BY created_at", params)
-        return [Token(**dict(zip(self._TOKEN, r))) for r in rows]
+        rows = self._all(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens{_where(clauses)} ORDER BY created_at", params)
+        return [token_from_row(r) for r in rows]
 
     def revoke_token(self, accessor: str) -> bool:
         return self._exec("UPDATE tokens SET revoked = true WHERE accessor = %s", (accessor,)) > 0
@@ -534,7 +501,7 @@ class PostgresStore:
 
     def get_lease(self, lease_id: str) -> tuple[Lease, bytes] | None:
         row = self._one(f"SELECT {_COLS} FROM leases WHERE lease_id = %s", (lease_id,))
-        return _lease(row) if row else None
+        return lease_from_row(row) if row else None
 
     def update_lease(self, lease_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
         """Apply ``changes`` only if every ``expect`` column still holds its value (a tuple means one of)."""
@@ -567,7 +534,7 @@ class PostgresStore:
             f"AND (claimed_by IS NULL OR claim_deadline < %s) RETURNING {_COLS}",
             (claimant, deadline, lease_id, list(states), now),
         )
-        return _lease(row) if row else None
+        return lease_from_row(row) if row else None
 
     def claim_due(self, now: float, limit: int, claimant: str, deadline: float) -> list[tuple[Lease, bytes]]:
         # SKIP LOCKED: processes claiming at the same moment take disjoint batches instead of queueing.
@@ -578,7 +545,7 @@ class PostgresStore:
             f"RETURNING {', '.join('l.' + c for c in LEASE_COLUMNS)}",
             (now, now, limit, claimant, deadline),
         )
-        return [_lease(r) for r in rows]
+        return [lease_from_row(r) for r in rows]
 
     def next_due_at(self) -> float | None:
         """When the worker next has something to claim: a claimed lease counts from its claim deadline.
@@ -605,9 +572,9 @@ class PostgresStore:
         if after:
             clauses.append("lease_id > %s")
             params.append(after)
-        rows = self._all(f"SELECT {', '.join(_LEASE_LIST_COLUMNS)} FROM leases{_where(clauses)} ORDER BY lease_id LIMIT %s",
+        rows = self._all(f"SELECT {', '.join(LEASE_LIST_COLUMNS)} FROM leases{_where(clauses)} ORDER BY lease_id LIMIT %s",
                          (*params, limit))
-        return [_lease(r, _LEASE_LIST_COLUMNS)[0] for r in rows]
+        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
 
     def count_live_leases(self, engine: str, role: str | None = None) -> int:
         if role is None:

@@ -11,21 +11,17 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import Conflict
-from .models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
+from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 from .sqlite_migrations import migrate, pending
+from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
+                   engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
+                   rules_json, secret_from_row, token_from_row)
 from .store import LEASE_COLUMNS
 
 _LIVE = "('intent', 'active', 'revoking')"
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
-_LEASE_LIST_COLUMNS = [c for c in LEASE_COLUMNS if c != "sealed_handle"]
 
 
-def _lease(row: tuple | sqlite3.Row, columns: Iterable[str] = LEASE_COLUMNS) -> tuple[Lease, bytes | None]:
-    values = dict(zip(columns, row))
-    sealed = values.pop("sealed_handle", None)
-    values["metadata"] = json.loads(values["metadata"] or "{}")
-    values["renewable"] = bool(values["renewable"])
-    return Lease(**values), sealed
 
 
 class _Result:
@@ -121,71 +117,47 @@ class SQLiteStore:
 
     # -- engines and roles ---------------------------------------------------------------------
 
-    _ENGINE = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
-               "max_leases", "created_at", "updated_at")
-
-    def _engine_values(self, e: EngineRecord) -> tuple:
-        return (e.name, e.type, e.plugin, json.dumps(e.config), e.root_credentials_path, e.default_ttl,
-                e.max_ttl, e.max_leases, e.created_at, e.updated_at)
-
-    def _engine(self, row: tuple) -> EngineRecord:
-        values = dict(zip(self._ENGINE, row))
-        values["config"] = json.loads(values["config"])
-        return EngineRecord(**values)
-
     def insert_engine(self, engine: EngineRecord) -> None:
-        self._insert(f"INSERT INTO engines ({', '.join(self._ENGINE)}) VALUES ({', '.join('?' * len(self._ENGINE))})",
-                     self._engine_values(engine), f"Engine {engine.name!r}")
+        self._insert(f"INSERT INTO engines ({', '.join(ENGINE_COLUMNS)}) VALUES ({', '.join('?' * len(ENGINE_COLUMNS))})",
+                     engine_row(engine), f"Engine {engine.name!r}")
 
     def update_engine(self, engine: EngineRecord) -> None:
-        sets = ", ".join(f"{c} = ?" for c in self._ENGINE[1:])
-        self._exec(f"UPDATE engines SET {sets} WHERE name = ?", (*self._engine_values(engine)[1:], engine.name))
+        sets = ", ".join(f"{c} = ?" for c in ENGINE_COLUMNS[1:])
+        self._exec(f"UPDATE engines SET {sets} WHERE name = ?", (*engine_row(engine)[1:], engine.name))
 
     def get_engine(self, name: str) -> EngineRecord | None:
-        row = self._exec(f"SELECT {', '.join(self._ENGINE)} FROM engines WHERE name = ?", (name,)).fetchone()
-        return self._engine(row) if row else None
+        row = self._exec(f"SELECT {', '.join(ENGINE_COLUMNS)} FROM engines WHERE name = ?", (name,)).fetchone()
+        return engine_from_row(row) if row else None
 
     def list_engines(self) -> list[EngineRecord]:
-        rows = self._exec(f"SELECT {', '.join(self._ENGINE)} FROM engines ORDER BY name").fetchall()
-        return [self._engine(r) for r in rows]
+        rows = self._exec(f"SELECT {', '.join(ENGINE_COLUMNS)} FROM engines ORDER BY name").fetchall()
+        return [engine_from_row(r) for r in rows]
 
     def delete_engine(self, name: str) -> bool:
         with self.transaction():
             self._exec("DELETE FROM roles WHERE engine = ?", (name,))
             return self._exec("DELETE FROM engines WHERE name = ?", (name,)).rowcount > 0
 
-    _ROLE = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at")
-
-    def _role_values(self, r: RoleRecord) -> tuple:
-        return (r.engine, r.name, json.dumps(r.params), r.default_ttl, r.max_ttl, r.max_leases, r.created_at, r.updated_at)
-
-    def _role(self, row: tuple) -> RoleRecord:
-        values = dict(zip(self._ROLE, row))
-        values["params"] = json.loads(values["params"])
-        return RoleRecord(**values)
-
     def insert_role(self, role: RoleRecord) -> None:
-        self._insert(f"INSERT INTO roles ({', '.join(self._ROLE)}) VALUES ({', '.join('?' * len(self._ROLE))})",
-                     self._role_values(role), f"Role {role.name!r}")
+        self._insert(f"INSERT INTO roles ({', '.join(ROLE_COLUMNS)}) VALUES ({', '.join('?' * len(ROLE_COLUMNS))})",
+                     role_row(role), f"Role {role.name!r}")
 
     def update_role(self, role: RoleRecord) -> None:
-        sets = ", ".join(f"{c} = ?" for c in self._ROLE[2:])
-        self._exec(f"UPDATE roles SET {sets} WHERE engine = ? AND name = ?", (*self._role_values(role)[2:], role.engine, role.name))
+        sets = ", ".join(f"{c} = ?" for c in ROLE_COLUMNS[2:])
+        self._exec(f"UPDATE roles SET {sets} WHERE engine = ? AND name = ?", (*role_row(role)[2:], role.engine, role.name))
 
     def get_role(self, engine: str, name: str) -> RoleRecord | None:
-        row = self._exec(f"SELECT {', '.join(self._ROLE)} FROM roles WHERE engine = ? AND name = ?", (engine, name)).fetchone()
-        return self._role(row) if row else None
+        row = self._exec(f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = ? AND name = ?", (engine, name)).fetchone()
+        return role_from_row(row) if row else None
 
     def list_roles(self, engine: str) -> list[RoleRecord]:
-        rows = self._exec(f"SELECT {', '.join(self._ROLE)} FROM roles WHERE engine = ? ORDER BY name", (engine,)).fetchall()
-        return [self._role(r) for r in rows]
+        rows = self._exec(f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = ? ORDER BY name", (engine,)).fetchall()
+        return [role_from_row(r) for r in rows]
 
     def delete_role(self, engine: str, name: str) -> bool:
         return self._exec("DELETE FROM roles WHERE engine = ? AND name = ?", (engine, name)).rowcount > 0
 
     # -- secrets -------------------------------------------------------------------------------
-
-    _SECRET = ("path", "version", "secret_type", "created_at", "created_by", "reason", "retired_at")
 
     def add_secret_version(self, version: SecretVersion, sealed: bytes) -> int:
         with self.transaction():
@@ -198,7 +170,7 @@ class SQLiteStore:
             return number
 
     def get_secret_version(self, path: str, version: int | None = None) -> tuple[SecretVersion, bytes | None] | None:
-        cols = ", ".join(self._SECRET)
+        cols = ", ".join(SECRET_COLUMNS)
         if version is None:
             row = self._exec(f"SELECT {cols}, sealed FROM secrets WHERE path = ? AND sealed IS NOT NULL "
                              "ORDER BY version DESC LIMIT 1", (path,)).fetchone()
@@ -206,11 +178,11 @@ class SQLiteStore:
             row = self._exec(f"SELECT {cols}, sealed FROM secrets WHERE path = ? AND version = ?", (path, version)).fetchone()
         if not row:
             return None
-        return SecretVersion(**dict(zip(self._SECRET, row[:-1])), data=None), row[-1]
+        return secret_from_row(row[:-1]), row[-1]
 
     def list_secret_versions(self, path: str) -> list[SecretVersion]:
-        rows = self._exec(f"SELECT {', '.join(self._SECRET)} FROM secrets WHERE path = ? ORDER BY version", (path,)).fetchall()
-        return [SecretVersion(**dict(zip(self._SECRET, r)), data=None) for r in rows]
+        rows = self._exec(f"SELECT {', '.join(SECRET_COLUMNS)} FROM secrets WHERE path = ? ORDER BY version", (path,)).fetchall()
+        return [secret_from_row(r) for r in rows]
 
     def list_secret_paths(self, prefix: str = "") -> list[str]:
         rows = self._exec("SELECT DISTINCT path FROM secrets WHERE substr(path, 1, ?) = ? ORDER BY path", (len(prefix), prefix)).fetchall()
@@ -280,12 +252,8 @@ class SQLiteStore:
 
     # -- policies, bindings, tokens -------------------------------------------------------------
 
-    def _policy(self, row: tuple) -> Policy:
-        rules = [Rule(**r) for r in json.loads(row[1])]
-        return Policy(name=row[0], rules=rules, description=row[2] or "")
-
     def put_policy(self, policy: Policy, *, create: bool) -> None:
-        rules = json.dumps([{"path_pattern": r.path_pattern, "permissions": list(r.permissions)} for r in policy.rules])
+        rules = rules_json(policy)
         if create:
             self._insert("INSERT INTO policies (name, rules, description) VALUES (?, ?, ?)",
                          (policy.name, rules, policy.description), f"Policy {policy.name!r}")
@@ -294,10 +262,10 @@ class SQLiteStore:
 
     def get_policy(self, name: str) -> Policy | None:
         row = self._exec("SELECT name, rules, description FROM policies WHERE name = ?", (name,)).fetchone()
-        return self._policy(row) if row else None
+        return policy_from_row(row) if row else None
 
     def list_policies(self) -> list[Policy]:
-        return [self._policy(r) for r in self._exec("SELECT name, rules, description FROM policies ORDER BY name").fetchall()]
+        return [policy_from_row(r) for r in self._exec("SELECT name, rules, description FROM policies ORDER BY name").fetchall()]
 
     def delete_policy(self, name: str) -> bool:
         with self.transaction():
@@ -322,28 +290,21 @@ class SQLiteStore:
             "SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name WHERE b.identity = ?",
             (identity,),
         ).fetchall()
-        return [self._policy(r) for r in rows]
-
-    _TOKEN = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name")
-
-    def _token(self, row: tuple) -> Token:
-        values = dict(zip(self._TOKEN, row))
-        values["revoked"] = bool(values["revoked"])
-        return Token(**values)
+        return [policy_from_row(r) for r in rows]
 
     def insert_token(self, token: Token) -> None:
-        self._insert(f"INSERT INTO tokens ({', '.join(self._TOKEN)}) VALUES ({', '.join('?' * len(self._TOKEN))})",
+        self._insert(f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) VALUES ({', '.join('?' * len(TOKEN_COLUMNS))})",
                      (token.accessor, token.token_hash, token.identity, token.created_at, token.expires_at,
                       int(token.revoked), token.display_name), "Token")
 
     def token_by_hash(self, token_hash: str) -> Token | None:
-        row = self._exec(f"SELECT {', '.join(self._TOKEN)} FROM tokens WHERE token_hash = ?", (token_hash,)).fetchone()
-        return self._token(row) if row else None
+        row = self._exec(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = ?", (token_hash,)).fetchone()
+        return token_from_row(row) if row else None
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:
-        rows = self._exec(f"SELECT {', '.join(self._TOKEN)} FROM tokens WHERE (? IS NULL OR identity = ?) ORDER BY created_at",
+        rows = self._exec(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE (? IS NULL OR identity = ?) ORDER BY created_at",
                           (identity, identity)).fetchall()
-        return [self._token(r) for r in rows]
+        return [token_from_row(r) for r in rows]
 
     def revoke_token(self, accessor: str) -> bool:
         return self._exec("UPDATE tokens SET revoked = 1 WHERE accessor = ?", (accessor,)).rowcount > 0
@@ -360,7 +321,7 @@ class SQLiteStore:
 
     def get_lease(self, lease_id: str) -> tuple[Lease, bytes] | None:
         row = self._exec(f"{_LEASE_SELECT} WHERE lease_id = ?", (lease_id,)).fetchone()
-        return _lease(row) if row else None
+        return lease_from_row(row) if row else None
 
     def update_lease(self, lease_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
         """Apply ``changes`` only if every ``expect`` column still holds its value (a tuple means one of)."""
@@ -390,7 +351,7 @@ class SQLiteStore:
             f"RETURNING {', '.join(LEASE_COLUMNS)}",
             (claimant, deadline, lease_id, *states, now),
         ).fetchone()
-        return _lease(row) if row else None
+        return lease_from_row(row) if row else None
 
     def claim_due(self, now: float, limit: int, claimant: str, deadline: float) -> list[tuple[Lease, bytes]]:
         with self.transaction():
@@ -401,7 +362,7 @@ class SQLiteStore:
                 f") RETURNING {', '.join(LEASE_COLUMNS)}",
                 (claimant, deadline, now, now, limit),
             ).fetchall()
-        return [_lease(r) for r in rows]
+        return [lease_from_row(r) for r in rows]
 
     def next_due_at(self) -> float | None:
         row = self._exec(f"SELECT due_at FROM leases WHERE state IN {_LIVE} ORDER BY due_at LIMIT 1").fetchone()
@@ -425,12 +386,12 @@ class SQLiteStore:
         if after:
             where.append("lease_id > ?")
             params.append(after)
-        sql = f"SELECT {', '.join(_LEASE_LIST_COLUMNS)} FROM leases"
+        sql = f"SELECT {', '.join(LEASE_LIST_COLUMNS)} FROM leases"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY lease_id LIMIT ?"
         rows = self._exec(sql, (*params, limit)).fetchall()
-        return [_lease(r, _LEASE_LIST_COLUMNS)[0] for r in rows]
+        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
 
     def count_live_leases(self, engine: str, role: str | None = None) -> int:
         row = self._exec(

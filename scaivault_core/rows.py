@@ -1,0 +1,69 @@
+"""How records map to table rows, column by column: one place for both store backends.
+
+The SQLite and PostgreSQL stores differ in SQL dialect and connection handling, not in what a row
+holds; their tables mirror each other column for column.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from .models import EngineRecord, Lease, Policy, Rule, RoleRecord, SecretVersion, Token
+from .store import LEASE_COLUMNS
+
+ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
+                  "max_leases", "created_at", "updated_at")
+ROLE_COLUMNS = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at")
+SECRET_COLUMNS = ("path", "version", "secret_type", "created_at", "created_by", "reason", "retired_at")
+TOKEN_COLUMNS = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name")
+LEASE_LIST_COLUMNS = tuple(c for c in LEASE_COLUMNS if c != "sealed_handle")
+
+
+def engine_row(e: EngineRecord) -> tuple:
+    return (e.name, e.type, e.plugin, json.dumps(e.config), e.root_credentials_path, e.default_ttl,
+            e.max_ttl, e.max_leases, e.created_at, e.updated_at)
+
+
+def engine_from_row(row: Iterable[Any]) -> EngineRecord:
+    values = dict(zip(ENGINE_COLUMNS, row))
+    values["config"] = json.loads(values["config"])
+    return EngineRecord(**values)
+
+
+def role_row(r: RoleRecord) -> tuple:
+    return (r.engine, r.name, json.dumps(r.params), r.default_ttl, r.max_ttl, r.max_leases, r.created_at, r.updated_at)
+
+
+def role_from_row(row: Iterable[Any]) -> RoleRecord:
+    values = dict(zip(ROLE_COLUMNS, row))
+    values["params"] = json.loads(values["params"])
+    return RoleRecord(**values)
+
+
+def secret_from_row(row: Iterable[Any]) -> SecretVersion:
+    return SecretVersion(**dict(zip(SECRET_COLUMNS, row)), data=None)
+
+
+def token_from_row(row: Iterable[Any]) -> Token:
+    values = dict(zip(TOKEN_COLUMNS, row))
+    values["revoked"] = bool(values["revoked"])  # SQLite stores 0/1
+    return Token(**values)
+
+
+def rules_json(policy: Policy) -> str:
+    return json.dumps([{"path_pattern": r.path_pattern, "permissions": list(r.permissions)} for r in policy.rules])
+
+
+def policy_from_row(row: Iterable[Any]) -> Policy:
+    name, rules, description = row
+    return Policy(name=name, rules=[Rule(**r) for r in json.loads(rules)], description=description or "")
+
+
+def lease_from_row(row: Iterable[Any], columns: Iterable[str] = LEASE_COLUMNS) -> tuple[Lease, bytes | None]:
+    """A lease and its sealed handle (None when the columns leave it out)."""
+    values = dict(zip(columns, row))
+    sealed = values.pop("sealed_handle", None)
+    values["metadata"] = json.loads(values["metadata"] or "{}")
+    values["renewable"] = bool(values["renewable"])  # SQLite stores 0/1
+    return Lease(**values), sealed
