@@ -26,8 +26,21 @@ class _LeaseCounts:
     def __init__(self, store: Any) -> None:
         self._store = store
 
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        """The families without values: without it the registry calls ``collect()`` when the vault opens,
+        a GROUP BY over every live lease (a third of a second at a million) before the first request."""
+        return list(self._families().values())
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        families = {
+        families = self._families()
+        for engine, role, state, count in self._store.lease_counts():
+            if state in families:
+                families[state].add_metric([engine, role], count)
+        return list(families.values())
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        return {
             LeaseState.ACTIVE: GaugeMetricFamily("scaivault_leases_active", "Active leases.", labels=["engine", "role"]),
             LeaseState.REVOKING: GaugeMetricFamily("scaivault_leases_pending_revocation",
                                                    "Leases due or asked to go whose revocation is still being retried.",
@@ -38,10 +51,6 @@ class _LeaseCounts:
             LeaseState.INTENT: GaugeMetricFamily("scaivault_leases_intent", "Issues in flight or awaiting rollback.",
                                                  labels=["engine", "role"]),
         }
-        for engine, role, state, count in self._store.lease_counts():
-            if state in families:
-                families[state].add_metric([engine, role], count)
-        return list(families.values())
 
 
 class Metrics:
