@@ -11,12 +11,11 @@ import importlib
 import json
 import re
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from common import BENCH, Row, load_note, print_table, table_lines
+from common import BENCH, Row, load_note, print_table, table_lines, temp_dir
 
 # (module, arguments at --quick): the order of the table
 BENCHMARKS = {
@@ -26,6 +25,7 @@ BENCHMARKS = {
     "startup": ["--sizes", "0,200", "--runs", "1"],
     "memory_overhead": ["--pairs", "20", "--runs", "1"],
     "redis_issue_revoke": ["--pairs", "20", "--runs", "1"],
+    "scale_out": ["--pairs", "6", "--runs", "1", "--clients", "3"],  # rows "S": beyond the issue's table
 }
 DOCS = BENCH.parent / "docs" / "performance.md"
 PLOT = BENCH.parent / "docs" / "performance-startup.png"
@@ -53,6 +53,12 @@ def write_docs(rows: list[Row], notes: list[str], docs: Path, plot: Path, startu
         plot_startup(json.loads(startup_json.read_text()), plot)
 
 
+def _order(row: Row) -> int:
+    """The issue's rows by number, then any others (scale-out's "S") in the order they came."""
+    number = re.match(r"\d+", row.number)
+    return int(number[0]) if number else 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the scripts, measures nothing")
@@ -61,7 +67,7 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=DOCS, help=argparse.SUPPRESS)
     parser.add_argument("--plot", type=Path, default=PLOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    startup_json = Path(tempfile.mkdtemp(prefix="sv-bench-run-")) / "startup.json"
+    startup_json = temp_dir() / "startup.json"
     rows: list[Row] = []
     failed: list[str] = []
     before = load_note()
@@ -78,7 +84,7 @@ def main() -> None:
         rows += got
     notes = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (--quick)' if args.quick else ''} "
              f"in {(time.monotonic() - started) / 60:.0f} min; {before} at the start, {load_note()} at the end."]
-    rows.sort(key=lambda r: int(re.match(r"\d+", r.number)[0]))  # startup.py gives rows 4 and 7
+    rows.sort(key=_order)  # startup.py gives rows 4 and 7
     print("\n" + notes[0])
     print_table(rows)
     if args.write_docs and rows:

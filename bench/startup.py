@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         rows.append(Row("4", f"  CPU time of that start-up, {n:,} leases", cpu_s[n], "CPU-s", cpu_s[base], "", None))
     for n in sizes:
         grew = memory[n] - memory[base]
-        rows.append(Row("4", f"RSS after start-up, {n:,} leases (+{grew:.1f} MB)", memory[n], "MB", memory[base],
+        rows.append(Row("4", f"RSS after start-up, {n:,} leases ({grew:+.1f} MB)", memory[n], "MB", memory[base],
                         "≤ +50 MB" if n == top else "", grew <= 50 if n == top else None))
     per_lease = (sizes_on_disk[top] - sizes_on_disk[base]) / max(top - base, 1)
     rows.append(Row("7", f"store size on disk per active lease, at {top:,}", per_lease, "bytes", None, "< 2 KB",
