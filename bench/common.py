@@ -297,7 +297,8 @@ def server(store: Path, *, command: list[str] | None = None, env: dict[str, str]
                     running.answered = time.perf_counter()
                     break
             except OSError:
-                time.sleep(0.005)
+                pass  # not listening yet
+            time.sleep(0.005)
         yield running
     finally:
         if process.poll() is None:
