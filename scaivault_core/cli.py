@@ -240,14 +240,15 @@ def init() -> None:
     url = state.store_url()
     exists = is_sqlite_url(url) and path_from_url(url).exists()
     vault = state.open_vault(create=not exists)
+    shown = vault.store.url  # a postgresql:// URL with its password masked
     if vault.list_tokens("user:admin"):
-        raise Conflict(f"The vault at {url} is already initialised; use its admin token "
+        raise Conflict(f"The vault at {shown} is already initialised; use its admin token "
                        "(or one created with `scaivault token create`).")
     token = vault.create_admin_token()
     if state.format == "json":
         click.echo(json.dumps({"admin_token": token}))
     else:
-        click.echo(f"Initialised the vault at {url}.")
+        click.echo(f"Initialised the vault at {shown}.")
         click.echo(f"Admin token (shown only now; keep it safe): {token}")
 
 
