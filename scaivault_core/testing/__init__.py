@@ -13,8 +13,9 @@ Needs pytest (a test dependency, never imported by the core itself)::
 from .contract import ENGINE_POLICY, ROOT_PATH, EngineContract, SimulatedCrash
 from .memory import MemoryEngine, MemoryPlugin, MemoryTarget, MemoryUser
 from .proxy import TCPProxy
+from .vaults import VaultFactory
 
 __all__ = [
     "EngineContract", "SimulatedCrash", "ROOT_PATH", "ENGINE_POLICY",
-    "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy",
+    "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy", "VaultFactory",
 ]

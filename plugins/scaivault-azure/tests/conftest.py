@@ -167,25 +167,13 @@ def clock():
 def vault_factory(tmp_path, clock):
     """``vault_factory(**kwargs)``: a Vault on tmp_path/vault.db with only this plugin and a manual clock."""
     import scaivault_azure
-    from scaivault_core import LeaseOptions, Vault, make_plugin_manager
+    from scaivault_core import LeaseOptions
+    from scaivault_core.testing import VaultFactory
 
-    opened = []
-
-    def make(**kwargs):
-        kwargs.setdefault("plugin_manager", make_plugin_manager(load_entrypoints=False, plugins=[scaivault_azure]))
-        kwargs.setdefault("clock", clock)
-        kwargs.setdefault("start_worker", False)
-        kwargs.setdefault("lease_options", LeaseOptions(backoff_base=1.0))
-        vault = Vault(tmp_path / "vault.db", **kwargs)
-        opened.append(vault)
-        return vault
-
-    yield make
-    for vault in opened:
-        try:
-            vault.close()
-        except Exception:
-            pass
+    factory = VaultFactory(tmp_path / "vault.db", plugins=[scaivault_azure], clock=clock, start_worker=False,
+                           lease_options=LeaseOptions(backoff_base=1.0))
+    yield factory
+    factory.close_all()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from scaivault_core import ManualClock, Vault
+from scaivault_core.testing import VaultFactory
 
 GUIDE_CREATION = [
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
@@ -147,19 +148,10 @@ def clock():
 
 @pytest.fixture
 def vault_factory(tmp_path):
-    opened = []
-
-    def make(**kwargs):
-        vault = Vault(tmp_path / "vault.db", **kwargs)
-        opened.append(vault)
-        return vault
-
-    yield make
-    for vault in opened:
-        try:
-            vault.close()
-        except Exception:
-            pass
+    """``vault_factory(**kwargs)``: a Vault on tmp_path/vault.db (plugins from entry points), closed after."""
+    factory = VaultFactory(tmp_path / "vault.db")
+    yield factory
+    factory.close_all()
 
 
 @pytest.fixture(name="configure")
