@@ -157,11 +157,13 @@ class PostgreSQLEngine(Engine):
     def _revocation(self, handles: list[dict[str, Any]]) -> list[str]:
         """End the users' sessions, then their revocation statements.
 
-        One pg_stat_activity scan for the whole batch: the view costs most of a millisecond per
-        query, which was most of the time of revoking a batch when each user had its own.
+        One scan of the sessions for the whole batch: scanning per user was most of the time of
+        revoking a batch. The scan reads ``pg_stat_get_activity`` by role oid rather than the
+        ``pg_stat_activity`` view, whose joins cost a tenth of a sequential issue+revoke pair.
         """
         names = sql.SQL(", ").join(sql.Literal(h["username"]) for h in handles)
-        terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename IN ({})").format(names)
+        terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) "
+                            "WHERE usesysid IN (SELECT oid FROM pg_roles WHERE rolname IN ({}))").format(names)
         return [terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
 
     def _existing(self, usernames: list[str]) -> set[str]:
