@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 import zlib
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote
 
-import psycopg
-
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
+
+if TYPE_CHECKING:
+    import psycopg
 
 T = TypeVar("T")
 
@@ -30,6 +31,8 @@ def render_url(template: str, render: Callable[[str, dict[str, Any]], str], user
 
 def classify(exc: psycopg.Error, *, connecting: bool) -> Exception:
     """A driver error as the core's error: refused credentials, unreachable target, or a refused statement."""
+    import psycopg  # imported at first use: start-up loads every installed plugin
+
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, psycopg.OperationalError) and connecting:
         if any(reason in message for reason in _REFUSED):
@@ -55,6 +58,8 @@ class RootConnection:
         self.lock_key = zlib.crc32(f"scaivault:{engine_name}".encode())  # advisory lock id for this target
 
     def _connect(self) -> psycopg.Connection:
+        import psycopg
+
         try:
             return psycopg.connect(self._url(), autocommit=True, connect_timeout=self._timeout)
         except psycopg.Error as exc:
@@ -62,6 +67,8 @@ class RootConnection:
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """Run ``work`` on the root connection; reconnect once if the pooled connection went stale."""
+        import psycopg
+
         with self._lock:
             for attempt in (1, 2):
                 if self._conn is None or self._conn.closed:

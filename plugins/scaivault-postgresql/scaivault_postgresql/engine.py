@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
-import psycopg
-from psycopg import sql
 
 from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed, random_password
 
 from .connection import RootConnection, render_url
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Used when a role gives no revocation statements: end the user's sessions, drop what it owns, drop it.
 DEFAULT_REVOCATION = [
@@ -161,6 +162,8 @@ class PostgreSQLEngine(Engine):
         revoking a batch. The scan reads ``pg_stat_get_activity`` by role oid rather than the
         ``pg_stat_activity`` view, whose joins cost a tenth of a sequential issue+revoke pair.
         """
+        from psycopg import sql  # imported at first use: start-up loads every installed plugin
+
         names = sql.SQL(", ").join(sql.Literal(h["username"]) for h in handles)
         terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) "
                             "WHERE usesysid IN (SELECT oid FROM pg_roles WHERE rolname IN ({}))").format(names)
@@ -189,6 +192,8 @@ class PostgreSQLEngine(Engine):
         return {**current, "password": random_password(32)}
 
     def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        from psycopg import sql
+
         statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
             sql.Identifier(current["username"]), sql.Literal(new["password"]))
         self._root.run(lambda conn: conn.execute(statement))
