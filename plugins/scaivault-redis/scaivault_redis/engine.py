@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import redis
 
 from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest
 
 from . import acl
-from .connection import RootClient, target_from_config
+
+if TYPE_CHECKING:
+    import redis
 
 _BATCH = 500  # users per ACL DELUSER
 # What the root user must be allowed to run (checked with ACL DRYRUN when the engine is configured).
@@ -70,6 +71,9 @@ class RedisEngine(Engine):
 
     def __init__(self, context) -> None:
         super().__init__(context)
+        # imported at first use: start-up loads every installed plugin
+        from .connection import RootClient, target_from_config
+
         self._target = target_from_config(self.config, context.render)
         self._root = RootClient(self._target, context.root_credentials, connect_timeout=self.config.connect_timeout,
                                 socket_timeout=self.config.socket_timeout, tls_ca_file=self.config.tls_ca_file)
