@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from .errors import Conflict
 from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
                    engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
@@ -53,8 +54,11 @@ class SQLiteStore:
         # NORMAL survives a process crash (what crash safety needs); only power loss can drop the tail.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        self._conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         self._lock = threading.RLock()
         self._depth = 0
+        self._checkpointer = Checkpointer(self.path)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -67,6 +71,7 @@ class SQLiteStore:
                 migrate(sqlite_utils.Database(self._conn))
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock:
             self._conn.close()
 

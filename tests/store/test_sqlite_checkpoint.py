@@ -1,0 +1,61 @@
+"""The SQLite store's checkpoints happen beside the requests: commits reach the database file, the log stays bounded."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from scaivault_core.sqlite_store import SQLiteStore
+
+
+def _rows_in_database_file(path) -> int:
+    """Rows of ``meta`` in the main file alone: ``immutable=1`` makes SQLite ignore the WAL."""
+    conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'test-%'").fetchone()[0]
+    except sqlite3.OperationalError:  # not even the table has reached the file yet
+        return 0
+    finally:
+        conn.close()
+
+
+def _wait_for(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_committed_writes_reach_the_database_file_without_a_caller_checkpointing(tmp_path):
+    store = SQLiteStore(tmp_path / "vault.db")
+    try:
+        store.migrate()
+        for i in range(50):  # far fewer pages than the inline backstop, so only the thread can copy them
+            store.set_meta(f"test-{i}", "x")
+        assert _wait_for(lambda: _rows_in_database_file(tmp_path / "vault.db") == 50)
+    finally:
+        store.close()
+
+
+def test_the_log_stays_short_while_writes_go_on(tmp_path):
+    path = tmp_path / "vault.db"
+    store = SQLiteStore(path)
+    try:
+        store.migrate()
+        for round_ in range(40):  # 400 commits of a few pages each: ~7 MB of log if nothing checkpointed it
+            for i in range(10):
+                store.set_meta(f"test-{round_}-{i}", "x" * 3000)
+            time.sleep(0.02)
+        assert (tmp_path / "vault.db-wal").stat().st_size < 2_000_000  # ~0.6 MB seen: the log restarts
+    finally:
+        store.close()
+
+
+def test_closing_the_store_stops_its_thread(tmp_path):
+    store = SQLiteStore(tmp_path / "vault.db")
+    thread = store._checkpointer._thread
+    assert thread.is_alive()
+    store.close()
+    assert not thread.is_alive()
