@@ -21,6 +21,10 @@ from .store import LEASE_COLUMNS
 
 _LIVE = "('intent', 'active', 'revoking')"
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
+# Statements that leave ``_cached_rows`` valid: reads, and the writes of the lease lifecycle. Any
+# other write (an engine, role, policy, binding or token above all) clears it.
+_KEEPS_CACHE = ("SELECT", "INSERT INTO leases", "UPDATE leases", "INSERT INTO audit")
+_CACHE_ENTRIES = 4096  # a bound, so that unknown tokens tried one after another cannot fill memory
 
 
 
@@ -58,6 +62,8 @@ class SQLiteStore:
         self._conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         self._lock = threading.RLock()
         self._depth = 0
+        self._cache: dict[tuple, list[tuple]] = {}
+        self._cache_version: int | None = None
         self._checkpointer = Checkpointer(self.path)
 
     def __repr__(self) -> str:
@@ -102,8 +108,30 @@ class SQLiteStore:
         # Rows are fetched under the lock: a statement (UPDATE ... RETURNING above all) is not
         # finished until stepped to the end, and another thread's BEGIN in between would fail.
         with self._lock:
+            if not sql.startswith(_KEEPS_CACHE):
+                self._cache.clear()
             cursor = self._conn.execute(sql, tuple(params))
             return _Result(cursor.fetchall(), cursor.rowcount)
+
+    def _cached_rows(self, key: tuple, sql: str, params: tuple) -> list[tuple]:
+        """``sql``'s rows, remembered until anything but a lease or audit row is written.
+
+        Every issue reads the engine, the role and the caller's policies, which change rarely: each
+        write from this process clears the cache (``_exec``), and SQLite's ``data_version`` tells of a
+        commit by any other connection. Inside a transaction nothing is remembered: a rollback would
+        leave rows that were never committed.
+        """
+        with self._lock:
+            if self._depth:
+                return self._exec(sql, params).rows
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._cache_version or len(self._cache) > _CACHE_ENTRIES:
+                self._cache.clear()
+                self._cache_version = version
+            rows = self._cache.get(key)
+            if rows is None:
+                rows = self._cache[key] = self._exec(sql, params).rows
+            return rows
 
     def _insert(self, sql: str, params: Iterable[Any], what: str) -> None:
         try:
@@ -131,8 +159,8 @@ class SQLiteStore:
         self._exec(f"UPDATE engines SET {sets} WHERE name = ?", (*engine_row(engine)[1:], engine.name))
 
     def get_engine(self, name: str) -> EngineRecord | None:
-        row = self._exec(f"SELECT {', '.join(ENGINE_COLUMNS)} FROM engines WHERE name = ?", (name,)).fetchone()
-        return engine_from_row(row) if row else None
+        rows = self._cached_rows(("engine", name), f"SELECT {', '.join(ENGINE_COLUMNS)} FROM engines WHERE name = ?", (name,))
+        return engine_from_row(rows[0]) if rows else None
 
     def list_engines(self) -> list[EngineRecord]:
         rows = self._exec(f"SELECT {', '.join(ENGINE_COLUMNS)} FROM engines ORDER BY name").fetchall()
@@ -152,8 +180,9 @@ class SQLiteStore:
         self._exec(f"UPDATE roles SET {sets} WHERE engine = ? AND name = ?", (*role_row(role)[2:], role.engine, role.name))
 
     def get_role(self, engine: str, name: str) -> RoleRecord | None:
-        row = self._exec(f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = ? AND name = ?", (engine, name)).fetchone()
-        return role_from_row(row) if row else None
+        rows = self._cached_rows(("role", engine, name),
+                                 f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = ? AND name = ?", (engine, name))
+        return role_from_row(rows[0]) if rows else None
 
     def list_roles(self, engine: str) -> list[RoleRecord]:
         rows = self._exec(f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = ? ORDER BY name", (engine,)).fetchall()
@@ -291,10 +320,11 @@ class SQLiteStore:
         return [tuple(r) for r in rows]
 
     def policies_for(self, identity: str) -> list[Policy]:
-        rows = self._exec(
+        rows = self._cached_rows(
+            ("policies", identity),
             "SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name WHERE b.identity = ?",
             (identity,),
-        ).fetchall()
+        )
         return [policy_from_row(r) for r in rows]
 
     def insert_token(self, token: Token) -> None:
@@ -303,8 +333,9 @@ class SQLiteStore:
                       int(token.revoked), token.display_name), "Token")
 
     def token_by_hash(self, token_hash: str) -> Token | None:
-        row = self._exec(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = ?", (token_hash,)).fetchone()
-        return token_from_row(row) if row else None
+        rows = self._cached_rows(("token", token_hash), f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = ?",
+                                 (token_hash,))
+        return token_from_row(rows[0]) if rows else None
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:
         rows = self._exec(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE (? IS NULL OR identity = ?) ORDER BY created_at",
