@@ -8,7 +8,6 @@ from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, I
                      LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded, RoleNotFound,
                      ScaiVaultError, TTLExceedsMax, Unauthenticated)
 from .hookspecs import hookimpl
-from .http import ApiClient, RetryPolicy, error_parts, response_error, tls_context
 from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .plugins import make_plugin_manager
@@ -27,10 +26,12 @@ __all__ = [
     "make_plugin_manager", "random_password", "redact", "template_list", "Session", "Vault",
 ]
 
-# Front-end pieces plugins may extend, loaded on first use so embedding the core never imports
-# the web stack: ``scaivault_core.Operation`` (a REST operation for ``register_routes``) and
-# ``scaivault_core.run_operation`` (run one from a command added through ``register_commands``).
-_LAZY = {"Operation": ("rest", "Operation"), "run_operation": ("cli", "run_operation")}
+# Loaded on first use, so that embedding the core or starting the server never imports what it
+# does not use: the front-end pieces plugins may extend (``Operation``, a REST operation for
+# ``register_routes``; ``run_operation``, to run one from a command added through
+# ``register_commands``), and the HTTP client kit of the cloud engines (httpx costs ~60 ms to import).
+_LAZY = {"Operation": ("rest", "Operation"), "run_operation": ("cli", "run_operation"),
+         **{name: ("http", name) for name in ("ApiClient", "RetryPolicy", "error_parts", "response_error", "tls_context")}}
 
 
 def __getattr__(name: str):
