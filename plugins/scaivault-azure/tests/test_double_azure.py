@@ -50,7 +50,7 @@ def test_client_credentials_token_has_the_documented_shape(azure_double):
 
 @pytest.mark.parametrize("field, change, status, error, code", [
     ("client_secret", "wrong", 401, "invalid_client", 7000215),
-    ("client_id", str(uuid.uuid4()), 400, "unauthorized_client", 700016),
+    ("client_id", "00000000-0000-4000-8000-00000000dead", 400, "unauthorized_client", 700016),
     ("scope", "https://graph.microsoft.com/User.Read", 400, "invalid_scope", 1002012),
     ("scope", "https://vault.example/.default", 400, "invalid_resource", 500011),
     ("grant_type", "password", 400, "unsupported_grant_type", 70003),
