@@ -10,12 +10,13 @@ rotated them since this one connected.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar
-
-from pymongo import MongoClient
-from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, ScaiVaultError
+
+if TYPE_CHECKING:
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure, PyMongoError
 
 T = TypeVar("T")
 
@@ -46,6 +47,9 @@ def server_reason(exc: OperationFailure) -> str:
 
 def classify(exc: PyMongoError, action: str) -> ScaiVaultError:
     """A pymongo error as the core's: refused root credentials, unreachable target, or a refused command."""
+    # imported at first use: start-up loads every installed plugin
+    from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure
+
     if isinstance(exc, OperationFailure):
         if exc.code == AUTHENTICATION_FAILED:
             return InvalidConfig(f"MongoDB refused the root credentials: {server_reason(exc)}",
@@ -78,6 +82,9 @@ class RootClient:
         self._lock = threading.Lock()
 
     def _get(self) -> MongoClient:
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
         with self._lock:
             if self._client is None:
                 try:
@@ -94,6 +101,8 @@ class RootClient:
     def run(self, action: str, work: Callable[[MongoClient], T], *,
             ok_codes: tuple[int, ...] = ()) -> T | dict[str, Any]:
         """``work(client)``, with pymongo's errors translated; retried once after an authentication failure."""
+        from pymongo.errors import OperationFailure, PyMongoError
+
         for attempt in (1, 2):
             client = self._get()
             try:

@@ -8,9 +8,6 @@ from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import attrs
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
-from pymongo.uri_parser import split_options
 
 from scaivault_core import Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError
 
@@ -183,6 +180,11 @@ class MongoDBEngine(Engine):
 
 def check_config(config: Config, render: Callable[[str, Mapping[str, Any]], str]) -> MongoURL:
     """The parsed ``connection_url`` template, after checking every config field without contacting MongoDB."""
+    # imported at first use: start-up loads every installed plugin
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+    from pymongo.uri_parser import split_options
+
     try:
         template = parse_url(config.connection_url)
     except ValueError as exc:
