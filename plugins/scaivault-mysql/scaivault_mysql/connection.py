@@ -8,13 +8,15 @@ and revocations from interleaving and saves a login per lease.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import attrs
-import pymysql
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
+
+if TYPE_CHECKING:
+    import pymysql
 
 T = TypeVar("T")
 
@@ -78,6 +80,8 @@ def error_code(exc: BaseException) -> int | None:
 
 def is_lost(exc: BaseException) -> bool:
     """Whether ``exc`` means the connection itself broke (the statement's fate is unknown)."""
+    import pymysql  # imported at first use: start-up loads every installed plugin
+
     return isinstance(exc, pymysql.err.InterfaceError) or (
         isinstance(exc, pymysql.err.OperationalError) and error_code(exc) in LOST)
 
@@ -107,6 +111,8 @@ class RootConnection:
         self._lock = threading.Lock()
 
     def _connect(self) -> pymysql.connections.Connection:
+        import pymysql
+
         target = parse_url(self._url())
         try:
             return pymysql.connect(
@@ -126,6 +132,8 @@ class RootConnection:
         Running ``work`` again is safe for our callers: revocation is idempotent, and a creation that
         half ran fails on its repeated CREATE USER and is then revoked.
         """
+        import pymysql
+
         with self._lock:
             for attempt in (1, 2):
                 if self._conn is None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import pymysql
 
 from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url, render_url
+
+if TYPE_CHECKING:
+    import pymysql
 
 # Used when a role gives no revocation statements.
 DEFAULT_REVOCATION = ["DROP USER IF EXISTS '{{name}}'@'%'"]
@@ -155,6 +157,8 @@ class MySQLEngine(Engine):
         names = [h["username"] for h in handles]
 
         def work(conn: pymysql.connections.Connection) -> list[BaseException | None]:
+            import pymysql  # imported at first use: start-up loads every installed plugin
+
             existing = _existing(conn, names)
             results: list[BaseException | None] = [None] * len(handles)  # already gone counts as revoked
             todo = [i for i, h in enumerate(handles) if h["username"] in existing]
@@ -238,6 +242,8 @@ def _execute(conn: pymysql.connections.Connection, statements: list[str]) -> Non
 
 def _check_syntax(conn: pymysql.connections.Connection, rendered: list[tuple[str, str]]) -> None:
     """PREPARE parses a statement without running it; only a statement it cannot parse is refused."""
+    import pymysql
+
     with conn.cursor() as cur:
         for where, statement in rendered:
             try:
@@ -274,6 +280,8 @@ def _existing(conn: pymysql.connections.Connection, names: list[str]) -> set[str
 
 
 def _kill_sessions(conn: pymysql.connections.Connection, names: list[str]) -> None:
+    import pymysql
+
     with conn.cursor() as cur:
         for chunk in _chunks(names):
             cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN "
