@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import boto3
-from botocore.config import Config
 
 from .credentials import AwsCredentials
 from .errors import InvalidField, translate_errors
+
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 __all__ = ["AwsClients", "AwsTarget", "CallerIdentity", "make_clients", "verify"]
 
@@ -42,6 +43,8 @@ class AwsTarget:
 
     def botocore_config(self, max_attempts: int | None = None) -> Config:
         """The botocore Config for clients of this target."""
+        from botocore.config import Config  # imported at first use: start-up loads every installed plugin
+
         attempts = self.max_attempts if max_attempts is None else max_attempts
         return Config(
             connect_timeout=self.connect_timeout,
@@ -91,6 +94,8 @@ def make_clients(
     target: AwsTarget, credentials: AwsCredentials, *, max_attempts: int | None = None
 ) -> AwsClients:
     """IAM and STS clients for `target`, signed with `credentials`."""
+    import boto3
+
     session = boto3.session.Session(
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,

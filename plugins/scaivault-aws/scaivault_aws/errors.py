@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Iterator
 
 import botocore.exceptions
-from botocore.parsers import ResponseParserError
 
 __all__ = [
     "AwsAccessDenied",
@@ -129,6 +128,9 @@ def aws_code(error: BaseException) -> str | None:
 @contextlib.contextmanager
 def translate_errors(*, access_denied_is_bad_credentials: bool = False) -> Iterator[None]:
     """Re-raise botocore errors raised inside the block as this package's exceptions."""
+    # imported at first use: start-up loads every installed plugin (botocore.exceptions alone is cheap)
+    from botocore.parsers import ResponseParserError
+
     try:
         yield
     except AwsError:
