@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
-from google.auth import crypt, jwt
 
 from scaivault_core import InvalidConfig
 
 from scaivault_core import ApiClient, error_parts, response_error
 from .settings import Endpoints
+
+if TYPE_CHECKING:
+    from google.auth import crypt
 
 TOKEN_SERVICE = "the Google OAuth 2.0 token endpoint"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -71,6 +73,8 @@ class RootTokens:
             return token
 
     def _sign(self, info: dict[str, Any], claims: dict[str, Any]) -> str:
+        from google.auth import crypt, jwt  # imported at first use: start-up loads every installed plugin
+
         if self._signer is None or self._signer[0] != info["private_key_id"]:
             try:
                 signer = crypt.RSASigner.from_service_account_info(info)
