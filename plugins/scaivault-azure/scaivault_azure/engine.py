@@ -18,7 +18,6 @@ from typing import Any
 from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, LeaseLimits, format_duration
 
 from .arm import Arm
-from scaivault_core import ApiClient, RetryPolicy
 from .graph import Graph, by_object_id, by_unique_name
 from .root_rotation import RootRotation
 from .settings import Config, Role, check_config, check_role, endpoints
@@ -41,6 +40,9 @@ class AzureEngine(Engine):
         super().__init__(context)
         self._endpoints = endpoints(self.config)
         self._secret_lifetime = check_config(self.config)
+        # imported at first use: start-up loads every installed plugin
+        from scaivault_core import ApiClient, RetryPolicy
+
         self._api = ApiClient(logger="scaivault.azure.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
                               retry=RetryPolicy(max_retries=self.config.max_retries))
         self._tokens = RootTokens(self._api, self._endpoints, self._root)

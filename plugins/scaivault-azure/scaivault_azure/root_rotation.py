@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaivault_core import EngineError, InvalidConfig, ScaiVaultError
 
-from scaivault_core import ApiClient
 from .graph import Graph, by_app_id
 from .settings import Config, Endpoints
 from .tokens import RootCredentials, RootTokens, root_credentials
+
+if TYPE_CHECKING:
+    from scaivault_core import ApiClient
 
 POLL_INTERVAL = 1.0  # seconds between tries of a new secret at the token endpoint
 
