@@ -19,7 +19,6 @@ from typing import Any
 
 from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, LeaseLimits, ScaiVaultError
 
-from scaivault_core import ApiClient, RetryPolicy
 from .iam import Iam, decode_key_file, key_id_of, limit_error
 from .root_rotation import RootRotation
 from .settings import (ACCESS_TOKEN, MAX_TOKEN_LIFETIME, MAX_USER_MANAGED_KEYS, SERVICE_ACCOUNT_KEY, Config, Role,
@@ -63,6 +62,9 @@ class GcpEngine(Engine):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._endpoints = endpoints(self.config)
+        # imported at first use: start-up loads every installed plugin
+        from scaivault_core import ApiClient, RetryPolicy
+
         self._api = ApiClient(logger="scaivault.gcp.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
                               retry=RetryPolicy(max_retries=self.config.max_retries))
         self._tokens = RootTokens(self._api, self._endpoints, self.context.root_credentials)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
+import scaivault_core  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
 from scaivault_core import EngineError
 
-from scaivault_core import error_parts, response_error
 from .settings import MAX_USER_MANAGED_KEYS
 from .tokens import RootTokens
+
+if TYPE_CHECKING:
+    import httpx
 
 IAM = "Google IAM"
 CREDENTIALS = "the IAM Service Account Credentials API"
@@ -35,7 +36,7 @@ def _maybe_key_limit(response: httpx.Response) -> bool:
     # Today the 11th key is 400 FAILED_PRECONDITION "Precondition check failed."; older answers were
     # 429 "Maximum number of keys on account reached.", which is a limit, not throttling. The same
     # 400 status also means other things (an org policy forbidding key creation), so a recount decides.
-    code, message = error_parts(response)
+    code, message = scaivault_core.error_parts(response)
     return (response.status_code == 400 and code == "FAILED_PRECONDITION") or \
         (response.status_code == 429 and "maximum number of keys" in message.lower())
 
@@ -59,7 +60,7 @@ class Iam:
         response = self._tokens.call("GET", self._keys(email), service=IAM, idempotent=True,
                                      params={"keyTypes": "USER_MANAGED"})
         if response.status_code != 200:
-            raise response_error(response, IAM, f"list the keys of {email}")
+            raise scaivault_core.response_error(response, IAM, f"list the keys of {email}")
         return response.json().get("keys", [])  # proto3 JSON leaves out an empty list
 
     def create_key(self, email: str, algorithm: str | None) -> dict[str, Any]:
@@ -76,7 +77,7 @@ class Iam:
         if response.status_code != 200:
             if _maybe_key_limit(response) and len(self.user_managed_keys(email)) >= MAX_USER_MANAGED_KEYS:
                 raise limit_error(email, response.status_code)
-            raise response_error(response, IAM, f"create a key for {email}")
+            raise scaivault_core.response_error(response, IAM, f"create a key for {email}")
         return response.json()
 
     def delete_key(self, email: str, key_id: str) -> None:
@@ -89,11 +90,11 @@ class Iam:
         response = self._tokens.call("DELETE", url, service=IAM, idempotent=True)
         if response.status_code in (200, 204, 404):
             return
-        if response.status_code == 400 and error_parts(response)[0] == "FAILED_PRECONDITION":
+        if response.status_code == 400 and scaivault_core.error_parts(response)[0] == "FAILED_PRECONDITION":
             check = self._tokens.call("GET", url, service=IAM, idempotent=True)
             if check.status_code == 404:
                 return
-        raise response_error(response, IAM, f"delete key {key_id} of {email}")
+        raise scaivault_core.response_error(response, IAM, f"delete key {key_id} of {email}")
 
     def generate_access_token(self, email: str, scopes: list[str], lifetime: int) -> dict[str, Any]:
         """https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateAccessToken
@@ -104,7 +105,7 @@ class Iam:
         response = self._tokens.call("POST", url, service=CREDENTIALS, idempotent=True,
                                      json={"scope": scopes, "lifetime": f"{lifetime}s"})
         if response.status_code != 200:
-            raise response_error(response, CREDENTIALS, f"generate an access token for {email}")
+            raise scaivault_core.response_error(response, CREDENTIALS, f"generate an access token for {email}")
         return response.json()
 
 

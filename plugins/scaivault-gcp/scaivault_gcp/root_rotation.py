@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaivault_core import EngineError, InvalidConfig, ScaiVaultError
 
-from scaivault_core import ApiClient
 from .iam import Iam, decode_key_file, key_id_of
 from .settings import MAX_USER_MANAGED_KEYS, Config, Endpoints
 from .tokens import RootTokens, service_account_info
+
+if TYPE_CHECKING:
+    from scaivault_core import ApiClient
 
 POLL_INTERVAL = 1.0  # seconds between tries of a new key at the token endpoint
 

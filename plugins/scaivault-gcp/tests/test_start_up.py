@@ -1,4 +1,4 @@
-"""`scaivault server` loads every installed plugin at start-up: loading this one must not import google-auth."""
+"""`scaivault server` loads every installed plugin at start-up: this one must not import google-auth or httpx."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from scaivault_core import make_plugin_manager
 from scaivault_core.plugins import EngineRegistry
 EngineRegistry(make_plugin_manager()).get("gcp", "gcp")
-print([m for m in ("google.auth",) if m in sys.modules])
+print([m for m in ("google.auth", "httpx") if m in sys.modules])
 """
 
 
