@@ -18,8 +18,6 @@ import time
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-import httpx
-
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, redact
 
 SIGNATURE_HEADER = "X-ScaiVault-Signature"
@@ -82,6 +80,8 @@ class WebhookClient:
     """One pooled HTTP client per engine; each call is one signed POST with a timeout."""
 
     def __init__(self, timeout: float) -> None:
+        import httpx  # imported at first use: start-up loads every installed plugin
+
         self._client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
                                     headers={"User-Agent": "scaivault-custom"})
 
@@ -91,6 +91,8 @@ class WebhookClient:
     def post(self, url: str, body: bytes, *, key: bytes, what: str, timeout: float, lease_id: str | None,
              secrets: Iterable[Any], refused: type[Exception] = EngineError, gone_ok: bool = False) -> bytes:
         """POST ``body``; the response body on 2xx, else the core's error for what the service answered."""
+        import httpx
+
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(key, body), OPERATION_HEADER: what}
         if lease_id:
             headers[LEASE_HEADER] = lease_id
