@@ -16,9 +16,10 @@ from .routing import Operation, bearer_token, routes_for
 
 
 def operations() -> list[Operation]:
-    """Every core operation, in routing order."""
-    return [*system.OPERATIONS, *tokens.OPERATIONS, *secrets.OPERATIONS, *policies.OPERATIONS,
-            *engines.OPERATIONS, *leases.OPERATIONS]
+    """Every core operation, in routing order: leases first, as they are most of the traffic and
+    starlette tries routes in turn (their paths overlap no other group's)."""
+    return [*leases.OPERATIONS, *engines.OPERATIONS, *system.OPERATIONS, *tokens.OPERATIONS,
+            *secrets.OPERATIONS, *policies.OPERATIONS]
 
 
 def create_app(vault: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
