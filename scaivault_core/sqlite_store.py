@@ -64,7 +64,7 @@ class SQLiteStore:
         self._depth = 0
         self._cache: dict[tuple, list[tuple]] = {}
         self._cache_version: int | None = None
-        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer: Checkpointer | None = None  # started by migrate(), once the file is a WAL database
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -75,9 +75,14 @@ class SQLiteStore:
                 import sqlite_utils
 
                 migrate(sqlite_utils.Database(self._conn))
+            # Not before: a new file becomes a WAL database only with its first write, and a second
+            # connection opened before that one can make it fail with "database is locked".
+            if self._checkpointer is None:
+                self._checkpointer = Checkpointer(self.path)
 
     def close(self) -> None:
-        self._checkpointer.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._conn.close()
 

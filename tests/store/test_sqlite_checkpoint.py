@@ -53,8 +53,10 @@ def test_the_log_stays_short_while_writes_go_on(tmp_path):
         store.close()
 
 
-def test_closing_the_store_stops_its_thread(tmp_path):
+def test_the_thread_starts_with_the_schema_and_stops_with_the_store(tmp_path):
     store = SQLiteStore(tmp_path / "vault.db")
+    assert store._checkpointer is None  # a new file is a WAL database only once written: see migrate()
+    store.migrate()
     thread = store._checkpointer._thread
     assert thread.is_alive()
     store.close()
