@@ -14,6 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
+
+# Alone: it needs the victim seen holding claims at the moment it is killed, which a neighbour
+# test competing for the two CPUs made it miss once.
+pytestmark = pytest.mark.serial
 
 LEASES = 1000
 TTL = "6s"

@@ -11,11 +11,13 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from scaivault_core import Vault
 from scaivault_core.rest.testing import LiveServer
 
 ROUNDS = int(os.environ.get("SCAIVAULT_CHAOS_ROUNDS", "5"))
+pytestmark = pytest.mark.serial  # kills server processes at random moments: run alone, not beside other tests
 
 
 def active_subjects(client: httpx.Client) -> tuple[set[str], int]:
