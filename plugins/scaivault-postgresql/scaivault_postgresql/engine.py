@@ -159,14 +159,17 @@ class PostgreSQLEngine(Engine):
         """End the users' sessions, then their revocation statements.
 
         One scan of the sessions for the whole batch: scanning per user was most of the time of
-        revoking a batch. The scan reads ``pg_stat_get_activity`` by role oid rather than the
-        ``pg_stat_activity`` view, whose joins cost a tenth of a sequential issue+revoke pair.
+        revoking a batch. It reads ``pg_stat_get_activity`` by role oid, looked up with
+        ``to_regrole``: dropping one user took 0.72 ms with the ``pg_stat_activity`` view, 0.54 ms
+        with a ``pg_roles`` subquery, 0.41 ms this way and 0.32 ms with no scan at all.
         """
         from psycopg import sql  # imported at first use: start-up loads every installed plugin
 
-        names = sql.SQL(", ").join(sql.Literal(h["username"]) for h in handles)
+        # quote_ident: to_regrole parses its text as an identifier, which would fold unquoted capitals.
+        oids = sql.SQL(", ").join(sql.SQL("to_regrole(quote_ident({}))").format(sql.Literal(h["username"]))
+                                  for h in handles)
         terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) "
-                            "WHERE usesysid IN (SELECT oid FROM pg_roles WHERE rolname IN ({}))").format(names)
+                            "WHERE usesysid IN ({})").format(oids)
         return [terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
 
     def _existing(self, usernames: list[str]) -> set[str]:
