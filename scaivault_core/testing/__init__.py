@@ -13,9 +13,10 @@ Needs pytest (a test dependency, never imported by the core itself)::
 from .contract import ENGINE_POLICY, ROOT_PATH, EngineContract, SimulatedCrash
 from .memory import MemoryEngine, MemoryPlugin, MemoryTarget, MemoryUser
 from .proxy import TCPProxy
+from .start_up import imported_at_start_up
 from .vaults import VaultFactory
 
 __all__ = [
     "EngineContract", "SimulatedCrash", "ROOT_PATH", "ENGINE_POLICY",
-    "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy", "VaultFactory",
+    "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy", "VaultFactory", "imported_at_start_up",
 ]

@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-PROBE = """
-import sys
-from scaivault_core import make_plugin_manager
-from scaivault_core.plugins import EngineRegistry
-EngineRegistry(make_plugin_manager()).get("aws", "aws")
-print([m for m in ("boto3", "botocore.config", "botocore.parsers") if m in sys.modules])
-"""
+from scaivault_core.testing import imported_at_start_up
 
 
 def test_loading_the_plugin_leaves_the_sdk_unimported():
-    env = {**os.environ, "SCAIVAULT_LOAD_PLUGINS": "scaivault-aws"}
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, check=True, capture_output=True, text=True).stdout
-    assert out.strip() == "[]"
+    assert imported_at_start_up("scaivault-aws", "aws", "aws", ["boto3", "botocore.config", "botocore.parsers"]) == []
