@@ -9,11 +9,11 @@ from scaivault_core.sqlite_store import SQLiteStore
 
 
 def _rows_in_database_file(path) -> int:
-    """Rows of ``meta`` in the main file alone: ``immutable=1`` makes SQLite ignore the WAL."""
+    """Rows of ``meta`` in the main file alone: ``immutable=1`` makes SQLite ignore the WAL (and the locks)."""
     conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
     try:
         return conn.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'test-%'").fetchone()[0]
-    except sqlite3.OperationalError:  # not even the table has reached the file yet
+    except sqlite3.DatabaseError:  # the table has not reached the file yet, or a checkpoint is writing it now
         return 0
     finally:
         conn.close()
