@@ -46,7 +46,10 @@ class Keyring:
         return hashlib.sha256(b"scaivault/key-id" + key).digest()[:4]
 
     def __repr__(self) -> str:
-        return f"Keyring(current={self.current_id.hex()}, keys={len(self._by_id)})"
+        return f"Keyring(current={self.current_id.hex()}, keys={len(self)})"
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
     def encrypt(self, plaintext: bytes, context: str) -> bytes:
         """Seal ``plaintext``, bound to ``context`` (a record id) so ciphertexts can't be swapped."""

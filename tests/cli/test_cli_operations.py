@@ -128,3 +128,27 @@ def test_secret_versions_and_rotation_period(scaivault):
         ["path", "app/key", "period", "-", "grace_period", "-"]
     bad = scaivault("secrets", "rotation-period", "app/key", "monthly", expect=1)
     assert bad.stderr.startswith("Error (invalid_request): period must be a duration")
+
+
+@pytest.mark.parametrize("scaivault", ["embedded"], indirect=True)
+def test_key_rotation(scaivault, tmp_path):
+    scaivault("secrets", "put", "apps/report", "api_key=k-123")
+    old = (tmp_path / "vault.key").read_text().strip()
+    new = scaivault("key", "new").stdout.strip()
+    assert new != old and len(new) == 44
+
+    alone = scaivault("key", "rotate", expect=1)
+    assert alone.stderr.startswith("Error (invalid_config): The keyring holds one key")
+
+    rotated = scaivault.with_env(SCAIVAULT_KEY=f"{new},{old}").json_out("key", "rotate")
+    assert rotated["secret_versions"] == 1
+    reveal = ("secrets", "get", "apps/report", "--reveal", "--format", "json")
+    assert json.loads(scaivault.with_env(SCAIVAULT_KEY=new)(*reveal).stdout)["data"] == {"api_key": "k-123"}
+    refused = scaivault.with_env(SCAIVAULT_KEY=old)(*reveal, expect=1)
+    assert "k-123" not in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize("scaivault", ["remote"], indirect=True)
+def test_key_rotate_refuses_a_server(scaivault):
+    refused = scaivault("key", "rotate", expect=1)
+    assert refused.stderr.startswith("Error (invalid_request): `key rotate` works on the store itself")
