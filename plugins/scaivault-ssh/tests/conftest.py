@@ -33,6 +33,17 @@ SSHD = Path(os.environ.get("SCAIVAULT_TEST_SSHD", "/usr/sbin/sshd"))
 RUN_DIR = Path("/run/sshd")
 #: `deploy` is the principal the tests sign for; `deploy2` is a second real account it must not reach.
 USERS = ("deploy", "deploy2")
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items):
+    """Every test here is `serial` (scripts/test runs those alone, after the rest): the login accounts
+    and /run/sshd belong to the machine, and under pytest-xdist a second worker's session, ending
+    first, removed them under this one's sshd (logins refused, connections reset)."""
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.serial)
 _PARAMIKO_KEYS = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 
 
