@@ -27,8 +27,6 @@ _KEEPS_CACHE = ("SELECT", "INSERT INTO leases", "UPDATE leases", "INSERT INTO au
 _CACHE_ENTRIES = 4096  # a bound, so that unknown tokens tried one after another cannot fill memory
 
 
-
-
 class _Result:
     """A finished statement: its rows and how many rows it changed."""
 

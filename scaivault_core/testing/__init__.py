@@ -15,8 +15,10 @@ from .memory import MemoryEngine, MemoryPlugin, MemoryTarget, MemoryUser
 from .proxy import TCPProxy
 from .start_up import imported_at_start_up
 from .vaults import VaultFactory
+from .waiting import wait_until
 
 __all__ = [
     "EngineContract", "SimulatedCrash", "ROOT_PATH", "ENGINE_POLICY",
     "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy", "VaultFactory", "imported_at_start_up",
+    "wait_until",
 ]

@@ -10,15 +10,7 @@ import time
 from datetime import datetime
 
 from scaivault_core.client import ScaiVaultClient
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
+from scaivault_core.testing import wait_until
 
 
 def test_sigkill_and_restart(live_server, pg_engine, pg_role_exists):
@@ -44,13 +36,13 @@ def test_sigkill_and_restart(live_server, pg_engine, pg_role_exists):
 
     started = time.monotonic()
     server.start()
-    assert wait_until(lambda: not pg_role_exists(users["down"]), timeout=15)
+    assert wait_until(lambda: not pg_role_exists(users["down"]), timeout=15, interval=0.2)
     assert time.monotonic() - started < 15
     assert admin.lookup(due_while_down["lease_id"])["state"] == "revoked"
     assert pg_role_exists(users["after"]) and admin.lookup(due_after_restart["lease_id"])["state"] == "active"
 
     expires = datetime.fromisoformat(due_after_restart["expires_at"]).timestamp()
-    assert wait_until(lambda: not pg_role_exists(users["after"]), timeout=expires - time.time() + 15)
+    assert wait_until(lambda: not pg_role_exists(users["after"]), timeout=expires - time.time() + 15, interval=0.2)
     assert time.time() >= expires - 1  # not revoked early
     assert admin.lookup(due_after_restart["lease_id"])["state"] == "revoked"
 

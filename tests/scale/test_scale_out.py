@@ -18,21 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from scaivault_core.testing import wait_until
+
 pytestmark = pytest.mark.serial  # three server processes and 12 clients: alone, not beside other tests
 
 LEASES = 1000
 TTL = "6s"
 CLAIM_TIMEOUT = "5"  # seconds: how long the survivors wait before taking over the victim's claims
 VICTIM = 2
-
-
-def wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return bool(condition())
 
 
 def test_three_processes_revoke_every_lease_exactly_once_through_a_sigkill(cluster, target):

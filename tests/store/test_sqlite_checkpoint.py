@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 from scaivault_core.sqlite_store import SQLiteStore
+from scaivault_core.testing import wait_until
 
 
 def _rows_in_database_file(path) -> int:
@@ -19,22 +19,13 @@ def _rows_in_database_file(path) -> int:
         conn.close()
 
 
-def _wait_for(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
-
-
 def test_committed_writes_reach_the_database_file_without_a_caller_checkpointing(tmp_path):
     store = SQLiteStore(tmp_path / "vault.db")
     try:
         store.migrate()
         for i in range(50):  # far fewer pages than the inline backstop, so only the thread can copy them
             store.set_meta(f"test-{i}", "x")
-        assert _wait_for(lambda: _rows_in_database_file(tmp_path / "vault.db") == 50)
+        assert wait_until(lambda: _rows_in_database_file(tmp_path / "vault.db") == 50, timeout=10, interval=0.02)
     finally:
         store.close()
 
@@ -47,7 +38,7 @@ def test_the_log_starts_over_once_checkpointed(tmp_path):
         for round_ in range(6):  # 240 commits of a few pages each: ~2.5 MB of log if it never started over
             for i in range(40):
                 store.set_meta(f"test-{round_}-{i}", "x" * 3000)
-            assert _wait_for(lambda: _rows_in_database_file(path) == 40 * (round_ + 1))
+            assert wait_until(lambda: _rows_in_database_file(path) == 40 * (round_ + 1), timeout=10, interval=0.02)
         assert (tmp_path / "vault.db-wal").stat().st_size < 1_200_000  # about one round's pages: ~0.4 MB
     finally:
         store.close()

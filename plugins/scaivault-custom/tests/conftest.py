@@ -190,15 +190,6 @@ def process_gone(pid: int) -> bool:
         return True
 
 
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 # Tests run with --import-mode=importlib and cannot import this module: helpers are handed out as fixtures.
 
 @pytest.fixture(name="script")
