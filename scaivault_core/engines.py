@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
@@ -13,7 +13,8 @@ from .audit import Auditor
 from .converter import structure
 from .durations import format_duration, parse_duration
 from .engine import Engine, EngineContext
-from .errors import Conflict, EngineNotFound, InvalidConfig, InvalidRequest, RoleNotFound, ScaiVaultError
+from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig, InvalidRequest, RoleNotFound,
+                     ScaiVaultError)
 from .models import EngineRecord, RoleRecord
 from .plugins import EngineRegistry
 from .policies import check_name, engine_path, role_path
@@ -80,13 +81,7 @@ class EngineManager:
             raise Conflict(f"Engine {name!r} already exists; update it with PUT.", engine=name)
         record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0)
         self._require_root_grant(record)  # the engine's own identity must be able to read them
-        engine = self._build(record, cls)
-        try:
-            call_engine(engine.verify)
-            self._store.insert_engine(record)
-        except BaseException:
-            engine.close()
-            raise
+        engine = self._connect_and_store(record, cls, self._store.insert_engine)
         with self._lock:
             self._live[name] = LiveEngine(record, engine)
         self._audit.record(identity, "engine.create", engine_path(name), type=type, plugin=record.plugin)
@@ -98,16 +93,21 @@ class EngineManager:
         old = self.record(name)
         record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at)
         self._require_root_grant(record)
-        engine = self._build(record, cls)
-        try:
-            call_engine(engine.verify)
-            self._store.update_engine(record)
-        except BaseException:
-            engine.close()
-            raise
+        engine = self._connect_and_store(record, cls, self._store.update_engine)
         self._replace(name, LiveEngine(record, engine))
         self._audit.record(identity, "engine.update", engine_path(name))
         return record
+
+    def _connect_and_store(self, record: EngineRecord, cls: type[Engine], save: Callable[[EngineRecord], None]) -> Engine:
+        """Build the engine, prove its config with a test connection, then ``save`` the record."""
+        engine = self._build(record, cls)
+        try:
+            _test_connection(engine)
+            save(record)
+        except BaseException:
+            engine.close()
+            raise
+        return engine
 
     def delete(self, identity: str, name: str) -> None:
         self._auth.require(identity, engine_path(name), "delete")
@@ -323,3 +323,16 @@ class EngineManager:
 def _check_quota(max_leases: Any) -> None:
     if max_leases is not None and (not isinstance(max_leases, int) or isinstance(max_leases, bool) or max_leases < 0):
         raise InvalidConfig("max_leases must be a non-negative whole number.", field="max_leases")
+
+
+def _test_connection(engine: Engine) -> None:
+    """The guide's setup contract: a test connection that fails is ``400 invalid_config`` with details.
+
+    At setup, a target that cannot be reached or refuses the check means this config does not work
+    (yet); the plugin's reason stays in the message, its code in ``details.cause``. Once an engine is
+    configured, the same failures while issuing or revoking keep their own codes.
+    """
+    try:
+        call_engine(engine.verify)
+    except (EngineUnreachable, EngineError) as exc:
+        raise InvalidConfig(f"The test connection failed: {exc.message}", **{**exc.details, "cause": exc.code}) from None
