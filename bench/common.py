@@ -1,12 +1,13 @@
 """Shared pieces of the benchmarks: private targets, timing, vaults, server processes and the table.
 
-Every benchmark script has ``run(args) -> list[Row]`` and a ``main()``; ``bench/run`` calls them
-all and prints one table. Each figure is the median of several rounds, and contenders take turns
+Every benchmark script has ``add_arguments(parser)`` and ``run(args) -> list[Row]``; ``bench/run``
+calls them all and prints one table, and ``run_alone`` runs one script by itself. Each figure is the median of several rounds, and contenders take turns
 within each round (``interleaved_medians``) so the machine's drifting load hits them alike.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import http.client
 import json
@@ -452,6 +453,14 @@ def table_lines(rows: list[Row], markdown: bool = False) -> list[str]:
 def print_table(rows: list[Row]) -> None:
     print("\n".join(table_lines(rows)))
     sys.stdout.flush()
+
+
+def run_alone(description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+              run: Callable[[argparse.Namespace], list[Row]]) -> None:
+    """One benchmark script run by itself: its own arguments, its rows as the table."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser)
+    print_table(run(parser.parse_args()))
 
 
 def load_note() -> str:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import (BENCH, Row, interleaved_medians, print_table, process_cpu, request, rest_pairs, server, temp_dir,
+from common import (BENCH, Row, interleaved_medians, process_cpu, request, rest_pairs, run_alone, server, temp_dir,
                     vault_pairs)
 from scaivault_core import Vault, make_plugin_manager
 from scaivault_core.testing import MemoryPlugin, MemoryTarget
@@ -84,11 +84,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5, help="rounds; the figure is the median")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(__doc__, add_arguments, run)

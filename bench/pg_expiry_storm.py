@@ -16,8 +16,8 @@ import time
 
 import psycopg
 
-from common import (PgTarget, Planned, Row, group_creation, interleaved_medians, pg_vault, plan_leases, print_table,
-                    private_database, seconds, store_leases, vacuum_catalog)
+from common import (PgTarget, Planned, Row, group_creation, interleaved_medians, pg_vault, plan_leases,
+                    private_database, run_alone, seconds, store_leases, vacuum_catalog)
 from scaivault_core import ManualClock, Vault
 
 TTL = 60.0
@@ -89,11 +89,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=3, help="rounds; the figure is the median")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(__doc__, add_arguments, run)

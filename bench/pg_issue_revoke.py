@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import (CREATION, REVOCATION, Row, interleaved_medians, pg_vault, print_table, private_database, rate,
-                    raw_pairs, vacuum_catalog, vault_pairs)
+from common import (CREATION, REVOCATION, Row, interleaved_medians, pg_vault, private_database, rate, raw_pairs,
+                    run_alone, vacuum_catalog, vault_pairs)
 
 
 def run(args: argparse.Namespace) -> list[Row]:
@@ -39,11 +39,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5, help="rounds; the figure is the median")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(__doc__, add_arguments, run)

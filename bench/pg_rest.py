@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import (CREATION, REVOCATION, Row, interleaved_medians, pg_vault, print_table, private_database, rate,
-                    raw_pairs, rest_pairs, server, temp_store, vacuum_catalog)
+from common import (CREATION, REVOCATION, Row, interleaved_medians, pg_vault, private_database, rate, raw_pairs,
+                    rest_pairs, run_alone, server, temp_store, vacuum_catalog)
 
 CLIENTS = (1, 4, 16)
 
@@ -38,11 +38,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=3, help="rounds; the figure is the median")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(__doc__, add_arguments, run)

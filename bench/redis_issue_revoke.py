@@ -14,7 +14,7 @@ from typing import Iterator
 
 import redis
 
-from common import REDIS, Row, interleaved_medians, print_table, rate, temp_store, vault_pairs
+from common import REDIS, Row, interleaved_medians, rate, run_alone, temp_store, vault_pairs
 from scaivault_core import Vault
 from scaivault_core.default_plugins.passwords import random_password
 from scaivault_core.templates import generate_username
@@ -84,11 +84,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5, help="rounds; the figure is the median")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(__doc__, add_arguments, run)

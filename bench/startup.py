@@ -18,8 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from common import (CREATION, REVOCATION, Row, configure_pg, interleaved_medians, plan_leases, print_table,
-                    private_database, request, server, store_leases, temp_dir)
+from common import (CREATION, REVOCATION, Row, configure_pg, interleaved_medians, plan_leases, private_database,
+                    request, run_alone, server, store_leases, temp_dir)
 from scaivault_core import Vault
 
 MONTH = 30 * 86400
@@ -97,11 +97,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="also write the figures per size here (for the plot)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    print_table(run(parser.parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(__doc__, add_arguments, run)
