@@ -8,8 +8,8 @@ and revocations from interleaving and saves a login per lease.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from typing import TYPE_CHECKING, Callable, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import attrs
 
@@ -49,11 +49,6 @@ class Target:
     database: str | None
     username: str = attrs.field(repr=False)
     password: str = attrs.field(repr=False)
-
-
-def render_url(template: str, render: Callable[[str, dict[str, Any]], str], username: str, password: str) -> str:
-    """The engine's ``connection_url`` with credentials substituted, URL-encoded."""
-    return render(template, {"username": quote(username, safe=""), "password": quote(password, safe="")})
 
 
 def parse_url(url: str) -> Target:

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed
+from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, Issued, IssueRequest, Renewed, StatementRole,
+                            check_statement_role, render_connection_url, require_credential_placeholders)
 
-from .connection import RootConnection, classify, error_code, is_lost, parse_url, render_url
+from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
 if TYPE_CHECKING:
     import pymysql
 
 # Used when a role gives no revocation statements.
 DEFAULT_REVOCATION = ["DROP USER IF EXISTS '{{name}}'@'%'"]
-_USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
 # PREPARE answers these when the text itself is wrong. Other answers (an unknown role, a user not
 # yet granted a role) depend on what earlier statements of the role will have done by then.
 _SYNTAX_ERRORS = {1064, 1065, 1149}  # parse error, empty query, syntax error
@@ -36,13 +36,6 @@ class Config:
     username_prefix: str = "v_"
 
 
-@attrs.define
-class Role:
-    creation_statements: list[str]
-    revocation_statements: list[str] = attrs.field(factory=list)
-    renew_statements: list[str] = attrs.field(factory=list)
-
-
 class MySQLEngine(Engine):
     """A lease is a MySQL user; revocation runs the revocation statements and kills its open sessions."""
 
@@ -50,23 +43,19 @@ class MySQLEngine(Engine):
     plugin = "mysql"
     lease_prefix = "db"
     Config = Config
-    Role = Role
-    template_fields = ("creation_statements", "revocation_statements", "renew_statements")
+    Role = StatementRole
+    template_fields = STATEMENT_FIELDS
     username_max_length = 32  # MySQL's limit; MariaDB allows more, but a role should work on both
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        if "{{" not in self.config.connection_url:
-            raise InvalidConfig(
-                "config.connection_url must take the root credentials as {{username}} and {{password}}.",
-                field="config.connection_url",
-            )
-        self._target = parse_url(render_url(self.config.connection_url, context.render, "", ""))
+        require_credential_placeholders(self.config.connection_url)
+        self._target = parse_url(render_connection_url(self.config.connection_url, context.render, "", ""))
         self._root = RootConnection(self._root_url, self.config.connect_timeout, self.config.statement_timeout)
 
     def _root_url(self) -> str:
         root = self.context.root_credentials()
-        return render_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
+        return render_connection_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
 
     def close(self) -> None:
         self._root.close()
@@ -76,13 +65,9 @@ class MySQLEngine(Engine):
 
     # -- roles ------------------------------------------------------------------------------------
 
-    def validate_role(self, role: Role) -> None:
+    def validate_role(self, role: StatementRole) -> None:
         """Each statement is rendered with sample values and parsed by the server (PREPARE), not run."""
-        if not role.creation_statements:
-            raise InvalidConfig("creation_statements needs at least one statement.", field="creation_statements")
-        for field in ("revocation_statements", "renew_statements"):
-            if any(_USES_PASSWORD.search(s) for s in getattr(role, field)):
-                raise InvalidConfig(f"{field} may not use {{{{password}}}}: it is not kept after issue.", field=field)
+        check_statement_role(role)
         sample = {"name": "v_check_000000000000", "password": "Sample-password-0",
                   "expiration": self.format_expiration(self.context.clock.time() + 3600), "ttl_seconds": 3600}
         rendered = [(f"{field}[{i}]", self.context.render(text, sample))
@@ -115,7 +100,7 @@ class MySQLEngine(Engine):
         return Issued(data=self._credential_data(request.username, request.password))
 
     def _credential_data(self, username: str, password: str) -> dict[str, Any]:
-        url = render_url(self.config.connection_url, self.context.render, username, password)
+        url = render_connection_url(self.config.connection_url, self.context.render, username, password)
         return {
             "username": username,
             "password": password,
@@ -125,7 +110,7 @@ class MySQLEngine(Engine):
             "database": self._target.database,
         }
 
-    def renew(self, handle: dict[str, Any], role: Role | None, expires_at: float) -> Renewed | None:
+    def renew(self, handle: dict[str, Any], role: StatementRole | None, expires_at: float) -> Renewed | None:
         """Nothing to do in the target (MySQL users have no expiry) unless the role gives renew statements."""
         templates = role.renew_statements if role else []
         if not templates:

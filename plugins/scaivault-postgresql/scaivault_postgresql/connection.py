@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
 
@@ -22,11 +21,6 @@ T = TypeVar("T")
 # Messages that mean the server answered and refused us: a config problem, not an outage.
 _REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied",
             "authentication failed", "role is not permitted to log in", "invalid password")
-
-
-def render_url(template: str, render: Callable[[str, dict[str, Any]], str], username: str, password: str) -> str:
-    """The engine's ``connection_url`` with credentials substituted, URL-encoded."""
-    return render(template, {"username": quote(username, safe=""), "password": quote(password, safe="")})
 
 
 def classify(exc: psycopg.Error, *, connecting: bool) -> Exception:

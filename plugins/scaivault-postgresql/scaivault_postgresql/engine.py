@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
 
-from scaivault_core import Engine, InvalidConfig, Issued, IssueRequest, Renewed, random_password
+from scaivault_core import (STATEMENT_FIELDS, Engine, Issued, IssueRequest, Renewed, StatementRole, check_statement_role,
+                            random_password, render_connection_url, require_credential_placeholders)
 
-from .connection import RootConnection, render_url
+from .connection import RootConnection
 
 if TYPE_CHECKING:
     import psycopg
@@ -23,7 +23,6 @@ DEFAULT_REVOCATION = [
     'DROP ROLE IF EXISTS "{{name}}"',
 ]
 DEFAULT_RENEW = ["ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"]
-_USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
 
 
 @attrs.define
@@ -33,13 +32,6 @@ class Config:
     username_prefix: str = "v_"
 
 
-@attrs.define
-class Role:
-    creation_statements: list[str]
-    revocation_statements: list[str] = attrs.field(factory=list)
-    renew_statements: list[str] = attrs.field(factory=list)
-
-
 class PostgreSQLEngine(Engine):
     """A lease is a PostgreSQL role; revocation ends its sessions and runs the revocation statements."""
 
@@ -47,22 +39,18 @@ class PostgreSQLEngine(Engine):
     plugin = "postgresql"
     lease_prefix = "db"
     Config = Config
-    Role = Role
-    template_fields = ("creation_statements", "revocation_statements", "renew_statements")
+    Role = StatementRole
+    template_fields = STATEMENT_FIELDS
     username_max_length = 63  # NAMEDATALEN - 1
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        if "{{" not in self.config.connection_url:
-            raise InvalidConfig(
-                "config.connection_url must take the root credentials as {{username}} and {{password}}.",
-                field="config.connection_url",
-            )
+        require_credential_placeholders(self.config.connection_url)
         self._root = RootConnection(context.name, self._root_url, self.config.connect_timeout)
 
     def _root_url(self) -> str:
         root = self.context.root_credentials()
-        return render_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
+        return render_connection_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
 
     def close(self) -> None:
         self._root.close()
@@ -70,12 +58,8 @@ class PostgreSQLEngine(Engine):
     def verify(self) -> None:
         self._root.run(lambda conn: conn.execute("SELECT 1"))
 
-    def validate_role(self, role: Role) -> None:
-        if not role.creation_statements:
-            raise InvalidConfig("creation_statements needs at least one statement.", field="creation_statements")
-        for field in ("revocation_statements", "renew_statements"):
-            if any(_USES_PASSWORD.search(s) for s in getattr(role, field)):
-                raise InvalidConfig(f"{field} may not use {{{{password}}}}: it is not kept after issue.", field=field)
+    def validate_role(self, role: StatementRole) -> None:
+        check_statement_role(role)
 
     def format_expiration(self, expires_at: float) -> str:
         """A PostgreSQL timestamp literal, e.g. ``2026-04-23 16:00:00+00``."""
@@ -93,7 +77,7 @@ class PostgreSQLEngine(Engine):
         return Issued(data=self._credential_data(request.username, request.password))
 
     def _credential_data(self, username: str, password: str) -> dict[str, Any]:
-        url = render_url(self.config.connection_url, self.context.render, username, password)
+        url = render_connection_url(self.config.connection_url, self.context.render, username, password)
         parts = urlsplit(url)
         return {
             "username": username,
@@ -104,7 +88,7 @@ class PostgreSQLEngine(Engine):
             "database": parts.path.lstrip("/") or None,
         }
 
-    def renew(self, handle: dict[str, Any], role: Role | None, expires_at: float) -> Renewed | None:
+    def renew(self, handle: dict[str, Any], role: StatementRole | None, expires_at: float) -> Renewed | None:
         templates = (role.renew_statements if role else []) or DEFAULT_RENEW
         variables = {"name": handle["username"], "expiration": self.format_expiration(expires_at),
                      "ttl_seconds": 0, "password": ""}

@@ -1,0 +1,52 @@
+"""What SQL engines share: a role made of statement templates, and the root connection URL.
+
+The guide's database roles are lists of statements (``creation_statements``, optionally
+``revocation_statements`` and ``renew_statements``) rendered with the lease's variables; the
+PostgreSQL and MySQL plugins use this role as it is, and so can a plugin for another SQL server.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping
+from urllib.parse import quote
+
+import attrs
+
+from .errors import InvalidConfig
+
+STATEMENT_FIELDS = ("creation_statements", "revocation_statements", "renew_statements")
+_USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
+
+
+@attrs.define
+class StatementRole:
+    """A role whose credential is made, renewed and removed by templated statements."""
+
+    creation_statements: list[str]
+    revocation_statements: list[str] = attrs.field(factory=list)
+    renew_statements: list[str] = attrs.field(factory=list)
+
+
+def check_statement_role(role: StatementRole) -> None:
+    """At least one creation statement; no ``{{password}}`` where the password is no longer known."""
+    if not role.creation_statements:
+        raise InvalidConfig("creation_statements needs at least one statement.", field="creation_statements")
+    for field in ("revocation_statements", "renew_statements"):
+        if any(_USES_PASSWORD.search(s) for s in getattr(role, field)):
+            raise InvalidConfig(f"{field} may not use {{{{password}}}}: it is not kept after issue.", field=field)
+
+
+def require_credential_placeholders(connection_url: str) -> None:
+    """A ``connection_url`` must leave the root credentials to the vault, never hold them itself."""
+    if "{{" not in connection_url:
+        raise InvalidConfig(
+            "config.connection_url must take the root credentials as {{username}} and {{password}}.",
+            field="config.connection_url",
+        )
+
+
+def render_connection_url(template: str, render: Callable[[str, Mapping[str, Any]], str], username: str,
+                          password: str) -> str:
+    """The engine's ``connection_url`` with the credentials substituted, URL-encoded (``@``, ``/``, ``:`` and all)."""
+    return render(template, {"username": quote(username, safe=""), "password": quote(password, safe="")})
