@@ -13,8 +13,7 @@ from .audit import Auditor
 from .converter import structure
 from .durations import format_duration, parse_duration
 from .engine import Engine, EngineContext
-from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig, InvalidRequest, RoleNotFound,
-                     ScaiVaultError)
+from .errors import Conflict, EngineNotFound, InvalidConfig, InvalidRequest, RoleNotFound, ScaiVaultError
 from .models import EngineRecord, RoleRecord
 from .plugins import EngineRegistry
 from .policies import check_name, engine_path, role_path
@@ -99,10 +98,10 @@ class EngineManager:
         return record
 
     def _connect_and_store(self, record: EngineRecord, cls: type[Engine], save: Callable[[EngineRecord], None]) -> Engine:
-        """Build the engine, prove its config with a test connection, then ``save`` the record."""
+        """Build the engine, prove its config with a test connection (``verify``), then ``save`` the record."""
         engine = self._build(record, cls)
         try:
-            _test_connection(engine)
+            call_engine(engine.verify)
             save(record)
         except BaseException:
             engine.close()
@@ -323,16 +322,3 @@ class EngineManager:
 def _check_quota(max_leases: Any) -> None:
     if max_leases is not None and (not isinstance(max_leases, int) or isinstance(max_leases, bool) or max_leases < 0):
         raise InvalidConfig("max_leases must be a non-negative whole number.", field="max_leases")
-
-
-def _test_connection(engine: Engine) -> None:
-    """The guide's setup contract: a test connection that fails is ``400 invalid_config`` with details.
-
-    At setup, a target that cannot be reached or refuses the check means this config does not work
-    (yet); the plugin's reason stays in the message, its code in ``details.cause``. Once an engine is
-    configured, the same failures while issuing or revoking keep their own codes.
-    """
-    try:
-        call_engine(engine.verify)
-    except (EngineUnreachable, EngineError) as exc:
-        raise InvalidConfig(f"The test connection failed: {exc.message}", **{**exc.details, "cause": exc.code}) from None

@@ -170,11 +170,7 @@ class _Operations:
 
     def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
                       max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
-        """Configure an engine; its connection is tested before it is stored.
-
-        A failed test connection is ``InvalidConfig`` (the guide's ``400 invalid_config``) with
-        ``details["cause"]`` set to ``"engine_unreachable"`` or ``"engine_error"``.
-        """
+        """Configure an engine; its connection is tested before it is stored."""
         return self._core._engines.create(self.identity, name, type, config, default_ttl, max_ttl, max_leases)
 
     def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,

@@ -31,16 +31,15 @@ ENGINE, ROLE = "/v1/dynamic/engines/{engine}", "/v1/dynamic/engines/{engine}/rol
 
 OPERATIONS = [
     Operation("POST", "/v1/dynamic/engines", _create_engine, "Configure an engine", "createEngine", status=201,
-              body=bodies.EngineCreate, response="Engine", errors=(409, 413), tag="engines",
+              body=bodies.EngineCreate, response="Engine", errors=(409, 413, 502), tag="engines",
               description="The root credentials are read as `dynamic:<name>` and a test connection is made first; "
-                          "if it fails the answer is `400 invalid_config`, with `details.cause` "
-                          "`engine_unreachable` when the target could not be reached."),
+                          "if it fails the answer is `400 invalid_config` (or `502 engine_unreachable`)."),
     Operation("GET", "/v1/dynamic/engines", lambda api, c: api.list_engines(), "List engines", "listEngines",
               response="EngineList", tag="engines"),
     Operation("GET", ENGINE, lambda api, c: api.get_engine(c.path["engine"]), "Show an engine", "getEngine",
               response="Engine", errors=(404,), tag="engines"),
     Operation("PUT", ENGINE, _update_engine, "Reconfigure an engine", "updateEngine", body=bodies.EngineUpdate,
-              response="Engine", errors=(404, 413), tag="engines"),
+              response="Engine", errors=(404, 413, 502), tag="engines"),
     Operation("DELETE", ENGINE, lambda api, c: api.delete_engine(c.path["engine"]), "Delete an engine (no live leases)",
               "deleteEngine", status=204, errors=(404, 409), tag="engines"),
     Operation("POST", ENGINE + "/reconcile", lambda api, c: api.reconcile(c.path["engine"], revoke=c.body.revoke),

@@ -277,17 +277,12 @@ class EngineContract:
             assert abs(actual - expected) <= 2, f"target expiry {actual} differs from the lease's {expected}"
 
     def test_unreachable_at_configure(self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None) -> None:
-        """Configuring an engine whose target is down fails its test connection, and nothing is stored.
-
-        The guide's answer is ``invalid_config``; ``details.cause`` says the plugin's ``verify`` saw
-        an unreachable target (``EngineUnreachable``) rather than refused credentials.
-        """
+        """Configuring an engine whose target is down is ``engine_unreachable``, and nothing is stored."""
         vault = open_vault()
         self.make_unreachable(target, contract_proxy)
-        with pytest.raises(InvalidConfig) as caught:
+        with pytest.raises(EngineUnreachable) as caught:
             self.configure(vault, target, contract_proxy, role=False)
-        assert caught.value.code == "invalid_config"
-        assert caught.value.details.get("cause") == "engine_unreachable", caught.value.details
+        assert caught.value.code == "engine_unreachable"
         with pytest.raises(EngineNotFound):
             vault.get_engine(self.engine_name)
 

@@ -64,13 +64,13 @@ def test_an_incomplete_root_secret_is_invalid_config(kit, make_vault, moto):
     assert caught.value.details["field"] == "config.root_credentials_path"
 
 
-def test_an_endpoint_that_is_down_fails_the_test_connection(kit, make_vault, moto, unreachable_target):
+def test_an_endpoint_that_is_down_is_engine_unreachable(kit, make_vault, moto, unreachable_target):
     vault = make_vault()
     kit.store_root(vault, moto.root)
     started = time.monotonic()
-    with pytest.raises(InvalidConfig) as caught:
+    with pytest.raises(EngineUnreachable) as caught:
         vault.create_engine(ENGINE, "aws", kit.config(unreachable_target.sts_endpoint))
-    assert caught.value.code == "invalid_config" and caught.value.details["cause"] == "engine_unreachable"
+    assert caught.value.code == "engine_unreachable"
     assert unreachable_target.sts_endpoint in caught.value.message
     assert time.monotonic() - started < 15  # botocore's retries, not a hang
 

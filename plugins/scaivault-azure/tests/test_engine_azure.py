@@ -136,21 +136,19 @@ def test_tenant_from_config_overrides_root_credentials(vault_factory, azure_doub
     assert vault.issue(ENGINE, "existing").data["tenant_id"] == azure_double.tenant_id
 
 
-def test_unreachable_endpoint_fails_the_test_connection(vault_factory, azure_double, configure):
+def test_unreachable_endpoint_is_engine_unreachable(vault_factory, azure_double, configure):
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed = f"https://127.0.0.1:{s.getsockname()[1]}"
-    with pytest.raises(InvalidConfig, match="Cannot reach") as caught:
+    with pytest.raises(EngineUnreachable, match="Cannot reach"):
         configure(vault_factory(), azure_double, authority_host=closed, max_retries=1)
-    assert caught.value.details["cause"] == "engine_unreachable"
 
 
 def test_untrusted_certificate_is_unreachable_not_ignored(vault_factory, azure_double, configure):
-    with pytest.raises(InvalidConfig, match="CERTIFICATE_VERIFY_FAILED") as caught:
+    with pytest.raises(EngineUnreachable, match="CERTIFICATE_VERIFY_FAILED"):
         configure(vault_factory(), azure_double, ca_bundle=None, max_retries=0)
-    assert caught.value.details["cause"] == "engine_unreachable"
 
 
 def test_config_typos_and_bad_values_are_named(vault_factory, azure_double, configure):

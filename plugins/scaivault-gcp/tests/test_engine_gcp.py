@@ -188,15 +188,14 @@ def test_root_key_may_be_stored_as_a_credentials_string(vault_factory, gcp_doubl
     assert vault.issue(ENGINE, "tokens").data["token"]
 
 
-def test_unreachable_endpoint_fails_the_test_connection(vault_factory, gcp_double, configure):
+def test_unreachable_endpoint_is_engine_unreachable(vault_factory, gcp_double, configure):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"https://127.0.0.1:{s.getsockname()[1]}/token"
-    with pytest.raises(InvalidConfig, match="Cannot reach") as caught:
+    with pytest.raises(EngineUnreachable, match="Cannot reach"):
         configure(vault_factory(), gcp_double, token_uri=closed, max_retries=1)
-    assert caught.value.details["cause"] == "engine_unreachable"
 
 
 def test_throttling_and_server_errors_are_retried_with_backoff(gcp_vault, gcp_double):

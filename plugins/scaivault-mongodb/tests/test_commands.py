@@ -223,9 +223,9 @@ def test_unreachable_server_at_engine_creation(make_vault, kit, closed_port):
     vault = make_vault()
     kit.store_root(vault, kit.NO_AUTH)
     config = kit.engine_config(kit.url_template(closed_port), connect_timeout=0.5)
-    with pytest.raises(InvalidConfig) as caught:
+    with pytest.raises(EngineUnreachable) as caught:
         vault.create_engine("app-db", "database", config)
-    assert caught.value.code == "invalid_config" and caught.value.details["cause"] == "engine_unreachable"
+    assert caught.value.code == "engine_unreachable"
     assert "Cannot reach MongoDB" in caught.value.message and "Topology" not in caught.value.message
     with pytest.raises(EngineNotFound):
         vault.get_engine("app-db")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import redis
 
-from scaivault_core import InvalidConfig, make_plugin_manager
+from scaivault_core import EngineUnreachable, InvalidConfig, make_plugin_manager
 from scaivault_core.plugins import EngineRegistry
 
 
 def test_unreachable_server_at_creation(vault, configure, closed_port):
-    with pytest.raises(InvalidConfig) as down:
+    with pytest.raises(EngineUnreachable) as down:
         configure(vault, "down", {"host": "127.0.0.1", "port": closed_port, "connect_timeout": 2}, {})
-    assert down.value.code == "invalid_config" and down.value.details["cause"] == "engine_unreachable"
+    assert down.value.code == "engine_unreachable"
     assert "Connection refused" in down.value.message
     assert vault.list_engines() == []
 
