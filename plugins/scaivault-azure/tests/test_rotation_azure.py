@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 
+from scaivault_azure import AzureEngine
 from scaivault_core import EngineError, InvalidConfig, PermissionDenied
+from scaivault_core.testing import rotate_and_die
 
 ENGINE, ROOT_PATH = "prod-azure", "infra/azure/root"
 SCOPE = "https://graph.microsoft.com/.default"
@@ -147,42 +146,8 @@ def test_rotation_needs_the_rotate_grant(rotating, azure_double):
     assert root_secrets(azure_double) == {azure_double.root_secret_key_id: "root"}
 
 
-KILL_DURING_ROTATION = textwrap.dedent('''
-    import os, signal, sys
-    from scaivault_core import Vault, hookimpl, make_plugin_manager
-    from scaivault_azure import AzureEngine
-
-    WHEN = sys.argv[2]
-
-    class Dying(AzureEngine):
-        def new_root_credentials(self, current):
-            new = super().new_root_credentials(current)
-            if WHEN == "before-recorded":
-                os.kill(os.getpid(), signal.SIGKILL)   # Entra minted the secret; the vault never sealed it
-            return new
-
-        def apply_root_credentials(self, current, new):
-            if WHEN == "before-target":
-                os.kill(os.getpid(), signal.SIGKILL)   # the new secret is recorded; not yet confirmed
-            super().apply_root_credentials(current, new)
-            os.kill(os.getpid(), signal.SIGKILL)       # the target took it; the version not yet committed
-
-    class Plugin:
-        @hookimpl
-        def register_engines(self, register):
-            register(Dying)
-
-    vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
-    vault.rotate_secret("infra/azure/root", reason="crash test", grace_period="0")
-''')
-
-
 def _rotate_and_die(tmp_path, when: str) -> None:
-    script = tmp_path / "rotate.py"
-    script.write_text(KILL_DURING_ROTATION)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db"), when], capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == -9, result.stderr
+    rotate_and_die(tmp_path / "vault.db", AzureEngine, ROOT_PATH, when)
 
 
 @pytest.mark.parametrize("when", ["before-target", "after-target"])

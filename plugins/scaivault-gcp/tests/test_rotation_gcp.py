@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 import time
 
 import google.auth.exceptions
 import pytest
 
+from scaivault_gcp import GcpEngine
 from scaivault_core import EngineError, PermissionDenied
+from scaivault_core.testing import rotate_and_die
 
 ENGINE, ROOT_PATH = "prod-gcp", "infra/gcp/root"
 NOT_YET = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
@@ -132,44 +131,9 @@ def test_rotation_needs_the_rotate_grant(rotating, gcp_double):
     assert root_keys(gcp_double) == [gcp_double.root_key_id]
 
 
-KILL_DURING_ROTATION = textwrap.dedent('''
-    import os, signal, sys
-    from scaivault_core import Vault, hookimpl, make_plugin_manager
-    from scaivault_gcp import GcpEngine
-
-    WHEN = sys.argv[2]
-
-    class Dying(GcpEngine):
-        def new_root_credentials(self, current):
-            new = super().new_root_credentials(current)
-            if WHEN == "before-recorded":
-                print(new["private_key_id"], flush=True)
-                os.kill(os.getpid(), signal.SIGKILL)   # Google made the key; the vault never sealed it
-            return new
-
-        def apply_root_credentials(self, current, new):
-            if WHEN == "before-target":
-                os.kill(os.getpid(), signal.SIGKILL)   # the new key is recorded; not yet confirmed
-            super().apply_root_credentials(current, new)
-            os.kill(os.getpid(), signal.SIGKILL)       # Google took it; the version not yet committed
-
-    class Plugin:
-        @hookimpl
-        def register_engines(self, register):
-            register(Dying)
-
-    vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
-    vault.rotate_secret("infra/gcp/root", reason="crash test", grace_period="0")
-''')
-
-
 def _rotate_and_die(tmp_path, when: str) -> str:
-    script = tmp_path / "rotate.py"
-    script.write_text(KILL_DURING_ROTATION)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db"), when], capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == -9, result.stderr
-    return result.stdout.strip()
+    """Killed at ``when``; at ``before-recorded`` returns the id of the key Google made."""
+    return rotate_and_die(tmp_path / "vault.db", GcpEngine, ROOT_PATH, when, report="private_key_id")
 
 
 @pytest.mark.parametrize("when", ["before-target", "after-target"])

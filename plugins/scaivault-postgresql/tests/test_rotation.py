@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 import uuid
 
 import psycopg
 import pytest
 
 from scaivault_core import PermissionDenied
+from scaivault_core.testing import rotate_and_die
+from scaivault_postgresql import PostgreSQLEngine
 
 ROOT_PATH = "infra/postgres/support/root"
 
@@ -79,40 +78,12 @@ def test_rotation_needs_the_rotate_grant(vault_factory, scram, configure, rotato
     assert logs_in(scram, *rotator_role)
 
 
-KILL_DURING_ROTATION = textwrap.dedent('''
-    import os, signal, sys
-    from scaivault_core import Vault, hookimpl, make_plugin_manager
-    from scaivault_postgresql import PostgreSQLEngine
-
-    WHEN = sys.argv[2]
-
-    class Dying(PostgreSQLEngine):
-        def apply_root_credentials(self, current, new):
-            if WHEN == "before-target":
-                os.kill(os.getpid(), signal.SIGKILL)   # the new credential is recorded; the target unchanged
-            super().apply_root_credentials(current, new)
-            os.kill(os.getpid(), signal.SIGKILL)       # the target changed; the version not yet committed
-
-    class Plugin:
-        @hookimpl
-        def register_engines(self, register):
-            register(Dying)
-
-    vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
-    vault.rotate_secret("infra/postgres/support/root", reason="crash test", grace_period="0")
-''')
-
-
 @pytest.mark.parametrize("when", ["before-target", "after-target"])
 def test_a_crash_mid_rotation_leaves_a_working_vault(vault_factory, scram, configure, rotator_role, tmp_path, when):
     vault = vault_factory()
     setup(vault, scram, configure, rotator_role)
     vault.close()
-    script = tmp_path / "rotate.py"
-    script.write_text(KILL_DURING_ROTATION)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db"), when], capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == -9, result.stderr
+    rotate_and_die(tmp_path / "vault.db", PostgreSQLEngine, ROOT_PATH, when)
     user, old_password = rotator_role
     assert logs_in(scram, user, old_password) == (when == "before-target")
 

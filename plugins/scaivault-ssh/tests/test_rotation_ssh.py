@@ -6,16 +6,14 @@ sshd reads `TrustedUserCAKeys` from the file the engine keeps at `trusted_ca_key
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import time
 
 import paramiko
 import pytest
 
 from scaivault_core import InvalidConfig, ManualClock, PermissionDenied
-from scaivault_ssh import ca_public_key_line, generate_ca_key, generate_key_pair, load_ca_key
+from scaivault_core.testing import rotate_and_die
+from scaivault_ssh import SSHEngine, ca_public_key_line, generate_ca_key, generate_key_pair, load_ca_key
 
 ROOT_PATH = "infra/ssh/ca"
 COMMENT = " scaivault-ca:ssh"
@@ -149,41 +147,13 @@ def test_rotation_needs_the_rotate_grant(vaults):
     assert vault.get_secret(ROOT_PATH).version == 1
 
 
-KILL_DURING_ROTATION = textwrap.dedent('''
-    import os, signal, sys
-    from scaivault_core import Vault, hookimpl, make_plugin_manager
-    from scaivault_ssh import SSHEngine
-
-    WHEN = sys.argv[2]
-
-    class Dying(SSHEngine):
-        def apply_root_credentials(self, current, new):
-            if WHEN == "before-target":
-                os.kill(os.getpid(), signal.SIGKILL)   # the new CA key is recorded; hosts not yet told
-            super().apply_root_credentials(current, new)
-            os.kill(os.getpid(), signal.SIGKILL)       # hosts trust the new CA; the version not yet committed
-
-    class Plugin:
-        @hookimpl
-        def register_engines(self, register):
-            register(Dying)
-
-    vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
-    vault.rotate_secret("infra/ssh/ca", reason="crash test", grace_period="0")
-''')
-
-
 @pytest.mark.parametrize("when", ["before-target", "after-target"])
 def test_a_crash_mid_rotation_leaves_a_working_vault(sshd, vaults, rotating, caller, tmp_path, when):
     vault = rotating
     before = vault.issue("ssh", "deploy", public_key=caller.public_key)
     old = ca_line(vault)
     vault.close()
-    script = tmp_path / "rotate.py"
-    script.write_text(KILL_DURING_ROTATION)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db"), when], capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == -9, result.stderr
+    rotate_and_die(tmp_path / "vault.db", SSHEngine, ROOT_PATH, when)
     trusted = sshd.trusted_ca_path.read_text().splitlines()
     assert trusted[0] == old + COMMENT and len(trusted) == (1 if when == "before-target" else 2)
 
