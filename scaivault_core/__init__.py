@@ -12,8 +12,8 @@ from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .plugins import make_plugin_manager
 from .redaction import redact
-from .statements import (STATEMENT_FIELDS, StatementRole, check_statement_role, render_connection_url,
-                         require_credential_placeholders)
+from .statements import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation, render_connection_url,
+                         render_renewal, require_credential_placeholders)
 from .templates import template_list
 from .vault import Session, Vault
 
@@ -26,7 +26,8 @@ __all__ = [
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
     "ApiClient", "RetryPolicy", "error_parts", "response_error", "tls_context",
     "make_plugin_manager", "random_password", "redact", "template_list", "Session", "Vault",
-    "STATEMENT_FIELDS", "StatementRole", "check_statement_role", "render_connection_url", "require_credential_placeholders",
+    "STATEMENT_FIELDS", "StatementRole", "check_statement_role", "plan_revocation", "render_connection_url",
+    "render_renewal", "require_credential_placeholders",
 ]
 
 # Loaded on first use, so that embedding the core or starting the server never imports what it

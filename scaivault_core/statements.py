@@ -8,12 +8,15 @@ PostgreSQL and MySQL plugins use this role as it is, and so can a plugin for ano
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import quote
 
 import attrs
 
 from .errors import InvalidConfig
+
+if TYPE_CHECKING:
+    from .engine import Engine, IssueRequest
 
 STATEMENT_FIELDS = ("creation_statements", "revocation_statements", "renew_statements")
 _USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
@@ -35,6 +38,24 @@ def check_statement_role(role: StatementRole) -> None:
     for field in ("revocation_statements", "renew_statements"):
         if any(_USES_PASSWORD.search(s) for s in getattr(role, field)):
             raise InvalidConfig(f"{field} may not use {{{{password}}}}: it is not kept after issue.", field=field)
+
+
+def plan_revocation(engine: Engine, request: IssueRequest, default: list[str]) -> dict[str, Any]:
+    """The handle to store before creating: the user name and its revocation statements, rendered now.
+
+    Rendered at issue time, so the lease stays revocable as planned after its role is changed or
+    deleted; ``default`` when the role gives none.
+    """
+    statements = request.role.revocation_statements or default
+    return {"username": request.username, "revocation": request.render(statements, engine.context.render)}
+
+
+def render_renewal(engine: Engine, templates: list[str], username: str, expires_at: float) -> list[str]:
+    """Renew statements for one user: ``{{expiration}}`` the new expiry, ``{{ttl_seconds}}`` the TTL left until it."""
+    remaining = max(0, int(expires_at - engine.context.clock.time()))
+    variables = {"name": username, "expiration": engine.format_expiration(expires_at), "ttl_seconds": remaining,
+                 "password": ""}  # never used (check_statement_role), but the strict templates want every name
+    return [engine.context.render(t, variables) for t in templates]
 
 
 def require_credential_placeholders(connection_url: str) -> None:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, Issued, IssueRequest, Renewed, StatementRole,
-                            check_statement_role, render_connection_url, require_credential_placeholders)
+                            check_statement_role, plan_revocation, render_connection_url, render_renewal,
+                            require_credential_placeholders)
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
@@ -81,8 +82,7 @@ class MySQLEngine(Engine):
     # -- leases -----------------------------------------------------------------------------------
 
     def plan(self, request: IssueRequest) -> dict[str, Any]:
-        statements = request.role.revocation_statements or DEFAULT_REVOCATION
-        return {"username": request.username, "revocation": request.render(statements, self.context.render)}
+        return plan_revocation(self, request, DEFAULT_REVOCATION)
 
     def create(self, request: IssueRequest) -> Issued:
         """Run the creation statements; if one fails, revoke what the earlier ones made, then raise."""
@@ -115,10 +115,7 @@ class MySQLEngine(Engine):
         templates = role.renew_statements if role else []
         if not templates:
             return None
-        remaining = max(0, int(expires_at - self.context.clock.time()))
-        variables = {"name": handle["username"], "expiration": self.format_expiration(expires_at),
-                     "ttl_seconds": remaining, "password": ""}
-        statements = [self.context.render(t, variables) for t in templates]
+        statements = render_renewal(self, templates, handle["username"], expires_at)
 
         def work(conn: pymysql.connections.Connection) -> None:
             if _existing(conn, [handle["username"]]):

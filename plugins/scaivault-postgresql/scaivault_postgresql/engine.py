@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import attrs
 
 from scaivault_core import (STATEMENT_FIELDS, Engine, Issued, IssueRequest, Renewed, StatementRole, check_statement_role,
-                            random_password, render_connection_url, require_credential_placeholders)
+                            plan_revocation, random_password, render_connection_url, render_renewal,
+                            require_credential_placeholders)
 
 from .connection import RootConnection
 
@@ -68,8 +69,7 @@ class PostgreSQLEngine(Engine):
     # -- leases ---------------------------------------------------------------------------------
 
     def plan(self, request: IssueRequest) -> dict[str, Any]:
-        statements = request.role.revocation_statements or DEFAULT_REVOCATION
-        return {"username": request.username, "revocation": request.render(statements, self.context.render)}
+        return plan_revocation(self, request, DEFAULT_REVOCATION)
 
     def create(self, request: IssueRequest) -> Issued:
         statements = request.render(request.role.creation_statements, self.context.render)
@@ -90,9 +90,7 @@ class PostgreSQLEngine(Engine):
 
     def renew(self, handle: dict[str, Any], role: StatementRole | None, expires_at: float) -> Renewed | None:
         templates = (role.renew_statements if role else []) or DEFAULT_RENEW
-        variables = {"name": handle["username"], "expiration": self.format_expiration(expires_at),
-                     "ttl_seconds": 0, "password": ""}
-        statements = [self.context.render(t, variables) for t in templates]
+        statements = render_renewal(self, templates, handle["username"], expires_at)
         existing = self._existing([handle["username"]])
         if handle["username"] in existing:
             self._root.execute_atomically(statements)

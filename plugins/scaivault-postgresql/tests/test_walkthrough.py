@@ -111,3 +111,19 @@ def test_failed_creation_leaves_nothing_behind(vault_factory, scram, configure):
     assert "no_such_table" in err.value.message
     assert scram.roles() == before
     assert vault.list_leases(state="active") == []
+
+
+def test_renew_statements_get_the_remaining_ttl(vault_factory, trust_db, configure, clock):
+    """The guide: ``{{ttl_seconds}}`` is the remaining TTL, in renew statements as well."""
+    vault = vault_factory(clock=clock, start_worker=False)
+    configure(vault, trust_db, role=False)
+    vault.create_role("support-db", "noted", creation_statements=['CREATE ROLE "{{name}}" WITH LOGIN'],
+                      renew_statements=['COMMENT ON ROLE "{{name}}" IS \'{{ttl_seconds}} s left\''])
+    creds = vault.issue("support-db", "noted", ttl="1h")
+    clock.advance(600)
+    vault.renew(creds.lease_id, "1h")
+    with psycopg.connect(trust_db.admin_url(), autocommit=True) as admin:
+        (note,) = admin.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
+                                (creds.data["username"],)).fetchone()
+    assert note == f"{3600 - 600 + 3600} s left"  # from now until the new expiry
+    vault.revoke(creds.lease_id)
