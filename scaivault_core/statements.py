@@ -1,4 +1,5 @@
-"""What SQL engines share: a role made of statement templates, and the root connection URL.
+"""What SQL engines share: a role made of statement templates, its checks, the revocation planned
+and the renewal rendered from it, and the root connection URL.
 
 The guide's database roles are lists of statements (``creation_statements``, optionally
 ``revocation_statements`` and ``renew_statements``) rendered with the lease's variables; the
