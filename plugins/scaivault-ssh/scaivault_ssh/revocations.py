@@ -9,6 +9,10 @@ Processes on other hosts see the list only if `krl_path` is on storage they shar
 
 An entry leaves the list once its certificate has expired for longer than `margin` seconds
 (the backdate allowance, so a host whose clock runs behind still refuses it until it expires there).
+
+The KRL's version and date change only when the listed certificates do, so the same list always
+exports to the same bytes: a configuration tool copying it to hosts, or anyone comparing files,
+sees a change only when there is one.
 """
 
 from __future__ import annotations
@@ -37,6 +41,15 @@ class Revoked:
     valid_before: int
 
 
+@attrs.frozen
+class _State:
+    """What `<krl_path>.json` holds: the listed serials, and the version and date of that list."""
+
+    revoked: dict[str, dict[int, int]]  # CA public key line -> {serial: valid_before}
+    version: int = 0  # +1 with every change of `revoked`; 0 before the first export
+    generated_at: int = 0  # when `revoked` last changed (epoch seconds)
+
+
 class StateError(Exception):
     """The revocation state cannot be read or written; the message names the file, never a secret.
 
@@ -62,27 +75,30 @@ class RevocationList:
         """Add these certificates (already listed: no change), drop expired ones, export; returns the KRL."""
         entries = list(entries)
         with self._locked(fcntl.LOCK_EX):
-            state = self._load()
+            before = self._load()
+            revoked = {ca: dict(serials) for ca, serials in before.revoked.items()}
             for entry in entries:
                 if self._live(entry.valid_before, now):
-                    serials = state.setdefault(entry.ca, {})
+                    serials = revoked.setdefault(entry.ca, {})
                     serials[entry.serial] = max(entry.valid_before, serials.get(entry.serial, 0))
-            return self._save_and_export(state, now)
+            return self._save_and_export(before, revoked, now)
 
     def export(self, now: float) -> bytes:
         """Drop expired entries and write the KRL to `krl_path` (creating it, empty, the first time)."""
         with self._locked(fcntl.LOCK_EX):
-            return self._save_and_export(self._load(), now)
+            before = self._load()
+            return self._save_and_export(before, before.revoked, now)
 
     def krl(self, now: float) -> bytes:
         """The KRL as it stands, without expired entries, without writing anything."""
         with self._locked(fcntl.LOCK_SH):
-            return _build(self._pruned(self._load(), now))
+            before = self._load()
+        return _build(self._published(before, self._pruned(before.revoked, now), now))
 
     def listed(self, now: float) -> list[Revoked]:
         """The revoked certificates still listed, by CA and serial."""
         with self._locked(fcntl.LOCK_SH):
-            state = self._pruned(self._load(), now)
+            state = self._pruned(self._load().revoked, now)
         return sorted((Revoked(ca, serial, before) for ca, serials in state.items()
                        for serial, before in serials.items()), key=lambda r: (r.ca, r.serial))
 
@@ -103,8 +119,22 @@ class RevocationList:
         pruned = {ca: {s: b for s, b in serials.items() if self._live(b, now)} for ca, serials in state.items()}
         return {ca: serials for ca, serials in pruned.items() if serials}
 
-    def _save_and_export(self, state: dict[str, dict[int, int]], now: float) -> bytes:
-        state = self._pruned(state, now)
+    def _published(self, before: _State, revoked: dict[str, dict[int, int]], now: float) -> _State:
+        """`revoked` with the version and date to publish it under: `before`'s while the list is unchanged.
+
+        A list that only lost entries is dated when the last of them expired, not now, so a list
+        read (not written) between the expiry and the next export is the same at every read.
+        """
+        if revoked == before.revoked and before.version:
+            return before
+        only_dropped = all(serial in before.revoked.get(ca, {}) for ca, serials in revoked.items() for serial in serials)
+        dropped = [valid_before + self.margin for ca, serials in before.revoked.items()
+                   for serial, valid_before in serials.items() if serial not in revoked.get(ca, {})]
+        changed_at = max(dropped) if only_dropped and dropped else int(now)
+        return _State(revoked, before.version + 1, max(changed_at, before.generated_at))
+
+    def _save_and_export(self, before: _State, revoked: dict[str, dict[int, int]], now: float) -> bytes:
+        state = self._published(before, self._pruned(revoked, now), now)
         self._save(state)
         data = _build(state)
         try:
@@ -125,26 +155,29 @@ class RevocationList:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def _load(self) -> dict[str, dict[int, int]]:
+    def _load(self) -> _State:
         try:
             raw = self.state_path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return {}
+            return _State({})
         except OSError as exc:
             raise StateError(f"could not read {self.state_path}: {exc.strerror or exc}") from None
         try:
             data = json.loads(raw)
             if data.get("format") != STATE_FORMAT:
                 raise ValueError("unknown format")
-            return {str(ca): {int(s): int(b) for s, b in serials.items()} for ca, serials in data["revoked"].items()}
+            revoked = {str(ca): {int(s): int(b) for s, b in serials.items()} for ca, serials in data["revoked"].items()}
+            # Files written before the version and date were kept have neither: the next export adds them.
+            return _State(revoked, int(data.get("version", 0)), int(data.get("generated_at", 0)))
         except (ValueError, TypeError, AttributeError, KeyError):
             # Starting afresh would silently un-revoke certificates; an operator must look first.
             raise StateError(f"{self.state_path} is damaged; restore it from a backup, or move it away to "
                              "start an empty revocation list", unreachable=False) from None
 
-    def _save(self, state: dict[str, dict[int, int]]) -> None:
-        body = {"format": STATE_FORMAT,
-                "revoked": {ca: {str(s): b for s, b in sorted(serials.items())} for ca, serials in sorted(state.items())}}
+    def _save(self, state: _State) -> None:
+        body = {"format": STATE_FORMAT, "version": state.version, "generated_at": state.generated_at,
+                "revoked": {ca: {str(s): b for s, b in sorted(serials.items())}
+                            for ca, serials in sorted(state.revoked.items())}}
         directory = self.state_path.parent
         try:
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.state_path.name}.", suffix=".tmp")
@@ -162,5 +195,6 @@ class RevocationList:
             raise StateError(f"could not write {self.state_path}: {exc.strerror or exc}") from None
 
 
-def _build(state: dict[str, dict[int, int]]) -> bytes:
-    return build_multi_ca_krl({ca: serials.keys() for ca, serials in state.items()})
+def _build(state: _State) -> bytes:
+    return build_multi_ca_krl({ca: serials.keys() for ca, serials in state.revoked.items()},
+                              version=state.version, generated_at=state.generated_at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 import sys
 import threading
@@ -198,6 +199,41 @@ def test_serials_of_several_cas_each_go_in_their_own_section(tmp_path):
     out = subprocess.run(["ssh-keygen", "-Q", "-l", "-f", str(tmp_path / "krl")], capture_output=True,
                          text=True, check=True).stdout
     assert out.count("# CA key") == 2 and "serial: 5\n" in out and "serial: 5-6\n" in out
+
+
+def _version_and_date(krl: bytes) -> tuple[int, int]:
+    """The KRL header's krl_version and generated_date (PROTOCOL.krl: after the magic and format version)."""
+    return struct.unpack(">QQ", krl[12:28])
+
+
+def test_the_same_list_exports_to_the_same_bytes(tmp_path):
+    ca = ca_public_key_line(generate_ca_key())
+    revocations = RevocationList(tmp_path / "krl", margin=60)
+    now = time.time()
+    first = revocations.revoke([Revoked(ca, 5, int(now) + 600)], now)
+    assert _version_and_date(first) == (1, int(now))
+    # Later reads and exports of the unchanged list, and revoking what is listed already: the same bytes.
+    assert revocations.krl(now + 5) == revocations.export(now + 10) == first
+    assert revocations.revoke([Revoked(ca, 5, int(now) + 600)], now + 20) == first
+    assert (tmp_path / "krl").read_bytes() == first
+    # A new serial is a new version, dated now.
+    second = revocations.revoke([Revoked(ca, 6, int(now) + 900)], now + 30)
+    assert _version_and_date(second) == (2, int(now + 30))
+    # Serial 5 drops out 60 s (the margin) after it expires: a read at any later time shows the
+    # same list, dated when it changed; the export that writes it down keeps that date.
+    later = [revocations.krl(now + 700), revocations.krl(now + 800), revocations.export(now + 850)]
+    assert later[0] == later[1] == later[2] and _version_and_date(later[0]) == (3, int(now) + 660)
+    assert krl_serials(tmp_path / "krl") == {6}
+
+
+def test_a_state_file_without_version_and_date_still_loads(tmp_path):
+    ca = ca_public_key_line(generate_ca_key())
+    until = int(time.time()) + 600
+    (tmp_path / "krl.json").write_text(json.dumps({"format": 1, "revoked": {ca: {"7": until}}}))
+    revocations = RevocationList(tmp_path / "krl")
+    assert {r.serial for r in revocations.listed(time.time())} == {7}
+    data = revocations.export(time.time())
+    assert krl_serials(tmp_path / "krl") == {7} and _version_and_date(data)[0] == 1
 
 
 def test_a_damaged_state_file_fails_revocation_loudly_and_keeps_the_lease_queued(setup, caller):
