@@ -106,6 +106,7 @@ def clock():
 
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+GUIDE_NAMES_LOCK = 0x5CA1_0001  # pg_advisory_lock key of guide_names_lock
 
 
 def pytest_configure(config):
@@ -132,6 +133,20 @@ def pg_admin():
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def guide_names_lock():
+    """Held while a test uses the guide's fixed names on the machine's PostgreSQL (database
+    ``support``, user ``scaivault_admin``), so two such tests never run at once, even across runs."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", (GUIDE_NAMES_LOCK,))
+        try:
+            yield
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (GUIDE_NAMES_LOCK,))
 
 
 @pytest.fixture(scope="session")

@@ -8,25 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
-
 WALKTHROUGH = Path(__file__).resolve().parents[1] / "examples" / "walkthrough.py"
-GUIDE_LOCK = 0x5CA1_0001  # the guide test's lock: both use the fixed database `support`
 
 
-def test_walkthrough_runs_on_the_default_store(tmp_path, pg_admin):
+def test_walkthrough_runs_on_the_default_store(tmp_path, pg_admin, guide_names_lock):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
     env["SCAIVAULT_HOME"] = str(tmp_path / "home")  # the default store, but not the developer's own
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as lock:
-        lock.execute("SELECT pg_advisory_lock(%s)", (GUIDE_LOCK,))
-        made_db = pg_admin.execute("SELECT 1 FROM pg_database WHERE datname = 'support'").fetchone() is None
-        try:
-            done = subprocess.run([sys.executable, str(WALKTHROUGH)], env=env, capture_output=True, text=True,
-                                  timeout=300)
-        finally:
-            if made_db:
-                pg_admin.execute("DROP DATABASE IF EXISTS support WITH (FORCE)")
-            lock.execute("SELECT pg_advisory_unlock(%s)", (GUIDE_LOCK,))
+    made_db = pg_admin.execute("SELECT 1 FROM pg_database WHERE datname = 'support'").fetchone() is None
+    try:
+        done = subprocess.run([sys.executable, str(WALKTHROUGH)], env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        if made_db:
+            pg_admin.execute("DROP DATABASE IF EXISTS support WITH (FORCE)")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert f"vault: sqlite:///{tmp_path / 'home' / 'vault.db'}" in out

@@ -26,7 +26,6 @@ from scaivault_core import Vault, parse_duration
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "dynamic-secrets.md"
 HOST = "https://scaivault.scailabs.ai"
 EXAMPLE_LEASE = "lease_db_abc123xyz"
-GUIDE_LOCK = 0x5CA1_0001  # advisory lock: the guide's database and user names are fixed
 
 
 def code_blocks(language: str) -> list[str]:
@@ -38,37 +37,34 @@ def when(text: str) -> datetime:
 
 
 @pytest.fixture
-def guide_target(pg_admin):
+def guide_target(pg_admin, guide_names_lock):
     """The guide's PostgreSQL: database ``support`` (with a table) and root user ``scaivault_admin``."""
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as lock:
-        lock.execute("SELECT pg_advisory_lock(%s)", (GUIDE_LOCK,))
-        made_user = pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'scaivault_admin'").fetchone() is None
-        if made_user:
-            pg_admin.execute("CREATE ROLE scaivault_admin WITH LOGIN SUPERUSER PASSWORD 'REDACTED'")
-        made_db = pg_admin.execute("SELECT 1 FROM pg_database WHERE datname = 'support'").fetchone() is None
-        if made_db:
-            pg_admin.execute("CREATE DATABASE support")
+    made_user = pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'scaivault_admin'").fetchone() is None
+    if made_user:
+        pg_admin.execute("CREATE ROLE scaivault_admin WITH LOGIN SUPERUSER PASSWORD 'REDACTED'")
+    made_db = pg_admin.execute("SELECT 1 FROM pg_database WHERE datname = 'support'").fetchone() is None
+    if made_db:
+        pg_admin.execute("CREATE DATABASE support")
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/support", autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS tickets (id int PRIMARY KEY, subject text)")
+        conn.execute("INSERT INTO tickets VALUES (1, 'printer on fire') ON CONFLICT DO NOTHING")
+    try:
+        yield
+    finally:
+        # Only after a failure: the test itself checks every user is dropped. Roles are
+        # cluster-wide and other runs share this server, so only those tied to `support` go.
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/support", autocommit=True) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS tickets (id int PRIMARY KEY, subject text)")
-            conn.execute("INSERT INTO tickets VALUES (1, 'printer on fire') ON CONFLICT DO NOTHING")
-        try:
-            yield
-        finally:
-            # Only after a failure: the test itself checks every user is dropped. Roles are
-            # cluster-wide and other runs share this server, so only those tied to `support` go.
-            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/support", autocommit=True) as conn:
-                for (name,) in conn.execute(
-                        "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
-                        "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = 'support') "
-                        "AND r.rolname LIKE 'v\\_readonly\\_%'").fetchall():
-                    conn.execute(f'DROP OWNED BY "{name}"')
-                    conn.execute(f'DROP ROLE IF EXISTS "{name}"')
-            if made_db:
-                pg_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'support'")
-                pg_admin.execute("DROP DATABASE IF EXISTS support")
-            if made_user:
-                pg_admin.execute("DROP ROLE IF EXISTS scaivault_admin")
-            lock.execute("SELECT pg_advisory_unlock(%s)", (GUIDE_LOCK,))
+            for (name,) in conn.execute(
+                    "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
+                    "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = 'support') "
+                    "AND r.rolname LIKE 'v\\_readonly\\_%'").fetchall():
+                conn.execute(f'DROP OWNED BY "{name}"')
+                conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+        if made_db:
+            pg_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'support'")
+            pg_admin.execute("DROP DATABASE IF EXISTS support")
+        if made_user:
+            pg_admin.execute("DROP ROLE IF EXISTS scaivault_admin")
 
 
 @pytest.fixture
