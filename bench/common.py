@@ -1,8 +1,9 @@
 """Shared pieces of the benchmarks: private targets, timing, vaults, server processes and the table.
 
 Every benchmark script has ``add_arguments(parser)`` and ``run(args) -> list[Row]``; ``bench/run``
-calls them all and prints one table, and ``run_alone`` runs one script by itself. Each figure is the median of several rounds, and contenders take turns
-within each round (``interleaved_medians``) so the machine's drifting load hits them alike.
+calls them all and prints one table, and ``run_alone`` runs one script by itself. Each figure is
+the median of several rounds, and contenders take turns within each round
+(``interleaved_medians``) so the machine's drifting load hits them alike.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .plugins import make_plugin_manager
 from .redaction import redact
 from .statements import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation, render_connection_url,
-                         render_renewal, require_credential_placeholders)
+                         render_renewal, require_credential_placeholders, root_connection_url)
 from .templates import template_list
 from .vault import Session, Vault
 
@@ -27,7 +27,7 @@ __all__ = [
     "ApiClient", "RetryPolicy", "error_parts", "response_error", "tls_context",
     "make_plugin_manager", "random_password", "redact", "template_list", "Session", "Vault",
     "STATEMENT_FIELDS", "StatementRole", "check_statement_role", "plan_revocation", "render_connection_url",
-    "render_renewal", "require_credential_placeholders",
+    "render_renewal", "require_credential_placeholders", "root_connection_url",
 ]
 
 # Loaded on first use, so that embedding the core or starting the server never imports what it

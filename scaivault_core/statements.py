@@ -68,6 +68,13 @@ def require_credential_placeholders(connection_url: str) -> None:
         )
 
 
+def root_connection_url(engine: Engine) -> str:
+    """``engine.config.connection_url`` with the root credentials, read at each call so a rotated secret is used."""
+    root = engine.context.root_credentials()
+    return render_connection_url(engine.config.connection_url, engine.context.render, root.get("username", ""),
+                                 root.get("password", ""))
+
+
 def render_connection_url(template: str, render: Callable[[str, Mapping[str, Any]], str], username: str,
                           password: str) -> str:
     """The engine's ``connection_url`` with the credentials substituted, URL-encoded (``@``, ``/``, ``:`` and all)."""

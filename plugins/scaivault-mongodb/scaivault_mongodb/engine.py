@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 import string
 from typing import Any, Callable, Mapping
-from urllib.parse import quote
 
 import attrs
 
-from scaivault_core import Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError
+from scaivault_core import (Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError,
+                            render_connection_url)
 
 from .connection import UNAUTHORIZED, USER_NOT_FOUND, RootClient, classify, client_options
 from .urls import MongoURL, check_database_name, parse_url
@@ -64,8 +64,7 @@ class MongoDBEngine(Engine):
             if password:
                 raise InvalidConfig("The root credentials hold a password but no username.", field="root_credentials")
             return str(self._template.without_credentials())  # a server without access control
-        return self.context.render(self.config.connection_url,
-                                   {"username": quote(username, safe=""), "password": quote(password, safe="")})
+        return render_connection_url(self.config.connection_url, self.context.render, username, password)
 
     def close(self) -> None:
         self._root.close()

@@ -11,7 +11,7 @@ import attrs
 
 from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, Issued, IssueRequest, Renewed, StatementRole,
                             check_statement_role, plan_revocation, render_connection_url, render_renewal,
-                            require_credential_placeholders)
+                            require_credential_placeholders, root_connection_url)
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
@@ -52,11 +52,8 @@ class MySQLEngine(Engine):
         super().__init__(context)
         require_credential_placeholders(self.config.connection_url)
         self._target = parse_url(render_connection_url(self.config.connection_url, context.render, "", ""))
-        self._root = RootConnection(self._root_url, self.config.connect_timeout, self.config.statement_timeout)
-
-    def _root_url(self) -> str:
-        root = self.context.root_credentials()
-        return render_connection_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
+        self._root = RootConnection(lambda: root_connection_url(self), self.config.connect_timeout,
+                                    self.config.statement_timeout)
 
     def close(self) -> None:
         self._root.close()

@@ -10,7 +10,7 @@ import attrs
 
 from scaivault_core import (STATEMENT_FIELDS, Engine, Issued, IssueRequest, Renewed, StatementRole, check_statement_role,
                             plan_revocation, random_password, render_connection_url, render_renewal,
-                            require_credential_placeholders)
+                            require_credential_placeholders, root_connection_url)
 
 from .connection import RootConnection
 
@@ -47,11 +47,7 @@ class PostgreSQLEngine(Engine):
     def __init__(self, context) -> None:
         super().__init__(context)
         require_credential_placeholders(self.config.connection_url)
-        self._root = RootConnection(context.name, self._root_url, self.config.connect_timeout)
-
-    def _root_url(self) -> str:
-        root = self.context.root_credentials()
-        return render_connection_url(self.config.connection_url, self.context.render, root.get("username", ""), root.get("password", ""))
+        self._root = RootConnection(context.name, lambda: root_connection_url(self), self.config.connect_timeout)
 
     def close(self) -> None:
         self._root.close()
