@@ -34,6 +34,7 @@ from .rotation import Rotator
 from .plugins import EngineRegistry, PluginInfo, make_plugin_manager, plugin_infos
 from .policies import ADMIN_IDENTITY, ROOT_POLICY, check_identity, root_policy, validate_policy
 from .secret_store import SecretStore
+from .settings import Settings
 from .sqlite_store import SQLiteStore
 from .store import Store, open_store
 from .templates import Templates
@@ -275,8 +276,9 @@ class Vault(_Operations):
     def __init__(self, store: str | os.PathLike[str] | Store | None = None, *, key: bytes | str | None = None,
                  key_file: str | os.PathLike[str] | None = None, plugin_manager: pluggy.PluginManager | None = None,
                  clock: Clock | None = None, start_worker: bool = True, lease_options: LeaseOptions | None = None,
-                 create: bool = True) -> None:
+                 create: bool = True, settings: Settings | None = None) -> None:
         self._core = self
+        self.settings = settings if settings is not None else Settings.from_env()
         self.pm = plugin_manager or make_plugin_manager()
         self.clock = clock or SystemClock()
         self.store = store if isinstance(store, object) and hasattr(store, "claim_due") else open_store(

@@ -13,7 +13,6 @@ import ipaddress
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -24,12 +23,7 @@ from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ..testing.ports import free_port
 
 
 def scaivault_command() -> list[str]:

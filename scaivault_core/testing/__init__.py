@@ -13,6 +13,8 @@ Needs pytest (a test dependency, never imported by the core itself)::
 from .contract import ENGINE_POLICY, ROOT_PATH, EngineContract, SimulatedCrash
 from .crash_rotation import KILL_POINTS, rotate_and_die
 from .memory import MemoryEngine, MemoryPlugin, MemoryTarget, MemoryUser
+from .ports import free_port
+from .postgres import ScramCluster
 from .proxy import TCPProxy
 from .start_up import imported_at_start_up
 from .vaults import VaultFactory
@@ -21,5 +23,5 @@ from .waiting import wait_until
 __all__ = [
     "EngineContract", "SimulatedCrash", "ROOT_PATH", "ENGINE_POLICY",
     "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy", "VaultFactory", "imported_at_start_up",
-    "wait_until", "rotate_and_die", "KILL_POINTS",
+    "wait_until", "rotate_and_die", "KILL_POINTS", "free_port", "ScramCluster",
 ]

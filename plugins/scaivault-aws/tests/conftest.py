@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from botocore.config import Config
 import scaivault_aws
 from scaivault_aws import AwsClients, AwsCredentials, AwsTarget, make_clients
 from scaivault_core import ManualClock, Vault, make_plugin_manager
+from scaivault_core.testing import free_port
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -48,13 +48,6 @@ ADMIN_POLICY = {
 }
 # Tests fail fast rather than wait on a dead endpoint: 1 s to connect, no retries.
 FAST = {"connect_timeout": 1.0, "read_timeout": 15.0, "max_attempts": 1}
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _moto_server_command() -> list[str]:

@@ -10,7 +10,6 @@ username and password). ``test_real_server.py`` runs the same cycle against a re
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import types
@@ -22,18 +21,13 @@ from mockupdb import MockupDB, OpMsg
 
 import scaivault_mongodb
 from scaivault_core import LeaseOptions, ManualClock, Vault, make_plugin_manager
+from scaivault_core.testing import free_port
 
 ROOT_PATH = "infra/mongodb/app/root"
 ENGINE = "app-db"
 NO_AUTH = {"username": "", "password": ""}
 #: Fields pymongo adds to every command; the tests compare what remains exactly.
 DRIVER_FIELDS = {"$db", "lsid", "$clusterTime", "$readPreference", "txnNumber", "$client"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def url_template(port: int, path: str = "/admin") -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
@@ -20,6 +19,7 @@ import pytest
 
 import scaivault_mysql
 from scaivault_core import ManualClock, Vault, make_plugin_manager
+from scaivault_core.testing import free_port
 
 ADMIN_URL = os.environ.get("SCAIVAULT_TEST_MYSQL_URL", "mysql://root:@127.0.0.1:3306")
 ENGINE_URL = "mysql://{{username}}:{{password}}@%s:%d/%s"
@@ -69,13 +69,6 @@ class Server:
 
     def sessions_of(self, user: str) -> list[int]:
         return [r[0] for r in self.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s", (user,))]
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def configure_engine(vault: Vault, name: str, connection_url: str, root: dict[str, str], **config: Any) -> Any:

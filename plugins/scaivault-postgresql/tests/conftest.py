@@ -8,13 +8,7 @@ Both are removed afterwards, with every role the tests created.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
-from pathlib import Path
 from urllib.parse import quote
 
 import attrs
@@ -22,7 +16,7 @@ import psycopg
 import pytest
 
 from scaivault_core import ManualClock, Vault
-from scaivault_core.testing import VaultFactory
+from scaivault_core.testing import ScramCluster, VaultFactory
 
 GUIDE_CREATION = [
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
@@ -36,12 +30,6 @@ GUIDE_REVOCATION = [
     'DROP ROLE IF EXISTS "{{name}}"',
 ]
 ROOT_PATH = "infra/postgres/support/root"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @attrs.define
@@ -93,28 +81,10 @@ def _drop_database(target: Target) -> None:
 @pytest.fixture(scope="session")
 def scram():
     """A private PostgreSQL cluster that checks passwords (scram-sha-256), on its own port."""
-    pgbin = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
-    workdir = Path(tempfile.mkdtemp(prefix="sv-pg-"))
-    shutil.chown(workdir, "postgres", "postgres")
-    password = "Adm1n:p@ss/w0rd?"  # URL-reserved characters prove the root URL is encoded
-    (workdir / "pw").write_text(password + "\n")
-    shutil.chown(workdir / "pw", "postgres")
-    port = free_port()
-    as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(pgbin / "initdb"), "-D", str(workdir / "data"), "-U", "postgres",
-                    "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={workdir / 'pw'}"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_postgres, str(pgbin / "pg_ctl"), "-D", str(workdir / "data"), "-l", str(workdir / "log"),
-                    "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir}", "-w", "start"],
-                   check=True, capture_output=True)
-    target = Target("127.0.0.1", port, "support", password)
-    try:
+    with ScramCluster() as cluster:
+        target = Target(cluster.host, cluster.port, "support", cluster.password)
         _make_database(target)
         yield target
-    finally:
-        subprocess.run([*as_postgres, str(pgbin / "pg_ctl"), "-D", str(workdir / "data"), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

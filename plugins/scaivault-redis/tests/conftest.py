@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import redis
 
 import scaivault_redis
 from scaivault_core import ManualClock, Vault, make_plugin_manager
+from scaivault_core.testing import free_port
 
 SHARED_URL = os.environ.get("SCAIVAULT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ENGINE_URL = "redis://{{username}}:{{password}}@%s:%d/%d"
@@ -83,12 +83,6 @@ class RedisServer:
 
     def deluser_calls(self) -> int:
         return int(self.admin.info("commandstats").get("cmdstat_acl|deluser", {}).get("calls", 0))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def configure_engine(vault: Vault, name: str, config: dict[str, Any], root: dict[str, str]) -> Any:
