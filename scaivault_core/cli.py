@@ -685,8 +685,12 @@ def reconcile(engine: str, revoke: bool) -> None:
         return
     failed = {f["subject"]: f"failed ({f['code']}): {f['message']}" for f in body["failed"]}
     revoked = set(body["revoked"])
-    emit([{"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
-          for subject in body["orphans"]], ("subject", "status"))
+    rows = [{"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
+            for subject in body["orphans"]]
+    # A skipped name came from the target as it is: escaped, so it cannot write control characters to a terminal.
+    rows += [{"subject": s["subject"] if s["subject"].isprintable() else json.dumps(s["subject"]),
+              "status": f"skipped ({s['reason']})"} for s in body.get("skipped", [])]
+    emit(rows, ("subject", "status"))
 
 
 # -- tokens ----------------------------------------------------------------------------------------

@@ -58,13 +58,35 @@ class Templates:
 
 
 def generate_username(role: str, max_length: int, prefix: str = "v") -> str:
-    """``v_<role>_<random>``: the role part is cut (never the random part) to fit ``max_length``."""
+    """``v_<role>_<random>``: the role part is cut (never the random part) to fit ``max_length``.
+
+    ``is_generated_username`` below recognises exactly these names: change both together.
+    """
     random_part = random_string(_RANDOM_ALPHABET, RANDOM_LENGTH)
     role_part = re.sub(r"[^a-z0-9_]", "_", role.lower())
     room = max_length - len(prefix) - len(random_part) - 2
     if room < 1:
         return f"{prefix}_{random_part}"[:max_length]
     return f"{prefix}_{role_part[:room]}_{random_part}"
+
+
+@lru_cache(maxsize=64)
+def _generated_pattern(max_length: int, prefix: str) -> re.Pattern[str]:
+    room = max_length - len(prefix) - RANDOM_LENGTH - 2
+    if room < 1:  # a target too short for a role part: the random part, cut to fit
+        kept = min(RANDOM_LENGTH, max_length - len(prefix) - 1)
+        return re.compile(rf"{re.escape(prefix)}_[a-z0-9]{{{kept}}}" if kept > 0 else "(?!)")
+    return re.compile(rf"{re.escape(prefix)}_[a-z0-9_]{{1,{room}}}_[a-z0-9]{{{RANDOM_LENGTH}}}")
+
+
+def is_generated_username(name: object, max_length: int, prefix: str = "v") -> bool:
+    """Whether ``name`` has the shape ``generate_username`` gives (``v_<role part>_<12 of a-z0-9>``).
+
+    What a target lists is data: reconcile renders no name into a statement unless it passes this.
+    """
+    if not isinstance(name, str) or len(name) > max_length:
+        return False
+    return _generated_pattern(max_length, prefix).fullmatch(name) is not None
 
 
 def template_list(value: str | list[str] | None) -> list[str]:
