@@ -177,6 +177,19 @@ class Engine(abc.ABC):
 
         return iso(expires_at) or ""
 
+    def quote(self, value: str) -> str:
+        """``value`` as one identifier in the target's own quoting: the ``{{ x|quote }}`` template filter.
+
+        An engine that renders statements overrides this with its target's rule (PostgreSQL
+        ``"a""b"``, MySQL ```a``b```, ...), so a name read back from the target (``reconcile``) or
+        any other value stays data. The core offers the filter in this engine's templates only when
+        the method is overridden; a template that uses ``quote`` on an engine without it is refused
+        with ``invalid_config`` when its role is created. Raise ``InvalidRequest`` for a value the
+        target cannot hold as an identifier (a NUL byte, say). The base raises ``NotImplementedError``:
+        no ``quote`` filter.
+        """
+        raise NotImplementedError
+
     # -- leases -----------------------------------------------------------------------------
 
     def plan(self, request: IssueRequest) -> dict[str, Any]:
