@@ -167,8 +167,8 @@ class EngineManager:
             log=logging.getLogger(f"scaivault.engine.{record.name}"),
             save_root_credentials=lambda data, reason: self._save_root(record, data, reason),
             root_credential_versions=lambda: self.root_credential_versions(record),
-            known_subjects=lambda names: {subject for subject, engine, _ in self._store.leases_by_subject(names)
-                                          if engine == record.name},
+            known_subjects=lambda names: {subject for subject, owner, _ in self._store.leases_by_subject(names)
+                                          if owner == record.name},
         )
         engine = cls(context)
         return engine
