@@ -678,7 +678,7 @@ def lease_list(all_pages: bool, **filters: Any) -> None:
 @click.option("--revoke", is_flag=True, help="Remove the orphans found (otherwise only list them).")
 @output
 def reconcile(engine: str, revoke: bool) -> None:
-    """Users in ENGINE's target that look like the vault's but belong to no lease."""
+    """Users ENGINE made in its target that belong to no lease (names it leaves alone are listed as skipped)."""
     body = _state().api().reconcile(engine, revoke=revoke)
     if _state().format == "json":
         emit(body)
