@@ -124,7 +124,7 @@ def _generated_pattern(max_length: int, prefix: str) -> re.Pattern[str]:
     if room < 1:  # a target too short for a role part: the random part, cut to fit
         kept = min(RANDOM_LENGTH, max_length - len(prefix) - 1)
         return re.compile(rf"{re.escape(prefix)}_[a-z0-9]{{{kept}}}" if kept > 0 else "(?!)")
-    return re.compile(rf"{re.escape(prefix)}_[a-z0-9_]{{1,{room}}}_[a-z0-9]{{{RANDOM_LENGTH}}}")
+    return re.compile(rf"{re.escape(prefix)}_[a-z0-9_]{{0,{room}}}_[a-z0-9]{{{RANDOM_LENGTH}}}")
 
 
 def is_generated_username(name: object, max_length: int, prefix: str = "v") -> bool:

@@ -4,9 +4,11 @@ and touches nothing else: not another engine's users, not names it does not gene
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scaivault_core import EngineUnreachable, LeaseState, PermissionDenied, hookimpl
-from scaivault_core.templates import generate_username
+from scaivault_core.templates import generate_username, is_generated_username
 
 from .conftest import MemoryEngine
 
@@ -109,3 +111,19 @@ def test_reconcile_checks_what_a_plugin_lists(make_vault, target, marks, monkeyp
 def test_reconcile_needs_revoke_on_the_engine(vault):
     with pytest.raises(PermissionDenied):
         vault.as_identity("sa:nobody").reconcile("mem")
+
+
+# -- the shape reconcile insists on ---------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(role=st.text(max_size=200), limit=st.integers(min_value=15, max_value=128))
+def test_every_generated_name_has_the_shape_reconcile_accepts(role, limit):
+    assert is_generated_username(generate_username(role, limit), limit)
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.text(max_size=100), limit=st.integers(min_value=15, max_value=128))
+def test_nothing_outside_the_generated_alphabet_has_that_shape(name, limit):
+    if is_generated_username(name, limit):
+        assert name.startswith("v_") and len(name) <= limit and set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789_")
+        assert name[-13] == "_" and name[-12:].isalnum()
