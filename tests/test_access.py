@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scaivault_core import InvalidConfig, PermissionDenied, Unauthenticated
+from scaivault_core import InvalidConfig, LeaseNotFound, PermissionDenied, Unauthenticated
 
 GUIDE_POLICY = [{"path_pattern": "dynamic/engines/mem/roles/readonly", "permissions": ["read"]}]
 
@@ -25,9 +25,9 @@ def test_guide_policy_allows_its_role_and_no_other(vault):
         service.issue("mem", "admin")
     with pytest.raises(PermissionDenied):
         service.create_engine("x", "database", {"plugin": "memory"})
-    # The identity that issued a lease may renew and revoke it; another may not.
+    # The identity that issued a lease may renew and revoke it; to another it does not exist.
     service.renew(creds.lease_id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(LeaseNotFound):
         vault.as_identity("sa:other").revoke(creds.lease_id)
     service.revoke(creds.lease_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scaivault_core import InvalidRequest, PermissionDenied, Settings, TTLExceedsMax, Unauthenticated
+from scaivault_core import InvalidRequest, LeaseNotFound, PermissionDenied, Settings, TTLExceedsMax, Unauthenticated
 from scaivault_core.auth import Caller
 
 DESK = [{"path_pattern": "sys/tokens", "permissions": ["create"]},
@@ -92,6 +92,50 @@ def test_a_token_minted_while_its_parent_is_revoked_is_revoked_too(vault):
     with pytest.raises(Unauthenticated):
         desk.create_token("sa:app")
     assert [t.revoked for t in vault.list_tokens("sa:app")] == [True]
+
+
+def test_a_ceilinged_token_owns_its_identitys_leases_only_as_far_as_its_minter_may(vault):
+    issued = vault.as_identity("sa:victim")
+    vault.create_policy("victim", [{"path_pattern": "dynamic/engines/mem/roles/readonly", "permissions": ["read"]}])
+    vault.bind_policy("victim", "sa:victim")
+    lease = issued.issue("mem", "readonly")
+    desk = desk_session(vault)
+    as_victim = vault.authenticate(desk.create_token("sa:victim")["token"])
+    with pytest.raises(LeaseNotFound):
+        as_victim.revoke(lease.lease_id)
+    with pytest.raises(PermissionDenied):
+        as_victim.list_leases(identity="sa:victim")
+
+
+def test_every_refusal_reaches_on_denied(vault):
+    heard: list[tuple[str, str, str]] = []
+    vault._auth._on_denied = lambda *refusal: heard.append(refusal)
+    lease = vault.issue("mem", "readonly")
+    stranger = vault.as_identity("sa:stranger")
+    with pytest.raises(PermissionDenied):
+        stranger.get_secret("apps/x")
+    with pytest.raises(LeaseNotFound):
+        stranger.lookup(lease.lease_id)
+    with pytest.raises(LeaseNotFound):
+        stranger.lookup("lease_db_doesnotexist")
+    with pytest.raises(Unauthenticated):
+        vault.authenticate("svt.nope")
+    assert heard == [
+        ("sa:stranger", "apps/x", "read"),
+        ("sa:stranger", "dynamic/engines/mem/roles/readonly", "revoke"),
+        ("sa:stranger", "dynamic/leases/lease_db_doesnotexist", "revoke"),
+        ("anonymous", "sys/auth", "authenticate"),
+    ]
+
+
+def test_a_failing_denial_hook_changes_no_answer(vault):
+    def broken(*refusal):
+        raise RuntimeError("audit sink down")
+
+    vault._auth._on_denied = broken
+    lease = vault.issue("mem", "readonly")
+    with pytest.raises(LeaseNotFound):
+        vault.as_identity("sa:stranger").lookup(lease.lease_id)
 
 
 def test_a_caller_is_a_plain_string_wherever_it_is_stored():
