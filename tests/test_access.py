@@ -138,3 +138,18 @@ def test_binding_needs_every_grant_of_the_policy(vault):
     ed.bind_policy("team", "sa:someone")  # 'read' on dynamic/engines/mem: the editor holds it
     assert vault.list_bindings("team") == ["sa:someone"]
 
+
+def test_deleting_an_engine_ends_its_identity(make_vault, target):
+    vault = make_vault()
+    vault.put_secret("infra/mem/root", {"username": "admin", "password": "s3cret-root"})
+    vault.create_policy("mem-root", [{"path_pattern": "infra/mem/root", "permissions": ["read"]}])
+    vault.bind_policy("mem-root", "dynamic:support-db")  # bound before the engine exists, as the guide does
+    config = {"plugin": "memory", "root_credentials_path": "infra/mem/root"}
+    vault.create_engine("support-db", "database", config)
+    vault.delete_engine("support-db")
+    assert vault.list_bindings("mem-root") == []
+    with pytest.raises(InvalidConfig) as err:  # a new engine of the same name inherits nothing
+        vault.create_engine("support-db", "database", config)
+    assert err.value.details["missing_grant"]["identity"] == "dynamic:support-db"
+    vault.bind_policy("mem-root", "dynamic:support-db")
+    vault.create_engine("support-db", "database", config)
