@@ -23,7 +23,7 @@ from .auth import Authorizer
 from .crypto import Keyring
 from .durations import parse_duration
 from .engines import EngineManager
-from .errors import EngineError, InvalidRequest, ScaiVaultError
+from .errors import EngineError, InvalidConfig, InvalidRequest, ScaiVaultError
 from .models import SecretVersion
 from .policies import matches
 from .redaction import call_engine, remember_secrets
@@ -61,6 +61,8 @@ class Rotator:
             raise InvalidRequest(
                 f"{path!r} is no engine's root credential and no rotation handler covers it; "
                 "register one with the register_rotation_handlers hook.", path=path)
+        if engine_name:
+            self._require_engine_may_rotate(engine_name, path)
         current = self._secrets.read(path)
         if engine_name:
             version = self._rotate_engine_root(identity, path, engine_name, current, reason, grace)
@@ -136,6 +138,16 @@ class Rotator:
                 log.error("scheduled rotation of %s failed: %s", path, exc.message)
         return done
 
+    def _require_engine_may_rotate(self, engine_name: str, path: str) -> None:
+        """An engine's root credential rotates as the engine (DESIGN.md): ``dynamic:<engine>`` needs ``rotate``
+        there too, whoever asks, so a schedule cannot be accepted now and fail every period later."""
+        identity = f"dynamic:{engine_name}"
+        if not self._auth.can(identity, path, "rotate"):
+            raise InvalidConfig(
+                f"Engine identity {identity} may not rotate its root credentials: bind it a policy granting "
+                f"'rotate' on {path!r}.",
+                missing_grant={"identity": identity, "path": path, "permission": "rotate"})
+
     def _rotating_identity(self, path: str) -> str:
         engine_name = self._engine_for(path)
         return f"dynamic:{engine_name}" if engine_name else SYSTEM
@@ -151,9 +163,12 @@ class Rotator:
             raise InvalidRequest("grace_period must be shorter than the rotation period.", field="grace_period")
         if seconds:  # refuse now what would only fail, in a log line, when it comes due
             self._secrets.read(path)
-            if self._engine_for(path) is None and self._handler_for(path) is None:
+            engine_name = self._engine_for(path)
+            if engine_name is None and self._handler_for(path) is None:
                 raise InvalidRequest(
                     f"{path!r} is no engine's root credential and no rotation handler covers it.", path=path)
+            if engine_name:
+                self._require_engine_may_rotate(engine_name, path)
         self._store.set_rotation_period(path, seconds, self._clock.time() + seconds if seconds else None, grace)
         self._audit.record(identity, "secret.rotation_period", path, period=seconds, grace_period=grace)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scaivault_core import EngineError, InvalidRequest, NotFound, hookimpl
+from scaivault_core import EngineError, InvalidConfig, InvalidRequest, NotFound, hookimpl
 
 ROOT = "infra/mem/root"
 
@@ -90,3 +90,22 @@ def test_scheduled_rotation_keeps_its_grace_period(rooted, clock, target):
 def test_grace_period_must_be_shorter_than_the_period(rooted):
     with pytest.raises(InvalidRequest):
         rooted.set_rotation_period(ROOT, "1h", grace_period="2h")
+
+
+def test_rotation_needs_the_engines_own_rotate_grant_on_demand_and_when_scheduled(make_vault, target):
+    # DESIGN.md: root rotation needs 'rotate' for dynamic:<engine> too, not only for whoever asks.
+    vault = make_vault()
+    vault.put_secret(ROOT, {"username": "admin", "password": "original-pw"})
+    vault.create_policy("mem-root", [{"path_pattern": ROOT, "permissions": ["read"]}])
+    vault.bind_policy("mem-root", "dynamic:mem")
+    vault.create_engine("mem", "database", {"plugin": "memory", "root_credentials_path": ROOT})
+    missing = {"identity": "dynamic:mem", "path": ROOT, "permission": "rotate"}
+    for attempt in (lambda: vault.rotate_secret(ROOT), lambda: vault.set_rotation_period(ROOT, "1d")):
+        with pytest.raises(InvalidConfig) as err:
+            attempt()
+        assert err.value.details["missing_grant"] == missing and "dynamic:mem" in err.value.message
+    assert target.root_passwords == [] and vault.get_secret(ROOT).version == 1
+    vault.update_policy("mem-root", [{"path_pattern": ROOT, "permissions": ["read", "rotate"]}])
+    vault.set_rotation_period(ROOT, "1d")
+    vault.rotate_secret(ROOT)
+    assert len(target.root_passwords) == 1
