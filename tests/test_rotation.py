@@ -109,3 +109,18 @@ def test_rotation_needs_the_engines_own_rotate_grant_on_demand_and_when_schedule
     vault.set_rotation_period(ROOT, "1d")
     vault.rotate_secret(ROOT)
     assert len(target.root_passwords) == 1
+
+
+def test_a_scheduled_rotation_by_a_handler_runs_when_due(make_vault, clock, target):
+    # It ran as system:scheduler, which holds no policy, so every period failed, only in the log.
+    class Handlers:
+        @hookimpl
+        def register_rotation_handlers(self, register):
+            register("apps/**", lambda current: {"key": current["key"] + "-next"})
+
+    vault = make_vault(plugins=[Handlers()])
+    vault.put_secret("apps/api-key", {"key": "k1"})
+    vault.set_rotation_period("apps/api-key", "1d")
+    clock.advance(86401)
+    vault.worker._scheduled()
+    assert vault.get_secret("apps/api-key").data == {"key": "k1-next"}
