@@ -151,7 +151,6 @@ def test_revoke_prefix_tells_a_denied_caller_nothing(server, pg_engine):
         dead_prefix = mallory.post("/v1/dynamic/leases/revoke-prefix", {"prefix": "lease_zz_nothing"})
         assert live_prefix.status_code == 403
         same_refusal(live_prefix, dead_prefix)
-        assert "pg" not in error(live_prefix)["message"].replace("prefix", "")
         # Next: name the engine, one that exists and one that does not.
         named = mallory.post("/v1/dynamic/leases/revoke-prefix", {"prefix": "lease_", "engine": "pg"})
         absent = mallory.post("/v1/dynamic/leases/revoke-prefix", {"prefix": "lease_", "engine": "qq"})
@@ -173,7 +172,7 @@ def test_lease_ids_tell_a_denied_caller_nothing(server, pg_engine):
             theirs = mallory.http.request(method, f"/v1/dynamic/leases/{lease_id}{suffix}")
             none = mallory.http.request(method, f"/v1/dynamic/leases/{absent_id}{suffix}")
             assert theirs.status_code == 404 and error(theirs)["code"] == "lease_not_found", (method, suffix)
-            assert "readonly" not in theirs.text and "pg" not in error(theirs)["message"].replace(lease_id, "")
+            assert error(theirs)["details"] == {"lease_id": lease_id}  # no role path, no engine
             same_refusal(theirs, none, (lease_id, absent_id))
     # The issuer still has its lease, untouched.
     assert app.ok("GET", f"/v1/dynamic/leases/{lease_id}")["state"] == "active"
