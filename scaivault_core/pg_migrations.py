@@ -119,3 +119,10 @@ def m002_rotation(conn: psycopg.Connection) -> None:
 def m003_rotation_grace(conn: psycopg.Connection) -> None:
     # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
     conn.execute("ALTER TABLE rotation_schedule ADD COLUMN grace_period bigint")
+
+
+@migration
+def m004_token_lineage(conn: psycopg.Connection) -> None:
+    # Who minted a token (revoking it revokes the tokens it minted) and whose grants bound it (JSON list).
+    conn.execute("ALTER TABLE tokens ADD COLUMN parent text, ADD COLUMN ceilings text")
+    conn.execute("CREATE INDEX tokens_parent ON tokens (parent)")

@@ -100,3 +100,11 @@ def m002_rotation(db: sqlite_utils.Database) -> None:
 def m003_rotation_grace(db: sqlite_utils.Database) -> None:
     # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
     db["rotation_schedule"].add_column("grace_period", int)
+
+
+@migration
+def m004_token_lineage(db: sqlite_utils.Database) -> None:
+    # Who minted a token (revoking it revokes the tokens it minted) and whose grants bound it (JSON list).
+    db["tokens"].add_column("parent", str)
+    db["tokens"].add_column("ceilings", str)
+    db["tokens"].create_index(["parent"])
