@@ -144,7 +144,8 @@ def pg_engine_on_same_database(live, cluster, database: str, name: str) -> None:
     live.admin.ok("POST", "/v1/dynamic/engines", {
         "name": name, "type": "database",
         "config": {"plugin": "postgresql", "root_credentials_path": ROOT_PATH,
-                   "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{cluster.port}/{database}"}})
+                   "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
+                                     f"{cluster.port}/{database}"}})
     add_role(live, name, "readonly")
 
 
@@ -228,7 +229,8 @@ def mysql(statement: str, args=None) -> list[tuple]:
 def mariadb():
     """``(database, role, victim)``: a private database, a role name of this test's own, an account to protect.
     Every account named after the role, and the victim, are dropped afterwards."""
-    database, role, victim = f"sv_sec_{secrets.token_hex(4)}", f"r{secrets.token_hex(3)}", f"victim_{secrets.token_hex(3)}"
+    database, role = f"sv_sec_{secrets.token_hex(4)}", f"r{secrets.token_hex(3)}"
+    victim = f"victim_{secrets.token_hex(3)}"
     mysql(f"CREATE DATABASE `{database}`")
     mysql(f"CREATE TABLE `{database}`.items (id INT PRIMARY KEY)")
     mysql("CREATE USER %s@'%%' IDENTIFIED BY 'victim-password'", (victim,))

@@ -36,7 +36,8 @@ def lose_revocation(vault, issued) -> None:
 
 def test_reconcile_touches_only_this_engines_users(vault, server, engine, engine_url, readonly, database, victim):
     configure_engine(vault, "other", engine_url, {"username": server.user, "password": server.password})
-    vault.create_role("other", readonly, creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"])
+    vault.create_role("other", readonly,
+                      creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"])
     live = vault.issue(engine, readonly)
     theirs = vault.issue("other", readonly)
     their_orphan = vault.issue("other", readonly)
@@ -55,7 +56,8 @@ def test_reconcile_touches_only_this_engines_users(vault, server, engine, engine
     assert {lookalike, *hostile, live.data["username"], theirs.data["username"], their_orphan.data["username"]} <= users
     assert orphan.data["username"] not in users
     assert server.users_like(victim) == [victim]
-    assert server.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,)) == [(1,)]
+    assert server.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                          (database,)) == [(1,)]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

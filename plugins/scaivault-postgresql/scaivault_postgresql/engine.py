@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed, StatementRole,
-                            check_statement_role, plan_revocation, random_password, render_connection_url,
-                            render_renewal, require_credential_placeholders, root_connection_url)
+from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
+                            StatementRole, check_statement_role, plan_revocation, random_password,
+                            render_connection_url, render_renewal, require_credential_placeholders,
+                            root_connection_url)
 
 from .connection import RootConnection
 
