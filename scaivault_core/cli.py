@@ -678,15 +678,19 @@ def lease_list(all_pages: bool, **filters: Any) -> None:
 @click.option("--revoke", is_flag=True, help="Remove the orphans found (otherwise only list them).")
 @output
 def reconcile(engine: str, revoke: bool) -> None:
-    """Users in ENGINE's target that look like the vault's but belong to no lease."""
+    """Users ENGINE made in its target that belong to no lease (names it leaves alone are listed as skipped)."""
     body = _state().api().reconcile(engine, revoke=revoke)
     if _state().format == "json":
         emit(body)
         return
     failed = {f["subject"]: f"failed ({f['code']}): {f['message']}" for f in body["failed"]}
     revoked = set(body["revoked"])
-    emit([{"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
-          for subject in body["orphans"]], ("subject", "status"))
+    rows = [{"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
+            for subject in body["orphans"]]
+    # A skipped name came from the target as it is: escaped, so it cannot write control characters to a terminal.
+    rows += [{"subject": s["subject"] if s["subject"].isprintable() else json.dumps(s["subject"]),
+              "status": f"skipped ({s['reason']})"} for s in body.get("skipped", [])]
+    emit(rows, ("subject", "status"))
 
 
 # -- tokens ----------------------------------------------------------------------------------------

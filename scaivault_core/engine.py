@@ -48,6 +48,9 @@ class EngineContext:
     """Stores a new root credential version (used by engines that generate their own, e.g. an SSH CA)."""
     root_credential_versions: Callable[[], list[dict[str, Any]]] | None = attrs.field(default=None, repr=False)
     """Every version of the root secret not yet retired, oldest first (e.g. the CA keys hosts must still trust)."""
+    known_subjects: Callable[[list[str]], set[str]] | None = attrs.field(default=None, repr=False)
+    """Of these user names, the ones the vault's store holds as leases of this engine, in any state
+    (for ``list_subjects`` on a target that cannot mark its users)."""
 
 
 @attrs.frozen
@@ -130,6 +133,10 @@ class Engine(abc.ABC):
     """The target's limit on user names; generated names never exceed it."""
     needs_root_credentials: ClassVar[bool] = True
     """Whether ``root_credentials_path`` is required in the engine config."""
+    marks_subjects: ClassVar[bool] = False
+    """Whether the target records which engine made each user (a comment, a tag), so ``list_subjects``
+    can tell this engine's users by the target alone. If not, reconcile touches only users the vault's
+    store knows as this engine's leases."""
 
     def __init__(self, context: EngineContext) -> None:
         self.context = context
@@ -169,6 +176,19 @@ class Engine(abc.ABC):
         from .clock import iso
 
         return iso(expires_at) or ""
+
+    def quote(self, value: str) -> str:
+        """``value`` as one identifier in the target's own quoting: the ``{{ x|quote }}`` template filter.
+
+        An engine that renders statements overrides this with its target's rule (PostgreSQL
+        ``"a""b"``, MySQL ```a``b```, ...), so a name read back from the target (``reconcile``) or
+        any other value stays data. The core offers the filter in this engine's templates only when
+        the method is overridden; a template that uses ``quote`` on an engine without it is refused
+        with ``invalid_config`` when its role is created. Raise ``InvalidRequest`` for a value the
+        target cannot hold as an identifier (a NUL byte, say). The base raises ``NotImplementedError``:
+        no ``quote`` filter.
+        """
+        raise NotImplementedError
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -212,11 +232,22 @@ class Engine(abc.ABC):
         return results
 
     def list_subjects(self) -> list[str] | None:
-        """Users in the target that look like this engine's (for ``reconcile``); None if not supported."""
+        """Users in the target that this engine created (for ``reconcile``); None if not supported.
+
+        Only users the target marks as this engine's (set ``marks_subjects``), or, where the target
+        cannot mark users, the ones ``context.known_subjects`` confirms. Never the root user, another
+        engine's users, or a user someone made in the target that merely looks like ours. The core
+        checks the answer again (names must have the generated shape; no live lease of any engine is
+        touched), but an engine must not rely on that.
+        """
         return None
 
     def revoke_subject(self, subject: str) -> None:
-        """Remove a user found by ``list_subjects`` that belongs to no lease."""
+        """Remove a user found by ``list_subjects`` that belongs to no lease.
+
+        ``subject`` came from the target: pass it as a value or quote it with the target's own rules,
+        never paste it into a statement.
+        """
         raise NotImplementedError
 
     # -- root credential rotation ----------------------------------------------------------

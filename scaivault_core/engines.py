@@ -162,17 +162,21 @@ class EngineManager:
 
     def _build(self, record: EngineRecord, cls: type[Engine], root: Any = None) -> Engine:
         config = structure(record.config, cls.Config, where="config")
+        engine: Engine | None = None  # bound below, so its templates get the engine's own `quote` filter
         context = EngineContext(
             name=record.name,
             config=config,
             root_credentials=root or (lambda: self.root_credentials(record)),
-            render=self._templates.render,
+            render=lambda text, variables: self._templates.render(text, variables, engine),
             clock=self._clock,
             log=logging.getLogger(f"scaivault.engine.{record.name}"),
             save_root_credentials=lambda data, reason: self._save_root(record, data, reason),
             root_credential_versions=lambda: self.root_credential_versions(record),
+            known_subjects=lambda names: {subject for subject, owner, _ in self._store.leases_by_subject(names)
+                                          if owner == record.name},
         )
-        return cls(context)
+        engine = cls(context)
+        return engine
 
     def _require_root_grant(self, record: EngineRecord) -> None:
         identity, path = f"dynamic:{record.name}", record.root_credentials_path
@@ -285,7 +289,7 @@ class EngineManager:
         typed = structure(params, type(engine).Role, where="role")
         allowed = (*CORE_VARIABLES, *type(engine).template_variables)
         for field in type(engine).template_fields:
-            self._templates.validate(field, template_list(getattr(typed, field, None)), allowed)
+            self._templates.validate(field, template_list(getattr(typed, field, None)), allowed, engine)
         engine.validate_role(typed)
         return typed
 

@@ -585,6 +585,11 @@ class PostgresStore:
                             (engine, role))
         return row[0]
 
+    def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
+        """(subject, engine, state) of every lease, of any engine and state, whose subject is one of ``subjects``."""
+        rows = self._all("SELECT subject, engine, state FROM leases WHERE subject = ANY(%s)", (list(set(subjects)),))
+        return [tuple(r) for r in rows]
+
     def lease_counts(self) -> list[tuple[str, str, str, int]]:
         rows = self._all("SELECT engine, role, state, COUNT(*) FROM leases WHERE state = ANY(%s) "
                          "GROUP BY engine, role, state", (list(_ANY_STATE),))

@@ -440,6 +440,17 @@ class SQLiteStore:
         ).fetchone()
         return row[0]
 
+    def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
+        """(subject, engine, state) of every lease, of any engine and state, whose subject is one of ``subjects``."""
+        found: list[tuple[str, str, str]] = []
+        subjects = list(dict.fromkeys(subjects))
+        for start in range(0, len(subjects), 500):  # SQLite allows a limited number of parameters
+            chunk = subjects[start:start + 500]
+            rows = self._exec(f"SELECT subject, engine, state FROM leases WHERE subject IN ({', '.join('?' * len(chunk))})",
+                              chunk).fetchall()
+            found += [tuple(r) for r in rows]
+        return found
+
     def lease_counts(self) -> list[tuple[str, str, str, int]]:
         rows = self._exec(
             "SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN ('intent', 'active', 'revoking', 'irrevocable') "

@@ -45,6 +45,7 @@ class MemoryEngine(Engine):
     Role = MemoryRole
     template_fields = ("creation_statements",)
     needs_root_credentials = False
+    marks_subjects = True
     target = MemoryTarget()
 
     def verify(self) -> None:
@@ -54,7 +55,7 @@ class MemoryEngine(Engine):
         self.target.check()
         statements = request.render(request.role.creation_statements, self.context.render)
         self.target.users[request.username] = {"password": request.password, "until": request.expires_at,
-                                               "statements": statements}
+                                               "statements": statements, "engine": self.context.name}
         self.target.created.append(request.username)
         return Issued(data={"username": request.username, "password": request.password})
 
@@ -67,8 +68,8 @@ class MemoryEngine(Engine):
         self.target.check()
         self.target.users.pop(handle["username"], None)
 
-    def list_subjects(self):
-        return sorted(self.target.users)
+    def list_subjects(self):  # the users this engine marked as its own
+        return sorted(name for name, user in self.target.users.items() if user.get("engine") == self.context.name)
 
     def revoke_subject(self, subject):
         self.revoke({"username": subject})

@@ -48,6 +48,7 @@ from ..hookspecs import hookimpl
 from ..leases import LeaseOptions
 from ..models import IssuedCredentials, LeaseState
 from ..plugins import make_plugin_manager
+from ..templates import generate_username
 from ..vault import Vault
 from .proxy import TCPProxy
 
@@ -122,6 +123,14 @@ class EngineContract:
         The suite always adds an unknown config field. Include a root credential the target refuses.
         """
         return {}
+
+    def create_foreign_user(self, target: Any, name: str) -> None:
+        """Provide if the engine lists its users (``list_subjects``): make user ``name`` in the target
+        directly, as someone other than the vault would. The suite checks that reconcile leaves it alone."""
+        pytest.skip("create_foreign_user is not provided: cannot check that list_subjects leaves others' users out")
+
+    def drop_foreign_user(self, target: Any, name: str) -> None:
+        """Provide with ``create_foreign_user``: remove that user again (it runs even if the test failed)."""
 
     def secret_values(self, data: dict[str, Any]) -> list[str]:
         """The values in ``data`` that must never be logged or shown: by default those under secret-sounding keys."""
@@ -378,6 +387,40 @@ class EngineContract:
         contract_clock.advance(self.lease_options.intent_timeout + 1)
         restarted.expire_due()
         assert restarted.lookup(lease.lease_id).state == LeaseState.ROLLED_BACK
+
+    def test_list_subjects_lists_only_users_the_vault_created(self, vault: Vault, target: Any) -> None:
+        """``list_subjects`` holds this engine's users, never the root user or a look-alike someone else made."""
+        engine = self.live_engine(vault)
+        live = self.issue(vault)
+        listed = engine.list_subjects()
+        if listed is None:
+            pytest.skip("the engine does not list its users, so it has no reconcile")
+        assert live.lease.subject in listed, "a live lease's user is one of this engine's users"
+        root = (self.root_credentials(target) or {}).get("username")
+        assert not root or root not in listed, "the root user is never one of the engine's users"
+        lookalike = generate_username(self.role_name, type(engine).username_max_length)
+        try:
+            self.create_foreign_user(target, lookalike)
+            assert lookalike not in engine.list_subjects(), "a user made in the target by someone else was listed"
+            report = vault.reconcile(self.engine_name, revoke=True)
+            assert lookalike not in report["revoked"] and live.lease.subject not in report["revoked"]
+            assert self.credential_works(target, live)
+        finally:
+            self.drop_foreign_user(target, lookalike)
+
+    def test_reconcile_removes_an_orphan_of_this_engine(self, vault: Vault, target: Any,
+                                                        contract_clock: ManualClock) -> None:
+        """A user whose lease the store closed without revoking it (a lost revocation) is found and removed."""
+        issued = self.issue(vault)
+        if self.live_engine(vault).list_subjects() is None:
+            pytest.skip("the engine does not list its users, so it has no reconcile")
+        assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED,
+                                                          "revoked_at": contract_clock.time()},
+                                        expect={"state": LeaseState.ACTIVE})
+        assert self.credential_works(target, issued)
+        assert issued.lease.subject in vault.reconcile(self.engine_name)["orphans"]
+        assert vault.reconcile(self.engine_name, revoke=True)["revoked"] == [issued.lease.subject]
+        assert not self.credential_works(target, issued)
 
     def test_no_secret_in_repr_logs_or_errors(self, vault: Vault, target: Any, contract_proxy: TCPProxy | None,
                                               contract_clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:

@@ -28,6 +28,7 @@ class MemoryUser:
     password: str = attrs.field(repr=False)
     expires_at: float
     permissions: list[str] = attrs.field(factory=list)
+    engine: str = ""  # which engine made the user: the target's mark, read by list_subjects
 
 
 class MemoryTarget:
@@ -103,6 +104,7 @@ class MemoryEngine(Engine):
     Role = MemoryRole
     template_fields = ("permissions",)
     needs_root_credentials = False
+    marks_subjects = True
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
@@ -126,7 +128,8 @@ class MemoryEngine(Engine):
     def create(self, request: IssueRequest) -> Issued:
         self.target._enter("create", request.username)
         permissions = request.render(request.role.permissions, self.context.render)
-        self.target.users[request.username] = MemoryUser(request.password, request.expires_at, permissions)
+        self.target.users[request.username] = MemoryUser(request.password, request.expires_at, permissions,
+                                                         engine=self.context.name)
         return Issued(data={"username": request.username, "password": request.password})
 
     def renew(self, handle: dict[str, Any], role: MemoryRole | None, expires_at: float) -> Renewed | None:
@@ -142,7 +145,7 @@ class MemoryEngine(Engine):
 
     def list_subjects(self) -> list[str]:
         self.target._enter("list")
-        return sorted(self.target.users)
+        return sorted(name for name, user in self.target.users.items() if user.engine == self.context.name)
 
     def revoke_subject(self, subject: str) -> None:
         self.revoke({"username": subject})

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from scaivault_core.templates import generate_username
+
 
 def test_plugins_need_no_store(embedded, console):
     listed = embedded("plugins")
@@ -56,18 +58,27 @@ def pg_engine(scaivault, pg_database, pg_admin):
 def test_reconcile(scaivault, pg_engine, pg_admin, pg_role_exists):
     role = pg_engine
     leased = scaivault.json_out("lease", "show", scaivault.json_out("creds", "pg", role)["lease_id"])["subject"]
-    orphans = [f"v_{role}_orphan{i}" for i in (1, 2)]
-    for name in orphans:
+    orphans = sorted(generate_username(role, 63) for _ in range(2))
+    for name in orphans:  # made by engine "pg" (its mark), but no lease accounts for them
         pg_admin.execute(f'CREATE ROLE "{name}"')
+        pg_admin.execute(f"COMMENT ON ROLE \"{name}\" IS 'scaivault engine=pg'")
+    odd = f"v_{role}_not'ours"  # marked as engine pg's, but not a name the vault makes: reported, left alone
+    pg_admin.execute(f'CREATE ROLE "{odd}"')
+    pg_admin.execute(f"COMMENT ON ROLE \"{odd}\" IS 'scaivault engine=pg'")
 
     table = scaivault("reconcile", "pg").stdout.splitlines()
-    assert table[0].split() == ["SUBJECT", "STATUS"] and [line.split() for line in table[1:]] == [[o, "orphan"] for o in orphans]
-    assert scaivault.json_out("reconcile", "pg") == {"engine": "pg", "orphans": orphans, "revoked": [], "failed": []}
+    assert table[0].split() == ["SUBJECT", "STATUS"] and [line.split() for line in table[1:]] == \
+        [[o, "orphan"] for o in orphans] + [[odd, "skipped", "(not_generated)"]]
+    assert scaivault.json_out("reconcile", "pg") == {"engine": "pg", "orphans": orphans, "revoked": [], "failed": [],
+                                                     "skipped": [{"subject": odd, "reason": "not_generated"}]}
     assert all(pg_role_exists(o) for o in orphans)  # listing removes nothing
 
     removed = scaivault("reconcile", "pg", "--revoke").stdout.splitlines()
-    assert [line.split() for line in removed[1:]] == [[o, "revoked"] for o in orphans]
+    assert [line.split() for line in removed[1:]] == [[o, "revoked"] for o in orphans] + \
+        [[odd, "skipped", "(not_generated)"]]
     assert not any(pg_role_exists(o) for o in orphans) and pg_role_exists(leased)
+    assert pg_role_exists(odd)
+    pg_admin.execute(f'DROP ROLE "{odd}"')
     assert scaivault("reconcile", "pg").stdout.strip() == "(none)"
     assert scaivault("reconcile", "nope", expect=1).stderr.startswith("Error (engine_not_found):")
 

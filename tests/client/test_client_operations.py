@@ -11,6 +11,7 @@ import pytest
 
 from scaivault_core import EngineError, InvalidRequest, NotFound, PermissionDenied
 from scaivault_core.client import AsyncScaiVaultClient, ScaiVaultClient
+from scaivault_core.templates import generate_username
 
 
 @pytest.fixture
@@ -63,11 +64,13 @@ def test_reconcile(admin, pg_database, pg_admin, pg_role_exists):
         "plugin": "postgresql", "root_credentials_path": "infra/pgrc/root", "username_prefix": f"v_{role}_",
         "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}"})
     admin.create_role("pgrc", role, creation_statements=["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'"])
-    orphan = f"v_{role}_orphan"
+    orphan = generate_username(role, 63)
     pg_admin.execute(f'CREATE ROLE "{orphan}"')
+    pg_admin.execute(f"COMMENT ON ROLE \"{orphan}\" IS 'scaivault engine=pgrc'")  # engine pgrc made it
     try:
         leased = admin.issue("pgrc", role)
-        assert admin.reconcile("pgrc") == {"engine": "pgrc", "orphans": [orphan], "revoked": [], "failed": []}
+        assert admin.reconcile("pgrc") == {"engine": "pgrc", "orphans": [orphan], "revoked": [], "failed": [],
+                                           "skipped": []}
         assert pg_role_exists(orphan)
         assert admin.reconcile("pgrc", revoke=True)["revoked"] == [orphan]
         assert not pg_role_exists(orphan) and pg_role_exists(leased["data"]["username"])

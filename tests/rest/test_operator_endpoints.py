@@ -10,6 +10,7 @@ import pytest
 from scaivault_core import hookimpl
 from scaivault_core.metrics import CONTENT_TYPE
 from scaivault_core.rest import Operation, create_app
+from scaivault_core.templates import generate_username
 
 ISSUE = "/v1/dynamic/engines/mem/creds/readonly"
 ROOT = "infra/mem/root"
@@ -52,20 +53,28 @@ def test_metrics_are_text_in_the_openapi_document(app_client):
 
 # -- reconcile -------------------------------------------------------------------------------------
 
+def orphans_of_mem(target, count: int) -> list[str]:
+    """Users engine "mem" made (marked as its own in the target) that no lease record accounts for."""
+    names = sorted(generate_username("readonly", 63) for _ in range(count))
+    for name in names:
+        target.users[name] = {"password": "x", "engine": "mem"}
+    return names
+
+
 def test_reconcile_lists_then_removes_users_no_lease_accounts_for(app_client, target):
     lease = app_client.post(ISSUE, json={}).json()
-    target.users["v_readonly_orphan1"] = {"password": "x"}
-    target.users["v_readonly_orphan2"] = {"password": "y"}
+    orphans = orphans_of_mem(target, 2)
+    target.users["v_readonly_not'ours"] = {"password": "z", "engine": "mem"}  # not a name the vault makes
 
     listed = app_client.post("/v1/dynamic/engines/mem/reconcile")  # no body: list only
     assert listed.status_code == 200
-    assert listed.json() == {"engine": "mem", "orphans": ["v_readonly_orphan1", "v_readonly_orphan2"],
-                             "revoked": [], "failed": []}
-    assert "v_readonly_orphan1" in target.users
+    assert listed.json() == {"engine": "mem", "orphans": orphans, "revoked": [], "failed": [],
+                             "skipped": [{"subject": "v_readonly_not'ours", "reason": "not_generated"}]}
+    assert orphans[0] in target.users
 
     removed = app_client.post("/v1/dynamic/engines/mem/reconcile", json={"revoke": True}).json()
-    assert removed["revoked"] == ["v_readonly_orphan1", "v_readonly_orphan2"] and removed["failed"] == []
-    assert sorted(target.users) == [lease["data"]["username"]]  # the leased user stays
+    assert removed["revoked"] == orphans and removed["failed"] == []
+    assert sorted(target.users) == sorted([lease["data"]["username"], "v_readonly_not'ours"])  # the leased user stays
     assert app_client.post("/v1/dynamic/engines/mem/reconcile", json={"revoke": False}).json()["orphans"] == []
 
 
@@ -76,11 +85,11 @@ def test_reconcile_errors(app_client, target):
     reader = token_for(app_client, "sa:reader", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}])
     denied = app_client.post("/v1/dynamic/engines/mem/reconcile", headers=reader)
     assert denied.status_code == 403 and denied.json()["error"]["details"]["permission"] == "revoke"
-    target.users["v_readonly_orphan"] = {"password": "x"}
+    (orphan,) = orphans_of_mem(target, 1)
     target.down = True  # each removal fails on its own, and says why
     failed = app_client.post("/v1/dynamic/engines/mem/reconcile", json={"revoke": True}).json()
     assert failed["revoked"] == [] and [(f["subject"], f["code"]) for f in failed["failed"]] == \
-        [("v_readonly_orphan", "engine_unreachable")]
+        [(orphan, "engine_unreachable")]
 
 
 # -- irrevocable leases ---------------------------------------------------------------------------

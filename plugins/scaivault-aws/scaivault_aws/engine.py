@@ -67,6 +67,7 @@ class AwsEngine(Engine):
     Role = Role
     Request = Request
     username_max_length = IAM_USER_NAME_MAX
+    marks_subjects = True  # each IAM user is tagged with its engine when it is created
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)

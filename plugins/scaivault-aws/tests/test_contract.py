@@ -55,6 +55,12 @@ class TestContract(EngineContract):
             return False
         return True
 
+    def create_foreign_user(self, target, name):
+        target.client("iam").create_user(UserName=name)
+
+    def drop_foreign_user(self, target, name):
+        target.client("iam").delete_user(UserName=name)
+
     def bad_configs(self, target, address):
         good = self.engine_config(target, address)
         return {

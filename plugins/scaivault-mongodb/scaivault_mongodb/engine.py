@@ -15,6 +15,7 @@ from .connection import UNAUTHORIZED, USER_NOT_FOUND, RootClient, classify, clie
 from .urls import MongoURL, check_database_name, parse_url
 
 URL_FIELD = "config.connection_url"
+MARK = "scaivault_engine"  # customData field naming the engine that made a user: reconcile reads it back
 SPANNING_ROLES_HINT = " (roles that span databases, such as readAnyDatabase, exist only in admin)"
 
 
@@ -49,6 +50,7 @@ class MongoDBEngine(Engine):
     Config = Config
     Role = Role
     username_max_length = 63
+    marks_subjects = True  # customData
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -117,6 +119,7 @@ class MongoDBEngine(Engine):
 
     def create(self, request: IssueRequest) -> Issued:
         command = {"createUser": request.username, "pwd": request.password,
+                   "customData": {MARK: self.context.name},
                    "roles": [attrs.asdict(item) for item in request.role.db_roles]}
         self._root.command(self.config.auth_database, "createUser", command)
         return Issued(data=self.credential_data(request.username, request.password))
@@ -158,11 +161,19 @@ class MongoDBEngine(Engine):
     # -- reconcile and rotation -----------------------------------------------------------------
 
     def list_subjects(self) -> list[str]:
-        prefix = self.config.username_prefix
+        """Users whose customData names this engine, and unmarked ones (made before marks) the store knows
+        as its leases; never the root user."""
+        prefix, root = self.config.username_prefix, str(self.context.root_credentials().get("username") or "")
         reply = self._root.command(self.config.auth_database, "usersInfo", {"usersInfo": 1})
-        return sorted(u["user"] for u in reply.get("users", []) if str(u.get("user", "")).startswith(prefix))
+        users = [u for u in reply.get("users", []) if isinstance(u.get("user"), str)
+                 and u["user"].startswith(prefix) and u["user"] != root]
+        marked = [u["user"] for u in users if _mark_of(u) == self.context.name]
+        unmarked = [u["user"] for u in users if _mark_of(u) is None]
+        known = self.context.known_subjects(unmarked) if unmarked and self.context.known_subjects else set()
+        return sorted(marked + [name for name in unmarked if name in known])
 
     def revoke_subject(self, subject: str) -> None:
+        """``dropUser`` with the name as a BSON value: no text of it is ever parsed."""
         self.revoke({"username": subject, "database": self.config.auth_database})
 
     def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any] | None:
@@ -175,6 +186,12 @@ class MongoDBEngine(Engine):
         database = self._template.option("authSource") or self._template.database or "admin"
         self._root.command(database, "updateUser", {"updateUser": current["username"], "pwd": new["password"]})
         self._root.reset()  # later commands authenticate with the new password
+
+
+def _mark_of(user: Mapping[str, Any]) -> Any:
+    """The engine a ``usersInfo`` entry's customData names, or None for a user without our mark."""
+    custom = user.get("customData")
+    return custom.get(MARK) if isinstance(custom, Mapping) else None
 
 
 def check_config(config: Config, render: Callable[[str, Mapping[str, Any]], str]) -> MongoURL:

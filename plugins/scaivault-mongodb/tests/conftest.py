@@ -151,7 +151,8 @@ class MongoDouble:
                 if missing:
                     return request.command_err(code=31, errmsg=f"Could not find role: {missing[0]['role']}@"
                                                                f"{missing[0]['db']}", codeName="RoleNotFound")
-                self.users[key] = {"pwd": doc["pwd"], "roles": plain(doc["roles"])}
+                self.users[key] = {"pwd": doc["pwd"], "roles": plain(doc["roles"]),
+                                   **({"customData": plain(doc["customData"])} if "customData" in doc else {})}
                 return request.ok()
             if name == "dropUser":
                 if self.users.pop((db, doc["dropUser"]), None) is None:
@@ -170,7 +171,8 @@ class MongoDouble:
                          for r in plain(doc["rolesInfo"]) if self._role_exists(r)]
                 return request.ok(roles=found)
             if name == "usersInfo":
-                return request.ok(users=[{"_id": f"{d}.{u}", "user": u, "db": d, "roles": v["roles"]}
+                return request.ok(users=[{"_id": f"{d}.{u}", "user": u, "db": d, "roles": v["roles"],
+                                          **({"customData": v["customData"]} if "customData" in v else {})}
                                          for (d, u), v in sorted(self.users.items()) if d == db])
         return request.command_err(code=59, errmsg=f"no such command: '{name}'", codeName="CommandNotFound")
 

@@ -33,7 +33,8 @@ def test_engine_creation_pings_admin_without_authenticating(make_vault, peer, ki
 def test_issue_sends_create_user_with_the_roles_and_the_password(vault, peer):
     creds, request = issue(vault, peer, ttl="2h")
     data = creds.data
-    assert peer.body(request) == {"createUser": data["username"], "pwd": data["password"], "roles": READ_APP}
+    assert peer.body(request) == {"createUser": data["username"], "pwd": data["password"], "roles": READ_APP,
+                                  "customData": {"scaivault_engine": "app-db"}}  # the mark reconcile reads
     assert data["username"].startswith("v_readonly_")
     assert (data["host"], data["port"], data["database"]) == ("127.0.0.1", peer.port, "admin")
     parsed = parse_uri(data["connection_url"])  # pymongo's own reading of the URL the caller gets
@@ -282,13 +283,17 @@ def live_engine(vault):
     return vault._engines.live("app-db").engine  # reconcile and rotation are not on the Vault API yet
 
 
-def test_list_subjects_reads_users_info_and_keeps_the_prefix(vault, peer):
+def test_list_subjects_reads_users_info_and_keeps_this_engines_users(vault, peer):
+    ours = {"scaivault_engine": "app-db"}
     pending = peer.call(live_engine(vault).list_subjects)
     request = peer.expect("usersInfo")
     assert peer.body(request) == {"usersInfo": 1}
-    request.ok(users=[{"_id": "admin.v_ro_b", "user": "v_ro_b", "db": "admin"},
-                      {"_id": "admin.app", "user": "app", "db": "admin"},
-                      {"_id": "admin.v_ro_a", "user": "v_ro_a", "db": "admin"}])
+    request.ok(users=[{"_id": "admin.v_ro_b", "user": "v_ro_b", "db": "admin", "customData": ours},
+                      {"_id": "admin.app", "user": "app", "db": "admin", "customData": ours},
+                      {"_id": "admin.v_ro_c", "user": "v_ro_c", "db": "admin", "customData": {"scaivault_engine": "x"}},
+                      {"_id": "admin.v_ro_d", "user": "v_ro_d", "db": "admin"},  # no mark, no lease: not ours
+                      {"_id": "admin.v_ro_e", "user": "v_ro_e", "db": "admin", "customData": "odd"},
+                      {"_id": "admin.v_ro_a", "user": "v_ro_a", "db": "admin", "customData": ours}])
     assert pending.result(timeout=10) == ["v_ro_a", "v_ro_b"]
 
 

@@ -37,6 +37,14 @@ class TestContract(EngineContract):
     def credential_works(self, target, issued):
         return target.accepts(issued.data["username"], issued.data["password"], issued.data["database"])
 
+    def create_foreign_user(self, target, name):
+        with target._lock:
+            target.users[("admin", name)] = {"pwd": "made-by-someone-else", "roles": [{"role": "read", "db": "app"}]}
+
+    def drop_foreign_user(self, target, name):
+        with target._lock:
+            target.users.pop(("admin", name), None)
+
     def bad_configs(self, target, address):
         host, port = address
         good = self.engine_config(target, address)

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, Issued, IssueRequest, Renewed, StatementRole,
-                            check_statement_role, plan_revocation, render_connection_url, render_renewal,
-                            require_credential_placeholders, root_connection_url)
+from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
+                            StatementRole, check_statement_role, plan_revocation, render_connection_url,
+                            render_renewal, require_credential_placeholders, root_connection_url)
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pymysql
 
 # Used when a role gives no revocation statements.
-DEFAULT_REVOCATION = ["DROP USER IF EXISTS '{{name}}'@'%'"]
+DEFAULT_REVOCATION = ["DROP USER IF EXISTS {{name|quote}}@'%'"]
 # PREPARE answers these when the text itself is wrong. Other answers (an unknown role, a user not
 # yet granted a role) depend on what earlier statements of the role will have done by then.
 _SYNTAX_ERRORS = {1064, 1065, 1149}  # parse error, empty query, syntax error
@@ -71,6 +71,18 @@ class MySQLEngine(Engine):
         rendered = [(f"{field}[{i}]", self.context.render(text, sample))
                     for field in self.template_fields for i, text in enumerate(getattr(role, field))]
         self._root.run(lambda conn: _check_syntax(conn, rendered))
+
+    def quote(self, value: str) -> str:
+        """``{{ name|quote }}``: a string literal, the form an account's user name takes (``'v_x'@'%'``).
+
+        ``'`` is doubled, which every sql_mode reads the same way; ``\\`` is escaped as the default
+        sql_mode reads it (under NO_BACKSLASH_ESCAPES a backslash would stay doubled: still one literal).
+        The root connection is utf8mb4, where no multi-byte character can hide a quote.
+        """
+        value = str(value)
+        if "\x00" in value:
+            raise InvalidRequest("A MySQL user name cannot hold a NUL character.")
+        return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
     def format_expiration(self, expires_at: float) -> str:
         """A MySQL DATETIME literal in UTC, e.g. ``2026-04-23 16:00:00``."""
@@ -166,17 +178,26 @@ class MySQLEngine(Engine):
     # -- reconcile --------------------------------------------------------------------------------
 
     def list_subjects(self) -> list[str]:
+        """Users named like ours that the store knows as this engine's leases.
+
+        MySQL and MariaDB keep no mark of who made a user that this engine could rely on (MariaDB has
+        no user comment or attribute), so the store decides; the root account is never listed.
+        """
         pattern = self.config.username_prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
 
         def work(conn: pymysql.connections.Connection) -> list[str]:
             with conn.cursor() as cur:
+                cur.execute("SELECT CURRENT_USER()")
+                root = cur.fetchone()[0].rsplit("@", 1)[0]
                 cur.execute("SELECT DISTINCT User FROM mysql.user WHERE User LIKE %s ORDER BY User", (pattern,))
-                return [row[0] for row in cur.fetchall()]
+                return [row[0] for row in cur.fetchall() if row[0] != root]
 
-        return self._root.run(work)
+        candidates = self._root.run(work)
+        known = self.context.known_subjects(candidates) if candidates and self.context.known_subjects else set()
+        return [name for name in candidates if name in known]
 
     def revoke_subject(self, subject: str) -> None:
-        """Drop the user at every host it exists for, and kill its sessions."""
+        """Drop the user at every host it exists for, and kill its sessions (the name is a bound value)."""
 
         def work(conn: pymysql.connections.Connection) -> None:
             with conn.cursor() as cur:

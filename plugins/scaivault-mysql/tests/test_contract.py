@@ -52,6 +52,14 @@ class TestMySQLContract(EngineContract):
         finally:
             conn.close()
 
+    def create_foreign_user(self, target, name):
+        server, _ = target
+        server.execute("CREATE USER %s@'%%' IDENTIFIED BY 'made-by-someone-else'", (name,))
+
+    def drop_foreign_user(self, target, name):
+        server, _ = target
+        server.execute("DROP USER IF EXISTS %s@'%%'", (name,))
+
     def bad_configs(self, target, address):
         good = self.engine_config(target, address)
         host, port = address

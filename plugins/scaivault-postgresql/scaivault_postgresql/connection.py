@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, NamedTuple, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
 
@@ -42,6 +42,13 @@ def classify(exc: psycopg.Error, *, connecting: bool) -> Exception:
     return EngineError(f"PostgreSQL refused the statement: {message}")
 
 
+class RootRights(NamedTuple):
+    """What the root role may do, read at each login (an operator may change it between two)."""
+
+    superuser: bool
+    create_role: bool  # SUPERUSER or CREATEROLE: may create and drop roles
+
+
 class RootConnection:
     """A lazily opened, self-healing root connection used under a lock."""
 
@@ -50,14 +57,23 @@ class RootConnection:
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
         self.lock_key = zlib.crc32(f"scaivault:{engine_name}".encode())  # advisory lock id for this target
+        self.rights = RootRights(superuser=False, create_role=False)  # of the open connection; read inside run()
 
     def _connect(self) -> psycopg.Connection:
         import psycopg
 
         try:
-            return psycopg.connect(self._url(), autocommit=True, connect_timeout=self._timeout)
+            conn = psycopg.connect(self._url(), autocommit=True, connect_timeout=self._timeout)
         except psycopg.Error as exc:
             raise classify(exc, connecting=True) from None
+        try:
+            row = conn.execute("SELECT rolsuper, rolsuper OR rolcreaterole FROM pg_roles "
+                               "WHERE rolname = current_user").fetchone()
+        except psycopg.Error as exc:
+            conn.close()
+            raise classify(exc, connecting=True) from None
+        self.rights = RootRights(*(row or (False, False)))
+        return conn
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """Run ``work`` on the root connection; reconnect once if the pooled connection went stale."""

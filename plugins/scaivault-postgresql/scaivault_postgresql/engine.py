@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from scaivault_core import (STATEMENT_FIELDS, Engine, Issued, IssueRequest, Renewed, StatementRole, check_statement_role,
-                            plan_revocation, random_password, render_connection_url, render_renewal,
-                            require_credential_placeholders, root_connection_url)
+from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
+                            StatementRole, check_statement_role, plan_revocation, random_password,
+                            render_connection_url, render_renewal, require_credential_placeholders,
+                            root_connection_url)
 
 from .connection import RootConnection
 
@@ -19,11 +20,13 @@ if TYPE_CHECKING:
 
 # Used when a role gives no revocation statements: end the user's sessions, drop what it owns, drop it.
 DEFAULT_REVOCATION = [
-    'REASSIGN OWNED BY "{{name}}" TO CURRENT_USER',
-    'DROP OWNED BY "{{name}}"',
-    'DROP ROLE IF EXISTS "{{name}}"',
+    "REASSIGN OWNED BY {{name|quote}} TO CURRENT_USER",
+    "DROP OWNED BY {{name|quote}}",
+    "DROP ROLE IF EXISTS {{name|quote}}",
 ]
-DEFAULT_RENEW = ["ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"]
+DEFAULT_RENEW = ["ALTER ROLE {{name|quote}} VALID UNTIL '{{expiration}}'"]
+MARK = "scaivault engine={}"  # COMMENT ON ROLE of each user an engine creates: reconcile reads it back
+MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL cuts longer identifiers, which could then name another role
 
 
 @attrs.define
@@ -42,7 +45,8 @@ class PostgreSQLEngine(Engine):
     Config = Config
     Role = StatementRole
     template_fields = STATEMENT_FIELDS
-    username_max_length = 63  # NAMEDATALEN - 1
+    username_max_length = MAX_IDENTIFIER_BYTES
+    marks_subjects = True  # COMMENT ON ROLE
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -53,10 +57,27 @@ class PostgreSQLEngine(Engine):
         self._root.close()
 
     def verify(self) -> None:
-        self._root.run(lambda conn: conn.execute("SELECT 1"))
+        """Log in, and check the root may create and drop roles (SUPERUSER or CREATEROLE)."""
+        if not self._root.run(lambda conn: self._root.rights.create_role):
+            raise InvalidConfig(
+                "The root role has neither SUPERUSER nor CREATEROLE, so it cannot create or drop lease roles: "
+                "ALTER ROLE ... CREATEROLE (see the PostgreSQL engine's page for the rights it needs).",
+                field="root_credentials", missing_right="CREATEROLE")
 
     def validate_role(self, role: StatementRole) -> None:
         check_statement_role(role)
+
+    def quote(self, value: str) -> str:
+        """``{{ name|quote }}``: a quoted identifier (``"`` doubled), so any text stays one name."""
+        from psycopg import sql  # imported at first use: start-up loads every installed plugin
+
+        value = str(value)
+        if "\x00" in value:
+            raise InvalidRequest("A PostgreSQL identifier cannot hold a NUL character.")
+        if len(value.encode()) > MAX_IDENTIFIER_BYTES:
+            raise InvalidRequest(f"A PostgreSQL identifier holds at most {MAX_IDENTIFIER_BYTES} bytes; "
+                                "a longer one would be cut and could name another role.")
+        return sql.Identifier(value).as_string(None)
 
     def format_expiration(self, expires_at: float) -> str:
         """A PostgreSQL timestamp literal, e.g. ``2026-04-23 16:00:00+00``."""
@@ -68,9 +89,16 @@ class PostgreSQLEngine(Engine):
         return plan_revocation(self, request, DEFAULT_REVOCATION)
 
     def create(self, request: IssueRequest) -> Issued:
+        """The creation statements, and the engine's mark on the new role, in one transaction."""
         statements = request.render(request.role.creation_statements, self.context.render)
-        self._root.execute_atomically(statements)
+        self._root.execute_atomically([*statements, self._mark(request.username)])
         return Issued(data=self._credential_data(request.username, request.password))
+
+    def _mark(self, username: str) -> str:
+        from psycopg import sql
+
+        return sql.SQL("COMMENT ON ROLE {} IS {}").format(
+            sql.Identifier(username), sql.Literal(MARK.format(self.context.name))).as_string(None)
 
     def _credential_data(self, username: str, password: str) -> dict[str, Any]:
         url = render_connection_url(self.config.connection_url, self.context.render, username, password)
@@ -136,6 +164,11 @@ class PostgreSQLEngine(Engine):
     def _revocation(self, handles: list[dict[str, Any]]) -> list[str]:
         """End the users' sessions, then their revocation statements.
 
+        A root that is not a superuser first makes itself a member of each user: REASSIGN OWNED, DROP
+        OWNED and pg_terminate_backend act only on roles whose privileges one has (PostgreSQL 15 gives
+        CREATEROLE no such right; 16+ give it ADMIN on the roles it created, which allows this grant).
+        DROP ROLE removes the membership again.
+
         One scan of the sessions for the whole batch: scanning per user was most of the time of
         revoking a batch. It reads ``pg_stat_get_activity`` by role oid, looked up with
         ``to_regrole``: dropping one user took 0.72 ms with the ``pg_stat_activity`` view, 0.54 ms
@@ -148,7 +181,9 @@ class PostgreSQLEngine(Engine):
                                   for h in handles)
         terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) "
                             "WHERE usesysid IN ({})").format(oids)
-        return [terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
+        memberships = [] if self._root.run(lambda conn: self._root.rights.superuser) else [
+            sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(h["username"])).as_string(None) for h in handles]
+        return [*memberships, terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
 
     def _existing(self, usernames: list[str]) -> set[str]:
         def work(conn: psycopg.Connection) -> set[str]:
@@ -160,14 +195,26 @@ class PostgreSQLEngine(Engine):
     # -- reconcile and rotation ---------------------------------------------------------------
 
     def list_subjects(self) -> list[str]:
-        prefix = self.config.username_prefix.replace("_", r"\_")
+        """Roles this engine marked as its own, and unmarked ones (made before marks) the store knows as its leases."""
+        prefix = self.config.username_prefix.replace("\\", "\\\\").replace("_", r"\_").replace("%", r"\%")
         rows = self._root.run(lambda conn: conn.execute(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s ORDER BY rolname", (prefix + "%",)).fetchall())
-        return [r[0] for r in rows]
+            "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
+            "WHERE rolname LIKE %s AND rolname <> current_user AND NOT rolsuper ORDER BY rolname",
+            (prefix + "%",)).fetchall())
+        mark = MARK.format(self.context.name)
+        marked = [name for name, comment in rows if comment == mark]
+        unmarked = [name for name, comment in rows if comment is None]
+        known = self.context.known_subjects(unmarked) if unmarked and self.context.known_subjects else set()
+        return sorted(marked + [name for name in unmarked if name in known])
 
     def revoke_subject(self, subject: str) -> None:
-        variables = {"name": subject, "password": "", "expiration": "", "ttl_seconds": 0}
-        self.revoke({"username": subject, "revocation": [self.context.render(t, variables) for t in DEFAULT_REVOCATION]})
+        """Drop the role and what it owns. Never REASSIGN to the root here: a role that no lease accounts for
+        may own anything (a SECURITY DEFINER function, say), and the root must not become its owner."""
+        from psycopg import sql
+
+        statements = [sql.SQL("DROP OWNED BY {}").format(sql.Identifier(subject)),
+                      sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(subject))]
+        self.revoke({"username": subject, "revocation": [s.as_string(None) for s in statements]})
 
     def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
         return {**current, "password": random_password(32)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from scaivault_core.testing import EngineContract
 from scaivault_postgresql import PostgreSQLEngine
@@ -52,6 +53,14 @@ class TestPostgreSQLContract(EngineContract):
             row = conn.execute("SELECT extract(epoch FROM rolvaliduntil) FROM pg_roles WHERE rolname = %s",
                                (issued.data["username"],)).fetchone()
         return float(row[0]) if row and row[0] is not None else None
+
+    def create_foreign_user(self, target, name):
+        with psycopg.connect(target.admin_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+
+    def drop_foreign_user(self, target, name):
+        with psycopg.connect(target.admin_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
     def bad_configs(self, target, address):
         good = self.engine_config(target, address)

@@ -183,10 +183,19 @@ class RedisEngine(Engine):
     # -- reconcile --------------------------------------------------------------------------------
 
     def list_subjects(self) -> list[str]:
-        users = self._root.call(lambda client: client.execute_command("ACL", "USERS"))
-        return sorted(u for u in users if u.startswith(self.config.username_prefix))
+        """ACL users named like ours that the store knows as this engine's leases (Redis keeps no mark of
+        who made a user), never the root user."""
+
+        def work(client: redis.Redis) -> tuple[str, list[str]]:
+            return client.execute_command("ACL", "WHOAMI"), client.execute_command("ACL", "USERS")
+
+        root, users = self._root.call(work)
+        candidates = sorted(u for u in users if u.startswith(self.config.username_prefix) and u != root)
+        known = self.context.known_subjects(candidates) if candidates and self.context.known_subjects else set()
+        return [name for name in candidates if name in known]
 
     def revoke_subject(self, subject: str) -> None:
+        """``ACL DELUSER`` with the name as one argument of the protocol: no text of it is ever parsed."""
         self.revoke({"username": subject})
 
     # -- root credential rotation ---------------------------------------------------------------

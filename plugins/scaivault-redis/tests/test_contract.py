@@ -46,6 +46,14 @@ class TestRedisContract(EngineContract):
         finally:
             conn.disconnect()
 
+    def create_foreign_user(self, target, name):
+        server, _, _ = target
+        server.admin.execute_command("ACL", "SETUSER", name, "on", ">made-by-someone-else", "+ping")
+
+    def drop_foreign_user(self, target, name):
+        server, _, _ = target
+        server.admin.execute_command("ACL", "DELUSER", name)
+
     def bad_configs(self, target, address):
         good = self.engine_config(target, address)
         host, port = address
