@@ -119,3 +119,16 @@ def m002_rotation(conn: psycopg.Connection) -> None:
 def m003_rotation_grace(conn: psycopg.Connection) -> None:
     # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
     conn.execute("ALTER TABLE rotation_schedule ADD COLUMN grace_period bigint")
+
+
+@migration
+def m004_audit_chain(conn: psycopg.Connection) -> None:
+    # The audit chain (audit_chain.py): each entry's position, MAC and signing key, and the chain's head,
+    # whose row appenders lock. Entries written before this migration keep NULLs: the unverified prefix.
+    conn.execute("ALTER TABLE audit ADD COLUMN seq bigint, ADD COLUMN mac text, ADD COLUMN key_id text")
+    conn.execute(
+        """CREATE TABLE audit_head (
+            id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, mac text NOT NULL, key_id text,
+            head_mac text, resign_seq bigint NOT NULL DEFAULT 0, resign_mac text NOT NULL DEFAULT '')"""
+    )
+    conn.execute("INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '')")

@@ -100,3 +100,18 @@ def m002_rotation(db: sqlite_utils.Database) -> None:
 def m003_rotation_grace(db: sqlite_utils.Database) -> None:
     # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
     db["rotation_schedule"].add_column("grace_period", int)
+
+
+@migration
+def m004_audit_chain(db: sqlite_utils.Database) -> None:
+    # The audit chain (audit_chain.py): each entry's position, MAC and signing key, and the chain's head.
+    # Entries written before this migration keep NULLs: they are the chain's unverified prefix.
+    for column in ("seq", "mac", "key_id"):
+        db["audit"].add_column(column, int if column == "seq" else str)
+    db.execute(
+        """CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, mac TEXT NOT NULL, key_id TEXT,
+            head_mac TEXT, resign_seq INTEGER NOT NULL DEFAULT 0, resign_mac TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '')")
