@@ -70,12 +70,15 @@ class ChainRow:
     details: str
 
 
+# One encoder for every MAC input (json.dumps with arguments would build one per call, on the hot path).
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _entry(seq: int, prev: str, time: float, identity: Any, operation: Any, path: Any, outcome: Any,
            lease_id: Any, details: str) -> bytes:
     # A JSON array: field boundaries stay unambiguous whatever the values hold. The time as a float,
     # so a whole-second time reads back the same from a REAL column.
-    return json.dumps(["entry", seq, prev, float(time), identity, operation, path, outcome, lease_id, details],
-                      separators=(",", ":")).encode()
+    return _encode(["entry", seq, prev, float(time), identity, operation, path, outcome, lease_id, details]).encode()
 
 
 def _row_entry(row: ChainRow, prev: str) -> bytes:
@@ -84,27 +87,25 @@ def _row_entry(row: ChainRow, prev: str) -> bytes:
 
 
 def _head(seq: int, mac: str, resign_seq: int, resign_mac: str) -> bytes:
-    return json.dumps(["head", seq, mac, resign_seq, resign_mac], separators=(",", ":")).encode()
+    return f"head|{int(seq)}|{mac}|{int(resign_seq)}|{resign_mac}".encode()  # MACs are hex: no '|' inside
 
 
 class AuditChain:
     """Signs entries onto the chain under the keyring's current key; a store calls ``link`` under its append lock."""
 
     def __init__(self, keyring: Keyring) -> None:
-        self._keyring = keyring
+        self._keyring, self._key_id = keyring, keyring.current_id.hex()
 
     def link(self, head: ChainHead, event: AuditEvent, details: str) -> tuple[tuple[int, str, str], ChainHead]:
         """((seq, mac, key id) for the new entry, the head after it); ``details`` is the JSON text being stored."""
         seq = head.seq + 1
-        key_id = self._keyring.current_id.hex()
         mac = self._keyring.chain_mac(_entry(seq, head.mac, event.time, event.identity, event.operation, event.path,
-                                             event.outcome, event.lease_id, details), key_id)
-        return (seq, mac, key_id), self.head(seq, mac, head.resign_seq, head.resign_mac)
+                                             event.outcome, event.lease_id, details), self._key_id)
+        return (seq, mac, self._key_id), self.head(seq, mac, head.resign_seq, head.resign_mac)
 
     def head(self, seq: int, mac: str, resign_seq: int = 0, resign_mac: str = GENESIS) -> ChainHead:
-        key_id = self._keyring.current_id.hex()
-        return ChainHead(seq, mac, key_id, self._keyring.chain_mac(_head(seq, mac, resign_seq, resign_mac), key_id),
-                         resign_seq, resign_mac)
+        signed = self._keyring.chain_mac(_head(seq, mac, resign_seq, resign_mac), self._key_id)
+        return ChainHead(seq, mac, self._key_id, signed, resign_seq, resign_mac)
 
 
 @attrs.frozen
@@ -159,6 +160,8 @@ class _Walk:
                                              "added to the store directly, or its MAC was removed.")
         if row.seq != self.seq + 1:
             return self._out_of_step(row)
+        if not row.key_id:
+            return Break(row.id, "edited", f"Entry {row.id} names no signing key: it was edited.")
         expected = self._keyring.chain_mac(_row_entry(row, self.signed_over()), row.key_id)
         if expected is None:
             return Break(row.id, "unknown_key", f"Entry {row.id} was signed under key {row.key_id}, which this vault "
@@ -175,6 +178,9 @@ class _Walk:
 
     def _out_of_step(self, row: ChainRow) -> Break:
         wanted = self.seq + 1
+        if row.key_id and self._keyring.chain_mac(_row_entry(attrs.evolve(row, seq=wanted), self.signed_over()),
+                                                  row.key_id) == row.mac:
+            return Break(row.id, "edited", f"Entry {row.id} had its chain position changed (to {row.seq}).")
         if row.seq is not None and row.seq > wanted:
             found = self._store.find_audit_seq(wanted)
             if found is None:
@@ -191,6 +197,8 @@ class _Walk:
             if head.seq == 0 and head.resign_seq == 0:
                 return None
             return Break(None, "head", "The chain head carries no MAC: it was edited.")
+        if not head.key_id:
+            return Break(None, "head", "The chain head names no signing key: it was edited.")
         expected = self._keyring.chain_mac(_head(head.seq, head.mac, head.resign_seq, head.resign_mac), head.key_id)
         if expected is None:
             return Break(None, "unknown_key", f"The chain head was signed under key {head.key_id}, which this vault "

@@ -88,7 +88,7 @@ class Keyring:
     def chain_mac(self, data: bytes, key_id: str | None = None) -> str | None:
         """An audit chain MAC of ``data`` under key ``key_id`` (hex; default the current key); None if not held."""
         key = self._chain_keys.get(key_id or self.current_id.hex())
-        return None if key is None else hmac.new(key, data, hashlib.sha256).hexdigest()[:32]
+        return None if key is None else hmac.digest(key, data, "sha256")[:16].hex()
 
 
 def new_key() -> bytes:

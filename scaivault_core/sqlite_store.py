@@ -477,18 +477,27 @@ class SQLiteStore:
 
     # -- audit ---------------------------------------------------------------------------------
 
+    _chain_head: ChainHead | None = None  # the head as this process last wrote it (a guess, checked on use)
+
     def append_audit(self, event: AuditEvent, chain: Any) -> None:
         """Sign ``event`` onto the chain (``chain.link``) and store it; BEGIN IMMEDIATE serialises appenders."""
         details = json.dumps(event.details)
         with self.transaction():
-            (seq, mac, key_id), head = chain.link(self.audit_head(), event, details)
+            # Usually no other connection appended since this one did, so link to the head it wrote and
+            # let the UPDATE check that (one statement less on the hot path); otherwise read it and link again.
+            head = self._chain_head or self.audit_head()
+            (seq, mac, key_id), new = chain.link(head, event, details)
+            if self._exec(f"UPDATE audit_head SET {_HEAD_SET} WHERE id = 1 AND head_mac IS ?",
+                          (*_head_values(new), head.head_mac)).rowcount != 1:
+                (seq, mac, key_id), new = chain.link(self.audit_head(), event, details)
+                self._set_audit_head(new)
             self._exec(
                 "INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details, seq, mac, key_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, details,
                  seq, mac, key_id),
             )
-            self._set_audit_head(head)
+            self._chain_head = new  # a rollback makes it stale, which the next append's UPDATE notices
 
     def list_audit(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
                    limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
@@ -526,10 +535,8 @@ class SQLiteStore:
 
     def _set_audit_head(self, head: ChainHead) -> None:
         self._exec("INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
-                   "VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, mac = excluded.mac, "
-                   "key_id = excluded.key_id, head_mac = excluded.head_mac, resign_seq = excluded.resign_seq, "
-                   "resign_mac = excluded.resign_mac",
-                   (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac))
+                   f"VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET {_HEAD_SET}",
+                   (*_head_values(head), *_head_values(head)))
 
     def audit_chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         rows = self._exec(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit WHERE id > ? ORDER BY id LIMIT ?",
@@ -546,6 +553,13 @@ class SQLiteStore:
             for entry_id, mac, key_id in links:
                 self._exec("UPDATE audit SET mac = ?, key_id = ? WHERE id = ?", (mac, key_id, entry_id))
             self._set_audit_head(head)
+
+
+_HEAD_SET = "seq = ?, mac = ?, key_id = ?, head_mac = ?, resign_seq = ?, resign_mac = ?"
+
+
+def _head_values(head: ChainHead) -> tuple:
+    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)
 
 
 def is_sqlite_url(url: str) -> bool:

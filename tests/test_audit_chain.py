@@ -56,7 +56,7 @@ def test_an_untouched_chain_verifies(logged):
 
 @pytest.mark.parametrize("column, value", [("details", '{"version": 9}'), ("identity", "user:someone-else"),
                                            ("outcome", "permission_denied"), ("time", 1.0), ("path", "apps/other"),
-                                           ("mac", "0" * 32)])
+                                           ("mac", "0" * 32), ("key_id", None), ("seq", 5)])
 def test_an_edited_entry_is_named(logged, column, value):
     target = ids(logged)[3]
     write(logged, f"UPDATE audit SET {column} = ? WHERE id = ?", (value, target))
@@ -177,6 +177,20 @@ def test_appends_from_several_processes_stay_one_chain(make_vault, target):
     assert errors == []
     report = vaults[0].verify_audit_log()
     assert report.ok and report.signed == 120 == report.head.seq
+
+
+def test_processes_taking_turns_and_rolled_back_appends_keep_one_chain(make_vault, target):
+    first, second = make_vault(), make_vault()
+    for i in range(4):  # each append finds the head moved by the other process since its own last one
+        first.put_secret(f"apps/a{i}", {"v": i})
+        second.put_secret(f"apps/b{i}", {"v": i})
+    with pytest.raises(RuntimeError):
+        with first.store.transaction():
+            first._audit.record("user:admin", "secret.read", "apps/a0")
+            raise RuntimeError("the operation failed after its audit entry was written")
+    first.put_secret("apps/a-last", {"v": 1})
+    report = second.verify_audit_log()
+    assert report.ok and report.signed == 9 == report.head.seq
 
 
 def test_denials_are_recorded(vault):
