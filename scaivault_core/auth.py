@@ -1,18 +1,28 @@
-"""Who is calling and what they may do: bearer tokens, identities, policy checks."""
+"""Who is calling and what they may do: bearer tokens, identities, policy checks.
+
+A token minted by anyone but a holder of the ``root`` policy carries *ceilings*: the identities
+that minted it (and their own tokens' ceilings). Such a token can do only what its identity AND
+every ceiling identity may, so a token desk cannot mint its way past its own grants. The caller a
+token authenticates is a ``Caller``: a plain ``str`` (the identity) everywhere the code passes
+identities around, lease records and audit entries included, that also carries those ceilings.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from .errors import PermissionDenied, Unauthenticated
-from .models import Token
-from .policies import allowed
+from .models import Rule, Token
+from .path_patterns import Budget, covers
+from .policies import ROOT_POLICY, allowed
 from .store import Store
 
 TOKEN_PREFIX = "svt."
+log = logging.getLogger("scaivault.auth")
 
 
 def hash_token(token: str) -> str:
@@ -25,29 +35,104 @@ def new_token() -> tuple[str, str]:
     return TOKEN_PREFIX + secrets.token_urlsafe(32), "acc_" + secrets.token_hex(8)
 
 
-class Authorizer:
-    def __init__(self, store: Store, clock: Any) -> None:
-        self._store, self._clock = store, clock
+class Caller(str):
+    """An identity as a token presents it: the identity string, plus ``ceilings`` (identities that
+    must allow everything it does) and the ``token`` record it came with."""
 
-    def can(self, identity: str, path: str, permission: str) -> bool:
-        """Deny by default: some policy bound to ``identity`` must grant ``permission`` on ``path``."""
-        return any(allowed(p.rules, path, permission) for p in self._store.policies_for(identity))
+    ceilings: tuple[str, ...]
+    token: Token | None
+
+    def __new__(cls, identity: str, ceilings: Iterable[str] = (), token: Token | None = None) -> "Caller":
+        caller = super().__new__(cls, identity)
+        caller.ceilings = tuple(c for c in dict.fromkeys(ceilings) if c != identity)
+        caller.token = token
+        return caller
+
+
+def principals(identity: str) -> tuple[str, ...]:
+    """Every identity that must allow what ``identity`` does: itself, then its token's ceilings."""
+    return (str(identity), *getattr(identity, "ceilings", ()))
+
+
+class Authorizer:
+    """Deny by default. ``on_denied(identity, path, permission)`` hears of every refusal (for the audit log)."""
+
+    def __init__(self, store: Store, clock: Any,
+                 on_denied: Callable[[str, str, str], None] | None = None) -> None:
+        self._store, self._clock, self._on_denied = store, clock, on_denied
+
+    def _granted(self, principal: str, path: str, permission: str) -> bool:
+        return any(allowed(p.rules, path, permission) for p in self._store.policies_for(principal))
+
+    def can(self, identity: str, path: str, permission: str, *, owner: str | None = None) -> bool:
+        """Some policy bound to ``identity`` (and to each of its ceilings) grants ``permission`` on ``path``;
+        ``owner``, where given, is an identity that needs no grant (the one that issued a lease)."""
+        return all(p == owner or self._granted(p, path, permission) for p in principals(identity))
 
     def require(self, identity: str, path: str, permission: str) -> None:
-        if not self.can(identity, path, permission):
-            raise PermissionDenied(
-                f"{identity} has no policy granting {permission!r} on {path!r}; bind one with that grant.",
-                identity=identity, path=path, permission=permission,
-            )
+        for principal in principals(identity):
+            if not self._granted(principal, path, permission):
+                self.refuse(identity, path, permission, _lacks(identity, principal, f"{permission!r} on {path!r}")
+                            + "; bind one with that grant.")
 
-    def authenticate(self, token: str | None) -> Token:
-        """The token's record, if it is known, unrevoked and unexpired."""
+    def holds_root(self, identity: str) -> bool:
+        """Is the ``root`` policy bound to this (plain) identity?"""
+        return any(p.name == ROOT_POLICY for p in self._store.policies_for(identity))
+
+    def holds(self, identity: str, pattern: str, permission: str, budget: Budget | None = None) -> bool:
+        """Does ``identity`` (with its ceilings) hold ``permission`` on every path ``pattern`` matches?"""
+        return all(covers(self._patterns(p, permission), pattern, budget) for p in principals(identity))
+
+    def require_holds(self, identity: str, rules: Iterable[Rule], what: str) -> None:
+        """Refuse ``what`` (e.g. "grant policy 'x'") unless ``identity`` holds every permission ``rules`` grant."""
+        budget = Budget()
+        for principal in principals(identity):
+            for rule in rules:
+                for permission in rule.permissions:
+                    if not covers(self._patterns(principal, permission), rule.path_pattern, budget):
+                        self.refuse(identity, rule.path_pattern, permission,
+                                    _lacks(identity, principal, f"{permission!r} on all of {rule.path_pattern!r}")
+                                    + f", so it may not {what}: nobody hands out more than they hold.")
+
+    def _patterns(self, principal: str, permission: str) -> list[str]:
+        return [r.path_pattern for p in self._store.policies_for(principal) for r in p.rules
+                if permission in r.permissions]
+
+    def refuse(self, identity: str, path: str, permission: str, message: str) -> None:
+        """Report the refusal, then raise ``permission_denied`` with ``message``."""
+        self.denied(identity, path, permission)
+        raise PermissionDenied(message, identity=str(identity), path=path, permission=permission)
+
+    def denied(self, identity: str, path: str, permission: str) -> None:
+        """Tell ``on_denied`` of a refusal (also of one answered as "not found")."""
+        if self._on_denied is None:
+            return
+        try:
+            self._on_denied(identity, path, permission)
+        except Exception:
+            # A failing sink must not change the answer: an error here only for objects that exist
+            # would tell a denied caller what "not found" hides.
+            log.exception("the on_denied hook failed")
+
+    def authenticate(self, token: str | None) -> Caller:
+        """The caller a token stands for, if it is known, unrevoked and unexpired."""
         if not token:
-            raise Unauthenticated()
-        record = self._store.token_by_hash(hash_token(token))
+            self._unauthenticated(None)
+        record = self._store.token_by_hash(hash_token(token))  # type: ignore[arg-type]
         # The lookup is by hash, so timing reveals nothing of the token; compare anyway, in constant time.
-        if record is None or not hmac.compare_digest(record.token_hash, hash_token(token)):
-            raise Unauthenticated("The token is not valid.")
+        if record is None or not hmac.compare_digest(record.token_hash, hash_token(token)):  # type: ignore[arg-type]
+            self._unauthenticated("The token is not valid.")
         if record.revoked or (record.expires_at is not None and record.expires_at <= self._clock.time()):
-            raise Unauthenticated("The token has expired or was revoked.")
-        return record
+            self._unauthenticated("The token has expired or was revoked.")
+        return Caller(record.identity, record.ceilings, record)
+
+    def _unauthenticated(self, message: str | None) -> Any:
+        self.denied("anonymous", "sys/auth", "authenticate")
+        raise Unauthenticated(message)
+
+
+def _lacks(identity: str, principal: str, grant: str) -> str:
+    if principal == identity:
+        return f"{identity} has no policy granting {grant}"
+    return (f"this token of {identity} may do only what {principal} (who minted it) may, "
+            f"and {principal} has no policy granting {grant}")

@@ -118,9 +118,14 @@ class EngineManager:
                 "(POST /v1/dynamic/leases/revoke-prefix with this engine).",
                 engine=name, live_leases=live,
             )
-        self._store.delete_engine(name)
+        # Deleting an engine ends its identity: a later engine of the same name starts without its grants.
+        unbound = [policy for policy, _ in self._store.list_bindings(identity=f"dynamic:{name}")]
+        with self._store.transaction():
+            self._store.delete_engine(name)
+            for policy in unbound:
+                self._store.remove_binding(policy, f"dynamic:{name}")
         self._replace(name, None)
-        self._audit.record(identity, "engine.delete", engine_path(name))
+        self._audit.record(identity, "engine.delete", engine_path(name), unbound=unbound or None)
 
     def get(self, identity: str, name: str) -> EngineRecord:
         self._auth.require(identity, engine_path(name), "read")

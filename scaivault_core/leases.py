@@ -25,8 +25,8 @@ from .crypto import Keyring
 from .durations import format_duration, parse_duration
 from .engine import IssueRequest, LeaseLimits
 from .engines import EngineManager
-from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, PermissionDenied, QuotaExceeded,
-                     ScaiVaultError, TTLExceedsMax)
+from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError,
+                     TTLExceedsMax)
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .policies import engine_path, role_path
 from .randomness import random_string
@@ -201,33 +201,42 @@ class LeaseManager:
             raise LeaseNotFound("No lease has that id.", lease_id=str(lease_id)[:128])
         found = self._store.get_lease(lease_id)
         if found is None:
-            raise LeaseNotFound(f"No lease has the id {lease_id!r}.", lease_id=lease_id)
+            raise _no_lease(lease_id)
         return found
 
-    def _require_owner_or(self, identity: str, lease: Lease, permission: str) -> None:
-        """The issuing identity may act on its lease; anyone else needs ``permission`` on the role path."""
-        if identity == lease.identity:
-            return
-        if not self._auth.can(identity, role_path(lease.engine, lease.role), permission):
-            raise PermissionDenied(
-                f"{identity} did not issue lease {lease.lease_id} and has no '{permission}' grant on "
-                f"{role_path(lease.engine, lease.role)!r}.",
-                lease_id=lease.lease_id, permission=permission,
-            )
+    def _load_as(self, identity: str, lease_id: str, *grants: tuple[str, str],
+                 owner_may: bool = True) -> tuple[Lease, bytes]:
+        """The lease, if ``identity`` issued it (where ``owner_may``) or holds one of ``grants``: (``"role"`` or
+        ``"engine"``, permission) on the lease's role or engine path. Otherwise exactly what a missing lease
+        answers, so a caller cannot tell a lease that is not theirs from one that does not exist."""
+        if not isinstance(lease_id, str) or len(lease_id) > 128:
+            self._load(lease_id)  # refuses it as malformed, whatever exists
+        found = self._store.get_lease(lease_id)
+        if found is not None:
+            lease = found[0]
+            paths, owner = {"role": role_path(lease.engine, lease.role), "engine": engine_path(lease.engine)}, lease.identity
+        else:  # a missing lease costs the same checks and the same report: not even timing tells them apart
+            paths, owner = dict.fromkeys(("role", "engine"), f"dynamic/leases/{lease_id}"), None
+        if not owner_may:
+            owner = None
+        if any(self._auth.can(identity, paths[where], permission, owner=owner) for where, permission in grants):
+            if found is not None:
+                return found
+        where, permission = grants[-1]
+        self._auth.denied(identity, paths[where], permission)
+        raise _no_lease(lease_id)
 
     def lookup(self, identity: str, lease_id: str) -> Lease:
-        lease, _ = self._load(lease_id)
-        if identity != lease.identity and not self._auth.can(identity, engine_path(lease.engine), "list"):
-            self._require_owner_or(identity, lease, "revoke")
-        return lease
+        """The issuer, a holder of ``list`` on the engine, or of ``revoke`` on the role path may look a lease up."""
+        return self._load_as(identity, lease_id, ("engine", "list"), ("role", "revoke"))[0]
 
     def list(self, identity: str, *, engine: str | None = None, role: str | None = None,
              owner: str | None = None, state: str | None = None, prefix: str | None = None,
              after: str | None = None, limit: int = 100) -> list[Lease]:
         """Leases matching the filters; an identity may always list its own."""
-        if owner != identity:
-            path = engine_path(engine) if engine else "dynamic/leases"
-            self._auth.require(identity, path, "list")
+        path = engine_path(engine) if engine else "dynamic/leases"
+        if not self._auth.can(identity, path, "list", owner=owner):
+            self._auth.require(identity, path, "list")  # refuses, saying which grant is missing
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be between 1 and 1000.", field="limit")
         states = {"live": LeaseState.LIVE}.get(state or "", (state,) if state else None)
@@ -239,8 +248,7 @@ class LeaseManager:
     def renew(self, identity: str, lease_id: str, increment: Any = None) -> RenewResult:
         """Extend by ``increment`` from the current expiry, capped at issue time + max_ttl."""
         started = time.perf_counter()
-        lease, _ = self._load(lease_id)
-        self._require_owner_or(identity, lease, "revoke")
+        lease, _ = self._load_as(identity, lease_id, ("role", "revoke"))
         now = self._clock.time()
         if lease.state != LeaseState.ACTIVE or lease.expires_at <= now:
             raise LeaseExpired(f"Lease {lease_id} is {_state_word(lease, now)}; request new credentials.",
@@ -297,8 +305,7 @@ class LeaseManager:
 
     def revoke(self, identity: str, lease_id: str) -> Lease:
         """Revoke now. Already revoked is success; a failure leaves the lease queued for retry and raises."""
-        lease, _ = self._load(lease_id)
-        self._require_owner_or(identity, lease, "revoke")
+        lease, _ = self._load_as(identity, lease_id, ("role", "revoke"))
         waited_until = time.monotonic() + self.options.wait_for_claim
         while True:
             now = self._clock.time()
@@ -326,10 +333,15 @@ class LeaseManager:
         """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, if given)."""
         if not isinstance(prefix, str) or not prefix.startswith("lease_"):
             raise InvalidRequest("prefix must start with 'lease_'.", field="prefix")
+        # Permission first: what exists is nobody's business until the caller may revoke it.
+        if engine:
+            self._auth.require(identity, engine_path(engine), "revoke")
+            self._engines.record(engine)
+        elif not self._auth.holds(identity, "dynamic/engines/*", "revoke"):
+            self._auth.refuse(identity, "dynamic/engines/*", "revoke",
+                              "Revoking by prefix without naming an engine needs 'revoke' on every engine "
+                              "(dynamic/engines/*); name the engine.")
         engines = [engine] if engine else sorted({l.engine for l in self._iter_live(prefix, None)})
-        for name in engines:
-            self._engines.record(name)
-            self._auth.require(identity, engine_path(name), "revoke")
         revoked, failed, busy = 0, [], 0
         for name in engines:
             batch: list[tuple[Lease, bytes]] = []
@@ -371,8 +383,7 @@ class LeaseManager:
 
     def force_forget(self, identity: str, lease_id: str) -> Lease:
         """Operator action for an irrevocable lease: drop it from the queue, accepting the credential may remain."""
-        lease, _ = self._load(lease_id)
-        self._auth.require(identity, engine_path(lease.engine), "revoke")
+        lease, _ = self._load_as(identity, lease_id, ("engine", "revoke"), owner_may=False)
         if lease.state != LeaseState.IRREVOCABLE:
             raise InvalidRequest(f"Lease {lease_id} is {lease.state}; only irrevocable leases can be forgotten.")
         now = self._clock.time()
@@ -464,6 +475,10 @@ def _as_error(result: BaseException | None, handles: list[dict[str, Any]]) -> Sc
     from .errors import EngineError
 
     return EngineError(redact(f"{type(result).__name__}: {result}", handles))
+
+
+def _no_lease(lease_id: str) -> LeaseNotFound:
+    return LeaseNotFound(f"No lease has the id {lease_id!r}.", lease_id=lease_id)
 
 
 def _state_word(lease: Lease, now: float) -> str:

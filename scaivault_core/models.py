@@ -218,6 +218,8 @@ class Token:
     expires_at: float | None = None
     revoked: bool = False
     display_name: str = ""
+    parent: str | None = None  # the accessor of the token that minted this one; revoking it revokes this
+    ceilings: list[str] = attrs.field(factory=list)  # identities that must allow whatever this token does
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,6 +229,8 @@ class Token:
             "expires_at": iso(self.expires_at),
             "revoked": self.revoked,
             "display_name": self.display_name,
+            "parent": self.parent,
+            "ceilings": list(self.ceilings),
         }
 
 

@@ -33,9 +33,9 @@ from .errors import Conflict, InvalidConfig, InvalidRequest
 from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 from .pg_migrations import migrate
 from .redaction import redact
-from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
+from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
                    engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
-                   rules_json, secret_from_row, token_from_row)
+                   rules_json, secret_from_row, token_from_row, token_row)
 from .store import LEASE_COLUMNS
 
 log = logging.getLogger("scaivault.pg_store")
@@ -464,8 +464,7 @@ class PostgresStore:
 
     def insert_token(self, token: Token) -> None:
         self._insert(f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) VALUES ({', '.join(['%s'] * len(TOKEN_COLUMNS))})",
-                     (token.accessor, token.token_hash, token.identity, token.created_at, token.expires_at,
-                      bool(token.revoked), token.display_name), "Token")
+                     token_row(token), "Token")
 
     def token_by_hash(self, token_hash: str) -> Token | None:
         row = self._one(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = %s", (token_hash,))
@@ -477,7 +476,9 @@ class PostgresStore:
         return [token_from_row(r) for r in rows]
 
     def revoke_token(self, accessor: str) -> bool:
-        return self._exec("UPDATE tokens SET revoked = true WHERE accessor = %s", (accessor,)) > 0
+        """Revoke the token and every token minted from it, however far down."""
+        return self._exec(f"UPDATE tokens SET revoked = true WHERE accessor IN {TOKEN_TREE.format(param='%s')}",
+                          (accessor,)) > 0
 
     @staticmethod
     def _filters(pairs: Iterable[tuple[str, Any]]) -> tuple[list[str], list[Any]]:

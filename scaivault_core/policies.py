@@ -1,17 +1,18 @@
 """Policies: path patterns and permissions, deny by default.
 
-``*`` matches one path segment, ``**`` any number (including none). Dynamic-secret access uses
-synthetic paths (``dynamic/engines/{engine}/roles/{role}``), so one model covers secrets and leases.
+``*`` matches one path segment, ``**`` any number (including none); ``path_patterns`` matches them
+in linear time. Dynamic-secret access uses synthetic paths
+(``dynamic/engines/{engine}/roles/{role}``), so one model covers secrets and leases.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Iterable
 
 from .errors import InvalidConfig, InvalidRequest
 from .models import PERMISSIONS, Policy, Rule
+from .path_patterns import matches
 
 ADMIN_IDENTITY = "user:admin"
 ROOT_POLICY = "root"
@@ -63,19 +64,6 @@ def validate_policy(policy: Policy) -> Policy:
                 field=f"rules[{i}].permissions",
             )
     return policy
-
-
-@lru_cache(maxsize=4096)
-def _compile(pattern: str) -> re.Pattern[str]:
-    # Each segment is matched with its trailing "/" against path + "/", which lets "**" stand for
-    # zero or more whole segments without special cases at either end.
-    pieces = {"**": "(?:[^/]+/)*", "*": "[^/]+/"}
-    return re.compile("".join(pieces.get(s) or re.escape(s) + "/" for s in pattern.split("/")))
-
-
-def matches(pattern: str, path: str) -> bool:
-    """Does ``pattern`` cover ``path``?"""
-    return bool(_compile(pattern).fullmatch(path + "/"))
 
 
 def allowed(rules: Iterable[Rule], path: str, permission: str) -> bool:

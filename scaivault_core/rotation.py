@@ -23,7 +23,7 @@ from .auth import Authorizer
 from .crypto import Keyring
 from .durations import parse_duration
 from .engines import EngineManager
-from .errors import EngineError, InvalidRequest, ScaiVaultError
+from .errors import EngineError, InvalidConfig, InvalidRequest, ScaiVaultError
 from .models import SecretVersion
 from .policies import matches
 from .redaction import call_engine, remember_secrets
@@ -50,10 +50,16 @@ class Rotator:
     def _handler_for(self, path: str) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
         return next((handler for pattern, handler in self._handlers if matches(pattern, path)), None)
 
-    def rotate(self, identity: str, path: str, reason: str | None = None, grace_period: Any = None) -> SecretVersion:
-        """Rotate the secret at ``path`` (``rotate`` permission); returns the new version, without its value."""
+    def rotate(self, identity: str, path: str, reason: str | None = None, grace_period: Any = None, *,
+               scheduled: bool = False) -> SecretVersion:
+        """Rotate the secret at ``path`` (``rotate`` permission); returns the new version, without its value.
+
+        A ``scheduled`` rotation was allowed when its schedule was set, so the scheduler needs no grant
+        of its own; an engine's root credential needs the engine's ``rotate`` grant either way.
+        """
         check_path(path)
-        self._auth.require(identity, path, "rotate")
+        if not scheduled:
+            self._auth.require(identity, path, "rotate")
         grace = parse_duration(grace_period, "grace_period") or 0
         engine_name = self._engine_for(path)
         handler = None if engine_name else self._handler_for(path)
@@ -61,6 +67,8 @@ class Rotator:
             raise InvalidRequest(
                 f"{path!r} is no engine's root credential and no rotation handler covers it; "
                 "register one with the register_rotation_handlers hook.", path=path)
+        if engine_name:
+            self._require_engine_may_rotate(engine_name, path)
         current = self._secrets.read(path)
         if engine_name:
             version = self._rotate_engine_root(identity, path, engine_name, current, reason, grace)
@@ -130,11 +138,22 @@ class Rotator:
                 self._store.schedule_retirement(path, version, now + 60)
         for path, grace in self._store.claim_due_rotations(now):
             try:
-                self.rotate(self._rotating_identity(path), path, reason="scheduled rotation", grace_period=grace)
+                self.rotate(self._rotating_identity(path), path, reason="scheduled rotation", grace_period=grace,
+                            scheduled=True)
                 done += 1
             except ScaiVaultError as exc:
                 log.error("scheduled rotation of %s failed: %s", path, exc.message)
         return done
+
+    def _require_engine_may_rotate(self, engine_name: str, path: str) -> None:
+        """An engine's root credential rotates as the engine (DESIGN.md): ``dynamic:<engine>`` needs ``rotate``
+        there too, whoever asks, so a schedule cannot be accepted now and fail every period later."""
+        identity = f"dynamic:{engine_name}"
+        if not self._auth.can(identity, path, "rotate"):
+            raise InvalidConfig(
+                f"Engine identity {identity} may not rotate its root credentials: bind it a policy granting "
+                f"'rotate' on {path!r}.",
+                missing_grant={"identity": identity, "path": path, "permission": "rotate"})
 
     def _rotating_identity(self, path: str) -> str:
         engine_name = self._engine_for(path)
@@ -151,9 +170,12 @@ class Rotator:
             raise InvalidRequest("grace_period must be shorter than the rotation period.", field="grace_period")
         if seconds:  # refuse now what would only fail, in a log line, when it comes due
             self._secrets.read(path)
-            if self._engine_for(path) is None and self._handler_for(path) is None:
+            engine_name = self._engine_for(path)
+            if engine_name is None and self._handler_for(path) is None:
                 raise InvalidRequest(
                     f"{path!r} is no engine's root credential and no rotation handler covers it.", path=path)
+            if engine_name:
+                self._require_engine_may_rotate(engine_name, path)
         self._store.set_rotation_period(path, seconds, self._clock.time() + seconds if seconds else None, grace)
         self._audit.record(identity, "secret.rotation_period", path, period=seconds, grace_period=grace)
 

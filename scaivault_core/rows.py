@@ -16,7 +16,12 @@ ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "
                   "max_leases", "created_at", "updated_at")
 ROLE_COLUMNS = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at")
 SECRET_COLUMNS = ("path", "version", "secret_type", "created_at", "created_by", "reason", "retired_at")
-TOKEN_COLUMNS = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name")
+TOKEN_COLUMNS = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name",
+                 "parent", "ceilings")
+# The accessors of the token named by the parameter and of every token minted from it, however far
+# down (both dialects; a subquery, as Python's sqlite3 counts no rows for a statement starting WITH).
+TOKEN_TREE = ("(WITH RECURSIVE tree(accessor) AS (SELECT accessor FROM tokens WHERE accessor = {param} "
+              "UNION SELECT t.accessor FROM tokens t JOIN tree ON t.parent = tree.accessor) SELECT accessor FROM tree)")
 LEASE_LIST_COLUMNS = tuple(c for c in LEASE_COLUMNS if c != "sealed_handle")
 
 
@@ -45,9 +50,15 @@ def secret_from_row(row: Iterable[Any]) -> SecretVersion:
     return SecretVersion(**dict(zip(SECRET_COLUMNS, row)), data=None)
 
 
+def token_row(t: Token) -> tuple:
+    return (t.accessor, t.token_hash, t.identity, t.created_at, t.expires_at, t.revoked, t.display_name,
+            t.parent, json.dumps(list(t.ceilings)))
+
+
 def token_from_row(row: Iterable[Any]) -> Token:
     values = dict(zip(TOKEN_COLUMNS, row))
     values["revoked"] = bool(values["revoked"])  # SQLite stores 0/1
+    values["ceilings"] = json.loads(values["ceilings"] or "[]")  # tokens from before ceilings have none
     return Token(**values)
 
 

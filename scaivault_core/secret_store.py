@@ -50,6 +50,10 @@ class SecretStore:
             raise InvalidRequest("data must be a string for secret_type 'text'.", field="data")
         if len(json.dumps(data)) > MAX_SECRET_BYTES:
             raise InvalidRequest(f"A secret holds at most {MAX_SECRET_BYTES} bytes.", field="data")
+        if permission is None and not (self._auth.can(identity, path, "create") or self._auth.can(identity, path, "update")):
+            # Before looking: which of the two is missing would tell whether the secret exists.
+            self._auth.refuse(identity, path, "update",
+                              f"{identity} has no policy granting 'create' or 'update' on {path!r}; bind one with that grant.")
         exists = self._store.get_secret_version(path) is not None
         self._auth.require(identity, path, permission or ("update" if exists else "create"))
         return self.write(identity, path, data, secret_type, reason=reason)

@@ -103,7 +103,15 @@ def m003_rotation_grace(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m004_audit_chain(db: sqlite_utils.Database) -> None:
+def m004_token_lineage(db: sqlite_utils.Database) -> None:
+    # Who minted a token (revoking it revokes the tokens it minted) and whose grants bound it (JSON list).
+    db["tokens"].add_column("parent", str)
+    db["tokens"].add_column("ceilings", str)
+    db["tokens"].create_index(["parent"])
+
+
+@migration
+def m005_audit_chain(db: sqlite_utils.Database) -> None:
     # The audit chain (audit_chain.py): each entry's position, MAC and signing key, and the chain's head.
     # Entries written before this migration keep NULLs: they are the chain's unverified prefix.
     for column in ("seq", "mac", "key_id"):

@@ -15,9 +15,9 @@ from .errors import Conflict
 from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
-from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
+from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
                    engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
-                   rules_json, secret_from_row, token_from_row)
+                   rules_json, secret_from_row, token_from_row, token_row)
 from .store import LEASE_COLUMNS
 
 _LIVE = "('intent', 'active', 'revoking')"
@@ -333,8 +333,7 @@ class SQLiteStore:
 
     def insert_token(self, token: Token) -> None:
         self._insert(f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) VALUES ({', '.join('?' * len(TOKEN_COLUMNS))})",
-                     (token.accessor, token.token_hash, token.identity, token.created_at, token.expires_at,
-                      int(token.revoked), token.display_name), "Token")
+                     token_row(token), "Token")
 
     def token_by_hash(self, token_hash: str) -> Token | None:
         rows = self._cached_rows(("token", token_hash), f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = ?",
@@ -347,7 +346,9 @@ class SQLiteStore:
         return [token_from_row(r) for r in rows]
 
     def revoke_token(self, accessor: str) -> bool:
-        return self._exec("UPDATE tokens SET revoked = 1 WHERE accessor = ?", (accessor,)).rowcount > 0
+        """Revoke the token and every token minted from it, however far down."""
+        return self._exec(f"UPDATE tokens SET revoked = 1 WHERE accessor IN {TOKEN_TREE.format(param='?')}",
+                          (accessor,)).rowcount > 0
 
     # -- leases --------------------------------------------------------------------------------
 

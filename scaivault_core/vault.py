@@ -16,7 +16,7 @@ import pluggy
 
 from .audit import Auditor, audit_time
 from .audit_chain import Report as AuditReport
-from .auth import Authorizer, hash_token, new_token
+from .auth import Authorizer
 from .clock import Clock, SystemClock, iso
 from .converter import structure
 from .crypto import Keyring, decode_keys, load_keyring
@@ -39,6 +39,7 @@ from .settings import Settings
 from .sqlite_store import SQLiteStore
 from .store import Store, open_store
 from .templates import Templates
+from .tokens import mint
 
 
 def default_store_url() -> str:
@@ -88,6 +89,7 @@ class _Operations:
         """Create a policy: ``rules`` are ``{"path_pattern": ..., "permissions": [...]}``."""
         policy = self._policy(name, rules, description)
         self._core._auth.require(self.identity, f"sys/policies/{name}", "create")
+        self._core._auth.require_holds(self.identity, policy.rules, f"grant it through policy {name!r}")
         self._core.store.put_policy(policy, create=True)
         self._core._audit.record(self.identity, "policy.create", f"sys/policies/{name}")
         return policy
@@ -96,6 +98,7 @@ class _Operations:
         policy = self._policy(name, rules, description)
         self._core._auth.require(self.identity, f"sys/policies/{name}", "update")
         self.get_policy(name)
+        self._core._auth.require_holds(self.identity, policy.rules, f"grant it through policy {name!r}")
         self._core.store.put_policy(policy, create=False)
         self._core._audit.record(self.identity, "policy.update", f"sys/policies/{name}")
         return policy
@@ -129,10 +132,12 @@ class _Operations:
         self._core._audit.record(self.identity, "policy.delete", f"sys/policies/{name}")
 
     def bind_policy(self, name: str, identity: str) -> None:
-        """Bind policy ``name`` to ``identity`` (``sa:...``, ``user:...`` or ``dynamic:<engine>``)."""
+        """Bind policy ``name`` to ``identity`` (``sa:...``, ``user:...`` or ``dynamic:<engine>``, even before
+        that engine exists); the caller must hold every permission the policy grants."""
         check_identity(identity)
         self._core._auth.require(self.identity, f"sys/policies/{name}", "update")
-        self.get_policy(name)
+        policy = self.get_policy(name)
+        self._core._auth.require_holds(self.identity, policy.rules, f"bind policy {name!r}")
         self._core.store.add_binding(name, identity)
         self._core._audit.record(self.identity, "policy.bind", f"sys/policies/{name}", bound=identity)
 
@@ -147,16 +152,11 @@ class _Operations:
         return [identity for _, identity in self._core.store.list_bindings(policy=name)]
 
     def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> dict[str, Any]:
-        """A bearer token for ``identity``; the token itself is returned once and stored only as a hash."""
+        """A bearer token for ``identity``, living ``ttl`` (default and maximum: the operator's settings);
+        it can do nothing its minter cannot. The token itself is returned once and stored only as a hash."""
         check_identity(identity)
         self._core._auth.require(self.identity, "sys/tokens", "create")
-        seconds = parse_duration(ttl, "ttl")
-        now = self._core.clock.time()
-        token, accessor = new_token()
-        record = Token(accessor, identity, hash_token(token), now, now + seconds if seconds else None, False, display_name)
-        self._core.store.insert_token(record)
-        self._core._audit.record(self.identity, "token.create", "sys/tokens", subject=identity, accessor=accessor)
-        return {"token": token, "accessor": accessor, "identity": identity, "expires_at": iso(record.expires_at)}
+        return self._core._mint(self.identity, identity, ttl, display_name)
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:
         self._core._auth.require(self.identity, "sys/tokens", "list")
@@ -305,8 +305,8 @@ class Vault(_Operations):
         self.registry = EngineRegistry(self.pm)
         self.instance = instance_id()
         self.templates = Templates(self._template_filters())
-        self._auth = Authorizer(self.store, self.clock)
         self._audit = Auditor(self.store, self.keyring, self.clock)
+        self._auth = Authorizer(self.store, self.clock)
         self._secrets = SecretStore(self.store, self.keyring, self._auth, self._audit, self.clock)
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
                                       self.templates, self.clock)
@@ -391,12 +391,19 @@ class Vault(_Operations):
         return Session(self, check_identity(identity))
 
     def authenticate(self, token: str | None) -> Session:
-        """The session for a bearer token, or ``unauthenticated``."""
-        return Session(self, self._auth.authenticate(token).identity)
+        """The session for a bearer token (its identity carries the token's ceilings), or ``unauthenticated``."""
+        return Session(self, self._auth.authenticate(token))
 
     def create_admin_token(self, display_name: str = "initial admin") -> str:
-        """A token for the admin identity (what ``scaivault init`` prints once)."""
-        return self.create_token(ADMIN_IDENTITY, display_name=display_name)["token"]
+        """A token for the admin identity (what ``scaivault init`` prints once). Like Vault's root token it
+        does not expire and is not held to the operator's token_max_ttl: keep it offline, revoke it when done."""
+        return self._mint(ADMIN_IDENTITY, ADMIN_IDENTITY, None, display_name, forever=True)["token"]
+
+    def _mint(self, minter: str, identity: str, ttl: Any, display_name: str, *, forever: bool = False) -> dict[str, Any]:
+        token, record = mint(self.store, self._auth, self.clock, self.settings, minter, identity, ttl, display_name,
+                             forever=forever)
+        self._audit.record(minter, "token.create", "sys/tokens", subject=identity, accessor=record.accessor)
+        return {"token": token, "accessor": record.accessor, "identity": identity, "expires_at": iso(record.expires_at)}
 
     # -- operations -----------------------------------------------------------------------------
 

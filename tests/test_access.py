@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scaivault_core import InvalidConfig, PermissionDenied, Unauthenticated
+from scaivault_core import InvalidConfig, LeaseNotFound, PermissionDenied, Unauthenticated
 
 GUIDE_POLICY = [{"path_pattern": "dynamic/engines/mem/roles/readonly", "permissions": ["read"]}]
 
@@ -25,9 +25,9 @@ def test_guide_policy_allows_its_role_and_no_other(vault):
         service.issue("mem", "admin")
     with pytest.raises(PermissionDenied):
         service.create_engine("x", "database", {"plugin": "memory"})
-    # The identity that issued a lease may renew and revoke it; another may not.
+    # The identity that issued a lease may renew and revoke it; to another it does not exist.
     service.renew(creds.lease_id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(LeaseNotFound):
         vault.as_identity("sa:other").revoke(creds.lease_id)
     service.revoke(creds.lease_id)
 
@@ -96,3 +96,60 @@ def test_unknown_permission_is_refused(vault):
     with pytest.raises(InvalidConfig) as err:
         vault.create_policy("p", [{"path_pattern": "a", "permissions": ["reed"]}])
     assert "reed" in err.value.message
+
+
+# -- nobody hands out more than they hold ----------------------------------------------------------
+
+EDITOR = [{"path_pattern": "sys/policies/team", "permissions": ["read", "update"]},
+          {"path_pattern": "dynamic/engines/*", "permissions": ["read", "revoke"]}]
+
+
+def editor(vault):
+    vault.create_policy("editor", EDITOR)
+    vault.bind_policy("editor", "sa:editor")
+    vault.create_policy("team", [{"path_pattern": "dynamic/engines/mem", "permissions": ["read"]}])
+    return vault.as_identity("sa:editor")
+
+
+def test_a_policy_editor_cannot_grant_what_it_does_not_hold(vault):
+    ed = editor(vault)
+    with pytest.raises(PermissionDenied) as err:
+        ed.update_policy("team", [{"path_pattern": "**", "permissions": ["read"]}])
+    assert err.value.details == {"identity": "sa:editor", "path": "**", "permission": "read"}
+    with pytest.raises(PermissionDenied):  # 'dynamic/**' is more than 'dynamic/engines/*'
+        ed.update_policy("team", [{"path_pattern": "dynamic/**", "permissions": ["read"]}])
+    with pytest.raises(PermissionDenied):  # a permission it holds nowhere
+        ed.update_policy("team", [{"path_pattern": "dynamic/engines/mem", "permissions": ["delete"]}])
+    ed.update_policy("team", [{"path_pattern": "dynamic/engines/mem", "permissions": ["read", "revoke"]}])
+    ed.bind_policy("team", "sa:editor")
+
+
+def test_binding_needs_every_grant_of_the_policy(vault):
+    ed = editor(vault)
+    vault.create_policy("broad", [{"path_pattern": "secret/**", "permissions": ["read"]}])
+    vault.create_policy("p2", [{"path_pattern": "sys/policies/*", "permissions": ["read", "update"]}])
+    vault.bind_policy("p2", "sa:binder")
+    binder = vault.as_identity("sa:binder")
+    for name in ("broad", "root"):
+        with pytest.raises(PermissionDenied):
+            binder.bind_policy(name, "sa:binder")
+    assert vault.list_bindings("broad") == []
+    assert vault.list_bindings("root") == ["user:admin"]
+    ed.bind_policy("team", "sa:someone")  # 'read' on dynamic/engines/mem: the editor holds it
+    assert vault.list_bindings("team") == ["sa:someone"]
+
+
+def test_deleting_an_engine_ends_its_identity(make_vault, target):
+    vault = make_vault()
+    vault.put_secret("infra/mem/root", {"username": "admin", "password": "s3cret-root"})
+    vault.create_policy("mem-root", [{"path_pattern": "infra/mem/root", "permissions": ["read"]}])
+    vault.bind_policy("mem-root", "dynamic:support-db")  # bound before the engine exists, as the guide does
+    config = {"plugin": "memory", "root_credentials_path": "infra/mem/root"}
+    vault.create_engine("support-db", "database", config)
+    vault.delete_engine("support-db")
+    assert vault.list_bindings("mem-root") == []
+    with pytest.raises(InvalidConfig) as err:  # a new engine of the same name inherits nothing
+        vault.create_engine("support-db", "database", config)
+    assert err.value.details["missing_grant"]["identity"] == "dynamic:support-db"
+    vault.bind_policy("mem-root", "dynamic:support-db")
+    vault.create_engine("support-db", "database", config)

@@ -140,7 +140,7 @@ def test_entries_written_before_the_upgrade_are_an_unverified_prefix(make_vault,
 
     for module in (sqlite_migrations, pg_migrations):
         names = [fn.__name__ for fn in module.MIGRATIONS]
-        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:names.index("m004_audit_chain")])
+        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:names.index("m005_audit_chain")])
     before = make_vault()  # a store as the previous release left it
     for operation in ("secret.write", "policy.create"):
         write(before, "INSERT INTO audit (time, identity, operation, path, outcome, details) VALUES (?, ?, ?, ?, ?, ?)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scaivault_core import EngineError, InvalidRequest, NotFound, hookimpl
+from scaivault_core import EngineError, InvalidConfig, InvalidRequest, NotFound, hookimpl
 
 ROOT = "infra/mem/root"
 
@@ -90,3 +90,37 @@ def test_scheduled_rotation_keeps_its_grace_period(rooted, clock, target):
 def test_grace_period_must_be_shorter_than_the_period(rooted):
     with pytest.raises(InvalidRequest):
         rooted.set_rotation_period(ROOT, "1h", grace_period="2h")
+
+
+def test_rotation_needs_the_engines_own_rotate_grant_on_demand_and_when_scheduled(make_vault, target):
+    # DESIGN.md: root rotation needs 'rotate' for dynamic:<engine> too, not only for whoever asks.
+    vault = make_vault()
+    vault.put_secret(ROOT, {"username": "admin", "password": "original-pw"})
+    vault.create_policy("mem-root", [{"path_pattern": ROOT, "permissions": ["read"]}])
+    vault.bind_policy("mem-root", "dynamic:mem")
+    vault.create_engine("mem", "database", {"plugin": "memory", "root_credentials_path": ROOT})
+    missing = {"identity": "dynamic:mem", "path": ROOT, "permission": "rotate"}
+    for attempt in (lambda: vault.rotate_secret(ROOT), lambda: vault.set_rotation_period(ROOT, "1d")):
+        with pytest.raises(InvalidConfig) as err:
+            attempt()
+        assert err.value.details["missing_grant"] == missing and "dynamic:mem" in err.value.message
+    assert target.root_passwords == [] and vault.get_secret(ROOT).version == 1
+    vault.update_policy("mem-root", [{"path_pattern": ROOT, "permissions": ["read", "rotate"]}])
+    vault.set_rotation_period(ROOT, "1d")
+    vault.rotate_secret(ROOT)
+    assert len(target.root_passwords) == 1
+
+
+def test_a_scheduled_rotation_by_a_handler_runs_when_due(make_vault, clock, target):
+    # It ran as system:scheduler, which holds no policy, so every period failed, only in the log.
+    class Handlers:
+        @hookimpl
+        def register_rotation_handlers(self, register):
+            register("apps/**", lambda current: {"key": current["key"] + "-next"})
+
+    vault = make_vault(plugins=[Handlers()])
+    vault.put_secret("apps/api-key", {"key": "k1"})
+    vault.set_rotation_period("apps/api-key", "1d")
+    clock.advance(86401)
+    vault.worker._scheduled()
+    assert vault.get_secret("apps/api-key").data == {"key": "k1-next"}

@@ -196,7 +196,8 @@ class TokenCreate:
     ttl: Any = attrs.field(default=None, validator=DURATION)
     display_name: Any = attrs.field(default="", validator=STRING)
     schema: ClassVar[dict] = _object(
-        {"identity": IDENTITY_SCHEMA, "ttl": {**DURATION_SCHEMA, "description": "Lifetime; absent or '0' for none."},
+        {"identity": IDENTITY_SCHEMA, "ttl": {**DURATION_SCHEMA, "description": "Lifetime; absent or '0' for the operator's "
+                                                             "default, at most the operator's maximum."},
          "display_name": {"type": "string"}},
         ["identity"])
 

@@ -283,7 +283,7 @@ class Kit:
         vault.put_secret(ROOT_PATH, {"access_key_id": credentials.access_key_id,
                                      "secret_access_key": credentials.secret_access_key})
         if not any(p.name == "aws-root" for p in vault.list_policies()):
-            vault.create_policy("aws-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+            vault.create_policy("aws-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
             vault.bind_policy("aws-root", f"dynamic:{ENGINE}")
 
     def add_engine(self, vault: Vault, account: MotoAccount, root: AwsCredentials | None = None,

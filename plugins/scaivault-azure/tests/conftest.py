@@ -147,11 +147,11 @@ def engine_config(double, **overrides) -> dict:
 
 
 def configure(vault, double, *, engine: str = ENGINE, root: dict | None = None, **overrides) -> None:
-    """Root secret, the policy letting ``dynamic:<engine>`` read it, and the engine itself."""
+    """Root secret, the policy letting ``dynamic:<engine>`` read and rotate it, and the engine itself."""
     vault.put_secret(ROOT_PATH, root or {"client_id": double.root_client_id,
                                          "client_secret": double.root_client_secret,
                                          "tenant_id": double.tenant_id}, "json")
-    vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+    vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
     vault.create_engine(engine, "azure", engine_config(double, **overrides), default_ttl="1h", max_ttl="24h")
 

@@ -142,9 +142,9 @@ ENGINE = "prod-gcp"
 
 
 def configure(vault, double, *, engine: str = ENGINE, root: dict | None = None, **overrides) -> None:
-    """Root key, the policy letting ``dynamic:<engine>`` read it, and the engine itself."""
+    """Root key, the policy letting ``dynamic:<engine>`` read and rotate it, and the engine itself."""
     vault.put_secret(ROOT_PATH, root or double.root_key_info, "json")
-    vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+    vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
     vault.create_engine(engine, "gcp", {"root_credentials_path": ROOT_PATH, "iam_endpoint": double.iam_url,
                                         "iamcredentials_endpoint": double.iamcredentials_url,

@@ -72,10 +72,10 @@ class Server:
 
 
 def configure_engine(vault: Vault, name: str, connection_url: str, root: dict[str, str], **config: Any) -> Any:
-    """Store the root secret, let ``dynamic:<name>`` read it, and create the engine."""
+    """Store the root secret, let ``dynamic:<name>`` read and rotate it, and create the engine."""
     path = f"infra/mysql/{name}/root"
     vault.put_secret(path, root)
-    vault.create_policy(f"{name}-root", [{"path_pattern": path, "permissions": ["read"]}])
+    vault.create_policy(f"{name}-root", [{"path_pattern": path, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{name}-root", f"dynamic:{name}")
     return vault.create_engine(name, "database", {"plugin": "mysql", "connection_url": connection_url,
                                                   "root_credentials_path": path, **config},

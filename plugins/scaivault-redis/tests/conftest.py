@@ -86,10 +86,10 @@ class RedisServer:
 
 
 def configure_engine(vault: Vault, name: str, config: dict[str, Any], root: dict[str, str]) -> Any:
-    """Store the root secret, let ``dynamic:<name>`` read it, and create the engine."""
+    """Store the root secret, let ``dynamic:<name>`` read and rotate it, and create the engine."""
     path = f"infra/redis/{name}/root"
     vault.put_secret(path, root)
-    vault.create_policy(f"{name}-root", [{"path_pattern": path, "permissions": ["read"]}])
+    vault.create_policy(f"{name}-root", [{"path_pattern": path, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{name}-root", f"dynamic:{name}")
     return vault.create_engine(name, "database", {"plugin": "redis", "root_credentials_path": path, **config},
                                default_ttl="1h", max_ttl="4h")

@@ -368,10 +368,10 @@ class SSHVaults:
                   root_path: str = ROOT_PATH, store_secret: bool = True, default_ttl: str = "1h",
                   max_ttl: str = "8h", **config) -> SSHEngine:
         """Store the CA key at `root_path` (an empty secret when `ca_key` is None, for `generate_ca`),
-        let `dynamic:<engine>` read it, create the engine; returns the engine object."""
+        let `dynamic:<engine>` read and rotate it, create the engine; returns the engine object."""
         if store_secret:
             vault.put_secret(root_path, {"private_key": ca_private_key_text(ca_key)} if ca_key is not None else {})
-        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path, "permissions": ["read"]}])
+        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path, "permissions": ["read", "rotate"]}])
         vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
         krl_path = krl_path or self.directory / "revoked.krl"
         vault.create_engine(engine, "ssh", {"root_credentials_path": root_path, "krl_path": str(krl_path), **config},

@@ -59,7 +59,7 @@ def vault(tmp_path):
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh, OtherPlugin()])
     vault = Vault(tmp_path / "vault.db", plugin_manager=pm, clock=ManualClock(start=time.time()), start_worker=False)
     vault.put_secret("infra/ssh/ca", {"private_key": scaivault_ssh.ca_private_key_text(generate_ca_key("ed25519"))})
-    vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read"]}])
+    vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "rotate"]}])
     vault.bind_policy("ssh-root", "dynamic:ssh")
     vault.create_engine("ssh", "ssh", {"root_credentials_path": "infra/ssh/ca", "krl_path": str(tmp_path / "vault.krl")},
                         default_ttl="1h", max_ttl="8h")
