@@ -306,7 +306,7 @@ class Vault(_Operations):
         self.instance = instance_id()
         self.templates = Templates(self._template_filters())
         self._audit = Auditor(self.store, self.keyring, self.clock)
-        self._auth = Authorizer(self.store, self.clock)
+        self._auth = Authorizer(self.store, self.clock, on_denied=self._audit.denied)
         self._secrets = SecretStore(self.store, self.keyring, self._auth, self._audit, self.clock)
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
                                       self.templates, self.clock)

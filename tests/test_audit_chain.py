@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from scaivault_core import PermissionDenied
+from scaivault_core import PermissionDenied, Unauthenticated
 from scaivault_core import audit_chain
 from scaivault_core.audit_chain import AuditChain, verify
 from scaivault_core.crypto import Keyring, decode_keys, encode_key, new_key
@@ -194,11 +194,17 @@ def test_processes_taking_turns_and_rolled_back_appends_keep_one_chain(make_vaul
 
 
 def test_denials_are_recorded(vault):
-    vault._audit.denied("sa:mallory", "sys/audit", "read")
-    vault._audit.denied("anonymous", "sys/auth", "authenticate")
+    """The Authorizer reports every refusal to Auditor.denied: a failed check and a failed authentication."""
+    with pytest.raises(PermissionDenied):
+        vault.as_identity("sa:mallory").audit_log()
+    with pytest.raises(PermissionDenied):
+        vault.as_identity("sa:mallory").get_secret("apps/missing")
+    with pytest.raises(Unauthenticated):
+        vault.authenticate("svt.not-a-token")
     entries = [e for _, e in vault.audit_log(operation="access.denied")]
     assert [(e.identity, e.path, e.outcome, e.details) for e in entries] == [
         ("sa:mallory", "sys/audit", "permission_denied", {"permission": "read"}),
+        ("sa:mallory", "apps/missing", "permission_denied", {"permission": "read"}),
         ("anonymous", "sys/auth", "unauthenticated", {"permission": "authenticate"}),
     ]
     assert vault.verify_audit_log().ok
@@ -223,7 +229,8 @@ def test_filters_and_pages(vault, clock):
     clock.advance(100)
     lease = vault.issue("mem", "readonly")
     vault.revoke(lease.lease_id)
-    vault._audit.denied("sa:nobody", "apps/a", "read")
+    with pytest.raises(PermissionDenied):
+        vault.as_identity("sa:nobody").get_secret("apps/a")
 
     def ops(**filters):
         return [e.operation for _, e in vault.audit_log(**filters)]
