@@ -242,7 +242,8 @@ def store_leases(vault: Vault, engine: str, role: str, planned: Iterable[Planned
                 data = {"username": item.username, "password": "x" * 24}
                 vault.store.append_audit(AuditEvent(now, "user:admin", "lease.issue", path, "ok", item.lease_id,
                                                     {"ttl": int(due - now), "subject": item.username,
-                                                     "hashes": {"data": vault.keyring.mac(data)}}))
+                                                     "hashes": {"data": vault.keyring.mac(data)}}),
+                                        vault._audit.chain)
         batch.clear()
 
     for item in planned:

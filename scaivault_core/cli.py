@@ -808,6 +808,70 @@ def plugins_new(name: str, dest: Path) -> None:
     click.echo(f"Created {created}")
 
 
+# -- the audit log ---------------------------------------------------------------------------------
+
+@cli.group(invoke_without_command=True)
+@click.option("--identity", help="Only entries of this identity (anonymous: failed authentication).")
+@click.option("--operation", help="Only this operation, e.g. lease.issue or access.denied.")
+@click.option("--path-prefix", help="Only entries whose path starts with this.")
+@click.option("--outcome", help="ok, or an error code such as permission_denied.")
+@click.option("--lease-id", help="Only entries about this lease.")
+@click.option("--since", help="From this time: ISO 8601 (2026-01-31T12:00:00Z) or a duration before now (2h).")
+@click.option("--until", help="Before this time, in the same forms.")
+@click.option("--after", type=int, help="Start after this entry id (the previous page's next).")
+@click.option("--limit", type=int, help="Page size, at most 1000 (default 100).")
+@click.option("--all", "all_pages", is_flag=True, help="Follow pages to the end.")
+@output
+@click.pass_context
+def audit(ctx: click.Context, all_pages: bool, **filters: Any) -> None:
+    """List audit entries, oldest first (needs read on sys/audit); `audit verify` checks the chain."""
+    if ctx.invoked_subcommand is not None:
+        given = [name for name, value in filters.items() if value is not None] + (["all"] if all_pages else [])
+        if given:
+            raise InvalidRequest(f"--{given[0].replace('_', '-')} is for listing: give it to `scaivault audit` "
+                                 "alone.", field=given[0])
+        return
+    if filters["limit"] is None:
+        filters["limit"] = 100
+    api = _state().api()
+    page = api.audit_log(**filters)
+    entries = page["entries"]
+    while all_pages and page["next"]:
+        page = api.audit_log(**{**filters, "after": page["next"]})
+        entries += page["entries"]
+    if _state().format == "json":
+        emit({"entries": entries, "next": None if all_pages else page["next"]})
+        return
+    emit(entries, ("id", "time", "identity", "operation", "path", "outcome", "lease_id"))
+    if page["next"] and not all_pages:
+        click.echo(f"(more: --after {page['next']})")
+
+
+@audit.command("verify")
+@output
+def audit_verify() -> None:
+    """Check the audit chain on the store (needs the vault key); exit status 1 when it is broken."""
+    state = _state()
+    if state.address:
+        raise InvalidRequest("`audit verify` checks the store itself with the vault key: run it with --store "
+                             "(SCAIVAULT_STORE) and the key, not against a server.", field="address")
+    report = state.open_vault().verify_audit_log()
+    if state.format == "json":
+        emit(report.to_dict())
+    elif report.ok:
+        click.echo(f"OK: {report.signed} signed entr{'y' if report.signed == 1 else 'ies'} verified up to the "
+                   f"chain head (position {report.head.seq}, MAC {report.head.mac or '-'}).")
+    else:
+        where = f"at entry {report.broken.id}" if report.broken.id is not None else "at the end"
+        click.echo(f"BROKEN {where} ({report.broken.problem}): {report.broken.message}")
+        click.echo(f"Entries verified before it: {report.signed}.")
+    if state.format != "json" and report.unsigned_prefix:
+        click.echo(f"{report.unsigned_prefix} older entries, written before the chain began (before the upgrade), "
+                   "cannot be verified.")
+    if not report.ok:
+        click.get_current_context().exit(1)
+
+
 # -- for plugins' commands -------------------------------------------------------------------------
 
 def run_operation(op: Any, path: dict[str, str] | None = None, query: dict[str, Any] | None = None,

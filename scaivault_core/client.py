@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Iterator
 from urllib.parse import quote
 
@@ -68,6 +68,13 @@ def _segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
+def _moment(value: Any) -> Any:
+    """A time for a query string, as the embedded API takes it: epoch seconds and datetimes become ISO 8601."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = datetime.fromtimestamp(value, tz=timezone.utc)
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
@@ -89,6 +96,15 @@ class _Calls:
     def metrics(self) -> Any:
         """Prometheus metrics as text (needs ``read`` on ``sys/metrics``)."""
         return self._call("GET", "/v1/metrics")
+
+    def audit_log(self, identity: str | None = None, operation: str | None = None, path_prefix: str | None = None,
+                  outcome: str | None = None, lease_id: str | None = None, since: Any = None, until: Any = None,
+                  after: int | None = None, limit: int = 100) -> Any:
+        """One page of audit entries (needs ``read`` on ``sys/audit``): ``{"entries": [...], "next": id or None}``."""
+        params = _drop_none({"identity": identity, "operation": operation, "path_prefix": path_prefix,
+                             "outcome": outcome, "lease_id": lease_id, "since": _moment(since), "until": _moment(until),
+                             "after": after, "limit": limit})
+        return self._call("GET", "/v1/sys/audit", params=params)
 
     # -- tokens ---------------------------------------------------------------------------------
 

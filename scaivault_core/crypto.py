@@ -40,6 +40,8 @@ class Keyring:
         self.current_id = self.key_id(keys[0])
         # Audit hashes use the oldest key so they stay comparable across key rotation.
         self._mac_key = _derive(keys[-1], b"scaivault/audit-hmac")
+        # The audit chain is signed under the newest key instead: key rotation re-signs it (audit_chain.py).
+        self._chain_keys = {self.key_id(k).hex(): _derive(k, b"scaivault/audit-chain") for k in keys}
 
     @staticmethod
     def key_id(key: bytes) -> bytes:
@@ -82,6 +84,11 @@ class Keyring:
         """A keyed hash of a secret value: comparable in the audit log, useless to a reader."""
         raw = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True).encode()
         return "hmac-sha256:" + hmac.new(self._mac_key, raw, hashlib.sha256).hexdigest()[:32]
+
+    def chain_mac(self, data: bytes, key_id: str | None = None) -> str | None:
+        """An audit chain MAC of ``data`` under key ``key_id`` (hex; default the current key); None if not held."""
+        key = self._chain_keys.get(key_id or self.current_id.hex())
+        return None if key is None else hmac.digest(key, data, "sha256")[:16].hex()
 
 
 def new_key() -> bytes:

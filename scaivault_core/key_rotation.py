@@ -10,7 +10,8 @@ Rotation, with several processes sharing the store:
    one by one: they now seal under NEW and still read OLD;
 2. run ``Vault.rotate_encryption_key()`` once, from any of them (or a one-off process with the
    same keyring): every secret version, pending root rotation and lease handle still sealed under
-   OLD is re-encrypted under NEW while the vault keeps serving;
+   OLD is re-encrypted under NEW, and the audit chain is re-signed under NEW, while the vault keeps
+   serving;
 3. drop OLD from the configuration. From then on OLD alone reads nothing in the store.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
+from .audit_chain import resign
 from .crypto import Keyring
 from .errors import InvalidConfig
 
@@ -73,5 +75,8 @@ def reseal_all(store: Any, keyring: Keyring) -> dict[str, int]:
             store.reseal_rotation(pending["path"], new)
             counts["rotations"] += 1
     counts["leases"] = store.reseal_leases(lambda lease_id, sealed: again(sealed, f"lease:{lease_id}"))
+    # The audit chain is signed, not sealed: re-signed under the new key after each entry is checked
+    # under its old one. A broken chain is re-signed only up to the break, which stays visible.
+    counts["audit_entries"], _ = resign(store, keyring)
     store.set_meta(KEY_CHECK, _seal_check(keyring))
     return counts

@@ -126,3 +126,16 @@ def m004_token_lineage(conn: psycopg.Connection) -> None:
     # Who minted a token (revoking it revokes the tokens it minted) and whose grants bound it (JSON list).
     conn.execute("ALTER TABLE tokens ADD COLUMN parent text, ADD COLUMN ceilings text")
     conn.execute("CREATE INDEX tokens_parent ON tokens (parent)")
+
+
+@migration
+def m005_audit_chain(conn: psycopg.Connection) -> None:
+    # The audit chain (audit_chain.py): each entry's position, MAC and signing key, and the chain's head,
+    # whose row appenders lock. Entries written before this migration keep NULLs: the unverified prefix.
+    conn.execute("ALTER TABLE audit ADD COLUMN seq bigint, ADD COLUMN mac text, ADD COLUMN key_id text")
+    conn.execute(
+        """CREATE TABLE audit_head (
+            id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, mac text NOT NULL, key_id text,
+            head_mac text, resign_seq bigint NOT NULL DEFAULT 0, resign_mac text NOT NULL DEFAULT '')"""
+    )
+    conn.execute("INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '')")

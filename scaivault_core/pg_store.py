@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from .audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from .errors import Conflict, InvalidConfig, InvalidRequest
 from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 from .pg_migrations import migrate
@@ -627,16 +628,30 @@ class PostgresStore:
 
     # -- audit ---------------------------------------------------------------------------------
 
-    def append_audit(self, event: AuditEvent) -> None:
-        self._exec(
-            "INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id,
-             json.dumps(event.details)),
-        )
+    def append_audit(self, event: AuditEvent, chain: Any) -> None:
+        """Sign ``event`` onto the chain (``chain.link``) and store it; the locked head row serialises appenders."""
+        details = json.dumps(event.details)
+        with self.transaction():
+            (seq, mac, key_id), head = chain.link(self.audit_head(lock=True), event, details)
+            # One statement for the entry and the new head: a round trip less while the head is locked.
+            self._exec(
+                "WITH entry AS (INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details, seq, "
+                "mac, key_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) " + _SET_HEAD,
+                (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, details,
+                 seq, mac, key_id, *_head_values(head)),
+            )
 
     def list_audit(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
-                   limit: int = 100) -> list[tuple[int, AuditEvent]]:
-        clauses, params = self._filters((("lease_id", lease_id), ("operation", operation)))
+                   limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
+                   outcome: str | None = None, since: float | None = None,
+                   until: float | None = None) -> list[tuple[int, AuditEvent]]:
+        clauses, params = self._filters((("lease_id", lease_id), ("operation", operation), ("identity", identity),
+                                         ("outcome", outcome)))
+        for clause, value in (("left(path, %s) = %s", path_prefix or None), ("time >= %s", since),
+                              ("time < %s", until)):
+            if value is not None:
+                clauses.append(clause)
+                params.extend((len(value), value) if clause.startswith("left") else (value,))
         clauses.append("id > %s")
         rows = self._all(f"SELECT id, time, identity, operation, path, outcome, lease_id, details FROM audit"
                          f"{_where(clauses)} ORDER BY id LIMIT %s", (*params, after, limit))
@@ -645,6 +660,40 @@ class PostgresStore:
                               details=json.loads(r[7] or "{}")))
             for r in rows
         ]
+
+    def audit_head(self, *, lock: bool = False) -> ChainHead:
+        """The chain head; ``lock`` (in a transaction) holds it, so no other process appends until commit."""
+        row = self._one("SELECT seq, mac, key_id, head_mac, resign_seq, resign_mac FROM audit_head WHERE id = 1"
+                        + (" FOR UPDATE" if lock else ""))
+        return ChainHead(*row) if row else ChainHead()
+
+    def audit_chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        rows = self._all(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit WHERE id > %s ORDER BY id LIMIT %s",
+                         (after, limit))
+        return [ChainRow(*r) for r in rows]
+
+    def find_audit_seq(self, seq: int) -> int | None:
+        row = self._one("SELECT id FROM audit WHERE seq = %s ORDER BY id LIMIT 1", (seq,))
+        return row[0] if row else None
+
+    def resign_audit(self, links: list[tuple[int, str, str]], head: ChainHead) -> None:
+        """New (mac, key id) for entries by id, and the head after them, in the caller's transaction."""
+        with self.transaction():
+            if links:
+                with self._conn() as conn, conn.cursor() as cur:
+                    cur.executemany("UPDATE audit SET mac = %s, key_id = %s WHERE id = %s",
+                                    [(mac, key_id, entry_id) for entry_id, mac, key_id in links])
+            self._exec(_SET_HEAD, _head_values(head))
+
+
+_SET_HEAD = ("INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
+             "VALUES (1, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
+             "mac = excluded.mac, key_id = excluded.key_id, head_mac = excluded.head_mac, "
+             "resign_seq = excluded.resign_seq, resign_mac = excluded.resign_mac")
+
+
+def _head_values(head: ChainHead) -> tuple:
+    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)
 
 
 def _where(clauses: list[str]) -> str:

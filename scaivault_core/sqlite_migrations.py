@@ -108,3 +108,18 @@ def m004_token_lineage(db: sqlite_utils.Database) -> None:
     db["tokens"].add_column("parent", str)
     db["tokens"].add_column("ceilings", str)
     db["tokens"].create_index(["parent"])
+
+
+@migration
+def m005_audit_chain(db: sqlite_utils.Database) -> None:
+    # The audit chain (audit_chain.py): each entry's position, MAC and signing key, and the chain's head.
+    # Entries written before this migration keep NULLs: they are the chain's unverified prefix.
+    for column in ("seq", "mac", "key_id"):
+        db["audit"].add_column(column, int if column == "seq" else str)
+    db.execute(
+        """CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, mac TEXT NOT NULL, key_id TEXT,
+            head_mac TEXT, resign_seq INTEGER NOT NULL DEFAULT 0, resign_mac TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '')")

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from .errors import Conflict
 from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
@@ -23,7 +24,7 @@ _LIVE = "('intent', 'active', 'revoking')"
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
 # Statements that leave ``_cached_rows`` valid: reads, and the writes of the lease lifecycle. Any
 # other write (an engine, role, policy, binding or token above all) clears it.
-_KEEPS_CACHE = ("SELECT", "INSERT INTO leases", "UPDATE leases", "INSERT INTO audit")
+_KEEPS_CACHE = ("SELECT", "INSERT INTO leases", "UPDATE leases", "INSERT INTO audit", "UPDATE audit")
 _CACHE_ENTRIES = 4096  # a bound, so that unknown tokens tried one after another cannot fill memory
 
 
@@ -488,24 +489,89 @@ class SQLiteStore:
 
     # -- audit ---------------------------------------------------------------------------------
 
-    def append_audit(self, event: AuditEvent) -> None:
-        self._exec(
-            "INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, json.dumps(event.details)),
-        )
+    _chain_head: ChainHead | None = None  # the head as this process last wrote it (a guess, checked on use)
+
+    def append_audit(self, event: AuditEvent, chain: Any) -> None:
+        """Sign ``event`` onto the chain (``chain.link``) and store it; BEGIN IMMEDIATE serialises appenders."""
+        details = json.dumps(event.details)
+        with self.transaction():
+            # Usually no other connection appended since this one did, so link to the head it wrote and
+            # let the UPDATE check that (one statement less on the hot path); otherwise read it and link again.
+            head = self._chain_head or self.audit_head()
+            (seq, mac, key_id), new = chain.link(head, event, details)
+            if self._exec(f"UPDATE audit_head SET {_HEAD_SET} WHERE id = 1 AND head_mac IS ?",
+                          (*_head_values(new), head.head_mac)).rowcount != 1:
+                (seq, mac, key_id), new = chain.link(self.audit_head(), event, details)
+                self._set_audit_head(new)
+            self._exec(
+                "INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details, seq, mac, key_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, details,
+                 seq, mac, key_id),
+            )
+            self._chain_head = new  # a rollback makes it stale, which the next append's UPDATE notices
 
     def list_audit(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
-                   limit: int = 100) -> list[tuple[int, AuditEvent]]:
+                   limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
+                   outcome: str | None = None, since: float | None = None,
+                   until: float | None = None) -> list[tuple[int, AuditEvent]]:
+        where, params = ["id > ?"], [after]
+        for column, value in (("lease_id", lease_id), ("operation", operation), ("identity", identity),
+                              ("outcome", outcome)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if path_prefix:
+            where.append("substr(path, 1, ?) = ?")
+            params.extend((len(path_prefix), path_prefix))
+        if since is not None:
+            where.append("time >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("time < ?")
+            params.append(until)
         rows = self._exec(
             "SELECT id, time, identity, operation, path, outcome, lease_id, details FROM audit "
-            "WHERE id > ? AND (? IS NULL OR lease_id = ?) AND (? IS NULL OR operation = ?) ORDER BY id LIMIT ?",
-            (after, lease_id, lease_id, operation, operation, limit),
+            f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit),
         ).fetchall()
         return [
             (r[0], AuditEvent(time=r[1], identity=r[2], operation=r[3], path=r[4], outcome=r[5], lease_id=r[6],
                               details=json.loads(r[7] or "{}")))
             for r in rows
         ]
+
+    def audit_head(self, *, lock: bool = False) -> ChainHead:
+        """The chain head (``lock``: a PostgreSQL notion; here the caller's transaction already excludes writers)."""
+        row = self._exec("SELECT seq, mac, key_id, head_mac, resign_seq, resign_mac FROM audit_head WHERE id = 1").fetchone()
+        return ChainHead(*row) if row else ChainHead()
+
+    def _set_audit_head(self, head: ChainHead) -> None:
+        self._exec("INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
+                   f"VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET {_HEAD_SET}",
+                   (*_head_values(head), *_head_values(head)))
+
+    def audit_chain_rows(self, after: int, limit: int) -> list[ChainRow]:
+        rows = self._exec(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit WHERE id > ? ORDER BY id LIMIT ?",
+                          (after, limit)).fetchall()
+        return [ChainRow(*r) for r in rows]
+
+    def find_audit_seq(self, seq: int) -> int | None:
+        row = self._exec("SELECT id FROM audit WHERE seq = ? ORDER BY id LIMIT 1", (seq,)).fetchone()
+        return row[0] if row else None
+
+    def resign_audit(self, links: list[tuple[int, str, str]], head: ChainHead) -> None:
+        """New (mac, key id) for entries by id, and the head after them, in the caller's transaction."""
+        with self.transaction():
+            for entry_id, mac, key_id in links:
+                self._exec("UPDATE audit SET mac = ?, key_id = ? WHERE id = ?", (mac, key_id, entry_id))
+            self._set_audit_head(head)
+
+
+_HEAD_SET = "seq = ?, mac = ?, key_id = ?, head_mac = ?, resign_seq = ?, resign_mac = ?"
+
+
+def _head_values(head: ChainHead) -> tuple:
+    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)
 
 
 def is_sqlite_url(url: str) -> bool:

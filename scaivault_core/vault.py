@@ -14,7 +14,8 @@ from typing import Any
 import attrs
 import pluggy
 
-from .audit import Auditor
+from .audit import Auditor, audit_time
+from .audit_chain import Report as AuditReport
 from .auth import Authorizer
 from .clock import Clock, SystemClock, iso
 from .converter import structure
@@ -252,9 +253,20 @@ class _Operations:
         return self._core.metrics.render().decode("utf-8")
 
     def audit_log(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
-                  limit: int = 100) -> list[tuple[int, AuditEvent]]:
+                  limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
+                  outcome: str | None = None, since: Any = None, until: Any = None) -> list[tuple[int, AuditEvent]]:
+        """(id, event) pairs by filter, oldest first; page with ``after`` = the last id seen. ``since`` (inclusive)
+        and ``until`` (exclusive): epoch seconds, a datetime, an ISO 8601 string, or a duration before now ("1h")."""
         self._core._auth.require(self.identity, "sys/audit", "read")
-        return self._core.store.list_audit(lease_id=lease_id, operation=operation, after=after, limit=limit)
+        now = self._core.clock.time()
+        return self._core.store.list_audit(lease_id=lease_id, operation=operation, after=after, limit=limit,
+                                           identity=identity, path_prefix=path_prefix, outcome=outcome,
+                                           since=audit_time(since, "since", now), until=audit_time(until, "until", now))
+
+    def verify_audit_log(self) -> AuditReport:
+        """Check the audit chain: OK with counts, or the first entry that was edited, deleted or moved."""
+        self._core._auth.require(self.identity, "sys/audit", "read")
+        return self._core._audit.verify()
 
 
 @attrs.define(repr=False)
@@ -294,7 +306,7 @@ class Vault(_Operations):
         self.instance = instance_id()
         self.templates = Templates(self._template_filters())
         self._audit = Auditor(self.store, self.keyring, self.clock)
-        self._auth = Authorizer(self.store, self.clock)
+        self._auth = Authorizer(self.store, self.clock, on_denied=self._audit.denied)
         self._secrets = SecretStore(self.store, self.keyring, self._auth, self._audit, self.clock)
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
                                       self.templates, self.clock)

@@ -51,6 +51,19 @@ class VaultAPI:
         """Prometheus metrics, as text (not JSON): needs ``read`` on ``sys/metrics``."""
         return self.ops.metrics_text()
 
+    def audit_log(self, identity: str | None = None, operation: str | None = None, path_prefix: str | None = None,
+                  outcome: str | None = None, lease_id: str | None = None, since: Any = None, until: Any = None,
+                  after: int | None = None, limit: int = 100) -> dict[str, Any]:
+        """One page of audit entries, oldest first; ``next`` is the ``after`` of the following page, or null."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+        if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
+            raise InvalidRequest("after must be an entry id (a whole number).", field="after")
+        entries = self.ops.audit_log(identity=identity, operation=operation, path_prefix=path_prefix, outcome=outcome,
+                                     lease_id=lease_id, since=since, until=until, after=after or 0, limit=limit)
+        return {"entries": [{"id": entry_id, **event.to_dict()} for entry_id, event in entries],
+                "next": entries[-1][0] if len(entries) == limit else None}
+
     # -- tokens ---------------------------------------------------------------------------------
 
     def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> dict[str, Any]:

@@ -98,6 +98,9 @@ def test_rotation_reencrypts_everything_online(make_vault, target):
 
     after = make_vault(key=new)
     assert after.get_secret("apps/a", version=1).data == {"v": 1}
+    # The audit chain, re-signed while the other process kept appending, verifies under NEW alone.
+    report = after.verify_audit_log()
+    assert report.ok and report.signed >= 10 + len(issued_meanwhile)
     assert after.get_secret(ROOT).data["password"] == "root-pw-2"
     for creds in [active, *issued_meanwhile]:
         assert after.revoke(creds.lease_id).state == LeaseState.REVOKED
