@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 import types
+import warnings
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Callable
@@ -310,6 +311,14 @@ class RoleTemplateSandbox(ImmutableSandboxedEnvironment):
         self.filters = {name: bounded_filter(FILTERS[name], _FILTER_PRECHECKS.get(name)) for name in SAFE_FILTERS}
         self.filters.update({name: bounded_filter(fn) for name, fn in dict(filters).items()})
         self.tests = {name: _bounded_test(name, TESTS[name]) for name in SAFE_TESTS}
+
+    def _compile(self, source: str, filename: str) -> Any:
+        # Jinja writes a folded slice as it is (``True[0:1]``), and Python's compiler warns about it
+        # on stderr: a caller's template must not write into the server's log. (catch_warnings is
+        # process-wide; at worst a warning elsewhere, during a compile, goes unshown.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return super()._compile(source, filename)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         tick()
