@@ -107,7 +107,7 @@ def compile_template(env: "RoleTemplateSandbox", text: str) -> Template:
     try:
         check_template(env, tree)
         return env.from_string(tree)
-    except RecursionError:  # a long chain of operators compiles to deeply nested code
+    except (RecursionError, SyntaxError):  # a long chain of operators compiles to deeply nested Python
         raise TemplateRefused("is nested too deeply") from None
 
 
