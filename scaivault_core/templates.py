@@ -50,20 +50,23 @@ class Templates:
         """The environment (and its compile cache) for ``engine``'s templates."""
         if engine is None or not offers_quote(type(engine)):
             return self._base
-        with self._views_lock:
-            view = self._views.get(type(engine))
-            if view is None:
-                env = self.env.overlay()
-                env.filters = {**self.env.filters, "quote": sandbox.bounded_filter(_quote)}  # overlay() shares the dict
-                view = self._views[type(engine)] = (env, _compiler(env))
-            return view
+        view = self._views.get(type(engine))
+        if view is None:
+            with self._views_lock:
+                view = self._views.get(type(engine))
+                if view is None:
+                    env = self.env.overlay()
+                    env.filters = {**self.env.filters, "quote": sandbox.bounded_filter(_quote)}  # overlay() shares it
+                    view = self._views[type(engine)] = (env, _compiler(env))
+        return view
 
-    def validate(self, field: str, templates: Iterable[str], allowed: Iterable[str], engine: Engine | None = None) -> None:
+    def validate(self, field: str, templates: Iterable[str], allowed: Iterable[str],
+                 engine: Engine | None = None) -> None:
         """Each template's syntax, variables and constructs, then a trial render with sample values of every
         variable (the longest name, the largest TTL): what would fail at issue time fails now, as
         ``invalid_config`` naming the field and the reason, never a value."""
         allowed = set(allowed)
-        env, compile_ = self._view(engine)
+        env = self._view(engine)[0]
         samples: dict[str, Any] | None = None
         for index, text in enumerate(templates):
             where = f"{field}[{index}]"
@@ -78,7 +81,7 @@ class Templates:
                         field=where,
                         unknown=sorted(unknown),
                     )
-                template = compile_(text)
+                template = sandbox.compile_template(env, text)  # not cached: a refused template must not fill the cache
                 samples = samples or sample_variables(allowed, engine)
                 self._render(template, samples, engine)
             except TemplateSyntaxError as exc:
@@ -93,7 +96,7 @@ class Templates:
                 raise InvalidConfig(f"{where} fails to render with sample values ({reason}).", field=where) from None
 
     def render(self, text: str, variables: Mapping[str, Any], engine: Engine | None = None) -> str:
-        """Render one template (in ``engine``'s view, if given); errors name the problem, never the variables' values."""
+        """Render one template (in ``engine``'s view, if given); errors name the problem, never a value."""
         try:
             return self._render(self._view(engine)[1](text), variables, engine)
         except ScaiVaultError:
