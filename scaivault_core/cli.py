@@ -275,7 +275,7 @@ def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: st
 def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
     host = host.strip("[]") if sep else "127.0.0.1"
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit() and len(port) <= 5) or not 0 < int(port) < 65536:
         raise InvalidRequest("--listen takes HOST:PORT, e.g. 127.0.0.1:8200.", field="listen")
     return host or "127.0.0.1", int(port)
 

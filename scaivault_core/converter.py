@@ -24,6 +24,8 @@ def _strict_bool(value: Any, _: type) -> bool:
 def _strict_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("expected a whole number")
+    if not -2**63 <= value < 2**63:  # no setting means more; a store or a driver would fail on it
+        raise ValueError("expected a whole number within 64 bits")
     return value
 
 

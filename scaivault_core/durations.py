@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import InvalidRequest
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-_PART = re.compile(r"(\d+)([dhms])")
-_WHOLE = re.compile(r"(?:\d+[dhms])+")
+# [0-9], not \d or str.isdigit(): those also take "٣" or "５", which int() reads as numbers.
+_SECONDS = re.compile(r"[0-9]+")
+_PART = re.compile(r"([0-9]+)([dhms])")
+_WHOLE = re.compile(r"(?:[0-9]+[dhms])+")
+MAX_LENGTH = 32  # characters: far more than any real duration, few enough that int() costs nothing
 # Far beyond any sane TTL, small enough that datetime arithmetic never overflows.
 MAX_SECONDS = 100 * 365 * 86400
 
 
 def parse_duration(value: str | int | float | None, field: str = "ttl") -> int | None:
-    """Seconds in ``value``; None stays None; anything malformed is ``invalid_request`` naming ``field``."""
+    """Seconds in ``value``; None stays None; anything malformed is ``invalid_request`` naming ``field``.
+
+    A string is ASCII digits with optional units and at most ``MAX_LENGTH`` characters.
+    """
     if value is None:
         return None
     if isinstance(value, bool):
         raise InvalidRequest(f"{field} must be a duration such as '1h' or '30m'.", field=field)
     if isinstance(value, (int, float)):
-        seconds = int(value)
-        if seconds != value:
+        if not math.isfinite(value) or int(value) != value:
             raise InvalidRequest(f"{field} must be a whole number of seconds.", field=field)
+        seconds = int(value)
     elif isinstance(value, str):
-        text = value.strip().lower()
-        if text.isdigit():
+        if len(value) > MAX_LENGTH:
+            raise InvalidRequest(f"{field} is longer than {MAX_LENGTH} characters; write it as '1h', '30m' or "
+                                 "a number of seconds.", field=field)
+        text = value.strip().lower() if value.isascii() else ""
+        if _SECONDS.fullmatch(text):
             seconds = int(text)
         elif _WHOLE.fullmatch(text):
             seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(text))

@@ -41,7 +41,7 @@ class EngineContext:
     root_credentials: Callable[[], dict[str, Any]] = attrs.field(repr=False)
     """Reads the engine's root credential from the secret store as ``dynamic:<name>`` (policy-checked)."""
     render: Callable[[str, Mapping[str, Any]], str] = attrs.field(repr=False)
-    """Renders one template string in the core's sandboxed, strict environment."""
+    """Renders one template string in the core's sandboxed, strict environment, with this engine's ``quote``."""
     clock: Clock = attrs.field(repr=False)
     log: logging.Logger = attrs.field(repr=False)
     save_root_credentials: Callable[[dict[str, Any], str], None] | None = attrs.field(default=None, repr=False)

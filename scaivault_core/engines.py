@@ -24,6 +24,7 @@ from .templates import CORE_VARIABLES, Templates, template_list
 
 ENGINE_TYPES = ("database", "aws", "azure", "gcp", "ssh", "custom")
 DEFAULT_TTL, DEFAULT_MAX_TTL = 3600, 86400
+MAX_QUOTA = 10**9  # leases; a larger number means nothing and overflows the store's integers
 
 
 @attrs.frozen
@@ -329,5 +330,6 @@ class EngineManager:
 
 
 def _check_quota(max_leases: Any) -> None:
-    if max_leases is not None and (not isinstance(max_leases, int) or isinstance(max_leases, bool) or max_leases < 0):
-        raise InvalidConfig("max_leases must be a non-negative whole number.", field="max_leases")
+    if max_leases is not None and (not isinstance(max_leases, int) or isinstance(max_leases, bool)
+                                   or not 0 <= max_leases <= MAX_QUOTA):
+        raise InvalidConfig(f"max_leases must be a whole number from 0 to {MAX_QUOTA:,}.", field="max_leases")

@@ -14,6 +14,7 @@ import attrs
 from starlette.requests import Request
 
 from ..converter import structure
+from ..durations import MAX_LENGTH as MAX_DURATION_LENGTH
 from ..errors import InvalidRequest
 from .errors import PayloadTooLarge
 
@@ -26,7 +27,7 @@ EMPTY = object()  # no body at all, which optional bodies read as {} (unlike an 
 async def read_json(request: Request, limit: int) -> Any:
     """The body as JSON (``EMPTY`` when there is none); too large is 413, malformed is 400."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):  # not "²"
         raise PayloadTooLarge(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -93,8 +94,8 @@ def _rules(_instance: Any, attribute: Any, rules: Any) -> None:
 
 # -- JSON schema fragments ----------------------------------------------------------------------------
 
-DURATION_SCHEMA = {"type": ["string", "integer", "null"],
-                   "description": "A duration: '30m', '2h', '1h30m', '30d', '0', or whole seconds."}
+DURATION_SCHEMA = {"type": ["string", "integer", "null"], "maxLength": MAX_DURATION_LENGTH,
+                   "description": "A duration: '30m', '2h', '1h30m', '30d', '0', or whole seconds (ASCII digits)."}
 PERMISSIONS = ["read", "create", "update", "delete", "list", "rotate", "revoke"]
 # The same rules the core applies (policies.check_name, check_identity, validate_policy), as JSON schema.
 NAME_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}

@@ -7,6 +7,7 @@ are both built from the same list, so what is documented is what is served.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import attrs
@@ -66,7 +67,7 @@ class Query:
         if raw is None:
             return self.default
         if self.type == "integer":
-            if not raw.lstrip("-").isdigit() or len(raw) > 12:
+            if not re.fullmatch(r"-?[0-9]{1,12}", raw):  # [0-9], not isdigit(): that takes "٣", "²" too
                 raise InvalidRequest(f"{self.name} must be a whole number.", field=self.name)
             value: Any = int(raw)
             if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
