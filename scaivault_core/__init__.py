@@ -3,7 +3,8 @@
 from .clock import Clock, ManualClock, SystemClock
 from .default_plugins.passwords import random_password
 from .durations import format_duration, parse_duration
-from .engine import Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed
+from .engine import (Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed, command_field,
+                     directory_field, environment_field, file_field)
 from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig, InvalidRequest,
                      LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded, RoleNotFound,
                      ScaiVaultError, TTLExceedsMax, Unauthenticated)
@@ -21,6 +22,7 @@ from .vault import Session, Vault
 __all__ = [
     "Clock", "ManualClock", "SystemClock", "format_duration", "parse_duration",
     "Engine", "EngineContext", "IssueRequest", "Issued", "LeaseLimits", "NoFields", "Renewed",
+    "command_field", "directory_field", "environment_field", "file_field",
     "Conflict", "EngineError", "EngineNotFound", "EngineUnreachable", "InvalidConfig", "InvalidRequest",
     "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated",

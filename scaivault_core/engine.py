@@ -25,6 +25,50 @@ from typing import Any, Callable, ClassVar, Mapping
 import attrs
 
 from .clock import Clock
+from .errors import InvalidConfig
+
+ENGINE_TYPES = ("database", "aws", "azure", "gcp", "ssh", "custom")
+"""The guide's engine types; an engine class must declare one of them as its ``type``."""
+
+OPERATOR_FIELD = "scaivault.operator_boundary"
+"""The ``attrs`` metadata key the field helpers below set; the core checks every field that has it."""
+
+
+def command_field(**kwargs: Any) -> Any:
+    """A field holding a command the engine runs (an argv list, or None).
+
+    Its program must resolve inside the operator's ``command_dirs`` (``SCAIVAULT_COMMAND_DIRS``):
+    an absolute path, or a bare name looked up only there. The core rewrites ``argv[0]`` to the
+    resolved absolute path it checked, so the engine runs exactly what was allowed.
+    """
+    return _operator_field("command", kwargs)
+
+
+def directory_field(**kwargs: Any) -> Any:
+    """A field naming a directory commands run in (or None): inside the operator's ``command_dirs``."""
+    return _operator_field("directory", kwargs)
+
+
+def file_field(**kwargs: Any) -> Any:
+    """A field naming a file the engine reads or writes (or None): inside the operator's ``file_dirs``.
+
+    The core rewrites it to the resolved absolute path it checked.
+    """
+    return _operator_field("file", kwargs)
+
+
+def environment_field(**kwargs: Any) -> Any:
+    """A field of environment variables for commands: names that change how programs load are refused."""
+    return _operator_field("environment", kwargs)
+
+
+def _operator_field(kind: str, kwargs: dict[str, Any]) -> Any:
+    metadata = {**kwargs.pop("metadata", {}), OPERATOR_FIELD: kind}
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+def _no_commands(argv: list[str], field: str) -> list[str]:
+    raise InvalidConfig(f"{field}: this engine was built without the operator's command check.", field=field)
 
 
 @attrs.define
@@ -48,6 +92,9 @@ class EngineContext:
     """Stores a new root credential version (used by engines that generate their own, e.g. an SSH CA)."""
     root_credential_versions: Callable[[], list[dict[str, Any]]] | None = attrs.field(default=None, repr=False)
     """Every version of the root secret not yet retired, oldest first (e.g. the CA keys hosts must still trust)."""
+    check_command: Callable[[list[str], str], list[str]] = attrs.field(default=_no_commands, repr=False)
+    """``(argv, field) -> argv``: the command as the operator allows it now (``argv[0]`` resolved), or
+    ``InvalidConfig``. Call it before running a command kept from earlier (e.g. in a lease handle)."""
 
 
 @attrs.frozen

@@ -12,17 +12,18 @@ from .auth import Authorizer
 from .audit import Auditor
 from .converter import structure
 from .durations import format_duration, parse_duration
-from .engine import Engine, EngineContext
+from .engine import ENGINE_TYPES, Engine, EngineContext
 from .errors import Conflict, EngineNotFound, InvalidConfig, InvalidRequest, RoleNotFound, ScaiVaultError
 from .models import EngineRecord, RoleRecord
+from .operator_boundary import check_fields, resolve_command
 from .plugins import EngineRegistry
 from .policies import check_name, engine_path, role_path
 from .redaction import call_engine, remember_secrets
 from .secret_store import SecretStore, check_path
+from .settings import Settings
 from .store import Store
 from .templates import CORE_VARIABLES, Templates, template_list
 
-ENGINE_TYPES = ("database", "aws", "azure", "gcp", "ssh", "custom")
 DEFAULT_TTL, DEFAULT_MAX_TTL = 3600, 86400
 
 
@@ -36,9 +37,10 @@ class EngineManager:
     """Creates, validates and caches engines; the cache follows the stored record's ``updated_at``."""
 
     def __init__(self, store: Store, registry: EngineRegistry, secrets: SecretStore, authorizer: Authorizer,
-                 auditor: Auditor, templates: Templates, clock: Any) -> None:
+                 auditor: Auditor, templates: Templates, clock: Any, settings: Settings | None = None) -> None:
         self._store, self._registry, self._secrets, self._auth = store, registry, secrets, authorizer
         self._audit, self._templates, self._clock = auditor, templates, clock
+        self._settings = settings if settings is not None else Settings()  # nothing allowed unless the operator says
         self._live: dict[str, LiveEngine] = {}
         self._roles: dict[tuple[str, str], tuple[float, RoleRecord, Any]] = {}
         self._lock = threading.RLock()
@@ -54,8 +56,8 @@ class EngineManager:
         plugin = config.pop("plugin", None) if type_ == "database" else config.pop("plugin", type_)
         if type_ == "database" and not plugin:
             raise InvalidConfig("config.plugin is required for type 'database' (e.g. 'postgresql').", field="config.plugin")
-        if type_ not in ENGINE_TYPES and not isinstance(type_, str):
-            raise InvalidConfig("type must be a string.", field="type")
+        if type_ not in ENGINE_TYPES:
+            raise InvalidConfig(f"type must be one of {', '.join(ENGINE_TYPES)}.", field="type")
         cls = self._registry.get(type_, plugin)
         root_path = config.pop("root_credentials_path", None)
         if root_path is not None:
@@ -91,6 +93,12 @@ class EngineManager:
         self._auth.require(identity, engine_path(name), "update")
         old = self.record(name)
         record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at)
+        if (record.type, record.plugin) != (old.type, old.plugin):
+            # What the engine is decides what its config may do (run commands, write files): a new
+            # kind of engine is a new engine, made with create by whoever may.
+            field = "type" if record.type != old.type else "config.plugin"
+            raise InvalidConfig(f"{field} cannot change on update (engine {name!r} is {old.type}/{old.plugin}); "
+                                "delete the engine and create a new one.", field=field)
         self._require_root_grant(record)
         engine = self._connect_and_store(record, cls, self._store.update_engine)
         self._replace(name, LiveEngine(record, engine))
@@ -157,6 +165,7 @@ class EngineManager:
 
     def _build(self, record: EngineRecord, cls: type[Engine], root: Any = None) -> Engine:
         config = structure(record.config, cls.Config, where="config")
+        check_fields(config, self._settings, "config")  # at every build: narrowed settings apply at restart
         context = EngineContext(
             name=record.name,
             config=config,
@@ -166,6 +175,7 @@ class EngineManager:
             log=logging.getLogger(f"scaivault.engine.{record.name}"),
             save_root_credentials=lambda data, reason: self._save_root(record, data, reason),
             root_credential_versions=lambda: self.root_credential_versions(record),
+            check_command=lambda argv, field: resolve_command(argv, self._settings, field),
         )
         return cls(context)
 
@@ -278,6 +288,7 @@ class EngineManager:
 
     def _typed_role(self, engine: Engine, params: dict[str, Any]) -> Any:
         typed = structure(params, type(engine).Role, where="role")
+        check_fields(typed, self._settings)
         allowed = (*CORE_VARIABLES, *type(engine).template_variables)
         for field in type(engine).template_fields:
             self._templates.validate(field, template_list(getattr(typed, field, None)), allowed)
@@ -294,6 +305,7 @@ class EngineManager:
             if cached and cached[0] == record.updated_at:
                 return record, cached[2]
         typed = structure(record.params, type(self.live(engine_name).engine).Role, where="role")
+        check_fields(typed, self._settings)  # at every load: narrowed settings apply to stored roles too
         with self._lock:
             self._roles[(engine_name, name)] = (record.updated_at, record, typed)
         return record, typed

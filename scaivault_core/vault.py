@@ -297,7 +297,7 @@ class Vault(_Operations):
         self._audit = Auditor(self.store, self.keyring, self.clock)
         self._secrets = SecretStore(self.store, self.keyring, self._auth, self._audit, self.clock)
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
-                                      self.templates, self.clock)
+                                      self.templates, self.clock, self.settings)
         self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
                                     self.clock, self.instance, lease_options or LeaseOptions.from_env())
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest
+from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, file_field
 
 from . import acl
 
@@ -27,7 +27,7 @@ class Config:
     port: int = 6379
     db: int = 0
     tls: bool = False
-    tls_ca_file: str | None = None
+    tls_ca_file: str | None = file_field(default=None)  # inside the operator's SCAIVAULT_FILE_DIRS
     connect_timeout: float = 5.0
     socket_timeout: float = 10.0
     acl_save: bool = False
