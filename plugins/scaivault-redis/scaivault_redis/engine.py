@@ -74,7 +74,7 @@ class RedisEngine(Engine):
         # imported at first use: start-up loads every installed plugin
         from .connection import RootClient, target_from_config
 
-        self._target = target_from_config(self.config, context.render)
+        self._target = target_from_config(self.config)
         self._root = RootClient(self._target, context.root_credentials, connect_timeout=self.config.connect_timeout,
                                 socket_timeout=self.config.socket_timeout, tls_ca_file=self.config.tls_ca_file)
 
