@@ -207,6 +207,14 @@ class Engine(abc.ABC):
         Templates in ``template_fields`` are already checked by the core (syntax and variables).
         """
 
+    def role_receives_root_credentials(self, role: Any) -> bool:
+        """Whether this role sends the root credential (or proof made with it) somewhere its author chose.
+
+        If so, creating or changing the role needs its author to hold ``read`` on the root
+        credential. Default: False.
+        """
+        return False
+
     def limits(self, role: Any) -> LeaseLimits:
         """What the target allows this role's leases. The default: renewable, no ceiling."""
         return LeaseLimits()

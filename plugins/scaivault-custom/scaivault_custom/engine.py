@@ -113,6 +113,10 @@ class CustomEngine(Engine):
             raise InvalidConfig("pass_root_credentials needs the engine to have root_credentials_path.",
                                 field="pass_root_credentials")
 
+    def role_receives_root_credentials(self, role: Role) -> bool:
+        """Its commands get the root credentials, or its webhooks get requests signed with them."""
+        return role.pass_root_credentials or any(getattr(role, f"{name}_url") is not None for name in _COMMANDS)
+
     def _hmac_key(self, root: dict[str, Any], field: str) -> bytes:
         key = root.get(HMAC_KEY)
         if not isinstance(key, str) or len(key) < MIN_HMAC_KEY:
