@@ -179,17 +179,17 @@ class CustomEngine(Engine):
         self._call("revoke", handle.get("revoke"), handle.get("revoke_url"), handle, document, [])
 
     def _document(self, operation: str, handle: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        document = {"operation": operation, "engine": self.context.name, "role": handle["role"],
-                    "lease_id": handle["lease_id"], "name": handle["username"], **fields,
-                    "metadata": handle.get("metadata", {}), "handle": handle.get("handle", {})}
-        if handle.get("pass_root_credentials"):
-            document["root_credentials"] = _shareable(self.context.root_credentials())
-        return document
+        return {"operation": operation, "engine": self.context.name, "role": handle["role"],
+                "lease_id": handle["lease_id"], "name": handle["username"], **fields,
+                "metadata": handle.get("metadata", {}), "handle": handle.get("handle", {})}
 
     def _call(self, what: str, argv: list[str] | None, url: str | None, handle: dict[str, Any],
               document: dict[str, Any], secrets: list[Any]) -> bytes:
         timeout = handle.get("timeout") or self.config.timeout
+        # Read once per call (each read is audited), for the signing key and for the document alike.
         root = self.context.root_credentials() if url or handle.get("pass_root_credentials") else {}
+        if handle.get("pass_root_credentials"):
+            document = {**document, "root_credentials": _shareable(root)}
         secrets = [*secrets, root]
         self.log.debug("custom engine %s: %s for lease %s", self.context.name, what, handle["lease_id"])
         if url is not None:
