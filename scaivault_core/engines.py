@@ -363,9 +363,7 @@ class EngineManager:
 
     def role(self, engine_name: str, name: str) -> tuple[RoleRecord, Any]:
         """The stored role and its typed form (cached while unchanged)."""
-        record = self._store.get_role(engine_name, name)
-        if record is None:
-            raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
+        record = self._stored_role(engine_name, name)
         with self._lock:
             cached = self._roles.get((engine_name, name))
             if cached and cached[0] == record.updated_at:
@@ -379,7 +377,14 @@ class EngineManager:
     def get_role(self, identity: str, engine_name: str, name: str) -> RoleRecord:
         self._auth.require(identity, role_path(engine_name, name), "read")
         self.record(engine_name)
-        return self.role(engine_name, name)[0]
+        # As stored, without building the engine: a role the operator no longer allows stays readable, to fix.
+        return self._stored_role(engine_name, name)
+
+    def _stored_role(self, engine_name: str, name: str) -> RoleRecord:
+        record = self._store.get_role(engine_name, name)
+        if record is None:
+            raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
+        return record
 
     def list_roles(self, identity: str, engine_name: str) -> list[RoleRecord]:
         self._auth.require(identity, f"{engine_path(engine_name)}/roles", "list")

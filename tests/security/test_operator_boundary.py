@@ -269,6 +269,9 @@ def test_narrowed_settings_apply_at_restart_with_a_clear_message(server, tmp_pat
     live.start()
     answer = live.admin.post(f"/v1/{ENGINES}/ssh/creds/deploy", {"generate_key": True})
     refused(answer, "config.krl_path", "SCAIVAULT_FILE_DIRS")
+    # What is stored stays readable, so whoever fixes it sees what to fix.
+    assert live.admin.ok("GET", f"/v1/{ENGINES}/ssh")["config"]["krl_path"] == str(outputs / "revoked.krl")
+    assert live.admin.ok("GET", f"/v1/{ENGINES}/ssh/roles/deploy")["allowed_users"] == ["deploy"]
     live.stop()
     live.env["SCAIVAULT_FILE_DIRS"] = str(outputs)
     live.start()
