@@ -104,7 +104,7 @@ def _check_option(key: str, value: str, field: str) -> None:
 
 
 def render_connection_url(template: str, username: str, password: str) -> str:
-    """``template`` with ``{{username}}`` and ``{{password}}`` replaced by the URL-encoded values (``@``, ``/``, ``:`` and all)."""
+    """``template`` with ``{{username}}`` and ``{{password}}`` replaced by their URL-encoded values."""
     check_connection_url(template)
     values = {"username": quote(username, safe=""), "password": quote(password, safe="")}
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)

@@ -140,8 +140,8 @@ def test_the_working_directory_is_the_operators_too(server, tmp_path):
     install(allowed, "verify", VERIFY_OK)
     live = server(SCAIVAULT_COMMAND_DIRS=str(allowed))
     for directory in ("/", str(tmp_path), f"{allowed}/.."):
-        answer = live.admin.post("/v1/dynamic/engines", {"name": "evil", "type": "custom",
-                                                         "config": {"verify": ["verify"], "working_directory": directory}})
+        config = {"verify": ["verify"], "working_directory": directory}
+        answer = live.admin.post("/v1/dynamic/engines", {"name": "evil", "type": "custom", "config": config})
         refused(answer, "config.working_directory", "SCAIVAULT_COMMAND_DIRS")
 
 

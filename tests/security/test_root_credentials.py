@@ -183,7 +183,8 @@ def test_changing_an_engine_needs_read_on_the_old_and_new_root_but_ttls_do_not(s
     moved = dict(current["config"], root_credentials_path="mallory/root")
     denied(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": moved}))  # not the old one
     for key, value in (("connect_timeout", 9), ("username_prefix", "w_")):  # any key at all
-        denied(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": dict(current["config"], **{key: value})}))
+        changed = dict(current["config"], **{key: value})
+        denied(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": changed}))
     updated = mallory.ok("PUT", f"/v1/{ENGINES}/pg", {"type": "database", "config": current["config"],
                                                     "default_ttl": "30m", "max_ttl": "12h", "max_leases": 50})
     assert (updated["default_ttl"], updated["max_ttl"], updated["max_leases"]) == ("30m", "12h", 50)

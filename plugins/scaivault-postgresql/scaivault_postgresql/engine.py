@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from scaivault_core import (STATEMENT_FIELDS, Engine, Issued, IssueRequest, Renewed, StatementRole, check_connection_url,
-                            check_statement_role, plan_revocation, random_password, render_connection_url, render_renewal,
-                            root_connection_url)
+from scaivault_core import (STATEMENT_FIELDS, Engine, Issued, IssueRequest, Renewed, StatementRole,
+                            check_connection_url, check_statement_role, plan_revocation, random_password,
+                            render_connection_url, render_renewal, root_connection_url)
 
 from .connection import RootConnection
 

@@ -373,7 +373,8 @@ class SSHVaults:
         if store_secret:
             vault.put_secret(root_path, {"private_key": ca_private_key_text(ca_key)} if ca_key is not None else {})
         # create and update too: a generated CA key is stored there by the engine's own identity.
-        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path, "permissions": ["read", "create", "update"]}])
+        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path,
+                                                "permissions": ["read", "create", "update"]}])
         vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
         krl_path = krl_path or self.directory / "revoked.krl"
         vault.create_engine(engine, "ssh", {"root_credentials_path": root_path, "krl_path": str(krl_path), **config},
