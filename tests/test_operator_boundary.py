@@ -83,3 +83,24 @@ def test_every_refused_variable_is_listed_for_operators():
     missing = [v for v in REFUSED_VARIABLES if f"`{v}`" not in text]
     missing += [p for p in REFUSED_PREFIXES if f"`{p}`" not in text]
     assert not missing, f"docs/security.md does not list {missing}"
+
+
+def test_an_engine_class_of_a_type_outside_the_guides_is_refused_at_registration():
+    from scaivault_core import Engine, hookimpl, make_plugin_manager
+    from scaivault_core.plugins import EngineRegistry
+
+    class MqttEngine(Engine):
+        type = plugin = "mqtt"
+
+        def verify(self): ...
+        def create(self, request): ...
+        def revoke(self, handle): ...
+
+    class Plugin:
+        @hookimpl
+        def register_engines(self, register):
+            register(MqttEngine)
+
+    with pytest.raises(InvalidConfig) as caught:
+        EngineRegistry(make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
+    assert "MqttEngine" in caught.value.message and "'mqtt'" in caught.value.message
