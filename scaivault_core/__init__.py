@@ -1,9 +1,11 @@
 """ScaiVault core: embeddable dynamic secrets. Plugins import only the names re-exported here."""
 
 from .clock import Clock, ManualClock, SystemClock
+from .connection_urls import check_connection_url, render_connection_url, root_connection_url
 from .default_plugins.passwords import random_password
 from .durations import format_duration, parse_duration
-from .engine import Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed
+from .engine import (Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed, command_field,
+                     directory_field, environment_field, file_field)
 from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig, InvalidRequest,
                      LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded, RoleNotFound,
                      ScaiVaultError, TTLExceedsMax, Unauthenticated)
@@ -13,22 +15,22 @@ from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .plugins import make_plugin_manager
 from .redaction import redact
 from .settings import Settings
-from .statements import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation, render_connection_url,
-                         render_renewal, require_credential_placeholders, root_connection_url)
+from .statements import STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation, render_renewal
 from .templates import template_list
 from .vault import Session, Vault
 
 __all__ = [
     "Clock", "ManualClock", "SystemClock", "format_duration", "parse_duration",
     "Engine", "EngineContext", "IssueRequest", "Issued", "LeaseLimits", "NoFields", "Renewed",
+    "command_field", "directory_field", "environment_field", "file_field",
     "Conflict", "EngineError", "EngineNotFound", "EngineUnreachable", "InvalidConfig", "InvalidRequest",
     "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
     "ApiClient", "RetryPolicy", "error_parts", "response_error", "tls_context",
     "make_plugin_manager", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
-    "STATEMENT_FIELDS", "StatementRole", "check_statement_role", "plan_revocation", "render_connection_url",
-    "render_renewal", "require_credential_placeholders", "root_connection_url",
+    "STATEMENT_FIELDS", "StatementRole", "check_statement_role", "plan_revocation", "render_renewal",
+    "check_connection_url", "render_connection_url", "root_connection_url",
 ]
 
 # Loaded on first use, so that embedding the core or starting the server never imports what it

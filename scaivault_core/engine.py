@@ -25,6 +25,50 @@ from typing import Any, Callable, ClassVar, Mapping
 import attrs
 
 from .clock import Clock
+from .errors import InvalidConfig
+
+ENGINE_TYPES = ("database", "aws", "azure", "gcp", "ssh", "custom")
+"""The guide's engine types; an engine class must declare one of them as its ``type``."""
+
+OPERATOR_FIELD = "scaivault.operator_boundary"
+"""The ``attrs`` metadata key the field helpers below set; the core checks every field that has it."""
+
+
+def command_field(**kwargs: Any) -> Any:
+    """A field holding a command the engine runs (an argv list, or None).
+
+    Its program must resolve inside the operator's ``command_dirs`` (``SCAIVAULT_COMMAND_DIRS``):
+    an absolute path, or a bare name looked up only there. The core rewrites ``argv[0]`` to the
+    resolved absolute path it checked, so the engine runs exactly what was allowed.
+    """
+    return _operator_field("command", kwargs)
+
+
+def directory_field(**kwargs: Any) -> Any:
+    """A field naming a directory commands run in (or None): inside the operator's ``command_dirs``."""
+    return _operator_field("directory", kwargs)
+
+
+def file_field(**kwargs: Any) -> Any:
+    """A field naming a file the engine reads or writes (or None): inside the operator's ``file_dirs``.
+
+    The core rewrites it to the resolved absolute path it checked.
+    """
+    return _operator_field("file", kwargs)
+
+
+def environment_field(**kwargs: Any) -> Any:
+    """A field of environment variables for commands: names that change how programs load are refused."""
+    return _operator_field("environment", kwargs)
+
+
+def _operator_field(kind: str, kwargs: dict[str, Any]) -> Any:
+    metadata = {**kwargs.pop("metadata", {}), OPERATOR_FIELD: kind}
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+def _no_commands(argv: list[str], field: str) -> list[str]:
+    raise InvalidConfig(f"{field}: this engine was built without the operator's command check.", field=field)
 
 
 @attrs.define
@@ -51,6 +95,9 @@ class EngineContext:
     known_subjects: Callable[[list[str]], set[str]] | None = attrs.field(default=None, repr=False)
     """Of these user names, the ones the vault's store holds as leases of this engine, in any state
     (for ``list_subjects`` on a target that cannot mark its users)."""
+    check_command: Callable[[list[str], str], list[str]] = attrs.field(default=_no_commands, repr=False)
+    """``(argv, field) -> argv``: the command as the operator allows it now (``argv[0]`` resolved), or
+    ``InvalidConfig``. Call it before running a command kept from earlier (e.g. in a lease handle)."""
 
 
 @attrs.frozen
@@ -166,6 +213,14 @@ class Engine(abc.ABC):
 
         Templates in ``template_fields`` are already checked by the core (syntax and variables).
         """
+
+    def role_receives_root_credentials(self, role: Any) -> bool:
+        """Whether this role sends the root credential (or proof made with it) somewhere its author chose.
+
+        If so, creating or changing the role needs its author to hold ``read`` on the root
+        credential. Default: False.
+        """
+        return False
 
     def limits(self, role: Any) -> LeaseLimits:
         """What the target allows this role's leases. The default: renewable, no ceiling."""

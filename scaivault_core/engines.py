@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import attrs
 
@@ -12,17 +13,19 @@ from .auth import Authorizer
 from .audit import Auditor
 from .converter import structure
 from .durations import format_duration, parse_duration
-from .engine import Engine, EngineContext
-from .errors import Conflict, EngineNotFound, InvalidConfig, InvalidRequest, RoleNotFound, ScaiVaultError
+from .engine import ENGINE_TYPES, Engine, EngineContext
+from .errors import (Conflict, EngineNotFound, InvalidConfig, InvalidRequest, PermissionDenied, RoleNotFound,
+                     ScaiVaultError)
 from .models import EngineRecord, RoleRecord
+from .operator_boundary import check_fields, resolve_command
 from .plugins import EngineRegistry
 from .policies import check_name, engine_path, role_path
 from .redaction import call_engine, remember_secrets
 from .secret_store import SecretStore, check_path
+from .settings import Settings
 from .store import Store
 from .templates import CORE_VARIABLES, Templates, template_list
 
-ENGINE_TYPES = ("database", "aws", "azure", "gcp", "ssh", "custom")
 DEFAULT_TTL, DEFAULT_MAX_TTL = 3600, 86400
 MAX_QUOTA = 10**9  # leases; a larger number means nothing and overflows the store's integers
 
@@ -37,9 +40,10 @@ class EngineManager:
     """Creates, validates and caches engines; the cache follows the stored record's ``updated_at``."""
 
     def __init__(self, store: Store, registry: EngineRegistry, secrets: SecretStore, authorizer: Authorizer,
-                 auditor: Auditor, templates: Templates, clock: Any) -> None:
+                 auditor: Auditor, templates: Templates, clock: Any, settings: Settings | None = None) -> None:
         self._store, self._registry, self._secrets, self._auth = store, registry, secrets, authorizer
         self._audit, self._templates, self._clock = auditor, templates, clock
+        self._settings = settings if settings is not None else Settings()  # nothing allowed unless the operator says
         self._live: dict[str, LiveEngine] = {}
         self._roles: dict[tuple[str, str], tuple[float, RoleRecord, Any]] = {}
         self._lock = threading.RLock()
@@ -55,8 +59,8 @@ class EngineManager:
         plugin = config.pop("plugin", None) if type_ == "database" else config.pop("plugin", type_)
         if type_ == "database" and not plugin:
             raise InvalidConfig("config.plugin is required for type 'database' (e.g. 'postgresql').", field="config.plugin")
-        if type_ not in ENGINE_TYPES and not isinstance(type_, str):
-            raise InvalidConfig("type must be a string.", field="type")
+        if type_ not in ENGINE_TYPES:
+            raise InvalidConfig(f"type must be one of {', '.join(ENGINE_TYPES)}.", field="type")
         cls = self._registry.get(type_, plugin)
         root_path = config.pop("root_credentials_path", None)
         if root_path is not None:
@@ -75,11 +79,18 @@ class EngineManager:
     def create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
                max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
         """Validate, connect once to prove the config works, then store."""
+        with self._failures_audited(identity, "engine.create", _engine_audit_path(name)):
+            return self._create(identity, name, type, config, default_ttl, max_ttl, max_leases)
+
+    def _create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any,
+                max_ttl: Any, max_leases: int | None) -> EngineRecord:
         check_name(name, "name")
         self._auth.require(identity, engine_path(name), "create")
         if self._store.get_engine(name) is not None:
             raise Conflict(f"Engine {name!r} already exists; update it with PUT.", engine=name)
         record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0)
+        # Whoever decides where an engine sends its root credential must be able to read it.
+        self._require_caller_reads_root(identity, record.root_credentials_path, "Configuring an engine")
         self._require_root_grant(record)  # the engine's own identity must be able to read them
         engine = self._connect_and_store(record, cls, self._store.insert_engine)
         with self._lock:
@@ -89,9 +100,24 @@ class EngineManager:
 
     def update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
                max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+        with self._failures_audited(identity, "engine.update", _engine_audit_path(name)):
+            return self._update(identity, name, type, config, default_ttl, max_ttl, max_leases)
+
+    def _update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any,
+                max_ttl: Any, max_leases: int | None) -> EngineRecord:
         self._auth.require(identity, engine_path(name), "update")
         old = self.record(name)
         record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at)
+        if (record.type, record.plugin) != (old.type, old.plugin):
+            # What the engine is decides what its config may do (run commands, write files): a new
+            # kind of engine is a new engine, made with create by whoever may.
+            field = "type" if record.type != old.type else "config.plugin"
+            raise InvalidConfig(f"{field} cannot change on update (engine {name!r} is {old.type}/{old.plugin}); "
+                                "delete the engine and create a new one.", field=field)
+        if (record.config, record.root_credentials_path) != (old.config, old.root_credentials_path):
+            # Any config key may decide where the root credential goes (host, URL, endpoint, command).
+            for path in dict.fromkeys((old.root_credentials_path, record.root_credentials_path)):
+                self._require_caller_reads_root(identity, path, "Changing an engine's config")
         self._require_root_grant(record)
         engine = self._connect_and_store(record, cls, self._store.update_engine)
         self._replace(name, LiveEngine(record, engine))
@@ -164,6 +190,7 @@ class EngineManager:
     def _build(self, record: EngineRecord, cls: type[Engine], root: Any = None) -> Engine:
         config = structure(record.config, cls.Config, where="config")
         engine: Engine | None = None  # bound below, so its templates get the engine's own `quote` filter
+        check_fields(config, self._settings, "config")  # at every build: narrowed settings apply at restart
         context = EngineContext(
             name=record.name,
             config=config,
@@ -175,9 +202,30 @@ class EngineManager:
             root_credential_versions=lambda: self.root_credential_versions(record),
             known_subjects=lambda names: {subject for subject, owner, _ in self._store.leases_by_subject(names)
                                           if owner == record.name},
+            check_command=lambda argv, field: resolve_command(argv, self._settings, field),
         )
         engine = cls(context)
         return engine
+
+    @contextmanager
+    def _failures_audited(self, identity: str, operation: str, path: str) -> Iterator[None]:
+        """A failed configuration change is audited too, its outcome the error's code."""
+        try:
+            yield
+        except Exception as exc:
+            self._audit.record(identity, operation, path, getattr(exc, "code", "internal"))
+            raise
+
+    def _require_caller_reads_root(self, identity: str, path: str | None, what: str) -> None:
+        if path is None:
+            return
+        try:
+            self._auth.require(identity, path, "read")
+        except PermissionDenied:
+            # Never says whether a secret exists there: the same answer either way.
+            raise PermissionDenied(
+                f"{what} that uses the root credentials at {path!r} needs 'read' on them: {identity} has no "
+                "policy granting 'read' there.", identity=identity, path=path, permission="read") from None
 
     def _require_root_grant(self, record: EngineRecord) -> None:
         identity, path = f"dynamic:{record.name}", record.root_credentials_path
@@ -195,7 +243,7 @@ class EngineManager:
         self._require_root_grant(record)
         path = record.root_credentials_path
         try:
-            data = self._secrets.read(path).data
+            data = self._secrets.read(path, identity=f"dynamic:{record.name}").data  # audited, as every read
         except ScaiVaultError:
             raise InvalidConfig(f"No root credentials are stored at {path!r}.", field="config.root_credentials_path") from None
         if not isinstance(data, dict):
@@ -213,7 +261,7 @@ class EngineManager:
             if version.retired_at is not None:
                 continue
             try:
-                data = self._secrets.read(path, version.version).data
+                data = self._secrets.read(path, version.version, identity=f"dynamic:{record.name}").data
             except ScaiVaultError:
                 continue  # retired since it was listed
             if isinstance(data, dict):
@@ -222,8 +270,17 @@ class EngineManager:
         return found
 
     def _save_root(self, record: EngineRecord, data: dict[str, Any], reason: str) -> None:
-        # An engine that generates its own root credential (an SSH CA) stores it where it was configured.
-        self._secrets.write(f"dynamic:{record.name}", record.root_credentials_path, data, reason=reason)
+        # An engine that generates its own root credential (an SSH CA) stores it where it was configured,
+        # as its own identity, which must be granted that write as any writer is: read alone is not enough.
+        identity, path = f"dynamic:{record.name}", record.root_credentials_path
+        permission = "update" if self._store.get_secret_version(path) is not None else "create"
+        if not self._auth.can(identity, path, permission):
+            raise InvalidConfig(
+                f"Engine identity {identity} may not store the root credentials it generated: bind it a policy "
+                f"granting {permission!r} on {path!r}.",
+                field="config.root_credentials_path",
+                missing_grant={"identity": identity, "path": path, "permission": permission})
+        self._secrets.write(identity, path, data, reason=reason)
 
     def reload(self, name: str) -> None:
         """Drop the live engine so the next use reconnects (after its root credential changed)."""
@@ -252,6 +309,12 @@ class EngineManager:
 
     def put_role(self, identity: str, engine_name: str, body: dict[str, Any], *, create: bool) -> RoleRecord:
         """Validate a role (types, templates, TTLs against the engine's) and store it."""
+        name = body.get("name") if isinstance(body, dict) else None
+        path = role_path(engine_name, name) if _valid_name(engine_name) and _valid_name(name) else "dynamic/engines"
+        with self._failures_audited(identity, "role.create" if create else "role.update", path):
+            return self._put_role(identity, engine_name, body, create=create)
+
+    def _put_role(self, identity: str, engine_name: str, body: dict[str, Any], *, create: bool) -> RoleRecord:
         if not isinstance(body, dict):
             raise InvalidRequest("A role is a JSON object.")
         body = dict(body)
@@ -277,6 +340,9 @@ class EngineManager:
         if default is not None and maximum is not None and default > maximum:
             raise InvalidConfig(f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.", field="default_ttl")
         typed = self._typed_role(live.engine, body)
+        if live.engine.role_receives_root_credentials(typed) or self._routed_root(live.engine, existing):
+            self._require_caller_reads_root(identity, live.record.root_credentials_path,
+                                            "A role that sends the root credentials somewhere")
         now = self._clock.time()
         record = RoleRecord(engine_name, name, body, default, maximum, max_leases,
                             existing.created_at if existing else now, now)
@@ -286,8 +352,19 @@ class EngineManager:
             self._roles[(engine_name, name)] = (now, record, typed)
         return record
 
+    @staticmethod
+    def _routed_root(engine: Engine, existing: RoleRecord | None) -> bool:
+        """Whether the stored role (before this update) sends the root credentials somewhere."""
+        if existing is None:
+            return False
+        try:
+            return engine.role_receives_root_credentials(structure(existing.params, type(engine).Role, where="role"))
+        except ScaiVaultError:
+            return True  # unreadable now: assume the worst rather than let anyone rewrite it
+
     def _typed_role(self, engine: Engine, params: dict[str, Any]) -> Any:
         typed = structure(params, type(engine).Role, where="role")
+        check_fields(typed, self._settings)
         allowed = (*CORE_VARIABLES, *type(engine).template_variables)
         for field in type(engine).template_fields:
             self._templates.validate(field, template_list(getattr(typed, field, None)), allowed, engine)
@@ -296,14 +373,13 @@ class EngineManager:
 
     def role(self, engine_name: str, name: str) -> tuple[RoleRecord, Any]:
         """The stored role and its typed form (cached while unchanged)."""
-        record = self._store.get_role(engine_name, name)
-        if record is None:
-            raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
+        record = self._stored_role(engine_name, name)
         with self._lock:
             cached = self._roles.get((engine_name, name))
             if cached and cached[0] == record.updated_at:
                 return record, cached[2]
         typed = structure(record.params, type(self.live(engine_name).engine).Role, where="role")
+        check_fields(typed, self._settings)  # at every load: narrowed settings apply to stored roles too
         with self._lock:
             self._roles[(engine_name, name)] = (record.updated_at, record, typed)
         return record, typed
@@ -311,7 +387,14 @@ class EngineManager:
     def get_role(self, identity: str, engine_name: str, name: str) -> RoleRecord:
         self._auth.require(identity, role_path(engine_name, name), "read")
         self.record(engine_name)
-        return self.role(engine_name, name)[0]
+        # As stored, without building the engine: a role the operator no longer allows stays readable, to fix.
+        return self._stored_role(engine_name, name)
+
+    def _stored_role(self, engine_name: str, name: str) -> RoleRecord:
+        record = self._store.get_role(engine_name, name)
+        if record is None:
+            raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
+        return record
 
     def list_roles(self, identity: str, engine_name: str) -> list[RoleRecord]:
         self._auth.require(identity, f"{engine_path(engine_name)}/roles", "list")
@@ -327,6 +410,18 @@ class EngineManager:
         with self._lock:
             self._roles.pop((engine_name, name), None)
         self._audit.record(identity, "role.delete", role_path(engine_name, name))
+
+
+def _valid_name(name: Any) -> bool:
+    try:
+        check_name(name, "name")
+        return True
+    except InvalidRequest:
+        return False
+
+
+def _engine_audit_path(name: Any) -> str:
+    return engine_path(name) if _valid_name(name) else "dynamic/engines"
 
 
 def _check_quota(max_leases: Any) -> None:

@@ -16,7 +16,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .engine import Engine
+from .engine import ENGINE_TYPES, Engine
 from .errors import InvalidConfig, PluginNotInstalled
 
 ENTRY_POINT_GROUP = "scaivault"
@@ -74,6 +74,9 @@ class EngineRegistry:
     def _add(self, cls: type[Engine], owner: str) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Engine)):
             raise InvalidConfig(f"Plugin {owner} registered {cls!r}, which is not an Engine subclass.")
+        if getattr(cls, "type", None) not in ENGINE_TYPES:
+            raise InvalidConfig(f"Plugin {owner} registered {cls.__name__} with engine type "
+                                f"{getattr(cls, 'type', None)!r}; the type must be one of {', '.join(ENGINE_TYPES)}.")
         key = (cls.type, cls.plugin)
         if key in self._classes:
             raise InvalidConfig(

@@ -1,13 +1,20 @@
 """Keeping secret values out of messages: every engine call goes through ``call_engine``.
 
 Drivers sometimes quote a statement back in an error (MySQL's "near '...'" does), so any message
-that leaves an engine has known secret values replaced before a user, a log or the audit sees it.
+that leaves an engine has known secret values replaced before a user, a log or the audit sees it,
+also where the target wrote them differently (URL-encoded, escaped, case-folded, base64, hex).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import html
+import json
+import re
 import threading
 from typing import Any, Callable, Iterable, TypeVar
+from urllib.parse import quote, quote_plus
 
 from .errors import EngineError, ScaiVaultError
 
@@ -57,14 +64,34 @@ def _flatten(values: Iterable[Any]) -> Iterable[str]:
 
 
 def redact(text: str, secrets: Iterable[Any] = ()) -> str:
-    """``text`` with every known secret (and each of ``secrets``) replaced by ``***``."""
+    """``text`` with every known secret (and each of ``secrets``), in any form it is commonly written
+    (URL-encoded, JSON- or SQL-escaped, base64, hex, any letter case), replaced by ``***``."""
     with _known_lock:
         candidates = set(_known)
     candidates.update(v for v in _flatten(secrets) if len(v) >= _MIN_LENGTH)
-    for value in sorted(candidates, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    forms = {form for value in candidates for form in _written_forms(value) if len(form) >= _MIN_LENGTH}
+    if not forms:
+        return text
+    # One pass, longest first, case-insensitively: a target may fold case (a host name, an identifier).
+    pattern = re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)), re.IGNORECASE)
+    return pattern.sub(MASK, text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _written_forms(value: str) -> frozenset[str]:
+    """The ways a target or a driver may write ``value`` back in an error message."""
+    raw = value.encode("utf-8", "surrogatepass")
+    forms = {
+        value,
+        quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe=""),
+        json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+        value.replace("'", "''"), value.replace('"', '""'),  # SQL literals and identifiers
+        value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"'),  # backslash-escaped
+        repr(value)[1:-1], html.escape(value),
+        raw.hex(),
+        base64.b64encode(raw).decode().rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
+    return frozenset(forms)
 
 
 def _redact_details(details: Any, secrets: Iterable[Any]) -> Any:

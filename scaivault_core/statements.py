@@ -1,5 +1,5 @@
-"""What SQL engines share: a role made of statement templates, its checks, the revocation planned
-and the renewal rendered from it, and the root connection URL.
+"""What SQL engines share: a role made of statement templates, its checks, and the revocation planned
+and the renewal rendered from it (their root connection URL is in ``connection_urls``).
 
 The guide's database roles are lists of statements (``creation_statements``, optionally
 ``revocation_statements`` and ``renew_statements``) rendered with the lease's variables; the
@@ -9,8 +9,7 @@ PostgreSQL and MySQL plugins use this role as it is, and so can a plugin for ano
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, Mapping
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -57,25 +56,3 @@ def render_renewal(engine: Engine, templates: list[str], username: str, expires_
     variables = {"name": username, "expiration": engine.format_expiration(expires_at), "ttl_seconds": remaining,
                  "password": ""}  # never used (check_statement_role), but the strict templates want every name
     return [engine.context.render(t, variables) for t in templates]
-
-
-def require_credential_placeholders(connection_url: str) -> None:
-    """A ``connection_url`` must leave the root credentials to the vault, never hold them itself."""
-    if "{{" not in connection_url:
-        raise InvalidConfig(
-            "config.connection_url must take the root credentials as {{username}} and {{password}}.",
-            field="config.connection_url",
-        )
-
-
-def root_connection_url(engine: Engine) -> str:
-    """``engine.config.connection_url`` with the root credentials, read at each call so a rotated secret is used."""
-    root = engine.context.root_credentials()
-    return render_connection_url(engine.config.connection_url, engine.context.render, root.get("username", ""),
-                                 root.get("password", ""))
-
-
-def render_connection_url(template: str, render: Callable[[str, Mapping[str, Any]], str], username: str,
-                          password: str) -> str:
-    """The engine's ``connection_url`` with the credentials substituted, URL-encoded (``@``, ``/``, ``:`` and all)."""
-    return render(template, {"username": quote(username, safe=""), "password": quote(password, safe="")})

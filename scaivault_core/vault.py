@@ -20,7 +20,6 @@ from .auth import Authorizer
 from .clock import Clock, SystemClock, iso
 from .converter import structure
 from .crypto import Keyring, decode_keys, load_keyring
-from .durations import parse_duration
 from .engine import Engine
 from .engines import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
@@ -309,7 +308,7 @@ class Vault(_Operations):
         self._auth = Authorizer(self.store, self.clock, on_denied=self._audit.denied)
         self._secrets = SecretStore(self.store, self.keyring, self._auth, self._audit, self.clock)
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
-                                      self.templates, self.clock)
+                                      self.templates, self.clock, self.settings)
         self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
                                     self.clock, self.instance, lease_options or LeaseOptions.from_env())
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,

@@ -49,6 +49,7 @@ from ..leases import LeaseOptions
 from ..models import IssuedCredentials, LeaseState
 from ..plugins import make_plugin_manager
 from ..templates import generate_username
+from ..settings import Settings
 from ..vault import Vault
 from .proxy import TCPProxy
 
@@ -161,14 +162,20 @@ class EngineContract:
             proxy.stop()
 
     @pytest.fixture
-    def open_vault(self, tmp_path: Any, contract_clock: ManualClock) -> Iterator[Any]:
+    def contract_settings(self) -> Settings:
+        """Override (a fixture) if the engine runs commands or uses files: the operator's ``Settings``
+        that allow them (``command_dirs``, ``file_dirs``). The default allows nothing."""
+        return Settings()
+
+    @pytest.fixture
+    def open_vault(self, tmp_path: Any, contract_clock: ManualClock, contract_settings: Settings) -> Iterator[Any]:
         """``open_vault(engine_class=None)``: a vault on this test's store; reopening stands for a restart."""
         opened: list[Vault] = []
 
         def open_(engine_class: type[Engine] | None = None) -> Vault:
             pm = make_plugin_manager(load_entrypoints=False, plugins=[_Registers(engine_class or self.engine_class)])
             vault = Vault(tmp_path / "contract.db", plugin_manager=pm, clock=contract_clock, start_worker=False,
-                          lease_options=self.lease_options)
+                          lease_options=self.lease_options, settings=contract_settings)
             opened.append(vault)
             return vault
 

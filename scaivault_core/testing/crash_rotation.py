@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 KILL_POINTS = (
     "before-recorded",  # the engine made the new credential; the vault never sealed it
@@ -23,13 +24,14 @@ KILL_POINTS = (
 
 
 def rotate_and_die(store: str | os.PathLike, engine_class: type, secret_path: str, when: str, *,
-                   report: str | None = None, timeout: float = 120) -> str:
+                   report: str | None = None, timeout: float = 120, settings: Any = None) -> str:
     """Rotate ``secret_path`` of the vault at ``store`` in a child process killed at ``when``.
 
     ``engine_class`` is the plugin's engine (the child subclasses it, so its ``type`` and
     ``plugin`` are the same). With ``report``, the child prints that field of the new credential
     before dying at ``before-recorded`` (e.g. a key id, to find the stray in the target); what it
-    printed is returned.
+    printed is returned. ``settings`` (the operator's ``Settings``) reach the child as its
+    ``SCAIVAULT_COMMAND_DIRS`` / ``SCAIVAULT_FILE_DIRS``.
     """
     if when not in KILL_POINTS:
         raise ValueError(f"when must be one of {KILL_POINTS}, not {when!r}")
@@ -37,7 +39,14 @@ def rotate_and_die(store: str | os.PathLike, engine_class: type, secret_path: st
     result = subprocess.run(
         [sys.executable, "-m", "scaivault_core.testing._rotate_until_killed", os.fspath(store), target, secret_path,
          when, report or ""],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, env=_operator_env(settings),
     )
     assert result.returncode == -signal.SIGKILL, f"rotation not killed at {when} (exit {result.returncode}):\n{result.stderr}"
     return result.stdout.strip()
+
+
+def _operator_env(settings: Any) -> dict[str, str] | None:
+    if settings is None:
+        return None
+    return {**os.environ, "SCAIVAULT_COMMAND_DIRS": os.pathsep.join(settings.command_dirs),
+            "SCAIVAULT_FILE_DIRS": os.pathsep.join(settings.file_dirs)}

@@ -72,13 +72,19 @@ def plugin_manager():
 
 @pytest.fixture(params=["embedded", "remote"])
 def scaivault(request, tmp_path, plugin_manager):
-    """The CLI in one of its two modes, on a fresh vault; ``.admin_token`` is its first admin token."""
+    """The CLI in one of its two modes, on a fresh vault; ``.admin_token`` is its first admin token.
+
+    Its operator allows commands from ``tmp_path / "commands"`` (custom engines' scripts)."""
+    commands = tmp_path / "commands"
+    commands.mkdir()
+    operator = {"SCAIVAULT_COMMAND_DIRS": str(commands)}
     if request.param == "embedded":
-        runner = Runner("embedded", {**_base_env(), "SCAIVAULT_STORE": str(tmp_path / "vault.db")}, plugin_manager)
+        runner = Runner("embedded", {**_base_env(), "SCAIVAULT_STORE": str(tmp_path / "vault.db"), **operator},
+                        plugin_manager)
         runner.admin_token = runner.json_out("init")["admin_token"]
         yield runner
         return
-    server = LiveServer(tmp_path / "server").start()
+    server = LiveServer(tmp_path / "server", env=operator).start()
     runner = Runner("remote", {**_base_env(), "SCAIVAULT_ADDR": server.url, "SCAIVAULT_TOKEN": server.admin_token},
                     plugin_manager)
     runner.admin_token = server.admin_token

@@ -97,13 +97,13 @@ print(json.dumps({"username": request["name"], "password": request["password"]})
 
 
 def test_lease_forget(scaivault, tmp_path):
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "create.py").write_text(CREATE)
-    (scripts / "revoke.py").write_text(REFUSING_REVOKE)
+    scripts = tmp_path / "commands"  # where the fixture's operator allows commands
+    for name, text in (("create.py", CREATE), ("revoke.py", REFUSING_REVOKE)):
+        (scripts / name).write_text(f"#!{sys.executable}\n{text}")
+        (scripts / name).chmod(0o755)
     scaivault("engine", "create", "stuck", "--type", "custom", "--config", "{}")
     scaivault("role", "create", "stuck", "user", "--body", json.dumps({
-        "create": [sys.executable, str(scripts / "create.py")], "revoke": [sys.executable, str(scripts / "revoke.py")]}))
+        "create": [str(scripts / "create.py")], "revoke": [str(scripts / "revoke.py")]}))
     lease_id = scaivault.json_out("creds", "stuck", "user")["lease_id"]
 
     early = scaivault("lease", "forget", lease_id, expect=1)

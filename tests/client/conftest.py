@@ -13,8 +13,14 @@ from scaivault_core.rest.testing import LiveServer
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, pg_database):
-    """One server per module, with engine "pg" (root: the postgres superuser) and role "readonly" (max 8h)."""
-    live = LiveServer(tmp_path_factory.mktemp("server")).start()
+    """One server per module, with engine "pg" (root: the postgres superuser) and role "readonly" (max 8h).
+
+    Its operator allows commands from ``live.commands`` (custom engines' scripts)."""
+    directory = tmp_path_factory.mktemp("server")
+    commands = directory / "commands"
+    commands.mkdir()
+    live = LiveServer(directory, env={"SCAIVAULT_COMMAND_DIRS": str(commands)}).start()
+    live.commands = commands
     try:
         configure(live, pg_database)
         yield live

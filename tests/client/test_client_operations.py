@@ -81,13 +81,16 @@ def test_reconcile(admin, pg_database, pg_admin, pg_role_exists):
         admin.delete_engine("pgrc")
 
 
-def test_forget_an_irrevocable_lease(admin, tmp_path):
-    (tmp_path / "create.py").write_text(
-        "import json, sys\nr = json.load(sys.stdin)\nprint(json.dumps({'username': r['name'], 'password': r['password']}))\n")
-    (tmp_path / "revoke.py").write_text("import sys\nsys.stdin.read()\nsys.exit(1)\n")
+def test_forget_an_irrevocable_lease(server, admin):
+    scripts = {"create.py": "import json, sys\nr = json.load(sys.stdin)\n"
+                            "print(json.dumps({'username': r['name'], 'password': r['password']}))\n",
+               "revoke.py": "import sys\nsys.stdin.read()\nsys.exit(1)\n"}
+    for name, text in scripts.items():  # installed where the server's operator allows commands
+        (server.commands / name).write_text(f"#!{sys.executable}\n{text}")
+        (server.commands / name).chmod(0o755)
     admin.create_engine("stuck", "custom", {})
-    admin.create_role("stuck", "user", create=[sys.executable, str(tmp_path / "create.py")],
-                      revoke=[sys.executable, str(tmp_path / "revoke.py")])
+    admin.create_role("stuck", "user", create=[str(server.commands / "create.py")],
+                      revoke=[str(server.commands / "revoke.py")])
     lease_id = admin.issue("stuck", "user")["lease_id"]
     with pytest.raises(InvalidRequest):
         admin.forget_lease(lease_id)

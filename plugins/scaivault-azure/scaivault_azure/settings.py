@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from scaivault_core import InvalidConfig, ScaiVaultError, parse_duration
+from scaivault_core import InvalidConfig, ScaiVaultError, file_field, parse_duration
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Secrets end this long after issue unless config.secret_lifetime says otherwise; leases cannot outlive it.
@@ -45,7 +45,7 @@ class Config:
     graph_resource: str | None = None  # token audience for Graph; default graph_endpoint
     arm_endpoint: str | None = None
     arm_resource: str | None = None  # token audience for ARM; default arm_endpoint
-    ca_bundle: str | None = None  # PEM file of CAs to trust instead of the system's
+    ca_bundle: str | None = file_field(default=None)  # PEM of CAs to trust instead; in SCAIVAULT_FILE_DIRS
     timeout: float = 30.0
     max_retries: int = 4
     secret_lifetime: Any = DEFAULT_SECRET_LIFETIME

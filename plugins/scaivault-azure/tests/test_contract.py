@@ -19,6 +19,10 @@ class TestContract(EngineContract):
     engine_class = AzureEngine
 
     @pytest.fixture
+    def contract_settings(self, operator_settings):
+        return operator_settings  # the engine reads the double's CA bundle
+
+    @pytest.fixture
     def target(self, azure_double):
         yield azure_double
 

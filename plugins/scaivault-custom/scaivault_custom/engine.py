@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from typing import Any
 
 import attrs
 
-from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, Renewed
+from scaivault_core import (Engine, EngineError, InvalidConfig, Issued, IssueRequest, Renewed, command_field,
+                            directory_field, environment_field)
 
 from .commands import command_environment, parse_output, run_command
 from .webhooks import WebhookClient, check_url
@@ -20,21 +19,23 @@ HMAC_KEY = "hmac_key"  # the root credential field that signs webhook requests; 
 MIN_HMAC_KEY = 16
 
 
+# Commands and their working directory must lie in the operator's SCAIVAULT_COMMAND_DIRS, and the
+# environment may not change how programs load: the core checks these marked fields (and resolves them).
 @attrs.define
 class Config:
     timeout: float = 30.0
-    environment: dict[str, str] = attrs.field(factory=dict)
-    working_directory: str | None = None
-    verify: list[str] | None = None
+    environment: dict[str, str] = environment_field(factory=dict)
+    working_directory: str | None = directory_field(default=None)
+    verify: list[str] | None = command_field(default=None)
     verify_url: str | None = None
     allow_http: bool = False
 
 
 @attrs.define
 class Role:
-    create: list[str] | None = None
-    revoke: list[str] | None = None
-    renew: list[str] | None = None
+    create: list[str] | None = command_field(default=None)
+    revoke: list[str] | None = command_field(default=None)
+    renew: list[str] | None = command_field(default=None)
     create_url: str | None = None
     revoke_url: str | None = None
     renew_url: str | None = None
@@ -60,13 +61,6 @@ class CustomEngine(Engine):
         super().__init__(context)
         config = self.config
         _check_timeout(config.timeout, "config.timeout")
-        for key in config.environment:
-            if not key or "=" in key or "\0" in key:
-                raise InvalidConfig(f"config.environment has an invalid variable name {key!r}.", field="config.environment")
-        if config.working_directory is not None and not os.path.isdir(config.working_directory):
-            raise InvalidConfig("config.working_directory is not a directory.", field="config.working_directory")
-        if config.verify is not None:
-            self._check_command(config.verify, "config.verify")
         if config.verify_url is not None:
             check_url(config.verify_url, "config.verify_url", config.allow_http)
         self._env = command_environment(config.environment)
@@ -113,30 +107,15 @@ class CustomEngine(Engine):
             for field in ("create", "revoke"):
                 if getattr(role, field) is None:
                     raise InvalidConfig(f"A role needs a {field} command (or {field}_url for a webhook).", field=field)
-            for field in commands:
-                self._check_command(getattr(role, field), field)
         if role.timeout is not None:
             _check_timeout(role.timeout, "timeout")
         if role.pass_root_credentials and not self.context.root_credentials():
             raise InvalidConfig("pass_root_credentials needs the engine to have root_credentials_path.",
                                 field="pass_root_credentials")
 
-    def _check_command(self, argv: list[str], field: str) -> None:
-        if not argv or not all(isinstance(a, str) and "\0" not in a for a in argv) or not argv[0]:
-            raise InvalidConfig(f"{field} must be a non-empty list of arguments.", field=field)
-        program = argv[0]
-        if os.sep in program:
-            if not os.path.isabs(program) and self.config.working_directory is None:
-                raise InvalidConfig(f"{field}: {program!r} must be an absolute path (or set working_directory).",
-                                    field=field)
-            path = os.path.join(self.config.working_directory or "", program)
-            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-                raise InvalidConfig(f"{field}: {program!r} is not an executable file.", field=field)
-        elif shutil.which(program, path=self._env_path()) is None:
-            raise InvalidConfig(f"{field}: {program!r} is not on the commands' PATH.", field=field)
-
-    def _env_path(self) -> str:
-        return {**command_environment({}), **self.config.environment}["PATH"]
+    def role_receives_root_credentials(self, role: Role) -> bool:
+        """Its commands get the root credentials, or its webhooks get requests signed with them."""
+        return role.pass_root_credentials or any(getattr(role, f"{name}_url") is not None for name in _COMMANDS)
 
     def _hmac_key(self, root: dict[str, Any], field: str) -> bytes:
         key = root.get(HMAC_KEY)
@@ -200,17 +179,17 @@ class CustomEngine(Engine):
         self._call("revoke", handle.get("revoke"), handle.get("revoke_url"), handle, document, [])
 
     def _document(self, operation: str, handle: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        document = {"operation": operation, "engine": self.context.name, "role": handle["role"],
-                    "lease_id": handle["lease_id"], "name": handle["username"], **fields,
-                    "metadata": handle.get("metadata", {}), "handle": handle.get("handle", {})}
-        if handle.get("pass_root_credentials"):
-            document["root_credentials"] = _shareable(self.context.root_credentials())
-        return document
+        return {"operation": operation, "engine": self.context.name, "role": handle["role"],
+                "lease_id": handle["lease_id"], "name": handle["username"], **fields,
+                "metadata": handle.get("metadata", {}), "handle": handle.get("handle", {})}
 
     def _call(self, what: str, argv: list[str] | None, url: str | None, handle: dict[str, Any],
               document: dict[str, Any], secrets: list[Any]) -> bytes:
         timeout = handle.get("timeout") or self.config.timeout
+        # Read once per call (each read is audited), for the signing key and for the document alike.
         root = self.context.root_credentials() if url or handle.get("pass_root_credentials") else {}
+        if handle.get("pass_root_credentials"):
+            document = {**document, "root_credentials": _shareable(root)}
         secrets = [*secrets, root]
         self.log.debug("custom engine %s: %s for lease %s", self.context.name, what, handle["lease_id"])
         if url is not None:
@@ -220,6 +199,8 @@ class CustomEngine(Engine):
                                lease_id=handle["lease_id"], secrets=secrets, gone_ok=what == "revoke")
         if argv is None:
             raise InvalidConfig(f"The lease has no {what} command.", field=what)
+        # Kept in the lease since issue: the operator may have narrowed the allowed commands since.
+        argv = self.context.check_command(argv, what)
         return run_command(argv, document, what=what, timeout=timeout, env=self._env,
                            cwd=self.config.working_directory, secrets=secrets)
 

@@ -6,6 +6,7 @@ Both live in the test's temporary directory or on a free loopback port and are g
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 import time
@@ -16,24 +17,35 @@ from pathlib import Path
 import pytest
 
 import scaivault_custom
-from scaivault_core import ManualClock, Vault, make_plugin_manager
+from scaivault_core import ManualClock, Settings, Vault, make_plugin_manager
 from scaivault_core.leases import LeaseOptions
 from scaivault_custom import SIGNATURE_HEADER, verify_signature
 
-SCRIPTS = Path(__file__).parent / "scripts"
-PYTHON = sys.executable
+SOURCES = Path(__file__).parent / "scripts"
 ROOT_PATH = "infra/custom/root"
 
 
-def script(name: str, *args: str) -> list[str]:
-    """The argument list that runs one of the test scripts."""
-    return [PYTHON, str(SCRIPTS / name), *args]
+def install_scripts(directory: Path) -> Path:
+    """The test scripts as an operator installs them: executables in one directory, Python ones run by this
+    interpreter (a ``#!`` line naming it), so a command's environment holds only what the engine gives it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in SOURCES.iterdir():
+        installed = directory / source.name
+        if source.suffix == ".py":
+            installed.write_text(f"#!{sys.executable}\n{source.read_text()}")
+        else:
+            shutil.copyfile(source, installed)
+        installed.chmod(0o755)
+    return directory
+
+
 
 
 class UserDir:
     """The scripts' target: $USERS_DIR/users.json. ``cut()`` removes the directory from view (unreachable)."""
 
-    def __init__(self, base: Path, admin_token: str | None = None) -> None:
+    def __init__(self, base: Path, scripts: Path, admin_token: str | None = None) -> None:
+        self.command = [str(scripts / "userdir.py")]  # the script that acts on this directory
         self.path = base / "userdir"
         self.path.mkdir()
         self.admin_token = admin_token
@@ -144,9 +156,15 @@ class WebhookServer:
         return Handler
 
 
+@pytest.fixture(scope="session")
+def scripts(tmp_path_factory):
+    """The directory of installed test scripts (the operator allows commands from it)."""
+    return install_scripts(tmp_path_factory.mktemp("scripts"))
+
+
 @pytest.fixture
-def userdir(tmp_path):
-    return UserDir(tmp_path, admin_token="userdir-admin-token-7f3a9c")
+def userdir(tmp_path, scripts):
+    return UserDir(tmp_path, scripts, admin_token="userdir-admin-token-7f3a9c")
 
 
 @pytest.fixture
@@ -162,10 +180,25 @@ def clock():
 
 
 @pytest.fixture
-def vault(tmp_path, clock):
+def commands(tmp_path):
+    """A directory the operator allows commands in, for programs a test writes itself."""
+    path = tmp_path / "commands"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def operator_settings(scripts, commands):
+    """What the operator of these tests allows: the test scripts, and programs a test writes into ``commands``."""
+    return Settings(command_dirs=(str(scripts), str(commands)))
+
+
+@pytest.fixture
+def vault(tmp_path, clock, operator_settings):
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_custom])
     vault = Vault(tmp_path / "vault.db", plugin_manager=pm, clock=clock, start_worker=False,
-                  lease_options=LeaseOptions(backoff_base=1.0, backoff_max=5.0, max_attempts=4))
+                  lease_options=LeaseOptions(backoff_base=1.0, backoff_max=5.0, max_attempts=4),
+                  settings=operator_settings)
     yield vault
     vault.close()
 
@@ -193,8 +226,9 @@ def process_gone(pid: int) -> bool:
 # Tests run with --import-mode=importlib and cannot import this module: helpers are handed out as fixtures.
 
 @pytest.fixture(name="script")
-def _script():
-    return script
+def _script(scripts):
+    """``script(name, *args)``: the argument list that runs one of the installed test scripts."""
+    return lambda name, *args: [str(scripts / name), *args]
 
 
 @pytest.fixture(name="configure")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, LeaseState
+import scaivault_custom
+from scaivault_core import (EngineError, EngineUnreachable, InvalidConfig, LeaseState, Settings, Vault,
+                            make_plugin_manager)
 
 
 @pytest.fixture
@@ -68,10 +69,10 @@ def test_root_credentials_only_reach_roles_that_opt_in(vault, userdir, configure
     assert not user["saw_root"] and "root_credentials" not in user["keys"]
 
 
-def test_a_command_gets_only_path_and_configured_variables(vault, configure, script, tmp_path):
+def test_a_command_gets_only_path_and_configured_variables(vault, configure, script, commands):
     os.environ["SCAIVAULT_CUSTOM_LEAK_CHECK"] = "must-not-reach-commands"
     try:
-        configure(vault, environment={"TARGET_REGION": "eu-west"}, working_directory=str(tmp_path))
+        configure(vault, environment={"TARGET_REGION": "eu-west"}, working_directory=str(commands))
         vault.create_role("scripts", "env", create=script("show_environment.py", "--flag", "two words"),
                           revoke=script("userdir.py"))
         data = vault.issue("scripts", "env").data
@@ -80,11 +81,11 @@ def test_a_command_gets_only_path_and_configured_variables(vault, configure, scr
     assert set(data["environment"]) <= {"PATH", "TARGET_REGION", "LC_CTYPE"}  # Python may set LC_CTYPE itself
     assert data["environment"]["TARGET_REGION"] == "eu-west"
     assert data["environment"]["PATH"] == os.environ["PATH"]
-    assert data["argv"] == ["--flag", "two words"] and data["cwd"] == str(tmp_path)
+    assert data["argv"] == ["--flag", "two words"] and data["cwd"] == str(commands)
 
 
-def test_commands_run_without_a_shell(vault, configure, script, tmp_path):
-    sh = tmp_path / "create.sh"
+def test_commands_run_without_a_shell(vault, configure, script, tmp_path, commands):
+    sh = commands / "create.sh"
     sh.write_text((Path(__file__).parent / "scripts" / "create.sh").read_text())
     sh.chmod(0o755)  # run directly: the kernel reads its #! line, no shell parses the arguments
     marker = tmp_path / "injected"
@@ -179,21 +180,33 @@ def test_verify_failure_is_invalid_config_with_the_token_redacted(vault, userdir
     assert "exited with status 1" in caught.value.message and "userdir refused the given token" in caught.value.message
 
 
+NOOP = "noop.sh"  # a program in the allowed scripts directory, by bare name: looked up only there
+
+
 @pytest.mark.parametrize("role, field", [
-    ({"create": ["/no/such/script"], "revoke": ["/bin/true"]}, "create"),
-    ({"create": ["no-such-program-anywhere"], "revoke": ["/bin/true"]}, "create"),
-    ({"create": ["relative/script.py"], "revoke": ["/bin/true"]}, "create"),
-    ({"create": [], "revoke": ["/bin/true"]}, "create"),
-    ({"create": ["/bin/true"]}, "revoke"),
-    ({"create": ["/bin/true"], "revoke": ["/bin/true"], "create_url": "http://127.0.0.1:9/c"}, "create_url"),
-    ({"create": ["/bin/true"], "revoke": ["/bin/true"], "pass_root_credentials": True}, "pass_root_credentials"),
-    ({"create": ["/bin/true"], "revoke": ["/bin/true"], "timeout": 0}, "timeout"),
+    ({"create": ["/no/such/script"], "revoke": [NOOP]}, "create"),
+    ({"create": ["no-such-program-anywhere"], "revoke": [NOOP]}, "create"),
+    ({"create": ["relative/script.py"], "revoke": [NOOP]}, "create"),
+    ({"create": ["/bin/true"], "revoke": [NOOP]}, "create"),  # exists, but the operator does not allow /bin
+    ({"create": [], "revoke": [NOOP]}, "create"),
+    ({"create": [NOOP]}, "revoke"),
+    ({"create": [NOOP], "revoke": [NOOP], "create_url": "http://127.0.0.1:9/c"}, "create_url"),
+    ({"create": [NOOP], "revoke": [NOOP], "pass_root_credentials": True}, "pass_root_credentials"),
+    ({"create": [NOOP], "revoke": [NOOP], "timeout": 0}, "timeout"),
 ])
 def test_bad_roles_are_invalid_config_naming_the_field(vault, configure, role, field):
     configure(vault)
     with pytest.raises(InvalidConfig) as caught:
         vault.create_role("scripts", "bad", **role)
     assert caught.value.details.get("field") == field, caught.value.message
+
+
+def test_a_bare_program_name_runs_the_allowed_program_at_its_resolved_path(vault, configure, script):
+    configure(vault)
+    role = vault.create_role("scripts", "bare", create=["create.sh", "one"], revoke=[NOOP])
+    assert role.params["create"] == ["create.sh", "one"]  # stored as written, resolved at each load
+    assert vault._engines.role("scripts", "bare")[1].create == script("create.sh", "one")
+    assert vault.issue("scripts", "bare").data["args"] == "one"
 
 
 @pytest.mark.parametrize("config, field", [
@@ -203,6 +216,8 @@ def test_bad_roles_are_invalid_config_naming_the_field(vault, configure, role, f
     ({"verify": ["/no/such/verify"]}, "config.verify"),
     ({"verify_url": "http://example.com/verify"}, "config.verify_url"),
     ({"environment": {"A=B": "x"}}, "config.environment"),
+    ({"environment": {"LD_PRELOAD": "/tmp/x.so"}}, "config.environment"),
+    ({"environment": {"PATH": "/tmp"}}, "config.environment"),
 ])
 def test_bad_engine_configs_are_invalid_config(vault, configure, config, field):
     with pytest.raises(InvalidConfig) as caught:
@@ -210,21 +225,44 @@ def test_bad_engine_configs_are_invalid_config(vault, configure, config, field):
     assert caught.value.details.get("field") == field, caught.value.message
 
 
-def test_a_command_that_cannot_start_is_invalid_config(vault, configure, tmp_path):
-    program = tmp_path / "vanishing"
-    program.write_text("#!/bin/sh\n")
+def test_a_command_that_cannot_start_is_invalid_config(vault, configure, commands):
+    program = commands / "orphaned"
+    program.write_text("#!/no/such/interpreter\n")  # allowed and executable, but the kernel cannot start it
     program.chmod(0o755)
     configure(vault)
-    vault.create_role("scripts", "gone", create=[str(program)], revoke=["/bin/true"])
-    program.unlink()
+    vault.create_role("scripts", "gone", create=[str(program)], revoke=[NOOP])
     with pytest.raises(InvalidConfig) as caught:
         vault.issue("scripts", "gone")
     assert "cannot be started" in caught.value.message
 
 
-def test_a_command_killed_by_a_signal_is_an_engine_error(vault, configure):
+def test_a_command_killed_by_a_signal_is_an_engine_error(vault, configure, commands):
+    dying = commands / "dying.sh"
+    dying.write_text("#!/bin/sh\necho dying >&2; kill -9 $$\n")
+    dying.chmod(0o755)
     configure(vault)
-    vault.create_role("scripts", "killed", create=["/bin/sh", "-c", "echo dying >&2; kill -9 $$"], revoke=["/bin/true"])
+    vault.create_role("scripts", "killed", create=[str(dying)], revoke=[NOOP])
     with pytest.raises(EngineError) as caught:
         vault.issue("scripts", "killed")
     assert "was killed by SIGKILL; stderr: dying" in caught.value.message
+
+
+def test_a_command_kept_in_a_lease_runs_only_while_the_operator_allows_it(vault, userdir, configure, script, tmp_path,
+                                                                          clock, operator_settings):
+    configure(vault, environment=userdir.environment())
+    vault.create_role("scripts", "plain", create=script("userdir.py"), revoke=script("userdir.py"))
+    issued = vault.issue("scripts", "plain")
+    vault.close()
+    # The operator narrows the allowed directories and restarts: the revoke command sealed in the lease at
+    # issue time is checked again before it runs, and refused.
+    pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_custom])
+    narrowed = Settings(command_dirs=(str(tmp_path / "commands"),))
+    with Vault(tmp_path / "vault.db", plugin_manager=pm, clock=clock, start_worker=False, settings=narrowed) as again:
+        with pytest.raises(InvalidConfig) as caught:
+            again.revoke(issued.lease_id)
+        assert "SCAIVAULT_COMMAND_DIRS" in caught.value.message
+        assert issued.data["username"] in userdir.users()
+    with Vault(tmp_path / "vault.db", plugin_manager=pm, clock=clock, start_worker=False,
+               settings=operator_settings) as restored:
+        restored.revoke(issued.lease_id)
+    assert userdir.users() == {}

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
+from scaivault_core import Settings
 from scaivault_core.testing import EngineContract
 from scaivault_custom import CustomEngine
-
-SCRIPTS = Path(__file__).parent / "scripts"
-USERDIR = [sys.executable, str(SCRIPTS / "userdir.py")]
 
 
 def _epoch(iso: str) -> float:
@@ -28,8 +24,12 @@ class TestCommandContract(EngineContract):
     def target(self, userdir):
         return userdir
 
+    @pytest.fixture
+    def contract_settings(self, scripts):
+        return Settings(command_dirs=(str(scripts),))
+
     def engine_config(self, target, address):
-        return {"environment": target.environment(), "verify": USERDIR, "timeout": 10}
+        return {"environment": target.environment(), "verify": target.command, "timeout": 10}
 
     def root_credentials(self, target):
         return {"admin_token": target.admin_token}
@@ -41,7 +41,8 @@ class TestCommandContract(EngineContract):
         target.restore()
 
     def role(self, target):
-        return {"create": USERDIR, "revoke": USERDIR, "renew": USERDIR, "pass_root_credentials": True}
+        return {"create": target.command, "revoke": target.command, "renew": target.command,
+                "pass_root_credentials": True}
 
     def credential_works(self, target, issued):
         return target.login(issued.data["username"], issued.data["password"])
@@ -53,7 +54,8 @@ class TestCommandContract(EngineContract):
         good = self.engine_config(target, address)
         return {
             "admin token the target refuses": (good, {"admin_token": "not-the-admin-token"}),
-            "verify program missing": ({**good, "verify": [str(SCRIPTS / "no-such-script")]}, None),
+            "verify program missing": ({**good, "verify": [target.command[0] + "-missing"]}, None),
+            "verify program outside the operator's directories": ({**good, "verify": ["/bin/true"]}, None),
             "timeout out of range": ({**good, "timeout": 0}, None),
         }
 

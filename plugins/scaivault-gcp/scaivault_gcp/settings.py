@@ -6,7 +6,7 @@ import re
 
 import attrs
 
-from scaivault_core import InvalidConfig
+from scaivault_core import InvalidConfig, file_field
 
 SERVICE_ACCOUNT_KEY, ACCESS_TOKEN = "service_account_key", "access_token"
 SECRET_TYPES = (SERVICE_ACCOUNT_KEY, ACCESS_TOKEN)
@@ -25,7 +25,7 @@ class Config:
     token_uri: str | None = None  # else the key's token_uri, else https://oauth2.{universe_domain}/token
     iam_endpoint: str | None = None  # https://iam.{universe_domain}
     iamcredentials_endpoint: str | None = None  # https://iamcredentials.{universe_domain}
-    ca_bundle: str | None = None  # PEM file of CAs to trust instead of the system's
+    ca_bundle: str | None = file_field(default=None)  # PEM of CAs to trust instead; in SCAIVAULT_FILE_DIRS
     timeout: float = 30.0
     max_retries: int = 4
     propagation_timeout: float = 60.0  # seconds a rotated root key may take to work at the token endpoint

@@ -162,14 +162,31 @@ def clock():
 
 
 @pytest.fixture
-def vault_factory(tmp_path, clock):
-    """``vault_factory(**kwargs)``: a Vault on tmp_path/vault.db with only this plugin and a manual clock."""
+def operator_settings(gcp_double_server):
+    """What the operator of these tests allows: engines may read the double's CA bundle (``ca_bundle``)."""
+    from scaivault_core import Settings
+
+    return Settings(file_dirs=(str(gcp_double_server.ca_path.parent),))
+
+
+@pytest.fixture(autouse=True)
+def operator_environment(operator_settings, monkeypatch):
+    """Processes a test starts (a crashing issuer, a rotation killed midway) get the operator's settings too."""
+    import os
+
+    monkeypatch.setenv("SCAIVAULT_FILE_DIRS", os.pathsep.join(operator_settings.file_dirs))
+
+
+@pytest.fixture
+def vault_factory(tmp_path, clock, operator_settings):
+    """``vault_factory(**kwargs)``: a Vault on tmp_path/vault.db with only this plugin, a manual clock and the
+    operator's settings."""
     import scaivault_gcp
     from scaivault_core import LeaseOptions
     from scaivault_core.testing import VaultFactory
 
     factory = VaultFactory(tmp_path / "vault.db", plugins=[scaivault_gcp], clock=clock, start_worker=False,
-                           lease_options=LeaseOptions(backoff_base=1.0))
+                           lease_options=LeaseOptions(backoff_base=1.0), settings=operator_settings)
     yield factory
     factory.close_all()
 

@@ -30,6 +30,10 @@ class TestContract(EngineContract):
     engine_class = GcpEngine
 
     @pytest.fixture
+    def contract_settings(self, operator_settings):
+        return operator_settings  # the engine reads the double's CA bundle
+
+    @pytest.fixture
     def target(self, gcp_double):
         yield gcp_double
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import attrs
 
 from scaivault_core import (Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError,
-                            render_connection_url)
+                            check_connection_url, render_connection_url)
 
 from .connection import UNAUTHORIZED, USER_NOT_FOUND, RootClient, classify, client_options
 from .urls import MongoURL, check_database_name, parse_url
@@ -54,7 +54,7 @@ class MongoDBEngine(Engine):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._template = check_config(self.config, context.render)
+        self._template = check_config(self.config)
         self._root = RootClient(self._root_url, client_options(self.config.connect_timeout,
                                                                self.config.operation_timeout))
 
@@ -66,7 +66,7 @@ class MongoDBEngine(Engine):
             if password:
                 raise InvalidConfig("The root credentials hold a password but no username.", field="root_credentials")
             return str(self._template.without_credentials())  # a server without access control
-        return render_connection_url(self.config.connection_url, self.context.render, username, password)
+        return render_connection_url(self.config.connection_url, username, password)
 
     def close(self) -> None:
         self._root.close()
@@ -194,13 +194,14 @@ def _mark_of(user: Mapping[str, Any]) -> Any:
     return custom.get(MARK) if isinstance(custom, Mapping) else None
 
 
-def check_config(config: Config, render: Callable[[str, Mapping[str, Any]], str]) -> MongoURL:
+def check_config(config: Config) -> MongoURL:
     """The parsed ``connection_url`` template, after checking every config field without contacting MongoDB."""
     # imported at first use: start-up loads every installed plugin
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
     from pymongo.uri_parser import split_options
 
+    check_connection_url(config.connection_url, URL_FIELD)
     try:
         template = parse_url(config.connection_url)
     except ValueError as exc:
@@ -224,11 +225,7 @@ def check_config(config: Config, render: Callable[[str, Mapping[str, Any]], str]
     for name in ("connect_timeout", "operation_timeout"):
         if not getattr(config, name) > 0:
             raise InvalidConfig(f"config.{name} must be a positive number of seconds.", field=f"config.{name}")
-    try:
-        sample = render(config.connection_url, {"username": "user", "password": "secret"})
-    except InvalidConfig:
-        raise InvalidConfig("config.connection_url may use only the {{username}} and {{password}} variables.",
-                            field=URL_FIELD) from None
+    sample = render_connection_url(config.connection_url, "user", "secret")
     # pymongo checks hosts and options; connect=False means no connection and no SRV lookup here.
     try:
         MongoClient(sample, **client_options(config.connect_timeout, config.operation_timeout)).close()

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
-                            StatementRole, check_statement_role, plan_revocation, render_connection_url,
-                            render_renewal, require_credential_placeholders, root_connection_url)
+                            StatementRole, check_connection_url, check_statement_role, plan_revocation,
+                            render_connection_url, render_renewal, root_connection_url)
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
@@ -50,8 +50,8 @@ class MySQLEngine(Engine):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        require_credential_placeholders(self.config.connection_url)
-        self._target = parse_url(render_connection_url(self.config.connection_url, context.render, "", ""))
+        check_connection_url(self.config.connection_url, require_credentials=True)
+        self._target = parse_url(render_connection_url(self.config.connection_url, "", ""))
         self._root = RootConnection(lambda: root_connection_url(self), self.config.connect_timeout,
                                     self.config.statement_timeout)
 
@@ -109,7 +109,7 @@ class MySQLEngine(Engine):
         return Issued(data=self._credential_data(request.username, request.password))
 
     def _credential_data(self, username: str, password: str) -> dict[str, Any]:
-        url = render_connection_url(self.config.connection_url, self.context.render, username, password)
+        url = render_connection_url(self.config.connection_url, username, password)
         return {
             "username": username,
             "password": password,

@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 import attrs
 
 from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
-                            StatementRole, check_statement_role, plan_revocation, random_password,
-                            render_connection_url, render_renewal, require_credential_placeholders,
-                            root_connection_url)
+                            StatementRole, check_connection_url, check_statement_role, plan_revocation,
+                            random_password, render_connection_url, render_renewal, root_connection_url)
 
 from .connection import RootConnection
 
@@ -50,7 +49,7 @@ class PostgreSQLEngine(Engine):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        require_credential_placeholders(self.config.connection_url)
+        check_connection_url(self.config.connection_url, require_credentials=True)
         self._root = RootConnection(context.name, lambda: root_connection_url(self), self.config.connect_timeout)
 
     def close(self) -> None:
@@ -101,7 +100,7 @@ class PostgreSQLEngine(Engine):
             sql.Identifier(username), sql.Literal(MARK.format(self.context.name))).as_string(None)
 
     def _credential_data(self, username: str, password: str) -> dict[str, Any]:
-        url = render_connection_url(self.config.connection_url, self.context.render, username, password)
+        url = render_connection_url(self.config.connection_url, username, password)
         parts = urlsplit(url)
         return {
             "username": username,

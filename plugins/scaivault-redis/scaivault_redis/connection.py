@@ -17,7 +17,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
+from scaivault_core import (EngineError, EngineUnreachable, InvalidConfig, check_connection_url,
+                            render_connection_url)
 
 T = TypeVar("T")
 DEFAULT_PORT = 6379
@@ -40,7 +41,7 @@ class Target:
                 f"@{host}:{self.port}/{self.db}")
 
 
-def target_from_config(config: Any, render: Callable[[str, dict[str, Any]], str]) -> Target:
+def target_from_config(config: Any) -> Target:
     """The target from ``host``/``port``/``db``/``tls``, or from ``connection_url``; ``invalid_config`` if both or neither."""
     if config.connection_url and config.host:
         raise InvalidConfig("Give config.connection_url or config.host, not both.", field="config.connection_url")
@@ -49,7 +50,8 @@ def target_from_config(config: Any, render: Callable[[str, dict[str, Any]], str]
             raise InvalidConfig("config.host (or config.connection_url) is required.", field="config.host")
         return Target(config.host, config.port, config.db, config.tls)
     field = "config.connection_url"
-    parts = urlsplit(render(config.connection_url, {"username": "", "password": ""}))
+    check_connection_url(config.connection_url, field)
+    parts = urlsplit(render_connection_url(config.connection_url, "", ""))
     if parts.scheme not in ("redis", "rediss"):
         raise InvalidConfig("config.connection_url must start with redis:// or rediss://.", field=field)
     if parts.username or parts.password:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest
+from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequest, file_field
 
 from . import acl
 
@@ -27,7 +27,7 @@ class Config:
     port: int = 6379
     db: int = 0
     tls: bool = False
-    tls_ca_file: str | None = None
+    tls_ca_file: str | None = file_field(default=None)  # inside the operator's SCAIVAULT_FILE_DIRS
     connect_timeout: float = 5.0
     socket_timeout: float = 10.0
     acl_save: bool = False
@@ -74,7 +74,7 @@ class RedisEngine(Engine):
         # imported at first use: start-up loads every installed plugin
         from .connection import RootClient, target_from_config
 
-        self._target = target_from_config(self.config, context.render)
+        self._target = target_from_config(self.config)
         self._root = RootClient(self._target, context.root_credentials, connect_timeout=self.config.connect_timeout,
                                 socket_timeout=self.config.socket_timeout, tls_ca_file=self.config.tls_ca_file)
 

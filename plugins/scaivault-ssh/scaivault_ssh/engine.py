@@ -235,6 +235,9 @@ class SSHEngine(Engine):
 
     def plan(self, request: IssueRequest) -> dict[str, Any]:
         """Check the request against the role and fix the serial, so an undone intent revokes the right one."""
+        return self._plan(request, self._ca_line())
+
+    def _plan(self, request: IssueRequest, ca_line: str) -> dict[str, Any]:
         role, params = request.role, request.params
         mode = policy.key_mode(params)
         wanted = policy.asked(params)
@@ -247,7 +250,7 @@ class SSHEngine(Engine):
         serial = _serial(request.lease_id, 0)
         return {
             "lease_id": request.lease_id,
-            "ca": self._ca_line(),
+            "ca": ca_line,
             "key_id": self._key_id(request.lease_id, request.role_name, fields.principals, serial),
             "certificates": [{"serial": serial, "valid_before": int(request.expires_at)}],
             "renewals": 0,
@@ -257,7 +260,9 @@ class SSHEngine(Engine):
         }
 
     def create(self, request: IssueRequest) -> Issued:
-        handle = self.plan(request)  # pure apart from reading the CA: the same answer as before
+        # The root secret is read once (each read is audited): the CA that signs is the one the handle names.
+        ca = self._ca_key()
+        handle = self._plan(request, ca_public_key_line(ca))  # the same answer as plan gave, but for the CA
         role = request.role
         data: dict[str, Any] = {}
         if handle["public_key"] is None:
@@ -267,9 +272,6 @@ class SSHEngine(Engine):
             handle["public_key"] = public_key_line(parse_public_key(pair.public_key))
             data = {"private_key": pair.private_key, "public_key": pair.public_key}
         serial = handle["certificates"][0]["serial"]
-        ca = self._ca_key()
-        if ca_public_key_line(ca) != handle["ca"]:
-            raise EngineError("The CA key changed while this certificate was being issued; request it again.")
         signed = self._sign(ca, handle, policy.CertificateFields.from_json(handle["fields"]), serial,
                             request.expires_at)
         subject = f"{','.join(signed.principals)} serial {serial}"

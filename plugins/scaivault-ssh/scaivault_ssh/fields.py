@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+from scaivault_core import file_field
+
 
 def names(value: Any) -> Any:
     """A comma-separated string as a list of names; a list or tuple as a list; anything else unchanged."""
@@ -38,8 +40,9 @@ def extension_names(value: Any) -> Any:
 class Config:
     """Engine config: where the KRL is exported, and how the CA key is found and certificates named."""
 
-    krl_path: str
-    """Where the KRL is written for sshd's `RevokedKeys`; the revocation state lives beside it."""
+    krl_path: str = file_field()
+    """Where the KRL is written for sshd's `RevokedKeys`; the revocation state lives beside it. Inside
+    the operator's `SCAIVAULT_FILE_DIRS` (the core checks and resolves it)."""
     generate_ca: Any = False
     """When the root secret holds no `private_key`: generate a CA key and store it there."""
     ca_key_type: str = "ed25519"
@@ -49,8 +52,9 @@ class Config:
     backdate: Any = 60
     """How far `valid_after` lies before the issue time (clock skew); also how long past its expiry a
     revoked certificate stays in the KRL. A duration such as `"1m"`, or seconds."""
-    trusted_ca_keys_path: str | None = None
-    """Where to keep sshd's `TrustedUserCAKeys` file current: every CA key not retired, one line each."""
+    trusted_ca_keys_path: str | None = file_field(default=None)
+    """Where to keep sshd's `TrustedUserCAKeys` file current: every CA key not retired, one line each.
+    Inside the operator's `SCAIVAULT_FILE_DIRS`."""
 
 
 @attrs.define

@@ -25,7 +25,7 @@ import paramiko
 import pytest
 
 import scaivault_ssh
-from scaivault_core import ManualClock, Vault, make_plugin_manager
+from scaivault_core import ManualClock, Settings, Vault, make_plugin_manager
 from scaivault_ssh import SSHEngine, ca_private_key_text, generate_ca_key, write_krl
 
 #: Debian's openssh-server puts sshd here; another location can be given for a local run.
@@ -347,15 +347,16 @@ class SSHVaults:
 
     root_path = ROOT_PATH
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, file_dirs: list[Path]) -> None:
         self.directory = directory
+        self.settings = Settings(file_dirs=tuple(str(d) for d in file_dirs))  # where the operator lets engines write
         self.opened: list[Vault] = []
 
     def open(self, clock=None, path: Path | None = None) -> Vault:
         """A vault with the ssh plugin registered directly (entry points are tested on their own)."""
         pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh])
         vault = Vault(path or self.directory / "vault.db", plugin_manager=pm,
-                      clock=clock or ManualClock(start=time.time()), start_worker=False)
+                      clock=clock or ManualClock(start=time.time()), start_worker=False, settings=self.settings)
         self.opened.append(vault)
         return vault
 
@@ -371,7 +372,9 @@ class SSHVaults:
         let `dynamic:<engine>` read and rotate it, create the engine; returns the engine object."""
         if store_secret:
             vault.put_secret(root_path, {"private_key": ca_private_key_text(ca_key)} if ca_key is not None else {})
-        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path, "permissions": ["read", "rotate"]}])
+        # create and update too: a generated CA key is stored there by the engine's own identity.
+        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path,
+                                                "permissions": ["read", "rotate", "create", "update"]}])
         vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
         krl_path = krl_path or self.directory / "revoked.krl"
         vault.create_engine(engine, "ssh", {"root_credentials_path": root_path, "krl_path": str(krl_path), **config},
@@ -391,8 +394,13 @@ class SSHVaults:
 
 
 @pytest.fixture
-def vaults(tmp_path):
-    """An `SSHVaults` on this test's temporary directory; every vault it opened is closed afterwards."""
-    helper = SSHVaults(tmp_path)
+def vaults(tmp_path, request):
+    """An `SSHVaults` on this test's temporary directory; every vault it opened is closed afterwards.
+
+    Its vaults may write files there, and in the sshd's directory when the test uses the sshd."""
+    file_dirs = [tmp_path]
+    if "sshd" in request.fixturenames:
+        file_dirs.append(request.getfixturevalue("sshd_server").directory)
+    helper = SSHVaults(tmp_path, file_dirs)
     yield helper
     helper.close()

@@ -10,6 +10,7 @@ import attrs
 import paramiko
 import pytest
 
+from scaivault_core import Settings
 from scaivault_core.testing import EngineContract
 from scaivault_ssh import SSHEngine, ca_private_key_text, ca_public_key_line, generate_ca_key
 
@@ -29,6 +30,10 @@ class TestSSHContract(EngineContract):
         ca = generate_ca_key("ed25519")
         sshd.trust(ca_public_key_line(ca))
         return Target(sshd, ca_private_key_text(ca))
+
+    @pytest.fixture
+    def contract_settings(self, target):
+        return Settings(file_dirs=(str(target.sshd.directory),))  # the engine writes sshd's KRL
 
     def engine_config(self, target, address):
         return {"krl_path": str(target.sshd.krl_path)}

@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is wha
     from starlette.testclient import TestClient
 
 import scaivault_ssh
-from scaivault_core import Engine, Issued, ManualClock, Vault, hookimpl, make_plugin_manager
+from scaivault_core import Engine, Issued, ManualClock, Settings, Vault, hookimpl, make_plugin_manager
 from scaivault_core.cli import add_plugin_commands, cli
 from scaivault_core.rest import create_app
 from scaivault_core.rest.testing import ThreadedServer
@@ -57,7 +57,8 @@ class OtherPlugin:
 def vault(tmp_path):
     """A vault with the ssh plugin (and another engine type), engine `ssh` (a stored CA key) and role `deploy`."""
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh, OtherPlugin()])
-    vault = Vault(tmp_path / "vault.db", plugin_manager=pm, clock=ManualClock(start=time.time()), start_worker=False)
+    vault = Vault(tmp_path / "vault.db", plugin_manager=pm, clock=ManualClock(start=time.time()), start_worker=False,
+                  settings=Settings(file_dirs=(str(tmp_path),)))
     vault.put_secret("infra/ssh/ca", {"private_key": scaivault_ssh.ca_private_key_text(generate_ca_key("ed25519"))})
     vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "rotate"]}])
     vault.bind_policy("ssh-root", "dynamic:ssh")
@@ -140,8 +141,9 @@ def test_the_endpoints_are_in_the_openapi_document(client):
 def test_the_endpoints_conform_to_the_openapi_document(tmp_path):
     """schemathesis over the ssh endpoints, with the engine named as the document's example (support-db)."""
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh])
-    with Vault(tmp_path / "vault.db", plugin_manager=pm, start_worker=False) as vault:
-        vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read"]}])
+    with Vault(tmp_path / "vault.db", plugin_manager=pm, start_worker=False,
+               settings=Settings(file_dirs=(str(tmp_path),))) as vault:
+        vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "create"]}])
         vault.bind_policy("ssh-root", "dynamic:support-db")
         vault.create_engine("support-db", "ssh", {"root_credentials_path": "infra/ssh/ca", "generate_ca": True,
                                                   "krl_path": str(tmp_path / "vault.krl")})
@@ -173,7 +175,7 @@ def run(request, vault, tmp_path, ssh_commands):
     """`scaivault ARGS` in-process, embedded on the vault's store or against it served over HTTP."""
     with contextlib.ExitStack() as stack:
         env = {"SCAIVAULT_STORE": str(tmp_path / "vault.db"), "SCAIVAULT_ADDR": None, "SCAIVAULT_TOKEN": None,
-               "SCAIVAULT_FORMAT": None}
+               "SCAIVAULT_FORMAT": None, "SCAIVAULT_FILE_DIRS": str(tmp_path)}  # the operator allows the KRL there
         if request.param == "remote":
             server = stack.enter_context(ThreadedServer(create_app(vault)))
             env.update(SCAIVAULT_ADDR=server.url, SCAIVAULT_TOKEN=vault.create_admin_token())

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Does nothing and succeeds: a revoke command for roles whose creation is what a test is about.
+cat >/dev/null
