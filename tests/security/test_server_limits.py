@@ -236,3 +236,28 @@ def test_a_bad_limit_is_refused_at_start_up(tmp_path: Path):
     assert result.returncode == 1 and "Error (invalid_config): SCAIVAULT_BODY_TIMEOUT must be a duration" in result.stderr
     result = live.cli("server", "--listen", f"127.0.0.1:{live.port}", "--max-connections", "0", check=False)
     assert result.returncode == 2 and "--max-connections" in result.stderr
+
+
+def test_every_settings_field_has_a_server_flag_and_reaches_the_served_vault(tmp_path: Path, monkeypatch):
+    import attrs
+    from click.testing import CliRunner
+
+    import scaivault_core.rest.server as rest_server
+    from scaivault_core import Settings
+    from scaivault_core.cli import cli
+
+    assert set(attrs.fields_dict(Settings)) <= {param.name for param in cli.commands["server"].params}
+    served: list[Settings] = []
+    monkeypatch.setattr(rest_server, "serve", lambda vault, *args, **kwargs: served.append(vault.settings))
+    commands, files = [str(tmp_path / name) for name in ("bin", "sbin")], str(tmp_path / "files")
+    store = ["--store", str(tmp_path / "vault.db")]
+    assert CliRunner().invoke(cli, [*store, "init"]).exit_code == 0
+    flags = ["--command-dir", commands[0], "--command-dir", commands[1], "--file-dir", files,
+             "--token-default-ttl", "1h", "--token-max-ttl", "2h", "--header-timeout", "3s", "--body-timeout", "4s",
+             "--keep-alive-timeout", "6s", "--max-connections", "7"]
+    result = CliRunner().invoke(cli, [*store, "server", *flags],
+                                env={"SCAIVAULT_COMMAND_DIRS": "/usr/bin", "SCAIVAULT_HEADER_TIMEOUT": "1m"})
+    assert result.exit_code == 0, result.output
+    assert served == [Settings(command_dirs=tuple(commands), file_dirs=(files,), token_default_ttl=3600,
+                               token_max_ttl=7200, header_timeout=3, body_timeout=4, keep_alive_timeout=6,
+                               max_connections=7)]
