@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import time
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, redact
+from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, check_service_url, redact
 
 SIGNATURE_HEADER = "X-ScaiVault-Signature"
 OPERATION_HEADER = "X-ScaiVault-Operation"
@@ -53,21 +52,7 @@ def verify_signature(key: bytes, header: str | None, body: bytes, *, now: float 
 
 def check_url(url: str, field: str, allow_http: bool) -> None:
     """An absolute https URL (plain http only to a loopback host, or with ``allow_http``)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidConfig(f"{field} must be an absolute http(s) URL.", field=field)
-    if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
-        raise InvalidConfig(f"{field} must use https (credentials travel in the body); set allow_http to "
-                            "accept plain http on a trusted network.", field=field)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    check_service_url(url, field, allow_http=allow_http, allow_http_setting="allow_http")
 
 
 def describe(url: str) -> str:
