@@ -206,6 +206,7 @@ def ttl_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--default-ttl", help="e.g. 1h"),
         click.option("--max-ttl", help="e.g. 24h"),
         click.option("--max-leases", type=int, help="At most this many live leases."),
+        click.option("--max-leases-per-identity", type=int, help="At most this many live leases per caller."),
     ]):
         fn = option(fn)
     return fn
@@ -490,9 +491,11 @@ def engine() -> None:
 @engine_options
 @output
 def engine_create(name: str, engine_type: str, config: str | None, settings: tuple[str, ...],
-                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None) -> None:
+                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None,
+                  max_leases_per_identity: int | None) -> None:
     """Configure engine NAME (its connection is tested first)."""
-    emit(_state().api().create_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases))
+    emit(_state().api().create_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases,
+                                      max_leases_per_identity))
 
 
 @engine.command("update")
@@ -500,9 +503,11 @@ def engine_create(name: str, engine_type: str, config: str | None, settings: tup
 @engine_options
 @output
 def engine_update(name: str, engine_type: str, config: str | None, settings: tuple[str, ...],
-                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None) -> None:
+                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None,
+                  max_leases_per_identity: int | None) -> None:
     """Reconfigure engine NAME."""
-    emit(_state().api().update_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases))
+    emit(_state().api().update_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases,
+                                      max_leases_per_identity))
 
 
 @engine.command("list")
@@ -530,13 +535,14 @@ def engine_delete(name: str) -> None:
 
 
 def _role_fields(body: str | None, settings: tuple[str, ...], default_ttl: str | None, max_ttl: str | None,
-                 max_leases: int | None) -> dict[str, Any]:
+                 max_leases: int | None, max_leases_per_identity: int | None) -> dict[str, Any]:
     fields = load_json(body, "body") if body else {}
     if not isinstance(fields, dict):
         raise InvalidRequest("--body must be a JSON object.", field="body")
     fields = {**fields, **pairs(settings, "--set")}
     fields.pop("name", None)
-    for key, value in (("default_ttl", default_ttl), ("max_ttl", max_ttl), ("max_leases", max_leases)):
+    for key, value in (("default_ttl", default_ttl), ("max_ttl", max_ttl), ("max_leases", max_leases),
+                       ("max_leases_per_identity", max_leases_per_identity)):
         if value is not None:
             fields[key] = value
     return fields
@@ -559,9 +565,10 @@ def role() -> None:
 @role_options
 @output
 def role_create(engine: str, name: str, body: str | None, settings: tuple[str, ...], default_ttl: str | None,
-                max_ttl: str | None, max_leases: int | None) -> None:
+                max_ttl: str | None, max_leases: int | None, max_leases_per_identity: int | None) -> None:
     """Define role NAME on ENGINE, e.g. --body @readonly.json."""
-    emit(_state().api().create_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases)))
+    emit(_state().api().create_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases,
+                                                                 max_leases_per_identity)))
 
 
 @role.command("update")
@@ -570,9 +577,10 @@ def role_create(engine: str, name: str, body: str | None, settings: tuple[str, .
 @role_options
 @output
 def role_update(engine: str, name: str, body: str | None, settings: tuple[str, ...], default_ttl: str | None,
-                max_ttl: str | None, max_leases: int | None) -> None:
+                max_ttl: str | None, max_leases: int | None, max_leases_per_identity: int | None) -> None:
     """Replace role NAME on ENGINE."""
-    emit(_state().api().update_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases)))
+    emit(_state().api().update_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases,
+                                                                 max_leases_per_identity)))
 
 
 @role.command("list")

@@ -46,7 +46,8 @@ class EngineManager:
     # -- engines -------------------------------------------------------------------------------
 
     def _record(self, name: str, type_: str, config: dict[str, Any], default_ttl: Any, max_ttl: Any,
-                max_leases: int | None, created_at: float) -> tuple[EngineRecord, type[Engine]]:
+                max_leases: int | None, created_at: float,
+                max_leases_per_identity: int | None = None) -> tuple[EngineRecord, type[Engine]]:
         check_name(name, "name")
         if not isinstance(config, dict):
             raise InvalidConfig("config must be a JSON object.", field="config")
@@ -67,18 +68,21 @@ class EngineManager:
         if default > maximum:
             raise InvalidConfig(f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.", field="default_ttl")
         _check_quota(max_leases)
+        _check_quota(max_leases_per_identity, "max_leases_per_identity")
         now = self._clock.time()
-        record = EngineRecord(name, type_, plugin, config, root_path, default, maximum, max_leases, created_at or now, now)
+        record = EngineRecord(name, type_, plugin, config, root_path, default, maximum, max_leases, created_at or now, now,
+                              max_leases_per_identity)
         return record, cls
 
     def create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-               max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+               max_ttl: Any = None, max_leases: int | None = None,
+               max_leases_per_identity: int | None = None) -> EngineRecord:
         """Validate, connect once to prove the config works, then store."""
         check_name(name, "name")
         self._auth.require(identity, engine_path(name), "create")
         if self._store.get_engine(name) is not None:
             raise Conflict(f"Engine {name!r} already exists; update it with PUT.", engine=name)
-        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0)
+        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0, max_leases_per_identity)
         self._require_root_grant(record)  # the engine's own identity must be able to read them
         engine = self._connect_and_store(record, cls, self._store.insert_engine)
         with self._lock:
@@ -87,10 +91,12 @@ class EngineManager:
         return record
 
     def update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-               max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+               max_ttl: Any = None, max_leases: int | None = None,
+               max_leases_per_identity: int | None = None) -> EngineRecord:
         self._auth.require(identity, engine_path(name), "update")
         old = self.record(name)
-        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at)
+        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at,
+                                   max_leases_per_identity)
         self._require_root_grant(record)
         engine = self._connect_and_store(record, cls, self._store.update_engine)
         self._replace(name, LiveEngine(record, engine))
@@ -255,8 +261,9 @@ class EngineManager:
             raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
         default = parse_duration(body.pop("default_ttl", None), "default_ttl")
         maximum = parse_duration(body.pop("max_ttl", None), "max_ttl")
-        max_leases = body.pop("max_leases", None)
+        max_leases, per_identity = body.pop("max_leases", None), body.pop("max_leases_per_identity", None)
         _check_quota(max_leases)
+        _check_quota(per_identity, "max_leases_per_identity")
         engine_max = live.record.max_ttl
         for field, value in (("default_ttl", default), ("max_ttl", maximum)):
             if value is not None and value > engine_max:
@@ -269,7 +276,7 @@ class EngineManager:
         typed = self._typed_role(live.engine, body)
         now = self._clock.time()
         record = RoleRecord(engine_name, name, body, default, maximum, max_leases,
-                            existing.created_at if existing else now, now)
+                            existing.created_at if existing else now, now, per_identity)
         (self._store.insert_role if create else self._store.update_role)(record)
         self._audit.record(identity, "role.create" if create else "role.update", role_path(engine_name, name))
         with self._lock:
@@ -319,6 +326,6 @@ class EngineManager:
         self._audit.record(identity, "role.delete", role_path(engine_name, name))
 
 
-def _check_quota(max_leases: Any) -> None:
-    if max_leases is not None and (not isinstance(max_leases, int) or isinstance(max_leases, bool) or max_leases < 0):
-        raise InvalidConfig("max_leases must be a non-negative whole number.", field="max_leases")
+def _check_quota(limit: Any, field: str = "max_leases") -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise InvalidConfig(f"{field} must be a non-negative whole number.", field=field)

@@ -101,7 +101,7 @@ class LeaseManager:
         metadata = _check_metadata(metadata)
         limits = engine.limits(role)
         ttl_seconds, max_ttl = self._ttl(engine_record.default_ttl, engine_record.max_ttl, role_record, limits, ttl)
-        self._check_quota(engine_record, role_record)
+        self._check_quota(identity, engine_record, role_record)
 
         now = self._clock.time()
         expires_at = now + ttl_seconds
@@ -171,13 +171,22 @@ class LeaseManager:
             )
         return ttl, max_ttl
 
-    def _check_quota(self, engine: Any, role: Any) -> None:
+    def _check_quota(self, identity: str, engine: Any, role: Any) -> None:
         for what, limit, scope in (("engine", engine.max_leases, None), ("role", role.max_leases, role.name)):
             if limit is not None and self._store.count_live_leases(engine.name, scope) >= limit:
                 raise QuotaExceeded(
                     f"The {what} {scope or engine.name!r} already has its maximum of {limit} live leases; "
                     "revoke some or raise max_leases.",
                     engine=engine.name, role=role.name, max_leases=limit,
+                )
+        # Each caller's own share, so that one caller cannot use up the engine's or role's quota for everyone.
+        for what, limit, scope in (("engine", engine.max_leases_per_identity, None),
+                                   ("role", role.max_leases_per_identity, role.name)):
+            if limit is not None and self._store.count_live_leases(engine.name, scope, identity) >= limit:
+                raise QuotaExceeded(
+                    f"{identity} already holds its maximum of {limit} live leases of the {what} "
+                    f"{scope or engine.name!r}; revoke some or raise max_leases_per_identity.",
+                    engine=engine.name, role=role.name, identity=identity, max_leases_per_identity=limit,
                 )
 
     def _undo_intent(self, lease: Lease, handle: dict[str, Any], engine: Any, password: str) -> None:

@@ -119,3 +119,11 @@ def m002_rotation(conn: psycopg.Connection) -> None:
 def m003_rotation_grace(conn: psycopg.Connection) -> None:
     # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
     conn.execute("ALTER TABLE rotation_schedule ADD COLUMN grace_period bigint")
+
+
+@migration
+def m004_identity_quotas(conn: psycopg.Connection) -> None:
+    # Per-identity lease quotas, and the index that counts one identity's live leases of an engine.
+    conn.execute("ALTER TABLE engines ADD COLUMN max_leases_per_identity bigint")
+    conn.execute("ALTER TABLE roles ADD COLUMN max_leases_per_identity bigint")
+    conn.execute("CREATE INDEX leases_identity ON leases (engine, identity) WHERE state IN ('intent', 'active', 'revoking')")

@@ -599,12 +599,14 @@ class PostgresStore:
                          (*params, limit))
         return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
 
-    def count_live_leases(self, engine: str, role: str | None = None) -> int:
-        if role is None:
-            row = self._one(f"SELECT COUNT(*) FROM leases WHERE engine = %s AND state IN {_LIVE}", (engine,))
-        else:
-            row = self._one(f"SELECT COUNT(*) FROM leases WHERE engine = %s AND role = %s AND state IN {_LIVE}",
-                            (engine, role))
+    def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
+        # Literal conditions rather than "%s IS NULL OR ...", so the planner picks the index that fits.
+        where, params = ["engine = %s"], [engine]
+        for column, value in (("role", role), ("identity", identity)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        row = self._one(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {_LIVE}", tuple(params))
         return row[0]
 
     def lease_counts(self) -> list[tuple[str, str, str, int]]:

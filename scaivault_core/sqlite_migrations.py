@@ -100,3 +100,11 @@ def m002_rotation(db: sqlite_utils.Database) -> None:
 def m003_rotation_grace(db: sqlite_utils.Database) -> None:
     # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
     db["rotation_schedule"].add_column("grace_period", int)
+
+
+@migration
+def m004_identity_quotas(db: sqlite_utils.Database) -> None:
+    # Per-identity lease quotas, and the index that counts one identity's live leases of an engine.
+    db["engines"].add_column("max_leases_per_identity", int)
+    db["roles"].add_column("max_leases_per_identity", int)
+    db.execute("CREATE INDEX leases_identity ON leases(engine, identity) WHERE state IN ('intent', 'active', 'revoking')")

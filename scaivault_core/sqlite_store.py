@@ -434,11 +434,14 @@ class SQLiteStore:
         rows = self._exec(sql, (*params, limit)).fetchall()
         return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
 
-    def count_live_leases(self, engine: str, role: str | None = None) -> int:
-        row = self._exec(
-            f"SELECT COUNT(*) FROM leases WHERE engine = ? AND (? IS NULL OR role = ?) AND state IN {_LIVE}",
-            (engine, role, role),
-        ).fetchone()
+    def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
+        # Literal conditions rather than "? IS NULL OR ...", so the planner picks the index that fits.
+        where, params = ["engine = ?"], [engine]
+        for column, value in (("role", role), ("identity", identity)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        row = self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {_LIVE}", params).fetchone()
         return row[0]
 
     def lease_counts(self) -> list[tuple[str, str, str, int]]:
