@@ -122,7 +122,7 @@ class LeaseManager:
         try:
             issued = call_engine(engine.create, request, secrets=[password])
         except ScaiVaultError as exc:
-            self._undo_intent(lease, handle, engine, password)
+            self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
             self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
             raise
         handle = {**handle, **issued.handle}
@@ -189,15 +189,29 @@ class LeaseManager:
                     engine=engine.name, role=role.name, identity=identity, max_leases_per_identity=limit,
                 )
 
-    def _undo_intent(self, lease: Lease, handle: dict[str, Any], engine: Any, password: str) -> None:
-        """Remove whatever a failed issue may have created; if that fails too, the worker retries it."""
+    def _undo_intent(self, lease: Lease, handle: dict[str, Any], engine: Any, password: str, late: bool = False) -> None:
+        """Remove whatever a failed issue may have created; if that fails too, the worker retries it.
+
+        ``late``: the create may still take effect after this (it timed out once sent), so the revoke
+        now could come first. The intent then stays, due again after ``intent_timeout``, when the
+        worker revokes once more whatever a late create made.
+        """
         try:
             call_engine(engine.revoke, handle, secrets=[password])
         except ScaiVaultError as exc:
             log.warning("rolling back intent %s failed, the worker will retry: %s", lease.lease_id, exc.message)
+            again = self._clock.time() + (self.options.intent_timeout if late else 0)
             self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None,
-                                                      "due_at": self._clock.time(), "last_error": exc.message},
+                                                      "due_at": again, "last_error": exc.message},
                                      expect={"state": LeaseState.INTENT})
+            return
+        if late:
+            again = self._clock.time() + self.options.intent_timeout
+            self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None, "due_at": again,
+                                                      "last_error": "the create timed out and may still take effect: "
+                                                                    "revoked, and to be revoked again"},
+                                     expect={"state": LeaseState.INTENT})
+            self.on_new_due(again)
             return
         self._store.update_lease(lease.lease_id, {"state": LeaseState.ROLLED_BACK, "revoked_at": self._clock.time(),
                                                   "claimed_by": None, "claim_deadline": None},

@@ -85,10 +85,15 @@ class WebhookClient:
         label = f"The {what} webhook ({describe(url)})"
         try:
             response = self._client.post(url, content=body, headers=headers, timeout=timeout)
-        except httpx.TimeoutException:
-            raise EngineUnreachable(f"{label} did not answer within {timeout:g}s.", command=what) from None
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never reached the service
             raise EngineUnreachable(f"{label} cannot be reached: {type(exc).__name__}.", command=what) from None
+        except httpx.TimeoutException:
+            # Sent, and no answer: the service may still act on it, after the core has undone the issue.
+            raise EngineUnreachable(f"{label} did not answer within {timeout:g}s.", command=what,
+                                    may_still_apply=True) from None
+        except httpx.TransportError as exc:
+            raise EngineUnreachable(f"{label} cannot be reached: {type(exc).__name__}.", command=what,
+                                    may_still_apply=True) from None
         status = response.status_code
         if 200 <= status < 300 or (gone_ok and status == 410):
             return response.content
