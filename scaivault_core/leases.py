@@ -196,17 +196,16 @@ class LeaseManager:
         now could come first. The intent then stays, due again after ``intent_timeout``, when the
         worker revokes once more whatever a late create made.
         """
+        again = self._clock.time() + (self.options.intent_timeout if late else 0)
         try:
             call_engine(engine.revoke, handle, secrets=[password])
         except ScaiVaultError as exc:
             log.warning("rolling back intent %s failed, the worker will retry: %s", lease.lease_id, exc.message)
-            again = self._clock.time() + (self.options.intent_timeout if late else 0)
             self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None,
                                                       "due_at": again, "last_error": exc.message},
                                      expect={"state": LeaseState.INTENT})
             return
         if late:
-            again = self._clock.time() + self.options.intent_timeout
             self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None, "due_at": again,
                                                       "last_error": "the create timed out and may still take effect: "
                                                                     "revoked, and to be revoked again"},
