@@ -14,6 +14,7 @@ from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .plugins import make_plugin_manager
 from .redaction import redact
+from .service_urls import check_service_url
 from .settings import Settings
 from .statements import STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation, render_renewal
 from .templates import template_list
@@ -28,8 +29,8 @@ __all__ = [
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
     "ApiClient", "RetryPolicy", "error_parts", "response_error", "tls_context",
-    "make_plugin_manager", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
-    "STATEMENT_FIELDS", "StatementRole", "check_statement_role", "plan_revocation", "render_renewal",
+    "make_plugin_manager", "random_password", "redact", "check_service_url", "Settings", "template_list", "Session",
+    "Vault", "STATEMENT_FIELDS", "StatementRole", "check_statement_role", "plan_revocation", "render_renewal",
     "check_connection_url", "render_connection_url", "root_connection_url",
 ]
 

@@ -66,7 +66,7 @@ class State:
 
         return self.store or default_store_url()
 
-    def open_vault(self, *, create: bool = False, start_worker: bool = False) -> Any:
+    def open_vault(self, *, create: bool = False, start_worker: bool = False, settings: Any = None) -> Any:
         """The local vault; a missing SQLite store is an error pointing at ``scaivault init``, unless creating."""
         from .plugins import make_plugin_manager
         from .sqlite_store import is_sqlite_url, path_from_url
@@ -77,7 +77,8 @@ class State:
             raise InvalidConfig(f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
                                 "(SCAIVAULT_STORE) or --address (SCAIVAULT_ADDR).")
         self.pm = self.pm or make_plugin_manager()
-        vault = Vault(url, key_file=self.key_file, plugin_manager=self.pm, create=create, start_worker=start_worker)
+        vault = Vault(url, key_file=self.key_file, plugin_manager=self.pm, create=create, start_worker=start_worker,
+                      settings=settings)
         self._closers.append(vault.close)
         return vault
 
@@ -205,6 +206,7 @@ def ttl_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--default-ttl", help="e.g. 1h"),
         click.option("--max-ttl", help="e.g. 24h"),
         click.option("--max-leases", type=int, help="At most this many live leases."),
+        click.option("--max-leases-per-identity", type=int, help="At most this many live leases per caller."),
     ]):
         fn = option(fn)
     return fn
@@ -258,18 +260,39 @@ def init() -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: str) -> None:
-    """Serve the REST API (and run the expiry worker) on the local store."""
-    import uvicorn
+@click.option("--command-dir", "command_dirs", multiple=True, metavar="DIR",
+              help="A directory whose executables engines may run (repeatable; SCAIVAULT_COMMAND_DIRS).")
+@click.option("--file-dir", "file_dirs", multiple=True, metavar="DIR",
+              help="A directory engines may read and write files in (repeatable; SCAIVAULT_FILE_DIRS).")
+@click.option("--token-default-ttl", metavar="DURATION", help="TTL of a token created without one (SCAIVAULT_TOKEN_DEFAULT_TTL; 768h).")
+@click.option("--token-max-ttl", metavar="DURATION", help="Longest TTL a token may have (SCAIVAULT_TOKEN_MAX_TTL; 768h).")
+@click.option("--header-timeout", metavar="DURATION", help="Time a request's headers may take (SCAIVAULT_HEADER_TIMEOUT; 10s).")
+@click.option("--body-timeout", metavar="DURATION", help="Time a request's body may take (SCAIVAULT_BODY_TIMEOUT; 30s).")
+@click.option("--keep-alive-timeout", metavar="DURATION", help="Idle time before a connection is closed (SCAIVAULT_KEEP_ALIVE_TIMEOUT; 5s).")
+@click.option("--max-connections", type=click.IntRange(min=1),
+              help="Open connections accepted; more get 503 (SCAIVAULT_MAX_CONNECTIONS; 512).")
+def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: str, **flags: Any) -> None:
+    """Serve the REST API (and run the expiry worker) on the local store.
 
-    from .rest import create_app
+    The operator's settings come from SCAIVAULT_* variables; a flag given here wins over its variable.
+    """
+    from .rest.server import serve
 
     if bool(tls_cert) != bool(tls_key):
         raise InvalidRequest("--tls-cert and --tls-key go together.")
     host, port = parse_listen(listen)
-    vault = _state().open_vault(start_worker=True)
-    uvicorn.run(create_app(vault), host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
-                log_level=log_level, server_header=False)
+    vault = _state().open_vault(start_worker=True, settings=operator_settings(flags))
+    serve(vault, host, port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+
+
+def operator_settings(flags: dict[str, Any]) -> Any:
+    """``Settings`` from the environment, with the server's flags (durations as text) winning."""
+    from .durations import parse_duration
+    from .settings import Settings
+
+    overrides = {name: parse_duration(value, "--" + name.replace("_", "-")) if isinstance(value, str) else value
+                 for name, value in flags.items()}
+    return Settings.from_env(**overrides)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -468,9 +491,11 @@ def engine() -> None:
 @engine_options
 @output
 def engine_create(name: str, engine_type: str, config: str | None, settings: tuple[str, ...],
-                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None) -> None:
+                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None,
+                  max_leases_per_identity: int | None) -> None:
     """Configure engine NAME (its connection is tested first)."""
-    emit(_state().api().create_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases))
+    emit(_state().api().create_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases,
+                                      max_leases_per_identity))
 
 
 @engine.command("update")
@@ -478,9 +503,11 @@ def engine_create(name: str, engine_type: str, config: str | None, settings: tup
 @engine_options
 @output
 def engine_update(name: str, engine_type: str, config: str | None, settings: tuple[str, ...],
-                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None) -> None:
+                  default_ttl: str | None, max_ttl: str | None, max_leases: int | None,
+                  max_leases_per_identity: int | None) -> None:
     """Reconfigure engine NAME."""
-    emit(_state().api().update_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases))
+    emit(_state().api().update_engine(name, engine_type, _config(config, settings), default_ttl, max_ttl, max_leases,
+                                      max_leases_per_identity))
 
 
 @engine.command("list")
@@ -508,13 +535,14 @@ def engine_delete(name: str) -> None:
 
 
 def _role_fields(body: str | None, settings: tuple[str, ...], default_ttl: str | None, max_ttl: str | None,
-                 max_leases: int | None) -> dict[str, Any]:
+                 max_leases: int | None, max_leases_per_identity: int | None) -> dict[str, Any]:
     fields = load_json(body, "body") if body else {}
     if not isinstance(fields, dict):
         raise InvalidRequest("--body must be a JSON object.", field="body")
     fields = {**fields, **pairs(settings, "--set")}
     fields.pop("name", None)
-    for key, value in (("default_ttl", default_ttl), ("max_ttl", max_ttl), ("max_leases", max_leases)):
+    for key, value in (("default_ttl", default_ttl), ("max_ttl", max_ttl), ("max_leases", max_leases),
+                       ("max_leases_per_identity", max_leases_per_identity)):
         if value is not None:
             fields[key] = value
     return fields
@@ -537,9 +565,10 @@ def role() -> None:
 @role_options
 @output
 def role_create(engine: str, name: str, body: str | None, settings: tuple[str, ...], default_ttl: str | None,
-                max_ttl: str | None, max_leases: int | None) -> None:
+                max_ttl: str | None, max_leases: int | None, max_leases_per_identity: int | None) -> None:
     """Define role NAME on ENGINE, e.g. --body @readonly.json."""
-    emit(_state().api().create_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases)))
+    emit(_state().api().create_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases,
+                                                                 max_leases_per_identity)))
 
 
 @role.command("update")
@@ -548,9 +577,10 @@ def role_create(engine: str, name: str, body: str | None, settings: tuple[str, .
 @role_options
 @output
 def role_update(engine: str, name: str, body: str | None, settings: tuple[str, ...], default_ttl: str | None,
-                max_ttl: str | None, max_leases: int | None) -> None:
+                max_ttl: str | None, max_leases: int | None, max_leases_per_identity: int | None) -> None:
     """Replace role NAME on ENGINE."""
-    emit(_state().api().update_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases)))
+    emit(_state().api().update_role(engine, name, **_role_fields(body, settings, default_ttl, max_ttl, max_leases,
+                                                                 max_leases_per_identity)))
 
 
 @role.command("list")

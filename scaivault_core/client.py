@@ -168,9 +168,9 @@ class _Calls:
     # -- engines and roles ----------------------------------------------------------------------
 
     def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None) -> Any:
+                      max_ttl: Any = None, max_leases: int | None = None, max_leases_per_identity: int | None = None) -> Any:
         body = {"name": name, "type": type, "config": config, "default_ttl": default_ttl, "max_ttl": max_ttl,
-                "max_leases": max_leases}
+                "max_leases": max_leases, "max_leases_per_identity": max_leases_per_identity}
         return self._call("POST", "/v1/dynamic/engines", json=body)
 
     def list_engines(self) -> Any:
@@ -180,8 +180,9 @@ class _Calls:
         return self._call("GET", f"/v1/dynamic/engines/{_segment(name)}")
 
     def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None) -> Any:
-        body = {"type": type, "config": config, "default_ttl": default_ttl, "max_ttl": max_ttl, "max_leases": max_leases}
+                      max_ttl: Any = None, max_leases: int | None = None, max_leases_per_identity: int | None = None) -> Any:
+        body = {"type": type, "config": config, "default_ttl": default_ttl, "max_ttl": max_ttl, "max_leases": max_leases,
+                "max_leases_per_identity": max_leases_per_identity}
         return self._call("PUT", f"/v1/dynamic/engines/{_segment(name)}", json=body)
 
     def delete_engine(self, name: str) -> Any:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import InvalidConfig
+from .private_files import create_private_file, private_directory, read_private_file
 
 _FORMAT = b"\x01"
 _NONCE = 12
@@ -108,14 +109,6 @@ def decode_keys(text: str) -> list[bytes]:
         raise InvalidConfig("The vault key is not valid base64.") from None
 
 
-def write_private(path: Path, text: str) -> None:
-    """Create ``path`` readable by its owner only, never briefly world-readable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
 def load_keyring(key_file: Path | None, *, create: bool) -> Keyring:
     """The keyring from ``SCAIVAULT_KEY`` or ``key_file``; a new key file when ``create`` is set."""
     env = os.environ.get("SCAIVAULT_KEY")
@@ -123,8 +116,9 @@ def load_keyring(key_file: Path | None, *, create: bool) -> Keyring:
         return Keyring(decode_keys(env))
     if key_file is None:
         raise InvalidConfig("No vault key: set SCAIVAULT_KEY or give a key file.")
-    if not key_file.exists():
+    if not os.path.lexists(key_file):
         if not create:
             raise InvalidConfig(f"No vault key at {key_file}; run `scaivault init` or set SCAIVAULT_KEY.")
-        write_private(key_file, encode_key(new_key()) + "\n")
-    return Keyring(decode_keys(key_file.read_text()))
+        private_directory(key_file.parent, "The key file's directory")
+        create_private_file(key_file, encode_key(new_key()) + "\n")
+    return Keyring(decode_keys(read_private_file(key_file, "The key file")))

@@ -51,7 +51,8 @@ class EngineManager:
     # -- engines -------------------------------------------------------------------------------
 
     def _record(self, name: str, type_: str, config: dict[str, Any], default_ttl: Any, max_ttl: Any,
-                max_leases: int | None, created_at: float) -> tuple[EngineRecord, type[Engine]]:
+                max_leases: int | None, created_at: float,
+                max_leases_per_identity: int | None = None) -> tuple[EngineRecord, type[Engine]]:
         check_name(name, "name")
         if not isinstance(config, dict):
             raise InvalidConfig("config must be a JSON object.", field="config")
@@ -72,23 +73,26 @@ class EngineManager:
         if default > maximum:
             raise InvalidConfig(f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.", field="default_ttl")
         _check_quota(max_leases)
+        _check_quota(max_leases_per_identity, "max_leases_per_identity")
         now = self._clock.time()
-        record = EngineRecord(name, type_, plugin, config, root_path, default, maximum, max_leases, created_at or now, now)
+        record = EngineRecord(name, type_, plugin, config, root_path, default, maximum, max_leases, created_at or now, now,
+                              max_leases_per_identity)
         return record, cls
 
     def create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-               max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+               max_ttl: Any = None, max_leases: int | None = None,
+               max_leases_per_identity: int | None = None) -> EngineRecord:
         """Validate, connect once to prove the config works, then store."""
         with self._failures_audited(identity, "engine.create", _engine_audit_path(name)):
-            return self._create(identity, name, type, config, default_ttl, max_ttl, max_leases)
+            return self._create(identity, name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity)
 
     def _create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any,
-                max_ttl: Any, max_leases: int | None) -> EngineRecord:
+                max_ttl: Any, max_leases: int | None, max_leases_per_identity: int | None) -> EngineRecord:
         check_name(name, "name")
         self._auth.require(identity, engine_path(name), "create")
         if self._store.get_engine(name) is not None:
             raise Conflict(f"Engine {name!r} already exists; update it with PUT.", engine=name)
-        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0)
+        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, 0.0, max_leases_per_identity)
         # Whoever decides where an engine sends its root credential must be able to read it.
         self._require_caller_reads_root(identity, record.root_credentials_path, "Configuring an engine")
         self._require_root_grant(record)  # the engine's own identity must be able to read them
@@ -99,15 +103,17 @@ class EngineManager:
         return record
 
     def update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-               max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+               max_ttl: Any = None, max_leases: int | None = None,
+               max_leases_per_identity: int | None = None) -> EngineRecord:
         with self._failures_audited(identity, "engine.update", _engine_audit_path(name)):
-            return self._update(identity, name, type, config, default_ttl, max_ttl, max_leases)
+            return self._update(identity, name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity)
 
     def _update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any,
-                max_ttl: Any, max_leases: int | None) -> EngineRecord:
+                max_ttl: Any, max_leases: int | None, max_leases_per_identity: int | None) -> EngineRecord:
         self._auth.require(identity, engine_path(name), "update")
         old = self.record(name)
-        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at)
+        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at,
+                                   max_leases_per_identity)
         if (record.type, record.plugin) != (old.type, old.plugin):
             # What the engine is decides what its config may do (run commands, write files): a new
             # kind of engine is a new engine, made with create by whoever may.
@@ -328,8 +334,9 @@ class EngineManager:
             raise RoleNotFound(f"Engine {engine_name!r} has no role {name!r}.", engine=engine_name, role=name)
         default = parse_duration(body.pop("default_ttl", None), "default_ttl")
         maximum = parse_duration(body.pop("max_ttl", None), "max_ttl")
-        max_leases = body.pop("max_leases", None)
+        max_leases, per_identity = body.pop("max_leases", None), body.pop("max_leases_per_identity", None)
         _check_quota(max_leases)
+        _check_quota(per_identity, "max_leases_per_identity")
         engine_max = live.record.max_ttl
         for field, value in (("default_ttl", default), ("max_ttl", maximum)):
             if value is not None and value > engine_max:
@@ -345,7 +352,7 @@ class EngineManager:
                                             "A role that sends the root credentials somewhere")
         now = self._clock.time()
         record = RoleRecord(engine_name, name, body, default, maximum, max_leases,
-                            existing.created_at if existing else now, now)
+                            existing.created_at if existing else now, now, per_identity)
         (self._store.insert_role if create else self._store.update_role)(record)
         self._audit.record(identity, "role.create" if create else "role.update", role_path(engine_name, name))
         with self._lock:
@@ -424,7 +431,6 @@ def _engine_audit_path(name: Any) -> str:
     return engine_path(name) if _valid_name(name) else "dynamic/engines"
 
 
-def _check_quota(max_leases: Any) -> None:
-    if max_leases is not None and (not isinstance(max_leases, int) or isinstance(max_leases, bool)
-                                   or not 0 <= max_leases <= MAX_QUOTA):
-        raise InvalidConfig(f"max_leases must be a whole number from 0 to {MAX_QUOTA:,}.", field="max_leases")
+def _check_quota(limit: Any, field: str = "max_leases") -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= MAX_QUOTA):
+        raise InvalidConfig(f"{field} must be a whole number from 0 to {MAX_QUOTA:,}.", field=field)

@@ -50,8 +50,15 @@ class LeaseExpired(ScaiVaultError):
 
 
 class EngineUnreachable(ScaiVaultError):
+    """The target did not answer. ``may_still_apply``: the request may have reached it and take effect
+    later (it timed out after sending); a create that failed so is revoked at once and again later."""
+
     code, status = "engine_unreachable", 502
     default_message = "The engine cannot reach its target system; check the network and the target."
+
+    def __init__(self, message: str | None = None, *, may_still_apply: bool = False, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.may_still_apply = may_still_apply
 
 
 class EngineError(ScaiVaultError):

@@ -101,7 +101,7 @@ class LeaseManager:
         metadata = _check_metadata(metadata)
         limits = engine.limits(role)
         ttl_seconds, max_ttl = self._ttl(engine_record.default_ttl, engine_record.max_ttl, role_record, limits, ttl)
-        self._check_quota(engine_record, role_record)
+        self._check_quota(identity, engine_record, role_record)
 
         now = self._clock.time()
         expires_at = now + ttl_seconds
@@ -122,7 +122,7 @@ class LeaseManager:
         try:
             issued = call_engine(engine.create, request, secrets=[password])
         except ScaiVaultError as exc:
-            self._undo_intent(lease, handle, engine, password)
+            self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
             self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
             raise
         handle = {**handle, **issued.handle}
@@ -171,7 +171,7 @@ class LeaseManager:
             )
         return ttl, max_ttl
 
-    def _check_quota(self, engine: Any, role: Any) -> None:
+    def _check_quota(self, identity: str, engine: Any, role: Any) -> None:
         for what, limit, scope in (("engine", engine.max_leases, None), ("role", role.max_leases, role.name)):
             if limit is not None and self._store.count_live_leases(engine.name, scope) >= limit:
                 raise QuotaExceeded(
@@ -179,16 +179,38 @@ class LeaseManager:
                     "revoke some or raise max_leases.",
                     engine=engine.name, role=role.name, max_leases=limit,
                 )
+        # Each caller's own share, so that one caller cannot use up the engine's or role's quota for everyone.
+        for what, limit, scope in (("engine", engine.max_leases_per_identity, None),
+                                   ("role", role.max_leases_per_identity, role.name)):
+            if limit is not None and self._store.count_live_leases(engine.name, scope, identity) >= limit:
+                raise QuotaExceeded(
+                    f"{identity} already holds its maximum of {limit} live leases of the {what} "
+                    f"{scope or engine.name!r}; revoke some or raise max_leases_per_identity.",
+                    engine=engine.name, role=role.name, identity=identity, max_leases_per_identity=limit,
+                )
 
-    def _undo_intent(self, lease: Lease, handle: dict[str, Any], engine: Any, password: str) -> None:
-        """Remove whatever a failed issue may have created; if that fails too, the worker retries it."""
+    def _undo_intent(self, lease: Lease, handle: dict[str, Any], engine: Any, password: str, late: bool = False) -> None:
+        """Remove whatever a failed issue may have created; if that fails too, the worker retries it.
+
+        ``late``: the create may still take effect after this (it timed out once sent), so the revoke
+        now could come first. The intent then stays, due again after ``intent_timeout``, when the
+        worker revokes once more whatever a late create made.
+        """
+        again = self._clock.time() + (self.options.intent_timeout if late else 0)
         try:
             call_engine(engine.revoke, handle, secrets=[password])
         except ScaiVaultError as exc:
             log.warning("rolling back intent %s failed, the worker will retry: %s", lease.lease_id, exc.message)
             self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None,
-                                                      "due_at": self._clock.time(), "last_error": exc.message},
+                                                      "due_at": again, "last_error": exc.message},
                                      expect={"state": LeaseState.INTENT})
+            return
+        if late:
+            self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None, "due_at": again,
+                                                      "last_error": "the create timed out and may still take effect: "
+                                                                    "revoked, and to be revoked again"},
+                                     expect={"state": LeaseState.INTENT})
+            self.on_new_due(again)
             return
         self._store.update_lease(lease.lease_id, {"state": LeaseState.ROLLED_BACK, "revoked_at": self._clock.time(),
                                                   "claimed_by": None, "claim_deadline": None},

@@ -42,6 +42,7 @@ class EngineRecord:
     max_leases: int | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    max_leases_per_identity: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         config = dict(self.config)
@@ -56,6 +57,7 @@ class EngineRecord:
             "default_ttl": format_duration(self.default_ttl),
             "max_ttl": format_duration(self.max_ttl),
             "max_leases": self.max_leases,
+            "max_leases_per_identity": self.max_leases_per_identity,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -73,12 +75,14 @@ class RoleRecord:
     max_leases: int | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    max_leases_per_identity: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"name": self.name, "engine": self.engine, **self.params}
         body["default_ttl"] = format_duration(self.default_ttl) if self.default_ttl is not None else None
         body["max_ttl"] = format_duration(self.max_ttl) if self.max_ttl is not None else None
         body["max_leases"] = self.max_leases
+        body["max_leases_per_identity"] = self.max_leases_per_identity
         body["created_at"], body["updated_at"] = iso(self.created_at), iso(self.updated_at)
         return body
 

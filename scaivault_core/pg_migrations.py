@@ -139,3 +139,11 @@ def m005_audit_chain(conn: psycopg.Connection) -> None:
             head_mac text, resign_seq bigint NOT NULL DEFAULT 0, resign_mac text NOT NULL DEFAULT '')"""
     )
     conn.execute("INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '')")
+
+
+@migration
+def m006_identity_quotas(conn: psycopg.Connection) -> None:
+    # Per-identity lease quotas, and the index that counts one identity's live leases of an engine.
+    conn.execute("ALTER TABLE engines ADD COLUMN max_leases_per_identity bigint")
+    conn.execute("ALTER TABLE roles ADD COLUMN max_leases_per_identity bigint")
+    conn.execute("CREATE INDEX leases_identity ON leases (engine, identity) WHERE state IN ('intent', 'active', 'revoking')")

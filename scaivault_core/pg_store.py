@@ -22,7 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -73,11 +73,34 @@ def parse_url(url: str) -> tuple[str, str, dict[str, int], str]:
         raise InvalidConfig("The store URL needs 0 <= pool_min <= pool_max and pool_max >= 1.", field="pool_max")
     # quote, not quote_plus: libpq decodes %20 but reads '+' as itself (options=-c%20... must survive)
     conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(passed, quote_via=quote)))
+    return conninfo, ours["schema"], pool, mask_url(url)
+
+
+# libpq parameters that carry a credential (the password, the client key's passphrase).
+_CREDENTIAL_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
+def mask_url(url: str) -> str:
+    """``url`` as it may be shown (repr, logs, errors, the CLI): every credential in it replaced by ``***``."""
+    parts = urlsplit(url)
     netloc = parts.netloc
     if parts.password is not None:
-        netloc = netloc.replace(":" + parts.password + "@", ":***@", 1)
-    masked = urlunsplit(parts._replace(netloc=netloc))
-    return conninfo, ours["schema"], pool, masked
+        userinfo, at, hosts = netloc.rpartition("@")
+        netloc = userinfo.split(":", 1)[0] + ":***" + at + hosts
+    items = []
+    for item in parts.query.split("&") if parts.query else []:
+        key, sep, _ = item.partition("=")
+        items.append(f"{key}=***" if sep and unquote_plus(key).lower() in _CREDENTIAL_PARAMETERS else item)
+    return urlunsplit(parts._replace(netloc=netloc, query="&".join(items)))
+
+
+def url_credentials(url: str) -> list[str]:
+    """The credentials in ``url``, as written and decoded, to mask wherever a driver might quote them."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [value for key, value in parse_qsl(parts.query, keep_blank_values=True)
+              if key.lower() in _CREDENTIAL_PARAMETERS and value]
+    return sorted({*found, *(unquote(v) for v in found)}, key=len, reverse=True)
 
 
 
@@ -87,7 +110,7 @@ class PostgresStore:
 
     def __init__(self, url: str) -> None:
         self._conninfo, self.schema, pool_sizes, self.url = parse_url(url)
-        self._password = urlsplit(url).password
+        self._credentials = url_credentials(url)
         self.channel = f"scaivault_due_{self.schema}"[:63]
         self._pool = ConnectionPool(self._conninfo, kwargs={"autocommit": True}, configure=self._configure,
                                     open=False, name=f"scaivault-{self.schema}", **pool_sizes)
@@ -111,7 +134,7 @@ class PostgresStore:
         try:
             return psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
-            message = redact(str(exc).strip(), [self._password] if self._password else [])
+            message = redact(str(exc).strip(), self._credentials)
             raise InvalidConfig(f"Cannot connect to the PostgreSQL store {self.url}: {message}", field="store") from None
 
     def _ensure_open(self) -> None:
@@ -236,7 +259,7 @@ class PostgresStore:
                 if self._closed.is_set():
                     return
                 log.warning("listening for new leases failed, reconnecting in %.1fs: %s", backoff,
-                            redact(str(exc).strip(), [self._password] if self._password else []))
+                            redact(str(exc).strip(), self._credentials))
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
@@ -578,12 +601,14 @@ class PostgresStore:
                          (*params, limit))
         return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
 
-    def count_live_leases(self, engine: str, role: str | None = None) -> int:
-        if role is None:
-            row = self._one(f"SELECT COUNT(*) FROM leases WHERE engine = %s AND state IN {_LIVE}", (engine,))
-        else:
-            row = self._one(f"SELECT COUNT(*) FROM leases WHERE engine = %s AND role = %s AND state IN {_LIVE}",
-                            (engine, role))
+    def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
+        # Literal conditions rather than "%s IS NULL OR ...", so the planner picks the index that fits.
+        where, params = ["engine = %s"], [engine]
+        for column, value in (("role", role), ("identity", identity)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        row = self._one(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {_LIVE}", tuple(params))
         return row[0]
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:

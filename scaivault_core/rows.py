@@ -13,8 +13,9 @@ from .models import EngineRecord, Lease, Policy, Rule, RoleRecord, SecretVersion
 from .store import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
-                  "max_leases", "created_at", "updated_at")
-ROLE_COLUMNS = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at")
+                  "max_leases", "created_at", "updated_at", "max_leases_per_identity")
+ROLE_COLUMNS = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at",
+                "max_leases_per_identity")
 SECRET_COLUMNS = ("path", "version", "secret_type", "created_at", "created_by", "reason", "retired_at")
 TOKEN_COLUMNS = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name",
                  "parent", "ceilings")
@@ -27,7 +28,7 @@ LEASE_LIST_COLUMNS = tuple(c for c in LEASE_COLUMNS if c != "sealed_handle")
 
 def engine_row(e: EngineRecord) -> tuple:
     return (e.name, e.type, e.plugin, json.dumps(e.config), e.root_credentials_path, e.default_ttl,
-            e.max_ttl, e.max_leases, e.created_at, e.updated_at)
+            e.max_ttl, e.max_leases, e.created_at, e.updated_at, e.max_leases_per_identity)
 
 
 def engine_from_row(row: Iterable[Any]) -> EngineRecord:
@@ -37,7 +38,8 @@ def engine_from_row(row: Iterable[Any]) -> EngineRecord:
 
 
 def role_row(r: RoleRecord) -> tuple:
-    return (r.engine, r.name, json.dumps(r.params), r.default_ttl, r.max_ttl, r.max_leases, r.created_at, r.updated_at)
+    return (r.engine, r.name, json.dumps(r.params), r.default_ttl, r.max_ttl, r.max_leases, r.created_at, r.updated_at,
+            r.max_leases_per_identity)
 
 
 def role_from_row(row: Iterable[Any]) -> RoleRecord:

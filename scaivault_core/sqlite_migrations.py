@@ -123,3 +123,11 @@ def m005_audit_chain(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '')")
+
+
+@migration
+def m006_identity_quotas(db: sqlite_utils.Database) -> None:
+    # Per-identity lease quotas, and the index that counts one identity's live leases of an engine.
+    db["engines"].add_column("max_leases_per_identity", int)
+    db["roles"].add_column("max_leases_per_identity", int)
+    db.execute("CREATE INDEX leases_identity ON leases(engine, identity) WHERE state IN ('intent', 'active', 'revoking')")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import Any, Iterable, Iterator
 from .audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from .errors import Conflict
 from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from .private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
@@ -49,9 +49,11 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        private_directory(self.path.parent, "The store's directory")
+        create_private_file(self.path)
+        # SQLite follows links and opens whatever is there: it sees only files that passed these checks.
+        for suffix in ("", "-wal", "-shm"):
+            check_private_file(Path(f"{self.path}{suffix}"), "The store file")
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a process crash (what crash safety needs); only power loss can drop the tail.
@@ -434,11 +436,14 @@ class SQLiteStore:
         rows = self._exec(sql, (*params, limit)).fetchall()
         return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
 
-    def count_live_leases(self, engine: str, role: str | None = None) -> int:
-        row = self._exec(
-            f"SELECT COUNT(*) FROM leases WHERE engine = ? AND (? IS NULL OR role = ?) AND state IN {_LIVE}",
-            (engine, role, role),
-        ).fetchone()
+    def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
+        # Literal conditions rather than "? IS NULL OR ...", so the planner picks the index that fits.
+        where, params = ["engine = ?"], [engine]
+        for column, value in (("role", role), ("identity", identity)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        row = self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {_LIVE}", params).fetchone()
         return row[0]
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:

@@ -170,13 +170,17 @@ class _Operations:
     # -- engines and roles ----------------------------------------------------------------------
 
     def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
+                      max_ttl: Any = None, max_leases: int | None = None,
+                      max_leases_per_identity: int | None = None) -> EngineRecord:
         """Configure an engine; its connection is tested before it is stored."""
-        return self._core._engines.create(self.identity, name, type, config, default_ttl, max_ttl, max_leases)
+        return self._core._engines.create(self.identity, name, type, config, default_ttl, max_ttl, max_leases,
+                                          max_leases_per_identity)
 
     def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None) -> EngineRecord:
-        return self._core._engines.update(self.identity, name, type, config, default_ttl, max_ttl, max_leases)
+                      max_ttl: Any = None, max_leases: int | None = None,
+                      max_leases_per_identity: int | None = None) -> EngineRecord:
+        return self._core._engines.update(self.identity, name, type, config, default_ttl, max_ttl, max_leases,
+                                          max_leases_per_identity)
 
     def get_engine(self, name: str) -> EngineRecord:
         return self._core._engines.get(self.identity, name)

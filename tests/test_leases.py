@@ -219,6 +219,34 @@ def test_quota_per_role(vault):
     assert err.value.status == 429
 
 
+def test_quotas_per_identity_on_engine_and_role_are_stored_and_enforced(vault):
+    from scaivault_core import QuotaExceeded
+
+    vault.create_policy("issuers", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}])
+    for name in ("sa:greedy", "sa:other"):
+        vault.bind_policy("issuers", name)
+    greedy, other = vault.as_identity("sa:greedy"), vault.as_identity("sa:other")
+    vault.update_engine("mem", "database", {"plugin": "memory"}, "1h", "24h", max_leases=10, max_leases_per_identity=3)
+    vault.update_role("mem", "readonly", max_leases_per_identity=2)
+    vault.create_role("mem", "writer")
+    assert vault.get_engine("mem").max_leases_per_identity == 3
+    assert vault.get_role("mem", "readonly").to_dict()["max_leases_per_identity"] == 2
+
+    first = greedy.issue("mem", "readonly")
+    greedy.issue("mem", "readonly")
+    with pytest.raises(QuotaExceeded) as role_full:  # the role's share of this caller
+        greedy.issue("mem", "readonly")
+    assert role_full.value.details == {"engine": "mem", "role": "readonly", "identity": "sa:greedy",
+                                       "max_leases_per_identity": 2}
+    greedy.issue("mem", "writer")
+    with pytest.raises(QuotaExceeded) as engine_full:  # the engine's share, across its roles
+        greedy.issue("mem", "writer")
+    assert "sa:greedy already holds its maximum of 3 live leases of the engine 'mem'" in engine_full.value.message
+    other.issue("mem", "readonly")  # another caller still has its own share
+    greedy.revoke(first.lease_id)
+    greedy.issue("mem", "readonly")  # a revoked lease frees its place
+
+
 def test_concurrent_revokes_from_many_threads(vault, target):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -142,8 +142,10 @@ class VaultAPI:
     # -- engines and roles ----------------------------------------------------------------------
 
     def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None) -> dict[str, Any]:
-        return self.ops.create_engine(name, type, config, default_ttl, max_ttl, max_leases).to_dict()
+                      max_ttl: Any = None, max_leases: int | None = None,
+                      max_leases_per_identity: int | None = None) -> dict[str, Any]:
+        return self.ops.create_engine(name, type, config, default_ttl, max_ttl, max_leases,
+                                      max_leases_per_identity).to_dict()
 
     def list_engines(self) -> dict[str, Any]:
         return {"engines": [e.to_dict() for e in self.ops.list_engines()]}
@@ -152,14 +154,16 @@ class VaultAPI:
         return self.ops.get_engine(name).to_dict()
 
     def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None) -> dict[str, Any]:
-        return self.ops.update_engine(name, type, config, default_ttl, max_ttl, max_leases).to_dict()
+                      max_ttl: Any = None, max_leases: int | None = None,
+                      max_leases_per_identity: int | None = None) -> dict[str, Any]:
+        return self.ops.update_engine(name, type, config, default_ttl, max_ttl, max_leases,
+                                      max_leases_per_identity).to_dict()
 
     def delete_engine(self, name: str) -> None:
         self.ops.delete_engine(name)
 
     def create_role(self, engine: str, name: str, /, **fields: Any) -> dict[str, Any]:
-        """Define a role: ``default_ttl``, ``max_ttl``, ``max_leases`` and the engine's own role fields."""
+        """Define a role: ``default_ttl``, ``max_ttl``, ``max_leases``, ``max_leases_per_identity`` and the engine's own role fields."""
         return self.ops.create_role(engine, name, **_free(fields, "role", "engine", "name")).to_dict()
 
     def list_roles(self, engine: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from . import engines, leases, policies, secrets, system, tokens
 from .bodies import MAX_BODY_BYTES
+from .deadlines import BodyDeadline
 from .errors import EXCEPTION_HANDLERS, CatchAll
 from .openapi import document
 from .routing import Operation, bearer_token, routes_for
@@ -34,7 +35,8 @@ def create_app(vault: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette
     spec = document(ops + [_openapi_operation(None)])
     ops.append(_openapi_operation(spec))
     routes = routes_for(ops, max_body_bytes) + [r for r in added if not isinstance(r, Operation)]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, middleware=[Middleware(CatchAll)])
+    middleware = [Middleware(BodyDeadline, timeout=vault.settings.body_timeout), Middleware(CatchAll)]
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, middleware=middleware)
     app.router.redirect_slashes = False  # a trailing slash is a different (absent) path, not a redirect
     app.state.vault = vault
     app.state.openapi = spec

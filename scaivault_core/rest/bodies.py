@@ -209,6 +209,8 @@ _ENGINE_PROPERTIES = {
     "default_ttl": DURATION_SCHEMA,
     "max_ttl": DURATION_SCHEMA,
     "max_leases": {"type": ["integer", "null"], "minimum": 0},
+    "max_leases_per_identity": {"type": ["integer", "null"], "minimum": 0,
+                                "description": "At most this many live leases of the engine per calling identity."},
 }
 
 
@@ -220,6 +222,7 @@ class EngineCreate:
     default_ttl: Any = attrs.field(default=None, validator=DURATION)
     max_ttl: Any = attrs.field(default=None, validator=DURATION)
     max_leases: Any = attrs.field(default=None, validator=OPTIONAL_COUNT)
+    max_leases_per_identity: Any = attrs.field(default=None, validator=OPTIONAL_COUNT)
     schema: ClassVar[dict] = _object({"name": NAME_SCHEMA, **_ENGINE_PROPERTIES}, ["name", "type", "config"])
 
 
@@ -230,6 +233,7 @@ class EngineUpdate:
     default_ttl: Any = attrs.field(default=None, validator=DURATION)
     max_ttl: Any = attrs.field(default=None, validator=DURATION)
     max_leases: Any = attrs.field(default=None, validator=OPTIONAL_COUNT)
+    max_leases_per_identity: Any = attrs.field(default=None, validator=OPTIONAL_COUNT)
     name: Any = attrs.field(default=None, validator=OPTIONAL_STRING)
     schema: ClassVar[dict] = _object(
         {**_ENGINE_PROPERTIES, "name": {"type": ["string", "null"], "description": "If given, must equal the name in the path."}},
@@ -258,9 +262,12 @@ ROLE_SCHEMA = {
     "type": "object",
     "required": ["name"],
     "additionalProperties": True,
-    "description": "name, default_ttl, max_ttl, max_leases, and the engine's own role fields (e.g. creation_statements).",
+    "description": "name, default_ttl, max_ttl, max_leases, max_leases_per_identity, and the engine's own role "
+                   "fields (e.g. creation_statements).",
     "properties": {"name": NAME_SCHEMA, "default_ttl": DURATION_SCHEMA, "max_ttl": DURATION_SCHEMA,
-                   "max_leases": {"type": ["integer", "null"], "minimum": 0}},
+                   "max_leases": {"type": ["integer", "null"], "minimum": 0},
+                   "max_leases_per_identity": {"type": ["integer", "null"], "minimum": 0,
+                                               "description": "At most this many live leases of the role per calling identity."}},
 }
 ROLE_UPDATE_SCHEMA = {**ROLE_SCHEMA, "required": [],
                       "properties": {**ROLE_SCHEMA["properties"], "name": {"type": "string", "description": "If given, must equal the name in the path."}}}

@@ -8,13 +8,14 @@ from .routing import Operation
 
 def _create_engine(api, c):
     b = c.body
-    return api.create_engine(b.name, b.type, b.config, b.default_ttl, b.max_ttl, b.max_leases)
+    return api.create_engine(b.name, b.type, b.config, b.default_ttl, b.max_ttl, b.max_leases, b.max_leases_per_identity)
 
 
 def _update_engine(api, c):
     b = c.body
     bodies.same_name(b.name, c.path["engine"])
-    return api.update_engine(c.path["engine"], b.type, b.config, b.default_ttl, b.max_ttl, b.max_leases)
+    return api.update_engine(c.path["engine"], b.type, b.config, b.default_ttl, b.max_ttl, b.max_leases,
+                             b.max_leases_per_identity)
 
 
 def _create_role(api, c):

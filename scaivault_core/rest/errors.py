@@ -28,6 +28,21 @@ class PayloadTooLarge(InvalidRequest):
         super().__init__(f"The request body is larger than {limit} bytes.", limit=limit)
 
 
+class RequestTimeout(InvalidRequest):
+    status = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request body did not arrive within {seconds:g}s; send it whole, at once.",
+                         timeout=seconds)
+
+
+class ServerBusy(ScaiVaultError):
+    """Not raised: the body ``scaivault server`` answers a connection beyond its limit with."""
+
+    code, status = "unavailable", 503
+    default_message = "The server has as many connections open as it accepts; retry shortly."
+
+
 class MethodNotAllowed(InvalidRequest):
     status = 405
 

@@ -150,14 +150,16 @@ async def _serve(op: Operation, request: Request, max_body: int) -> Response:
     token = bearer_token(request) if op.auth else None
     if op.auth and token is None:
         vault.authenticate(None)  # raises unauthenticated before the body is even read
-    raw = await read_json(request, max_body) if op.body is not None else None
     query = {q.name: q.parse(request.query_params.get(q.name)) for q in op.query}
+    # Authentication reads the store, so it runs in the threadpool. With a body, it runs before the
+    # body is read: a caller without a valid token cannot make the server receive and parse a megabyte.
+    ops = await run_in_threadpool(vault.authenticate, token) if op.auth and op.body is not None else None
+    raw = await read_json(request, max_body) if op.body is not None else None
 
     def run() -> Any:
-        # Authentication reads the store, so it runs in the threadpool with the operation.
-        ops = vault.authenticate(token) if op.auth else vault
+        session = ops if ops is not None else vault.authenticate(token) if op.auth else vault
         body = parse(raw, op.body) if op.body is not None else None
-        return op.handler(VaultAPI(ops, vault), Call(dict(request.path_params), query, body))
+        return op.handler(VaultAPI(session, vault), Call(dict(request.path_params), query, body))
 
     result = await run_in_threadpool(run)
     if op.status == 204:

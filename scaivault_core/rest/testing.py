@@ -88,8 +88,10 @@ class ThreadedServer:
 class LiveServer:
     """A ``scaivault server`` subprocess on its own store (a SQLite file in ``directory``)."""
 
-    def __init__(self, directory: Path, *, tls: bool = False, env: dict[str, str] | None = None) -> None:
+    def __init__(self, directory: Path, *, tls: bool = False, env: dict[str, str] | None = None,
+                 server_args: tuple[str, ...] = ()) -> None:
         self.directory = Path(directory)
+        self.server_args = server_args  # more flags for ``scaivault server`` (e.g. its limits)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.store = self.directory / "vault.db"
         self.port = free_port()
@@ -129,7 +131,8 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> "LiveServer":
         if self.admin_token is None and not self.store.exists():
             self.init()
-        args = [*scaivault_command(), "server", "--listen", f"127.0.0.1:{self.port}", "--log-level", "warning"]
+        args = [*scaivault_command(), "server", "--listen", f"127.0.0.1:{self.port}", "--log-level", "warning",
+                *self.server_args]
         if self.cert:
             args += ["--tls-cert", str(self.cert), "--tls-key", str(self.key)]
         with open(self.log, "ab") as log:

@@ -104,6 +104,18 @@ def test_bad_config_fields_are_invalid_config(kit, make_vault, moto, config, fie
     assert field in caught.value.message
 
 
+@pytest.mark.parametrize("field", ["iam_endpoint", "sts_endpoint"])
+@pytest.mark.parametrize("url", ["http://iam.example.com", "http://10.0.0.5:4566/", "http://127.0.0.1.nip.io:4566"])
+def test_plain_http_to_another_host_is_refused(kit, make_vault, moto, field, url):
+    # Requests carry SigV4 signatures and answers carry new secret keys: only https leaves this machine.
+    vault = make_vault()
+    kit.store_root(vault, moto.root)
+    with pytest.raises(InvalidConfig) as caught:
+        vault.create_engine(ENGINE, "aws", kit.config(moto, **{field: url}))
+    assert caught.value.details["field"] == f"config.{field}" and "must use https" in caught.value.message
+    assert vault.list_engines() == []
+
+
 def test_one_clients_object_is_reused_until_the_root_key_changes(kit, make_vault, moto_enforcing):
     vault = make_vault()
     kit.add_engine(vault, moto_enforcing)

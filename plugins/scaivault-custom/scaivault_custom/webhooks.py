@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import time
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, redact
+from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, check_service_url, redact
 
 SIGNATURE_HEADER = "X-ScaiVault-Signature"
 OPERATION_HEADER = "X-ScaiVault-Operation"
@@ -53,21 +52,7 @@ def verify_signature(key: bytes, header: str | None, body: bytes, *, now: float 
 
 def check_url(url: str, field: str, allow_http: bool) -> None:
     """An absolute https URL (plain http only to a loopback host, or with ``allow_http``)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidConfig(f"{field} must be an absolute http(s) URL.", field=field)
-    if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
-        raise InvalidConfig(f"{field} must use https (credentials travel in the body); set allow_http to "
-                            "accept plain http on a trusted network.", field=field)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    check_service_url(url, field, allow_http=allow_http, allow_http_setting="allow_http")
 
 
 def describe(url: str) -> str:
@@ -100,10 +85,15 @@ class WebhookClient:
         label = f"The {what} webhook ({describe(url)})"
         try:
             response = self._client.post(url, content=body, headers=headers, timeout=timeout)
-        except httpx.TimeoutException:
-            raise EngineUnreachable(f"{label} did not answer within {timeout:g}s.", command=what) from None
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never reached the service
             raise EngineUnreachable(f"{label} cannot be reached: {type(exc).__name__}.", command=what) from None
+        except httpx.TimeoutException:
+            # Sent, and no answer: the service may still act on it, after the core has undone the issue.
+            raise EngineUnreachable(f"{label} did not answer within {timeout:g}s.", command=what,
+                                    may_still_apply=True) from None
+        except httpx.TransportError as exc:
+            raise EngineUnreachable(f"{label} cannot be reached: {type(exc).__name__}.", command=what,
+                                    may_still_apply=True) from None
         status = response.status_code
         if 200 <= status < 300 or (gone_ok and status == 410):
             return response.content

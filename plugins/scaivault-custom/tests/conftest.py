@@ -83,7 +83,8 @@ class UserDir:
 class WebhookServer:
     """An operator's provisioning service: checks every signature, keeps users in memory.
 
-    ``script`` queues canned answers per path (status, body, delay) for the failure tests.
+    ``script`` queues canned answers per path (status, body, delay) for the failure tests; a body of
+    None answers as usual, after the delay (a service that does its work late).
     """
 
     def __init__(self, key: str) -> None:
@@ -119,7 +120,8 @@ class WebhookServer:
         if self.script.get(path):
             status, text, delay = self.script[path].pop(0)
             time.sleep(delay)
-            return status, text.replace("PASSWORD", doc.get("password") or "")
+            if text is not None:
+                return status, text.replace("PASSWORD", doc.get("password") or "")
         name = doc.get("name")
         if path == "/verify":
             return 200, {}

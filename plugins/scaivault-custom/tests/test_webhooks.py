@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, LeaseState
+from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, LeaseOptions, LeaseState
+from scaivault_core.testing import free_port, wait_until
 from scaivault_custom import SIGNATURE_HEADER, sign, verify_signature
 
 KEY = "webhook-hmac-key-5d1e0b6a8c2f4e97"
@@ -88,6 +89,36 @@ def test_a_slow_service_is_engine_unreachable_at_the_timeout(vault, engine, webh
         vault.issue(engine, "deploy")
     assert time.monotonic() - started < 4
     assert "did not answer within 2s" in caught.value.message
+
+
+def test_a_create_that_lands_after_its_timeout_is_revoked_again(vault, engine, webhook_server, clock):
+    # The service creates the user 3 s after the request, the engine gives up after 2 s: the
+    # rollback's revoke reaches the service first, and then the user appears.
+    webhook_server.script["/create"] = [(200, None, 3)]
+    with pytest.raises(EngineUnreachable) as caught:
+        vault.issue(engine, "deploy")
+    assert "did not answer within 2s" in caught.value.message
+    (lease,) = vault.list_leases(engine="hooks")
+    assert [r["path"] for r in webhook_server.requests][-1] == "/revoke"  # revoked at once, before the user exists
+    assert wait_until(lambda: webhook_server.users, timeout=60)  # the late create landed
+    assert lease.state == LeaseState.INTENT and "revoked again" in lease.last_error
+
+    clock.advance(LeaseOptions().intent_timeout)  # the window in which a late create lands
+    vault.expire_due()
+    assert webhook_server.users == {}  # revoked again: nothing left behind
+    assert vault.lookup(lease.lease_id).state == LeaseState.ROLLED_BACK
+    revokes = [r for r in webhook_server.requests if r["path"] == "/revoke"]
+    assert len(revokes) == 2 and {r["headers"]["X-ScaiVault-Lease"] for r in revokes} == {lease.lease_id}
+
+
+def test_a_create_that_never_reached_the_service_is_rolled_back_at_once(vault, configure, webhook_server):
+    configure(vault, name="hooks", root={"hmac_key": KEY})
+    closed = webhook_server.url("create", ("127.0.0.1", free_port()))
+    vault.create_role("hooks", "deploy", create_url=closed, revoke_url=webhook_server.url("revoke"))
+    with pytest.raises(EngineUnreachable):
+        vault.issue("hooks", "deploy")
+    (lease,) = vault.list_leases(engine="hooks")
+    assert lease.state == LeaseState.ROLLED_BACK  # refused at connect: nothing can land later
 
 
 def test_an_unavailable_service_is_engine_unreachable(vault, engine, webhook_server):
