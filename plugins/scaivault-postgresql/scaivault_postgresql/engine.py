@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     import psycopg
 
 # Used when a role gives no revocation statements: end the user's sessions, drop what it owns, drop it.
+# Never REASSIGN OWNED to the root: a SECURITY DEFINER function or a view the user left behind would
+# then run with the root's rights, so a lease's user could plant code for anyone to run as the root.
 DEFAULT_REVOCATION = [
-    "REASSIGN OWNED BY {{name|quote}} TO CURRENT_USER",
     "DROP OWNED BY {{name|quote}}",
     "DROP ROLE IF EXISTS {{name|quote}}",
 ]

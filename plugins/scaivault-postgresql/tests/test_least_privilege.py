@@ -71,7 +71,7 @@ def test_createrole_root_revokes_with_the_default_statements(vault_factory, scra
     assert logs_in(scram, issued)
     session = connect_as(scram, issued)  # open while it is revoked
     table = f"scratch.t_{secrets.token_hex(3)}"
-    session.execute(f"CREATE TABLE {table} (id int)")  # owned by the lease's role: REASSIGN OWNED moves it
+    session.execute(f"CREATE TABLE {table} (id int)")  # owned by the lease's role: DROP OWNED drops it
 
     assert vault.revoke(issued.lease_id).state == LeaseState.REVOKED
     with pytest.raises(psycopg.OperationalError):
@@ -84,7 +84,7 @@ def test_createrole_root_revokes_with_the_default_statements(vault_factory, scra
                              (table,)).fetchone()
         member = conn.execute("SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
                               "WHERE r.rolname = %s", (limited_root[0],)).fetchone()
-    assert owner == (limited_root[0],)
+    assert owner is None, "what the lease's user made went with it, not to the root"
     assert member == (0,), "the membership the root took for the revocation went with the role"
 
 
@@ -126,3 +126,30 @@ def test_a_root_that_cannot_create_roles_is_refused_at_configuration(vault_facto
     finally:
         with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def test_the_default_revocation_leaves_nothing_that_runs_as_the_root(vault_factory, scram):
+    """A lease's user plants a SECURITY DEFINER function and a view for PUBLIC; after the default
+    revocation neither exists, so nothing it wrote can ever run with the (superuser) root's rights."""
+    vault = vault_factory()
+    vault.put_secret("infra/postgres/super/root", {"username": "postgres", "password": scram.admin_password})
+    vault.create_policy("super-root", [{"path_pattern": "infra/postgres/super/root", "permissions": ["read"]}])
+    vault.bind_policy("super-root", "dynamic:super")
+    vault.create_engine("super", "database", {"plugin": "postgresql", "connection_url": scram.connection_url(),
+                                              "root_credentials_path": "infra/postgres/super/root"})
+    with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS scratch")
+    vault.create_role("super", "writer", creation_statements=SCRATCH_CREATION)  # the default revocation
+    issued = vault.issue("super", "writer")
+    suffix = secrets.token_hex(3)
+    with connect_as(scram, issued) as session:
+        session.execute(f"CREATE FUNCTION scratch.whoami_{suffix}() RETURNS text LANGUAGE sql SECURITY DEFINER "
+                        "AS 'SELECT current_user::text'")
+        session.execute(f"CREATE VIEW scratch.secrets_{suffix} AS SELECT rolname FROM pg_authid")
+        session.execute(f"GRANT SELECT ON scratch.secrets_{suffix} TO PUBLIC")
+
+    assert vault.revoke(issued.lease_id).state == LeaseState.REVOKED
+    with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_proc WHERE proname = %s", (f"whoami_{suffix}",)).fetchone()
+        views = conn.execute("SELECT count(*) FROM pg_class WHERE relname = %s", (f"secrets_{suffix}",)).fetchone()
+    assert left == (0,) and views == (0,), "what the lease's user made must not outlive it under the root's name"
