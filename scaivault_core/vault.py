@@ -123,9 +123,14 @@ class _Operations:
         return self._core.store.list_policies()
 
     def delete_policy(self, name: str) -> None:
+        """Delete a policy; like binding, taking it from the identities it is bound to needs holding what it grants."""
         self._core._auth.require(self.identity, f"sys/policies/{name}", "delete")
         if name == ROOT_POLICY:
             raise InvalidRequest("The root policy is built in and cannot be deleted.")
+        policy = self._core.store.get_policy(name)
+        if policy is None:
+            raise NotFound(f"No policy named {name!r}.", policy=name)
+        self._core._auth.require_holds(self.identity, policy.rules, f"delete policy {name!r}")
         if not self._core.store.delete_policy(name):
             raise NotFound(f"No policy named {name!r}.", policy=name)
         self._core._audit.record(self.identity, "policy.delete", f"sys/policies/{name}")
@@ -141,7 +146,12 @@ class _Operations:
         self._core._audit.record(self.identity, "policy.bind", f"sys/policies/{name}", bound=identity)
 
     def unbind_policy(self, name: str, identity: str) -> None:
+        """Unbind a policy; as binding it, this needs holding every permission it grants (so a policy desk
+        cannot strip the admin of ``root``)."""
         self._core._auth.require(self.identity, f"sys/policies/{name}", "update")
+        policy = self._core.store.get_policy(name)
+        if policy is not None:
+            self._core._auth.require_holds(self.identity, policy.rules, f"unbind policy {name!r}")
         if not self._core.store.remove_binding(name, identity):
             raise NotFound(f"Policy {name!r} is not bound to {identity!r}.", policy=name, identity=identity)
         self._core._audit.record(self.identity, "policy.unbind", f"sys/policies/{name}", bound=identity)

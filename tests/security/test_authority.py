@@ -122,6 +122,27 @@ def test_a_policy_editor_cannot_grant_itself_more(server):
     mallory.ok("POST", "/v1/policies/mine/bindings", {"identity": "sa:helper"})
 
 
+
+def test_a_policy_desk_cannot_take_grants_it_does_not_hold(server):
+    """Taking a policy from its holders (unbind, delete) needs holding what it grants, like binding it:
+    a desk with `update`/`delete` on every policy must not strip the admin of root."""
+    live = server()
+    admin = live.admin
+    admin.ok("POST", "/v1/policies", {"name": "ops", "rules": [{"path_pattern": "**", "permissions": ["read"]}]})
+    admin.ok("POST", "/v1/policies/ops/bindings", {"identity": "sa:ops"})
+    desk = grant(live, "sa:desk", [{"path_pattern": "sys/policies/*", "permissions": ["read", "create", "update", "delete"]},
+                                   {"path_pattern": "apps/**", "permissions": ["read"]}])
+    assert desk.delete("/v1/policies/root/bindings/user:admin").status_code == 403
+    assert desk.delete("/v1/policies/ops/bindings/sa:ops").status_code == 403
+    assert desk.delete("/v1/policies/ops").status_code == 403
+    assert admin.ok("GET", "/v1/policies/root/bindings")["identities"] == ["user:admin"]
+    assert admin.ok("GET", "/v1/policies/ops/bindings")["identities"] == ["sa:ops"]
+    # What it holds it may still take back.
+    desk.ok("POST", "/v1/policies", {"name": "apps-read", "rules": [{"path_pattern": "apps/**", "permissions": ["read"]}]})
+    desk.ok("POST", "/v1/policies/apps-read/bindings", {"identity": "sa:app"})
+    assert desk.delete("/v1/policies/apps-read/bindings/sa:app").status_code == 204
+    assert desk.delete("/v1/policies/apps-read").status_code == 204
+
 def test_a_policy_author_cannot_create_a_wider_policy(server):
     live = server()
     author = grant(live, "sa:author", [{"path_pattern": "sys/policies/*", "permissions": ["create", "update", "read"]},
