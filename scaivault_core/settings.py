@@ -120,3 +120,14 @@ class Settings:
     def within(path: str, directories: tuple[str, ...]) -> bool:
         """Is ``path`` (already resolved) inside one of ``directories``?"""
         return any(os.path.commonpath([path, d]) == d for d in directories)
+
+    def require_outside(self, path: str | os.PathLike[str], what: str) -> None:
+        """Refuse a vault file (its store, its key) inside a directory engines may write or run from:
+        whoever configures an engine could otherwise overwrite it, or run it."""
+        resolved = os.path.realpath(path)
+        for variable, directories in (("SCAIVAULT_FILE_DIRS", self.file_dirs),
+                                      ("SCAIVAULT_COMMAND_DIRS", self.command_dirs)):
+            if self.within(resolved, directories):
+                raise InvalidConfig(f"The vault's {what} ({resolved}) is inside a directory of {variable}, where "
+                                    "engines may write files or run programs: keep the vault's own files apart.",
+                                    field=variable)

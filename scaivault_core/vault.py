@@ -308,8 +308,10 @@ class Vault(_Operations):
         self.clock = clock or SystemClock()
         self.store = store if isinstance(store, object) and hasattr(store, "claim_due") else open_store(
             str(store) if store is not None else default_store_url(), self.pm)
-        self.store.migrate()
         try:
+            if isinstance(self.store, SQLiteStore):
+                self.settings.require_outside(self.store.path, "store")
+            self.store.migrate()
             self.keyring = self._keyring(key, key_file, create)
             check_key(self.store, self.keyring)
         except BaseException:
@@ -349,6 +351,8 @@ class Vault(_Operations):
                 f"A {type(self.store).__name__} is shared by every process that opens it, so the vault key comes "
                 "from configuration and never from the database: set SCAIVAULT_KEY (base64, the same in every "
                 "process) or give a key file (--key-file, SCAIVAULT_KEY_FILE).", field="key")
+        if key_file is not None:
+            self.settings.require_outside(key_file, "key file")
         return load_keyring(Path(key_file) if key_file else None, create=create)
 
     def rotate_encryption_key(self) -> dict[str, int]:

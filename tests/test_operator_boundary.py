@@ -104,3 +104,25 @@ def test_an_engine_class_of_a_type_outside_the_guides_is_refused_at_registration
     with pytest.raises(InvalidConfig) as caught:
         EngineRegistry(make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
     assert "MqttEngine" in caught.value.message and "'mqtt'" in caught.value.message
+
+
+@pytest.mark.parametrize("setting", ["file_dirs", "command_dirs"])
+def test_the_vaults_own_files_stay_outside_what_engines_may_touch(tmp_path, setting):
+    """A file directory (or command directory) holding the store or the key would let an engine
+    configurer overwrite them with a KRL path, or run them: the vault refuses to open so."""
+    from scaivault_core import Vault
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    with pytest.raises(InvalidConfig, match="keep the vault's own files apart") as refused:
+        Vault(home / "vault.db", settings=Settings(**{setting: (str(tmp_path),)}), start_worker=False)
+    assert refused.value.details["field"] == ("SCAIVAULT_FILE_DIRS" if setting == "file_dirs" else
+                                              "SCAIVAULT_COMMAND_DIRS")
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir(mode=0o700)
+    with pytest.raises(InvalidConfig, match="key file"):
+        Vault(home / "vault.db", key_file=key_dir / "vault.key", settings=Settings(**{setting: (str(key_dir),)}),
+              start_worker=False)
+    with Vault(home / "vault.db", settings=Settings(**{setting: (str(tmp_path / "elsewhere"),)}),
+               start_worker=False) as vault:
+        assert vault.list_engines() == []
