@@ -146,15 +146,16 @@ def test_the_working_directory_is_the_operators_too(server, tmp_path):
 
 
 def test_update_cannot_turn_an_engine_into_one_that_runs_commands(server, pg_engine, tmp_path):
-    live = server(SCAIVAULT_COMMAND_DIRS=str(tmp_path))  # even where commands are allowed at all
+    commands = tmp_path / "commands"
+    live = server(SCAIVAULT_COMMAND_DIRS=str(commands))  # even where commands are allowed at all
     pg_engine(live)
     mallory = grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]},
                                          {"path_pattern": ROOT_PATH, "permissions": ["read"]}])
     marker = tmp_path / "ran"
     before = live.admin.ok("GET", f"/v1/{ENGINES}/pg")
-    install(tmp_path, "allowed", "open(" + repr(str(marker)) + ", 'w')\n")
+    install(commands, "allowed", "open(" + repr(str(marker)) + ", 'w')\n")
     answer = mallory.put(f"/v1/{ENGINES}/pg", {"type": "custom", "config": {
-        "root_credentials_path": ROOT_PATH, "verify": [str(tmp_path / "allowed")]}})
+        "root_credentials_path": ROOT_PATH, "verify": [str(commands / "allowed")]}})
     refused(answer, "type")
     mysql = dict(before["config"], plugin="mysql")
     refused(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": mysql}), "config.plugin")
@@ -247,9 +248,11 @@ def test_files_an_engine_reads_are_the_operators_too(server, tmp_path, engine):
 
 
 def test_a_generated_ca_is_stored_only_with_a_grant_to_write_it(server, tmp_path):
-    live = server(SCAIVAULT_FILE_DIRS=str(tmp_path))
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    live = server(SCAIVAULT_FILE_DIRS=str(outputs))
     ssh_root(live, permissions=("read",))  # the engine may read its root path, not write it
-    answer = live.admin.post("/v1/dynamic/engines", ssh_engine(krl_path=str(tmp_path / "revoked.krl")))
+    answer = live.admin.post("/v1/dynamic/engines", ssh_engine(krl_path=str(outputs / "revoked.krl")))
     error = refused(answer, "config.root_credentials_path")
     assert error["details"]["missing_grant"] == {"identity": "dynamic:ssh", "path": "infra/ssh/ca",
                                                  "permission": "update"}

@@ -289,13 +289,15 @@ def test_failed_changes_and_root_reads_are_audited(server, pg_engine, target_db)
 
 
 def test_a_generated_ca_write_and_its_reads_are_the_engines_own_in_the_audit(server, tmp_path):
-    live = server(SCAIVAULT_FILE_DIRS=str(tmp_path))
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    live = server(SCAIVAULT_FILE_DIRS=str(outputs))
     live.admin.ok("PUT", "/v1/secrets/infra/ssh/ca", {"data": {}})
     live.admin.ok("POST", "/v1/policies", {"name": "ssh-ca", "rules": [
         {"path_pattern": "infra/ssh/ca", "permissions": ["read", "update"]}]})
     live.admin.ok("POST", "/v1/policies/ssh-ca/bindings", {"identity": "dynamic:ssh"})
     live.admin.ok("POST", "/v1/dynamic/engines", {"name": "ssh", "type": "ssh", "config": {
-        "root_credentials_path": "infra/ssh/ca", "generate_ca": True, "krl_path": str(tmp_path / "revoked.krl")}})
+        "root_credentials_path": "infra/ssh/ca", "generate_ca": True, "krl_path": str(outputs / "revoked.krl")}})
     writes = [(e.identity, e.path) for e in audit(live, "secret.write")]
     assert ("dynamic:ssh", "infra/ssh/ca") in writes
     reads = {(e.identity, e.path, e.details.get("version")) for e in audit(live, "secret.read")}

@@ -347,15 +347,15 @@ class SSHVaults:
 
     root_path = ROOT_PATH
 
-    def __init__(self, directory: Path, file_dirs: list[Path]) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path, file_dirs: list[Path], store_dir: Path) -> None:
+        self.directory, self.store_dir = directory, store_dir  # the vault's own files stay out of the file dirs
         self.settings = Settings(file_dirs=tuple(str(d) for d in file_dirs))  # where the operator lets engines write
         self.opened: list[Vault] = []
 
     def open(self, clock=None, path: Path | None = None) -> Vault:
         """A vault with the ssh plugin registered directly (entry points are tested on their own)."""
         pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh])
-        vault = Vault(path or self.directory / "vault.db", plugin_manager=pm,
+        vault = Vault(path or self.store_dir / "vault.db", plugin_manager=pm,
                       clock=clock or ManualClock(start=time.time()), start_worker=False, settings=self.settings)
         self.opened.append(vault)
         return vault
@@ -394,13 +394,13 @@ class SSHVaults:
 
 
 @pytest.fixture
-def vaults(tmp_path, request):
+def vaults(tmp_path, tmp_path_factory, request):
     """An `SSHVaults` on this test's temporary directory; every vault it opened is closed afterwards.
 
     Its vaults may write files there, and in the sshd's directory when the test uses the sshd."""
     file_dirs = [tmp_path]
     if "sshd" in request.fixturenames:
         file_dirs.append(request.getfixturevalue("sshd_server").directory)
-    helper = SSHVaults(tmp_path, file_dirs)
+    helper = SSHVaults(tmp_path, file_dirs, tmp_path_factory.mktemp("store"))
     yield helper
     helper.close()

@@ -54,10 +54,16 @@ class OtherPlugin:
 
 
 @pytest.fixture
-def vault(tmp_path):
+def store_dir(tmp_path_factory):
+    """Where the vault's own files go: apart from tmp_path, the directory the operator lets engines write."""
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture
+def vault(tmp_path, store_dir):
     """A vault with the ssh plugin (and another engine type), engine `ssh` (a stored CA key) and role `deploy`."""
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh, OtherPlugin()])
-    vault = Vault(tmp_path / "vault.db", plugin_manager=pm, clock=ManualClock(start=time.time()), start_worker=False,
+    vault = Vault(store_dir / "vault.db", plugin_manager=pm, clock=ManualClock(start=time.time()), start_worker=False,
                   settings=Settings(file_dirs=(str(tmp_path),)))
     vault.put_secret("infra/ssh/ca", {"private_key": scaivault_ssh.ca_private_key_text(generate_ca_key("ed25519"))})
     vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "rotate"]}])
@@ -138,10 +144,10 @@ def test_the_endpoints_are_in_the_openapi_document(client):
     assert {"401", "403", "404"} <= set(ca["responses"])
 
 
-def test_the_endpoints_conform_to_the_openapi_document(tmp_path):
+def test_the_endpoints_conform_to_the_openapi_document(tmp_path, store_dir):
     """schemathesis over the ssh endpoints, with the engine named as the document's example (support-db)."""
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh])
-    with Vault(tmp_path / "vault.db", plugin_manager=pm, start_worker=False,
+    with Vault(store_dir / "vault.db", plugin_manager=pm, start_worker=False,
                settings=Settings(file_dirs=(str(tmp_path),))) as vault:
         vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "create"]}])
         vault.bind_policy("ssh-root", "dynamic:support-db")
@@ -171,10 +177,10 @@ def ssh_commands(vault):
 
 
 @pytest.fixture(params=["embedded", "remote"])
-def run(request, vault, tmp_path, ssh_commands):
+def run(request, vault, tmp_path, store_dir, ssh_commands):
     """`scaivault ARGS` in-process, embedded on the vault's store or against it served over HTTP."""
     with contextlib.ExitStack() as stack:
-        env = {"SCAIVAULT_STORE": str(tmp_path / "vault.db"), "SCAIVAULT_ADDR": None, "SCAIVAULT_TOKEN": None,
+        env = {"SCAIVAULT_STORE": str(store_dir / "vault.db"), "SCAIVAULT_ADDR": None, "SCAIVAULT_TOKEN": None,
                "SCAIVAULT_FORMAT": None, "SCAIVAULT_FILE_DIRS": str(tmp_path)}  # the operator allows the KRL there
         if request.param == "remote":
             server = stack.enter_context(ThreadedServer(create_app(vault)))

@@ -153,7 +153,7 @@ def test_a_crash_mid_rotation_leaves_a_working_vault(sshd, vaults, rotating, cal
     before = vault.issue("ssh", "deploy", public_key=caller.public_key)
     old = ca_line(vault)
     vault.close()
-    rotate_and_die(tmp_path / "vault.db", SSHEngine, ROOT_PATH, when, settings=vaults.settings)
+    rotate_and_die(vaults.store_dir / "vault.db", SSHEngine, ROOT_PATH, when, settings=vaults.settings)
     trusted = sshd.trusted_ca_path.read_text().splitlines()
     assert trusted[0] == old + COMMENT and len(trusted) == (1 if when == "before-target" else 2)
 
