@@ -29,11 +29,11 @@ import attrs
 import psycopg
 
 from scaivault_core import IssueRequest, Lease, LeaseState, Vault
-from scaivault_core.default_plugins.passwords import random_password
+from scaivault_core.builtin_plugins.passwords import random_password
 from scaivault_core.leases import new_lease_id
 from scaivault_core.models import AuditEvent
 from scaivault_core.policies import role_path
-from scaivault_core.rest.testing import free_port, scaivault_command
+from scaivault_core.testing.servers import free_port, scaivault_command
 from scaivault_core.templates import Templates, generate_username
 
 BENCH = Path(__file__).resolve().parent

@@ -16,7 +16,7 @@ import redis
 
 from common import REDIS, Row, interleaved_medians, rate, run_alone, temp_store, vault_pairs
 from scaivault_core import Vault
-from scaivault_core.default_plugins.passwords import random_password
+from scaivault_core.builtin_plugins.passwords import random_password
 from scaivault_core.templates import generate_username
 from scaivault_redis import acl
 

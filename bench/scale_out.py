@@ -23,7 +23,7 @@ from common import (PG, PgTarget, Row, group_creation, interleaved_medians, priv
                     vacuum_catalog)
 from scaivault_core.client import ScaiVaultClient
 from scaivault_core.crypto import encode_key, new_key
-from scaivault_core.rest.testing import LiveServer
+from scaivault_core.testing.servers import LiveServer
 
 ENGINES = ("bench0", "bench1", "bench2")
 PROCESSES = (1, 2, 3)

@@ -68,8 +68,8 @@ class State:
 
     def open_vault(self, *, create: bool = False, start_worker: bool = False, settings: Any = None) -> Any:
         """The local vault; a missing SQLite store is an error pointing at ``scaivault init``, unless creating."""
-        from .plugins import make_plugin_manager
-        from .sqlite_store import is_sqlite_url, path_from_url
+        from .plugin_manager import make_plugin_manager
+        from .store.sqlite import is_sqlite_url, path_from_url
         from .vault import Vault
 
         url = self.store_url()
@@ -236,7 +236,7 @@ def cli(ctx: click.Context, store: str | None, key_file: str | None, address: st
 @output
 def init() -> None:
     """Create the store and its key, and print the first admin token (shown only this once)."""
-    from .sqlite_store import is_sqlite_url, path_from_url
+    from .store.sqlite import is_sqlite_url, path_from_url
 
     state = _state()
     url = state.store_url()
@@ -808,7 +808,7 @@ def plugins(ctx: click.Context) -> None:
         if state.address:
             body = state.api().plugins()
         else:  # what this installation has, which needs no store (and works before `scaivault init`)
-            from .plugins import EngineRegistry, make_plugin_manager, plugin_infos
+            from .plugin_manager import EngineRegistry, make_plugin_manager, plugin_infos
             from .rest.api import plugin_list
 
             state.pm = state.pm or make_plugin_manager()
@@ -831,9 +831,9 @@ def metrics() -> None:
 def plugins_new(name: str, dest: Path) -> None:
     """Create a new engine plugin distribution from the template."""
     try:
-        from .plugin_template import new_plugin
+        from .plugin_scaffold import new_plugin
     except ImportError:
-        raise click.ClickException("This installation has no plugin template (scaivault_core.plugin_template).") from None
+        raise click.ClickException("This installation has no plugin template (scaivault_core.plugin_scaffold).") from None
     created = new_plugin(name, dest)
     click.echo(f"Created {created}")
 
@@ -929,7 +929,7 @@ def run_operation(op: Any, path: dict[str, str] | None = None, query: dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     """Console script: load plugins (which may add commands), then run."""
-    from .plugins import make_plugin_manager
+    from .plugin_manager import make_plugin_manager
 
     pm = make_plugin_manager()
     add_plugin_commands(pm)

@@ -24,7 +24,7 @@ from .converter import structure
 from .crypto import Keyring
 from .durations import format_duration, parse_duration
 from .engine import IssueRequest, LeaseLimits
-from .engines import EngineManager
+from .engine_manager import EngineManager
 from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError,
                      TTLExceedsMax)
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult

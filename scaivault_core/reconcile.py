@@ -13,7 +13,7 @@ from typing import Any
 
 from .audit import Auditor
 from .auth import Authorizer
-from .engines import EngineManager
+from .engine_manager import EngineManager
 from .errors import InvalidRequest, ScaiVaultError
 from .models import LeaseState
 from .policies import engine_path

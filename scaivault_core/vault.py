@@ -21,7 +21,7 @@ from .clock import Clock, SystemClock, iso
 from .converter import structure
 from .crypto import Keyring, decode_keys, load_keyring
 from .engine import Engine
-from .engines import EngineManager
+from .engine_manager import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
 from .key_rotation import check_key, reseal_all
@@ -30,12 +30,12 @@ from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy,
                      SecretVersion, Token)
 from .metrics import Metrics
 from .reconcile import reconcile
-from .rotation import Rotator
-from .plugins import EngineRegistry, PluginInfo, make_plugin_manager, plugin_infos
+from .root_rotation import Rotator
+from .plugin_manager import EngineRegistry, PluginInfo, make_plugin_manager, plugin_infos
 from .policies import ADMIN_IDENTITY, ROOT_POLICY, check_identity, root_policy, validate_policy
 from .secret_store import SecretStore
 from .settings import Settings
-from .sqlite_store import SQLiteStore
+from .store.sqlite import SQLiteStore
 from .store import Store, open_store
 from .templates import Templates
 from .tokens import mint

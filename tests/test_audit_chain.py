@@ -12,7 +12,7 @@ from scaivault_core import audit_chain
 from scaivault_core.audit_chain import AuditChain, verify
 from scaivault_core.crypto import Keyring, decode_keys, encode_key, new_key
 from scaivault_core.models import AuditEvent
-from scaivault_core.sqlite_store import SQLiteStore
+from scaivault_core.store.sqlite import SQLiteStore
 
 CONTENT = ("time", "identity", "operation", "path", "outcome", "lease_id", "details", "seq", "mac", "key_id")
 
@@ -136,7 +136,7 @@ def test_appending_after_a_break_keeps_it_visible(logged):
 
 
 def test_entries_written_before_the_upgrade_are_an_unverified_prefix(make_vault, monkeypatch):
-    from scaivault_core import pg_migrations, sqlite_migrations
+    from scaivault_core.store import pg_migrations, sqlite_migrations
 
     for module in (sqlite_migrations, pg_migrations):
         names = [fn.__name__ for fn in module.MIGRATIONS]

@@ -1,11 +1,12 @@
-"""Connection URLs (``scaivault_core.connection_urls``): the root credential goes in as a value, in its
+"""Connection URLs (``scaivault_core.kits.connection_urls``): the root credential goes in as a value, in its
 place only, and the URL cannot make a client library read the server's files or use its own identity."""
 
 from __future__ import annotations
 
 import pytest
 
-from scaivault_core import InvalidConfig, check_connection_url, render_connection_url
+from scaivault_core import InvalidConfig
+from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url
 
 GOOD = "postgresql://{{username}}:{{password}}@db:5432/app"
 

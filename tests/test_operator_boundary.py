@@ -87,7 +87,7 @@ def test_every_refused_variable_is_listed_for_operators():
 
 def test_an_engine_class_of_a_type_outside_the_guides_is_refused_at_registration():
     from scaivault_core import Engine, hookimpl, make_plugin_manager
-    from scaivault_core.plugins import EngineRegistry
+    from scaivault_core.plugin_manager import EngineRegistry
 
     class MqttEngine(Engine):
         type = plugin = "mqtt"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scaivault_core import Conflict, InvalidRequest
-from scaivault_core.plugin_template import new_plugin
+from scaivault_core.plugin_scaffold import new_plugin
 
 REPO = Path(__file__).resolve().parents[1]
 

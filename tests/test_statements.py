@@ -1,10 +1,11 @@
-"""The SQL engines' shared role (``scaivault_core.statements``)."""
+"""The SQL engines' shared role (``scaivault_core.kits.sql``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from scaivault_core import InvalidConfig, StatementRole, check_statement_role
+from scaivault_core import InvalidConfig
+from scaivault_core.kits.sql import StatementRole, check_statement_role
 
 
 def test_a_role_needs_a_creation_statement():

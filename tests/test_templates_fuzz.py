@@ -157,7 +157,7 @@ def test_a_generated_name_fits_the_target_and_needs_no_quoting(role, max_length)
 @pytest.mark.parametrize("plugin", ["postgresql", "mysql", "mongodb", "redis"])
 def test_the_longest_role_name_fits_every_database_engine(plugin):
     from scaivault_core import make_plugin_manager
-    from scaivault_core.plugins import EngineRegistry
+    from scaivault_core.plugin_manager import EngineRegistry
 
     engine = EngineRegistry(make_plugin_manager()).get("database", plugin)
     name = generate_username("r" * 128, engine.username_max_length)

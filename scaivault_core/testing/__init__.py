@@ -11,7 +11,7 @@ Needs pytest (a test dependency, never imported by the core itself)::
 """
 
 from .contract import ENGINE_POLICY, ROOT_PATH, EngineContract, SimulatedCrash
-from .crash_rotation import KILL_POINTS, rotate_and_die
+from .kill_mid_rotation import KILL_POINTS, rotate_and_die
 from .memory import MemoryEngine, MemoryPlugin, MemoryTarget, MemoryUser
 from .ports import free_port
 from .postgres import ScramCluster

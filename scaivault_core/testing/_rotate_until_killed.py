@@ -1,4 +1,4 @@
-"""The child process of ``crash_rotation.rotate_and_die``: rotate, and SIGKILL ourselves at one step.
+"""The child process of ``kill_mid_rotation.rotate_and_die``: rotate, and SIGKILL ourselves at one step.
 
 Arguments: store, ``module:EngineClass``, secret path, kill point, the new credential's field to
 print before dying at ``before-recorded`` (or "").

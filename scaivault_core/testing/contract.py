@@ -47,7 +47,7 @@ from ..errors import EngineError, EngineNotFound, EngineUnreachable, InvalidConf
 from ..hookspecs import hookimpl
 from ..leases import LeaseOptions
 from ..models import IssuedCredentials, LeaseState
-from ..plugins import make_plugin_manager
+from ..plugin_manager import make_plugin_manager
 from ..templates import generate_username
 from ..settings import Settings
 from ..vault import Vault

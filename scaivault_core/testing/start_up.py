@@ -11,7 +11,7 @@ from typing import Iterable
 _PROBE = """
 import json, sys
 from scaivault_core import make_plugin_manager
-from scaivault_core.plugins import EngineRegistry
+from scaivault_core.plugin_manager import EngineRegistry
 EngineRegistry(make_plugin_manager()).get(sys.argv[1], sys.argv[2])
 print(json.dumps([m for m in sys.argv[3:] if m in sys.modules]))
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..plugins import make_plugin_manager
+from ..plugin_manager import make_plugin_manager
 from ..vault import Vault
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from scaivault_core import make_plugin_manager
 from scaivault_core.cli import cli
-from scaivault_core.rest.testing import LiveServer, scaivault_command
+from scaivault_core.testing.servers import LiveServer, scaivault_command
 
 
 

@@ -144,7 +144,7 @@ def test_remote_mode_errors(scaivault):
     nobody = scaivault.json_out("token", "create", "sa:nobody")["token"]
     denied = scaivault.with_env(SCAIVAULT_TOKEN=nobody)("engine", "list", expect=1)
     assert denied.stderr.startswith("Error (permission_denied): sa:nobody has no policy granting 'list'")
-    from scaivault_core.rest.testing import free_port
+    from scaivault_core.testing.servers import free_port
 
     down = scaivault.with_env(SCAIVAULT_ADDR=f"http://127.0.0.1:{free_port()}")("engine", "list", expect=1)
     assert down.stderr.startswith("Error (server_unreachable): Cannot reach the ScaiVault server at http://127.0.0.1:")
@@ -173,7 +173,7 @@ def test_plugins_add_commands():
 def test_plugins_new(tmp_path):
     result = CliRunner().invoke(cli, ["plugins", "new", "acme", "--dest", str(tmp_path)])
     try:
-        import scaivault_core.plugin_template  # noqa: F401
+        import scaivault_core.plugin_scaffold  # noqa: F401
     except ImportError:
         assert result.exit_code == 1 and "no plugin template" in result.output
     else:

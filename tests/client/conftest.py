@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from scaivault_core.client import ScaiVaultClient
-from scaivault_core.rest.testing import LiveServer
+from scaivault_core.testing.servers import LiveServer
 
 
 

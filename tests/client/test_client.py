@@ -11,7 +11,7 @@ import pytest
 from scaivault_core import EngineNotFound, EngineUnreachable, InvalidRequest, LeaseExpired, PermissionDenied, TTLExceedsMax, Unauthenticated
 from scaivault_core.client import AsyncScaiVaultClient, DynamicCredentials, ScaiVaultClient, ServerUnreachable
 from scaivault_core.rest import VaultAPI
-from scaivault_core.rest.testing import LiveServer, free_port
+from scaivault_core.testing.servers import LiveServer, free_port
 
 
 def public_methods(cls) -> dict[str, inspect.Signature]:

@@ -12,7 +12,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is
     from starlette.testclient import TestClient
 
 from scaivault_core.rest import create_app
-from scaivault_core.rest.testing import LiveServer
+from scaivault_core.testing.servers import LiveServer
 
 
 

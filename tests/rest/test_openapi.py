@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from scaivault_core.rest import create_app
-from scaivault_core.rest.testing import ThreadedServer
+from scaivault_core.testing.servers import ThreadedServer
 
 CHECKS = ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",

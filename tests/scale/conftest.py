@@ -16,7 +16,7 @@ import pytest
 
 from scaivault_core.client import ScaiVaultClient
 from scaivault_core.crypto import encode_key, new_key
-from scaivault_core.rest.testing import LiveServer
+from scaivault_core.testing.servers import LiveServer
 
 PG = "127.0.0.1:5432"
 PG_ADMIN = f"postgresql://postgres@{PG}/postgres"

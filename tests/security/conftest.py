@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from scaivault_core.rest.testing import LiveServer
+from scaivault_core.testing.servers import LiveServer
 from scaivault_core.testing import ScramCluster
 
 ROOT_PATH = "infra/pg/root"

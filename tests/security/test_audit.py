@@ -10,7 +10,7 @@ import subprocess
 import httpx
 import pytest
 
-from scaivault_core.rest.testing import scaivault_command
+from scaivault_core.testing.servers import scaivault_command
 
 from .conftest import Api, grant
 

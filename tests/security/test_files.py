@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scaivault_core import InvalidConfig, Vault
-from scaivault_core.rest.testing import scaivault_command
+from scaivault_core.testing.servers import scaivault_command
 from scaivault_core.testing import free_port
 
 NOBODY = pwd.getpwnam("nobody").pw_uid

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from scaivault_core.rest.testing import LiveServer
+from scaivault_core.testing.servers import LiveServer
 from scaivault_core.testing import wait_until
 
 BOUND = 45.0  # seconds: far above every limit a test sets, so only a missing limit reaches it

@@ -15,8 +15,8 @@ import pytest
 
 from scaivault_core import InvalidConfig
 from scaivault_core.crypto import encode_key, new_key
-from scaivault_core.pg_store import PostgresStore
-from scaivault_core.rest.testing import scaivault_command
+from scaivault_core.store.postgresql import PostgresStore
+from scaivault_core.testing.servers import scaivault_command
 from scaivault_core.testing import free_port
 
 USER_PW, QUERY_PW, KEY_PW = "userinfo-pw-1f8a", "query+pw/2c9b", "ssl-key-pass-3d7e"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 
-from scaivault_core.sqlite_store import SQLiteStore
+from scaivault_core.store.sqlite import SQLiteStore
 from scaivault_core.testing import wait_until
 
 

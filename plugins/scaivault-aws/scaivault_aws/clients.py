@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scaivault_core import check_service_url
+from scaivault_core.kits.service_urls import check_service_url
 
 from .credentials import AwsCredentials
 from .errors import InvalidField, translate_errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scaivault_aws import AwsEngine
 from scaivault_core import make_plugin_manager
-from scaivault_core.plugins import EngineRegistry, plugin_infos
+from scaivault_core.plugin_manager import EngineRegistry, plugin_infos
 
 
 def test_the_aws_engine_is_discovered_through_its_entry_point(monkeypatch):

@@ -12,7 +12,7 @@ from scaivault_core import InvalidRequest
 from scaivault_core.cli import cli
 from scaivault_core.client import ScaiVaultClient
 from scaivault_core.rest import create_app
-from scaivault_core.rest.testing import ThreadedServer
+from scaivault_core.testing.servers import ThreadedServer
 
 ENGINE = "aws"
 S3_READ = {"Version": "2012-10-17",

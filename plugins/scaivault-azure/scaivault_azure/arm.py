@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import quote
 
-import scaivault_core  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
 from scaivault_core import InvalidConfig
 
 from .settings import GUID, AzureRole
@@ -59,7 +59,7 @@ class Arm:
         response = self._call("GET", f"{_scope_path(item.scope)}{PROVIDER}/roleDefinitions",
                               params={"$filter": f"roleName eq '{name}'"})
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, SERVICE,
+            raise kits.http.response_error(response, SERVICE,
                                                 f"look up role definition {item.role_name!r} at {item.scope}")
         found = [d for d in response.json().get("value", []) if d.get("properties", {}).get("roleName") == item.role_name]
         if not found:
@@ -81,7 +81,7 @@ class Arm:
             raise InvalidConfig(f"{where}.role_id: no role definition {guid} is visible at {item.scope}.",
                                 field=f"{where}.role_id")
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, SERVICE, f"read role definition {guid} at {item.scope}")
+            raise kits.http.response_error(response, SERVICE, f"read role definition {guid} at {item.scope}")
 
     def assign(self, scope: str, name: str, role_definition_id: str, principal_id: str) -> None:
         """Create (or find, on a repeat) role assignment ``name``.
@@ -94,7 +94,7 @@ class Arm:
             "properties": {"roleDefinitionId": role_definition_id, "principalId": principal_id,
                            "principalType": "ServicePrincipal"}})
         if response.status_code not in (200, 201):
-            raise scaivault_core.response_error(response, SERVICE, f"assign a role at {scope}")
+            raise kits.http.response_error(response, SERVICE, f"assign a role at {scope}")
 
     def unassign(self, scope: str, name: str) -> None:
         """Delete role assignment ``name``; absent (204), or its scope gone (404), is success.
@@ -103,4 +103,4 @@ class Arm:
         """
         response = self._call("DELETE", f"{_scope_path(scope)}{PROVIDER}/roleAssignments/{name}")
         if response.status_code not in (200, 204, 404):
-            raise scaivault_core.response_error(response, SERVICE, f"delete a role assignment at {scope}")
+            raise kits.http.response_error(response, SERVICE, f"delete a role assignment at {scope}")

@@ -41,7 +41,7 @@ class AzureEngine(Engine):
         self._endpoints = endpoints(self.config)
         self._secret_lifetime = check_config(self.config)
         # imported at first use: start-up loads every installed plugin
-        from scaivault_core import ApiClient, RetryPolicy
+        from scaivault_core.kits.http import ApiClient, RetryPolicy
 
         self._api = ApiClient(logger="scaivault.azure.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
                               retry=RetryPolicy(max_retries=self.config.max_retries))

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-import scaivault_core  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
 
 from .tokens import RootTokens
 
@@ -65,7 +65,7 @@ class Graph:
             found = self.get_application(path)
             if found is not None:
                 return found
-        raise scaivault_core.response_error(response, SERVICE, f"create application {display_name}")
+        raise kits.http.response_error(response, SERVICE, f"create application {display_name}")
 
     def get_application(self, path: str) -> dict[str, Any] | None:
         """https://learn.microsoft.com/en-us/graph/api/application-get; None when it does not exist."""
@@ -73,14 +73,14 @@ class Graph:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, SERVICE, "read an application")
+            raise kits.http.response_error(response, SERVICE, "read an application")
         return response.json()
 
     def delete_application(self, path: str) -> None:
         """https://learn.microsoft.com/en-us/graph/api/application-delete (also deletes its service principal)."""
         response = self._call("DELETE", path, idempotent=True)
         if response.status_code not in (204, 404):
-            raise scaivault_core.response_error(response, SERVICE, "delete an application")
+            raise kits.http.response_error(response, SERVICE, "delete an application")
 
     def create_service_principal(self, app_id: str) -> dict[str, Any]:
         """https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals
@@ -94,13 +94,13 @@ class Graph:
             found = self._call("GET", f"/servicePrincipals(appId='{_key(app_id)}')", idempotent=True)
             if found.status_code == 200:
                 return found.json()
-        raise scaivault_core.response_error(response, SERVICE, "create the application's service principal")
+        raise kits.http.response_error(response, SERVICE, "create the application's service principal")
 
     def delete_service_principal(self, app_id: str) -> None:
         """https://learn.microsoft.com/en-us/graph/api/serviceprincipal-delete, addressed by appId."""
         response = self._call("DELETE", f"/servicePrincipals(appId='{_key(app_id)}')", idempotent=True)
         if response.status_code not in (204, 404):
-            raise scaivault_core.response_error(response, SERVICE, "delete a service principal")
+            raise kits.http.response_error(response, SERVICE, "delete a service principal")
 
     def add_password(self, path: str, display_name: str, end: float | None) -> dict[str, Any]:
         """https://learn.microsoft.com/en-us/graph/api/application-addpassword: the secretText is only here.
@@ -115,7 +115,7 @@ class Graph:
         response = self._call("POST", f"{path}/addPassword", idempotent=False, json={
             "passwordCredential": credential})
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, SERVICE, "add a client secret")
+            raise kits.http.response_error(response, SERVICE, "add a client secret")
         return response.json()
 
     def remove_passwords(self, path: str, key_ids: set[str], display_name: str | None) -> None:
@@ -135,4 +135,4 @@ class Graph:
             # An unknown keyId is a 400: gone in the meantime if the application no longer lists it.
             again = self.get_application(path)
             if again is not None and any(p.get("keyId") == key_id for p in again.get("passwordCredentials") or []):
-                raise scaivault_core.response_error(response, SERVICE, "remove a client secret")
+                raise kits.http.response_error(response, SERVICE, "remove a client secret")

@@ -22,7 +22,7 @@ from .settings import Config, Endpoints
 from .tokens import RootCredentials, RootTokens, root_credentials
 
 if TYPE_CHECKING:
-    from scaivault_core import ApiClient
+    from scaivault_core.kits.http import ApiClient
 
 POLL_INTERVAL = 1.0  # seconds between tries of a new secret at the token endpoint
 

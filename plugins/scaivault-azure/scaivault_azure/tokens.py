@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 
-import scaivault_core  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
 from scaivault_core import InvalidConfig
 
 from .settings import GUID, Endpoints
@@ -22,7 +22,7 @@ from .settings import GUID, Endpoints
 if TYPE_CHECKING:
     import httpx
 
-    from scaivault_core import ApiClient
+    from scaivault_core.kits.http import ApiClient
 
 TOKEN_SERVICE = "the Microsoft Entra token endpoint"
 REFRESH_MARGIN = 120  # seconds: a token this close to expiry is replaced before use
@@ -80,11 +80,11 @@ class RootTokens:
             "client_secret": creds.client_secret, "scope": scope})
         if response.status_code in (400, 401):
             # The identity platform refuses bad tenants, clients, secrets and scopes with 400/401.
-            code, message = scaivault_core.error_parts(response)
+            code, message = kits.http.error_parts(response)
             raise InvalidConfig(f"Microsoft Entra ID refused the root credentials for {scope}: {code}: {message}",
                                 field="root_credentials", api_code=code)
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, TOKEN_SERVICE, f"issue a token for {scope}")
+            raise kits.http.response_error(response, TOKEN_SERVICE, f"issue a token for {scope}")
         body = response.json()
         return body["access_token"], float(body.get("expires_in", 3599))
 
@@ -98,6 +98,6 @@ class RootTokens:
                                       **kwargs)
             if response.status_code != 401:
                 return response
-        code, message = scaivault_core.error_parts(response)
+        code, message = kits.http.error_parts(response)
         raise InvalidConfig(f"{service} does not accept the root client's token: {code}: {message}",
                             field="root_credentials", api_code=code)

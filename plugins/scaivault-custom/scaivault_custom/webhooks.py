@@ -17,7 +17,8 @@ import time
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, check_service_url, redact
+from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, redact
+from scaivault_core.kits.service_urls import check_service_url
 
 SIGNATURE_HEADER = "X-ScaiVault-Signature"
 OPERATION_HEADER = "X-ScaiVault-Operation"

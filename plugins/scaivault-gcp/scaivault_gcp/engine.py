@@ -63,7 +63,7 @@ class GcpEngine(Engine):
         super().__init__(context)
         self._endpoints = endpoints(self.config)
         # imported at first use: start-up loads every installed plugin
-        from scaivault_core import ApiClient, RetryPolicy
+        from scaivault_core.kits.http import ApiClient, RetryPolicy
 
         self._api = ApiClient(logger="scaivault.gcp.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
                               retry=RetryPolicy(max_retries=self.config.max_retries))

@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import scaivault_core  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
 from scaivault_core import EngineError
 
 from .settings import MAX_USER_MANAGED_KEYS
@@ -36,7 +36,7 @@ def _maybe_key_limit(response: httpx.Response) -> bool:
     # Today the 11th key is 400 FAILED_PRECONDITION "Precondition check failed."; older answers were
     # 429 "Maximum number of keys on account reached.", which is a limit, not throttling. The same
     # 400 status also means other things (an org policy forbidding key creation), so a recount decides.
-    code, message = scaivault_core.error_parts(response)
+    code, message = kits.http.error_parts(response)
     return (response.status_code == 400 and code == "FAILED_PRECONDITION") or \
         (response.status_code == 429 and "maximum number of keys" in message.lower())
 
@@ -60,7 +60,7 @@ class Iam:
         response = self._tokens.call("GET", self._keys(email), service=IAM, idempotent=True,
                                      params={"keyTypes": "USER_MANAGED"})
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, IAM, f"list the keys of {email}")
+            raise kits.http.response_error(response, IAM, f"list the keys of {email}")
         return response.json().get("keys", [])  # proto3 JSON leaves out an empty list
 
     def create_key(self, email: str, algorithm: str | None) -> dict[str, Any]:
@@ -77,7 +77,7 @@ class Iam:
         if response.status_code != 200:
             if _maybe_key_limit(response) and len(self.user_managed_keys(email)) >= MAX_USER_MANAGED_KEYS:
                 raise limit_error(email, response.status_code)
-            raise scaivault_core.response_error(response, IAM, f"create a key for {email}")
+            raise kits.http.response_error(response, IAM, f"create a key for {email}")
         return response.json()
 
     def delete_key(self, email: str, key_id: str) -> None:
@@ -90,11 +90,11 @@ class Iam:
         response = self._tokens.call("DELETE", url, service=IAM, idempotent=True)
         if response.status_code in (200, 204, 404):
             return
-        if response.status_code == 400 and scaivault_core.error_parts(response)[0] == "FAILED_PRECONDITION":
+        if response.status_code == 400 and kits.http.error_parts(response)[0] == "FAILED_PRECONDITION":
             check = self._tokens.call("GET", url, service=IAM, idempotent=True)
             if check.status_code == 404:
                 return
-        raise scaivault_core.response_error(response, IAM, f"delete key {key_id} of {email}")
+        raise kits.http.response_error(response, IAM, f"delete key {key_id} of {email}")
 
     def generate_access_token(self, email: str, scopes: list[str], lifetime: int) -> dict[str, Any]:
         """https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateAccessToken
@@ -105,7 +105,7 @@ class Iam:
         response = self._tokens.call("POST", url, service=CREDENTIALS, idempotent=True,
                                      json={"scope": scopes, "lifetime": f"{lifetime}s"})
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, CREDENTIALS, f"generate an access token for {email}")
+            raise kits.http.response_error(response, CREDENTIALS, f"generate an access token for {email}")
         return response.json()
 
 

@@ -21,7 +21,7 @@ from .settings import MAX_USER_MANAGED_KEYS, Config, Endpoints
 from .tokens import RootTokens, service_account_info
 
 if TYPE_CHECKING:
-    from scaivault_core import ApiClient
+    from scaivault_core.kits.http import ApiClient
 
 POLL_INTERVAL = 1.0  # seconds between tries of a new key at the token endpoint
 

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-import scaivault_core  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
 from scaivault_core import InvalidConfig
 
 from .settings import Endpoints
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import httpx
     from google.auth import crypt
 
-    from scaivault_core import ApiClient
+    from scaivault_core.kits.http import ApiClient
 
 TOKEN_SERVICE = "the Google OAuth 2.0 token endpoint"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -98,11 +98,11 @@ class RootTokens:
         response = self._api.send("POST", token_uri, service=TOKEN_SERVICE, idempotent=True,
                                   data={"grant_type": JWT_BEARER, "assertion": assertion})
         if response.status_code in (400, 401, 403):
-            code, message = scaivault_core.error_parts(response)
+            code, message = kits.http.error_parts(response)
             raise InvalidConfig(f"Google refused the root service-account key of {info['client_email']}: "
                                 f"{code}: {message}", field="root_credentials", api_code=code)
         if response.status_code != 200:
-            raise scaivault_core.response_error(response, TOKEN_SERVICE, "issue a token for the root service account")
+            raise kits.http.response_error(response, TOKEN_SERVICE, "issue a token for the root service account")
         body = response.json()
         return body["access_token"], float(body.get("expires_in", 3599))
 
@@ -115,6 +115,6 @@ class RootTokens:
                                       **kwargs)
             if response.status_code != 401:
                 return response
-        code, message = scaivault_core.error_parts(response)
+        code, message = kits.http.error_parts(response)
         raise InvalidConfig(f"{service} does not accept the root service account's token: {code}: {message}",
                             field="root_credentials", api_code=code)

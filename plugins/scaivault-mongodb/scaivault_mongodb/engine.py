@@ -8,8 +8,8 @@ from typing import Any, Mapping
 
 import attrs
 
-from scaivault_core import (Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError,
-                            check_connection_url, render_connection_url)
+from scaivault_core import Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError
+from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url
 
 from .connection import UNAUTHORIZED, USER_NOT_FOUND, RootClient, classify, client_options
 from .urls import MongoURL, check_database_name, parse_url

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
-                            StatementRole, check_connection_url, check_statement_role, plan_revocation,
-                            render_connection_url, render_renewal, root_connection_url)
+from scaivault_core import Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed
+from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url, root_connection_url
+from scaivault_core.kits.sql import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation,
+                                     render_renewal)
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scaivault_core import EngineUnreachable, InvalidConfig, make_plugin_manager
-from scaivault_core.plugins import EngineRegistry
+from scaivault_core.plugin_manager import EngineRegistry
 
 URL = "mysql://{{username}}:{{password}}@127.0.0.1:%d/%s"
 

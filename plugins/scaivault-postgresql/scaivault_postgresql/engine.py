@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from scaivault_core import (STATEMENT_FIELDS, Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed,
-                            StatementRole, check_connection_url, check_statement_role, plan_revocation,
-                            random_password, render_connection_url, render_renewal, root_connection_url)
+from scaivault_core import Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed, random_password
+from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url, root_connection_url
+from scaivault_core.kits.sql import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation,
+                                     render_renewal)
 
 from .connection import RootConnection
 

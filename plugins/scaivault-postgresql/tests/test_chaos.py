@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from scaivault_core import Vault
-from scaivault_core.rest.testing import LiveServer
+from scaivault_core.testing.servers import LiveServer
 
 ROUNDS = int(os.environ.get("SCAIVAULT_CHAOS_ROUNDS", "5"))
 pytestmark = pytest.mark.serial  # kills server processes at random moments: run alone, not beside other tests

@@ -17,8 +17,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from scaivault_core import (EngineError, EngineUnreachable, InvalidConfig, check_connection_url,
-                            render_connection_url)
+from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
+from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url
 
 T = TypeVar("T")
 DEFAULT_PORT = 6379

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from scaivault_core import EngineUnreachable, InvalidConfig, make_plugin_manager
-from scaivault_core.plugins import EngineRegistry
+from scaivault_core.plugin_manager import EngineRegistry
 
 
 def test_unreachable_server_at_creation(vault, configure, closed_port):

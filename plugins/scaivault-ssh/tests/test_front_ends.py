@@ -23,7 +23,7 @@ import scaivault_ssh
 from scaivault_core import Engine, Issued, ManualClock, Settings, Vault, hookimpl, make_plugin_manager
 from scaivault_core.cli import add_plugin_commands, cli
 from scaivault_core.rest import create_app
-from scaivault_core.rest.testing import ThreadedServer
+from scaivault_core.testing.servers import ThreadedServer
 from scaivault_ssh import generate_ca_key, generate_key_pair
 
 CA = "/v1/dynamic/engines/ssh/ssh/ca"

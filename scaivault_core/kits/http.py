@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from .errors import EngineError, EngineUnreachable, InvalidConfig
+from ..errors import EngineError, EngineUnreachable, InvalidConfig
 
 RETRY_ALWAYS = frozenset({429, 503})
 RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})

@@ -22,7 +22,7 @@ from .audit import Auditor
 from .auth import Authorizer
 from .crypto import Keyring
 from .durations import parse_duration
-from .engines import EngineManager
+from .engine_manager import EngineManager
 from .errors import EngineError, InvalidConfig, InvalidRequest, ScaiVaultError
 from .models import SecretVersion
 from .policies import matches

@@ -1,6 +1,6 @@
 """The shared store: PostgreSQL, so several vault processes (on several hosts) work on one state.
 
-Same semantics as ``sqlite_store``: every lease change is a compare-and-set ``UPDATE``, so of two
+Same semantics as ``store.sqlite``: every lease change is a compare-and-set ``UPDATE``, so of two
 processes racing for a lease exactly one wins. Due leases are claimed with ``FOR UPDATE SKIP
 LOCKED`` plus a claim deadline, so each expiry is revoked by one process and a dead process's
 claims pass to the next once their deadline is over. When a lease becomes due within the next
@@ -28,15 +28,15 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from .audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
-from .errors import Conflict, InvalidConfig, InvalidRequest
-from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
+from ..errors import Conflict, InvalidConfig, InvalidRequest
+from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 from .pg_migrations import migrate
-from .redaction import redact
+from ..redaction import redact
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
                    engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
                    rules_json, secret_from_row, token_from_row, token_row)
-from .store import LEASE_COLUMNS
+from . import LEASE_COLUMNS
 
 log = logging.getLogger("scaivault.pg_store")
 

@@ -20,10 +20,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, unquote_plus
 
-from .errors import InvalidConfig
+from ..errors import InvalidConfig
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
 
 URL_FIELD = "config.connection_url"
 _PLACEHOLDER = re.compile(r"\{\{\s*(username|password)\s*\}\}")

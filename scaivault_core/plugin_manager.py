@@ -20,7 +20,7 @@ from .engine import ENGINE_TYPES, Engine
 from .errors import InvalidConfig, PluginNotInstalled
 
 ENTRY_POINT_GROUP = "scaivault"
-DEFAULT_PLUGINS = ("scaivault_core.default_plugins.passwords", "scaivault_core.default_plugins.stores")
+DEFAULT_PLUGINS = ("scaivault_core.builtin_plugins.passwords", "scaivault_core.builtin_plugins.stores")
 
 
 @attrs.define

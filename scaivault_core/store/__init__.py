@@ -1,6 +1,6 @@
 """The store protocol: everything the core persists, behind one interface with two backends.
 
-The SQLite backend (``sqlite_store``) is the embedded default; a PostgreSQL backend lets several
+The SQLite backend (``store.sqlite``) is the embedded default; a PostgreSQL backend lets several
 processes share state. Secret material reaches the store already encrypted (``bytes``); the store
 never sees a key. Lease updates are compare-and-set so concurrent processes get one clear outcome.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Iterable, Protocol
 
-from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
 
 LEASE_COLUMNS = (
     "lease_id", "engine", "role", "identity", "state", "issued_at", "expires_at", "max_expires_at",
@@ -111,7 +111,7 @@ class Store(Protocol):
 
 def open_store(url: str, pm: Any) -> Store:
     """The store for ``url``, from whichever plugin answers ``store_for_url`` first."""
-    from .errors import InvalidConfig
+    from ..errors import InvalidConfig
 
     store = pm.hook.store_for_url(url=url)
     if store is None:

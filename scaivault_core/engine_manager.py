@@ -18,7 +18,7 @@ from .errors import (Conflict, EngineNotFound, InvalidConfig, InvalidRequest, Pe
                      ScaiVaultError)
 from .models import EngineRecord, RoleRecord
 from .operator_boundary import check_fields, resolve_command
-from .plugins import EngineRegistry
+from .plugin_manager import EngineRegistry
 from .policies import check_name, engine_path, role_path
 from .redaction import call_engine, remember_secrets
 from .secret_store import SecretStore, check_path

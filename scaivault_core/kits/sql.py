@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import InvalidConfig
+from ..errors import InvalidConfig
 
 if TYPE_CHECKING:
-    from .engine import Engine, IssueRequest
+    from ..engine import Engine, IssueRequest
 
 STATEMENT_FIELDS = ("creation_statements", "revocation_statements", "renew_statements")
 _USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")

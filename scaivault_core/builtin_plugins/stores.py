@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from ..errors import InvalidConfig
 from ..hookspecs import hookimpl
-from ..sqlite_store import SQLiteStore, is_sqlite_url, path_from_url
+from ..store.sqlite import SQLiteStore, is_sqlite_url, path_from_url
 
 
 @hookimpl(trylast=True)
 def store_for_url(url: str):
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from ..pg_store import PostgresStore
+            from ..store.postgresql import PostgresStore
         except ImportError as exc:
             raise InvalidConfig(
                 f"The PostgreSQL store needs {exc.name or 'psycopg'}: pip install 'scaivault[postgres-store]'.",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from .models import EngineRecord, Lease, Policy, Rule, RoleRecord, SecretVersion, Token
-from .store import LEASE_COLUMNS
+from ..models import EngineRecord, Lease, Policy, Rule, RoleRecord, SecretVersion, Token
+from . import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
                   "max_leases", "created_at", "updated_at", "max_leases_per_identity")

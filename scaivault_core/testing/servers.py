@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ..testing.ports import free_port
+from .ports import free_port
 
 
 def scaivault_command() -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from .errors import InvalidConfig
+from ..errors import InvalidConfig
 
 
 def check_service_url(url: str, field: str, *, allow_http: bool = False, allow_http_setting: str | None = None) -> None:

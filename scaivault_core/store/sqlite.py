@@ -9,16 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
-from .errors import Conflict
-from .models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
-from .private_files import check_private_file, create_private_file, private_directory
+from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
+from ..errors import Conflict
+from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
                    engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
                    rules_json, secret_from_row, token_from_row, token_row)
-from .store import LEASE_COLUMNS
+from . import LEASE_COLUMNS
 
 _LIVE = "('intent', 'active', 'revoking')"
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
