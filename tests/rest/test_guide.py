@@ -24,7 +24,7 @@ import pytest
 from scaivault_core import Vault, parse_duration
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "dynamic-secrets.md"
-HOST = "https://scaivault.scailabs.ai"
+HOST = "https://scaivault.example.com"
 EXAMPLE_LEASE = "lease_db_abc123xyz"
 
 
@@ -95,7 +95,7 @@ def guide_url(text: str, server) -> str:
 def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_role_exists, pg_admin, monkeypatch):
     server = live_server(tls=True)
     bash = [b.replace("@db.internal:", "@127.0.0.1:") for b in code_blocks("bash")]
-    assert len(bash) == 10, "the guide's curl blocks changed; update this test's expectations"
+    assert len(bash) == 12, "the guide's curl blocks changed; update this test's expectations"
     admin = {"ADMIN_TOKEN": server.admin_token}
     http = httpx.Client(base_url=server.url, verify=server.verify,
                         headers={"Authorization": f"Bearer {server.admin_token}"})
@@ -105,31 +105,31 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     assert status == 200
     assert body["path"] == "infra/postgres/support/root" and body["version"] == 1 and "data" not in body
 
-    # The narrow policy, then "Bind it to the system identity dynamic:support-db" (our bindings endpoint).
+    # The narrow policy, then "Bind it to the system identity dynamic:support-db".
     status, body = curl(bash[1], server, admin)
     assert status == 201
     assert body["rules"] == [{"path_pattern": "infra/postgres/support/root", "permissions": ["read", "rotate"]}]
-    bound = http.post("/v1/policies/dynamic-engine-pg-root/bindings", json={"identity": "dynamic:support-db"})
-    assert bound.status_code == 201, bound.text
+    status, body = curl(bash[2], server, admin)
+    assert (status, body) == (201, {"policy": "dynamic-engine-pg-root", "identity": "dynamic:support-db"})
 
     # 2. Configure the engine: ScaiVault reads the root credentials and opens a test connection.
-    status, body = curl(bash[2], server, admin)
+    status, body = curl(bash[3], server, admin)
     assert status == 201, body
     assert body["name"] == "support-db" and body["type"] == "database"
     assert body["config"]["plugin"] == "postgresql" and body["config"]["root_credentials_path"] == "infra/postgres/support/root"
     assert (body["default_ttl"], body["max_ttl"]) == ("1h", "24h")
 
     # 3. Define a role.
-    status, body = curl(bash[3], server, admin)
+    status, body = curl(bash[4], server, admin)
     assert status == 201, body
     assert body["name"] == "readonly" and (body["default_ttl"], body["max_ttl"]) == ("1h", "8h")
     assert len(body["creation_statements"]) == 3 and len(body["revocation_statements"]) == 4
 
     # 4. Grant the application access, bind it, and give it a token.
-    status, body = curl(bash[4], server, admin)
+    status, body = curl(bash[5], server, admin)
     assert status == 201
-    assert http.post("/v1/policies/reporting-service-dynamic/bindings",
-                     json={"identity": "sa:reporting-service"}).status_code == 201
+    status, body = curl(bash[6], server, admin)
+    assert (status, body) == (201, {"policy": "reporting-service-dynamic", "identity": "sa:reporting-service"})
     issued_token = http.post("/v1/auth/tokens", json={"identity": "sa:reporting-service", "ttl": "1h"})
     assert issued_token.status_code == 201
     assert issued_token.json()["identity"] == "sa:reporting-service" and issued_token.json()["expires_at"]
@@ -137,7 +137,7 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
 
     # 5. Generate credentials: the response has exactly the guide's shape.
     before = datetime.now(timezone.utc)
-    status, lease = curl(bash[5], server, service)
+    status, lease = curl(bash[7], server, service)
     assert status == 200, lease
     example = json.loads(next(b for b in code_blocks("json") if '"lease_id"' in b))
     assert set(lease) == set(example) and set(lease["data"]) == set(example["data"])
@@ -153,7 +153,7 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     assert lookup["metadata"] == {"purpose": "nightly report"} and lookup["identity"] == "sa:reporting-service"
 
     # 6. Renew: extends the lease by one hour from its current expiry; the credential doesn't change.
-    status, renewed = curl(bash[6], server, service, lease_id=lease["lease_id"])
+    status, renewed = curl(bash[8], server, service, lease_id=lease["lease_id"])
     assert status == 200, renewed
     assert when(renewed["expires_at"]) - when(lease["expires_at"]) == timedelta(hours=1)
     remaining = parse_duration(renewed["lease_duration"])  # what is left of the lease now
@@ -163,7 +163,7 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     assert valid_until == when(renewed["expires_at"])
 
     # 7. Revoke early: the user vanishes from PostgreSQL.
-    status, body = curl(bash[7], server, service, lease_id=lease["lease_id"])
+    status, body = curl(bash[9], server, service, lease_id=lease["lease_id"])
     assert (status, body) == (204, None)
     assert not pg_role_exists(username)
     assert http.get(f"/v1/dynamic/leases/{lease['lease_id']}").json()["state"] == "revoked"
@@ -185,12 +185,12 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     extra = http.post("/v1/dynamic/engines/support-db/creds/readonly", json={"ttl": "30m"},
                       headers={"Authorization": f"Bearer {service['SERVICE_TOKEN']}"}).json()
     assert pg_role_exists(extra["data"]["username"])
-    status, body = curl(bash[8], server, admin)
+    status, body = curl(bash[10], server, admin)
     assert status == 200 and body == {"revoked": 1, "failed": [], "in_progress": 0}
     assert not pg_role_exists(extra["data"]["username"])
 
     # Then rotate the engine's root credential.
-    status, body = curl(bash[9], server, admin)
+    status, body = curl(bash[11], server, admin)
     if hasattr(Vault, "rotate_secret"):
         assert status == 200, body
         assert body["version"] == 2 and body["reason"] == "incident response" and "data" not in body
@@ -211,10 +211,7 @@ def test_guide_python_engine_example_runs_as_written(guide_target, curl, live_se
     admin = {"ADMIN_TOKEN": server.admin_token}
     assert curl(bash[0], server, admin)[0] == 200
     assert curl(bash[1], server, admin)[0] == 201
-    with httpx.Client(base_url=server.url, verify=server.verify) as http:
-        bound = http.post("/v1/policies/dynamic-engine-pg-root/bindings", json={"identity": "dynamic:support-db"},
-                          headers={"Authorization": f"Bearer {server.admin_token}"})
-        assert bound.status_code == 201
+    assert curl(bash[2], server, admin)[0] == 201
 
     monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
     namespace = {"ADMIN_TOKEN": server.admin_token}
