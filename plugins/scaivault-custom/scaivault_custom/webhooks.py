@@ -37,7 +37,13 @@ def sign(key: bytes, body: bytes, timestamp: int | None = None) -> str:
 
 def verify_signature(key: bytes, header: str | None, body: bytes, *, now: float | None = None,
                      tolerance: int = TOLERANCE) -> bool:
-    """For receivers: whether ``header`` signs ``body`` with ``key`` within ``tolerance`` seconds of ``now``."""
+    """For receivers: whether ``header`` signs ``body`` with ``key`` within ``tolerance`` seconds of ``now``.
+
+    ``key`` is the engine's ``hmac_key`` string as bytes (``root["hmac_key"].encode()``), ``header`` the
+    request's ``X-ScaiVault-Signature`` value (``t=<unix time>,v1=<hex HMAC-SHA256>``), ``body`` the raw
+    request body as received, before any JSON parsing. Returns True only for a valid, fresh
+    signature; False for a missing, malformed, stale or wrong one (never raises for bad input).
+    """
     if not header:
         return False
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
