@@ -5,9 +5,9 @@ from .builtin_plugins.passwords import random_password
 from .durations import format_duration, parse_duration
 from .engine import (Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed, command_field,
                      directory_field, environment_field, file_field)
-from .errors import (Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig, InvalidRequest,
-                     LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded, RoleNotFound,
-                     ScaiVaultError, TTLExceedsMax, Unauthenticated)
+from .errors import (AccessDenied, Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig,
+                     InvalidRequest, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded,
+                     RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
 from .hookspecs import hookimpl
 from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
@@ -23,7 +23,7 @@ __all__ = [
     "command_field", "directory_field", "environment_field", "file_field",
     "Conflict", "EngineError", "EngineNotFound", "EngineUnreachable", "InvalidConfig", "InvalidRequest",
     "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
-    "ScaiVaultError", "TTLExceedsMax", "Unauthenticated",
+    "ScaiVaultError", "TTLExceedsMax", "Unauthenticated", "AccessDenied", "Unavailable",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
     "make_plugin_manager", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
 ]

@@ -29,7 +29,7 @@ import attrs
 import httpx
 
 from .durations import parse_duration
-from .errors import ALL_ERRORS, ScaiVaultError
+from .errors import ALL_ERRORS, ScaiVaultError, Unavailable
 
 __all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "ScaiVaultClient", "ServerUnreachable",
            "error_from_response"]
@@ -40,7 +40,7 @@ for _cls in ALL_ERRORS:
     _BY_CODE.setdefault(_cls.code, _cls)
 
 
-class ServerUnreachable(ScaiVaultError):
+class ServerUnreachable(Unavailable):
     """The client could not talk to the ScaiVault server at all."""
 
     code, status = "server_unreachable", 503

@@ -29,27 +29,62 @@ class ScaiVaultError(Exception):
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
 
 
-class EngineNotFound(ScaiVaultError):
+# -- the groups callers catch: each is an error of its own too, and every code keeps its own class --
+
+class NotFound(ScaiVaultError):
+    """Something that does not exist: a secret, policy or token (``not_found``), or, through its
+    subclasses, an engine, a role or a lease. Catch this for "it is not there"."""
+
+    code, status = "not_found", 404
+    default_message = "Nothing exists at that path."
+
+
+class InvalidRequest(ScaiVaultError):
+    """The request must change before it can succeed: malformed (``invalid_request``), a configuration
+    that does not validate, a TTL above the maximum, a lease that has ended. Catch this for "fix the input"."""
+
+    code, status = "invalid_request", 400
+    default_message = "The request is malformed."
+
+
+class AccessDenied(ScaiVaultError):
+    """The caller may not do this: no valid token (401) or no granting policy (403). Never raised itself."""
+
+    code, status = "access_denied", 403
+    default_message = "The caller may not do this."
+
+
+class Unavailable(ScaiVaultError):
+    """Not now: the target or the server cannot serve the request at the moment, or a quota is used up.
+    The same request may succeed later; catch this to retry with backoff."""
+
+    code, status = "unavailable", 503
+    default_message = "The service cannot answer this now; retry shortly."
+
+
+# -- the codes ---------------------------------------------------------------------------------------
+
+class EngineNotFound(NotFound):
     code, status = "engine_not_found", 404
     default_message = "No engine has that name. List engines with GET /v1/dynamic/engines."
 
 
-class RoleNotFound(ScaiVaultError):
+class RoleNotFound(NotFound):
     code, status = "role_not_found", 404
     default_message = "The engine has no role with that name."
 
 
-class LeaseNotFound(ScaiVaultError):
+class LeaseNotFound(NotFound):
     code, status = "lease_not_found", 404
     default_message = "No lease has that id."
 
 
-class LeaseExpired(ScaiVaultError):
+class LeaseExpired(InvalidRequest):
     code, status = "lease_expired", 400
     default_message = "The lease has expired or was revoked; request new credentials."
 
 
-class EngineUnreachable(ScaiVaultError):
+class EngineUnreachable(Unavailable):
     """The target did not answer. ``may_still_apply``: the request may have reached it and take effect
     later (it timed out after sending); a create that failed so is revoked at once and again later."""
 
@@ -68,36 +103,24 @@ class EngineError(ScaiVaultError):
     default_message = "The target system refused the operation."
 
 
-class InvalidConfig(ScaiVaultError):
+class InvalidConfig(InvalidRequest):
     code, status = "invalid_config", 400
     default_message = "The configuration did not validate."
 
 
-class TTLExceedsMax(ScaiVaultError):
+class TTLExceedsMax(InvalidRequest):
     code, status = "ttl_exceeds_max", 400
     default_message = "The requested TTL is above the role's max_ttl."
 
 
-class InvalidRequest(ScaiVaultError):
-    code, status = "invalid_request", 400
-    default_message = "The request is malformed."
-
-
-class Unauthenticated(ScaiVaultError):
+class Unauthenticated(AccessDenied):
     code, status = "unauthenticated", 401
     default_message = "A valid bearer token is required."
 
 
-class PermissionDenied(ScaiVaultError):
+class PermissionDenied(AccessDenied):
     code, status = "permission_denied", 403
     default_message = "The identity has no policy granting this operation."
-
-
-class NotFound(ScaiVaultError):
-    """A secret, policy or token that does not exist (engines, roles and leases have their own)."""
-
-    code, status = "not_found", 404
-    default_message = "Nothing exists at that path."
 
 
 class Conflict(ScaiVaultError):
@@ -105,7 +128,7 @@ class Conflict(ScaiVaultError):
     default_message = "The object already exists or was changed concurrently."
 
 
-class QuotaExceeded(ScaiVaultError):
+class QuotaExceeded(Unavailable):
     code, status = "quota_exceeded", 429
     default_message = "The lease quota for this engine or role is used up; revoke leases or raise it."
 
@@ -115,7 +138,7 @@ class PluginNotInstalled(InvalidConfig):
 
 
 ALL_ERRORS: tuple[type[ScaiVaultError], ...] = (
-    ScaiVaultError, EngineNotFound, RoleNotFound, LeaseNotFound, LeaseExpired, EngineUnreachable,
-    EngineError, InvalidConfig, TTLExceedsMax, InvalidRequest, Unauthenticated, PermissionDenied,
-    NotFound, Conflict, QuotaExceeded,
+    ScaiVaultError, NotFound, InvalidRequest, AccessDenied, Unavailable,
+    EngineNotFound, RoleNotFound, LeaseNotFound, LeaseExpired, EngineUnreachable, EngineError, InvalidConfig,
+    TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded,
 )
