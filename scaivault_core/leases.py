@@ -30,7 +30,7 @@ from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, Quot
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .policies import engine_path, role_path
 from .randomness import random_string
-from .redaction import call_engine, redact
+from .engine_calls import call_engine, result_error
 from .store import Store
 from .templates import generate_username
 
@@ -439,7 +439,7 @@ class LeaseManager:
             with self._store.transaction():
                 for (lease, _), result in zip(items, results):
                     was_due = lease.state == LeaseState.ACTIVE and lease.expires_at <= now
-                    outcome = self._record_outcome(lease, _as_error(result, handles), now, identity)
+                    outcome = self._record_outcome(lease, result_error(result, handles), now, identity)
                     outcome.lag = now - lease.expires_at if was_due and outcome.error is None else None
                     outcomes.append(outcome)
         for outcome in outcomes:
@@ -489,14 +489,6 @@ class Outcome:
     error: ScaiVaultError | None
     event: str
     lag: float | None = None  # seconds between expiry and revocation, for leases revoked because they were due
-
-
-def _as_error(result: BaseException | None, handles: list[dict[str, Any]]) -> ScaiVaultError | None:
-    if result is None or isinstance(result, ScaiVaultError):
-        return result
-    from .errors import EngineError
-
-    return EngineError(redact(f"{type(result).__name__}: {result}", handles))
 
 
 def _no_lease(lease_id: str) -> LeaseNotFound:

@@ -17,7 +17,7 @@ from .engine_manager import EngineManager
 from .errors import InvalidRequest, ScaiVaultError
 from .models import LeaseState
 from .policies import engine_path
-from .redaction import call_engine
+from .engine_calls import call_engine
 from .store import Store
 from .templates import is_generated_username
 
