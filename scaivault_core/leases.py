@@ -333,8 +333,8 @@ class LeaseManager:
             now = self._clock.time()
             if lease.state in (LeaseState.REVOKED, LeaseState.ROLLED_BACK):
                 return lease
-            claimable = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
-            claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now, claimable)
+            claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now,
+                                              LeaseState.REVOCABLE)
             if claimed is not None:
                 break
             if time.monotonic() > waited_until:
@@ -369,8 +369,8 @@ class LeaseManager:
             batch: list[tuple[Lease, bytes]] = []
             for lease in self._iter_live(prefix, name):
                 now = self._clock.time()
-                states = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
-                claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now, states)
+                claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now,
+                                                  LeaseState.REVOCABLE)
                 if claimed is None:
                     busy += 1  # an intent mid-issue or a revocation in another process: it ends on its own
                     continue
@@ -395,9 +395,9 @@ class LeaseManager:
 
     def _iter_live(self, prefix: str, engine: str | None) -> Iterable[Lease]:
         after = None
-        states = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
         while True:
-            page = self._store.list_leases(engine=engine, states=states, prefix=prefix, after=after, limit=500)
+            page = self._store.list_leases(engine=engine, states=LeaseState.REVOCABLE, prefix=prefix, after=after,
+                                           limit=500)
             yield from page
             if len(page) < 500:
                 return

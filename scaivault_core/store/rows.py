@@ -1,7 +1,8 @@
-"""How records map to table rows, column by column: one place for both store backends.
+"""How records map to table rows, column by column, and the SQL both store backends share.
 
 The SQLite and PostgreSQL stores differ in SQL dialect and connection handling, not in what a row
-holds; their tables mirror each other column for column.
+holds; their tables mirror each other column for column. What they would otherwise each write
+(the lease states as SQL, the compare-and-set lease update) is built here once.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..models import EngineRecord, Lease, Policy, Rule, RoleRecord, SecretVersion, Token
+from ..models import EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
 from . import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
@@ -24,6 +25,48 @@ TOKEN_COLUMNS = ("accessor", "token_hash", "identity", "created_at", "expires_at
 TOKEN_TREE = ("(WITH RECURSIVE tree(accessor) AS (SELECT accessor FROM tokens WHERE accessor = {param} "
               "UNION SELECT t.accessor FROM tokens t JOIN tree ON t.parent = tree.accessor) SELECT accessor FROM tree)")
 LEASE_LIST_COLUMNS = tuple(c for c in LEASE_COLUMNS if c != "sealed_handle")
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """``('a', 'b')``: known words as a literal SQL list (never a request's values)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# Literal rather than bound, so each planner can use the partial indexes written on these states.
+LIVE_STATES = sql_list(LeaseState.LIVE)
+UNFINISHED_STATES = sql_list(LeaseState.UNFINISHED)
+
+
+def lease_update(lease_id: str, changes: dict[str, Any], expect: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    """The compare-and-set ``UPDATE`` behind both stores' ``update_lease``, and its parameters.
+
+    ``changes`` apply only if every ``expect`` column still holds its value (a tuple: one of them;
+    None: NULL). ``param`` is the dialect's placeholder (``?`` or ``%s``). Column names are checked
+    against the table's, since they are written into the statement.
+    """
+    sets, params = [], []
+    for column, value in changes.items():
+        sets.append(f"{_lease_column(column)} = {param}")
+        params.append(json.dumps(value) if column == "metadata" else value)
+    where = [f"lease_id = {param}"]
+    params.append(lease_id)
+    for column, value in expect.items():
+        column = _lease_column(column)
+        if isinstance(value, tuple):
+            where.append(f"{column} IN ({', '.join([param] * len(value))})")
+            params.extend(value)
+        elif value is None:
+            where.append(f"{column} IS NULL")
+        else:
+            where.append(f"{column} = {param}")
+            params.append(value)
+    return f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params
+
+
+def _lease_column(column: str) -> str:
+    if column not in LEASE_COLUMNS:
+        raise ValueError(f"leases has no column {column!r}")
+    return column
 
 
 def engine_row(e: EngineRecord) -> tuple:

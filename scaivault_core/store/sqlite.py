@@ -15,12 +15,11 @@ from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, Secret
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
-from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
-                   engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
-                   rules_json, secret_from_row, token_from_row, token_row)
+from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
+                   TOKEN_TREE, UNFINISHED_STATES, engine_from_row, engine_row, lease_from_row, lease_update,
+                   policy_from_row, role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row)
 from . import LEASE_COLUMNS
 
-_LIVE = "('intent', 'active', 'revoking')"
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
 # Statements that leave ``_cached_rows`` valid: reads, and the writes of the lease lifecycle. Any
 # other write (an engine, role, policy, binding or token above all) clears it.
@@ -368,23 +367,7 @@ class SQLiteStore:
 
     def update_lease(self, lease_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
         """Apply ``changes`` only if every ``expect`` column still holds its value (a tuple means one of)."""
-        params: list[Any] = []
-        sets = []
-        for column, value in changes.items():
-            sets.append(f"{column} = ?")
-            params.append(json.dumps(value) if column == "metadata" else value)
-        where = ["lease_id = ?"]
-        params.append(lease_id)
-        for column, value in expect.items():
-            if isinstance(value, tuple):
-                where.append(f"{column} IN ({', '.join('?' * len(value))})")
-                params.extend(value)
-            elif value is None:
-                where.append(f"{column} IS NULL")
-            else:
-                where.append(f"{column} = ?")
-                params.append(value)
-        return self._exec(f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params).rowcount == 1
+        return self._exec(*lease_update(lease_id, changes, expect, "?")).rowcount == 1
 
     def claim_lease(self, lease_id: str, claimant: str, deadline: float, now: float, states: Iterable[str]) -> tuple[Lease, bytes] | None:
         states = tuple(states)
@@ -400,7 +383,7 @@ class SQLiteStore:
         with self.transaction():
             rows = self._exec(
                 f"UPDATE leases SET claimed_by = ?, claim_deadline = ? WHERE lease_id IN ("
-                f"  SELECT lease_id FROM leases WHERE state IN {_LIVE} AND due_at <= ?"
+                f"  SELECT lease_id FROM leases WHERE state IN {LIVE_STATES} AND due_at <= ?"
                 f"  AND (claimed_by IS NULL OR claim_deadline < ?) ORDER BY due_at LIMIT ?"
                 f") RETURNING {', '.join(LEASE_COLUMNS)}",
                 (claimant, deadline, now, now, limit),
@@ -408,7 +391,7 @@ class SQLiteStore:
         return [lease_from_row(r) for r in rows]
 
     def next_due_at(self) -> float | None:
-        row = self._exec(f"SELECT due_at FROM leases WHERE state IN {_LIVE} ORDER BY due_at LIMIT 1").fetchone()
+        row = self._exec(f"SELECT due_at FROM leases WHERE state IN {LIVE_STATES} ORDER BY due_at LIMIT 1").fetchone()
         return row[0] if row else None
 
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
@@ -443,7 +426,7 @@ class SQLiteStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        row = self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {_LIVE}", params).fetchone()
+        row = self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}", params).fetchone()
         return row[0]
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
@@ -459,7 +442,7 @@ class SQLiteStore:
 
     def lease_counts(self) -> list[tuple[str, str, str, int]]:
         rows = self._exec(
-            "SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN ('intent', 'active', 'revoking', 'irrevocable') "
+            f"SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN {UNFINISHED_STATES} "
             "GROUP BY engine, role, state"
         ).fetchall()
         return [tuple(r) for r in rows]

@@ -17,7 +17,8 @@ import pytest
 from scaivault_core import InvalidConfig, LeaseState, ScaiVaultError, SystemClock, Vault, make_plugin_manager
 from scaivault_core.crypto import encode_key, new_key
 from scaivault_core.store.pg_migrations import MIGRATIONS
-from scaivault_core.store.postgresql import PostgresStore, parse_url
+from scaivault_core.store.pg_urls import parse_url
+from scaivault_core.store.postgresql import PostgresStore
 
 ON_POSTGRESQL = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 
