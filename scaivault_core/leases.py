@@ -28,6 +28,7 @@ from .engine_manager import EngineManager
 from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError,
                      TTLExceedsMax)
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
+from .observers import tell
 from .policies import engine_path, role_path
 from .randomness import random_string
 from .engine_calls import call_engine, result_error
@@ -148,7 +149,11 @@ class LeaseManager:
                            lease_id=lease_id)
         self.on_new_due(expires_at)
         self._notify("issued", lease, ttl=ttl_seconds, seconds=time.perf_counter() - started)
-        return IssuedCredentials(lease, issued.data)
+        credentials = IssuedCredentials(lease, issued.data)
+        tell("secret", issued.data)
+        tell("shown", credentials)
+        tell("shown", lease)
+        return credentials
 
     def _ttl(self, engine_default: int, engine_max: int, role: Any, limits: LeaseLimits, requested: Any) -> tuple[int, int]:
         """(ttl, max_ttl) in seconds. Max = min(role max_ttl, engine max_ttl, the target's own limit)."""
