@@ -31,8 +31,9 @@ from .pg_migrations import migrate
 from .pg_notify import DueChannel
 from .pg_urls import parse_url, url_credentials
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
-                   TOKEN_TREE, UNFINISHED_STATES, engine_from_row, engine_row, lease_from_row, lease_update,
-                   policy_from_row, role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row)
+                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
+                   equal_to, head_values, lease_from_row, lease_list_query, lease_update, policy_from_row,
+                   role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row, where)
 from . import LEASE_COLUMNS
 
 _COLS = ", ".join(LEASE_COLUMNS)
@@ -348,8 +349,8 @@ class PostgresStore:
         return self._exec("DELETE FROM bindings WHERE policy = %s AND identity = %s", (policy, identity)) > 0
 
     def list_bindings(self, policy: str | None = None, identity: str | None = None) -> list[tuple[str, str]]:
-        clauses, params = self._filters((("policy", policy), ("identity", identity)))
-        rows = self._all(f"SELECT policy, identity FROM bindings{_where(clauses)} ORDER BY policy, identity", params)
+        clauses, params = equal_to((("policy", policy), ("identity", identity)), "%s")
+        rows = self._all(f"SELECT policy, identity FROM bindings{where(clauses)} ORDER BY policy, identity", params)
         return [tuple(r) for r in rows]
 
     def policies_for(self, identity: str) -> list[Policy]:
@@ -366,24 +367,14 @@ class PostgresStore:
         return token_from_row(row) if row else None
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:
-        clauses, params = self._filters((("identity", identity),))
-        rows = self._all(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens{_where(clauses)} ORDER BY created_at", params)
+        clauses, params = equal_to((("identity", identity),), "%s")
+        rows = self._all(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens{where(clauses)} ORDER BY created_at", params)
         return [token_from_row(r) for r in rows]
 
     def revoke_token(self, accessor: str) -> bool:
         """Revoke the token and every token minted from it, however far down."""
         return self._exec(f"UPDATE tokens SET revoked = true WHERE accessor IN {TOKEN_TREE.format(param='%s')}",
                           (accessor,)) > 0
-
-    @staticmethod
-    def _filters(pairs: Iterable[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
-        """Conditions for the pairs whose value is given (PostgreSQL can't type ``%s IS NULL OR ...``)."""
-        clauses, params = [], []
-        for column, value in pairs:
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        return clauses, params
 
     # -- leases --------------------------------------------------------------------------------
 
@@ -441,19 +432,9 @@ class PostgresStore:
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     states: Iterable[str] | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> list[Lease]:
-        clauses, params = self._filters((("engine", engine), ("role", role), ("identity", identity)))
-        if states:
-            clauses.append("state = ANY(%s)")
-            params.append(list(states))
-        if prefix:
-            clauses.append("left(lease_id, %s) = %s")
-            params.extend((len(prefix), prefix))
-        if after:
-            clauses.append("lease_id > %s")
-            params.append(after)
-        rows = self._all(f"SELECT {', '.join(LEASE_LIST_COLUMNS)} FROM leases{_where(clauses)} ORDER BY lease_id LIMIT %s",
-                         (*params, limit))
-        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
+        sql, params = lease_list_query("%s", engine=engine, role=role, identity=identity, states=states, prefix=prefix,
+                                       after=after, limit=limit)
+        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in self._all(sql, params)]
 
     def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
         # Literal conditions rather than "%s IS NULL OR ...", so the planner picks the index that fits.
@@ -517,28 +498,17 @@ class PostgresStore:
                 "WITH entry AS (INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details, seq, "
                 "mac, key_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) " + _SET_HEAD,
                 (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, details,
-                 seq, mac, key_id, *_head_values(head)),
+                 seq, mac, key_id, *head_values(head)),
             )
 
     def list_audit(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
                    limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
                    outcome: str | None = None, since: float | None = None,
                    until: float | None = None) -> list[tuple[int, AuditEvent]]:
-        clauses, params = self._filters((("lease_id", lease_id), ("operation", operation), ("identity", identity),
-                                         ("outcome", outcome)))
-        for clause, value in (("left(path, %s) = %s", path_prefix or None), ("time >= %s", since),
-                              ("time < %s", until)):
-            if value is not None:
-                clauses.append(clause)
-                params.extend((len(value), value) if clause.startswith("left") else (value,))
-        clauses.append("id > %s")
-        rows = self._all(f"SELECT id, time, identity, operation, path, outcome, lease_id, details FROM audit"
-                         f"{_where(clauses)} ORDER BY id LIMIT %s", (*params, after, limit))
-        return [
-            (r[0], AuditEvent(time=r[1], identity=r[2], operation=r[3], path=r[4], outcome=r[5], lease_id=r[6],
-                              details=json.loads(r[7] or "{}")))
-            for r in rows
-        ]
+        sql, params = audit_list_query("%s", lease_id=lease_id, operation=operation, after=after, limit=limit,
+                                       identity=identity, path_prefix=path_prefix, outcome=outcome, since=since,
+                                       until=until)
+        return [audit_from_row(r) for r in self._all(sql, params)]
 
     def audit_head(self, *, lock: bool = False) -> ChainHead:
         """The chain head; ``lock`` (in a transaction) holds it, so no other process appends until commit."""
@@ -562,18 +532,10 @@ class PostgresStore:
                 with self._conn() as conn, conn.cursor() as cur:
                     cur.executemany("UPDATE audit SET mac = %s, key_id = %s WHERE id = %s",
                                     [(mac, key_id, entry_id) for entry_id, mac, key_id in links])
-            self._exec(_SET_HEAD, _head_values(head))
+            self._exec(_SET_HEAD, head_values(head))
 
 
 _SET_HEAD = ("INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
              "VALUES (1, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
              "mac = excluded.mac, key_id = excluded.key_id, head_mac = excluded.head_mac, "
              "resign_seq = excluded.resign_seq, resign_mac = excluded.resign_mac")
-
-
-def _head_values(head: ChainHead) -> tuple:
-    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)
-
-
-def _where(clauses: list[str]) -> str:
-    return " WHERE " + " AND ".join(clauses) if clauses else ""

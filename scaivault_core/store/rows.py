@@ -2,7 +2,8 @@
 
 The SQLite and PostgreSQL stores differ in SQL dialect and connection handling, not in what a row
 holds; their tables mirror each other column for column. What they would otherwise each write
-(the lease states as SQL, the compare-and-set lease update) is built here once.
+(the lease states as SQL, the compare-and-set lease update, the filtered lease and audit lists)
+is built here once, in SQL both dialects read, with the dialect's placeholder as a parameter.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..models import EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
 from . import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
@@ -123,3 +124,73 @@ def lease_from_row(row: Iterable[Any], columns: Iterable[str] = LEASE_COLUMNS) -
     values["metadata"] = json.loads(values["metadata"] or "{}")
     values["renewable"] = bool(values["renewable"])  # SQLite stores 0/1
     return Lease(**values), sealed
+
+
+def where(conditions: list[str]) -> str:
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def equal_to(pairs: Iterable[tuple[str, Any]], param: str) -> tuple[list[str], list[Any]]:
+    """Conditions for the (column, value) pairs whose value is given, and their parameters.
+
+    Literal conditions rather than ``? IS NULL OR ...``: the planner then picks the index that fits.
+    """
+    conditions, params = [], []
+    for column, value in pairs:
+        if value is not None:
+            conditions.append(f"{column} = {param}")
+            params.append(value)
+    return conditions, params
+
+
+def lease_list_query(param: str, *, engine: str | None, role: str | None, identity: str | None,
+                     states: Iterable[str] | None, prefix: str | None, after: str | None,
+                     limit: int) -> tuple[str, list[Any]]:
+    """``list_leases``: leases by filter, ordered by id, a page after ``after``."""
+    conditions, params = equal_to((("engine", engine), ("role", role), ("identity", identity)), param)
+    if states:
+        states = tuple(states)
+        conditions.append(f"state IN ({', '.join([param] * len(states))})")
+        params.extend(states)
+    if prefix:
+        conditions.append(f"substr(lease_id, 1, {param}) = {param}")
+        params.extend((len(prefix), prefix))
+    if after:
+        conditions.append(f"lease_id > {param}")
+        params.append(after)
+    sql = f"SELECT {', '.join(LEASE_LIST_COLUMNS)} FROM leases{where(conditions)} ORDER BY lease_id LIMIT {param}"
+    return sql, [*params, limit]
+
+
+AUDIT_LIST_COLUMNS = ("id", "time", "identity", "operation", "path", "outcome", "lease_id", "details")
+
+
+def audit_list_query(param: str, *, lease_id: str | None, operation: str | None, after: int, limit: int,
+                     identity: str | None, path_prefix: str | None, outcome: str | None, since: float | None,
+                     until: float | None) -> tuple[str, list[Any]]:
+    """``list_audit``: entries by filter, oldest first, a page after the id ``after``."""
+    conditions, params = equal_to((("lease_id", lease_id), ("operation", operation), ("identity", identity),
+                                   ("outcome", outcome)), param)
+    if path_prefix:
+        conditions.append(f"substr(path, 1, {param}) = {param}")
+        params.extend((len(path_prefix), path_prefix))
+    for condition, value in ((f"time >= {param}", since), (f"time < {param}", until)):
+        if value is not None:
+            conditions.append(condition)
+            params.append(value)
+    conditions.append(f"id > {param}")
+    sql = f"SELECT {', '.join(AUDIT_LIST_COLUMNS)} FROM audit{where(conditions)} ORDER BY id LIMIT {param}"
+    return sql, [*params, after, limit]
+
+
+def audit_from_row(row: Iterable[Any]) -> tuple[int, AuditEvent]:
+    """(id, event) from a row of ``AUDIT_LIST_COLUMNS``."""
+    values = dict(zip(AUDIT_LIST_COLUMNS, row))
+    entry_id = values.pop("id")
+    values["details"] = json.loads(values["details"] or "{}")
+    return entry_id, AuditEvent(**values)
+
+
+def head_values(head: Any) -> tuple:
+    """An audit chain head (``audit_chain.ChainHead``) as the columns of its row, after ``id``."""
+    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)
