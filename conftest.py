@@ -1,8 +1,10 @@
 """Suite-wide leak watch: no issued password, key or root credential may appear in clear in a log
 record, an audit entry, an error message or a ``repr`` produced while any test runs.
 
-Secrets are collected where they are born (issued credentials, stored secrets, tokens); the sinks
-are read at the end of each test, and a test whose run leaked fails, naming the sink (never the value).
+Secrets are collected where they are born (issued credentials, stored secrets, tokens), told by
+the core's observers (``scaivault_core.observers``), which also hand over every audit entry,
+error and object returned to a caller; the sinks are read at the end of each test, and a test
+whose run leaked fails, naming the sink (never the value).
 """
 
 from __future__ import annotations
@@ -13,11 +15,7 @@ import weakref
 
 import pytest
 
-from scaivault_core import errors, models
-from scaivault_core.audit import Auditor
-from scaivault_core.leases import LeaseManager
-from scaivault_core.secret_store import SecretStore
-from scaivault_core.vault import _Operations
+from scaivault_core.observers import add_observer
 
 SECRET_KEYS = {"password", "secret_access_key", "session_token", "client_secret", "private_key",
                "private_key_data", "secret", "token", "secrettext", "hmac_key", "secret_key", "key_json"}
@@ -51,6 +49,20 @@ class LeakWatch(logging.Handler):
             text += logging.Formatter().formatException(record.exc_info)
         self.sinks["log record"].append(text)
 
+    def observe(self, event: str, value) -> None:
+        """What the core tells its observers: secrets to look for, and sinks to look in."""
+        if event == "secret":
+            self.secrets.update(_secret_values(value, "secret" if isinstance(value, str) else ""))
+        elif event == "shown":
+            try:
+                self.objects.append(weakref.ref(value))
+            except TypeError:
+                pass
+        elif event == "audit":
+            self.sinks["audit entry"].append(json.dumps(value.to_dict(), default=str))
+        elif event == "error":
+            self.errors.append(weakref.ref(value))
+
     def leaks(self) -> list[str]:
         texts = dict(self.sinks)
         texts["error message"] = [f"{e.message} {json.dumps(e.details, default=str)}" for e in
@@ -66,60 +78,7 @@ class LeakWatch(logging.Handler):
 
 
 WATCH = LeakWatch()
-
-
-def _wrap(cls, name, after):
-    original = getattr(cls, name)
-
-    def wrapper(*args, **kwargs):
-        result = original(*args, **kwargs)
-        after(result, *args, **kwargs)
-        return result
-
-    wrapper.__wrapped__ = original
-    setattr(cls, name, wrapper)
-
-
-def _watch_object(obj) -> None:
-    try:
-        WATCH.objects.append(weakref.ref(obj))
-    except TypeError:
-        pass
-
-
-def _issued(result, *args, **kwargs):
-    WATCH.secrets.update(_secret_values(result.data))
-    _watch_object(result)
-    _watch_object(result.lease)
-
-
-def _written(result, self, identity, path, data, *args, **kwargs):
-    WATCH.secrets.update(_secret_values(data, "secret" if isinstance(data, str) else ""))
-    _watch_object(result)
-
-
-def _token(result, *args, **kwargs):
-    WATCH.secrets.add(result["token"])
-
-
-def _audited(result, self, identity, operation, path, outcome="ok", **kwargs):
-    kwargs.pop("secrets", None)  # handed over to be hashed, by design
-    WATCH.sinks["audit entry"].append(json.dumps([identity, operation, path, outcome, kwargs], default=str))
-
-
-_wrap(LeaseManager, "issue", _issued)
-_wrap(SecretStore, "write", _written)
-_wrap(_Operations, "create_token", _token)
-_wrap(Auditor, "record", _audited)
-_original_error_init = errors.ScaiVaultError.__init__
-
-
-def _error_init(self, *args, **kwargs):
-    _original_error_init(self, *args, **kwargs)
-    WATCH.errors.append(weakref.ref(self))
-
-
-errors.ScaiVaultError.__init__ = _error_init
+add_observer(WATCH.observe)
 logging.getLogger().addHandler(WATCH)
 for name in ("scaivault", "scaivault_core"):
     logging.getLogger(name).setLevel(logging.DEBUG)

@@ -15,6 +15,7 @@ from .crypto import Keyring
 from .durations import parse_duration
 from .errors import InvalidRequest
 from .models import AuditEvent
+from .observers import tell
 from .store import Store
 
 log = logging.getLogger("scaivault.audit")
@@ -35,6 +36,7 @@ class Auditor:
         event = AuditEvent(self._clock.time(), identity, operation, path, outcome, lease_id,
                            {k: v for k, v in details.items() if v is not None})
         self._store.append_audit(event, self.chain)
+        tell("audit", event)
         if log.isEnabledFor(logging.INFO):  # building the extra costs more than the store write when unlogged
             log.info("audit %s %s %s %s", operation, path, outcome, lease_id or "",
                      extra={"audit": {k: v for k, v in event.to_dict().items() if k != "details"}})

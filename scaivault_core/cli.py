@@ -928,9 +928,11 @@ def run_operation(op: Any, path: dict[str, str] | None = None, query: dict[str, 
 # -- entry point -----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> None:
-    """Console script: load plugins (which may add commands), then run."""
+    """Console script: set up logging, load plugins (which may add commands), then run."""
+    from .logs import configure_logging
     from .plugin_manager import make_plugin_manager
 
+    configure_logging()
     pm = make_plugin_manager()
     add_plugin_commands(pm)
     cli.main(args=argv, prog_name="scaivault", obj=pm)

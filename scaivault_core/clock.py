@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable, Protocol
 
 
@@ -60,7 +60,3 @@ def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return to_datetime(int(epoch)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def add_seconds(dt: datetime, seconds: float) -> datetime:
-    return dt + timedelta(seconds=seconds)

@@ -20,7 +20,8 @@ from .models import EngineRecord, RoleRecord
 from .operator_boundary import check_fields, resolve_command
 from .plugin_manager import EngineRegistry
 from .policies import check_name, engine_path, role_path
-from .redaction import call_engine, remember_secrets
+from .engine_calls import call_engine
+from .redaction import remember_secrets
 from .secret_store import SecretStore, check_path
 from .settings import Settings
 from .store import Store

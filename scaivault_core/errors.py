@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .observers import tell
+
 
 class ScaiVaultError(Exception):
     """Base of every ScaiVault error: ``code`` and ``status`` are stable, ``message`` says what to do."""
@@ -20,6 +22,7 @@ class ScaiVaultError(Exception):
         self.message = message or self.default_message
         self.details = {k: v for k, v in details.items() if v is not None}
         super().__init__(self.message)
+        tell("error", self)
 
     def to_dict(self) -> dict[str, Any]:
         """The error body every front end returns: ``{"error": {code, message, details}}``."""

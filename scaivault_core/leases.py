@@ -28,9 +28,10 @@ from .engine_manager import EngineManager
 from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError,
                      TTLExceedsMax)
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
+from .observers import tell
 from .policies import engine_path, role_path
 from .randomness import random_string
-from .redaction import call_engine, redact
+from .engine_calls import call_engine, result_error
 from .store import Store
 from .templates import generate_username
 
@@ -148,7 +149,11 @@ class LeaseManager:
                            lease_id=lease_id)
         self.on_new_due(expires_at)
         self._notify("issued", lease, ttl=ttl_seconds, seconds=time.perf_counter() - started)
-        return IssuedCredentials(lease, issued.data)
+        credentials = IssuedCredentials(lease, issued.data)
+        tell("secret", issued.data)
+        tell("shown", credentials)
+        tell("shown", lease)
+        return credentials
 
     def _ttl(self, engine_default: int, engine_max: int, role: Any, limits: LeaseLimits, requested: Any) -> tuple[int, int]:
         """(ttl, max_ttl) in seconds. Max = min(role max_ttl, engine max_ttl, the target's own limit)."""
@@ -333,8 +338,8 @@ class LeaseManager:
             now = self._clock.time()
             if lease.state in (LeaseState.REVOKED, LeaseState.ROLLED_BACK):
                 return lease
-            claimable = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
-            claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now, claimable)
+            claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now,
+                                              LeaseState.REVOCABLE)
             if claimed is not None:
                 break
             if time.monotonic() > waited_until:
@@ -369,8 +374,8 @@ class LeaseManager:
             batch: list[tuple[Lease, bytes]] = []
             for lease in self._iter_live(prefix, name):
                 now = self._clock.time()
-                states = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
-                claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now, states)
+                claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now,
+                                                  LeaseState.REVOCABLE)
                 if claimed is None:
                     busy += 1  # an intent mid-issue or a revocation in another process: it ends on its own
                     continue
@@ -395,9 +400,9 @@ class LeaseManager:
 
     def _iter_live(self, prefix: str, engine: str | None) -> Iterable[Lease]:
         after = None
-        states = (LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
         while True:
-            page = self._store.list_leases(engine=engine, states=states, prefix=prefix, after=after, limit=500)
+            page = self._store.list_leases(engine=engine, states=LeaseState.REVOCABLE, prefix=prefix, after=after,
+                                           limit=500)
             yield from page
             if len(page) < 500:
                 return
@@ -439,7 +444,7 @@ class LeaseManager:
             with self._store.transaction():
                 for (lease, _), result in zip(items, results):
                     was_due = lease.state == LeaseState.ACTIVE and lease.expires_at <= now
-                    outcome = self._record_outcome(lease, _as_error(result, handles), now, identity)
+                    outcome = self._record_outcome(lease, result_error(result, handles), now, identity)
                     outcome.lag = now - lease.expires_at if was_due and outcome.error is None else None
                     outcomes.append(outcome)
         for outcome in outcomes:
@@ -489,14 +494,6 @@ class Outcome:
     error: ScaiVaultError | None
     event: str
     lag: float | None = None  # seconds between expiry and revocation, for leases revoked because they were due
-
-
-def _as_error(result: BaseException | None, handles: list[dict[str, Any]]) -> ScaiVaultError | None:
-    if result is None or isinstance(result, ScaiVaultError):
-        return result
-    from .errors import EngineError
-
-    return EngineError(redact(f"{type(result).__name__}: {result}", handles))
 
 
 def _no_lease(lease_id: str) -> LeaseNotFound:

@@ -1,9 +1,11 @@
 """Structured logs: one JSON object per line for machines, or plain text for people.
 
-``SCAIVAULT_LOG_FORMAT=json`` (or ``configure_logging("json")``) switches the ``scaivault`` loggers
-to JSON lines carrying the time, level, logger, message and any structured fields a record has
-(audit records carry theirs under ``audit``). Secret values never reach a log record in the first
-place; the suite checks that (conftest.py).
+``configure_logging()`` is the one logging setup of the ``scaivault`` command (the CLI and the
+server it starts); a program that embeds the vault keeps its own. ``SCAIVAULT_LOG_FORMAT=json``
+switches the ``scaivault`` loggers to JSON lines carrying the time, level, logger, message and any
+structured fields a record has (audit records carry theirs under ``audit``);
+``SCAIVAULT_LOG_LEVEL`` (default ``warning``; ``info`` adds a line per audit event) sets how much.
+Secret values never reach a log record in the first place; the suite checks that (conftest.py).
 """
 
 from __future__ import annotations
@@ -32,12 +34,19 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str | None = None, level: str | int | None = None) -> None:
-    """Send the ``scaivault`` loggers to stderr as ``json`` or ``text`` (default: ``SCAIVAULT_LOG_FORMAT``)."""
+    """Send the ``scaivault`` loggers to stderr as ``json`` or ``text`` (default: ``SCAIVAULT_LOG_FORMAT``),
+    from ``level`` up (default: ``SCAIVAULT_LOG_LEVEL``, else warning)."""
     fmt = (fmt or os.environ.get("SCAIVAULT_LOG_FORMAT") or "text").lower()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("scaivault")
     logger.handlers = [handler]
-    logger.setLevel(level or os.environ.get("SCAIVAULT_LOG_LEVEL", "INFO").upper())
     logger.propagate = False
+    wanted = level or os.environ.get("SCAIVAULT_LOG_LEVEL") or "warning"
+    try:
+        logger.setLevel(wanted.upper() if isinstance(wanted, str) else wanted)
+    except ValueError:  # a typo in the environment must not stop the command
+        logger.setLevel(logging.WARNING)
+        logger.warning("SCAIVAULT_LOG_LEVEL=%s is not a level (debug, info, warning, error, critical); "
+                       "logging from warning up.", wanted)

@@ -95,7 +95,10 @@ class LeaseState:
     ROLLED_BACK = "rolled_back"  # an intent whose issue never finished, undone
     IRREVOCABLE = "irrevocable"  # attempts ran out; kept until an operator acts
 
+    # The one list of each kind; the stores write them into SQL (store/rows.py), the lease manager filters by them.
     LIVE = (INTENT, ACTIVE, REVOKING)  # the states the expiry worker looks after
+    REVOCABLE = (ACTIVE, REVOKING, IRREVOCABLE)  # what an explicit revoke may claim
+    UNFINISHED = (*LIVE, IRREVOCABLE)  # what may still stand in a target: the lease gauges count these
 
 
 @attrs.define

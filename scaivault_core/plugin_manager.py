@@ -31,11 +31,19 @@ class PluginInfo:
     error: str | None = None
 
 
-def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager with the core's hooks, and the plugins that failed to load (for ``scaivault plugins``)."""
+
+    def __init__(self) -> None:
+        super().__init__(ENTRY_POINT_GROUP)
+        self.add_hookspecs(hookspecs)
+        self.load_errors: dict[str, str] = {}
+        """Distribution name -> why it did not load (the exception's type and text)."""
+
+
+def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = ()) -> PluginManager:
     """A plugin manager with the core's hooks, the default plugins, ``plugins``, and (optionally) entry points."""
-    pm = pluggy.PluginManager("scaivault")
-    pm.add_hookspecs(hookspecs)
-    pm.broken = {}  # distribution name -> error text, for `scaivault plugins`
+    pm = PluginManager()
     for name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
     for plugin in plugins:
@@ -46,7 +54,7 @@ def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[obje
     return pm
 
 
-def _load_entrypoints(pm: pluggy.PluginManager) -> None:
+def _load_entrypoints(pm: PluginManager) -> None:
     allowed = os.environ.get("SCAIVAULT_LOAD_PLUGINS")
     wanted = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -58,7 +66,7 @@ def _load_entrypoints(pm: pluggy.PluginManager) -> None:
         try:
             pm.register(ep.load(), name=ep.name)
         except Exception as exc:  # a broken plugin must not stop the others from loading
-            pm.broken[dist] = f"{type(exc).__name__}: {exc}"
+            pm.load_errors[dist] = f"{type(exc).__name__}: {exc}"
 
 
 class EngineRegistry:
@@ -110,7 +118,7 @@ def plugin_infos(pm: pluggy.PluginManager, registry: EngineRegistry) -> list[Plu
         name = dist.name if dist else owner
         info = infos.setdefault(name, PluginInfo(name, dist.version if dist else None))
         info.engines.append(f"{type_}/{plugin}")
-    for name, error in getattr(pm, "broken", {}).items():
+    for name, error in (pm.load_errors if isinstance(pm, PluginManager) else {}).items():
         infos[name] = PluginInfo(name, _version(name), error=error)
     return sorted(infos.values(), key=lambda i: i.name)
 

@@ -17,11 +17,10 @@ from .engine_manager import EngineManager
 from .errors import InvalidRequest, ScaiVaultError
 from .models import LeaseState
 from .policies import engine_path
-from .redaction import call_engine
+from .engine_calls import call_engine
 from .store import Store
 from .templates import is_generated_username
 
-_IN_USE = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.IRREVOCABLE)
 _SHOWN = 200  # characters of a skipped name in the report: a target may hold names of any length
 
 # Why a listed user was left alone (the ``reason`` of each ``skipped`` entry).
@@ -43,8 +42,8 @@ def reconcile(store: Store, engines: EngineManager, authorizer: Authorizer, audi
     skipped = [{"subject": _shown(name), "reason": NOT_GENERATED}
                for name in listed if not is_generated_username(name, limit)]
     leases = store.leases_by_subject(names)
-    live_here = {subject for subject, owner, state in leases if state in _IN_USE and owner == engine_name}
-    live_elsewhere = {subject for subject, owner, state in leases if state in _IN_USE and owner != engine_name}
+    live_here = {subject for subject, owner, state in leases if state in LeaseState.UNFINISHED and owner == engine_name}
+    live_elsewhere = {subject for subject, owner, state in leases if state in LeaseState.UNFINISHED and owner != engine_name}
     known_here = {subject for subject, owner, _ in leases if owner == engine_name}
     orphans = []
     for name in names:

@@ -1,8 +1,9 @@
-"""Keeping secret values out of messages: every engine call goes through ``call_engine``.
+"""Keeping secret values out of messages: ``redact`` masks every known secret in any form it is written.
 
 Drivers sometimes quote a statement back in an error (MySQL's "near '...'" does), so any message
-that leaves an engine has known secret values replaced before a user, a log or the audit sees it,
-also where the target wrote them differently (URL-encoded, escaped, case-folded, base64, hex).
+that leaves an engine (``engine_calls``) has known secret values replaced before a user, a log or
+the audit sees it, also where the target wrote them differently (URL-encoded, escaped,
+case-folded, base64, hex).
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ import html
 import json
 import re
 import threading
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Iterable
 from urllib.parse import quote, quote_plus
 
-from .errors import EngineError, ScaiVaultError
-
-T = TypeVar("T")
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary words
 
@@ -94,25 +92,12 @@ def _written_forms(value: str) -> frozenset[str]:
     return frozenset(forms)
 
 
-def _redact_details(details: Any, secrets: Iterable[Any]) -> Any:
+def redact_details(details: Any, secrets: Iterable[Any] = ()) -> Any:
+    """``details`` (an error's: strings, lists, dicts) with ``redact`` applied to every string in it."""
     if isinstance(details, str):
         return redact(details, secrets)
     if isinstance(details, dict):
-        return {k: _redact_details(v, secrets) for k, v in details.items()}
+        return {k: redact_details(v, secrets) for k, v in details.items()}
     if isinstance(details, list):
-        return [_redact_details(v, secrets) for v in details]
+        return [redact_details(v, secrets) for v in details]
     return details
-
-
-def call_engine(fn: Callable[..., T], *args: Any, secrets: Iterable[Any] = (), **kwargs: Any) -> T:
-    """Call into an engine; its errors come out as ScaiVault errors with secrets masked."""
-    secrets = list(secrets)
-    try:
-        return fn(*args, **kwargs)
-    except ScaiVaultError as exc:
-        exc.message = redact(exc.message, secrets)
-        exc.details = _redact_details(exc.details, secrets)
-        exc.args = (exc.message,)
-        raise
-    except Exception as exc:
-        raise EngineError(redact(f"{type(exc).__name__}: {exc}", secrets)) from None

@@ -26,7 +26,8 @@ from .engine_manager import EngineManager
 from .errors import EngineError, InvalidConfig, InvalidRequest, ScaiVaultError
 from .models import SecretVersion
 from .policies import matches
-from .redaction import call_engine, remember_secrets
+from .engine_calls import call_engine
+from .redaction import remember_secrets
 from .secret_store import SecretStore, check_path
 from .store import Store
 

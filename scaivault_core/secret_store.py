@@ -11,6 +11,7 @@ from .audit import Auditor
 from .crypto import Keyring
 from .errors import InvalidRequest, NotFound
 from .models import SecretVersion
+from .observers import tell
 from .store import Store
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@=+-]{0,127}")
@@ -64,6 +65,8 @@ class SecretStore:
         version = SecretVersion(path, 0, data, secret_type, self._clock.time(), identity, reason)
         version.version = self._store.add_secret_version(version, self._keyring.encrypt_json(data, f"secret:{path}"))
         self._audit.record(identity, "secret.write", path, version=version.version, secrets={"data": data})
+        tell("secret", data)
+        tell("shown", version)
         return version
 
     def get(self, identity: str, path: str, version: int | None = None, *, audit: bool = True) -> SecretVersion:

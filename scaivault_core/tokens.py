@@ -15,6 +15,7 @@ from .auth import Authorizer, hash_token, new_token, principals
 from .durations import format_duration, parse_duration
 from .errors import InvalidRequest, TTLExceedsMax, Unauthenticated
 from .models import Token
+from .observers import tell
 from .policies import check_identity
 from .settings import Settings
 from .store import Store
@@ -39,6 +40,7 @@ def mint(store: Store, authorizer: Authorizer, clock: Any, settings: Settings, m
         expires_at = parent.expires_at if expires_at is None else min(expires_at, parent.expires_at)
     ceilings = [p for p in principals(minter) if p != identity and not authorizer.holds_root(p)]
     token, accessor = new_token()
+    tell("secret", {"token": token})
     record = Token(accessor, identity, hash_token(token), now, expires_at, False, display_name,
                    parent.accessor if parent else None, ceilings)
     store.insert_token(record)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import pluggy
 
 from .audit import Auditor, audit_time
 from .audit_chain import Report as AuditReport
@@ -31,7 +30,7 @@ from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy,
 from .metrics import Metrics
 from .reconcile import reconcile
 from .root_rotation import Rotator
-from .plugin_manager import EngineRegistry, PluginInfo, make_plugin_manager, plugin_infos
+from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
 from .policies import ADMIN_IDENTITY, ROOT_POLICY, check_identity, root_policy, validate_policy
 from .secret_store import SecretStore
 from .settings import Settings
@@ -299,15 +298,16 @@ class Vault(_Operations):
     identity = ADMIN_IDENTITY
 
     def __init__(self, store: str | os.PathLike[str] | Store | None = None, *, key: bytes | str | None = None,
-                 key_file: str | os.PathLike[str] | None = None, plugin_manager: pluggy.PluginManager | None = None,
+                 key_file: str | os.PathLike[str] | None = None, plugin_manager: PluginManager | None = None,
                  clock: Clock | None = None, start_worker: bool = True, lease_options: LeaseOptions | None = None,
                  create: bool = True, settings: Settings | None = None) -> None:
         self._core = self
         self.settings = settings if settings is not None else Settings.from_env()
         self.pm = plugin_manager or make_plugin_manager()
         self.clock = clock or SystemClock()
-        self.store = store if isinstance(store, object) and hasattr(store, "claim_due") else open_store(
-            str(store) if store is not None else default_store_url(), self.pm)
+        if store is None or isinstance(store, (str, os.PathLike)):
+            store = open_store(str(store) if store is not None else default_store_url(), self.pm)
+        self.store = store
         try:
             if isinstance(self.store, SQLiteStore):
                 self.settings.require_outside(self.store.path, "store")

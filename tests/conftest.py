@@ -1,104 +1,24 @@
 """Core tests: a vault on each store backend (a temporary SQLite file, a private PostgreSQL schema),
-a manual clock, and a small in-memory engine."""
+a manual clock, and the testing kit's in-memory engine on a fresh target."""
 
 from __future__ import annotations
 
 import secrets
 
-import attrs
 import pytest
 
-from scaivault_core import Engine, EngineUnreachable, Issued, ManualClock, Vault, hookimpl, make_plugin_manager
+from scaivault_core import ManualClock, make_plugin_manager
 from scaivault_core.leases import LeaseOptions
-
-
-@attrs.define
-class MemoryConfig:
-    fail_revocations: int = 0
-
-
-@attrs.define
-class MemoryRole:
-    creation_statements: list[str] = attrs.field(factory=lambda: ["create {{name}}"])
-
-
-class MemoryTarget:
-    """The "target system" of the memory engine: users by name, and a switch to make it unreachable."""
-
-    def __init__(self) -> None:
-        self.users: dict[str, dict] = {}
-        self.down = False
-        self.created: list[str] = []
-        self.root_passwords: list[str] = []
-        self.retired: list[str] = []
-        self.refuse_rotation = False
-
-    def check(self) -> None:
-        if self.down:
-            raise EngineUnreachable("memory target is down")
-
-
-class MemoryEngine(Engine):
-    type = "database"
-    plugin = "memory"
-    Config = MemoryConfig
-    Role = MemoryRole
-    template_fields = ("creation_statements",)
-    needs_root_credentials = False
-    marks_subjects = True
-    target = MemoryTarget()
-
-    def verify(self) -> None:
-        self.target.check()
-
-    def create(self, request):
-        self.target.check()
-        statements = request.render(request.role.creation_statements, self.context.render)
-        self.target.users[request.username] = {"password": request.password, "until": request.expires_at,
-                                               "statements": statements, "engine": self.context.name}
-        self.target.created.append(request.username)
-        return Issued(data={"username": request.username, "password": request.password})
-
-    def renew(self, handle, role, expires_at):
-        self.target.check()
-        self.target.users[handle["username"]]["until"] = expires_at
-        return None
-
-    def revoke(self, handle):
-        self.target.check()
-        self.target.users.pop(handle["username"], None)
-
-    def list_subjects(self):  # the users this engine marked as its own
-        return sorted(name for name, user in self.target.users.items() if user.get("engine") == self.context.name)
-
-    def revoke_subject(self, subject):
-        self.revoke({"username": subject})
-
-    def new_root_credentials(self, current):
-        return {**current, "password": f"rotated-{len(self.target.root_passwords)}-{id(self)}"}
-
-    def apply_root_credentials(self, current, new):
-        self.target.check()
-        if self.target.refuse_rotation:
-            from scaivault_core import EngineError
-
-            raise EngineError("password does not meet the target's policy")
-        self.target.root_passwords.append(new["password"])
-
-    def retire_root_credentials(self, old):
-        self.target.retired.append(old["password"])
-
-
-class MemoryPlugin:
-    @hookimpl
-    def register_engines(self, register):
-        register(MemoryEngine)
+from scaivault_core.testing import MemoryPlugin, MemoryTarget, VaultFactory
+from scaivault_core.testing.memory import DEFAULT_TARGET
 
 
 @pytest.fixture
 def target():
-    MemoryEngine.target = MemoryTarget()
-    return MemoryEngine.target
+    """The memory target every engine ``{"plugin": "memory"}`` of this test talks to (it names none)."""
+    target = MemoryTarget.new(name=DEFAULT_TARGET)
+    yield target
+    target.forget()
 
 
 @pytest.fixture
@@ -190,27 +110,20 @@ def store_url(request, tmp_path):
 
 
 @pytest.fixture
-def make_vault(tmp_path, clock, store_url):
-    opened = []
+def make_vault(tmp_path, clock, store_url, target):
+    """``make_vault(plugins=(), **kwargs)``: vaults on this test's store, with the memory engine and any ``plugins``."""
+    factory = VaultFactory(store_url, clock=clock, start_worker=False,
+                           lease_options=LeaseOptions(backoff_base=1.0, max_attempts=4))
 
     def make(*, plugins=(), **kwargs):
         kwargs.setdefault("plugin_manager",
                           make_plugin_manager(load_entrypoints=False, plugins=[MemoryPlugin(), *plugins]))
-        kwargs.setdefault("clock", clock)
-        kwargs.setdefault("start_worker", False)
-        kwargs.setdefault("lease_options", LeaseOptions(backoff_base=1.0, max_attempts=4))
         if "key" not in kwargs:  # a shared store takes its key from configuration, never from beside the data
             kwargs.setdefault("key_file", tmp_path / "vault.key")
-        vault = Vault(store_url, **kwargs)
-        opened.append(vault)
-        return vault
+        return factory(**kwargs)
 
     yield make
-    for vault in opened:
-        try:
-            vault.close()
-        except Exception:
-            pass
+    factory.close_all()
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_engine_creation_never_crashes(vault, name, config, ttl):
 @SETTINGS
 @given(name=HOSTILE, statements=st.lists(HOSTILE, max_size=3), ttl=st.one_of(HOSTILE, st.none()))
 def test_role_creation_never_crashes(vault, name, statements, ttl):
-    role = expect_clean(lambda: vault.create_role("mem", name, creation_statements=statements, max_ttl=ttl))
+    role = expect_clean(lambda: vault.create_role("mem", name, permissions=statements, max_ttl=ttl))
     if role is not None:
         vault.delete_role("mem", role.name)
 
@@ -71,8 +71,8 @@ def test_secret_paths_never_escape_and_never_crash(vault, path, data):
 def test_lease_calls_never_crash_and_metadata_is_never_rendered(vault, target, ttl, metadata, lease_id, increment):
     creds = expect_clean(lambda: vault.issue("mem", "readonly", ttl=ttl, metadata=metadata))
     if creds is not None:
-        statements = target.users[creds.data["username"]]["statements"]
-        assert statements == [f"create {creds.data['username']}"]  # only the role's template, only our values
+        permissions = target.users[creds.data["username"]].permissions
+        assert permissions == [f"read:{creds.data['username']}"]  # only the role's template, only our values
         assert vault.lookup(creds.lease_id).metadata == (metadata or {})
         expect_clean(lambda: vault.renew(creds.lease_id, increment))
         vault.revoke(creds.lease_id)

@@ -49,7 +49,7 @@ def test_renew_past_max_is_capped_at_issue_time_plus_max(vault, target):
     result = vault.renew(creds.lease_id, "10h")
     assert result.capped is True
     assert result.lease.expires_at == creds.lease.issued_at + 8 * 3600
-    assert target.users[creds.data["username"]]["until"] == result.lease.expires_at
+    assert target.users[creds.data["username"]].expires_at == result.lease.expires_at
 
 
 def test_renew_or_revoke_of_unknown_lease(vault):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scaivault_core import EngineUnreachable, LeaseState, PermissionDenied, hookimpl
 from scaivault_core.templates import generate_username, is_generated_username
 
-from .conftest import MemoryEngine
+from scaivault_core.testing import MemoryEngine, MemoryUser
 
 EVIL = 'v_readonly_abcdefghijkl" TO CURRENT_USER;ALTER USER attacker SUPERUSER--'
 
@@ -33,7 +33,7 @@ def test_reconcile_lists_then_revokes_orphans(vault, target):
     live = vault.issue("mem", "readonly")
     left = sorted([orphan(vault, target), orphan(vault, target)])
     lookalike = generate_username("readonly", 63)  # made in the target by someone else: no mark, no lease
-    target.users[lookalike] = {}
+    target.users[lookalike] = MemoryUser("", 0)  # no mark: not the engine's
     report = vault.reconcile("mem")
     assert report == {"engine": "mem", "orphans": left, "revoked": [], "failed": [], "skipped": []}
     assert all(name in target.users for name in left)  # listing changes nothing
@@ -92,7 +92,7 @@ def test_reconcile_checks_what_a_plugin_lists(make_vault, target, marks, monkeyp
     own_live = vault.issue("sloppy", "readonly").data["username"]
     own_orphan = orphan(vault, target, "sloppy")
     lookalike = generate_username("readonly", 63)
-    target.users[lookalike] = {}
+    target.users[lookalike] = MemoryUser("", 0)  # no mark: not the engine's
     monkeypatch.setattr(SloppyEngine, "extra", [EVIL, "postgres", "v_readonly_abcdefghijk\n", "x" * 5000, None, 42])
 
     report = vault.reconcile("sloppy", revoke=True)

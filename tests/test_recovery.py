@@ -6,6 +6,7 @@ import socket
 
 from scaivault_core import LeaseState
 from scaivault_core.models import Lease
+from scaivault_core.testing import MemoryUser
 
 
 def test_intent_of_a_dead_process_is_rolled_back_at_next_start(make_vault, target, clock):
@@ -19,7 +20,7 @@ def test_intent_of_a_dead_process_is_rolled_back_at_next_start(make_vault, targe
     intent = Lease("lease_db_crashed", "mem", "readonly", "user:admin", LeaseState.INTENT, now, now + 3600,
                    now + 3600, now + 120, subject="v_readonly_crashed", claimed_by=dead, claim_deadline=now + 120)
     first.store.insert_lease(intent, first.keyring.encrypt_json({"username": "v_readonly_crashed"}, "lease:lease_db_crashed"))
-    target.users["v_readonly_crashed"] = {}
+    target.users["v_readonly_crashed"] = MemoryUser("", 0)
     first.close()
 
     second = make_vault()

@@ -40,10 +40,10 @@ def test_grace_zero_retires_at_once(rooted, target):
 
 
 def test_refused_rotation_keeps_the_old_credential_and_says_why(rooted, target):
-    target.refuse_rotation = True
+    target.refuse["rotate"] = 1  # the target turns the new password down
     with pytest.raises(EngineError) as err:
         rooted.rotate_secret(ROOT)
-    assert "old one stays in force" in err.value.message and "policy" in err.value.message
+    assert "old one stays in force" in err.value.message and "refused rotate" in err.value.message
     assert rooted.get_secret(ROOT).data["password"] == "original-pw"
     assert rooted.store.pending_rotations() == []
 

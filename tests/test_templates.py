@@ -6,18 +6,18 @@ import pytest
 
 from scaivault_core import Engine, InvalidConfig, RoleNotFound, hookimpl
 
-from .conftest import MemoryEngine
+from scaivault_core.testing import MemoryEngine
 
 
 def test_unknown_variable_is_invalid_config_at_role_creation(vault):
     with pytest.raises(InvalidConfig) as err:
-        vault.create_role("mem", "typo", creation_statements=['CREATE ROLE "{{nmae}}"'])
-    assert "nmae" in err.value.message and "creation_statements[0]" in err.value.message
+        vault.create_role("mem", "typo", permissions=['CREATE ROLE "{{nmae}}"'])
+    assert "nmae" in err.value.message and "permissions[0]" in err.value.message
 
 
 def test_syntax_error_is_invalid_config(vault):
     with pytest.raises(InvalidConfig):
-        vault.create_role("mem", "broken", creation_statements=["CREATE {{ name"])
+        vault.create_role("mem", "broken", permissions=["CREATE {{ name"])
 
 
 def test_unknown_role_field_is_named(vault):
@@ -32,17 +32,17 @@ def test_unknown_role_field_is_named(vault):
 ])
 def test_sandbox_refuses_attribute_escapes_at_role_creation(vault, target, template):
     with pytest.raises(InvalidConfig) as err:
-        vault.create_role("mem", "evil", creation_statements=[template])
-    assert err.value.details["field"] == "creation_statements[0]"
+        vault.create_role("mem", "evil", permissions=[template])
+    assert err.value.details["field"] == "permissions[0]"
     with pytest.raises(RoleNotFound):
         vault.issue("mem", "evil")
     assert target.users == {}
 
 
 def test_all_four_variables_render(vault, target):
-    vault.create_role("mem", "vars", creation_statements=["{{name}}|{{password}}|{{expiration}}|{{ttl_seconds}}"])
+    vault.create_role("mem", "vars", permissions=["{{name}}|{{password}}|{{expiration}}|{{ttl_seconds}}"])
     creds = vault.issue("mem", "vars", ttl="30m")
-    rendered = target.users[creds.data["username"]]["statements"][0]
+    rendered = target.users[creds.data["username"]].permissions[0]
     name, password, expiration, ttl = rendered.split("|")
     assert (name, password, ttl) == (creds.data["username"], creds.data["password"], "1800")
     assert expiration.endswith("Z")
@@ -80,25 +80,25 @@ def quoting_vault(make_vault, target):
 
 def test_quote_calls_the_rendering_engines_own_quote(quoting_vault, target):
     for engine in ("q1", "q2"):  # one class, one compiled template, each engine's own quote
-        quoting_vault.create_role(engine, "r", creation_statements=['DROP {{ name|quote }} {{ "a\\"b"|quote }}'])
+        quoting_vault.create_role(engine, "r", permissions=['DROP {{ name|quote }} {{ "a\\"b"|quote }}'])
     for engine in ("q1", "q2"):
         creds = quoting_vault.issue(engine, "r")
-        statement = target.users[creds.data["username"]]["statements"][0]
+        statement = target.users[creds.data["username"]].permissions[0]
         assert statement == f'DROP {engine}:"{creds.data["username"]}" {engine}:"a""b"'
 
 
 def test_quote_on_an_engine_without_it_is_invalid_config_at_role_creation(quoting_vault):
     with pytest.raises(InvalidConfig) as err:
-        quoting_vault.create_role("mem", "r", creation_statements=["DROP {{ name|quote }}"])
-    assert err.value.details["field"] == "creation_statements[0]" and "quote" in err.value.message
+        quoting_vault.create_role("mem", "r", permissions=["DROP {{ name|quote }}"])
+    assert err.value.details["field"] == "permissions[0]" and "quote" in err.value.message
 
 
 def test_plugin_filters_work_beside_quote(quoting_vault, target):
-    quoting_vault.create_role("q1", "r", creation_statements=["{{ name|shout|quote }}"])
-    quoting_vault.create_role("mem", "r", creation_statements=["{{ name|shout }}"])
+    quoting_vault.create_role("q1", "r", permissions=["{{ name|shout|quote }}"])
+    quoting_vault.create_role("mem", "r", permissions=["{{ name|shout }}"])
     for engine in ("q1", "mem"):
         creds = quoting_vault.issue(engine, "r")
-        assert creds.data["username"].upper() in target.users[creds.data["username"]]["statements"][0]
+        assert creds.data["username"].upper() in target.users[creds.data["username"]].permissions[0]
 
 
 def test_an_engine_offers_quote_only_by_overriding_it():
@@ -141,8 +141,8 @@ EXPENSIVE = [
 @pytest.mark.parametrize("template", EXPENSIVE)
 def test_expensive_or_failing_templates_are_invalid_config_at_role_creation(vault, target, template):
     with pytest.raises(InvalidConfig) as err:
-        vault.create_role("mem", "costly", creation_statements=["SELECT 1", template])
-    assert err.value.details["field"] == "creation_statements[1]"
+        vault.create_role("mem", "costly", permissions=["SELECT 1", template])
+    assert err.value.details["field"] == "permissions[1]"
     assert "x" * 100 not in err.value.message  # the reason, never the template's or a value's text
 
 
@@ -155,11 +155,11 @@ def test_expensive_or_failing_templates_are_invalid_config_at_role_creation(vaul
     ("{{ [3, 1, 2]|sort|reverse|list }} {{ 42.55|round(1, 'floor') }}", "[3, 2, 1] 42.5"),
 ])
 def test_what_templates_may_do_still_renders(vault, target, template, expected):
-    vault.create_role("mem", "fine", creation_statements=[template])
+    vault.create_role("mem", "fine", permissions=[template])
     creds = vault.issue("mem", "fine", ttl="30m")
     username = creds.data["username"]
     expected = expected.replace("{NAME}", username.upper()).replace("{name-}", username.replace("_", "-"))
-    assert target.users[username]["statements"] == [expected.replace("{name}", username)]
+    assert target.users[username].permissions == [expected.replace("{name}", username)]
 
 
 def test_refusals_name_the_reason():

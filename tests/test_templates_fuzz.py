@@ -94,9 +94,9 @@ def test_a_template_is_refused_at_creation_or_renders_bounded_at_issue(template,
 @given(template=TEMPLATES_TEXT)
 def test_through_the_vault_only_invalid_config_ever_comes_back(vault, target, template):
     """Role creation and issue as a caller meets them: a 400 with invalid_config, or a credential."""
-    name = f"r{len(target.created)}-{abs(hash(template)) % 10**8}"
+    name = f"r{len(target.calls)}-{abs(hash(template)) % 10**8}"
     try:
-        vault.create_role("mem", name, creation_statements=[template])
+        vault.create_role("mem", name, permissions=[template])
     except ScaiVaultError as exc:
         assert isinstance(exc, InvalidConfig), exc
         return
@@ -105,7 +105,7 @@ def test_through_the_vault_only_invalid_config_ever_comes_back(vault, target, te
     except ScaiVaultError as exc:
         assert isinstance(exc, InvalidConfig), exc
         return
-    assert len(target.users[creds.data["username"]]["statements"][0]) <= MAX_OUTPUT_LENGTH
+    assert len(target.users[creds.data["username"]].permissions[0]) <= MAX_OUTPUT_LENGTH
     vault.revoke(creds.lease_id)
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from ..errors import InvalidConfig
 from ..hookspecs import hookimpl
+from ..store.pg_urls import is_postgres_url
 from ..store.sqlite import SQLiteStore, is_sqlite_url, path_from_url
 
 
 @hookimpl(trylast=True)
 def store_for_url(url: str):
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(url):
         try:
             from ..store.postgresql import PostgresStore
         except ImportError as exc:

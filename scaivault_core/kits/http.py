@@ -1,4 +1,5 @@
-"""An HTTPS client for engines whose target is a REST API: TLS trust, bounded retries, error mapping.
+"""An HTTPS client for engines whose target is a REST API: TLS trust, bounded retries, error mapping,
+and the root token that authorises each call (``RootBearer``).
 
 Cloud APIs answer throttling with 429 and a ``Retry-After`` header and transient faults with 5xx.
 429 and 503 mean the request was turned away before it did anything, so every request is
@@ -16,7 +17,7 @@ import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 from urllib.parse import urlsplit
 
 import attrs
@@ -155,3 +156,30 @@ def response_error(response: httpx.Response, service: str, action: str) -> Excep
             service=service, api_status=response.status_code, api_code=code)
     return EngineError(f"{service} refused to {action}: {response.status_code} {text}",
                        service=service, api_status=response.status_code, api_code=code)
+
+
+class RootBearer(httpx.Auth):
+    """Bearer auth with the engine's root token: the cached one, and after a 401 once more with a fresh one.
+
+    ``token(fresh)`` returns the token, a new one when ``fresh``. A cached token may have been
+    revoked or have expired early behind the engine's back, so one retry with a new token tells a
+    stale token from refused credentials; a second 401 is ``InvalidConfig`` on the root credentials,
+    in ``service``'s words. Pass it as ``auth=`` to ``ApiClient.send``: its retries wrap the whole flow.
+    """
+
+    requires_response_body = True  # the refusal's body says why
+
+    def __init__(self, token: Callable[[bool], str], *, service: str, holder: str) -> None:
+        self._token, self._service, self._holder = token, service, holder
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token(False)}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        request.headers["Authorization"] = f"Bearer {self._token(True)}"
+        response = yield request
+        if response.status_code == 401:
+            code, message = error_parts(response)
+            raise InvalidConfig(f"{self._service} does not accept {self._holder}'s token: {code}: {message}",
+                                field="root_credentials", api_code=code)

@@ -3,26 +3,21 @@
 Same semantics as ``store.sqlite``: every lease change is a compare-and-set ``UPDATE``, so of two
 processes racing for a lease exactly one wins. Due leases are claimed with ``FOR UPDATE SKIP
 LOCKED`` plus a claim deadline, so each expiry is revoked by one process and a dead process's
-claims pass to the next once their deadline is over. When a lease becomes due within the next
-minute the store sends a ``NOTIFY``; ``subscribe`` hands those to the expiry worker, so a process
-learns of leases issued elsewhere without scanning the table (later ones it finds itself, since
-a worker never sleeps longer than that).
+claims pass to the next once their deadline is over. Leases that become due soon are announced
+to the other processes (``pg_notify``).
 
 Tables live in their own schema (``?schema=``, default ``scaivault``); connections come from a
-pool (``?pool_min=``, ``?pool_max=``). Everything else in the URL goes to libpq unchanged.
+pool (``?pool_min=``, ``?pool_max=``). Everything else in the URL goes to libpq unchanged
+(``pg_urls``).
 Needs the ``postgres-store`` extra (psycopg and psycopg-pool).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import re
 import threading
-import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
-from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -31,78 +26,18 @@ from psycopg_pool import ConnectionPool
 from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict, InvalidConfig, InvalidRequest
 from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
-from .pg_migrations import migrate
 from ..redaction import redact
-from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
-                   engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
-                   rules_json, secret_from_row, token_from_row, token_row)
+from .pg_migrations import migrate
+from .pg_notify import DueChannel
+from .pg_urls import parse_url, url_credentials
+from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
+                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
+                   equal_to, head_values, lease_from_row, lease_list_query, lease_update, policy_from_row,
+                   role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row, where)
 from . import LEASE_COLUMNS
 
-log = logging.getLogger("scaivault.pg_store")
-
-DEFAULT_SCHEMA = "scaivault"
-_SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_LIVE = "('intent', 'active', 'revoking')"  # literal, so the planner can use the partial index leases_due
-_ANY_STATE = ("intent", "active", "revoking", "irrevocable")
 _COLS = ", ".join(LEASE_COLUMNS)
 _INSERT_RETRIES = 20
-NOTIFY_WITHIN = 60.0  # seconds; must be at least the expiry worker's longest sleep
-
-
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
-def parse_url(url: str) -> tuple[str, str, dict[str, int], str]:
-    """(libpq URL, schema, pool sizes, the URL with any password masked) from a store URL."""
-    parts = urlsplit(url)
-    ours = {"schema": DEFAULT_SCHEMA, "pool_min": "1", "pool_max": "10"}
-    passed = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in ours:
-            ours[key] = value
-        else:
-            passed.append((key, value))
-    if not _SCHEMA.fullmatch(ours["schema"]):
-        raise InvalidConfig("The store URL's schema= must be a plain identifier (letters, digits, _).", field="schema")
-    try:
-        pool = {"min_size": int(ours["pool_min"]), "max_size": int(ours["pool_max"])}
-    except ValueError:
-        raise InvalidConfig("pool_min and pool_max in the store URL are numbers.", field="pool_max") from None
-    if not 0 <= pool["min_size"] <= pool["max_size"] or pool["max_size"] < 1:
-        raise InvalidConfig("The store URL needs 0 <= pool_min <= pool_max and pool_max >= 1.", field="pool_max")
-    # quote, not quote_plus: libpq decodes %20 but reads '+' as itself (options=-c%20... must survive)
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(passed, quote_via=quote)))
-    return conninfo, ours["schema"], pool, mask_url(url)
-
-
-# libpq parameters that carry a credential (the password, the client key's passphrase).
-_CREDENTIAL_PARAMETERS = frozenset({"password", "sslpassword"})
-
-
-def mask_url(url: str) -> str:
-    """``url`` as it may be shown (repr, logs, errors, the CLI): every credential in it replaced by ``***``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, at, hosts = netloc.rpartition("@")
-        netloc = userinfo.split(":", 1)[0] + ":***" + at + hosts
-    items = []
-    for item in parts.query.split("&") if parts.query else []:
-        key, sep, _ = item.partition("=")
-        items.append(f"{key}=***" if sep and unquote_plus(key).lower() in _CREDENTIAL_PARAMETERS else item)
-    return urlunsplit(parts._replace(netloc=netloc, query="&".join(items)))
-
-
-def url_credentials(url: str) -> list[str]:
-    """The credentials in ``url``, as written and decoded, to mask wherever a driver might quote them."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [value for key, value in parse_qsl(parts.query, keep_blank_values=True)
-              if key.lower() in _CREDENTIAL_PARAMETERS and value]
-    return sorted({*found, *(unquote(v) for v in found)}, key=len, reverse=True)
-
-
 
 
 class PostgresStore:
@@ -111,15 +46,12 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self._conninfo, self.schema, pool_sizes, self.url = parse_url(url)
         self._credentials = url_credentials(url)
-        self.channel = f"scaivault_due_{self.schema}"[:63]
         self._pool = ConnectionPool(self._conninfo, kwargs={"autocommit": True}, configure=self._configure,
                                     open=False, name=f"scaivault-{self.schema}", **pool_sizes)
+        self._due = DueChannel(self._conninfo, self.schema, self._pool, self._credentials)
         self._opened = False
         self._open_lock = threading.Lock()
         self._local = threading.local()  # the connection of this thread's open transaction, if any
-        self._callbacks: list[Any] = []
-        self._listener: threading.Thread | None = None
-        self._closed = threading.Event()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -192,10 +124,7 @@ class PostgresStore:
         self._ensure_open()
 
     def close(self) -> None:
-        self._closed.set()
-        if self._listener is not None:
-            self._listener.join(timeout=5)
-            self._listener = None
+        self._due.close()
         if self._opened:
             self._pool.close()
             self._opened = False
@@ -220,74 +149,18 @@ class PostgresStore:
                     yield
                 finally:
                     local.conn, local.depth = None, 0
-        self._notify(local.announce)  # only once committed: listeners must find what they are told of
+        self._due.send(local.announce)  # only once committed: listeners must find what they are told of
 
     # -- notifications -------------------------------------------------------------------------
 
     def subscribe(self, callback: Any) -> None:
-        """Call ``callback(due_at)`` whenever any process makes a lease due at ``due_at`` (from a LISTEN thread).
-
-        After (re)connecting it is called with ``-inf``: anything announced meanwhile was missed.
-        """
-        self._callbacks.append(callback)
-        if self._listener is None:
-            self._listener = threading.Thread(target=self._listen, name="scaivault-listen", daemon=True)
-            self._listener.start()
-
-    def _announce(self, due_at: float) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(due_at)
-            except Exception:
-                log.exception("a due-time subscriber failed")
-
-    def _listen(self) -> None:
-        backoff = 0.5
-        while not self._closed.is_set():
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                    backoff = 0.5
-                    self._announce(float("-inf"))
-                    while not self._closed.is_set():
-                        for note in conn.notifies(timeout=0.5):
-                            try:
-                                self._announce(float(note.payload))
-                            except ValueError:
-                                continue
-            except psycopg.Error as exc:
-                if self._closed.is_set():
-                    return
-                log.warning("listening for new leases failed, reconnecting in %.1fs: %s", backoff,
-                            redact(str(exc).strip(), self._credentials))
-                self._closed.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+        """Call ``callback(due_at)`` whenever any process makes a lease due at ``due_at`` (``DueChannel.subscribe``)."""
+        self._due.subscribe(callback)
 
     def _announce_due(self, due_at: float) -> None:
-        """Tell other processes a lease is due at ``due_at``, if that is soon enough to matter (after commit)."""
-        # A worker sleeps at most ExpiryWorker.max_sleep (30 s) and then looks at the store itself,
-        # so only due times inside that horizon are worth waking anyone for.
-        if due_at > time.time() + NOTIFY_WITHIN:
-            return
-        if getattr(self._local, "conn", None) is not None:
-            self._local.announce.append(due_at)
-        else:
-            self._notify([due_at])
-
-    def _notify(self, due_times: list[float]) -> None:
-        if not due_times:
-            return
-        # In a transaction of its own with asynchronous commit: PostgreSQL serialises the commits of
-        # notifying transactions, so one that waited for a WAL flush would queue every other process
-        # behind it. A notification lost in a server crash costs at most one worker sleep.
-        notify = sql.SQL("; ").join(sql.SQL("SELECT pg_notify({}, {})").format(sql.Literal(self.channel), sql.Literal(repr(t)))
-                                    for t in due_times)
-        try:
-            with self._pool.connection() as conn:
-                conn.execute(sql.SQL("BEGIN; SET LOCAL synchronous_commit TO off; {}; COMMIT").format(notify))
-        except psycopg.Error as exc:
-            log.warning("announcing a due lease failed (other processes find it within a worker sleep): %s",
-                        type(exc).__name__)
+        """Tell other processes a lease is due at ``due_at`` (after this thread's transaction, if one is open)."""
+        in_transaction = getattr(self._local, "conn", None) is not None
+        self._due.announce(due_at, self._local.announce if in_transaction else None)
 
     # -- meta ----------------------------------------------------------------------------------
 
@@ -476,8 +349,8 @@ class PostgresStore:
         return self._exec("DELETE FROM bindings WHERE policy = %s AND identity = %s", (policy, identity)) > 0
 
     def list_bindings(self, policy: str | None = None, identity: str | None = None) -> list[tuple[str, str]]:
-        clauses, params = self._filters((("policy", policy), ("identity", identity)))
-        rows = self._all(f"SELECT policy, identity FROM bindings{_where(clauses)} ORDER BY policy, identity", params)
+        clauses, params = equal_to((("policy", policy), ("identity", identity)), "%s")
+        rows = self._all(f"SELECT policy, identity FROM bindings{where(clauses)} ORDER BY policy, identity", params)
         return [tuple(r) for r in rows]
 
     def policies_for(self, identity: str) -> list[Policy]:
@@ -494,24 +367,14 @@ class PostgresStore:
         return token_from_row(row) if row else None
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:
-        clauses, params = self._filters((("identity", identity),))
-        rows = self._all(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens{_where(clauses)} ORDER BY created_at", params)
+        clauses, params = equal_to((("identity", identity),), "%s")
+        rows = self._all(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens{where(clauses)} ORDER BY created_at", params)
         return [token_from_row(r) for r in rows]
 
     def revoke_token(self, accessor: str) -> bool:
         """Revoke the token and every token minted from it, however far down."""
         return self._exec(f"UPDATE tokens SET revoked = true WHERE accessor IN {TOKEN_TREE.format(param='%s')}",
                           (accessor,)) > 0
-
-    @staticmethod
-    def _filters(pairs: Iterable[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
-        """Conditions for the pairs whose value is given (PostgreSQL can't type ``%s IS NULL OR ...``)."""
-        clauses, params = [], []
-        for column, value in pairs:
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        return clauses, params
 
     # -- leases --------------------------------------------------------------------------------
 
@@ -530,25 +393,7 @@ class PostgresStore:
 
     def update_lease(self, lease_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
         """Apply ``changes`` only if every ``expect`` column still holds its value (a tuple means one of)."""
-        params: list[Any] = []
-        sets = []
-        for column, value in changes.items():
-            _check_column(column)
-            sets.append(f"{column} = %s")
-            params.append(json.dumps(value) if column == "metadata" else value)
-        where = ["lease_id = %s"]
-        params.append(lease_id)
-        for column, value in expect.items():
-            _check_column(column)
-            if isinstance(value, tuple):
-                where.append(f"{column} = ANY(%s)")
-                params.append(list(value))
-            elif value is None:
-                where.append(f"{column} IS NULL")
-            else:
-                where.append(f"{column} = %s")
-                params.append(value)
-        changed = self._exec(f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params) == 1
+        changed = self._exec(*lease_update(lease_id, changes, expect, "%s")) == 1
         if changed and changes.get("due_at") is not None:  # other processes' workers may need to wake for it
             self._announce_due(changes["due_at"])
         return changed
@@ -564,7 +409,7 @@ class PostgresStore:
     def claim_due(self, now: float, limit: int, claimant: str, deadline: float) -> list[tuple[Lease, bytes]]:
         # SKIP LOCKED: processes claiming at the same moment take disjoint batches instead of queueing.
         rows = self._all(
-            f"WITH due AS (SELECT lease_id FROM leases WHERE state IN {_LIVE} AND due_at <= %s "
+            f"WITH due AS (SELECT lease_id FROM leases WHERE state IN {LIVE_STATES} AND due_at <= %s "
             f"  AND (claimed_by IS NULL OR claim_deadline < %s) ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"UPDATE leases l SET claimed_by = %s, claim_deadline = %s FROM due WHERE l.lease_id = due.lease_id "
             f"RETURNING {', '.join('l.' + c for c in LEASE_COLUMNS)}",
@@ -579,27 +424,17 @@ class PostgresStore:
         """
         row = self._one(
             f"SELECT LEAST("
-            f"(SELECT due_at FROM leases WHERE state IN {_LIVE} AND claimed_by IS NULL ORDER BY due_at LIMIT 1), "
-            f"(SELECT MIN(GREATEST(due_at, claim_deadline)) FROM leases WHERE claimed_by IS NOT NULL AND state IN {_LIVE}))"
+            f"(SELECT due_at FROM leases WHERE state IN {LIVE_STATES} AND claimed_by IS NULL ORDER BY due_at LIMIT 1), "
+            f"(SELECT MIN(GREATEST(due_at, claim_deadline)) FROM leases WHERE claimed_by IS NOT NULL AND state IN {LIVE_STATES}))"
         )
         return row[0] if row else None
 
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     states: Iterable[str] | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> list[Lease]:
-        clauses, params = self._filters((("engine", engine), ("role", role), ("identity", identity)))
-        if states:
-            clauses.append("state = ANY(%s)")
-            params.append(list(states))
-        if prefix:
-            clauses.append("left(lease_id, %s) = %s")
-            params.extend((len(prefix), prefix))
-        if after:
-            clauses.append("lease_id > %s")
-            params.append(after)
-        rows = self._all(f"SELECT {', '.join(LEASE_LIST_COLUMNS)} FROM leases{_where(clauses)} ORDER BY lease_id LIMIT %s",
-                         (*params, limit))
-        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
+        sql, params = lease_list_query("%s", engine=engine, role=role, identity=identity, states=states, prefix=prefix,
+                                       after=after, limit=limit)
+        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in self._all(sql, params)]
 
     def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
         # Literal conditions rather than "%s IS NULL OR ...", so the planner picks the index that fits.
@@ -608,7 +443,7 @@ class PostgresStore:
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
-        row = self._one(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {_LIVE}", tuple(params))
+        row = self._one(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}", tuple(params))
         return row[0]
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
@@ -617,8 +452,8 @@ class PostgresStore:
         return [tuple(r) for r in rows]
 
     def lease_counts(self) -> list[tuple[str, str, str, int]]:
-        rows = self._all("SELECT engine, role, state, COUNT(*) FROM leases WHERE state = ANY(%s) "
-                         "GROUP BY engine, role, state", (list(_ANY_STATE),))
+        rows = self._all(f"SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN {UNFINISHED_STATES} "
+                         "GROUP BY engine, role, state")
         return [tuple(r) for r in rows]
 
     def claimants(self) -> list[str]:
@@ -663,28 +498,17 @@ class PostgresStore:
                 "WITH entry AS (INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details, seq, "
                 "mac, key_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) " + _SET_HEAD,
                 (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, details,
-                 seq, mac, key_id, *_head_values(head)),
+                 seq, mac, key_id, *head_values(head)),
             )
 
     def list_audit(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
                    limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
                    outcome: str | None = None, since: float | None = None,
                    until: float | None = None) -> list[tuple[int, AuditEvent]]:
-        clauses, params = self._filters((("lease_id", lease_id), ("operation", operation), ("identity", identity),
-                                         ("outcome", outcome)))
-        for clause, value in (("left(path, %s) = %s", path_prefix or None), ("time >= %s", since),
-                              ("time < %s", until)):
-            if value is not None:
-                clauses.append(clause)
-                params.extend((len(value), value) if clause.startswith("left") else (value,))
-        clauses.append("id > %s")
-        rows = self._all(f"SELECT id, time, identity, operation, path, outcome, lease_id, details FROM audit"
-                         f"{_where(clauses)} ORDER BY id LIMIT %s", (*params, after, limit))
-        return [
-            (r[0], AuditEvent(time=r[1], identity=r[2], operation=r[3], path=r[4], outcome=r[5], lease_id=r[6],
-                              details=json.loads(r[7] or "{}")))
-            for r in rows
-        ]
+        sql, params = audit_list_query("%s", lease_id=lease_id, operation=operation, after=after, limit=limit,
+                                       identity=identity, path_prefix=path_prefix, outcome=outcome, since=since,
+                                       until=until)
+        return [audit_from_row(r) for r in self._all(sql, params)]
 
     def audit_head(self, *, lock: bool = False) -> ChainHead:
         """The chain head; ``lock`` (in a transaction) holds it, so no other process appends until commit."""
@@ -708,23 +532,10 @@ class PostgresStore:
                 with self._conn() as conn, conn.cursor() as cur:
                     cur.executemany("UPDATE audit SET mac = %s, key_id = %s WHERE id = %s",
                                     [(mac, key_id, entry_id) for entry_id, mac, key_id in links])
-            self._exec(_SET_HEAD, _head_values(head))
+            self._exec(_SET_HEAD, head_values(head))
 
 
 _SET_HEAD = ("INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
              "VALUES (1, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
              "mac = excluded.mac, key_id = excluded.key_id, head_mac = excluded.head_mac, "
              "resign_seq = excluded.resign_seq, resign_mac = excluded.resign_mac")
-
-
-def _head_values(head: ChainHead) -> tuple:
-    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)
-
-
-def _where(clauses: list[str]) -> str:
-    return " WHERE " + " AND ".join(clauses) if clauses else ""
-
-
-def _check_column(column: str) -> None:
-    if column not in LEASE_COLUMNS:
-        raise ValueError(f"leases has no column {column!r}")

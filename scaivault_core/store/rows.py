@@ -1,7 +1,9 @@
-"""How records map to table rows, column by column: one place for both store backends.
+"""How records map to table rows, column by column, and the SQL both store backends share.
 
 The SQLite and PostgreSQL stores differ in SQL dialect and connection handling, not in what a row
-holds; their tables mirror each other column for column.
+holds; their tables mirror each other column for column. What they would otherwise each write
+(the lease states as SQL, the compare-and-set lease update, the filtered lease and audit lists)
+is built here once, in SQL both dialects read, with the dialect's placeholder as a parameter.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..models import EngineRecord, Lease, Policy, Rule, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
 from . import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
@@ -24,6 +26,48 @@ TOKEN_COLUMNS = ("accessor", "token_hash", "identity", "created_at", "expires_at
 TOKEN_TREE = ("(WITH RECURSIVE tree(accessor) AS (SELECT accessor FROM tokens WHERE accessor = {param} "
               "UNION SELECT t.accessor FROM tokens t JOIN tree ON t.parent = tree.accessor) SELECT accessor FROM tree)")
 LEASE_LIST_COLUMNS = tuple(c for c in LEASE_COLUMNS if c != "sealed_handle")
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """``('a', 'b')``: known words as a literal SQL list (never a request's values)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# Literal rather than bound, so each planner can use the partial indexes written on these states.
+LIVE_STATES = sql_list(LeaseState.LIVE)
+UNFINISHED_STATES = sql_list(LeaseState.UNFINISHED)
+
+
+def lease_update(lease_id: str, changes: dict[str, Any], expect: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    """The compare-and-set ``UPDATE`` behind both stores' ``update_lease``, and its parameters.
+
+    ``changes`` apply only if every ``expect`` column still holds its value (a tuple: one of them;
+    None: NULL). ``param`` is the dialect's placeholder (``?`` or ``%s``). Column names are checked
+    against the table's, since they are written into the statement.
+    """
+    sets, params = [], []
+    for column, value in changes.items():
+        sets.append(f"{_lease_column(column)} = {param}")
+        params.append(json.dumps(value) if column == "metadata" else value)
+    where = [f"lease_id = {param}"]
+    params.append(lease_id)
+    for column, value in expect.items():
+        column = _lease_column(column)
+        if isinstance(value, tuple):
+            where.append(f"{column} IN ({', '.join([param] * len(value))})")
+            params.extend(value)
+        elif value is None:
+            where.append(f"{column} IS NULL")
+        else:
+            where.append(f"{column} = {param}")
+            params.append(value)
+    return f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params
+
+
+def _lease_column(column: str) -> str:
+    if column not in LEASE_COLUMNS:
+        raise ValueError(f"leases has no column {column!r}")
+    return column
 
 
 def engine_row(e: EngineRecord) -> tuple:
@@ -80,3 +124,73 @@ def lease_from_row(row: Iterable[Any], columns: Iterable[str] = LEASE_COLUMNS) -
     values["metadata"] = json.loads(values["metadata"] or "{}")
     values["renewable"] = bool(values["renewable"])  # SQLite stores 0/1
     return Lease(**values), sealed
+
+
+def where(conditions: list[str]) -> str:
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def equal_to(pairs: Iterable[tuple[str, Any]], param: str) -> tuple[list[str], list[Any]]:
+    """Conditions for the (column, value) pairs whose value is given, and their parameters.
+
+    Literal conditions rather than ``? IS NULL OR ...``: the planner then picks the index that fits.
+    """
+    conditions, params = [], []
+    for column, value in pairs:
+        if value is not None:
+            conditions.append(f"{column} = {param}")
+            params.append(value)
+    return conditions, params
+
+
+def lease_list_query(param: str, *, engine: str | None, role: str | None, identity: str | None,
+                     states: Iterable[str] | None, prefix: str | None, after: str | None,
+                     limit: int) -> tuple[str, list[Any]]:
+    """``list_leases``: leases by filter, ordered by id, a page after ``after``."""
+    conditions, params = equal_to((("engine", engine), ("role", role), ("identity", identity)), param)
+    if states:
+        states = tuple(states)
+        conditions.append(f"state IN ({', '.join([param] * len(states))})")
+        params.extend(states)
+    if prefix:
+        conditions.append(f"substr(lease_id, 1, {param}) = {param}")
+        params.extend((len(prefix), prefix))
+    if after:
+        conditions.append(f"lease_id > {param}")
+        params.append(after)
+    sql = f"SELECT {', '.join(LEASE_LIST_COLUMNS)} FROM leases{where(conditions)} ORDER BY lease_id LIMIT {param}"
+    return sql, [*params, limit]
+
+
+AUDIT_LIST_COLUMNS = ("id", "time", "identity", "operation", "path", "outcome", "lease_id", "details")
+
+
+def audit_list_query(param: str, *, lease_id: str | None, operation: str | None, after: int, limit: int,
+                     identity: str | None, path_prefix: str | None, outcome: str | None, since: float | None,
+                     until: float | None) -> tuple[str, list[Any]]:
+    """``list_audit``: entries by filter, oldest first, a page after the id ``after``."""
+    conditions, params = equal_to((("lease_id", lease_id), ("operation", operation), ("identity", identity),
+                                   ("outcome", outcome)), param)
+    if path_prefix:
+        conditions.append(f"substr(path, 1, {param}) = {param}")
+        params.extend((len(path_prefix), path_prefix))
+    for condition, value in ((f"time >= {param}", since), (f"time < {param}", until)):
+        if value is not None:
+            conditions.append(condition)
+            params.append(value)
+    conditions.append(f"id > {param}")
+    sql = f"SELECT {', '.join(AUDIT_LIST_COLUMNS)} FROM audit{where(conditions)} ORDER BY id LIMIT {param}"
+    return sql, [*params, after, limit]
+
+
+def audit_from_row(row: Iterable[Any]) -> tuple[int, AuditEvent]:
+    """(id, event) from a row of ``AUDIT_LIST_COLUMNS``."""
+    values = dict(zip(AUDIT_LIST_COLUMNS, row))
+    entry_id = values.pop("id")
+    values["details"] = json.loads(values["details"] or "{}")
+    return entry_id, AuditEvent(**values)
+
+
+def head_values(head: Any) -> tuple:
+    """An audit chain head (``audit_chain.ChainHead``) as the columns of its row, after ``id``."""
+    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)

@@ -15,12 +15,12 @@ from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, Secret
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
-from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS, TOKEN_TREE,
-                   engine_from_row, engine_row, lease_from_row, policy_from_row, role_from_row, role_row,
-                   rules_json, secret_from_row, token_from_row, token_row)
+from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
+                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
+                   head_values, lease_from_row, lease_list_query, lease_update, policy_from_row, role_from_row,
+                   role_row, rules_json, secret_from_row, token_from_row, token_row)
 from . import LEASE_COLUMNS
 
-_LIVE = "('intent', 'active', 'revoking')"
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
 # Statements that leave ``_cached_rows`` valid: reads, and the writes of the lease lifecycle. Any
 # other write (an engine, role, policy, binding or token above all) clears it.
@@ -368,23 +368,7 @@ class SQLiteStore:
 
     def update_lease(self, lease_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
         """Apply ``changes`` only if every ``expect`` column still holds its value (a tuple means one of)."""
-        params: list[Any] = []
-        sets = []
-        for column, value in changes.items():
-            sets.append(f"{column} = ?")
-            params.append(json.dumps(value) if column == "metadata" else value)
-        where = ["lease_id = ?"]
-        params.append(lease_id)
-        for column, value in expect.items():
-            if isinstance(value, tuple):
-                where.append(f"{column} IN ({', '.join('?' * len(value))})")
-                params.extend(value)
-            elif value is None:
-                where.append(f"{column} IS NULL")
-            else:
-                where.append(f"{column} = ?")
-                params.append(value)
-        return self._exec(f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params).rowcount == 1
+        return self._exec(*lease_update(lease_id, changes, expect, "?")).rowcount == 1
 
     def claim_lease(self, lease_id: str, claimant: str, deadline: float, now: float, states: Iterable[str]) -> tuple[Lease, bytes] | None:
         states = tuple(states)
@@ -400,7 +384,7 @@ class SQLiteStore:
         with self.transaction():
             rows = self._exec(
                 f"UPDATE leases SET claimed_by = ?, claim_deadline = ? WHERE lease_id IN ("
-                f"  SELECT lease_id FROM leases WHERE state IN {_LIVE} AND due_at <= ?"
+                f"  SELECT lease_id FROM leases WHERE state IN {LIVE_STATES} AND due_at <= ?"
                 f"  AND (claimed_by IS NULL OR claim_deadline < ?) ORDER BY due_at LIMIT ?"
                 f") RETURNING {', '.join(LEASE_COLUMNS)}",
                 (claimant, deadline, now, now, limit),
@@ -408,33 +392,15 @@ class SQLiteStore:
         return [lease_from_row(r) for r in rows]
 
     def next_due_at(self) -> float | None:
-        row = self._exec(f"SELECT due_at FROM leases WHERE state IN {_LIVE} ORDER BY due_at LIMIT 1").fetchone()
+        row = self._exec(f"SELECT due_at FROM leases WHERE state IN {LIVE_STATES} ORDER BY due_at LIMIT 1").fetchone()
         return row[0] if row else None
 
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     states: Iterable[str] | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> list[Lease]:
-        where, params = [], []
-        for column, value in (("engine", engine), ("role", role), ("identity", identity)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if states:
-            states = tuple(states)
-            where.append(f"state IN ({', '.join('?' * len(states))})")
-            params.extend(states)
-        if prefix:
-            where.append("substr(lease_id, 1, ?) = ?")
-            params.extend((len(prefix), prefix))
-        if after:
-            where.append("lease_id > ?")
-            params.append(after)
-        sql = f"SELECT {', '.join(LEASE_LIST_COLUMNS)} FROM leases"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY lease_id LIMIT ?"
-        rows = self._exec(sql, (*params, limit)).fetchall()
-        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in rows]
+        sql, params = lease_list_query("?", engine=engine, role=role, identity=identity, states=states, prefix=prefix,
+                                       after=after, limit=limit)
+        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in self._exec(sql, params).fetchall()]
 
     def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
         # Literal conditions rather than "? IS NULL OR ...", so the planner picks the index that fits.
@@ -443,7 +409,7 @@ class SQLiteStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        row = self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {_LIVE}", params).fetchone()
+        row = self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}", params).fetchone()
         return row[0]
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
@@ -459,7 +425,7 @@ class SQLiteStore:
 
     def lease_counts(self) -> list[tuple[str, str, str, int]]:
         rows = self._exec(
-            "SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN ('intent', 'active', 'revoking', 'irrevocable') "
+            f"SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN {UNFINISHED_STATES} "
             "GROUP BY engine, role, state"
         ).fetchall()
         return [tuple(r) for r in rows]
@@ -505,7 +471,7 @@ class SQLiteStore:
             head = self._chain_head or self.audit_head()
             (seq, mac, key_id), new = chain.link(head, event, details)
             if self._exec(f"UPDATE audit_head SET {_HEAD_SET} WHERE id = 1 AND head_mac IS ?",
-                          (*_head_values(new), head.head_mac)).rowcount != 1:
+                          (*head_values(new), head.head_mac)).rowcount != 1:
                 (seq, mac, key_id), new = chain.link(self.audit_head(), event, details)
                 self._set_audit_head(new)
             self._exec(
@@ -520,30 +486,10 @@ class SQLiteStore:
                    limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
                    outcome: str | None = None, since: float | None = None,
                    until: float | None = None) -> list[tuple[int, AuditEvent]]:
-        where, params = ["id > ?"], [after]
-        for column, value in (("lease_id", lease_id), ("operation", operation), ("identity", identity),
-                              ("outcome", outcome)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if path_prefix:
-            where.append("substr(path, 1, ?) = ?")
-            params.extend((len(path_prefix), path_prefix))
-        if since is not None:
-            where.append("time >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("time < ?")
-            params.append(until)
-        rows = self._exec(
-            "SELECT id, time, identity, operation, path, outcome, lease_id, details FROM audit "
-            f"WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*params, limit),
-        ).fetchall()
-        return [
-            (r[0], AuditEvent(time=r[1], identity=r[2], operation=r[3], path=r[4], outcome=r[5], lease_id=r[6],
-                              details=json.loads(r[7] or "{}")))
-            for r in rows
-        ]
+        sql, params = audit_list_query("?", lease_id=lease_id, operation=operation, after=after, limit=limit,
+                                       identity=identity, path_prefix=path_prefix, outcome=outcome, since=since,
+                                       until=until)
+        return [audit_from_row(r) for r in self._exec(sql, params).fetchall()]
 
     def audit_head(self, *, lock: bool = False) -> ChainHead:
         """The chain head (``lock``: a PostgreSQL notion; here the caller's transaction already excludes writers)."""
@@ -553,7 +499,7 @@ class SQLiteStore:
     def _set_audit_head(self, head: ChainHead) -> None:
         self._exec("INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
                    f"VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET {_HEAD_SET}",
-                   (*_head_values(head), *_head_values(head)))
+                   (*head_values(head), *head_values(head)))
 
     def audit_chain_rows(self, after: int, limit: int) -> list[ChainRow]:
         rows = self._exec(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit WHERE id > ? ORDER BY id LIMIT ?",
@@ -573,10 +519,6 @@ class SQLiteStore:
 
 
 _HEAD_SET = "seq = ?, mac = ?, key_id = ?, head_mac = ?, resign_seq = ?, resign_mac = ?"
-
-
-def _head_values(head: ChainHead) -> tuple:
-    return (head.seq, head.mac, head.key_id, head.head_mac, head.resign_seq, head.resign_mac)
 
 
 def is_sqlite_url(url: str) -> bool:

@@ -52,6 +52,7 @@ from ..templates import generate_username
 from ..settings import Settings
 from ..vault import Vault
 from .proxy import TCPProxy
+from .vaults import VaultFactory
 
 ROOT_PATH = "contract/engine/root"
 ENGINE_POLICY = "contract-engine-root"
@@ -170,21 +171,15 @@ class EngineContract:
     @pytest.fixture
     def open_vault(self, tmp_path: Any, contract_clock: ManualClock, contract_settings: Settings) -> Iterator[Any]:
         """``open_vault(engine_class=None)``: a vault on this test's store; reopening stands for a restart."""
-        opened: list[Vault] = []
+        factory = VaultFactory(tmp_path / "contract.db", clock=contract_clock, start_worker=False,
+                               lease_options=self.lease_options, settings=contract_settings)
 
         def open_(engine_class: type[Engine] | None = None) -> Vault:
             pm = make_plugin_manager(load_entrypoints=False, plugins=[_Registers(engine_class or self.engine_class)])
-            vault = Vault(tmp_path / "contract.db", plugin_manager=pm, clock=contract_clock, start_worker=False,
-                          lease_options=self.lease_options, settings=contract_settings)
-            opened.append(vault)
-            return vault
+            return factory(plugin_manager=pm)
 
         yield open_
-        for vault in opened:
-            try:
-                vault.close()
-            except Exception:
-                pass
+        factory.close_all()
 
     @pytest.fixture
     def vault(self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None) -> Vault:

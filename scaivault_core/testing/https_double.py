@@ -1,4 +1,4 @@
-"""A loopback HTTPS server for API doubles: throwaway CA, request log, fault injection.
+"""A loopback HTTPS server for API doubles: throwaway CA (``tls``), request log, fault injection.
 
 For plugins whose target is a cloud API with no local implementation: write the API's documented
 endpoints as a small object and serve it with ``HttpsDouble`` (the Azure and GCP plugins' tests do).
@@ -9,8 +9,6 @@ attribute the double sets; its other attributes are reachable on the double itse
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import re
 import ssl
@@ -22,10 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from .tls import LoopbackTLS
 
 # Fields whose values are credentials: the request log keeps the field, never the value.
 SECRET_FIELDS = frozenset({
@@ -33,51 +29,6 @@ SECRET_FIELDS = frozenset({
     "access_token", "accessToken", "private_key", "refresh_token", "password",
 })
 REDACTED = "<redacted>"
-
-
-def write_throwaway_ca(directory: Path) -> tuple[Path, Path, Path]:
-    """Write a CA and a server cert for IP 127.0.0.1 (and localhost); return (ca, cert, key)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scaivault test double CA")])
-    ca_cert = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False,
-            encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    paths[2].chmod(0o600)
-    return paths
 
 
 @attrs.define
@@ -212,10 +163,9 @@ class HttpsDouble:
     """Serves one API object over HTTPS on 127.0.0.1 with a throwaway CA."""
 
     def __init__(self, api, tls_dir: Path):
-        self.ca_path, cert, key = write_throwaway_ca(Path(tls_dir))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self._server = _Server(self, context)
+        self.tls = LoopbackTLS.create(tls_dir)
+        self.ca_path = self.tls.ca
+        self._server = _Server(self, self.tls.server_context())
         self.base_url = f"https://127.0.0.1:{self._server.server_address[1]}"
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
@@ -251,7 +201,7 @@ class HttpsDouble:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client SSL context that trusts only the throwaway CA."""
-        return ssl.create_default_context(cafile=str(self.ca_path))
+        return self.tls.client_context()
 
     def client(self, **kwargs) -> httpx.Client:
         """An httpx client with base_url set that trusts the throwaway CA (close it after use)."""

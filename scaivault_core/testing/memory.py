@@ -1,14 +1,17 @@
-"""An engine whose target lives in memory, for the core's own tests and as the smallest complete example.
+"""An engine whose target lives in memory: the core's own test engine, and the smallest complete example.
 
 A ``MemoryTarget`` stands for the target system: users with passwords and expiry, an admin
-password the root credential must match, and switches that make it unreachable or refuse the
-next operations. Engines find their target by name (``config.target``), because the core builds
-engine objects from stored config, never from a test's objects.
+password the root credential must match (if it has one), and switches that make it unreachable
+or refuse the next operations. It keeps what happened to it (``calls``, the root passwords
+rotation applied and retired) for tests to check. Engines find their target by name
+(``config.target``, default ``"default"``), because the core builds engine objects from stored
+config, never from a test's objects.
 """
 
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 from typing import Any
 
@@ -17,6 +20,9 @@ import attrs
 from ..engine import Engine, Issued, IssueRequest, LeaseLimits, Renewed
 from ..errors import EngineError, EngineUnreachable, InvalidConfig
 from ..hookspecs import hookimpl
+
+DEFAULT_TARGET = "default"
+"""The target an engine config without ``target`` uses: ``MemoryTarget.new(name=DEFAULT_TARGET)`` registers it."""
 
 _targets: dict[str, "MemoryTarget"] = {}
 _counter = itertools.count(1)
@@ -27,7 +33,7 @@ _lock = threading.Lock()
 class MemoryUser:
     password: str = attrs.field(repr=False)
     expires_at: float
-    permissions: list[str] = attrs.field(factory=list)
+    permissions: list[str] = attrs.field(factory=list)  # as rendered from the role's templates
     engine: str = ""  # which engine made the user: the target's mark, read by list_subjects
 
 
@@ -38,19 +44,25 @@ class MemoryTarget:
         self.name = name
         self.admin_password = admin_password
         self.users: dict[str, MemoryUser] = {}
-        self.down = False
+        self.down = False  # every operation finds the target unreachable
+        self.down_for: set[str] = set()  # only these operations do, as if part of the target were cut off
         self.refuse: dict[str, int] = {}  # operation -> how many more times to refuse it
         self.calls: list[tuple[str, str]] = []  # (operation, username), in order
+        self.root_passwords: list[str] = []  # every admin password rotation applied, in order
+        self.retired: list[str] = []  # every admin password rotation retired, in order
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<MemoryTarget {self.name} users={len(self.users)}{' down' if self.down else ''}>"
 
     @classmethod
-    def new(cls, admin_password: str | None = None) -> "MemoryTarget":
-        """A fresh target, registered so an engine config ``{"target": t.name}`` finds it."""
+    def new(cls, admin_password: str | None = None, *, name: str | None = None) -> "MemoryTarget":
+        """A fresh target, registered so an engine config ``{"target": t.name}`` finds it.
+
+        ``name`` registers it under that name instead of a new one, replacing any target there.
+        """
         with _lock:
-            target = cls(f"memory-{next(_counter)}", admin_password)
+            target = cls(name or f"memory-{next(_counter)}", admin_password)
             _targets[target.name] = target
         return target
 
@@ -65,7 +77,8 @@ class MemoryTarget:
     def forget(self) -> None:
         """Unregister (tests call this at teardown)."""
         with _lock:
-            _targets.pop(self.name, None)
+            if _targets.get(self.name) is self:
+                del _targets[self.name]
 
     def login(self, username: str, password: str, now: float | None = None) -> bool:
         """Whether ``username``/``password`` would be accepted (at ``now``, if given)."""
@@ -73,7 +86,7 @@ class MemoryTarget:
         return user is not None and user.password == password and (now is None or now < user.expires_at)
 
     def _enter(self, operation: str, username: str = "") -> None:
-        if self.down:
+        if self.down or operation in self.down_for:
             raise EngineUnreachable(f"Memory target {self.name} is down.")
         with self._lock:
             self.calls.append((operation, username))
@@ -84,7 +97,7 @@ class MemoryTarget:
 
 @attrs.define
 class MemoryConfig:
-    target: str
+    target: str = DEFAULT_TARGET
     renewable: bool = True
     max_ttl: int | None = None  # seconds: a ceiling the "target" imposes, as STS does
 
@@ -149,6 +162,21 @@ class MemoryEngine(Engine):
 
     def revoke_subject(self, subject: str) -> None:
         self.revoke({"username": subject})
+
+    # Root rotation: the admin password changes in the target; the old one is retired after the grace period.
+
+    def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
+        return {**current, "password": secrets.token_urlsafe(18)}
+
+    def apply_root_credentials(self, current: dict[str, Any], new: dict[str, Any]) -> None:
+        self.target._enter("rotate")
+        if self.target.admin_password is not None:
+            self.target.admin_password = new["password"]
+        self.target.root_passwords.append(new["password"])
+
+    def retire_root_credentials(self, old: dict[str, Any]) -> None:
+        self.target._enter("retire")
+        self.target.retired.append(old["password"])
 
 
 class MemoryPlugin:

@@ -1,19 +1,17 @@
 """Helpers for testing against a real ``scaivault server`` process (ours, and plugin authors').
 
 ``LiveServer`` initialises a store, runs the server as a subprocess on a free loopback port,
-waits until it answers, and can stop, SIGKILL and restart it. ``self_signed_certificate``
-makes a certificate for 127.0.0.1 so the same tests can run over HTTPS.
+waits until it answers, and can stop, SIGKILL and restart it; with ``tls=True`` it serves HTTPS
+with a throwaway CA's certificate (``testing.tls``), so the same tests can run over HTTPS.
+``ThreadedServer`` serves an ASGI app in a thread of the test's own process.
 """
 
 from __future__ import annotations
 
 import atexit
-import datetime
-import ipaddress
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import threading
@@ -24,39 +22,13 @@ from typing import Any
 import httpx
 
 from .ports import free_port
+from .tls import LoopbackTLS
 
 
 def scaivault_command() -> list[str]:
     """How to run the ``scaivault`` CLI of this interpreter's environment."""
     script = Path(sys.executable).with_name("scaivault")
     return [str(script)] if script.exists() else [sys.executable, "-m", "scaivault_core.cli"]
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """(certificate, key) files for 127.0.0.1 and localhost, valid for a day."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "server.crt", directory / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 class ThreadedServer:
@@ -95,10 +67,7 @@ class LiveServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.store = self.directory / "vault.db"
         self.port = free_port()
-        self.cert: Path | None = None
-        self.key: Path | None = None
-        if tls:
-            self.cert, self.key = self_signed_certificate(self.directory / "tls")
+        self.tls = LoopbackTLS.create(self.directory / "tls") if tls else None
         self.env = {**os.environ, "SCAIVAULT_STORE": str(self.store), **(env or {})}
         for name in ("SCAIVAULT_ADDR", "SCAIVAULT_TOKEN", "SCAIVAULT_KEY"):
             if not env or name not in env:
@@ -109,12 +78,17 @@ class LiveServer:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.cert else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> Path | None:
+        """The CA file a client trusts to reach this server over HTTPS (None over HTTP)."""
+        return self.tls.ca if self.tls else None
 
     @property
     def verify(self) -> Any:
         """What an httpx client needs to trust this server."""
-        return ssl.create_default_context(cafile=str(self.cert)) if self.cert else True
+        return self.tls.client_context() if self.tls else True
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the CLI embedded on this server's store."""
@@ -133,8 +107,8 @@ class LiveServer:
             self.init()
         args = [*scaivault_command(), "server", "--listen", f"127.0.0.1:{self.port}", "--log-level", "warning",
                 *self.server_args]
-        if self.cert:
-            args += ["--tls-cert", str(self.cert), "--tls-key", str(self.key)]
+        if self.tls:
+            args += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         atexit.register(self.stop)  # never outlive the process that started it, even if nobody calls stop()

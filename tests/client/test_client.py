@@ -115,7 +115,7 @@ def test_async_client(server, pg_role_exists, can_login):
 
 def test_tls_with_a_ca_bundle(tmp_path):
     with LiveServer(tmp_path / "tls", tls=True) as server:
-        with ScaiVaultClient(server.url, server.admin_token, verify=str(server.cert)) as trusted:
+        with ScaiVaultClient(server.url, server.admin_token, verify=str(server.ca)) as trusted:
             assert trusted.list_policies()["policies"][0]["name"] == "root"
         with ScaiVaultClient(server.url, server.admin_token) as untrusting, pytest.raises(ServerUnreachable):
             untrusting.list_policies()

@@ -291,9 +291,9 @@ def test_engines_and_roles(app_client):
     assert updated.status_code == 200 and updated.json()["max_ttl"] == "4h"
 
     role = app_client.post("/v1/dynamic/engines/mem2/roles", json={"name": "r", "max_ttl": "1h",
-                                                                    "creation_statements": ["make {{name}}"]})
-    assert role.status_code == 201 and role.json()["creation_statements"] == ["make {{name}}"]
-    strict = app_client.post("/v1/dynamic/engines/mem2/roles", json={"name": "r2", "creation_statements": ["{{nope}}"]})
+                                                                    "permissions": ["make {{name}}"]})
+    assert role.status_code == 201 and role.json()["permissions"] == ["make {{name}}"]
+    strict = app_client.post("/v1/dynamic/engines/mem2/roles", json={"name": "r2", "permissions": ["{{nope}}"]})
     assert strict.status_code == 400 and error_of(strict)["code"] == "invalid_config"
     assert [r["name"] for r in app_client.get("/v1/dynamic/engines/mem2/roles").json()["roles"]] == ["r"]
     assert app_client.put("/v1/dynamic/engines/mem2/roles/r", json={"max_ttl": "2h"}).json()["max_ttl"] == "2h"

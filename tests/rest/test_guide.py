@@ -78,7 +78,7 @@ def curl(tmp_path):
         command = block.replace(HOST, server.url)
         if lease_id:
             command = command.replace(EXAMPLE_LEASE, lease_id)
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "CURL_HOME": str(home), "CURL_CA_BUNDLE": str(server.cert),
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "CURL_HOME": str(home), "CURL_CA_BUNDLE": str(server.ca),
                **tokens}
         done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -176,7 +176,7 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
             seen.append(conn.execute("SELECT current_user").fetchone()[0])
             conn.execute("SELECT * FROM tickets").fetchall()
 
-    monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
     pattern = guide_url(code_blocks("python")[1], server)
     exec(compile(pattern, "guide-context-manager", "exec"), {"TOKEN": service["SERVICE_TOKEN"], "run_query_with": run_query_with})
     assert len(seen) == 1 and seen[0].startswith("v_readonly_") and not pg_role_exists(seen[0])
@@ -213,7 +213,7 @@ def test_guide_python_engine_example_runs_as_written(guide_target, curl, live_se
     assert curl(bash[1], server, admin)[0] == 201
     assert curl(bash[2], server, admin)[0] == 201
 
-    monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
     namespace = {"ADMIN_TOKEN": server.admin_token}
     exec(compile("import httpx\n" + guide_url(code_blocks("python")[0], server), "guide-engine", "exec"), namespace)
     resp = namespace["resp"]

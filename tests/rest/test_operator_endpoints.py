@@ -11,6 +11,7 @@ from scaivault_core import hookimpl
 from scaivault_core.metrics import CONTENT_TYPE
 from scaivault_core.rest import Operation, create_app
 from scaivault_core.templates import generate_username
+from scaivault_core.testing import MemoryUser
 
 ISSUE = "/v1/dynamic/engines/mem/creds/readonly"
 ROOT = "infra/mem/root"
@@ -57,14 +58,14 @@ def orphans_of_mem(target, count: int) -> list[str]:
     """Users engine "mem" made (marked as its own in the target) that no lease record accounts for."""
     names = sorted(generate_username("readonly", 63) for _ in range(count))
     for name in names:
-        target.users[name] = {"password": "x", "engine": "mem"}
+        target.users[name] = MemoryUser("x", 0, engine="mem")
     return names
 
 
 def test_reconcile_lists_then_removes_users_no_lease_accounts_for(app_client, target):
     lease = app_client.post(ISSUE, json={}).json()
     orphans = orphans_of_mem(target, 2)
-    target.users["v_readonly_not'ours"] = {"password": "z", "engine": "mem"}  # not a name the vault makes
+    target.users["v_readonly_not'ours"] = MemoryUser("z", 0, engine="mem")  # not a name the vault makes
 
     listed = app_client.post("/v1/dynamic/engines/mem/reconcile")  # no body: list only
     assert listed.status_code == 200
@@ -86,7 +87,7 @@ def test_reconcile_errors(app_client, target):
     denied = app_client.post("/v1/dynamic/engines/mem/reconcile", headers=reader)
     assert denied.status_code == 403 and denied.json()["error"]["details"]["permission"] == "revoke"
     (orphan,) = orphans_of_mem(target, 1)
-    target.down = True  # each removal fails on its own, and says why
+    target.down_for = {"revoke"}  # the target still lists its users; each removal fails on its own, and says why
     failed = app_client.post("/v1/dynamic/engines/mem/reconcile", json={"revoke": True}).json()
     assert failed["revoked"] == [] and [(f["subject"], f["code"]) for f in failed["failed"]] == \
         [(orphan, "engine_unreachable")]

@@ -6,14 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scaivault_core import PermissionDenied, Unauthenticated, Vault, make_plugin_manager
-from scaivault_core.testing import MemoryPlugin, MemoryTarget
-
-
-@pytest.fixture
-def target():
-    target = MemoryTarget.new()
-    yield target
-    target.forget()
+from scaivault_core.testing import MemoryPlugin
 
 
 @pytest.fixture
@@ -22,7 +15,7 @@ def two_vaults(tmp_path, target):
     pm = make_plugin_manager(plugins=[MemoryPlugin()])
     first = Vault(tmp_path / "vault.db", plugin_manager=pm)
     second = Vault(tmp_path / "vault.db", plugin_manager=pm)
-    first.create_engine("mem", "database", {"plugin": "memory", "target": target.name}, default_ttl="1h", max_ttl="2h")
+    first.create_engine("mem", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="2h")
     first.create_role("mem", "app")
     first.create_policy("issuer", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}])
     yield first, second

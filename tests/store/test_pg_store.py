@@ -17,7 +17,9 @@ import pytest
 from scaivault_core import InvalidConfig, LeaseState, ScaiVaultError, SystemClock, Vault, make_plugin_manager
 from scaivault_core.crypto import encode_key, new_key
 from scaivault_core.store.pg_migrations import MIGRATIONS
-from scaivault_core.store.postgresql import PostgresStore, parse_url
+from scaivault_core.store.pg_urls import parse_url
+from scaivault_core.store.postgresql import PostgresStore
+from scaivault_core.testing import free_port
 
 ON_POSTGRESQL = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 
@@ -32,20 +34,6 @@ def _pg(store_url: str) -> psycopg.Connection:
 def _engine(vault) -> None:
     vault.create_engine("mem", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="24h")
     vault.create_role("mem", "readonly", default_ttl="1h", max_ttl="8h")
-
-
-class socket_closed:
-    """A loopback port with nothing listening on it."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
-
-    def __exit__(self, *exc) -> None:
-        pass
 
 
 def _ok_revocations(vault) -> dict[str, int]:
@@ -76,10 +64,9 @@ def test_url_options_stay_out_of_libpq_and_the_password_out_of_reprs():
 
 
 def test_unreachable_store_is_a_clear_error_without_the_password():
-    with socket_closed() as port:
-        with pytest.raises(InvalidConfig) as err:
-            Vault(f"postgresql://app:Unreachable-pw9@127.0.0.1:{port}/vault", key=encode_key(new_key()),
-                  plugin_manager=make_plugin_manager(load_entrypoints=False), start_worker=False)
+    with pytest.raises(InvalidConfig) as err:  # a loopback port nothing listens on
+        Vault(f"postgresql://app:Unreachable-pw9@127.0.0.1:{free_port()}/vault", key=encode_key(new_key()),
+              plugin_manager=make_plugin_manager(load_entrypoints=False), start_worker=False)
     assert "Cannot connect to the PostgreSQL store" in err.value.message
     assert "Unreachable-pw9" not in err.value.message and "***" in err.value.message
 

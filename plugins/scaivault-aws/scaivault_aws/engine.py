@@ -20,9 +20,8 @@ from scaivault_core import (
 
 from .clients import AwsClients, AwsTarget, make_clients
 from .clients import verify as verify_clients
-from .core_errors import ROOT_FIELD, as_core_error, core_errors
 from .credentials import AwsCredentials
-from .errors import AwsError, InvalidField, aws_code, translate_errors
+from .errors import ROOT_FIELD, AwsError, InvalidField, as_core_error, aws_code, core_errors, translate_errors
 from .iam_users import create_iam_user, revoke_iam_user
 from .log_redaction import install as mask_botocore_logs
 from .propagation import wait_for_propagation

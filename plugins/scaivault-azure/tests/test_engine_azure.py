@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scaivault_core import EngineUnreachable, InvalidConfig, LeaseState, TTLExceedsMax
+from scaivault_core.testing import free_port
 
 ENGINE = "prod-azure"
 
@@ -137,11 +138,7 @@ def test_tenant_from_config_overrides_root_credentials(vault_factory, azure_doub
 
 
 def test_unreachable_endpoint_is_engine_unreachable(vault_factory, azure_double, configure):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        closed = f"https://127.0.0.1:{s.getsockname()[1]}"
+    closed = f"https://127.0.0.1:{free_port()}"  # a port nobody listens on
     with pytest.raises(EngineUnreachable, match="Cannot reach"):
         configure(vault_factory(), azure_double, authority_host=closed, max_retries=1)
 

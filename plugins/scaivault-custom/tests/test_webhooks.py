@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
@@ -129,9 +128,7 @@ def test_an_unavailable_service_is_engine_unreachable(vault, engine, webhook_ser
 
 
 def test_a_closed_port_is_engine_unreachable(vault, configure):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens there
     with pytest.raises(EngineUnreachable) as caught:
         configure(vault, name="hooks", root={"hmac_key": KEY}, verify_url=f"http://127.0.0.1:{port}/verify?token=abc")
     assert "cannot be reached" in caught.value.message and "token=abc" not in caught.value.message

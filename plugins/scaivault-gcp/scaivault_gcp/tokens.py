@@ -108,13 +108,6 @@ class RootTokens:
 
     def call(self, method: str, url: str, *, service: str, idempotent: bool, **kwargs: Any) -> httpx.Response:
         """Send a request with the root token; on 401, once more with a fresh token."""
-        headers = dict(kwargs.pop("headers", None) or {})
-        for fresh in (False, True):
-            headers["Authorization"] = f"Bearer {self.token(fresh=fresh)}"
-            response = self._api.send(method, url, service=service, idempotent=idempotent, headers=headers,
-                                      **kwargs)
-            if response.status_code != 401:
-                return response
-        code, message = kits.http.error_parts(response)
-        raise InvalidConfig(f"{service} does not accept the root service account's token: {code}: {message}",
-                            field="root_credentials", api_code=code)
+        auth = kits.http.RootBearer(lambda fresh: self.token(fresh=fresh), service=service,
+                                    holder="the root service account")
+        return self._api.send(method, url, service=service, idempotent=idempotent, auth=auth, **kwargs)

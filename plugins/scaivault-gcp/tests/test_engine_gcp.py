@@ -10,6 +10,7 @@ import google.auth.exceptions
 import pytest
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, InvalidRequest, LeaseState, TTLExceedsMax
+from scaivault_core.testing import free_port
 
 ENGINE = "prod-gcp"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -189,11 +190,7 @@ def test_root_key_may_be_stored_as_a_credentials_string(vault_factory, gcp_doubl
 
 
 def test_unreachable_endpoint_is_engine_unreachable(vault_factory, gcp_double, configure):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = f"https://127.0.0.1:{s.getsockname()[1]}/token"
+    closed = f"https://127.0.0.1:{free_port()}/token"  # a port nobody listens on
     with pytest.raises(EngineUnreachable, match="Cannot reach"):
         configure(vault_factory(), gcp_double, token_uri=closed, max_retries=1)
 

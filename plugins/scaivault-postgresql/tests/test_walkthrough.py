@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from scaivault_core import EngineUnreachable, InvalidConfig, LeaseState
+from scaivault_core.testing import free_port
 
 
 def login(url: str) -> psycopg.Connection:
@@ -76,12 +77,7 @@ def test_expiry_with_the_real_clock(vault_factory, scram, configure):
 
 def test_unreachable_target_at_create_is_engine_unreachable(vault_factory, scram, configure):
     vault = vault_factory()
-    import socket
-
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
-    scram_closed = type(scram)(scram.host, closed, scram.database, scram.admin_password)
+    scram_closed = type(scram)(scram.host, free_port(), scram.database, scram.admin_password)  # nothing listens there
     with pytest.raises(EngineUnreachable):
         configure(vault, scram_closed)
     assert vault.list_engines() == []

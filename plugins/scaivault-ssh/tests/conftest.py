@@ -26,6 +26,7 @@ import pytest
 
 import scaivault_ssh
 from scaivault_core import ManualClock, Settings, Vault, make_plugin_manager
+from scaivault_core.testing import free_port
 from scaivault_ssh import SSHEngine, ca_private_key_text, generate_ca_key, write_krl
 
 #: Debian's openssh-server puts sshd here; another location can be given for a local run.
@@ -54,12 +55,6 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _sshd_version() -> tuple[int, int]:
@@ -280,7 +275,7 @@ def sshd_server():
         host_key_path.write_text(ca_private_key_text(host_key))
         paramiko_host_key = paramiko.Ed25519Key.from_private_key(io.StringIO(ca_private_key_text(host_key)))
 
-        port = _free_port()
+        port = free_port()
         config = directory / "sshd_config"
         config.write_text(_sshd_config(directory, port, _sshd_version()))
         (directory / "trusted_user_ca_keys").write_text("")
