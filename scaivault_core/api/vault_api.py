@@ -1,9 +1,10 @@
-"""``VaultAPI``: the REST API's operations as plain-data methods over a ``Vault`` or a ``Session``.
+"""``VaultAPI``: the operations as plain-data methods over a ``Vault`` or a ``Session``.
 
-The REST routes, the embedded CLI and the HTTP client (``scaivault_core.client``) share these
-method names and signatures, so a command or a test is written once and runs in-process or
-against a server alike. Every method returns exactly the JSON body its REST route answers
-(``None`` where the route answers ``204 No Content``; text for ``metrics``).
+Every front end calls these: the REST routes bind a request to them, the embedded CLI calls them,
+and the HTTP client (``scaivault_core.client``) has the same method names and signatures, made
+from the operation table, so a command or a test is written once and runs in-process or against
+a server alike. Every method returns exactly the JSON body its REST route answers (``None`` where
+the route answers ``204 No Content``; text for ``metrics``).
 """
 
 from __future__ import annotations
