@@ -69,6 +69,14 @@ class TokenInfo:
 
 
 @attrs.define
+class TokenSelf:
+    identity: str
+    accessor: str | None = field(description="Null only embedded, where the vault itself acts without a token.")
+    ceilings: list[str] = field(description="Identities that must also allow whatever this token does.")
+    expires_at: Time | None
+
+
+@attrs.define
 class TokenList:
     tokens: list[TokenInfo]
 
@@ -255,7 +263,7 @@ class RevokePrefixResult:
     failed: list[LeaseFailure]
 
 
-COMPONENTS = (Error, Health, PluginList, NewToken, TokenInfo, TokenList, SecretVersion, SecretVersionList,
+COMPONENTS = (Error, Health, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
               RotationPeriod, Policy, PolicyList, Binding, BindingList, Engine, EngineList, Role, RoleList,
               Credentials, RenewResult, Lease, LeaseList, AuditEntry, AuditList, ReconcileResult, RevokePrefixResult)
 # Answers that are not JSON objects: named for the operations that refer to them.

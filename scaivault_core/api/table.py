@@ -192,7 +192,13 @@ OPERATIONS = [
               cli=Command("token list", "List tokens by accessor.",
                           Rows("tokens", ("accessor", "identity", "display_name", "created_at", "expires_at",
                                           "revoked")))),
-    Operation("DELETE", "/v1/auth/tokens/{accessor}", method("revoke_token"), "Revoke a token by its accessor",
+    Operation("GET", "/v1/auth/tokens/self", method("token_self"), "Who the caller is (its token)", "getTokenSelf",
+              response=results.TokenSelf, tag="auth", permission="a valid token",
+              description="The caller's identity and ceilings (identities that must also allow whatever it "
+                          "does), and its token's accessor and expiry.",
+              cli=Command("token self", "Show who the token is: its identity, ceilings, accessor and expiry.")),
+    # {accessor:token_accessor} is never "self" (rest.routing), so the path above stays its own.
+    Operation("DELETE", "/v1/auth/tokens/{accessor:token_accessor}", method("revoke_token"), "Revoke a token by its accessor",
               "revokeToken", status=204, errors=(404,), tag="auth", permission="`revoke` on `sys/tokens`",
               description="Also revokes every token minted from it, however far down.",
               cli=Command("token revoke", "Revoke the token with ACCESSOR.", Done("Revoked token {accessor}."))),

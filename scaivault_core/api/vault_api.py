@@ -74,6 +74,10 @@ class VaultAPI:
     def list_tokens(self, identity: str | None = None) -> dict[str, Any]:
         return {"tokens": [t.to_dict() for t in self.ops.list_tokens(identity)]}
 
+    def token_self(self) -> dict[str, Any]:
+        """Who the caller is: its identity, ceilings, and its token's accessor and expires_at."""
+        return self.ops.token_self()
+
     def revoke_token(self, accessor: str) -> None:
         self.ops.revoke_token(accessor)
 

@@ -47,8 +47,15 @@ class SecretPathConvertor(AnyPathConvertor):
     regex = r"(?![\s\S]*/(?:" + "|".join(SECRET_ACTIONS) + r")\Z)[\s\S]+"
 
 
+class TokenAccessorConvertor(AnyPathConvertor):
+    """A token's accessor: one segment, never ``self`` (``GET /v1/auth/tokens/self`` is the caller's own)."""
+
+    regex = r"(?!self\Z)[^/]+"
+
+
 register_url_convertor("any_path", AnyPathConvertor())
 register_url_convertor("secret_path", SecretPathConvertor())
+register_url_convertor("token_accessor", TokenAccessorConvertor())
 
 
 def routes_for(operations: list[Operation], max_body: int) -> list[Route]:

@@ -40,3 +40,22 @@ def test_a_name_in_the_body_must_be_the_one_in_the_path(app_client):
     other = app_client.put("/v1/policies/p", json={"name": "q", "rules": rules})
     assert other.status_code == 400 and other.json()["error"]["details"]["field"] == "name"
     assert app_client.put("/v1/policies/p", json={"name": "p", "rules": rules}).status_code == 200
+
+
+def test_token_self_says_who_the_caller_is(app_client):
+    """GET /v1/auth/tokens/self: any valid token, its own identity, ceilings, accessor and expiry."""
+    rules = [{"path_pattern": "sys/tokens", "permissions": ["create"]}]
+    app_client.post("/v1/policies", json={"name": "minter", "rules": rules})
+    app_client.post("/v1/policies/minter/bindings", json={"identity": "sa:who"})
+    minted = app_client.post("/v1/auth/tokens", json={"identity": "sa:who", "ttl": "1h"}).json()
+    mine = app_client.get("/v1/auth/tokens/self", headers={"Authorization": f"Bearer {minted['token']}"})
+    assert mine.status_code == 200
+    assert mine.json() == {"identity": "sa:who", "ceilings": [], "accessor": minted["accessor"],
+                           "expires_at": minted["expires_at"]}
+    sub = app_client.post("/v1/auth/tokens", json={"identity": "sa:sub"},
+                          headers={"Authorization": f"Bearer {minted['token']}"}).json()
+    theirs = app_client.get("/v1/auth/tokens/self", headers={"Authorization": f"Bearer {sub['token']}"}).json()
+    assert theirs["identity"] == "sa:sub" and theirs["ceilings"] == ["sa:who"]  # it may do only what sa:who may
+    assert app_client.get("/v1/auth/tokens/self", headers={"Authorization": ""}).status_code == 401
+    assert app_client.delete("/v1/auth/tokens/self").status_code == 405  # "self" is never an accessor
+    assert app_client.vault.token_self()["identity"] == "user:admin"  # embedded: the vault itself, no token
