@@ -7,6 +7,7 @@ documented as ``T`` but checked by the operation itself, after the caller's perm
 """
 
 # No "from __future__ import annotations": the field types are read at run time (schemas, the converter).
+import functools
 import types
 from typing import Any, ClassVar, Union, get_args, get_origin
 
@@ -34,8 +35,8 @@ def parse(data: Any, cls: Any) -> tuple[Any, dict[str, Any]]:
     if cls is dict:  # a plugin's engine-specific object, taken as it is
         return data, {}
     extra: dict[str, Any] = {}
-    if getattr(cls, "open", False):
-        names = attrs.fields_dict(cls)
+    if data and getattr(cls, "open", False):
+        names = _names(cls)
         extra = {key: value for key, value in data.items() if key not in names}
         data = {key: value for key, value in data.items() if key in names}
     try:
@@ -43,6 +44,11 @@ def parse(data: Any, cls: Any) -> tuple[Any, dict[str, Any]]:
     except Exception as exc:  # cattrs' groups of errors, flattened to one line per field; never a value
         problems = _problems(exc, "body", None)
         raise InvalidRequest(f"{'; '.join(problems)}.", fields=problems) from None
+
+
+@functools.cache
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(attrs.fields_dict(cls))
 
 
 def _problems(exc: BaseException, path: str, tp: Any) -> list[str]:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import attrs
 
+from ..converter import converter
 from ..errors import InvalidRequest
 from .bodies import fields, parse
 from .commands import Command
@@ -95,7 +96,7 @@ class Method:
         values = {self.renames.get(key, key): value for key, value in call.path.items()}
         values.update(call.query)
         if call.body is not None:
-            for key, value in attrs.asdict(call.body).items():
+            for key, value in converter.unstructure(call.body).items():  # plain data, as VaultAPI takes
                 if key not in values:
                     values[key] = value
                 elif value is not None and value != values[key]:

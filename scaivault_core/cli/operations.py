@@ -48,20 +48,11 @@ def add_operation_commands(cli: click.Group) -> None:
 
 
 def command(op: Operation) -> click.Command:
-    """The click command of ``op``."""
+    """The click command of ``op``: its parameters from the declarations, its callback the method call."""
     spec = op.cli
     inputs = [INPUTS[name] for name in spec.inputs]
-    parameters = [p for p in op.handler.signature.parameters.values() if p.name != "self"]
-    filled = {adapter.fills for adapter in inputs}
-    arguments = spec.arguments if spec.arguments is not None else tuple(
-        p.name for p in parameters if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        and p.name not in filled)
-    named = [p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    # A method with **fields takes the body's other fields too (a role's default_ttl, say).
-    takes_more = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    arguments, options, named = _names(op, {adapter.fills for adapter in inputs})
     declared = {**{a.name: a for a in fields(op.body)}, **{q.name: q for q in op.query}}
-    options = [name for name in named if name not in arguments and name not in filled]
-    options += [name for name in declared if takes_more and name not in named and name not in filled]
     params: list[click.Parameter] = [click.Argument([name]) for name in arguments]
     params += [option(name, declared.get(name), spec.flags.get(name)) for name in options]
     for adapter in inputs:
@@ -75,21 +66,37 @@ def command(op: Operation) -> click.Command:
 
     def run(**given: Any) -> None:
         flags = {name: given.pop(name) for name in ("reveal", "all_pages") if name in given}
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {}  # for the method's **fields
         for adapter in inputs:
             value = adapter.read(**{name: given.pop(name) for name in adapter.names()})
             if adapter.fills == "**":
                 extra.update(value)
             else:
                 given[adapter.fills] = value
-        for name in [name for name in given if name not in named]:  # body fields that go to **fields
-            value = given.pop(name)
-            if value is not None:
+        for name in [name for name in given if name not in named]:  # body fields the method takes as **fields
+            if (value := given.pop(name)) is not None:
                 extra[name] = value
         api = current().api()
         show(spec.show, lambda **more: op.handler.invoke(api, {**given, **more}, extra), given, flags)
 
     return click.Command(None, callback=run, params=params, help=spec.help)
+
+
+def _names(op: Operation, filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
+    """(positional arguments, options, the method's named parameters) of ``op``'s command.
+
+    By default the arguments are the method's parameters without a default; every other parameter
+    is an option, and so is every other body field of a method that takes ``**fields`` (a role's
+    ``default_ttl``, say). Parameters an input adapter fills are neither.
+    """
+    parameters = [p for p in op.handler.signature.parameters.values() if p.name != "self"]
+    named = [p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    arguments = op.cli.arguments if op.cli.arguments is not None else tuple(
+        p.name for p in parameters if p.name in named and p.default is p.empty and p.name not in filled)
+    options = [name for name in named if name not in arguments and name not in filled]
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        options += [a.name for a in fields(op.body) if a.name not in named and a.name not in filled]
+    return arguments, options, named
 
 
 def option(name: str, declared: Any, flag: str | None = None, **overrides: Any) -> click.Option:
@@ -107,7 +114,7 @@ def option(name: str, declared: Any, flag: str | None = None, **overrides: Any) 
     if kind is bool:
         attributes["is_flag"] = True
     elif kind is dict:  # a JSON object: inline, @FILE or -
-        attributes["callback"] = lambda _ctx, _param, value: None if value is None else load_json(value, name)
+        attributes["callback"] = lambda _ctx, _param, value: load_json(value, name) if value else None
     elif choices:
         attributes["type"] = click.Choice(list(choices))
     elif kind is int:
