@@ -31,9 +31,9 @@ __all__ = [
 # Kits that only some plugins need (SQL statement roles, connection URLs, the HTTP client of the
 # cloud engines) live in ``scaivault_core.kits``, not here.
 # Loaded on first use, so that embedding the core or starting the server never imports what it
-# does not use: the front-end pieces plugins may extend (``Operation``, a REST operation for
+# does not use: the front-end pieces plugins may extend (``Operation``, an operation for
 # ``register_routes``; ``run_operation``, to run one from a command added through ``register_commands``).
-_LAZY = {"Operation": ("rest", "Operation"), "run_operation": ("cli", "run_operation")}
+_LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation")}
 
 
 def __getattr__(name: str):

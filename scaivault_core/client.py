@@ -1,7 +1,8 @@
 """A Python client for the ScaiVault REST API (httpx), sync and asyncio.
 
-Its methods mirror ``scaivault_core.rest.VaultAPI`` name for name and return the same JSON
-bodies, so code written against an embedded vault runs against a server unchanged. Errors come
+Its methods are made from the operation table: they mirror ``scaivault_core.api.VaultAPI`` name for
+name and return the same JSON bodies, so code written against an embedded vault runs against a
+server unchanged; the sync and asyncio clients add only how a request is sent (``_call``). Errors come
 back as the same ``ScaiVaultError`` subclasses the core raises, built from the error JSON in one
 place (``error_from_response``). ``dynamic_credentials`` is the guide's context-manager pattern:
 the lease is revoked on exit, also when the body raises, and can be renewed in the background.
@@ -14,20 +15,20 @@ the lease is revoked on exit, also when the body raises, and can be renewed in t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
-import re
 import ssl
 import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Iterator
-from urllib.parse import quote
+from datetime import datetime
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import attrs
 import httpx
 
+from .api import OPERATIONS, Operation, VaultAPI
 from .durations import parse_duration
 from .errors import ALL_ERRORS, ScaiVaultError, Unavailable
 
@@ -64,189 +65,45 @@ def error_from_response(response: httpx.Response) -> ScaiVaultError:
     return exc
 
 
-def _segment(value: str) -> str:
-    return quote(str(value), safe="")
-
-
-def _moment(value: Any) -> Any:
-    """A time for a query string, as the embedded API takes it: epoch seconds and datetimes become ISO 8601."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = datetime.fromtimestamp(value, tz=timezone.utc)
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
 class _Calls:
-    """The REST API's operations, each one request; subclasses send them synchronously or with asyncio."""
+    """The operations, one request each; subclasses send them synchronously or with asyncio.
+
+    The methods are made from the operation table (``_method`` below): each has the signature and
+    docstring of the ``VaultAPI`` method of the same name and sends the request its operation declares.
+    """
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         raise NotImplementedError
 
-    # -- system ---------------------------------------------------------------------------------
-
-    def health(self) -> Any:
-        return self._call("GET", "/v1/health")
-
-    def plugins(self) -> Any:
-        return self._call("GET", "/v1/sys/plugins")
-
-    def metrics(self) -> Any:
-        """Prometheus metrics as text (needs ``read`` on ``sys/metrics``)."""
-        return self._call("GET", "/v1/metrics")
-
-    def audit_log(self, identity: str | None = None, operation: str | None = None, path_prefix: str | None = None,
-                  outcome: str | None = None, lease_id: str | None = None, since: Any = None, until: Any = None,
-                  after: int | None = None, limit: int = 100) -> Any:
-        """One page of audit entries (needs ``read`` on ``sys/audit``): ``{"entries": [...], "next": id or None}``."""
-        params = _drop_none({"identity": identity, "operation": operation, "path_prefix": path_prefix,
-                             "outcome": outcome, "lease_id": lease_id, "since": _moment(since), "until": _moment(until),
-                             "after": after, "limit": limit})
-        return self._call("GET", "/v1/sys/audit", params=params)
-
-    # -- tokens ---------------------------------------------------------------------------------
-
-    def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> Any:
-        return self._call("POST", "/v1/auth/tokens", json={"identity": identity, "ttl": ttl, "display_name": display_name})
-
-    def list_tokens(self, identity: str | None = None) -> Any:
-        return self._call("GET", "/v1/auth/tokens", params=_drop_none({"identity": identity}))
-
-    def revoke_token(self, accessor: str) -> Any:
-        return self._call("DELETE", f"/v1/auth/tokens/{_segment(accessor)}")
-
-    # -- secrets --------------------------------------------------------------------------------
-
-    def put_secret(self, path: str, data: Any, secret_type: str = "json") -> Any:
-        return self._call("PUT", f"/v1/secrets/{quote(path, safe='/')}", json={"data": data, "secret_type": secret_type})
-
-    def get_secret(self, path: str, version: int | None = None) -> Any:
-        return self._call("GET", f"/v1/secrets/{quote(path, safe='/')}", params=_drop_none({"version": version}))
-
-    def delete_secret(self, path: str) -> Any:
-        return self._call("DELETE", f"/v1/secrets/{quote(path, safe='/')}")
-
-    def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> Any:
-        return self._call("POST", f"/v1/secrets/{quote(path, safe='/')}/rotate",
-                          json=_drop_none({"reason": reason, "grace_period": grace_period}))
-
-    def list_secret_versions(self, path: str) -> Any:
-        return self._call("GET", f"/v1/secrets/{quote(path, safe='/')}/versions")
-
-    def set_rotation_period(self, path: str, period: Any, grace_period: Any = None) -> Any:
-        return self._call("PUT", f"/v1/secrets/{quote(path, safe='/')}/rotation",
-                          json={"period": period, "grace_period": grace_period})
-
-    # -- policies -------------------------------------------------------------------------------
-
-    def create_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> Any:
-        return self._call("POST", "/v1/policies", json={"name": name, "rules": rules, "description": description})
-
-    def list_policies(self) -> Any:
-        return self._call("GET", "/v1/policies")
-
-    def get_policy(self, name: str) -> Any:
-        return self._call("GET", f"/v1/policies/{_segment(name)}")
-
-    def update_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> Any:
-        return self._call("PUT", f"/v1/policies/{_segment(name)}", json={"rules": rules, "description": description})
-
-    def delete_policy(self, name: str) -> Any:
-        return self._call("DELETE", f"/v1/policies/{_segment(name)}")
-
-    def bind_policy(self, name: str, identity: str) -> Any:
-        return self._call("POST", f"/v1/policies/{_segment(name)}/bindings", json={"identity": identity})
-
-    def list_bindings(self, name: str) -> Any:
-        return self._call("GET", f"/v1/policies/{_segment(name)}/bindings")
-
-    def unbind_policy(self, name: str, identity: str) -> Any:
-        return self._call("DELETE", f"/v1/policies/{_segment(name)}/bindings/{_segment(identity)}")
-
-    # -- engines and roles ----------------------------------------------------------------------
-
-    def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None, max_leases_per_identity: int | None = None) -> Any:
-        body = {"name": name, "type": type, "config": config, "default_ttl": default_ttl, "max_ttl": max_ttl,
-                "max_leases": max_leases, "max_leases_per_identity": max_leases_per_identity}
-        return self._call("POST", "/v1/dynamic/engines", json=body)
-
-    def list_engines(self) -> Any:
-        return self._call("GET", "/v1/dynamic/engines")
-
-    def get_engine(self, name: str) -> Any:
-        return self._call("GET", f"/v1/dynamic/engines/{_segment(name)}")
-
-    def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None, max_leases_per_identity: int | None = None) -> Any:
-        body = {"type": type, "config": config, "default_ttl": default_ttl, "max_ttl": max_ttl, "max_leases": max_leases,
-                "max_leases_per_identity": max_leases_per_identity}
-        return self._call("PUT", f"/v1/dynamic/engines/{_segment(name)}", json=body)
-
-    def delete_engine(self, name: str) -> Any:
-        return self._call("DELETE", f"/v1/dynamic/engines/{_segment(name)}")
-
-    def create_role(self, engine: str, name: str, /, **fields: Any) -> Any:
-        return self._call("POST", f"/v1/dynamic/engines/{_segment(engine)}/roles", json={"name": name, **fields})
-
-    def list_roles(self, engine: str) -> Any:
-        return self._call("GET", f"/v1/dynamic/engines/{_segment(engine)}/roles")
-
-    def get_role(self, engine: str, name: str) -> Any:
-        return self._call("GET", f"/v1/dynamic/engines/{_segment(engine)}/roles/{_segment(name)}")
-
-    def update_role(self, engine: str, name: str, /, **fields: Any) -> Any:
-        return self._call("PUT", f"/v1/dynamic/engines/{_segment(engine)}/roles/{_segment(name)}", json=fields)
-
-    def delete_role(self, engine: str, name: str) -> Any:
-        return self._call("DELETE", f"/v1/dynamic/engines/{_segment(engine)}/roles/{_segment(name)}")
-
-    # -- leases ---------------------------------------------------------------------------------
-
-    def issue(self, engine: str, role: str, /, ttl: Any = None, metadata: dict[str, Any] | None = None,
-              **params: Any) -> Any:
-        """Generate credentials: ``{"lease_id", "data", "lease_duration", "renewable", "expires_at"}``."""
-        body = {**params, **_drop_none({"ttl": ttl, "metadata": metadata})}
-        return self._call("POST", f"/v1/dynamic/engines/{_segment(engine)}/creds/{_segment(role)}", json=body)
-
-    def renew(self, lease_id: str, increment: Any = None) -> Any:
-        return self._call("POST", f"/v1/dynamic/leases/{_segment(lease_id)}/renew",
-                          json=_drop_none({"increment": increment}))
-
-    def revoke(self, lease_id: str) -> Any:
-        return self._call("DELETE", f"/v1/dynamic/leases/{_segment(lease_id)}")
-
-    def revoke_prefix(self, prefix: str, engine: str | None = None) -> Any:
-        return self._call("POST", "/v1/dynamic/leases/revoke-prefix", json=_drop_none({"prefix": prefix, "engine": engine}))
-
-    def lookup(self, lease_id: str) -> Any:
-        return self._call("GET", f"/v1/dynamic/leases/{_segment(lease_id)}")
-
-    def forget_lease(self, lease_id: str) -> Any:
-        return self._call("POST", f"/v1/dynamic/leases/{_segment(lease_id)}/forget")
-
-    def reconcile(self, engine: str, revoke: bool = False) -> Any:
-        return self._call("POST", f"/v1/dynamic/engines/{_segment(engine)}/reconcile", json={"revoke": revoke})
-
-    def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
-                    state: str | None = None, prefix: str | None = None, after: str | None = None,
-                    limit: int = 100) -> Any:
-        params = _drop_none({"engine": engine, "role": role, "identity": identity, "state": state, "prefix": prefix,
-                             "after": after, "limit": limit})
-        return self._call("GET", "/v1/dynamic/leases", params=params)
-
-    def _operation(self, op: Any, path: dict[str, str], query: dict[str, Any] | None = None, body: Any = None) -> Any:
-        """Send a ``scaivault_core.rest.Operation`` (a plugin's endpoint): its path filled from ``path``."""
-        def fill(match: re.Match[str]) -> str:
-            name, convertor = match[1], match[2]
-            return quote(str(path[name]), safe="/" if convertor else "")  # only path convertors keep '/'
-
-        return self._call(op.method, _PARAM.sub(fill, op.path), json=body, params=_drop_none(query or {}) or None)
+    def _operation(self, op: Operation, path: dict[str, str], query: dict[str, Any] | None = None,
+                   body: Any = None) -> Any:
+        """Send a plugin's ``Operation`` (``scaivault_core.Operation``): its path filled from ``path``."""
+        return self._call(op.method, op.url(path), json=body, params=_drop_none(query or {}) or None)
 
 
-_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
+def _method(op: Operation) -> Callable[..., Any]:
+    """The client's method for ``op``: the ``VaultAPI`` method's signature and docstring, one request."""
+    api_method = getattr(VaultAPI, op.name)
+    # Any: the sync client answers the body, the asyncio one an awaitable of it.
+    signature = inspect.signature(api_method).replace(return_annotation="Any")
+
+    def call(self: _Calls, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        url, query, body = op.request({name: value for name, value in bound.arguments.items() if name != "self"})
+        return self._call(op.method, url, json=body, params=query or None)
+
+    call.__name__, call.__qualname__, call.__doc__ = op.name, f"_Calls.{op.name}", api_method.__doc__
+    call.__signature__ = signature  # type: ignore[attr-defined]  # what help() and IDEs show
+    return call
+
+
+for _op in OPERATIONS:
+    setattr(_Calls, _op.name, _method(_op))
 
 
 def _result(response: httpx.Response) -> Any:

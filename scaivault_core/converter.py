@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_origin
 
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 
+from .durations import Duration
 from .errors import InvalidConfig, ScaiVaultError
 
 T = TypeVar("T")
 
 converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+
+class Unchecked:
+    """``Unchecked[T]``: a field typed ``T`` for its documentation (a JSON schema, a CLI option) whose
+    value the converter passes through as it is, for the receiver to check (e.g. after the caller's
+    permissions, so that a refused caller is audited rather than told about types)."""
+
+    def __class_getitem__(cls, tp: Any) -> Any:
+        return Annotated[tp, cls]
+
+
+def is_unchecked(tp: Any) -> bool:
+    return get_origin(tp) is Annotated and Unchecked in tp.__metadata__
 
 
 # JSON has real booleans, numbers and lists: cattrs' defaults would read "false" as True, 2.7 as 2
@@ -45,11 +60,26 @@ def _is_sequence(cls: Any) -> bool:
     return getattr(cls, "__origin__", None) in (list, tuple, set, frozenset)
 
 
+def _strict_duration(value: Any, _: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("expected a duration ('1h', '30m') or a number of seconds")
+    return value
+
+
 def _strict_sequence(value: Any, cls: Any) -> Any:
     if not isinstance(value, (list, tuple)):
         raise ValueError("expected a list")
     args = [a for a in getattr(cls, "__args__", ()) if a is not Ellipsis] or [Any]
-    items = [converter.structure(item, args[0]) for item in value]
+    items, errors = [], []
+    for index, item in enumerate(value):
+        try:
+            items.append(converter.structure(item, args[0]))
+        except Exception as exc:  # noted with its index, as cattrs does, so an error names "rules[2]"
+            exc.__notes__ = [*getattr(exc, "__notes__", []),
+                             IterableValidationNote(f"Structuring {cls} @ index {index}", index, args[0])]
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError(f"While structuring {cls!r}", errors, cls)
     return cls.__origin__(items)
 
 
@@ -57,6 +87,8 @@ converter.register_structure_hook(bool, _strict_bool)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(float, _strict_float)
 converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook(Duration, _strict_duration)
+converter.register_structure_hook_func(is_unchecked, lambda value, _: value)
 converter.register_structure_hook_func(_is_sequence, _strict_sequence)
 
 

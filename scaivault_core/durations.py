@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+from typing import NewType
 
 from .errors import InvalidRequest
+
+# A duration as a caller writes it, "1h" or whole seconds, before parse_duration reads it: the type
+# of request fields such as ``ttl``. The converter takes a string or a whole number for it.
+Duration = NewType("Duration", object)
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 # [0-9], not \d or str.isdigit(): those also take "٣" or "５", which int() reads as numbers.

@@ -40,7 +40,7 @@ def register_commands(cli):
 
 @hookspec
 def register_routes(routes):
-    """Add REST endpoints: append ``scaivault_core.rest.Operation`` objects to ``routes`` (served like the
+    """Add REST endpoints: append ``scaivault_core.Operation`` objects to ``routes`` (served like the
     core's, with its bearer-token check and error bodies, and listed in the OpenAPI document), or plain
     starlette ``Route`` objects (they receive ``request.app.state.vault``; ``scaivault_core.rest.session``
     authenticates their caller; not listed in the OpenAPI document)."""

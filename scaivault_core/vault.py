@@ -170,6 +170,14 @@ class _Operations:
         self._core._auth.require(self.identity, "sys/tokens", "list")
         return self._core.store.list_tokens(identity)
 
+    def token_self(self) -> dict[str, Any]:
+        """Who this caller is: its identity and ceilings, and its token's accessor and expiry (both None for
+        the vault itself, which acts as the admin without a token). Any valid token may ask."""
+        token = getattr(self.identity, "token", None)
+        return {"identity": str(self.identity), "accessor": token.accessor if token else None,
+                "ceilings": list(getattr(self.identity, "ceilings", ())),
+                "expires_at": iso(token.expires_at) if token else None}
+
     def revoke_token(self, accessor: str) -> None:
         self._core._auth.require(self.identity, "sys/tokens", "revoke")
         if not self._core.store.revoke_token(accessor):

@@ -9,7 +9,7 @@ from scaivault_core import InvalidConfig, InvalidRequest, parse_duration
 from scaivault_core.cli import parse_listen
 from scaivault_core.converter import structure
 from scaivault_core.durations import MAX_LENGTH, MAX_SECONDS
-from scaivault_core.rest.routing import Query
+from scaivault_core.api import Query
 
 
 @pytest.mark.parametrize("text,seconds", [("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("0", 0), ("3600", 3600),

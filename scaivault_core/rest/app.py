@@ -8,19 +8,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 
-from . import engines, leases, policies, secrets, system, tokens
-from .bodies import MAX_BODY_BYTES
+from ..api import Operation, operations
 from .deadlines import BodyDeadline
 from .errors import EXCEPTION_HANDLERS, CatchAll
 from .openapi import document
-from .routing import Operation, bearer_token, routes_for
-
-
-def operations() -> list[Operation]:
-    """Every core operation, in routing order: leases first, as they are most of the traffic and
-    starlette tries routes in turn (their paths overlap no other group's)."""
-    return [*leases.OPERATIONS, *engines.OPERATIONS, *system.OPERATIONS, *tokens.OPERATIONS,
-            *secrets.OPERATIONS, *policies.OPERATIONS]
+from .request import MAX_BODY_BYTES
+from .routing import bearer_token, routes_for
 
 
 def create_app(vault: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:

@@ -1,109 +1,20 @@
 """The OpenAPI 3.1 document, built from the same ``Operation`` list the routes are built from.
 
-Paths, methods, parameters, request bodies and success statuses come from the operations; the
-response shapes are written here as data, one schema per model's ``to_dict``.
+Paths, methods, parameters, permissions and success statuses come from the operations; the
+request and response schemas are generated from their classes (``api.bodies``, ``api.results``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from .api import LEASE_STATES, version
-from .routing import JSON, Operation
+import attrs
 
-NULLABLE_STRING = {"type": ["string", "null"]}
-TIME = {"type": "string", "format": "date-time"}
-NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _obj(properties: dict[str, Any], required: list[str] | None = None, extra: bool = True) -> dict[str, Any]:
-    schema = {"type": "object", "properties": properties, "required": list(properties) if required is None else required}
-    if not extra:
-        schema["additionalProperties"] = False
-    return schema
-
-
-def _list(key: str, item: str) -> dict[str, Any]:
-    return _obj({key: {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}})
-
-
-RULE = _obj({"path_pattern": {"type": "string"}, "permissions": {"type": "array", "items": {"type": "string"}}})
-
-SCHEMAS: dict[str, Any] = {
-    "Error": _obj({"error": _obj({"code": {"type": "string"}, "message": {"type": "string"},
-                                  "details": {"type": "object"}})}),
-    "Health": _obj({"status": {"type": "string", "enum": ["ok"]}, "version": {"type": "string"}}),
-    "OpenAPI": {"type": "object"},
-    "PluginList": _obj({"plugins": {"type": "array", "items": _obj({
-        "name": {"type": "string"}, "version": NULLABLE_STRING, "engines": {"type": "array", "items": {"type": "string"}},
-        "error": NULLABLE_STRING})}}),
-    "NewToken": _obj({"token": {"type": "string"}, "accessor": {"type": "string"}, "identity": {"type": "string"},
-                      "expires_at": NULLABLE_TIME}),
-    "TokenInfo": _obj({"accessor": {"type": "string"}, "identity": {"type": "string"}, "created_at": TIME,
-                       "expires_at": NULLABLE_TIME, "revoked": {"type": "boolean"}, "display_name": {"type": "string"},
-                       "parent": {**NULLABLE_STRING, "description": "Accessor of the token that minted this one."},
-                       "ceilings": {"type": "array", "items": {"type": "string"},
-                                    "description": "Identities that must also allow whatever this token does."}}),
-    "TokenList": _list("tokens", "TokenInfo"),
-    "SecretVersion": _obj({"path": {"type": "string"}, "version": {"type": "integer"}, "secret_type": {"type": "string"},
-                           "created_at": TIME, "created_by": {"type": "string"}, "reason": NULLABLE_STRING,
-                           "retired_at": NULLABLE_TIME, "data": {"description": "Only when reading."}},
-                          required=["path", "version", "secret_type", "created_at", "created_by"]),
-    "SecretVersionList": _obj({"path": {"type": "string"}, "versions": {"type": "array", "items": {
-        "$ref": "#/components/schemas/SecretVersion"}}}),
-    "RotationPeriod": _obj({"path": {"type": "string"},
-                            "period": {**NULLABLE_STRING, "description": "e.g. '720h'; null: no scheduled rotation."},
-                            "grace_period": {**NULLABLE_STRING, "description": "How long each previous version stays valid."}}),
-    "Metrics": {"type": "string", "description": "Prometheus text exposition format 0.0.4."},
-    "Policy": _obj({"name": {"type": "string"}, "rules": {"type": "array", "items": RULE},
-                    "description": {"type": "string"}}),
-    "PolicyList": _list("policies", "Policy"),
-    "Binding": _obj({"policy": {"type": "string"}, "identity": {"type": "string"}}),
-    "BindingList": _obj({"policy": {"type": "string"}, "identities": {"type": "array", "items": {"type": "string"}}}),
-    "Engine": _obj({"name": {"type": "string"}, "type": {"type": "string"}, "config": {"type": "object"},
-                    "default_ttl": {"type": "string"}, "max_ttl": {"type": "string"},
-                    "max_leases": {"type": ["integer", "null"]}, "max_leases_per_identity": {"type": ["integer", "null"]},
-                    "created_at": TIME, "updated_at": TIME}),
-    "EngineList": _list("engines", "Engine"),
-    "Role": _obj({"name": {"type": "string"}, "engine": {"type": "string"}, "default_ttl": NULLABLE_STRING,
-                  "max_ttl": NULLABLE_STRING, "max_leases": {"type": ["integer", "null"]},
-                  "max_leases_per_identity": {"type": ["integer", "null"]}, "created_at": TIME, "updated_at": TIME}),
-    "RoleList": _list("roles", "Role"),
-    "Credentials": _obj({"lease_id": {"type": "string"}, "data": {"type": "object"},
-                         "lease_duration": {"type": "string"}, "renewable": {"type": "boolean"}, "expires_at": TIME}),
-    "RenewResult": _obj({"lease_id": {"type": "string"}, "lease_duration": {"type": "string"},
-                         "renewable": {"type": "boolean"}, "expires_at": TIME, "max_expires_at": TIME,
-                         "capped": {"type": "boolean"}, "data": {"type": "object"}},
-                        required=["lease_id", "lease_duration", "renewable", "expires_at", "max_expires_at", "capped"]),
-    "Lease": _obj({"lease_id": {"type": "string"}, "engine": {"type": "string"}, "role": {"type": "string"},
-                   "identity": {"type": "string"}, "state": {"type": "string", "enum": [s for s in LEASE_STATES if s != "live"]},
-                   "subject": {"type": "string"}, "renewable": {"type": "boolean"}, "issued_at": TIME,
-                   "expires_at": TIME, "max_expires_at": TIME, "metadata": {"type": "object"},
-                   "attempts": {"type": "integer"}, "last_error": NULLABLE_STRING, "revoked_at": NULLABLE_TIME}),
-    "LeaseList": _obj({"leases": {"type": "array", "items": {"$ref": "#/components/schemas/Lease"}},
-                       "next": {**NULLABLE_STRING, "description": "Pass as `after` for the next page; null at the end."}}),
-    "AuditEntry": _obj({"id": {"type": "integer"}, "time": TIME, "identity": {"type": "string"},
-                        "operation": {"type": "string"}, "path": {"type": "string"},
-                        "outcome": {"type": "string", "description": "`ok` or an error code."},
-                        "lease_id": NULLABLE_STRING,
-                        "details": {"type": "object", "description": "Secret values only as keyed hashes."}}),
-    "AuditList": _obj({"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
-                       "next": {"type": ["integer", "null"],
-                                "description": "Pass as `after` for the next page; null at the end."}}),
-    "ReconcileResult": _obj({"engine": {"type": "string"},
-                             "orphans": {"type": "array", "items": {"type": "string"}},
-                             "revoked": {"type": "array", "items": {"type": "string"}},
-                             "failed": {"type": "array", "items": _obj({"subject": {"type": "string"},
-                                                                        "code": {"type": "string"},
-                                                                        "message": {"type": "string"}})},
-                             "skipped": {"type": "array", "items": _obj({"subject": {"type": "string"},
-                                                                         "reason": {"type": "string"}})}}),
-    "RevokePrefixResult": _obj({"revoked": {"type": "integer"}, "in_progress": {"type": "integer"},
-                                "failed": {"type": "array", "items": _obj({"lease_id": {"type": "string"},
-                                                                           "code": {"type": "string"},
-                                                                           "message": {"type": "string"}})}}),
-}
+from ..api import Operation
+from ..api.operation import JSON, PATH_PARAMETER
+from ..api.results import component_schemas
+from ..api.schemas import schema_of
+from ..api.vault_api import version
 
 ERROR_TEXT = {
     400: "invalid_request, invalid_config, ttl_exceeds_max or lease_expired",
@@ -125,14 +36,13 @@ PATH_PARAMETERS = {  # name: (description, example)
     "path": ("A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`, "
              "`rotation` or `versions`.", "infra/postgres/support/root"),
 }
-_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
 def document(operations: list[Operation]) -> dict[str, Any]:
     """The OpenAPI document for ``operations``."""
     paths: dict[str, Any] = {}
     for op in operations:
-        paths.setdefault(_PARAM.sub(r"{\1}", op.path), {})[op.method.lower()] = _operation(op)
+        paths.setdefault(PATH_PARAMETER.sub(r"{\1}", op.path), {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {"title": "ScaiVault", "version": version(),
@@ -140,7 +50,7 @@ def document(operations: list[Operation]) -> dict[str, Any]:
                                 "Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."},
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": component_schemas(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A token from `scaivault init` or POST /v1/auth/tokens."}},
         },
@@ -149,16 +59,17 @@ def document(operations: list[Operation]) -> dict[str, Any]:
 
 def _operation(op: Operation) -> dict[str, Any]:
     body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag] if op.tag else []}
-    if op.description:
-        body["description"] = op.description
-    parameters = [_path_parameter(name) for name in _PARAM.findall(op.path)]
+    description = " ".join(([f"Needs {op.permission}."] if op.permission else []) + [op.description])
+    if description.strip():
+        body["description"] = description.strip()
+    parameters = [_path_parameter(name) for name in op.path_names()]
     parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description, "schema": q.schema()}
                    for q in op.query]
     if parameters:
         body["parameters"] = parameters
     if op.body is not None:
-        schema = op.body_schema if op.body is dict else op.body.schema
-        body["requestBody"] = {"required": op.body_required, "content": {"application/json": {"schema": schema}}}
+        body["requestBody"] = {"required": op.body_required,
+                               "content": {"application/json": {"schema": _body_schema(op)}}}
     body["security"] = [{"bearer": []}] if op.auth else []
     responses: dict[str, Any] = {}
     if op.status == 204:
@@ -176,12 +87,21 @@ def _operation(op: Operation) -> dict[str, Any]:
     return body
 
 
+def _body_schema(op: Operation) -> dict[str, Any]:
+    """A body class's generated schema; a plugin's ``dict`` body's (or an older plugin class's) own."""
+    if op.body is dict:
+        return op.body_schema or {"type": "object"}
+    given = getattr(op.body, "schema", None)
+    return given if isinstance(given, dict) else schema_of(op.body, closed=True)
+
+
 def _response_schema(op: Operation) -> dict[str, Any]:
-    """A component by name (the core's), a plugin's inline schema, or a string for text and bytes."""
+    """A component (a class of ``api.results``, or its name), a plugin's inline schema, or a string for text and bytes."""
     if isinstance(op.response, dict):
         return op.response
     if op.response:
-        return {"$ref": f"#/components/schemas/{op.response}"}
+        name = op.response.__name__ if attrs.has(op.response) else op.response
+        return {"$ref": f"#/components/schemas/{name}"}
     if op.media_type == JSON:
         return {}
     return {"type": "string"} if op.media_type.startswith("text/") else {"type": "string", "format": "binary"}

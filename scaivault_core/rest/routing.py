@@ -1,26 +1,26 @@
-"""Operations and how they become starlette routes.
+"""Operations become starlette routes: one generic endpoint binds a request to its operation.
 
-An ``Operation`` says everything about one endpoint once: method, path, body class, query
-parameters, success status, response schema and handler. The routes and the OpenAPI document
+The path parameters, the parsed query and the typed body are handed to the operation's handler
+(for the core's, the ``VaultAPI`` method the table names). The routes and the OpenAPI document
 are both built from the same list, so what is documented is what is served.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
-import attrs
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import InvalidConfig, InvalidRequest
-from .api import VaultAPI
-from .bodies import parse, read_json
+from ..api import Call, Operation, VaultAPI
+from ..api.bodies import parse
+from ..api.operation import JSON
+from ..errors import InvalidConfig
 from .errors import error_response
+from .request import read_json
 
 
 class AnyPathConvertor(Convertor[str]):
@@ -47,79 +47,15 @@ class SecretPathConvertor(AnyPathConvertor):
     regex = r"(?![\s\S]*/(?:" + "|".join(SECRET_ACTIONS) + r")\Z)[\s\S]+"
 
 
+class TokenAccessorConvertor(AnyPathConvertor):
+    """A token's accessor: one segment, never ``self`` (``GET /v1/auth/tokens/self`` is the caller's own)."""
+
+    regex = r"(?!self\Z)[^/]+"
+
+
 register_url_convertor("any_path", AnyPathConvertor())
 register_url_convertor("secret_path", SecretPathConvertor())
-
-
-@attrs.frozen
-class Query:
-    """One query parameter: its JSON-schema type and what it means."""
-
-    name: str
-    description: str
-    type: str = "string"
-    enum: tuple[str, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
-    default: Any = None
-
-    def parse(self, raw: str | None) -> Any:
-        if raw is None:
-            return self.default
-        if self.type == "integer":
-            if not re.fullmatch(r"-?[0-9]{1,12}", raw):  # [0-9], not isdigit(): that takes "٣", "²" too
-                raise InvalidRequest(f"{self.name} must be a whole number.", field=self.name)
-            value: Any = int(raw)
-            if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
-                raise InvalidRequest(f"{self.name} must be between {self.minimum} and {self.maximum}.", field=self.name)
-            return value
-        if self.enum and raw not in self.enum:
-            raise InvalidRequest(f"{self.name} must be one of {', '.join(self.enum)}.", field=self.name)
-        return raw
-
-    def schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": self.type}
-        for key, value in (("enum", list(self.enum) or None), ("minimum", self.minimum),
-                           ("maximum", self.maximum), ("default", self.default)):
-            if value is not None:
-                schema[key] = value
-        return schema
-
-
-@attrs.frozen
-class Call:
-    """What a handler gets besides the API: path parameters, parsed query parameters, parsed body."""
-
-    path: dict[str, str]
-    query: dict[str, Any]
-    body: Any
-
-
-JSON = "application/json"
-
-
-@attrs.frozen
-class Operation:
-    """One endpoint. Plugins may append these to the ``register_routes`` hook's list too: they are then
-    served exactly like the core's (token, body, errors) and listed in the OpenAPI document."""
-
-    method: str
-    path: str  # starlette syntax; ``{path:secret_path}`` / ``{path:any_path}`` are the parameters that may hold '/'
-    handler: Callable[[VaultAPI, Call], Any]
-    summary: str
-    operation_id: str
-    status: int = 200
-    body: Any = None  # an attrs class from ``bodies``, or ``dict`` for an engine-specific object
-    body_schema: dict[str, Any] | None = None  # for ``dict`` bodies; attrs classes carry their own
-    body_required: bool = True
-    response: Any = None  # a component schema name (a plugin's: an inline JSON schema); None for 204 or non-JSON
-    query: tuple[Query, ...] = ()
-    auth: bool = True
-    errors: tuple[int, ...] = ()  # statuses beyond those every authenticated operation may answer
-    tag: str = ""
-    description: str = ""
-    # Not JSON: the handler returns text or bytes, served with this type (e.g. Prometheus text, a KRL).
-    media_type: str = JSON
+register_url_convertor("token_accessor", TokenAccessorConvertor())
 
 
 def routes_for(operations: list[Operation], max_body: int) -> list[Route]:
@@ -158,8 +94,8 @@ async def _serve(op: Operation, request: Request, max_body: int) -> Response:
 
     def run() -> Any:
         session = ops if ops is not None else vault.authenticate(token) if op.auth else vault
-        body = parse(raw, op.body) if op.body is not None else None
-        return op.handler(VaultAPI(session, vault), Call(dict(request.path_params), query, body))
+        body, extra = parse(raw, op.body) if op.body is not None else (None, {})
+        return op.handler(VaultAPI(session, vault), Call(dict(request.path_params), query, body, extra))
 
     result = await run_in_threadpool(run)
     if op.status == 204:

@@ -1,9 +1,10 @@
-"""``VaultAPI``: the REST API's operations as plain-data methods over a ``Vault`` or a ``Session``.
+"""``VaultAPI``: the operations as plain-data methods over a ``Vault`` or a ``Session``.
 
-The REST routes, the embedded CLI and the HTTP client (``scaivault_core.client``) share these
-method names and signatures, so a command or a test is written once and runs in-process or
-against a server alike. Every method returns exactly the JSON body its REST route answers
-(``None`` where the route answers ``204 No Content``; text for ``metrics``).
+Every front end calls these: the REST routes bind a request to them, the embedded CLI calls them,
+and the HTTP client (``scaivault_core.client``) has the same method names and signatures, made
+from the operation table, so a command or a test is written once and runs in-process or against
+a server alike. Every method returns exactly the JSON body its REST route answers (``None`` where
+the route answers ``204 No Content``; text for ``metrics``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class VaultAPI:
 
     def list_tokens(self, identity: str | None = None) -> dict[str, Any]:
         return {"tokens": [t.to_dict() for t in self.ops.list_tokens(identity)]}
+
+    def token_self(self) -> dict[str, Any]:
+        """Who the caller is: its identity, ceilings, and its token's accessor and expires_at."""
+        return self.ops.token_self()
 
     def revoke_token(self, accessor: str) -> None:
         self.ops.revoke_token(accessor)

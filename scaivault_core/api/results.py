@@ -1,0 +1,277 @@
+"""What operations answer, declared once as attrs classes: the OpenAPI document's component schemas.
+
+The answers themselves are the models' ``to_dict()``; these classes say their shape (a field
+without a default is always present) and are never instantiated. ``COMPONENTS`` is every named
+schema, in the document's order; a class used inside one of them but not listed is written inline.
+"""
+
+# No "from __future__ import annotations": the field types are read at run time (schemas, the converter).
+from typing import Any, Literal
+
+import attrs
+
+from .bodies import Rule
+from .schemas import Time, field, schema_of
+from .vault_api import LEASE_STATES
+
+NEXT = "Pass as `after` for the next page; null at the end."
+
+
+@attrs.define
+class ErrorBody:
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+@attrs.define
+class Error:
+    error: ErrorBody
+
+
+@attrs.define
+class Health:
+    status: Literal["ok"]
+    version: str
+
+
+@attrs.define
+class PluginInfo:
+    name: str
+    version: str | None
+    engines: list[str]
+    error: str | None
+
+
+@attrs.define
+class PluginList:
+    plugins: list[PluginInfo]
+
+
+@attrs.define
+class NewToken:
+    token: str
+    accessor: str
+    identity: str
+    expires_at: Time | None
+
+
+@attrs.define
+class TokenInfo:
+    accessor: str
+    identity: str
+    created_at: Time
+    expires_at: Time | None
+    revoked: bool
+    display_name: str
+    parent: str | None = field(description="Accessor of the token that minted this one.")
+    ceilings: list[str] = field(description="Identities that must also allow whatever this token does.")
+
+
+@attrs.define
+class TokenSelf:
+    identity: str
+    accessor: str | None = field(description="Null only embedded, where the vault itself acts without a token.")
+    ceilings: list[str] = field(description="Identities that must also allow whatever this token does.")
+    expires_at: Time | None
+
+
+@attrs.define
+class TokenList:
+    tokens: list[TokenInfo]
+
+
+@attrs.define
+class SecretVersion:
+    path: str
+    version: int
+    secret_type: str
+    created_at: Time
+    created_by: str
+    reason: str | None = None
+    retired_at: Time | None = None
+    data: Any = field(None, description="Only when reading.")
+
+
+@attrs.define
+class SecretVersionList:
+    path: str
+    versions: list[SecretVersion]
+
+
+@attrs.define
+class RotationPeriod:
+    path: str
+    period: str | None = field(description="e.g. '720h'; null: no scheduled rotation.")
+    grace_period: str | None = field(description="How long each previous version stays valid.")
+
+
+@attrs.define
+class Policy:
+    name: str
+    rules: list[Rule]
+    description: str
+
+
+@attrs.define
+class PolicyList:
+    policies: list[Policy]
+
+
+@attrs.define
+class Binding:
+    policy: str
+    identity: str
+
+
+@attrs.define
+class BindingList:
+    policy: str
+    identities: list[str]
+
+
+@attrs.define
+class Engine:
+    name: str
+    type: str
+    config: dict[str, Any]
+    default_ttl: str
+    max_ttl: str
+    max_leases: int | None
+    max_leases_per_identity: int | None
+    created_at: Time
+    updated_at: Time
+
+
+@attrs.define
+class EngineList:
+    engines: list[Engine]
+
+
+@attrs.define
+class Role:
+    name: str
+    engine: str
+    default_ttl: str | None
+    max_ttl: str | None
+    max_leases: int | None
+    max_leases_per_identity: int | None
+    created_at: Time
+    updated_at: Time
+
+
+@attrs.define
+class RoleList:
+    roles: list[Role]
+
+
+@attrs.define
+class Credentials:
+    lease_id: str
+    data: dict[str, Any]
+    lease_duration: str
+    renewable: bool
+    expires_at: Time
+
+
+@attrs.define
+class RenewResult:
+    lease_id: str
+    lease_duration: str
+    renewable: bool
+    expires_at: Time
+    max_expires_at: Time
+    capped: bool
+    data: dict[str, Any] = attrs.field(default=None)  # only from engines that re-issue the credential
+
+
+@attrs.define
+class Lease:
+    lease_id: str
+    engine: str
+    role: str
+    identity: str
+    state: str = field(enum=[state for state in LEASE_STATES if state != "live"])
+    subject: str
+    renewable: bool
+    issued_at: Time
+    expires_at: Time
+    max_expires_at: Time
+    metadata: dict[str, Any]
+    attempts: int
+    last_error: str | None
+    revoked_at: Time | None
+
+
+@attrs.define
+class LeaseList:
+    leases: list[Lease]
+    next: str | None = field(description=NEXT)
+
+
+@attrs.define
+class AuditEntry:
+    id: int
+    time: Time
+    identity: str
+    operation: str
+    path: str
+    outcome: str = field(description="`ok` or an error code.")
+    lease_id: str | None
+    details: dict[str, Any] = field(description="Secret values only as keyed hashes.")
+
+
+@attrs.define
+class AuditList:
+    entries: list[AuditEntry]
+    next: int | None = field(description=NEXT)
+
+
+@attrs.define
+class Failure:
+    subject: str
+    code: str
+    message: str
+
+
+@attrs.define
+class Skipped:
+    subject: str
+    reason: str
+
+
+@attrs.define
+class ReconcileResult:
+    engine: str
+    orphans: list[str]
+    revoked: list[str]
+    failed: list[Failure]
+    skipped: list[Skipped]
+
+
+@attrs.define
+class LeaseFailure:
+    lease_id: str
+    code: str
+    message: str
+
+
+@attrs.define
+class RevokePrefixResult:
+    revoked: int
+    in_progress: int
+    failed: list[LeaseFailure]
+
+
+COMPONENTS = (Error, Health, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
+              RotationPeriod, Policy, PolicyList, Binding, BindingList, Engine, EngineList, Role, RoleList,
+              Credentials, RenewResult, Lease, LeaseList, AuditEntry, AuditList, ReconcileResult, RevokePrefixResult)
+# Answers that are not JSON objects: named for the operations that refer to them.
+OTHER_SCHEMAS = {"OpenAPI": {"type": "object"},
+                 "Metrics": {"type": "string", "description": "Prometheus text exposition format 0.0.4."}}
+
+
+def component_schemas() -> dict[str, Any]:
+    """Every named schema of the OpenAPI document."""
+    named = frozenset(COMPONENTS)
+    return {**{cls.__name__: schema_of(cls, closed=None, components=named) for cls in COMPONENTS}, **OTHER_SCHEMAS}

@@ -1,0 +1,32 @@
+"""``scaivault init``: create the store and its key, and print the first admin token once."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import Conflict
+from .state import current, output
+
+
+@click.command()
+@output
+def init() -> None:
+    """Create the store and its key, and print the first admin token (shown only this once)."""
+    from ..store.sqlite import is_sqlite_url, path_from_url
+
+    state = current()
+    url = state.store_url()
+    exists = is_sqlite_url(url) and path_from_url(url).exists()
+    vault = state.open_vault(create=not exists)
+    shown = vault.store.url  # a postgresql:// URL with its password masked
+    if vault.list_tokens("user:admin"):
+        raise Conflict(f"The vault at {shown} is already initialised; use its admin token "
+                       "(or one created with `scaivault token create`).")
+    token = vault.create_admin_token()
+    if state.format == "json":
+        click.echo(json.dumps({"admin_token": token}))
+    else:
+        click.echo(f"Initialised the vault at {shown}.")
+        click.echo(f"Admin token (shown only now; keep it safe): {token}")

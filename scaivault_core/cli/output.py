@@ -1,0 +1,122 @@
+"""What commands print: JSON for scripts; for people, tables, ``key  value`` lines and short messages.
+
+``show`` prints an operation's answer the way its table entry says (``api.commands``); the
+presenters only one command has are in ``PRESENTERS``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import click
+
+from ..api.commands import Done, Pages, Record, Rows, Shown, Text
+from .state import current
+
+HIDDEN = "<hidden: --reveal shows it>"
+
+
+def emit(value: Any, columns: tuple[str, ...] = ()) -> None:
+    """Print ``value`` as JSON, or as a table (a list of records) / key-value lines (one record)."""
+    if current().format == "json":
+        click.echo(json.dumps(value, indent=2))
+    elif isinstance(value, list):
+        click.echo(_table(value, columns) if value else "(none)")
+    elif isinstance(value, dict):
+        width = max((len(k) for k in value), default=0)
+        for key, item in value.items():
+            click.echo(f"{key.ljust(width)}  {_cell(item)}")
+
+
+def emit_rows(body: dict[str, Any], key: str, columns: tuple[str, ...]) -> None:
+    """A listing: the API's body as it is in json, its ``key`` rows as a table."""
+    if current().format == "json":
+        emit(body)
+    else:
+        emit(body[key], columns)
+
+
+def done(message: str) -> None:
+    """Confirm an operation that answers nothing (scripts in json mode go by the exit status)."""
+    if current().format != "json":
+        click.echo(message)
+
+
+def hide(data: Any, reveal: bool) -> Any:
+    """Secret values stay off the terminal unless asked for."""
+    if reveal:
+        return data
+    if isinstance(data, dict):
+        return {key: HIDDEN for key in data}
+    return HIDDEN
+
+
+def pages(fetch: Callable[..., dict[str, Any]], key: str, columns: tuple[str, ...], all_pages: bool) -> None:
+    """A paged listing: ``fetch(after=...)`` gives each page; ``--all`` follows ``next`` to the end."""
+    page = fetch()
+    items = page[key]
+    while all_pages and page["next"]:
+        page = fetch(after=page["next"])
+        items += page[key]
+    if current().format == "json":
+        emit({key: items, "next": None if all_pages else page["next"]})
+        return
+    emit(items, columns)
+    if page["next"] and not all_pages:
+        click.echo(f"(more: --after {page['next']})")
+
+
+def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: dict[str, bool]) -> None:
+    """Run ``call`` (the operation, ``after=`` for another page) and print its answer as ``how`` says."""
+    if isinstance(how, Done):
+        call()
+        done(how.message.format(**arguments))
+    elif isinstance(how, Text):
+        click.echo(call(), nl=False)
+    elif isinstance(how, Pages):
+        pages(call, how.key, how.columns, flags["all_pages"])
+    elif isinstance(how, Rows):
+        emit_rows(call(), how.key, how.columns)
+    elif isinstance(how, Shown):
+        PRESENTERS[how.name](call())
+    elif isinstance(how, Record):
+        body = call()
+        if how.reveal in body:
+            body = {**body, how.reveal: hide(body[how.reveal], flags["reveal"])}
+        emit(body)
+
+
+def _reconcile(body: dict[str, Any]) -> None:
+    """One row per user: orphan, revoked, failed (why), or skipped (why)."""
+    if current().format == "json":
+        emit(body)
+        return
+    failed = {f["subject"]: f"failed ({f['code']}): {f['message']}" for f in body["failed"]}
+    revoked = set(body["revoked"])
+    rows = [{"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
+            for subject in body["orphans"]]
+    # A skipped name came from the target as it is: escaped, so it cannot write control characters to a terminal.
+    rows += [{"subject": s["subject"] if s["subject"].isprintable() else json.dumps(s["subject"]),
+              "status": f"skipped ({s['reason']})"} for s in body.get("skipped", [])]
+    emit(rows, ("subject", "status"))
+
+
+PRESENTERS: dict[str, Callable[[Any], None]] = {"reconcile": _reconcile}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    columns = columns or tuple(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Where commands run, embedded or remote, and the one place their errors are reported."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+import click
+
+from ..errors import InvalidConfig, ScaiVaultError
+
+FORMATS = click.Choice(["table", "json"])
+
+
+class CLI(click.Group):
+    """The root group: a ScaiVault error becomes ``Error (<code>): <message>`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ScaiVaultError as exc:
+            _report(ctx, exc.to_dict()["error"])
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: say what kind, not its message, which could hold a secret
+            if os.environ.get("SCAIVAULT_DEBUG"):
+                raise
+            _report(ctx, {"code": "internal", "message": f"Unexpected {type(exc).__name__}; rerun with "
+                                                         "SCAIVAULT_DEBUG=1 for the traceback.", "details": {}})
+
+
+def _report(ctx: click.Context, error: dict[str, Any]) -> None:
+    state = ctx.find_object(State)
+    if state is not None and state.format == "json":
+        click.echo(json.dumps({"error": error}), err=True)
+    else:
+        click.echo(f"Error ({error['code']}): {error['message']}", err=True)
+    ctx.exit(1)
+
+
+class State:
+    """Global options, and the API the commands call (opened on first use, closed at exit)."""
+
+    def __init__(self, store: str | None, key_file: str | None, address: str | None, token: str | None,
+                 ca_cert: str | None, format: str | None, plugin_manager: Any = None) -> None:
+        self.store, self.key_file, self.address, self.token = store, key_file, address, token
+        self.ca_cert, self.format, self.pm = ca_cert, format or "table", plugin_manager
+        self._api: Any = None
+        self._closers: list[Callable[[], None]] = []
+
+    def store_url(self) -> str:
+        from ..vault import default_store_url
+
+        return self.store or default_store_url()
+
+    def open_vault(self, *, create: bool = False, start_worker: bool = False, settings: Any = None) -> Any:
+        """The local vault; a missing SQLite store is an error pointing at ``scaivault init``, unless creating."""
+        from ..plugin_manager import make_plugin_manager
+        from ..store.sqlite import is_sqlite_url, path_from_url
+        from ..vault import Vault
+
+        url = self.store_url()
+        if not create and is_sqlite_url(url) and not path_from_url(url).exists():
+            raise InvalidConfig(f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
+                                "(SCAIVAULT_STORE) or --address (SCAIVAULT_ADDR).")
+        self.pm = self.pm or make_plugin_manager()
+        vault = Vault(url, key_file=self.key_file, plugin_manager=self.pm, create=create, start_worker=start_worker,
+                      settings=settings)
+        self._closers.append(vault.close)
+        return vault
+
+    def api(self) -> Any:
+        """``VaultAPI`` over the local vault, or a ``ScaiVaultClient`` of the server: the same methods."""
+        if self._api is None:
+            if self.address:
+                from ..client import ScaiVaultClient
+
+                client = ScaiVaultClient(self.address, self.token, verify=self.ca_cert or True)
+                self._closers.append(client.close)
+                self._api = client
+            else:
+                from ..api import VaultAPI
+
+                self._api = VaultAPI(self.open_vault())
+        return self._api
+
+    def close(self) -> None:
+        for close in reversed(self._closers):
+            close()
+        self._closers.clear()
+
+
+def current() -> State:
+    """The running command's ``State``."""
+    return click.get_current_context().find_object(State)
+
+
+def output(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--format`` to a command (it overrides the global one)."""
+    return click.option("--format", **_FORMAT)(fn)
+
+
+def format_option() -> click.Option:
+    """``--format``, for a command made without decorators."""
+    return click.Option(["--format"], **_FORMAT)
+
+
+def _remember_format(ctx: click.Context, _param: Any, value: str | None) -> None:
+    if value:
+        ctx.find_object(State).format = value
+
+
+_FORMAT: dict[str, Any] = dict(type=FORMATS, default=None, expose_value=False, callback=_remember_format,
+                               is_eager=True, help="table for people, json for scripts.")

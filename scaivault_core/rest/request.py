@@ -1,0 +1,37 @@
+"""Reading a request's body: within a size limit, as JSON (``api.bodies`` then makes it a typed body)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from ..errors import InvalidRequest
+from .errors import PayloadTooLarge
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON (``{}`` when there is none, unlike an explicit JSON null); too large is 413, malformed is 400."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):  # not "²"
+        raise PayloadTooLarge(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError):  # JSONDecodeError and bad UTF-8 are ValueErrors
+        raise InvalidRequest("The request body is not valid JSON.") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
