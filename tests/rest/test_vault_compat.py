@@ -190,3 +190,18 @@ def test_list_leases_one_level_at_a_time(vault_client):
     mine = vault_client.get("/v1/mem/creds/readonly", headers=issuer).json()["lease_id"].rsplit("/", 1)[1]
     listed = vault_client.get("/v1/sys/leases/lookup/mem/creds/readonly/", params={"list": "true"}, headers=issuer)
     assert listed.json()["data"]["keys"] == [mine]
+
+
+def test_a_caller_who_may_only_look_a_lease_up_gets_the_missing_answer_for_renew_and_revoke(vault_client):
+    lease_id = vault_client.get("/v1/mem/creds/readonly").json()["lease_id"]
+    lister = caller(vault_client, "sa:lister", [{"path_pattern": "dynamic/engines/mem", "permissions": ["list"]}])
+    assert vault_client.put("/v1/sys/leases/lookup", json={"lease_id": lease_id}, headers=lister).status_code == 200
+    for path in ("renew", "revoke"):
+        response = vault_client.put(f"/v1/sys/leases/{path}", json={"lease_id": lease_id}, headers=lister)
+        assert (response.status_code, response.json()) == (400, {"errors": ["lease not found"]})
+    assert vault_client.vault.lookup(lease_id.rsplit("/", 1)[1]).state == "active"
+
+
+def test_head_mints_nothing(vault_client, target):
+    assert vault_client.head("/v1/mem/creds/readonly").status_code == 405
+    assert not target.users

@@ -42,7 +42,7 @@ async def _serve(request: Request, methods: dict[str, Callable[[Call], Any]], au
     method = request.method
     if method == "GET" and request.query_params.get("list") == "true":
         method = "LIST"
-    handler = methods.get("GET" if method == "HEAD" else method)
+    handler = methods.get(method)  # HEAD only where listed: a HEAD of creds must not mint a lease unseen
     if handler is None:
         raise VaultError(405, "1 error occurred:\n\t* unsupported operation\n\n")
     vault = request.app.state.vault

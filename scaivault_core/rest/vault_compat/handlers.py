@@ -7,6 +7,7 @@ its lease was not issued for, or that the caller may not act on answers exactly 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import attrs
@@ -71,6 +72,14 @@ def _lease(call: Call, operation: str, value: Any) -> tuple[lease_ids.VaultLease
     return parsed, lease
 
 
+@contextmanager
+def _missing_as(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except LeaseNotFound:
+        raise VaultError(400, NOT_FOUND[operation]) from None
+
+
 def lookup(call: Call) -> dict[str, Any]:
     """``PUT /v1/sys/leases/lookup``: the native ``getLease``, as Vault shows a lease."""
     parsed, lease = _lease(call, "lookup", call.body.get("lease_id"))
@@ -84,7 +93,8 @@ def renew(call: Call) -> dict[str, Any]:
     """``PUT /v1/sys/leases/renew``: the native ``renewLease``, with the increment counted from now (Vault's rule)."""
     parsed, _ = _lease(call, "renew", call.path.get("lease_id") or call.body.get("lease_id"))
     increment = call.body.get("increment")
-    result = call.session.renew(parsed.lease_id, increment, from_now=True)
+    with _missing_as("renew"):  # e.g. a caller who may look the lease up (``list``) but not renew it
+        result = call.session.renew(parsed.lease_id, increment, from_now=True)
     warnings = None
     if result.capped:
         left = format_duration(int(result.lease.max_expires_at - call.vault.clock.time()))
@@ -98,7 +108,8 @@ def renew(call: Call) -> dict[str, Any]:
 def revoke(call: Call) -> None:
     """``PUT /v1/sys/leases/revoke[/{lease_id}]``: the native ``revokeLease`` (always at once: ``sync`` is moot)."""
     parsed, _ = _lease(call, "revoke", call.path.get("lease_id") or call.body.get("lease_id"))
-    call.session.revoke(parsed.lease_id)
+    with _missing_as("revoke"):
+        call.session.revoke(parsed.lease_id)
     return None
 
 

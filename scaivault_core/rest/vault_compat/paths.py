@@ -34,7 +34,7 @@ def _issues(verb: str) -> dict[str, Callable[[h.Call], Any]]:
 
 
 PATHS: tuple[VaultPath, ...] = (
-    VaultPath("/v1/sys/health", {"GET": h.health}, "health", auth=False),
+    VaultPath("/v1/sys/health", {"GET": h.health, "HEAD": h.health}, "health", auth=False),
     VaultPath("/v1/auth/token/lookup-self", {"GET": h.lookup_self}, "Session.token_self"),
     VaultPath("/v1/auth/token/renew-self", _writes(h.renew_self), "Session.renew_token_self"),
     VaultPath("/v1/sys/leases/lookup", _writes(h.lookup), "getLease"),
