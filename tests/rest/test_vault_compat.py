@@ -205,3 +205,14 @@ def test_a_caller_who_may_only_look_a_lease_up_gets_the_missing_answer_for_renew
 def test_head_mints_nothing(vault_client, target):
     assert vault_client.head("/v1/mem/creds/readonly").status_code == 405
     assert not target.users
+
+
+def test_every_served_vault_path_is_in_the_compatibility_page():
+    from pathlib import Path
+
+    from scaivault_core.rest.vault_compat import PATHS
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "vault-compatibility.md").read_text()
+    for row in PATHS:
+        vault_path = row.path.removeprefix("/v1/").replace("{engine}", "{mount}").replace(":path}", "}")
+        assert f"`{vault_path}`" in page, vault_path
