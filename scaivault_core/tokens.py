@@ -78,7 +78,8 @@ def renewal_limit(store: Store, settings: Settings, token: Token) -> float | Non
     return limit
 
 
-def renew(store: Store, clock: Any, settings: Settings, token: Token | None, increment: Any = None) -> tuple[Token, bool]:
+def renew(store: Store, clock: Any, settings: Settings, token: Token | None,
+          increment: Any = None) -> tuple[Token, bool]:
     """Renew ``token`` by its holder (Vault's ``renew-self``): ``increment`` (default: the operator's default TTL)
     counted from now, capped at ``renewal_limit``. Returns the renewed record and whether the cap applied."""
     if token is None:

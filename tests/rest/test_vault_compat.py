@@ -76,7 +76,8 @@ def test_lookup_and_revoke_by_vault_id(vault_client, target):
     assert vault_client.put("/v1/sys/leases/revoke", json={"lease_id": lease_id, "sync": True}).status_code == 204
     assert user not in target.users
     # gone, as Vault forgets a revoked lease; revoking it again succeeds, as in Vault
-    assert vault_client.put("/v1/sys/leases/lookup", json={"lease_id": lease_id}).json() == {"errors": ["invalid lease"]}
+    gone = vault_client.put("/v1/sys/leases/lookup", json={"lease_id": lease_id})
+    assert gone.json() == {"errors": ["invalid lease"]}
     assert vault_client.put(f"/v1/sys/leases/revoke/{lease_id}").status_code == 204
 
 
@@ -139,7 +140,8 @@ def test_lookup_self_and_renew_self(vault_client, clock):
     assert auth["client_token"] == headers["X-Vault-Token"] and auth["lease_duration"] == 7200
     assert vault_client.vault.audit_log(operation="token.renew")[-1][1].identity == "sa:app"
     admin = vault_client.post("/v1/auth/token/renew-self", json={})  # the admin token does not expire
-    assert admin.status_code == 400 and admin.json()["errors"] == ["This token does not expire, so there is nothing to renew."]
+    assert admin.status_code == 400
+    assert admin.json()["errors"] == ["This token does not expire, so there is nothing to renew."]
     assert vault_client.get("/v1/auth/token/lookup-self").json()["data"]["ttl"] == 0
 
 
@@ -216,3 +218,16 @@ def test_every_served_vault_path_is_in_the_compatibility_page():
     for row in PATHS:
         vault_path = row.path.removeprefix("/v1/").replace("{engine}", "{mount}").replace(":path}", "}")
         assert f"`{vault_path}`" in page, vault_path
+
+
+def test_prefix_paths_tell_a_denied_caller_nothing_about_which_engines_exist(vault_client):
+    vault_client.get("/v1/mem/creds/readonly")
+    issuer = caller(vault_client, "sa:issuer", ISSUER)
+    for template in ("/v1/sys/leases/revoke-prefix/{}/creds/readonly",):
+        real = vault_client.put(template.format("mem"), headers=issuer)
+        absent = vault_client.put(template.format("nomount"), headers=issuer)
+        assert real.status_code == absent.status_code == 403
+        assert real.json()["errors"][0] == absent.json()["errors"][0] == "permission denied"
+    for engine in ("mem", "nomount"):
+        listed = vault_client.get(f"/v1/sys/leases/lookup/{engine}/", params={"list": "true"}, headers=issuer)
+        assert (listed.status_code, listed.json()) == (404, {"errors": []})

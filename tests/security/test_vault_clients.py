@@ -162,10 +162,11 @@ template_config {{
   exit_on_retry_failure = true
 }}
 template {{
-  contents = "{{{{ with secret \\"pg/creds/agent\\" }}}}{{{{ .Data.username }}}} {{{{ .Data.password }}}} {{{{ .LeaseID }}}}{{{{ end }}}}"
+  source      = "{dir}/creds.tmpl"
   destination = "{dir}/creds.txt"
 }}
 """
+TEMPLATE = '{{ with secret "pg/creds/agent" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}\n'
 
 
 def test_bao_agent_renders_renews_and_lets_the_lease_go_when_stopped(server, pg_engine, scram_cluster, target_db,
@@ -178,6 +179,7 @@ def test_bao_agent_renders_renews_and_lets_the_lease_go_when_stopped(server, pg_
     agent_dir.mkdir()
     (agent_dir / "token").write_text(grant(live, "sa:agent", ISSUE).token)
     (agent_dir / "agent.hcl").write_text(AGENT_CONFIG.format(dir=agent_dir, address=live.url))
+    (agent_dir / "creds.tmpl").write_text(TEMPLATE)
     log = agent_dir / "agent.log"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     with open(log, "wb") as out:
