@@ -49,6 +49,9 @@ def test_creds_answer_vaults_envelope_and_a_path_shaped_lease_id(vault_client, t
     ttl = vault_client.get("/v1/mem/creds/readonly", params={"ttl": "5m"}).json()
     assert ttl["lease_duration"] == 300
     assert vault_client.post("/v1/mem/creds/readonly", json={"ttl": "9h"}).json()["errors"][0].startswith("ttl 9h")
+    for field in ("engine", "role", "self", "nonsense"):
+        refused = vault_client.get("/v1/mem/creds/readonly", params={field: "x"})
+        assert refused.status_code == 400 and field in refused.json()["errors"][0], refused.text
 
 
 def test_renew_counts_the_increment_from_now_capped_at_the_max(vault_client, clock):

@@ -47,6 +47,9 @@ def issue(verb: str):
         engine, role = call.path["engine"], call.path["role"]
         params = engine_data.request_fields({**call.query, **call.body})
         ttl, metadata = params.pop("ttl", None), params.pop("metadata", None)
+        reserved = sorted(set(params) & {"engine", "role", "request", "self"})  # the core's own parameters
+        if reserved:
+            raise VaultError(400, f"unknown field: {reserved[0]}")
         issued = call.session.issue(engine, role, ttl=ttl, metadata=metadata, **params)
         lease = issued.lease
         return envelope(engine_data.vault_data(lease_ids.kind(lease.lease_id), issued.data),
