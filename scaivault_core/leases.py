@@ -272,8 +272,12 @@ class LeaseManager:
 
     # -- renew ---------------------------------------------------------------------------------
 
-    def renew(self, identity: str, lease_id: str, increment: Any = None) -> RenewResult:
-        """Extend by ``increment`` from the current expiry, capped at issue time + max_ttl."""
+    def renew(self, identity: str, lease_id: str, increment: Any = None, *, from_now: bool = False) -> RenewResult:
+        """Extend by ``increment`` from the current expiry, capped at issue time + max_ttl.
+
+        ``from_now``: count the increment from now instead, as HashiCorp Vault does (its compatible
+        API uses this); the new expiry may then be earlier than the current one.
+        """
         started = time.perf_counter()
         lease, _ = self._load_as(identity, lease_id, ("role", "revoke"))
         now = self._clock.time()
@@ -288,7 +292,7 @@ class LeaseManager:
         step = parse_duration(increment, "increment")
         if not step:
             step = (role_record.default_ttl if role_record and role_record.default_ttl else live.record.default_ttl)
-        wanted = lease.expires_at + step
+        wanted = (now if from_now else lease.expires_at) + step
         new_expiry = min(wanted, lease.max_expires_at)
         capped = wanted > lease.max_expires_at
         claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now, (LeaseState.ACTIVE,))
@@ -313,7 +317,7 @@ class LeaseManager:
             ok = self._store.update_lease(lease_id, changes, expect={"claimed_by": self.instance, "state": LeaseState.ACTIVE})
             if ok:
                 self._audit.record(identity, "lease.renew", role_path(lease.engine, lease.role), lease_id=lease_id,
-                                   expires_at=new_expiry, capped=capped)
+                                   expires_at=new_expiry, capped=capped, from_now=from_now or None)
         if not ok:
             raise LeaseExpired(f"Lease {lease_id} was revoked while it was being renewed.", lease_id=lease_id)
         lease.expires_at = lease.due_at = new_expiry
@@ -356,10 +360,16 @@ class LeaseManager:
             raise error
         return outcome.lease
 
-    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None) -> dict[str, Any]:
-        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, if given)."""
+    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
+                      role: str | None = None) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
+
+        ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named.
+        """
         if not isinstance(prefix, str) or not prefix.startswith("lease_"):
             raise InvalidRequest("prefix must start with 'lease_'.", field="prefix")
+        if role is not None and not engine:
+            raise InvalidRequest("Revoking the leases of a role needs its engine named.", field="role")
         # Permission first: what exists is nobody's business until the caller may revoke it.
         if engine:
             self._auth.require(identity, engine_path(engine), "revoke")
@@ -372,7 +382,7 @@ class LeaseManager:
         revoked, failed, busy = 0, [], 0
         for name in engines:
             batch: list[tuple[Lease, bytes]] = []
-            for lease in self._iter_live(prefix, name):
+            for lease in self._iter_live(prefix, name, role):
                 now = self._clock.time()
                 claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now,
                                                   LeaseState.REVOCABLE)
@@ -386,7 +396,7 @@ class LeaseManager:
             if batch:
                 revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
         self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
-                           prefix=prefix, revoked=revoked, failed=len(failed))
+                           prefix=prefix, role=role, revoked=revoked, failed=len(failed))
         return {"revoked": revoked, "failed": failed, "in_progress": busy}
 
     @staticmethod
@@ -398,11 +408,11 @@ class LeaseManager:
                 failed.append({"lease_id": o.lease.lease_id, "code": o.error.code, "message": o.error.message})
         return revoked, failed
 
-    def _iter_live(self, prefix: str, engine: str | None) -> Iterable[Lease]:
+    def _iter_live(self, prefix: str, engine: str | None, role: str | None = None) -> Iterable[Lease]:
         after = None
         while True:
-            page = self._store.list_leases(engine=engine, states=LeaseState.REVOCABLE, prefix=prefix, after=after,
-                                           limit=500)
+            page = self._store.list_leases(engine=engine, role=role, states=LeaseState.REVOCABLE, prefix=prefix,
+                                           after=after, limit=500)
             yield from page
             if len(page) < 500:
                 return

@@ -61,3 +61,37 @@ def _ttl(settings: Settings, requested: Any) -> int:
             f"({format_duration(settings.token_max_ttl)}, the operator's SCAIVAULT_TOKEN_MAX_TTL); ask for at most that.",
             ttl=format_duration(seconds), max_ttl=format_duration(settings.token_max_ttl))
     return seconds
+
+
+def renewal_limit(store: Store, settings: Settings, token: Token) -> float | None:
+    """The latest a token may be renewed to: its creation + the operator's maximum, and never past its parent.
+
+    ``None`` for a token that does not expire (nothing to renew).
+    """
+    if token.expires_at is None:
+        return None
+    limit = token.created_at + settings.token_max_ttl
+    if token.parent is not None:
+        parent = store.token_by_accessor(token.parent)
+        if parent is None or parent.revoked:
+            raise Unauthenticated("The token has expired or was revoked.")
+        if parent.expires_at is not None:  # a parent's expiry is within its own parent's, so one level suffices
+            limit = min(limit, parent.expires_at)
+    return limit
+
+
+def renew(store: Store, clock: Any, settings: Settings, token: Token | None,
+          increment: Any = None) -> tuple[Token, bool]:
+    """Renew ``token`` by its holder (Vault's ``renew-self``): ``increment`` (default: the operator's default TTL)
+    counted from now, capped at ``renewal_limit``. Returns the renewed record and whether the cap applied."""
+    if token is None:
+        raise InvalidRequest("Only a caller that authenticated with a token can renew it.")
+    limit = renewal_limit(store, settings, token)
+    if limit is None:
+        raise InvalidRequest("This token does not expire, so there is nothing to renew.")
+    wanted = clock.time() + (parse_duration(increment, "increment") or settings.token_default_ttl)
+    expires_at = min(wanted, limit)
+    if not store.set_token_expiry(token.accessor, expires_at):
+        raise Unauthenticated("The token has expired or was revoked.")
+    return Token(token.accessor, token.identity, token.token_hash, token.created_at, expires_at, False,
+                 token.display_name, token.parent, list(token.ceilings)), wanted > limit

@@ -38,6 +38,7 @@ from .store.sqlite import SQLiteStore
 from .store import Store, open_store
 from .templates import Templates
 from .tokens import mint
+from .tokens import renew as renew_token
 
 
 def default_store_url() -> str:
@@ -166,6 +167,22 @@ class _Operations:
         self._core._auth.require(self.identity, "sys/tokens", "create")
         return self._core._mint(self.identity, identity, ttl, display_name)
 
+    def own_token(self) -> Token:
+        """The record of the token this session authenticated with (what Vault's ``lookup-self`` shows)."""
+        token = getattr(self.identity, "token", None)
+        if token is None:
+            raise InvalidRequest("Only a caller that authenticated with a token has one to look up.")
+        return token
+
+    def renew_token_self(self, increment: Any = None) -> tuple[Token, bool]:
+        """Renew this session's own token by ``increment`` from now, within the operator's token maximum
+        (counted from its creation) and never past the token that minted it; ``(token, capped)``."""
+        token, capped = renew_token(self._core.store, self._core.clock, self._core.settings,
+                                    getattr(self.identity, "token", None), increment)
+        self._core._audit.record(self.identity, "token.renew", "sys/tokens", accessor=token.accessor,
+                                 expires_at=token.expires_at, capped=capped)
+        return token, capped
+
     def list_tokens(self, identity: str | None = None) -> list[Token]:
         self._core._auth.require(self.identity, "sys/tokens", "list")
         return self._core.store.list_tokens(identity)
@@ -236,17 +253,18 @@ class _Operations:
         """Generate credentials for ``role`` as a lease (the guide's ``POST .../creds/{role}``)."""
         return self._core._leases.issue(self.identity, engine, role, ttl, metadata, params)
 
-    def renew(self, lease_id: str, increment: Any = None) -> RenewResult:
-        """Extend a lease by ``increment`` from its current expiry, up to issue time + max_ttl."""
-        return self._core._leases.renew(self.identity, lease_id, increment)
+    def renew(self, lease_id: str, increment: Any = None, *, from_now: bool = False) -> RenewResult:
+        """Extend a lease by ``increment`` from its current expiry, up to issue time + max_ttl
+        (``from_now``: from now instead, HashiCorp Vault's rule)."""
+        return self._core._leases.renew(self.identity, lease_id, increment, from_now=from_now)
 
     def revoke(self, lease_id: str) -> Lease:
         """Revoke a lease now (idempotent)."""
         return self._core._leases.revoke(self.identity, lease_id)
 
-    def revoke_prefix(self, prefix: str, engine: str | None = None) -> dict[str, Any]:
-        """Revoke every live lease whose id starts with ``prefix``, optionally of one engine."""
-        return self._core._leases.revoke_prefix(self.identity, prefix, engine)
+    def revoke_prefix(self, prefix: str, engine: str | None = None, role: str | None = None) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix``, optionally of one engine (and one of its roles)."""
+        return self._core._leases.revoke_prefix(self.identity, prefix, engine, role)
 
     def lookup(self, lease_id: str) -> Lease:
         return self._core._leases.lookup(self.identity, lease_id)

@@ -52,6 +52,27 @@ def test_renew_past_max_is_capped_at_issue_time_plus_max(vault, target):
     assert target.users[creds.data["username"]].expires_at == result.lease.expires_at
 
 
+def test_renew_from_now_is_vaults_rule_and_may_shorten(vault, clock, target):
+    creds = vault.issue("mem", "readonly", ttl="2h")
+    clock.advance(600)
+    result = vault.renew(creds.lease_id, "1h", from_now=True)
+    assert result.lease.expires_at == clock.time() + 3600 and result.capped is False
+    capped = vault.renew(creds.lease_id, "10h", from_now=True)
+    assert capped.capped is True and capped.lease.expires_at == creds.lease.issued_at + 8 * 3600
+    assert target.users[creds.data["username"]]["until"] == capped.lease.expires_at
+    entry = vault.audit_log(lease_id=creds.lease_id, operation="lease.renew")[-1][1]
+    assert entry.details["from_now"] is True
+
+
+def test_revoke_prefix_of_one_role_leaves_the_engines_other_roles(vault):
+    vault.create_role("mem", "other", default_ttl="1h", max_ttl="8h")
+    mine, other = vault.issue("mem", "readonly"), vault.issue("mem", "other")
+    assert vault.revoke_prefix("lease_", engine="mem", role="readonly")["revoked"] == 1
+    assert vault.lookup(mine.lease_id).state == "revoked" and vault.lookup(other.lease_id).state == "active"
+    with pytest.raises(InvalidRequest):
+        vault.revoke_prefix("lease_", role="readonly")
+
+
 def test_renew_or_revoke_of_unknown_lease(vault):
     with pytest.raises(LeaseNotFound):
         vault.renew("lease_db_nope")

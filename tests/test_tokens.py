@@ -142,3 +142,33 @@ def test_a_caller_is_a_plain_string_wherever_it_is_stored():
     caller = Caller("sa:x", ["user:bob", "sa:x", "user:bob"])
     assert caller == "sa:x" and caller.ceilings == ("user:bob",)
     assert type(str(caller)) is str and f"{caller}" == "sa:x"
+
+
+def test_a_token_renews_itself_from_now_within_the_operators_maximum(make_vault, clock):
+    vault = make_vault(settings=Settings(token_default_ttl=3600, token_max_ttl=4 * 3600))
+    session = vault.authenticate(vault.create_token("sa:app", ttl="1h")["token"])
+    clock.advance(1800)
+    token, capped = session.renew_token_self("2h")
+    assert token.expires_at == clock.time() + 7200 and capped is False
+    token, capped = session.renew_token_self("10h")
+    assert capped is True and token.expires_at == session.own_token().created_at + 4 * 3600
+    assert vault.list_tokens("sa:app")[0].expires_at == token.expires_at
+    assert vault.audit_log(operation="token.renew")[-1][1].details["capped"] is True
+
+
+def test_a_child_token_never_renews_past_its_parent(make_vault, clock):
+    vault = make_vault(settings=Settings(token_default_ttl=3600, token_max_ttl=10 * 3600))
+    desk = desk_session(vault)
+    child = vault.authenticate(desk.create_token("sa:app", ttl="10m")["token"])
+    token, capped = child.renew_token_self("5h")
+    assert capped is True and token.expires_at == desk.own_token().expires_at
+    vault.revoke_token(desk.own_token().accessor)
+    with pytest.raises(Unauthenticated):
+        child.renew_token_self("1m")
+
+
+def test_tokens_that_do_not_expire_have_nothing_to_renew(vault):
+    with pytest.raises(InvalidRequest):
+        vault.authenticate(vault.create_admin_token()).renew_token_self("1h")
+    with pytest.raises(InvalidRequest):
+        vault.renew_token_self("1h")  # the embedded vault has no token at all

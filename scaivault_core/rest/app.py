@@ -9,6 +9,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 
 from ..api import Operation, operations
+from . import vault_compat
 from .deadlines import BodyDeadline
 from .errors import EXCEPTION_HANDLERS, CatchAll
 from .openapi import document
@@ -31,6 +32,7 @@ def create_app(vault: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette
     middleware = [Middleware(BodyDeadline, timeout=vault.settings.body_timeout), Middleware(CatchAll)]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, middleware=middleware)
     app.router.redirect_slashes = False  # a trailing slash is a different (absent) path, not a redirect
+    vault_compat.mount(app, max_body_bytes)  # Vault's paths for Vault's clients, after every native route
     app.state.vault = vault
     app.state.openapi = spec
     return app

@@ -106,7 +106,11 @@ async def _serve(op: Operation, request: Request, max_body: int) -> Response:
 
 
 def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    """The token of an ``Authorization: Bearer <token>`` header, or of ``X-Vault-Token`` (what Vault's clients
+    send), if there is one. Both, naming different tokens, is no token: neither is guessed at."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    vault_token = request.headers.get("x-vault-token", "").strip()
+    if token and vault_token and token != vault_token:
+        return None
+    return token or vault_token or None

@@ -376,6 +376,14 @@ class PostgresStore:
         return self._exec(f"UPDATE tokens SET revoked = true WHERE accessor IN {TOKEN_TREE.format(param='%s')}",
                           (accessor,)) > 0
 
+    def token_by_accessor(self, accessor: str) -> Token | None:
+        row = self._one(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE accessor = %s", (accessor,))
+        return token_from_row(row) if row else None
+
+    def set_token_expiry(self, accessor: str, expires_at: float) -> bool:
+        return self._exec("UPDATE tokens SET expires_at = %s WHERE accessor = %s AND revoked = false",
+                          (expires_at, accessor)) > 0
+
     # -- leases --------------------------------------------------------------------------------
 
     def insert_lease(self, lease: Lease, sealed_handle: bytes) -> None:

@@ -352,6 +352,14 @@ class SQLiteStore:
         return self._exec(f"UPDATE tokens SET revoked = 1 WHERE accessor IN {TOKEN_TREE.format(param='?')}",
                           (accessor,)).rowcount > 0
 
+    def token_by_accessor(self, accessor: str) -> Token | None:
+        rows = self._exec(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE accessor = ?", (accessor,)).fetchall()
+        return token_from_row(rows[0]) if rows else None
+
+    def set_token_expiry(self, accessor: str, expires_at: float) -> bool:
+        return self._exec("UPDATE tokens SET expires_at = ? WHERE accessor = ? AND revoked = 0",
+                          (expires_at, accessor)).rowcount > 0
+
     # -- leases --------------------------------------------------------------------------------
 
     def insert_lease(self, lease: Lease, sealed_handle: bytes) -> None:

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from scaivault_core import EngineNotFound, Vault, hookimpl, make_plugin_manager
 from scaivault_core.rest import create_app, operations
 from scaivault_core.rest.errors import error_response
+from scaivault_core.rest import vault_compat
 
 ISSUE = "/v1/dynamic/engines/mem/creds/readonly"
 
@@ -146,7 +147,10 @@ def test_every_route_is_documented_and_every_documented_operation_served(app_cli
     spec = app_client.get("/v1/openapi.json").json()
     documented = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
     served = set()
+    vault_paths = {p.path for p in vault_compat.PATHS}  # Vault's API, documented in docs/vault-compatibility.md
     for route in app_client.app.routes:
+        if route.path in vault_paths:
+            continue
         for method in route.methods - {"HEAD"}:
             served.add((re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path), method))
     assert served == documented

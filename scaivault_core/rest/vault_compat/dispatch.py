@@ -1,0 +1,83 @@
+"""Compatible paths as starlette routes: the token (``X-Vault-Token`` or a bearer) before the body, Vault's
+methods (``PUT`` and ``POST`` alike, ``LIST`` or ``GET ?list=true``), and Vault-shaped errors for everything.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..errors import PayloadTooLarge
+from ..routing import bearer_token
+from .envelope import VaultError, answer, error_answer
+from .handlers import Call
+
+
+
+def route(path: str, methods: dict[str, Callable[[Call], Any]], max_body: int, *, auth: bool = True) -> Route:
+    """One path's route; every method is accepted so that a wrong one is answered in Vault's words (405)."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await _serve(request, methods, auth, max_body)
+        except Exception as exc:  # the one conversion place of the compatible paths
+            return error_answer(exc, request)
+
+    return _AnyMethod(path, endpoint)
+
+
+class _AnyMethod(Route):
+    """A route matching its path whatever the method (Vault's own LIST included): the endpoint answers 405."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any]) -> None:
+        super().__init__(path, endpoint)
+        self.methods = None  # starlette then neither refuses a method nor calls the match partial
+
+
+async def _serve(request: Request, methods: dict[str, Callable[[Call], Any]], auth: bool, max_body: int) -> Response:
+    method = request.method
+    if method == "GET" and request.query_params.get("list") == "true":
+        method = "LIST"
+    handler = methods.get(method)  # HEAD only where listed: a HEAD of creds must not mint a lease unseen
+    if handler is None:
+        raise VaultError(405, "1 error occurred:\n\t* unsupported operation\n\n")
+    vault = request.app.state.vault
+    token = bearer_token(request) if auth else None
+    # The token is checked before a byte of the body is read, as on the native paths.
+    session = await run_in_threadpool(vault.authenticate, token) if auth else None
+    body = await _read_json(request, max_body) if method in ("PUT", "POST") else {}
+    query = {k: v for k, v in request.query_params.items() if k != "list"} if method in ("GET", "LIST") else {}
+    call = Call(session, vault, token, dict(request.path_params), query, body)
+    result = await run_in_threadpool(handler, call)
+    return answer(result)
+
+
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise PayloadTooLarge(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        raise VaultError(400, "failed to parse JSON input") from None
+    if not isinstance(body, dict):
+        raise VaultError(400, "failed to parse JSON input: the body must be a JSON object")
+    return body
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
