@@ -178,6 +178,7 @@ class Console:
                 except Unauthenticated:
                     message, status = "That token is not valid, has expired or was revoked.", 401
                 else:
+                    self.sign_ins.end(request.cookies.get(COOKIE))  # whoever was signed in here is not any more
                     cookie, _ = self.sign_ins.start(token, caller)
                     response = redirect(next_page)
                     response.set_cookie(COOKIE, cookie, path="/ui/", httponly=True, samesite="strict",

@@ -46,11 +46,12 @@ class SignIn:
 
 
 class SignIns:
-    """The sign-ins of one console, bounded in number (the oldest go first) and in time."""
+    """The sign-ins of one console, bounded in time and in number, in all and per identity (the oldest go first)."""
 
-    def __init__(self, *, idle_timeout: float, lifetime: float, limit: int = 10_000,
+    def __init__(self, *, idle_timeout: float, lifetime: float, limit: int = 10_000, per_identity: int = 20,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.idle_timeout, self.lifetime, self.limit, self._clock = idle_timeout, lifetime, limit, clock
+        self.idle_timeout, self.lifetime, self._clock = idle_timeout, lifetime, clock
+        self.limit, self.per_identity = limit, per_identity
         self._by_hash: OrderedDict[str, SignIn] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -60,6 +61,10 @@ class SignIns:
         now = self._clock()
         sign_in = SignIn(token, str(identity), secrets.token_urlsafe(32), now, now)
         with self._lock:
+            # One identity's sign-ins cannot crowd out everyone else's: past its share, its oldest goes.
+            own = [key for key, other in self._by_hash.items() if other.identity == sign_in.identity]
+            for key in own[:max(0, len(own) - self.per_identity + 1)]:
+                del self._by_hash[key]
             self._by_hash[_key(cookie)] = sign_in
             while len(self._by_hash) > self.limit:
                 self._by_hash.popitem(last=False)

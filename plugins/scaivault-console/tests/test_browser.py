@@ -98,6 +98,8 @@ def deployment(tmp_path_factory, database):
     """`scaivault server` with the console installed, engine `pg` (roles `ro` and `sticky`) on the real
     PostgreSQL, and three identities: the admin, sa:app (issues from both roles) and user:oncall (sees
     every lease of `pg` and the audit log, revokes nothing)."""
+    pytest.importorskip("scaivault_postgresql", reason="the browser tests' engine is the in-tree postgresql plugin "
+                                                       "(scripts/bootstrap installs it; scripts/isolated does not)")
     server = LiveServer(tmp_path_factory.mktemp("console"))
     tokens = {"user:admin": server.init()}
     with Vault(server.store, start_worker=False) as vault:  # set up embedded, as `scaivault` on the host would

@@ -60,6 +60,14 @@ def test_the_oldest_sign_ins_go_first_past_the_limit():
     assert all(sign_ins.get(c) is not None for c in cookies[1:])
 
 
+def test_one_identity_cannot_crowd_out_the_others():
+    sign_ins = SignIns(idle_timeout=60, lifetime=3600, limit=10, per_identity=2)
+    others = [sign_ins.start("svt.t", f"sa:other{i}")[0] for i in range(3)]
+    mine = [sign_ins.start("svt.t", "sa:x")[0] for _ in range(20)]
+    assert all(sign_ins.get(c) is not None for c in others)
+    assert [sign_ins.get(c) is not None for c in mine[-3:]] == [False, True, True]
+
+
 def test_sign_out_ends_it():
     sign_ins = SignIns(idle_timeout=60, lifetime=3600)
     cookie, _ = sign_ins.start("svt.t", "sa:x")
