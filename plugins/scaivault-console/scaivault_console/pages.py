@@ -20,18 +20,21 @@ AUDIT_FILTERS = ("identity", "operation", "path_prefix", "outcome", "lease_id", 
 
 def overview(page: Page) -> View:
     """Who you are and what needs attention, as far as you may see."""
-    counts: dict[str, int | None] = {}
-    for state in STUCK_STATES:
-        try:
-            counts[state] = len(page.session.list_leases(state=state, limit=1000))
-        except PermissionDenied:
-            counts[state] = None  # not the caller's to see
+    everyone = may(page, "list", "dynamic/leases")
+    counts = {state: len(page.session.list_leases(state=state, limit=1000)) if everyone else None
+              for state in STUCK_STATES}
     try:
         mine: list[Lease] | None = page.session.list_leases(identity=page.identity, state="live", limit=1000)
-    except PermissionDenied:
+    except PermissionDenied:  # a token bounded by a minter who may not list leases
         mine = None
     ceilings = list(getattr(page.session.identity, "ceilings", ()))
     return View("overview.html", {"counts": counts, "mine": mine, "ceilings": ceilings, "now": page.now})
+
+
+def may(page: Page, permission: str, path: str) -> bool:
+    """Does a policy let the signed-in identity (with its token's ceilings) do this? Asked with explain, so
+    that a page choosing what to show adds no refusal to the audit log; the calls themselves stay checked."""
+    return page.session.explain(page.identity, permission, path).allowed
 
 
 # -- engines and roles --------------------------------------------------------------------------------
@@ -39,23 +42,21 @@ def overview(page: Page) -> View:
 
 def engines(page: Page) -> View:
     records = page.session.list_engines()
-    roles: dict[str, Any] = {}
-    for record in records:
-        try:
-            roles[record.name] = page.session.list_roles(record.name)
-        except PermissionDenied:
-            roles[record.name] = None
+    roles = {record.name: _roles(page, record.name) for record in records}
     return View("engines.html", {"engines": records, "roles": roles})
 
 
 def engine(page: Page) -> View:
     name = page.request.path_params["engine"]
     record = page.session.get_engine(name)
-    try:
-        roles: list[Any] | None = page.session.list_roles(name)
-    except PermissionDenied:
-        roles = None
-    return View("engine.html", {"engine": record, "roles": roles})
+    return View("engine.html", {"engine": record, "roles": _roles(page, name)})
+
+
+def _roles(page: Page, engine_name: str) -> list[Any] | None:
+    """The engine's roles, or None if they are not the caller's to list."""
+    if not may(page, "list", f"dynamic/engines/{engine_name}/roles"):
+        return None
+    return page.session.list_roles(engine_name)
 
 
 # -- leases -------------------------------------------------------------------------------------------
@@ -95,15 +96,13 @@ def lease(page: Page) -> View:
 
 def _list_leases(page: Page, filters: dict[str, Any], state: str, after: str | None) -> tuple[list[Lease], str | None]:
     """The leases the filters ask for; a caller who may not list everyone's sees their own, and is told so."""
+    note = None
+    scope = f"dynamic/engines/{filters['engine']}" if filters.get("engine") else "dynamic/leases"
+    if not filters.get("identity") and not may(page, "list", scope):
+        filters["identity"] = page.identity  # the issuer of a lease may always list it
+        note = f"Showing your own leases only: listing everyone's needs 'list' on {scope}."
     query = {**filters, "state": None if state == "any" else state, "after": after, "limit": PAGE_SIZE}
-    try:
-        return page.session.list_leases(**query), None
-    except PermissionDenied as err:
-        if filters.get("identity"):
-            raise
-        own = page.session.list_leases(**{**query, "identity": page.identity})
-        filters["identity"] = page.identity
-        return own, f"Showing your own leases only: {err.message}"
+    return page.session.list_leases(**query), note
 
 
 def renew(page: Page) -> Any:

@@ -220,6 +220,17 @@ def test_an_issuer_sees_and_acts_on_its_own_leases_only(client, vault):
     assert vault.lookup(mine.lease_id).state == "revoked"
 
 
+def test_pages_ask_before_listing_so_browsing_adds_no_refusal_to_the_audit_log(client, vault):
+    """Choosing what to show (everyone's leases or one's own, an engine's roles) is asked with explain: a
+    refusal in the audit log stays a sign that someone tried something, not that they opened a page."""
+    vault.as_identity("sa:app").issue("mem", "ro")
+    client.sign_in("user:oncall")  # may list engines but not every lease outside engine mem
+    before = len(vault.audit_log(operation="access.denied"))
+    for path in ("/ui/", "/ui/leases", "/ui/attention", "/ui/engines", "/ui/engines/mem"):
+        assert client.get(path).status_code == 200, path
+    assert len(vault.audit_log(operation="access.denied")) == before
+
+
 def test_seeing_a_lease_is_not_revoking_it(client, vault):
     """user:oncall lists every lease of the engine but holds no revoke: the button is there, the vault says no."""
     lease = vault.as_identity("sa:app").issue("mem", "ro")
