@@ -152,7 +152,7 @@ class Console:
             query["why"] = reason
         response = redirect("/ui/sign-in" + (f"?{urlencode(query)}" if query else ""))
         if reason:
-            response.delete_cookie(COOKIE, path="/ui/")
+            response.delete_cookie(COOKIE, path="/ui/", httponly=True, samesite="strict")
         return response
 
     # -- signing in and out ---------------------------------------------------------------------
@@ -183,7 +183,7 @@ class Console:
                     response = redirect(next_page)
                     response.set_cookie(COOKIE, cookie, path="/ui/", httponly=True, samesite="strict",
                                         secure=request.url.scheme == "https")
-                    response.delete_cookie(FORM_COOKIE, path="/ui/sign-in")
+                    response.delete_cookie(FORM_COOKIE, path="/ui/sign-in", httponly=True, samesite="strict")
                     return response
         form_cookie = self.forms.new_cookie()
         kind = "ok" if status == 200 and why == "signed-out" else "error"
@@ -197,7 +197,7 @@ class Console:
     def sign_out(self, page: Page) -> Response:
         self.sign_ins.end(page.request.cookies.get(COOKIE))
         response = redirect("/ui/sign-in?why=signed-out")
-        response.delete_cookie(COOKIE, path="/ui/")
+        response.delete_cookie(COOKIE, path="/ui/", httponly=True, samesite="strict")
         return response
 
     # -- rendering ------------------------------------------------------------------------------
