@@ -12,6 +12,7 @@ from .hookspecs import hookimpl
 from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .plugin_manager import make_plugin_manager
+from .policies import Explanation
 from .redaction import redact
 from .settings import Settings
 from .templates import template_list
@@ -25,7 +26,7 @@ __all__ = [
     "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated", "AccessDenied", "Unavailable",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
-    "make_plugin_manager", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
+    "make_plugin_manager", "Explanation", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
 ]
 
 # Kits that only some plugins need (SQL statement roles, connection URLs, the HTTP client of the

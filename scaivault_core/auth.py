@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable
 from .errors import PermissionDenied, Unauthenticated
 from .models import Rule, Token
 from .path_patterns import Budget, covers
-from .policies import ROOT_POLICY, allowed
+from .policies import (ROOT_POLICY, Explanation, allowed, check_concrete_path, check_identity, check_permission,
+                       verdict)
 from .store import Store
 
 TOKEN_PREFIX = "svt."
@@ -93,6 +94,29 @@ class Authorizer:
                         self.refuse(identity, rule.path_pattern, permission,
                                     _lacks(identity, principal, f"{permission!r} on all of {rule.path_pattern!r}")
                                     + f", so it may not {what}: nobody hands out more than they hold.")
+
+    def explain(self, caller: str, identity: str, permission: str, path: str) -> Explanation:
+        """Why ``identity`` may or may not do ``permission`` on ``path``, rule by rule, for it and each ceiling.
+
+        Anyone may ask about their own access, as their token has it (its ceilings counted). The answer
+        about another identity quotes the policies bound to it, so asking needs ``read`` on every policy.
+        """
+        check_permission(permission)
+        check_concrete_path(path)
+        if identity == str(caller):
+            subject: str = caller  # keeps the token's ceilings: its own access is what the token may do
+        else:
+            check_identity(identity)
+            for principal in principals(caller):
+                if not covers(self._patterns(principal, "read"), "sys/policies/*"):
+                    self.refuse(caller, "sys/policies/*", "read",
+                                _lacks(caller, principal, "'read' on every policy (sys/policies/*)")
+                                + f", so it may explain only its own access, not {identity}'s: the answer quotes "
+                                "the policies bound to it.")
+            subject = identity
+        verdicts = [verdict(p, self._store.policies_for(p), path, permission, ceiling=i > 0)
+                    for i, p in enumerate(principals(subject))]
+        return Explanation(str(subject), permission, path, all(v.allowed for v in verdicts), verdicts)
 
     def _patterns(self, principal: str, permission: str) -> list[str]:
         return [r.path_pattern for p in self._store.policies_for(principal) for r in p.rules

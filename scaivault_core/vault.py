@@ -31,7 +31,7 @@ from .metrics import Metrics
 from .reconcile import reconcile
 from .root_rotation import Rotator
 from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
-from .policies import ADMIN_IDENTITY, ROOT_POLICY, check_identity, root_policy, validate_policy
+from .policies import ADMIN_IDENTITY, ROOT_POLICY, Explanation, check_identity, root_policy, validate_policy
 from .secret_store import SecretStore
 from .settings import Settings
 from .store.sqlite import SQLiteStore
@@ -159,6 +159,11 @@ class _Operations:
     def list_bindings(self, name: str) -> list[str]:
         self.get_policy(name)
         return [identity for _, identity in self._core.store.list_bindings(policy=name)]
+
+    def explain(self, identity: str, permission: str, path: str) -> Explanation:
+        """May ``identity`` do ``permission`` on ``path``, and by which rule of which policy (each of a token's
+        ceilings too)? Your own access always; another identity's needs ``read`` on every policy (``sys/policies/*``)."""
+        return self._core._auth.explain(self.identity, identity, permission, path)
 
     def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> dict[str, Any]:
         """A bearer token for ``identity``, living ``ttl`` (default and maximum: the operator's settings);
