@@ -40,9 +40,12 @@ class Query:
     maximum: int | None = None
     default: Any = None
     encode: Callable[[Any], Any] | None = None  # how the client writes a Python value (a datetime) into the URL
+    required: bool = False
 
     def parse(self, raw: str | None) -> Any:
         if raw is None:
+            if self.required:
+                raise InvalidRequest(f"The query parameter {self.name} is required.", field=self.name)
             return self.default
         if self.type == "integer":
             if not re.fullmatch(r"-?[0-9]{1,12}", raw):  # [0-9], not isdigit(): that takes "٣", "²" too

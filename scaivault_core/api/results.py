@@ -114,6 +114,34 @@ class Policy:
 
 
 @attrs.define
+class Grant:
+    policy: str
+    rule: int = field(description="The rule's number in its policy, counting from 1.")
+    path_pattern: str
+    permissions: list[str]
+
+
+@attrs.define
+class Verdict:
+    identity: str
+    ceiling: bool = field(description="A minter of the caller's token (whose grants bound it), not the identity.")
+    allowed: bool
+    policies: list[str] = field(description="Every policy bound to this identity.")
+    grants: list[Grant] = field(description="The rules granting the permission on the path.")
+    other_rules: list[Grant] = field(description="Rules whose pattern matches the path but grant other permissions.")
+
+
+@attrs.define
+class Explanation:
+    identity: str
+    permission: str
+    path: str
+    allowed: bool = field(description="True only if every principal allows it.")
+    message: str = field(description="The answer in a sentence or two, naming the rules.")
+    principals: list[Verdict] = field(description="The identity's verdict, then one per ceiling of the token.")
+
+
+@attrs.define
 class PolicyList:
     policies: list[Policy]
 
@@ -264,7 +292,7 @@ class RevokePrefixResult:
 
 
 COMPONENTS = (Error, Health, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
-              RotationPeriod, Policy, PolicyList, Binding, BindingList, Engine, EngineList, Role, RoleList,
+              RotationPeriod, Policy, PolicyList, Explanation, Binding, BindingList, Engine, EngineList, Role, RoleList,
               Credentials, RenewResult, Lease, LeaseList, AuditEntry, AuditList, ReconcileResult, RevokePrefixResult)
 # Answers that are not JSON objects: named for the operations that refer to them.
 OTHER_SCHEMAS = {"OpenAPI": {"type": "object"},

@@ -18,6 +18,7 @@ from ..metrics import CONTENT_TYPE
 from . import bodies, results
 from .commands import Command, Done, Pages, Record, Rows, Shown, Text
 from .operation import Operation, Query, method
+from ..models import PERMISSIONS
 from .vault_api import LEASE_STATES, MAX_PAGE
 
 
@@ -248,6 +249,17 @@ OPERATIONS = [
               permission=POLICY.format("create"), description=HOLD_WHAT_YOU_GRANT,
               cli=Command("policy create", "Create policy NAME, e.g. --rule "
                                            "'dynamic/engines/support-db/roles/readonly=read'.", inputs=("rules",))),
+    Operation("GET", "/v1/sys/explain", method("explain"), "Explain whether an identity may do something",
+              "explainAccess", response=results.Explanation, tag="policies",
+              query=(Query("identity", "Whose access: sa:<name>, user:<name> or dynamic:<engine>.", required=True),
+                     Query("permission", "The permission asked about.", enum=PERMISSIONS, required=True),
+                     Query("path", "The path asked about, e.g. `dynamic/engines/pg/roles/ro`.", required=True)),
+              permission="nothing for the caller's own access (as its token has it); `read` on every policy "
+                         "(`sys/policies/*`) for another identity's, since the answer quotes its policies",
+              description="Yes or no, and by which rule of which policy; a token minted by a non-root identity "
+                          "is explained with each of its ceilings too. Nothing is changed.",
+              cli=Command("policy explain", "May IDENTITY do PERMISSION on PATH, and by which rule of which policy?",
+                          Shown("explain"))),
     Operation("GET", "/v1/policies", method("list_policies"), "List policies", "listPolicies",
               response=results.PolicyList, tag="policies", permission="`list` on `sys/policies`",
               cli=Command("policy list", "List policies.", Rows("policies", ("name", "description", "rules")))),

@@ -74,6 +74,11 @@ class VaultAPI:
     def list_tokens(self, identity: str | None = None) -> dict[str, Any]:
         return {"tokens": [t.to_dict() for t in self.ops.list_tokens(identity)]}
 
+    def explain(self, identity: str, permission: str, path: str) -> dict[str, Any]:
+        """May ``identity`` do ``permission`` on ``path``, and by which rule of which policy? Your own access
+        always; another identity's needs ``read`` on every policy (``sys/policies/*``)."""
+        return self.ops.explain(identity, permission, path).to_dict()
+
     def token_self(self) -> dict[str, Any]:
         """Who the caller is: its identity, ceilings, and its token's accessor and expires_at."""
         return self.ops.token_self()

@@ -102,7 +102,19 @@ def _reconcile(body: dict[str, Any]) -> None:
     emit(rows, ("subject", "status"))
 
 
-PRESENTERS: dict[str, Callable[[Any], None]] = {"reconcile": _reconcile}
+def _explain(body: dict[str, Any]) -> None:
+    """The answer in words, then the rules behind it, one line each."""
+    if current().format == "json":
+        emit(body)
+        return
+    click.echo(body["message"])
+    for verdict in body["principals"]:
+        for grant in verdict["grants"]:
+            click.echo(f"  {verdict['identity']}: rule {grant['rule']} of policy {grant['policy']} "
+                       f"({grant['path_pattern']}: {', '.join(grant['permissions'])})")
+
+
+PRESENTERS: dict[str, Callable[[Any], None]] = {"reconcile": _reconcile, "explain": _explain}
 
 
 def _cell(value: Any) -> str:

@@ -63,7 +63,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if description.strip():
         body["description"] = description.strip()
     parameters = [_path_parameter(name) for name in op.path_names()]
-    parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description, "schema": q.schema()}
+    parameters += [{"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": q.schema()}
                    for q in op.query]
     if parameters:
         body["parameters"] = parameters

@@ -32,6 +32,7 @@ def test_cli_page_runs(tmp_path, pg_admin):
         assert re.search(r"^ v_readonly_\w+$", out, re.M)  # psql printed current_user: the revealed credential logs in
         assert re.search(r"^revoked +2$", out, re.M)  # revoke-prefix took the two leases still live
         assert "<hidden: --reveal shows it>" in out and "REDACTED" not in out
+        assert "Yes: sa:reporting-service may read dynamic/engines/support-db/roles/readonly." in out
     finally:
         # After a failure, take back whatever the page issued before its database goes.
         subprocess.run(["scaivault", "lease", "revoke-prefix", "lease_"], cwd=tmp_path, env=embedded,
