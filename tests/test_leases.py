@@ -59,7 +59,7 @@ def test_renew_from_now_is_vaults_rule_and_may_shorten(vault, clock, target):
     assert result.lease.expires_at == clock.time() + 3600 and result.capped is False
     capped = vault.renew(creds.lease_id, "10h", from_now=True)
     assert capped.capped is True and capped.lease.expires_at == creds.lease.issued_at + 8 * 3600
-    assert target.users[creds.data["username"]]["until"] == capped.lease.expires_at
+    assert target.users[creds.data["username"]].expires_at == capped.lease.expires_at
     entry = vault.audit_log(lease_id=creds.lease_id, operation="lease.renew")[-1][1]
     assert entry.details["from_now"] is True
 
