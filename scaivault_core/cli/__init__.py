@@ -26,6 +26,7 @@ from .plugins import plugins
 from .server import parse_listen, server
 from .settings_options import settings_options
 from .state import CLI, State
+from .store import migrate, snapshot, store_group
 
 __all__ = ["HIDDEN", "add_plugin_commands", "cli", "main", "parse_listen", "run_operation"]
 
@@ -56,7 +57,7 @@ class Console:
     pm: Any
 
 
-for _command in (init, server, key, plugins, audit):
+for _command in (init, server, key, plugins, audit, store_group, migrate, snapshot):
     cli.add_command(_command)
 add_operation_commands(cli)
 
