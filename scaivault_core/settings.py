@@ -242,6 +242,11 @@ class Settings:
             values["token_default_ttl"] = min(DEFAULT_TOKEN_TTL, int(values["token_max_ttl"]))
         return cls(**values)
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """``load()`` with the flags given as keyword arguments (what older code called)."""
+        return cls.load(environ=environ, flags=overrides)
+
     @staticmethod
     def within(path: str, directories: tuple[str, ...]) -> bool:
         """Is ``path`` (already resolved) inside one of ``directories``?"""
