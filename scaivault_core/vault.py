@@ -41,11 +41,6 @@ from .tokens import mint
 from .tokens import renew as renew_token
 
 
-def default_store_url() -> str:
-    """``SCAIVAULT_STORE``, else ``$SCAIVAULT_HOME/vault.db`` (default ``~/.scaivault``)."""
-    return Settings.load().store_url()
-
-
 class _Operations:
     """Everything a caller can do, as ``self.identity``. Shared by ``Vault`` (admin) and ``Session``."""
 

@@ -57,9 +57,6 @@ class SchemaStatus:
     applied: list[dict[str, str | None]]  # name, applied_at (ISO 8601; None where an old release wrote none)
     pending: list[str]
 
-    def to_dict(self) -> dict[str, object]:
-        return attrs.asdict(self)
-
 
 def status(store: str, applied: list[tuple[str, str | None]], known: list[str]) -> SchemaStatus:
     todo = pending([name for name, _ in applied], known, store)
