@@ -4,6 +4,7 @@ the one before), documented by a page generated from the code. Through the real 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,3 +124,13 @@ def test_every_server_flag_has_a_variable_and_a_config_key(tmp_path):
 def test_a_bad_variable_is_named(tmp_path, variable, value, message):
     done = run("--store", str(tmp_path / "vault.db"), "init", env={variable: value})
     assert done.returncode == 1 and message in done.stderr and "invalid_config" in done.stderr
+
+
+@pytest.mark.parametrize("page", ["configuration.md", "deploy.md"])
+def test_the_config_files_the_docs_show_are_accepted(tmp_path, page):
+    blocks = re.findall(r"```toml\n(.*?)\n```", (DOCS / page).read_text(), re.S)
+    assert blocks
+    for number, block in enumerate(blocks):
+        config = write_config(tmp_path / f"{number}.toml", block)
+        done = run("--config", str(config), "plugins", env={"SCAIVAULT_LOAD_PLUGINS": ""})
+        assert done.returncode == 0, f"{page} block {number}: {done.stderr}"
