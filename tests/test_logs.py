@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from scaivault_core.logs import JSONFormatter, configure_logging
+from scaivault_core.logs import LOGGERS, JSONFormatter, configure_logging
 from scaivault_core.testing.servers import scaivault_command
 
 
@@ -33,12 +33,14 @@ def test_audit_events_log_as_json_lines(vault):
 
 @pytest.fixture
 def scaivault_logger():
-    """The ``scaivault`` logger, put back as it was after the test (the suite's leak watch listens through it)."""
-    logger = logging.getLogger("scaivault")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield logger
-    logger.handlers, logger.propagate = saved[0], saved[2]
-    logger.setLevel(saved[1])
+    """The loggers ``configure_logging`` sets up, put back as they were after the test (the suite's leak watch
+    listens through them); yields the ``scaivault`` one."""
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    yield loggers[0]
+    for logger, (handlers, level, propagate) in zip(loggers, saved):
+        logger.handlers, logger.propagate = handlers, propagate
+        logger.setLevel(level)
 
 
 def test_configure_logging_follows_the_environment(vault, scaivault_logger, monkeypatch, capsys):

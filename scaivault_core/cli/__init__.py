@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..logs import request_scope
 from .audit import audit
 from .init import init
 from .key import key
@@ -43,6 +44,8 @@ def cli(ctx: click.Context, store: str | None, key_file: str | None, address: st
     state = State(store, key_file, address, token, ca_cert, format, plugin_manager=pm)
     ctx.obj = state
     ctx.call_on_close(state.close)
+    if ctx.invoked_subcommand != "server":  # a command is one request; a server gives each of its own an id
+        ctx.with_resource(request_scope())
 
 
 for _command in (init, server, key, plugins, audit):

@@ -14,8 +14,8 @@ from .state import current
 @click.option("--listen", default="127.0.0.1:8200", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="How much to log (SCAIVAULT_LOG_LEVEL; info: a line per request and per audit event).")
 @click.option("--command-dir", "command_dirs", multiple=True, metavar="DIR",
               help="A directory whose executables engines may run (repeatable; SCAIVAULT_COMMAND_DIRS).")
 @click.option("--file-dir", "file_dirs", multiple=True, metavar="DIR",
@@ -27,18 +27,20 @@ from .state import current
 @click.option("--keep-alive-timeout", metavar="DURATION", help="Idle time before a connection is closed (SCAIVAULT_KEEP_ALIVE_TIMEOUT; 5s).")
 @click.option("--max-connections", type=click.IntRange(min=1),
               help="Open connections accepted; more get 503 (SCAIVAULT_MAX_CONNECTIONS; 512).")
-def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: str, **flags: Any) -> None:
+def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: str | None, **flags: Any) -> None:
     """Serve the REST API (and run the expiry worker) on the local store.
 
     The operator's settings come from SCAIVAULT_* variables; a flag given here wins over its variable.
     """
+    from ..logs import configure_logging
     from ..rest.server import serve
 
     if bool(tls_cert) != bool(tls_key):
         raise InvalidRequest("--tls-cert and --tls-key go together.")
     host, port = parse_listen(listen)
+    configure_logging(level=log_level, default_level="info")  # a server logs its requests unless told less
     vault = current().open_vault(start_worker=True, settings=operator_settings(flags))
-    serve(vault, host, port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+    serve(vault, host, port, tls_cert=tls_cert, tls_key=tls_key)
 
 
 def operator_settings(flags: dict[str, Any]) -> Any:
