@@ -25,6 +25,7 @@ ERROR_TEXT = {
     413: "invalid_request: the body is larger than the server's limit",
     429: "quota_exceeded: the engine's or role's max_leases (or the caller's max_leases_per_identity) is reached",
     502: "engine_unreachable or engine_error: the target system is down or refused",
+    503: "unavailable: not now (not ready; the failing parts in details.failing)",
 }
 PATH_PARAMETERS = {  # name: (description, example)
     "engine": ("An engine's name.", "support-db"),
