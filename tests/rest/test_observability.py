@@ -1,8 +1,9 @@
 """Running the server: its log lines, the request id that ties a request's lines and audit entries
 together, and readiness (GET /v1/health/ready).
 
-The logs and the ids are checked on a real ``scaivault server`` subprocess logging JSON; a stuck
-expiry worker on a vault in this process, whose memory target stops answering mid-revocation.
+The logs and the ids are checked on a real ``scaivault server`` subprocess logging JSON. A stuck
+expiry worker: on a real server whose PostgreSQL target stops answering (a blackholed proxy), and
+on a vault in this process whose memory target does (``MemoryTarget.hang``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import httpx
 import pytest
 
 from scaivault_core import LeaseOptions
+from scaivault_core.client import ScaiVaultClient
 from scaivault_core.rest import create_app
+from scaivault_core.testing import TCPProxy
 from scaivault_core.testing.servers import LiveServer, ThreadedServer
 from scaivault_core.testing.waiting import wait_until
 
@@ -156,3 +159,34 @@ def test_a_plugin_that_failed_to_load_makes_the_server_not_ready(tmp_path):
         answer = httpx.get(f"{server.url}/v1/health/ready", timeout=30)
     assert answer.status_code == 503 and answer.json()["error"]["details"]["failing"] == ["plugins"]
     assert "broken on purpose" not in answer.text  # the reason is for the operator: scaivault plugins, the log
+
+
+def test_a_server_whose_worker_hangs_on_a_target_is_not_ready_until_the_target_answers(tmp_path, pg_database,
+                                                                                       pg_role_exists):
+    with TCPProxy(("127.0.0.1", 5432)) as proxy:
+        server = LiveServer(tmp_path / "server", env={"SCAIVAULT_CLAIM_TIMEOUT": "1s"})
+        with server, ScaiVaultClient(server.url, server.admin_token) as client:
+            client.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
+            client.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
+            client.bind_policy("pg-root", "dynamic:pg")
+            client.create_engine("pg", "database", {
+                "plugin": "postgresql", "root_credentials_path": "infra/pg/root", "connect_timeout": 2,
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{proxy.port}/{pg_database}",
+            }, default_ttl="1h", max_ttl="24h")
+            client.create_role("pg", "readonly", creation_statements=[
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+            ], revocation_statements=["DROP ROLE IF EXISTS \"{{name}}\""], default_ttl="1h", max_ttl="8h")
+            lease = client.issue("pg", "readonly", ttl="2s")
+            assert client.ready()["status"] == "ready"
+            proxy.blackhole()  # the target stops answering: the worker hangs in the lease's revocation
+
+            def failing() -> list[str]:
+                answer = httpx.get(f"{server.url}/v1/health/ready", timeout=30)
+                return answer.json()["error"]["details"]["failing"] if answer.status_code == 503 else []
+
+            assert wait_until(lambda: failing() == ["expiry_worker"], timeout=BOUND)
+            proxy.start()  # it answers again
+            assert wait_until(lambda: not failing(), timeout=BOUND)
+            client.revoke(lease["lease_id"])  # now, rather than at the next retry
+            assert client.lookup(lease["lease_id"])["state"] == "revoked"
+            assert not pg_role_exists(lease["data"]["username"])
