@@ -88,14 +88,13 @@ class JSONFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger [request id]: message``."""
+    """``time LEVEL logger [request id]: message``, then the traceback if the record has one."""
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s%(request)s: %(message)s")
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
+    def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", None)
-        return self._style._fmt % {**vars(record), "request": f" [{rid}]" if rid else ""}  # type: ignore[operator]
+        line = f"{self.formatTime(record)} {record.levelname} {record.name}{f' [{rid}]' if rid else ''}: " \
+               f"{record.getMessage()}"
+        return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
 
 def logging_options(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
