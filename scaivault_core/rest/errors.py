@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InvalidRequest, NotFound, ScaiVaultError, Unauthenticated
 from ..logs import request_id
+from .request_context import logged_path
 
 log = logging.getLogger("scaivault.rest")
 
@@ -87,7 +88,7 @@ def traced() -> dict[str, str]:
 
 def log_unexpected(exc: BaseException, request: Request | None) -> None:
     """The exception's type and frames for the operator; its message could quote a secret, so not that."""
-    where = f" in {request.method} {request.url.path}" if request is not None else ""
+    where = f" in {request.method} {logged_path(request.scope)}" if request is not None else ""
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error("unhandled %s%s\n%s", type(exc).__name__, where, frames)
 
