@@ -172,9 +172,6 @@ class Settings:
         (PEM; give ``tls_key`` too).""", flag="--tls-cert", scope="server", kind="file")
     tls_key: str | None = setting(None, "SCAIVAULT_TLS_KEY", """The certificate's private key (PEM).""",
                                   flag="--tls-key", scope="server", kind="file")
-    server_log_level: str = setting("info", "SCAIVAULT_SERVER_LOG_LEVEL", """How much the HTTP server
-        (uvicorn) logs: its start, stop and errors.""", flag="--log-level", scope="server",
-                                    read=_choice(*LEVELS), kind="level")
     # server limits: what one client may hold of the server (docs/security.md, "Slow and partial clients")
     header_timeout: int = setting(10, "SCAIVAULT_HEADER_TIMEOUT", """Time a request's headers may take to
         arrive, from the connection (or the request's first byte on a kept-alive one); then the connection
@@ -216,9 +213,10 @@ class Settings:
     log_format: str = setting("text", "SCAIVAULT_LOG_FORMAT", """The ``scaivault`` loggers' lines:
         ``text`` for people or ``json`` (one object per line) for machines.""", scope="cli",
                               read=_choice("text", "json"), kind="text or json")
-    log_level: str = setting("warning", "SCAIVAULT_LOG_LEVEL", """How much the ``scaivault`` loggers say
-        (``info`` adds a line per audit event). An unknown level is reported and ``warning`` used.""",
-                             scope="cli", kind="level")
+    log_level: str | None = setting(None, "SCAIVAULT_LOG_LEVEL", """How much the ``scaivault`` loggers (and
+        the HTTP server's, in the same format) say. Unset: ``warning`` for commands, ``info`` for ``scaivault
+        server`` (a line per request and per audit event). An unknown level is reported and the default used.""",
+                                    flag="--log-level", scope="server", kind="level")
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.token_default_ttl <= self.token_max_ttl:

@@ -23,6 +23,7 @@ from .engine import Engine
 from .engine_manager import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
+from .health import StoreProbe, readiness
 from .key_rotation import check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy, RenewResult, RoleRecord, Rule,
@@ -353,6 +354,7 @@ class Vault(_Operations):
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
                                 self.clock, self._rotation_handlers())
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._rotator.run_due)
+        self._store_probe = StoreProbe(self.store)
         self.metrics = Metrics(self.store)
         self.pm.register(self.metrics)
         self._bootstrap()
@@ -455,3 +457,7 @@ class Vault(_Operations):
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""
         return plugin_infos(self.pm, self.registry)
+
+    def readiness(self) -> dict[str, str]:
+        """Whether this process can do its work: ``store``, ``expiry_worker``, ``plugins``, each ``ok`` or ``failing``."""
+        return readiness(self._store_probe, self.worker, getattr(self.pm, "load_errors", {}))

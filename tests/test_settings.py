@@ -100,7 +100,7 @@ def test_every_server_flag_has_a_variable_and_a_config_key(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
     server = subprocess.Popen([*scaivault_command(), "server"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               env={**clean, "SCAIVAULT_CONFIG": str(config), "SCAIVAULT_LISTEN": f"127.0.0.1:{env_port}",
-                                   "SCAIVAULT_SERVER_LOG_LEVEL": "warning"})
+                                   "SCAIVAULT_LOG_LEVEL": "warning"})
     try:
         def answers(port: int) -> bool:
             try:

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import click
 
+from ..logs import request_scope
 from .audit import audit
 from .init import init
 from .key import key
@@ -48,6 +49,8 @@ def cli(ctx: click.Context, config: str | None, **flags: Any) -> None:
         from ..logs import configure_logging
 
         configure_logging(state.settings.log_format, state.settings.log_level)
+    if ctx.invoked_subcommand != "server":  # a command is one request; a server gives each of its own an id
+        ctx.with_resource(request_scope())
 
 
 @attrs.frozen

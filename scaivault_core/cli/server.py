@@ -20,6 +20,7 @@ def server(**flags: Any) -> None:
     Each flag has a SCAIVAULT_* variable and a key of the --config file; a flag given here wins over both
     (docs/configuration.md).
     """
+    from ..logs import configure_logging
     from ..rest.server import serve
 
     state = current()
@@ -30,9 +31,9 @@ def server(**flags: Any) -> None:
         if path and not Path(path).is_file():
             raise InvalidConfig(f"The TLS file {path} ({name}) does not exist or is not a file.", field=name)
     host, port = parse_listen(settings.listen)
+    configure_logging(settings.log_format, settings.log_level, default_level="info")  # a server logs its requests
     vault = state.open_vault(start_worker=True, settings=settings)
-    serve(vault, host, port, tls_cert=settings.tls_cert, tls_key=settings.tls_key,
-          log_level=settings.server_log_level)
+    serve(vault, host, port, tls_cert=settings.tls_cert, tls_key=settings.tls_key)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
