@@ -82,6 +82,11 @@ class LeaseNotFound(NotFound):
     default_message = "No lease has that id."
 
 
+class JobNotFound(NotFound):
+    code, status = "job_not_found", 404
+    default_message = "No job has that id."
+
+
 class LeaseExpired(InvalidRequest):
     code, status = "lease_expired", 400
     default_message = "The lease has expired or was revoked; request new credentials."
@@ -142,6 +147,6 @@ class PluginNotInstalled(InvalidConfig):
 
 ALL_ERRORS: tuple[type[ScaiVaultError], ...] = (
     ScaiVaultError, NotFound, InvalidRequest, AccessDenied, Unavailable,
-    EngineNotFound, RoleNotFound, LeaseNotFound, LeaseExpired, EngineUnreachable, EngineError, InvalidConfig,
+    EngineNotFound, RoleNotFound, LeaseNotFound, JobNotFound, LeaseExpired, EngineUnreachable, EngineError, InvalidConfig,
     TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded,
 )
