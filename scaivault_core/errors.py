@@ -141,6 +141,13 @@ class QuotaExceeded(Unavailable):
     default_message = "The lease quota for this engine or role is used up; revoke leases or raise it."
 
 
+class JobStillRunning(Unavailable):
+    """Raised where a caller waits for a job (the client's ``wait_job``, the CLI's ``--timeout``), never by the server."""
+
+    code, status = "job_still_running", 503
+    default_message = "The job is still running; follow it with GET /v1/sys/jobs/{job_id}."
+
+
 class PluginNotInstalled(InvalidConfig):
     default_message = "No installed plugin provides that engine type."
 
@@ -148,5 +155,5 @@ class PluginNotInstalled(InvalidConfig):
 ALL_ERRORS: tuple[type[ScaiVaultError], ...] = (
     ScaiVaultError, NotFound, InvalidRequest, AccessDenied, Unavailable,
     EngineNotFound, RoleNotFound, LeaseNotFound, JobNotFound, LeaseExpired, EngineUnreachable, EngineError, InvalidConfig,
-    TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded,
+    TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded, JobStillRunning,
 )
