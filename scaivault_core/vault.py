@@ -498,6 +498,10 @@ class Vault(_Operations):
         """Revoke every lease that is due now (the worker does this on its own; tests call it directly)."""
         return self.worker.run_pending()
 
+    def take_over_jobs(self) -> int:
+        """Run the jobs whose process died or whose claim lapsed (the worker does this on its own; tests call it)."""
+        return self._jobs.take_over()
+
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""
         return plugin_infos(self.pm, self.registry)

@@ -8,6 +8,7 @@ on in the server; ``scaivault job show`` follows it), ``--no-wait`` prints the j
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import click
@@ -44,7 +45,7 @@ def run_as_job(how: AsJob, start: Callable[[], dict[str, Any]], api: Any, argume
     if no_wait:
         emit(job)
         return
-    meter = _Meter() if click.get_text_stream("stderr").isatty() else None
+    meter = _Meter() if sys.stderr.isatty() else None
     try:
         result = follow(api.get_job, job["job_id"], timeout, interval=POLL, progress=meter)
     finally:

@@ -160,3 +160,31 @@ def test_a_job_is_read_by_its_creator_or_a_holder_of_its_grant_and_is_404_to_any
         with pytest.raises(Exception) as refused:  # starting one is checked as the synchronous call is
             stranger.revoke_prefix("lease_", engine="pg", sync=False)
         assert refused.value.code == "permission_denied"
+
+
+def test_the_cli_shows_progress_on_a_terminal(setup):
+    import pty
+
+    server, admin = setup
+    issue(admin, "slow", 60)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
+    env.update(SCAIVAULT_ADDR=server.url, SCAIVAULT_TOKEN=server.admin_token)
+    terminal, stderr = pty.openpty()
+    try:
+        done = subprocess.run([*scaivault_command(), "lease", "revoke-prefix", "lease_", "--engine", "pg"], env=env,
+                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=300)
+        os.close(stderr)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(terminal)
+    assert done.returncode == 0 and done.stdout.splitlines()[0].split() == ["revoked", "60"]
+    meter = shown.decode()
+    assert "revoke_prefix job_" in meter and "60/60 succeeded" in meter
