@@ -154,6 +154,6 @@ class PluginNotInstalled(InvalidConfig):
 
 ALL_ERRORS: tuple[type[ScaiVaultError], ...] = (
     ScaiVaultError, NotFound, InvalidRequest, AccessDenied, Unavailable,
-    EngineNotFound, RoleNotFound, LeaseNotFound, JobNotFound, LeaseExpired, EngineUnreachable, EngineError, InvalidConfig,
-    TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded, JobStillRunning,
+    EngineNotFound, RoleNotFound, LeaseNotFound, JobNotFound, LeaseExpired, EngineUnreachable, EngineError,
+    InvalidConfig, TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded, JobStillRunning,
 )

@@ -15,10 +15,11 @@ from ..models import AuditEvent, EngineRecord, Job, Lease, Policy, RoleRecord, S
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
-from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
-                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
-                   head_values, job_from_row, job_row, job_update, lease_from_row, lease_list_query, lease_update, policy_from_row, role_from_row,
-                   role_row, rules_json, secret_from_row, token_from_row, token_row)
+from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
+                   TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
+                   engine_row, head_values, job_from_row, job_row, job_update, lease_from_row, lease_list_query,
+                   lease_update, policy_from_row, role_from_row, role_row, rules_json, secret_from_row, token_from_row,
+                   token_row)
 from . import LEASE_COLUMNS
 
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
