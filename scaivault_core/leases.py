@@ -412,7 +412,7 @@ class LeaseManager:
                     tell()
             if batch:
                 revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
-                tell()
+        tell()  # also counts the leases found busy after the last batch
         self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
                            prefix=prefix, role=role, revoked=revoked, failed=len(failed))
         return {"revoked": revoked, "failed": failed, "in_progress": busy}
