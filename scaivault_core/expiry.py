@@ -87,7 +87,7 @@ class ExpiryWorker:
             try:
                 self.run_pending()
                 self._beat(self._leases.options.claim_timeout)
-                self._scheduled()  # retirements and scheduled rotations share this thread
+                self._scheduled()  # retirements, scheduled rotations and job take-overs share this thread
                 due = [t for t in (self._store.next_due_at(), self._store.next_scheduled_at()) if t is not None]
                 next_due = min(due) if due else None
             except Exception:  # a store hiccup must not kill expiry; try again shortly
@@ -108,15 +108,19 @@ def instance_id() -> str:
 
 def release_dead_claims(store: Store, clock: Any, me: str) -> int:
     """Hand claims of dead processes on this host (an interrupted issue or revocation) to the worker now."""
-    host = socket.gethostname()
     released = 0
     for claimant in store.claimants():
-        parts = claimant.split("/")
-        if claimant == me or len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        if not _alive(int(parts[1])):
+        if claimant != me and dead_on_this_host(claimant):
             released += store.release_claims(claimant, clock.time())
     return released
+
+
+def dead_on_this_host(claimant: str | None) -> bool:
+    """Whether ``claimant`` (an ``instance_id``) names a process of this host that is no longer running."""
+    parts = (claimant or "").split("/")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    return not _alive(int(parts[1]))
 
 
 def _alive(pid: int) -> bool:

@@ -13,7 +13,7 @@ import logging
 import secrets
 import string
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -353,12 +353,9 @@ class LeaseManager:
             raise error
         return outcome.lease
 
-    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
-                      role: str | None = None) -> dict[str, Any]:
-        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
-
-        ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named.
-        """
+    def check_revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
+                            role: str | None = None) -> None:
+        """Refuse a revoke-prefix that is malformed or not the caller's to make (what a job checks when accepted)."""
         if not isinstance(prefix, str) or not prefix.startswith("lease_"):
             raise InvalidRequest("prefix must start with 'lease_'.", field="prefix")
         if role is not None and not engine:
@@ -371,8 +368,27 @@ class LeaseManager:
             self._auth.refuse(identity, "dynamic/engines/*", "revoke",
                               "Revoking by prefix without naming an engine needs 'revoke' on every engine "
                               "(dynamic/engines/*); name the engine.")
+
+    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None, role: str | None = None, *,
+                      progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                      batch_size: int = 500) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
+
+        ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named. ``progress(done,
+        total, outcome_so_far)`` hears after each batch of ``batch_size`` (a job records it; raising stops
+        the work between batches).
+        """
+        self.check_revoke_prefix(identity, prefix, engine, role)
         engines = [engine] if engine else sorted({l.engine for l in self._iter_live(prefix, None)})
+        total = sum(1 for name in engines for _ in self._iter_live(prefix, name, role)) if progress else 0
         revoked, failed, busy = 0, [], 0
+
+        def tell() -> None:
+            if progress is not None:
+                progress(revoked + len(failed) + busy, max(total, revoked + len(failed) + busy),
+                         {"revoked": revoked, "failed": failed, "in_progress": busy})
+
+        tell()
         for name in engines:
             batch: list[tuple[Lease, bytes]] = []
             for lease in self._iter_live(prefix, name, role):
@@ -383,11 +399,13 @@ class LeaseManager:
                     busy += 1  # an intent mid-issue or a revocation in another process: it ends on its own
                     continue
                 batch.append(claimed)
-                if len(batch) >= 500:
+                if len(batch) >= batch_size:
                     revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
                     batch = []
+                    tell()
             if batch:
                 revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
+        tell()  # also counts the leases found busy after the last batch
         self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
                            prefix=prefix, role=role, revoked=revoked, failed=len(failed))
         return {"revoked": revoked, "failed": failed, "in_progress": busy}

@@ -210,8 +210,13 @@ class VaultAPI:
     def revoke(self, lease_id: str) -> None:
         self.ops.revoke(lease_id)
 
-    def revoke_prefix(self, prefix: str, engine: str | None = None) -> dict[str, Any]:
-        return self.ops.revoke_prefix(prefix, engine)
+    def revoke_prefix(self, prefix: str, engine: str | None = None, role: str | None = None,
+                      sync: bool = True) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, of its ``role``); ``sync=False``
+        answers at once with a job (202) whose ``result`` is, when done, what the synchronous call answers."""
+        if sync:
+            return self.ops.revoke_prefix(prefix, engine, role)
+        return accepted(self.ops.revoke_prefix_job(prefix, engine, role))
 
     def lookup(self, lease_id: str) -> dict[str, Any]:
         return self.ops.lookup(lease_id).to_dict()
@@ -220,11 +225,19 @@ class VaultAPI:
         """Stop tracking an irrevocable lease whose credential is gone by other means; answers the lease."""
         return self.ops.forget_lease(lease_id).to_dict()
 
-    def reconcile(self, engine: str, revoke: bool = False) -> dict[str, Any]:
-        """Users in the engine's target that no lease accounts for (``orphans``); ``revoke=True`` removes them."""
+    def reconcile(self, engine: str, revoke: bool = False, sync: bool = True) -> dict[str, Any]:
+        """Users in the engine's target that no lease accounts for (``orphans``); ``revoke=True`` removes them.
+        ``sync=False`` answers at once with a job (202), as ``revoke_prefix``."""
         if not isinstance(revoke, bool):
             raise InvalidRequest("revoke must be true or false.", field="revoke")
-        return self.ops.reconcile(engine, revoke=revoke)
+        if sync:
+            return self.ops.reconcile(engine, revoke=revoke)
+        return accepted(self.ops.reconcile_job(engine, revoke=revoke))
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """A job's state, progress, and its outcome (``result``) or ``error``: its creator's, or whoever holds
+        the grant its operation needed."""
+        return self.ops.get_job(job_id).to_dict()
 
     def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
@@ -238,6 +251,14 @@ class VaultAPI:
                                       after=after, limit=limit)
         return {"leases": [lease.to_dict() for lease in leases],
                 "next": leases[-1].lease_id if len(leases) == limit else None}
+
+
+class Accepted(dict):  # type: ignore[type-arg]
+    """An answer of ``202 Accepted``: a job's body; the REST route adds ``Location: <href>``."""
+
+
+def accepted(job: Any) -> Accepted:
+    return Accepted(job.to_dict())
 
 
 def plugin_list(infos: list[Any]) -> dict[str, Any]:

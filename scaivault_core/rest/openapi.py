@@ -20,7 +20,7 @@ ERROR_TEXT = {
     400: "invalid_request, invalid_config, ttl_exceeds_max or lease_expired",
     401: "unauthenticated: no valid bearer token",
     403: "permission_denied: no policy grants this",
-    404: "engine_not_found, role_not_found, lease_not_found or not_found",
+    404: "engine_not_found, role_not_found, lease_not_found, job_not_found or not_found",
     409: "conflict: exists already, or changed concurrently",
     413: "invalid_request: the body is larger than the server's limit",
     429: "quota_exceeded: the engine's or role's max_leases (or the caller's max_leases_per_identity) is reached",
@@ -35,6 +35,7 @@ PATH_PARAMETERS = {  # name: (description, example)
     "identity": ("An identity: sa:<name>, user:<name> or dynamic:<engine>.", "sa:reporting-service"),
     "accessor": ("A token's accessor, as GET /v1/auth/tokens lists it.", "acc_0123456789abcdef"),
     "lease_id": ("A lease id.", "lease_db_abc123xyz"),
+    "job_id": ("A job id, as the 202 of a `sync: false` call gave it.", "job_abc123xyz"),
     "path": ("A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`, "
              "`rotation` or `versions`.", "infra/postgres/support/root"),
 }
@@ -84,6 +85,11 @@ def _operation(op: Operation) -> dict[str, Any]:
         schema = _response_schema(op)
         responses[str(op.status)] = {"description": "Success.", "headers": REQUEST_ID,
                                      "content": {op.media_type: {"schema": schema}}}
+    if op.accepted is not None:
+        responses["202"] = {"description": "Accepted as a job (`sync: false`): follow it at its Location.",
+                            "headers": {**REQUEST_ID, "Location": {"description": "The job: GET /v1/sys/jobs/{job_id}.",
+                                                     "schema": {"type": "string"}}},
+                            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{op.accepted.__name__}"}}}}
     statuses = {400, *op.errors, *((401, 403) if op.auth else ())}
     if op.body is not None:
         statuses.add(413)

@@ -161,3 +161,17 @@ def m006_identity_quotas(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE engines ADD COLUMN max_leases_per_identity bigint")
     conn.execute("ALTER TABLE roles ADD COLUMN max_leases_per_identity bigint")
     conn.execute("CREATE INDEX leases_identity ON leases (engine, identity) WHERE state IN ('intent', 'active', 'revoking')")
+
+
+@migration
+def m007_jobs(conn: psycopg.Connection) -> None:
+    # Long admin work run in the background (jobs.py): kept here so it outlives its process and any
+    # process sharing the store can take it over. JSON in params, ceilings, result and error.
+    conn.execute(
+        """CREATE TABLE jobs (
+            job_id text PRIMARY KEY, operation text NOT NULL, params text NOT NULL, identity text NOT NULL,
+            ceilings text NOT NULL, state text NOT NULL, done bigint NOT NULL, total bigint, result text,
+            error text, created_at double precision NOT NULL, updated_at double precision NOT NULL,
+            finished_at double precision, claimed_by text, claim_deadline double precision)"""
+    )
+    conn.execute("CREATE INDEX jobs_running ON jobs (claim_deadline) WHERE state = 'running'")

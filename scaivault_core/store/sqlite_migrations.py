@@ -138,3 +138,18 @@ def m006_identity_quotas(db: sqlite_utils.Database) -> None:
     db["engines"].add_column("max_leases_per_identity", int)
     db["roles"].add_column("max_leases_per_identity", int)
     db.execute("CREATE INDEX leases_identity ON leases(engine, identity) WHERE state IN ('intent', 'active', 'revoking')")
+
+
+@migration
+def m007_jobs(db: sqlite_utils.Database) -> None:
+    # Long admin work run in the background (jobs.py): kept here so it outlives its process. JSON in
+    # params, ceilings, result and error; claimed_by / claim_deadline as on leases.
+    db.execute(
+        """CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY, operation TEXT NOT NULL, params TEXT NOT NULL, identity TEXT NOT NULL,
+            ceilings TEXT NOT NULL, state TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER, result TEXT,
+            error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, finished_at REAL, claimed_by TEXT,
+            claim_deadline REAL
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_running ON jobs(claim_deadline) WHERE state = 'running'")
