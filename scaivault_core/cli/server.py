@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
-from ..errors import InvalidRequest
+from ..errors import InvalidConfig, InvalidRequest
 from .state import current
+
+# What only the REST server needs: the `scaivault[server]` extra, so embedding the core does not pull them in.
+SERVER_MODULES = ("starlette", "uvicorn", "httptools")
 
 
 @click.command()
@@ -32,6 +36,7 @@ def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: st
 
     The operator's settings come from SCAIVAULT_* variables; a flag given here wins over its variable.
     """
+    require_server_extra()
     from ..rest.server import serve
 
     if bool(tls_cert) != bool(tls_key):
@@ -39,6 +44,16 @@ def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: st
     host, port = parse_listen(listen)
     vault = current().open_vault(start_worker=True, settings=operator_settings(flags))
     serve(vault, host, port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+
+
+def require_server_extra() -> None:
+    """Name the extra to install, in one line, when the server's own dependencies are missing."""
+    for module in SERVER_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise InvalidConfig(f"`scaivault server` needs the server extra ({module} is not installed): "
+                                "pip install 'scaivault[server]'.", missing=module, extra="server") from None
 
 
 def operator_settings(flags: dict[str, Any]) -> Any:
