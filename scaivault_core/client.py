@@ -30,7 +30,7 @@ import httpx
 
 from .api import OPERATIONS, Operation, VaultAPI
 from .durations import parse_duration
-from .errors import ALL_ERRORS, ScaiVaultError, Unavailable
+from .errors import ALL_ERRORS, InvalidConfig, ScaiVaultError, Unavailable
 
 __all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "ScaiVaultClient", "ServerUnreachable",
            "error_from_response"]
@@ -123,10 +123,19 @@ def _unreachable(address: str, exc: httpx.TransportError) -> ServerUnreachable:
 
 
 def _verify(verify: Any) -> Any:
-    """httpx's ``verify``, also taking a CA bundle path (which httpx itself no longer does)."""
-    if isinstance(verify, (str, os.PathLike)):
-        return ssl.create_default_context(cafile=os.fspath(verify))
-    return verify
+    """httpx's ``verify``, also taking a CA bundle path (which httpx itself no longer does); a bundle that
+    cannot be used is ``invalid_config`` saying why, before any request."""
+    if not isinstance(verify, (str, os.PathLike)):
+        return verify
+    path = os.fspath(verify)
+    try:
+        return ssl.create_default_context(cafile=path)
+    except ssl.SSLError:  # before OSError, which it is a kind of
+        reason = "it holds no PEM certificate"
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+    raise InvalidConfig(f"Cannot use the CA bundle {path}: {reason}. Give the PEM file of the CA that signed the "
+                        "server's certificate (--ca-cert, SCAIVAULT_CACERT).", field="ca_cert")
 
 
 def _headers(token: str | None) -> dict[str, str]:

@@ -5,7 +5,8 @@ embedded, they run in-process on a local store (``--store`` / ``SCAIVAULT_STORE`
 remote, ``ScaiVaultClient`` sends them to a server (``--address`` / ``SCAIVAULT_ADDR`` with
 ``SCAIVAULT_TOKEN``). The commands of operations are made from the operation table
 (``operations``); the others are written out, one module per command group (``init``, ``server``,
-``key``, ``plugins``, ``audit``). Errors become a message naming the error code and exit status 1,
+``key``, ``plugins``, ``audit``); ``aliases`` holds the verbs of ``vault`` / ``bao`` that stand for
+ours, ``complete`` the shell completion of engine, role and lease names. Errors become a message naming the error code and exit status 1,
 in one place (``state.CLI.invoke``).
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import click
 
+from .aliases import read
 from .audit import audit
 from .init import init
 from .key import key
@@ -45,7 +47,7 @@ def cli(ctx: click.Context, store: str | None, key_file: str | None, address: st
     ctx.call_on_close(state.close)
 
 
-for _command in (init, server, key, plugins, audit):
+for _command in (init, server, key, plugins, audit, read):
     cli.add_command(_command)
 add_operation_commands(cli)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..errors import Conflict
+from .output import emit
 from .state import current, output
 
 
@@ -25,8 +24,8 @@ def init() -> None:
         raise Conflict(f"The vault at {shown} is already initialised; use its admin token "
                        "(or one created with `scaivault token create`).")
     token = vault.create_admin_token()
-    if state.format == "json":
-        click.echo(json.dumps({"admin_token": token}))
+    if state.for_scripts:
+        emit({"admin_token": token})
     else:
         click.echo(f"Initialised the vault at {shown}.")
         click.echo(f"Admin token (shown only now; keep it safe): {token}")

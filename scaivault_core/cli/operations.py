@@ -3,7 +3,7 @@
 For each operation with a ``Command``: positional arguments from the method's required parameters
 (or the ones the entry names), an option per other parameter and per body or query field (type,
 default and help from its declaration), the entry's input adapters, and ``--reveal``, ``--all``
-and ``--format`` where its way of showing the answer needs them. Embedded or remote, the command
+``--format``, and ``--field`` where the answer has fields. Embedded or remote, the command
 calls the same method: ``VaultAPI``'s, or the client's.
 """
 
@@ -17,11 +17,12 @@ import click
 
 from ..api import OPERATIONS, Operation, Query, VaultAPI
 from ..api.bodies import fields
-from ..api.commands import Pages, Record, Text
+from ..api.commands import Done, Pages, Record, Text
 from ..api.schemas import description, type_schema
+from .complete import completion
 from .inputs import INPUTS, load_json
 from .output import show
-from .state import current, format_option
+from .state import current, field_option, format_option
 
 GROUPS = {
     "secrets": "Stored secrets (an engine's root credentials live here).",
@@ -53,16 +54,18 @@ def command(op: Operation) -> click.Command:
     inputs = [INPUTS[name] for name in spec.inputs]
     arguments, options, named = _names(op, {adapter.fills for adapter in inputs})
     declared = {**{a.name: a for a in fields(op.body)}, **{q.name: q for q in op.query}}
-    params: list[click.Parameter] = [click.Argument([name]) for name in arguments]
-    params += [option(name, declared.get(name), spec.flags.get(name)) for name in options]
+    group = spec.name.rpartition(" ")[0]
+    params: list[click.Parameter] = [click.Argument([name], **completion(group, name)) for name in arguments]
+    params += [option(name, declared.get(name), spec.flags.get(name), **completion(group, name)) for name in options]
     for adapter in inputs:
         params += adapter.params()
     if isinstance(spec.show, Record) and spec.show.reveal:
         params.append(click.Option(["--reveal"], is_flag=True, help=spec.show.reveal_help))
     if isinstance(spec.show, Pages):
         params.append(click.Option(["--all", "all_pages"], is_flag=True, help="Follow pages to the end."))
-    if not isinstance(spec.show, Text):
-        params.append(format_option())
+    params.append(format_option())
+    if not isinstance(spec.show, (Done, Text)):
+        params.append(field_option())
 
     def run(**given: Any) -> None:
         flags = {name: given.pop(name) for name in ("reveal", "all_pages") if name in given}

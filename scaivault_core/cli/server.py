@@ -8,13 +8,13 @@ from typing import Any
 import click
 
 from ..errors import InvalidConfig, InvalidRequest
-from .state import current
+from .state import current, format_option
 
 # What only the REST server needs: the `scaivault[server]` extra, so embedding the core does not pull them in.
 SERVER_MODULES = ("starlette", "uvicorn", "httptools")
 
 
-@click.command()
+@click.command(params=[format_option()])  # for errors as JSON; it prints nothing else
 @click.option("--listen", default="127.0.0.1:8200", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
@@ -41,6 +41,8 @@ def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: st
 
     if bool(tls_cert) != bool(tls_key):
         raise InvalidRequest("--tls-cert and --tls-key go together.")
+    if tls_cert:
+        check_tls_files(tls_cert, tls_key)
     host, port = parse_listen(listen)
     vault = current().open_vault(start_worker=True, settings=operator_settings(flags))
     serve(vault, host, port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
@@ -54,6 +56,17 @@ def require_server_extra() -> None:
         except ImportError:
             raise InvalidConfig(f"`scaivault server` needs the server extra ({module} is not installed): "
                                 "pip install 'scaivault[server]'.", missing=module, extra="server") from None
+
+
+def check_tls_files(cert: str, key: str | None) -> None:
+    """A certificate and key the server could not serve with are one line, before anything starts."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError, ValueError):  # never the library's text: it could quote the key file
+        raise InvalidConfig(f"Cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: they must be a PEM "
+                            "certificate (chain) and its unencrypted private key.", field="tls_cert") from None
 
 
 def operator_settings(flags: dict[str, Any]) -> Any:
