@@ -12,6 +12,7 @@ import re
 import click
 
 from ..errors import InvalidRequest
+from .state import format_option
 
 # `scaivault GROUP VERB ...` -> `scaivault GROUP OURS ...`
 VERBS = {
@@ -55,7 +56,7 @@ def _shape(pattern: re.Pattern[str]) -> str:
     return re.sub(r"\(\.\+\)", "PATH", pattern.pattern.replace("([^/]+)", "NAME"))
 
 
-@click.command("read", context_settings={"ignore_unknown_options": True},
+@click.command("read", context_settings={"ignore_unknown_options": True}, params=[format_option()],
                help="Vault-style: run the command that reads PATH (`read dynamic/engines/E/creds/R` is "
                     "`creds E R`). PATH is one of: " + ", ".join(_shape(p) for p, _ in READS) + ".")
 @click.argument("path")

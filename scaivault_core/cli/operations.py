@@ -19,6 +19,7 @@ from ..api import OPERATIONS, Operation, Query, VaultAPI
 from ..api.bodies import fields
 from ..api.commands import Done, Pages, Record, Text
 from ..api.schemas import description, type_schema
+from ..errors import InvalidRequest
 from .complete import completion
 from .inputs import INPUTS, load_json
 from .output import show
@@ -79,10 +80,24 @@ def command(op: Operation) -> click.Command:
         for name in [name for name in given if name not in named]:  # body fields the method takes as **fields
             if (value := given.pop(name)) is not None:
                 extra[name] = value
+        check_field(op, current().field, flags.get("reveal", False))
         api = current().api()
         show(spec.show, lambda **more: op.handler.invoke(api, {**given, **more}, extra), given, flags)
 
     return click.Command(None, callback=run, params=params, help=spec.help)
+
+
+def check_field(op: Operation, field: str | None, reveal: bool) -> None:
+    """Refuse a ``--field`` the answer cannot have, or a hidden one, before the operation runs: a typo
+    in a script must not issue a credential it then cannot print."""
+    if field is None:
+        return
+    top = field.split(".")[0]
+    if attrs.has(op.response) and top not in attrs.fields_dict(op.response):
+        raise InvalidRequest(f"The answer has no field {field!r} (fields here: "
+                             f"{', '.join(attrs.fields_dict(op.response))}).", field="field")
+    if isinstance(op.cli.show, Record) and top == op.cli.show.reveal and not reveal:
+        raise InvalidRequest(f"{field} is a secret value: add --reveal to print it.", field="field")
 
 
 def _names(op: Operation, filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
