@@ -133,3 +133,16 @@ def test_renewal_bookkeeping():
     assert not creds.record_renewal({"expires_at": "2030-01-01T02:00:00Z", "lease_duration": "3h", "capped": True,
                                      "data": {"certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}})
     assert creds.data == {"password": "p", "certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}
+
+
+def test_hvac_style_names_and_top_level_exports(client):
+    import scaivault_core
+    from scaivault_core import client as client_module
+
+    assert scaivault_core.ScaiVaultClient is client_module.ScaiVaultClient
+    assert scaivault_core.AsyncScaiVaultClient is client_module.AsyncScaiVaultClient
+    issued = client.generate_credentials("pg", "readonly", ttl="5m")
+    assert client.renew_lease(issued["lease_id"], increment="5m")["capped"] is False
+    assert client.lookup_lease(issued["lease_id"])["state"] == "active"
+    assert client.revoke_lease(issued["lease_id"]) is None
+    assert client.read_lease(issued["lease_id"])["state"] == "revoked"
