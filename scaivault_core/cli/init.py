@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import Conflict
+from ..errors import Conflict, InvalidRequest
 from .output import emit
 from .state import current, output
 
@@ -16,6 +16,8 @@ def init() -> None:
     from ..store.sqlite import is_sqlite_url, path_from_url
 
     state = current()
+    if state.field not in (None, "admin_token"):  # checked first: the token is shown only this once
+        raise InvalidRequest(f"The answer has no field {state.field!r} (fields here: admin_token).", field="field")
     url = state.store_url()
     exists = is_sqlite_url(url) and path_from_url(url).exists()
     vault = state.open_vault(create=not exists)

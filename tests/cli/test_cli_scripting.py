@@ -19,8 +19,8 @@ from .conftest import Runner
 
 
 def real(scaivault: Runner) -> Runner:
-    """The same CLI, as the console script in a subprocess."""
-    return Runner(scaivault.mode, scaivault.env, console=True)
+    """The same CLI, as the console script in a subprocess (loading only the plugin these tests use)."""
+    return Runner(scaivault.mode, {**scaivault.env, "SCAIVAULT_LOAD_PLUGINS": "scaivault-postgresql"}, console=True)
 
 
 def with_engine(scaivault: Runner, pg_database: str) -> None:
@@ -45,42 +45,49 @@ def complete(runner: Runner, words: str) -> list[str]:
 
 
 def test_field_aliases_and_completion(scaivault, pg_database, pg_role_exists):
+    """In both modes: --field, an alias, and completion asking the store or the server."""
     with_engine(scaivault, pg_database)
     console = real(scaivault)
-
     lease_id = console("creds", "pg", "ro", "--ttl", "10m", "--field", "lease_id").stdout.strip()
     assert lease_id.startswith("lease_db_")
-    assert console("lease", "renew", lease_id, "--increment", "5m", "--field", "capped").stdout == "false\n"
+    assert console("lease", "lookup", lease_id, "--field", "state").stdout == "active\n"
+    assert complete(console, "scaivault creds ") == ["pg"]
+    assert complete(console, "scaivault role show pg ") == ["ro"]
+    assert complete(console, f"scaivault lease revoke {lease_id[:-2]}") == [lease_id]
+    scaivault("lease", "revoke", lease_id)
+    assert complete(console, "scaivault lease revoke lease_") == []
+
+
+def test_field_and_read_paths(embedded, pg_database, pg_role_exists):
+    embedded("init")
+    with_engine(embedded, pg_database)
+    console = real(embedded)
+    # Refused before anything is issued: a hidden value without --reveal, a field the answer lacks.
     refused = console("read", "dynamic/engines/pg/creds/ro", "--field", "data.password", expect=1)
     assert refused.stderr == "Error (invalid_request): data.password is a secret value: add --reveal to print it.\n"
+    missing = console("creds", "pg", "ro", "--field", "nope", expect=1)
+    assert missing.stderr.startswith("Error (invalid_request): The answer has no field 'nope' (fields here: lease_id,")
+    assert embedded.json_out("lease", "list")["leases"] == []
+
     # `read PATH` of a credential path issues one, as `vault read` does; --reveal and --field pass through.
     username = console("read", "dynamic/engines/pg/creds/ro", "--reveal", "--field", "data.username").stdout.strip()
     assert pg_role_exists(username)
-    second = json.loads(console("lease", "list", "--engine", "pg", "--state", "active", "--field", "leases").stdout)
-    assert len(second) == 2
-    other = next(lease["lease_id"] for lease in second if lease["lease_id"] != lease_id)
-
-    assert console("lease", "lookup", lease_id, "--field", "state").stdout == "active\n"
-    assert console("read", f"/v1/dynamic/leases/{lease_id}", "--field", "role").stdout == "ro\n"
+    leases = json.loads(console("lease", "list", "--state", "active", "--field", "leases").stdout)
+    assert [lease["role"] for lease in leases] == ["ro"]
+    lease_id = leases[0]["lease_id"]
+    assert console("read", f"/v1/dynamic/leases/{lease_id}", "--field", "state").stdout == "active\n"
+    assert console("lease", "renew", lease_id, "--increment", "5m", "--field", "capped").stdout == "false\n"
     assert json.loads(console("read", "dynamic/engines/pg/roles/ro", "--format", "json").stdout)["name"] == "ro"
     assert console("token", "lookup", "--field", "identity").stdout == "user:admin\n"
-    missing = console("lease", "show", lease_id, "--field", "nope", expect=1)
-    assert missing.stderr.startswith("Error (invalid_request): The answer has no field 'nope' (fields here: lease_id,")
-
-    assert complete(console, "scaivault creds ") == ["pg"]
-    assert complete(console, "scaivault role show pg ") == ["ro"]
-    assert complete(console, "scaivault lease list --engine p") == ["pg"]
-    assert complete(console, "scaivault lease revoke lease_db") == sorted([lease_id, other])
-    assert complete(console, f"scaivault lease lookup {lease_id[:-2]}") == [lease_id]
-    assert complete(console, "scaivault role show nowhere ") == []
-
-    console("lease", "revoke-prefix", "lease_db_", "--engine", "pg")
-    assert complete(console, "scaivault lease revoke lease_") == []
+    assert complete(console, "scaivault lease list --engine pg --role ") == ["ro"]
+    unknown = console("read", "database/creds/ro", expect=1)
+    assert unknown.stderr.startswith("Error (invalid_request): `read database/creds/ro` stands for no command; PATH is")
+    embedded("lease", "revoke", lease_id)
     assert not pg_role_exists(username)
 
 
 def test_completion_without_a_vault_offers_nothing(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}, "SCAIVAULT_LOAD_PLUGINS": ""}
     nowhere = Runner("embedded", {**env, "SCAIVAULT_STORE": str(tmp_path / "none.db")})
     assert complete(nowhere, "scaivault engine show ") == []
     assert not (tmp_path / "none.db").exists()
@@ -90,7 +97,7 @@ def test_completion_without_a_vault_offers_nothing(tmp_path):
 
 def test_a_closed_pipe_ends_quietly(tmp_path):
     """`scaivault audit --all | head -1`: the reader is gone before the command writes."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}, "SCAIVAULT_LOAD_PLUGINS": ""}
     env["SCAIVAULT_STORE"] = str(tmp_path / "vault.db")
     subprocess.run([*scaivault_command(), "init"], env=env, capture_output=True, check=True, timeout=120)
     read_end, write_end = os.pipe()
@@ -104,7 +111,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_remote_errors_for_scripts_are_one_line(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}, "SCAIVAULT_LOAD_PLUGINS": ""}
     console = Runner("remote", {**env, "SCAIVAULT_ADDR": "https://127.0.0.1:9"}, console=True)
     no_token = console("engine", "list", expect=1)
     assert no_token.stderr == ("Error (unauthenticated): No token for https://127.0.0.1:9: set SCAIVAULT_TOKEN "
@@ -139,7 +146,9 @@ def test_every_core_command_takes_format():
 
 
 def test_hand_made_commands_answer_json(embedded, tmp_path):
-    console = real(embedded)
+    console = Runner(embedded.mode, {**embedded.env, "SCAIVAULT_LOAD_PLUGINS": ""}, console=True)
+    wrong = console("init", "--field", "token", expect=1)  # refused before the one-time token is made
+    assert wrong.stderr == "Error (invalid_request): The answer has no field 'token' (fields here: admin_token).\n"
     token = json.loads(console("init", "--format", "json").stdout)["admin_token"]
     assert token.startswith("svt.")
     assert len(json.loads(console("key", "new", "--format", "json").stdout)["key"]) == 44
