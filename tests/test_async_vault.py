@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from scaivault_core import AsyncVault, DynamicCredentials, LeaseNotFound, Vault
-from scaivault_core.api import VaultAPI
 from scaivault_core.client import AsyncScaiVaultClient, ScaiVaultClient
 from scaivault_core.hvac_names import ALIASES
 
@@ -71,7 +70,7 @@ def test_async_vault_runs_calls_off_the_loop(vault, target):
 
 def test_hvac_names_are_our_methods(vault):
     for alias, ours in ALIASES.items():
-        for cls in (Vault, VaultAPI, ScaiVaultClient, AsyncScaiVaultClient):
+        for cls in (Vault, ScaiVaultClient, AsyncScaiVaultClient):
             assert getattr(cls, alias) is getattr(cls, ours), (cls, alias)
     issued = vault.generate_credentials("mem", "readonly", ttl="5m")
     assert vault.renew_lease(issued.lease_id, "5m").lease.expires_at > issued.lease.expires_at

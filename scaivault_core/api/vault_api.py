@@ -14,7 +14,6 @@ from typing import Any
 
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidRequest, NotFound
-from ..hvac_names import add_hvac_names
 from ..models import LeaseState
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
@@ -29,7 +28,6 @@ def version() -> str:
         return "0.0.0"
 
 
-@add_hvac_names
 class VaultAPI:
     """Plain-data operations, each acting as the identity of ``ops`` (a ``Vault`` acts as the admin)."""
 
