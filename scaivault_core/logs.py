@@ -36,14 +36,17 @@ class JSONFormatter(logging.Formatter):
 def configure_logging(fmt: str | None = None, level: str | int | None = None) -> None:
     """Send the ``scaivault`` loggers to stderr as ``json`` or ``text`` (default: ``SCAIVAULT_LOG_FORMAT``),
     from ``level`` up (default: ``SCAIVAULT_LOG_LEVEL``, else warning)."""
-    fmt = (fmt or os.environ.get("SCAIVAULT_LOG_FORMAT") or "text").lower()
+    from .settings import read_environment  # the operator's settings; the CLI passes them, loaded in full
+
+    operator = read_environment(os.environ, names=("log_format", "log_level")) if fmt is None or level is None else {}
+    fmt = (fmt or operator.get("log_format") or "text").lower()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("scaivault")
     logger.handlers = [handler]
     logger.propagate = False
-    wanted = level or os.environ.get("SCAIVAULT_LOG_LEVEL") or "warning"
+    wanted = level or operator.get("log_level") or "warning"
     try:
         logger.setLevel(wanted.upper() if isinstance(wanted, str) else wanted)
     except ValueError:  # a typo in the environment must not stop the command

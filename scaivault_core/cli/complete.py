@@ -48,18 +48,20 @@ def completion(group: str, parameter: str) -> dict[str, Any]:
 
 def _asking(lister: Lister) -> Callable[[click.Context, click.Parameter, str], list[str]]:
     def complete(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
-        root = ctx.find_root()
-        options = root.params
-        pm = root.obj if root.obj is not None and not isinstance(root.obj, State) else None
-        state = State(options.get("store"), options.get("key_file"), options.get("address"), options.get("token"),
-                      options.get("ca_cert"), None, plugin_manager=pm)
+        root = ctx.find_root()  # parsed, not run: its options are the settings the command would use
+        flags = dict(root.params)
+        config = flags.pop("config", None)
+        pm = None if root.obj is None or isinstance(root.obj, State) else getattr(root.obj, "pm", root.obj)
+        state = None
         try:
+            state = State(config, flags, plugin_manager=pm)
             names = lister(state.api(), ctx, incomplete)
         except Exception:  # a completion that cannot ask offers nothing, and never a traceback in the shell
             return []
         finally:
             try:
-                state.close()
+                if state is not None:
+                    state.close()
             except Exception:
                 pass
         return sorted(name for name in names if name.startswith(incomplete))
