@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import attrs
 
@@ -18,6 +18,7 @@ from .audit_chain import Report as AuditReport
 from .auth import Authorizer
 from .clock import Clock, SystemClock, iso
 from .converter import structure
+from .credentials import DynamicCredentials, held
 from .crypto import Keyring, decode_keys, load_keyring
 from .engine import Engine
 from .engine_manager import EngineManager
@@ -25,6 +26,7 @@ from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
 from .health import StoreProbe, readiness
 from .jobs import JobManager, Kind, merge_reconcile, merge_revoke_prefix, revoke_prefix_grant
+from .hvac_names import add_hvac_names
 from .key_rotation import check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Job, Lease, Policy, RenewResult, RoleRecord, Rule,
@@ -44,6 +46,7 @@ from .tokens import mint
 from .tokens import renew as renew_token
 
 
+@add_hvac_names
 class _Operations:
     """Everything a caller can do, as ``self.identity``. Shared by ``Vault`` (admin) and ``Session``."""
 
@@ -268,6 +271,12 @@ class _Operations:
 
     def lookup(self, lease_id: str) -> Lease:
         return self._core._leases.lookup(self.identity, lease_id)
+
+    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
+                            renew: bool = False, **params: Any) -> ContextManager[DynamicCredentials]:
+        """Issue credentials for a ``with`` block and revoke them after it, also when it raises; ``renew=True``
+        renews them in a thread meanwhile. The same as the client's (``scaivault_core.credentials``)."""
+        return held(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
 
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,

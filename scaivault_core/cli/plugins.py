@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .output import emit_rows
+from .output import emit, emit_rows
 from .state import current, output
 
 
@@ -32,6 +32,7 @@ def plugins(ctx: click.Context) -> None:
 @click.argument("name")
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Directory to create the plugin distribution in.")
+@output
 def plugins_new(name: str, dest: Path) -> None:
     """Create a new engine plugin distribution from the template."""
     try:
@@ -39,4 +40,7 @@ def plugins_new(name: str, dest: Path) -> None:
     except ImportError:
         raise click.ClickException("This installation has no plugin template (scaivault_core.plugin_scaffold).") from None
     created = new_plugin(name, dest)
-    click.echo(f"Created {created}")
+    if current().for_scripts:
+        emit({"created": str(created)})
+    else:
+        click.echo(f"Created {created}")

@@ -10,6 +10,7 @@ import pytest
 
 from scaivault_core import EngineNotFound, EngineUnreachable, InvalidRequest, LeaseExpired, PermissionDenied, TTLExceedsMax, Unauthenticated
 from scaivault_core.client import AsyncScaiVaultClient, DynamicCredentials, ScaiVaultClient, ServerUnreachable
+from scaivault_core.hvac_names import ALIASES
 from scaivault_core.rest import VaultAPI
 from scaivault_core.testing.servers import LiveServer, free_port
 
@@ -19,7 +20,7 @@ def public_methods(cls) -> dict[str, inspect.Signature]:
     return {name: inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
             for name, fn in inspect.getmembers(cls, inspect.isfunction)
             if not name.startswith("_") and name not in ("close", "aclose", "dynamic_credentials", "wait_job",
-                                                         "with_timeout")}
+                                                         "with_timeout", *ALIASES)}
 
 
 def test_client_mirrors_the_rest_api_method_for_method():
@@ -134,3 +135,16 @@ def test_renewal_bookkeeping():
     assert not creds.record_renewal({"expires_at": "2030-01-01T02:00:00Z", "lease_duration": "3h", "capped": True,
                                      "data": {"certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}})
     assert creds.data == {"password": "p", "certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}
+
+
+def test_hvac_style_names_and_top_level_exports(client):
+    import scaivault_core
+    from scaivault_core import client as client_module
+
+    assert scaivault_core.ScaiVaultClient is client_module.ScaiVaultClient
+    assert scaivault_core.AsyncScaiVaultClient is client_module.AsyncScaiVaultClient
+    issued = client.generate_credentials("pg", "readonly", ttl="5m")
+    assert client.renew_lease(issued["lease_id"], increment="5m")["capped"] is False
+    assert client.lookup_lease(issued["lease_id"])["state"] == "active"
+    assert client.revoke_lease(issued["lease_id"]) is None
+    assert client.read_lease(issued["lease_id"])["state"] == "revoked"
