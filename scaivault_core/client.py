@@ -29,6 +29,8 @@ import attrs
 import httpx
 
 from .api import OPERATIONS, Operation, VaultAPI
+from .api.paging import follow, follow_async
+from .api.table import paged_list
 from .durations import parse_duration
 from .errors import ALL_ERRORS, ScaiVaultError, Unavailable
 
@@ -154,6 +156,13 @@ class ScaiVaultClient(_Calls):
     def close(self) -> None:
         self._http.close()
 
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> Iterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``for lease in client.iterate("list_leases", engine="pg")``; ``limit`` sets the page size."""
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow(lambda **after: method(*args, **{**arguments, **after}), op.items)
+
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
             response = self._http.request(method, path, json=json, params=params)
@@ -226,6 +235,13 @@ class AsyncScaiVaultClient(_Calls):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> AsyncIterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``async for lease in client.iterate("list_leases", engine="pg")``."""
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow_async(lambda **after: method(*args, **{**arguments, **after}), op.items)
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:

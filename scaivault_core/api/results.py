@@ -46,6 +46,7 @@ class PluginInfo:
 @attrs.define
 class PluginList:
     plugins: list[PluginInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -79,6 +80,7 @@ class TokenSelf:
 @attrs.define
 class TokenList:
     tokens: list[TokenInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -97,6 +99,7 @@ class SecretVersion:
 class SecretVersionList:
     path: str
     versions: list[SecretVersion]
+    next: int | None = field(description=NEXT)
 
 
 @attrs.define
@@ -144,6 +147,7 @@ class Explanation:
 @attrs.define
 class PolicyList:
     policies: list[Policy]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -156,6 +160,7 @@ class Binding:
 class BindingList:
     policy: str
     identities: list[str]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -174,6 +179,7 @@ class Engine:
 @attrs.define
 class EngineList:
     engines: list[Engine]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -191,6 +197,7 @@ class Role:
 @attrs.define
 class RoleList:
     roles: list[Role]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define

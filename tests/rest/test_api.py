@@ -266,7 +266,7 @@ def test_policies_and_bindings(app_client):
     assert mismatch.status_code == 400
 
     assert app_client.post("/v1/policies/svc/bindings", json={"identity": "sa:svc"}).json() == {"policy": "svc", "identity": "sa:svc"}
-    assert app_client.get("/v1/policies/svc/bindings").json() == {"policy": "svc", "identities": ["sa:svc"]}
+    assert app_client.get("/v1/policies/svc/bindings").json() == {"policy": "svc", "identities": ["sa:svc"], "next": None}
     bad_identity = app_client.post("/v1/policies/svc/bindings", json={"identity": "svc"})
     assert bad_identity.status_code == 400
     token = app_client.post("/v1/auth/tokens", json={"identity": "sa:svc"}).json()["token"]
