@@ -29,7 +29,10 @@ def page(items: Iterable[T], key: Callable[[T], Any], after: Any, limit: int) ->
     check_limit(limit)
     ordered = sorted(items, key=key)
     if after is not None:
-        ordered = [item for item in ordered if key(item) > after]
+        try:
+            ordered = [item for item in ordered if key(item) > after]
+        except TypeError:  # a version number's list given a name, say, from Python (REST types its query)
+            raise InvalidRequest("after must be the next value of a page of this list.", field="after") from None
     chosen = ordered[:limit]
     return chosen, key(chosen[-1]) if len(ordered) > limit else None
 

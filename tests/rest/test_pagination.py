@@ -165,3 +165,18 @@ def test_the_cli_follows_next_with_all(server, command, key):
     assert everything[key][:2] == first[key] and first["next"] is not None
     table = scaivault("--limit", "2").stdout
     assert f"(more: --after {first['next']})" in table
+
+
+def test_an_after_of_another_list_is_invalid_request_in_process(vault):
+    """From Python no query parser types ``after``: a name given to the version list is refused, not a crash."""
+    from scaivault_core.api import VaultAPI
+    from scaivault_core.errors import InvalidRequest
+
+    api = VaultAPI(vault)
+    api.put_secret("apps/x", {"v": 1})
+    api.put_secret("apps/x", {"v": 2})
+    assert [v["version"] for v in api.list_secret_versions("apps/x", after=1)["versions"]] == [2]
+    with pytest.raises(InvalidRequest) as refused:
+        api.list_secret_versions("apps/x", after="one")
+    assert refused.value.details == {"field": "after"}
+    assert [e["name"] for e in api.iterate("list_engines", limit=1)] == [e["name"] for e in api.list_engines()["engines"]]
