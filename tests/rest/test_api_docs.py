@@ -74,6 +74,28 @@ def test_the_browser_renders_every_operation_from_the_servers_own_document(serve
     assert foreign == [], "the page asked nothing of any other origin"
 
 
+def test_try_it_out_with_a_token_asks_this_server(server, browser):
+    """Authorize with the admin token, run GET /v1/auth/tokens/self from the page: the server answers who it is."""
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    browser.get(server.url + "/docs")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock"))
+    browser.find_element(By.CSS_SELECTOR, ".btn.authorize").click()
+    wait_for(lambda: browser.find_elements(By.ID, "auth-bearer-value"))[0].send_keys(server.admin_token)
+    browser.find_element(By.CSS_SELECTOR, ".modal-btn.authorize").click()
+    browser.find_element(By.CSS_SELECTOR, ".modal-btn.btn-done").click()
+    block = browser.find_element(By.ID, "operations-auth-getTokenSelf")
+    block.find_element(By.CSS_SELECTOR, ".opblock-summary-control").click()
+    wait_for(lambda: block.find_elements(By.CSS_SELECTOR, ".try-out__btn"))[0].click()
+    wait_for(lambda: block.find_elements(By.CSS_SELECTOR, ".execute"))[0].click()
+    answer = wait_for(lambda: block.find_elements(By.CSS_SELECTOR, ".live-responses-table .response-col_description pre"))
+    assert json.loads(answer[0].text)["identity"] == "user:admin"
+    assert browser.execute_script("return window.localStorage.length") == 0, "the token is not kept in the browser"
+    assert browser_problems(browser) == []
+
+
 def test_the_page_allows_only_its_own_origin(server):
     page = httpx.get(server.url + "/docs", timeout=30)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
