@@ -21,12 +21,14 @@ import logging
 import os
 import ssl
 import time
-from typing import Any, AsyncContextManager, Callable, ContextManager
+from typing import Any, AsyncContextManager, AsyncIterator, Callable, ContextManager, Iterator
 
 import httpx
 
 from .api import OPERATIONS, Operation, VaultAPI
-from .api.jobs import follow, outcome
+from .api.jobs import follow as follow_job, outcome
+from .api.paging import follow, follow_async
+from .api.table import paged_list
 from .credentials import DynamicCredentials, held, held_async
 from .errors import ALL_ERRORS, InvalidConfig, JobStillRunning, ScaiVaultError, Unavailable
 from .hvac_names import add_hvac_names
@@ -186,6 +188,13 @@ class ScaiVaultClient(_Calls):
     def close(self) -> None:
         self._http.close()
 
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> Iterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``for lease in client.iterate("list_leases", engine="pg")``; ``limit`` sets the page size."""
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow(lambda **after: method(*args, **{**arguments, **after}), op.items)
+
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
             response = _sent(method, path, self._http.request(method, path, json=json, params=params, headers=_traced(),
@@ -199,7 +208,7 @@ class ScaiVaultClient(_Calls):
         """Follow a job (``revoke_prefix(..., sync=False)``) until it ends: its ``result``, what the synchronous
         call answers. A failed job raises its error; still running after ``timeout`` s raises ``JobStillRunning``.
         ``progress(job)`` hears each state polled."""
-        return follow(self.get_job, job_id, timeout, interval=interval, progress=progress)
+        return follow_job(self.get_job, job_id, timeout, interval=interval, progress=progress)
 
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
                             renew: bool = False, **params: Any) -> ContextManager[DynamicCredentials]:
@@ -231,6 +240,13 @@ class AsyncScaiVaultClient(_Calls):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> AsyncIterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``async for lease in client.iterate("list_leases", engine="pg")``."""
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow_async(lambda **after: method(*args, **{**arguments, **after}), op.items)
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:

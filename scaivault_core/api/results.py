@@ -52,6 +52,7 @@ class PluginInfo:
 @attrs.define
 class PluginList:
     plugins: list[PluginInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -85,6 +86,7 @@ class TokenSelf:
 @attrs.define
 class TokenList:
     tokens: list[TokenInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -103,6 +105,7 @@ class SecretVersion:
 class SecretVersionList:
     path: str
     versions: list[SecretVersion]
+    next: int | None = field(description=NEXT)
 
 
 @attrs.define
@@ -150,6 +153,7 @@ class Explanation:
 @attrs.define
 class PolicyList:
     policies: list[Policy]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -162,6 +166,7 @@ class Binding:
 class BindingList:
     policy: str
     identities: list[str]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -180,6 +185,7 @@ class Engine:
 @attrs.define
 class EngineList:
     engines: list[Engine]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -197,6 +203,7 @@ class Role:
 @attrs.define
 class RoleList:
     roles: list[Role]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define

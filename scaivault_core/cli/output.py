@@ -59,16 +59,17 @@ def hide(data: Any, reveal: bool) -> Any:
 
 def pages(fetch: Callable[..., dict[str, Any]], key: str, columns: tuple[str, ...], all_pages: bool) -> None:
     """A paged listing: ``fetch(after=...)`` gives each page; ``--all`` follows ``next`` to the end."""
-    page = fetch()
-    items = page[key]
-    while all_pages and page["next"]:
+    first = page = fetch()
+    items = list(page[key])
+    while all_pages and page["next"] is not None:
         page = fetch(after=page["next"])
         items += page[key]
     if current().for_scripts:
-        emit({key: items, "next": None if all_pages else page["next"]})
+        emit({**first, key: items, "next": page["next"]})
         return
-    emit(items, columns)
-    if page["next"] and not all_pages:
+    # A list of plain values (a policy's identities) is one column.
+    emit([item if isinstance(item, dict) else {columns[0]: item} for item in items], columns)
+    if page["next"] is not None:
         click.echo(f"(more: --after {page['next']})")
 
 

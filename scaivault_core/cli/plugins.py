@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..api.paging import follow
 from .output import emit, emit_rows
 from .state import current, output
 
@@ -18,7 +19,7 @@ def plugins(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         state = current()
         if state.address:
-            body = state.api().plugins()
+            body = {"plugins": list(follow(state.api().plugins, "plugins")), "next": None}
         else:  # what this installation has, which needs no store (and works before `scaivault init`)
             from ..api.vault_api import plugin_list
             from ..plugin_manager import EngineRegistry, make_plugin_manager, plugin_infos
