@@ -20,13 +20,12 @@ import inspect
 import logging
 import os
 import ssl
-import time
 from typing import Any, AsyncContextManager, AsyncIterator, Callable, ContextManager, Iterator
 
 import httpx
 
 from .api import OPERATIONS, Operation, VaultAPI
-from .api.jobs import follow as follow_job, outcome
+from .api.jobs import Waiting, follow as follow_job
 from .api.paging import follow, follow_async
 from .api.table import paged_list
 from .credentials import DynamicCredentials, held, held_async
@@ -259,17 +258,10 @@ class AsyncScaiVaultClient(_Calls):
     async def wait_job(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
                        progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Follow a job until it ends, as ``ScaiVaultClient.wait_job``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            job = await self.get_job(job_id)
-            if progress is not None:
-                progress(job)
-            if job["state"] == "succeeded":
-                return job["result"]
-            error = outcome(job, timeout if deadline is not None and time.monotonic() >= deadline else None)
-            if error is not None:
-                raise error
-            await asyncio.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
+        waiting = Waiting(timeout, interval, progress)
+        while not waiting.ended(job := await self.get_job(job_id)):
+            await asyncio.sleep(waiting.pause())
+        return job["result"]
 
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
                             renew: bool = False, **params: Any) -> AsyncContextManager[DynamicCredentials]:

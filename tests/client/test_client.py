@@ -115,6 +115,21 @@ def test_async_client(server, pg_role_exists, can_login):
     asyncio.run(scenario())
 
 
+def test_async_client_follows_a_revoke_prefix_job_to_its_end(server, pg_role_exists):
+    async def scenario():
+        async with AsyncScaiVaultClient(server.url, server.admin_token) as client:
+            issued = [await client.issue("pg", "readonly", ttl="1h") for _ in range(3)]
+            job = await client.revoke_prefix("lease_", engine="pg", role="readonly", sync=False)
+            seen = []
+            result = await client.wait_job(job["job_id"], timeout=120, interval=0.05, progress=seen.append)
+            assert result["revoked"] >= 3 and result["failed"] == [] and seen[-1]["state"] == "succeeded"
+            for creds in issued:  # whatever else an earlier test of this module left goes too
+                assert (await client.lookup(creds["lease_id"]))["state"] == "revoked"
+                assert not pg_role_exists(creds["data"]["username"])
+
+    asyncio.run(scenario())
+
+
 def test_tls_with_a_ca_bundle(tmp_path):
     with LiveServer(tmp_path / "tls", tls=True) as server:
         with ScaiVaultClient(server.url, server.admin_token, verify=str(server.ca)) as trusted:
