@@ -23,7 +23,7 @@ from .auth import Authorizer
 from .converter import structure
 from .crypto import Keyring
 from .durations import format_duration, parse_duration
-from .engine import IssueRequest, LeaseLimits
+from .engine import IssueRequest, LeaseLimits, pool_size
 from .engine_manager import EngineManager
 from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError,
                      TTLExceedsMax)
@@ -72,6 +72,7 @@ class LeaseManager:
         self._store, self._keyring, self._engines, self._auth = store, keyring, engines, authorizer
         self._audit, self._pm, self._clock, self.instance, self.options = auditor, pm, clock, instance, options
         self.on_new_due = lambda due_at: None  # the expiry worker hooks in here
+        self.pools: Any = None  # the PoolManager (pools.py), once the vault has made it
 
     # -- sealing -------------------------------------------------------------------------------
 
@@ -106,22 +107,33 @@ class LeaseManager:
 
         now = self._clock.time()
         expires_at = now + ttl_seconds
+        deadline = now + self.options.intent_timeout
         password = self._pm.hook.generate_password(engine_type=engine.type, plugin=engine.plugin, role=role_name)
-        username = generate_username(role_name, type(engine).username_max_length)
-        lease_id = new_lease_id(type(engine).lease_prefix)
+        # From the role's warm pool if it keeps one and it is not empty: the user exists, it only needs activating.
+        pooled = self.pools.take(engine_name, role_record, {
+            "state": LeaseState.INTENT, "identity": identity, "issued_at": now, "expires_at": expires_at,
+            "max_expires_at": now + max_ttl, "due_at": deadline, "renewable": limits.renewable, "metadata": metadata,
+            "claimed_by": self.instance, "claim_deadline": deadline}) if self.pools and pool_size(engine, role) else None
+        username = pooled[0].subject if pooled else generate_username(role_name, type(engine).username_max_length)
+        lease_id = pooled[0].lease_id if pooled else new_lease_id(type(engine).lease_prefix)
         variables = {"name": username, "password": password, "ttl_seconds": ttl_seconds,
                      "expiration": engine.format_expiration(expires_at)}
         request = IssueRequest(lease_id, role_name, role, username, password, expires_at, ttl_seconds, metadata,
                                request_params, variables, max_expires_at=now + max_ttl)
-        handle = call_engine(engine.plan, request, secrets=[password])
-        deadline = now + self.options.intent_timeout
-        lease = Lease(lease_id, engine_name, role_name, identity, LeaseState.INTENT, now, expires_at,
-                      now + max_ttl, deadline, limits.renewable, username, metadata, handle,
-                      claimed_by=self.instance, claim_deadline=deadline)
-        self._store.insert_lease(lease, self._seal(lease_id, handle))
+        if pooled:
+            lease, handle = pooled
+        else:
+            handle = call_engine(engine.plan, request, secrets=[password])
+            lease = Lease(lease_id, engine_name, role_name, identity, LeaseState.INTENT, now, expires_at,
+                          now + max_ttl, deadline, limits.renewable, username, metadata, handle,
+                          claimed_by=self.instance, claim_deadline=deadline)
+            self._store.insert_lease(lease, self._seal(lease_id, handle))
         path = role_path(engine_name, role_name)
         try:
-            issued = call_engine(engine.create, request, secrets=[password])
+            if pooled:
+                issued = call_engine(engine.activate, handle, request, secrets=[password])
+            else:
+                issued = call_engine(engine.create, request, secrets=[password])
         except ScaiVaultError as exc:
             self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
             self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
@@ -226,7 +238,7 @@ class LeaseManager:
     def _load(self, lease_id: str) -> tuple[Lease, bytes]:
         if not isinstance(lease_id, str) or len(lease_id) > 128:
             raise LeaseNotFound("No lease has that id.", lease_id=str(lease_id)[:128])
-        found = self._store.get_lease(lease_id)
+        found = _no_pooled(self._store.get_lease(lease_id))
         if found is None:
             raise _no_lease(lease_id)
         return found
@@ -238,7 +250,7 @@ class LeaseManager:
         answers, so a caller cannot tell a lease that is not theirs from one that does not exist."""
         if not isinstance(lease_id, str) or len(lease_id) > 128:
             self._load(lease_id)  # refuses it as malformed, whatever exists
-        found = self._store.get_lease(lease_id)
+        found = _no_pooled(self._store.get_lease(lease_id))
         if found is not None:
             lease = found[0]
             paths, owner = {"role": role_path(lease.engine, lease.role), "engine": engine_path(lease.engine)}, lease.identity
@@ -504,6 +516,11 @@ class Outcome:
     error: ScaiVaultError | None
     event: str
     lag: float | None = None  # seconds between expiry and revocation, for leases revoked because they were due
+
+
+def _no_pooled(found: tuple[Lease, bytes] | None) -> tuple[Lease, bytes] | None:
+    """A pooled user is no lease until an issue takes it: asked for by id, it does not exist."""
+    return None if found is not None and found[0].state == LeaseState.POOLED else found
 
 
 def _no_lease(lease_id: str) -> LeaseNotFound:

@@ -31,6 +31,7 @@ from .metrics import Metrics
 from .reconcile import reconcile
 from .root_rotation import Rotator
 from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
+from .pools import PoolManager, PoolWorker
 from .policies import ADMIN_IDENTITY, ROOT_POLICY, Explanation, check_identity, root_policy, validate_policy
 from .secret_store import SecretStore
 from .settings import Settings
@@ -361,6 +362,10 @@ class Vault(_Operations):
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
                                 self.clock, self._rotation_handlers())
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._rotator.run_due)
+        self._pools = PoolManager(self._leases, self._engines, self.store, self._audit, self.pm, self.clock)
+        self._leases.pools = self._pools
+        self.pool_worker = PoolWorker(self._pools)
+        self._engines.pools_changed = self._pools_changed
         self.metrics = Metrics(self.store)
         self.pm.register(self.metrics)
         self._bootstrap()
@@ -371,6 +376,7 @@ class Vault(_Operations):
             if subscribe is not None:  # a shared store announces leases other processes make due
                 subscribe(self.worker.due_at)
             self.worker.start()
+            self.pool_worker.start()
 
     def _keyring(self, key: bytes | str | None, key_file: Any, create: bool) -> Keyring:
         if key is not None:
@@ -425,7 +431,8 @@ class Vault(_Operations):
         self.close()
 
     def close(self) -> None:
-        """Stop the expiry worker, release engine connections, close the store."""
+        """Stop the workers, release engine connections, close the store."""
+        self.pool_worker.stop()
         self.worker.stop()
         self._engines.close()
         self.store.close()
@@ -458,6 +465,17 @@ class Vault(_Operations):
     def expire_due(self) -> int:
         """Revoke every lease that is due now (the worker does this on its own; tests call it directly)."""
         return self.worker.run_pending()
+
+    def fill_pools(self) -> int:
+        """Bring every role's warm pool to its ``pool_size`` now; how many users were made (the pool
+        worker does this on its own; tests call it directly)."""
+        return self._pools.fill_all()
+
+    def _pools_changed(self, engine: str, role: str | None) -> None:
+        """A role changed or went (or its engine is going): its pooled users go; the pool refills from the new role."""
+        self._pools.drain(engine, role)
+        if role is not None:
+            self.pool_worker.wake(engine, role)
 
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""

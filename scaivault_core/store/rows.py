@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
+from ..models import POOL_IDENTITY, AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
 from . import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
@@ -62,6 +62,28 @@ def lease_update(lease_id: str, changes: dict[str, Any], expect: dict[str, Any],
             where.append(f"{column} = {param}")
             params.append(value)
     return f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params
+
+
+def lease_sets(changes: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    """``a = ?, b = ?`` for the columns of ``changes``, and their values."""
+    sets, params = [], []
+    for column, value in changes.items():
+        sets.append(f"{_lease_column(column)} = {param}")
+        params.append(json.dumps(value) if column == "metadata" else value)
+    return ", ".join(sets), params
+
+
+def pool_count_query(param: str) -> str:
+    """A role's pool: its pooled users, and the ones being made (intents of the pool identity)."""
+    return (f"SELECT COUNT(*) FROM leases WHERE engine = {param} AND role = {param} AND "
+            f"(state = '{LeaseState.POOLED}' OR (state = '{LeaseState.INTENT}' AND identity = '{POOL_IDENTITY}'))")
+
+
+def pooled_query(param: str, engine: str, role: str | None, limit: int) -> tuple[str, list[Any]]:
+    """``SELECT lease_id`` of up to ``limit`` pooled users of an engine (of one role, if given), and its parameters."""
+    conditions, params = equal_to((("engine", engine), ("role", role)), param)
+    conditions.append(f"state = '{LeaseState.POOLED}'")
+    return f"SELECT lease_id FROM leases{where(conditions)} LIMIT {param}", [*params, limit]
 
 
 def _lease_column(column: str) -> str:
@@ -152,6 +174,8 @@ def lease_list_query(param: str, *, engine: str | None, role: str | None, identi
         states = tuple(states)
         conditions.append(f"state IN ({', '.join([param] * len(states))})")
         params.extend(states)
+    else:  # pooled users are no leases until issued: listed only when asked for by state
+        conditions.append(f"state <> '{LeaseState.POOLED}'")
     if prefix:
         conditions.append(f"substr(lease_id, 1, {param}) = {param}")
         params.extend((len(prefix), prefix))

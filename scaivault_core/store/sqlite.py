@@ -11,13 +11,14 @@ from typing import Any, Iterable, Iterator
 
 from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict
-from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, RoleRecord, SecretVersion, Token
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .sqlite_migrations import migrate, pending
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
                    TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
-                   head_values, lease_from_row, lease_list_query, lease_update, policy_from_row, role_from_row,
+                   head_values, lease_from_row, lease_list_query, lease_sets, lease_update, policy_from_row,
+                   pool_count_query, pooled_query, role_from_row,
                    role_row, rules_json, secret_from_row, token_from_row, token_row)
 from . import LEASE_COLUMNS
 
@@ -437,6 +438,30 @@ class SQLiteStore:
             "GROUP BY engine, role, state"
         ).fetchall()
         return [tuple(r) for r in rows]
+
+    def add_to_pool(self, engine: str, role: str, size: int, items: list[tuple[Lease, bytes]]) -> int:
+        """Record as many of ``items`` (pool intents) as fill the role's pool to ``size``; how many it recorded.
+
+        Counting and inserting in one write transaction: two refills never overfill a pool.
+        """
+        with self.transaction():
+            if self._exec("SELECT 1 FROM roles WHERE engine = ? AND name = ?", (engine, role)).fetchone() is None:
+                return 0  # deleted meanwhile
+            room = size - self._exec(pool_count_query("?"), (engine, role)).fetchone()[0]
+            for lease, sealed in items[:max(room, 0)]:
+                self.insert_lease(lease, sealed)
+        return max(min(room, len(items)), 0)
+
+    def count_pool(self, engine: str, role: str) -> int:
+        return self._exec(pool_count_query("?"), (engine, role)).fetchone()[0]
+
+    def claim_pooled(self, engine: str, role: str | None, limit: int, changes: dict[str, Any]) -> list[tuple[Lease, bytes]]:
+        """Take up to ``limit`` pooled users of ``engine`` (of ``role``, if given) out of the pool with ``changes``."""
+        sets, params = lease_sets(changes, "?")
+        select, select_params = pooled_query("?", engine, role, limit)
+        rows = self._exec(f"UPDATE leases SET {sets} WHERE lease_id IN ({select}) AND state = '{LeaseState.POOLED}' "
+                          f"RETURNING {', '.join(LEASE_COLUMNS)}", [*params, *select_params]).fetchall()
+        return [lease_from_row(r) for r in rows]
 
     def claimants(self) -> list[str]:
         return [r[0] for r in self._exec("SELECT DISTINCT claimed_by FROM leases WHERE claimed_by IS NOT NULL").fetchall()]

@@ -95,6 +95,30 @@ class PostgreSQLEngine(Engine):
         self._root.execute_atomically([*statements, self._mark(request.username)])
         return Issued(data=self._credential_data(request.username, request.password))
 
+    def create_pooled(self, requests: list[IssueRequest]) -> list[Issued]:
+        """The creation statements of each user, then NOLOGIN and no password, in one transaction for the batch:
+        no session ever sees one of them able to log in. The throwaway password is hashed, then dropped."""
+        from psycopg import sql
+
+        statements: list[str] = []
+        for request in requests:
+            statements += request.render(request.role.creation_statements, self.context.render)
+            statements.append(sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(
+                sql.Identifier(request.username)).as_string(None))
+            statements.append(self._mark(request.username))
+        self._root.execute_atomically(statements)
+        return [Issued(data={}) for _ in requests]
+
+    def activate(self, handle: dict[str, Any], request: IssueRequest) -> Issued:
+        """One statement: LOGIN, the lease's password and its VALID UNTIL."""
+        from psycopg import sql
+
+        statement = sql.SQL("ALTER ROLE {} LOGIN PASSWORD {} VALID UNTIL {}").format(
+            sql.Identifier(request.username), sql.Literal(request.password),
+            sql.Literal(self.format_expiration(request.expires_at)))
+        self._root.execute_atomically([statement.as_string(None)])
+        return Issued(data=self._credential_data(request.username, request.password))
+
     def _mark(self, username: str) -> str:
         from psycopg import sql
 
