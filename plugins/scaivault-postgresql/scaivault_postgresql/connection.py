@@ -3,13 +3,18 @@
 PostgreSQL answers concurrent GRANT/REVOKE from several connections with "tuple concurrently
 updated", and retrying is slower than queueing, so every statement batch for a target goes
 through one connection under a lock. Across processes, an advisory lock does the same.
+
+Revocations go ahead of issues waiting for that lock (``urgent``): with several clients issuing,
+an expiring lease otherwise waited behind every queued issue, and its user outlived its lease by
+as many role creations.
 """
 
 from __future__ import annotations
 
 import threading
 import zlib
-from typing import TYPE_CHECKING, Callable, NamedTuple, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
 
@@ -49,13 +54,39 @@ class RootRights(NamedTuple):
     create_role: bool  # SUPERUSER or CREATEROLE: may create and drop roles
 
 
+class TurnLock:
+    """A lock that lets urgent holders in before the others waiting for it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent = 0  # urgent holders waiting
+
+    @contextmanager
+    def hold(self, urgent: bool = False) -> Iterator[None]:
+        with self._cond:
+            self._urgent += urgent
+            try:
+                while self._held or (not urgent and self._urgent):
+                    self._cond.wait()
+            finally:
+                self._urgent -= urgent
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
 class RootConnection:
     """A lazily opened, self-healing root connection used under a lock."""
 
     def __init__(self, engine_name: str, url: Callable[[], str], connect_timeout: int) -> None:
         self._url, self._timeout = url, connect_timeout
         self._conn: psycopg.Connection | None = None
-        self._lock = threading.Lock()
+        self._lock = TurnLock()
         self.lock_key = zlib.crc32(f"scaivault:{engine_name}".encode())  # advisory lock id for this target
         self.rights = RootRights(superuser=False, create_role=False)  # of the open connection; read inside run()
 
@@ -75,11 +106,12 @@ class RootConnection:
         self.rights = RootRights(*(row or (False, False)))
         return conn
 
-    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
-        """Run ``work`` on the root connection; reconnect once if the pooled connection went stale."""
+    def run(self, work: Callable[[psycopg.Connection], T], urgent: bool = False) -> T:
+        """Run ``work`` on the root connection (``urgent``: before waiting work that is not); reconnect once
+        if the pooled connection went stale."""
         import psycopg
 
-        with self._lock:
+        with self._lock.hold(urgent):
             for attempt in (1, 2):
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
@@ -94,7 +126,7 @@ class RootConnection:
                     raise classify(exc, connecting=False) from None
             raise AssertionError("unreachable")
 
-    def execute_atomically(self, statements: list[str]) -> None:
+    def execute_atomically(self, statements: list[str], urgent: bool = False) -> None:
         """All ``statements`` in one round trip and one transaction, serialised with other processes."""
         # Plain text: composing an sql.SQL object per statement was a tenth of revoking a batch. Without
         # parameters, psycopg sends the text as it is, just as it did the composed statements.
@@ -104,7 +136,7 @@ class RootConnection:
             # A multi-statement simple query runs as one implicit transaction: atomic, one round trip.
             conn.execute(query)  # type: ignore[arg-type]  # rendered role statements, not a literal
 
-        self.run(work)
+        self.run(work, urgent)
 
     def close_unlocked(self) -> None:
         if self._conn is not None:
@@ -114,5 +146,5 @@ class RootConnection:
                 self._conn = None
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock.hold():
             self.close_unlocked()

@@ -157,7 +157,7 @@ class PostgreSQLEngine(Engine):
         Looking first cost a round trip on every revocation, although users are rarely gone already.
         """
         try:
-            self._root.execute_atomically(self._revocation(handles))
+            self._root.execute_atomically(self._revocation(handles), urgent=True)
             return [None] * len(handles)
         except Exception as exc:  # the batch is one transaction: nothing of it happened
             failed = exc
@@ -206,7 +206,7 @@ class PostgreSQLEngine(Engine):
                                   for h in handles)
         terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) "
                             "WHERE usesysid IN ({})").format(oids)
-        memberships = [] if self._root.run(lambda conn: self._root.rights.superuser) else [
+        memberships = [] if self._root.run(lambda conn: self._root.rights.superuser, urgent=True) else [
             sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(h["username"])).as_string(None) for h in handles]
         return [*memberships, terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
 
