@@ -393,20 +393,14 @@ class LeaseManager:
         engines = [engine] if engine else sorted({l.engine for l in self._iter_live(prefix, None)})
         revoked, failed, busy = 0, [], 0
         for name in engines:
-            batch: list[tuple[Lease, bytes]] = []
-            for lease in self._iter_live(prefix, name, role):
+            # A page of leases claimed in one statement, revoked in one engine call, recorded in one transaction.
+            for page in self._pages_live(prefix, name, role):
                 now = self._clock.time()
-                claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now,
-                                                  LeaseState.REVOCABLE)
-                if claimed is None:
-                    busy += 1  # an intent mid-issue or a revocation in another process: it ends on its own
-                    continue
-                batch.append(claimed)
-                if len(batch) >= 500:
-                    revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
-                    batch = []
-            if batch:
-                revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
+                claimed = self._store.claim_leases([l.lease_id for l in page], self.instance,
+                                                   now + self.options.claim_timeout, now, LeaseState.REVOCABLE)
+                busy += len(page) - len(claimed)  # an intent mid-issue or a revocation in another process: it ends on its own
+                if claimed:
+                    revoked, failed = self._tally(self.revoke_claimed(claimed, identity=identity), revoked, failed)
         self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
                            prefix=prefix, role=role, revoked=revoked, failed=len(failed))
         return {"revoked": revoked, "failed": failed, "in_progress": busy}
@@ -421,11 +415,16 @@ class LeaseManager:
         return revoked, failed
 
     def _iter_live(self, prefix: str, engine: str | None, role: str | None = None) -> Iterable[Lease]:
+        for page in self._pages_live(prefix, engine, role):
+            yield from page
+
+    def _pages_live(self, prefix: str, engine: str | None, role: str | None = None) -> Iterable[list[Lease]]:
         after = None
         while True:
             page = self._store.list_leases(engine=engine, role=role, states=LeaseState.REVOCABLE, prefix=prefix,
                                            after=after, limit=500)
-            yield from page
+            if page:
+                yield page
             if len(page) < 500:
                 return
             after = page[-1].lease_id
