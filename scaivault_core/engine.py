@@ -12,7 +12,7 @@ Lifecycle of one lease, as the core drives it::
     engine.revoke_many([handle, ...])      # at expiry or on request, retried until it succeeds
 
 A role may keep a pool of users made ahead of time (``create_pooled``, in the background, as
-intents too); an issue then takes one and ``activate``\s it instead of calling ``create``.
+intents too); an issue then takes one and calls ``activate`` on it instead of ``create``.
 
 If the process dies between ``plan`` and the lease being recorded, the core later calls
 ``revoke(handle)`` for the intent, so ``revoke`` must succeed when the credential was never
