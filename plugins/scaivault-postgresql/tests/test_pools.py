@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import psycopg
 import pytest
@@ -17,16 +18,31 @@ from scaivault_core.testing import wait_until
 from .conftest import GUIDE_CREATION, GUIDE_REVOCATION
 
 
+# A role name of this module's own: PostgreSQL roles are cluster-wide, and other test runs share the server.
+ROLE = f"pool{uuid.uuid4().hex[:6]}"
+
+
+def users(target) -> set[str]:
+    return target.roles(f"v_{ROLE}_")
+
+
 def pooled(target) -> set[str]:
-    """This engine's roles that cannot log in: the pool."""
+    """This role's users that cannot log in: the pool."""
     with psycopg.connect(target.admin_url(), autocommit=True) as conn:
-        rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v\\_readonly\\_%' "
-                            "AND NOT rolcanlogin").fetchall()
+        rows = conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s) AND NOT rolcanlogin",
+                            (f"v_{ROLE}_",)).fetchall()
     return {r[0] for r in rows}
 
 
+def ready(vault) -> int:
+    """Pooled users the vault has recorded as ready to issue (the target may show them a moment earlier)."""
+    return len(vault.list_leases(engine="support-db", state=LeaseState.POOLED, limit=1000))
+
+
 def with_pool(vault, size: int, creation=GUIDE_CREATION) -> None:
-    vault.update_role("support-db", "readonly", creation_statements=creation,
+    if ROLE not in {role.name for role in vault.list_roles("support-db")}:
+        vault.create_role("support-db", ROLE, creation_statements=creation)
+    vault.update_role("support-db", ROLE, creation_statements=creation,
                       revocation_statements=GUIDE_REVOCATION, default_ttl="1h", max_ttl="8h", pool_size=size)
 
 
@@ -52,7 +68,7 @@ def test_pooled_roles_cannot_log_in_until_issued(vault_factory, scram, configure
         for password in ("", "guess", user, None):
             assert login_fails(scram, user, password), (user, password)
 
-    issued = vault.issue("support-db", "readonly")
+    issued = vault.issue("support-db", ROLE)
     data = issued.data
     assert data["username"] in pool  # taken from the pool, not created
     with psycopg.connect(data["connection_url"]) as conn:
@@ -68,18 +84,19 @@ def test_pool_refills_to_its_size_in_the_background(vault_factory, trust_db, con
     vault = vault_factory()  # with its workers running
     configure(vault, trust_db)
     with_pool(vault, 4)
-    assert wait_until(lambda: len(pooled(trust_db)) == 4, timeout=30)
-    first = pooled(trust_db)
-
-    leases = [vault.issue("support-db", "readonly") for _ in range(3)]
-    assert {lease.data["username"] for lease in leases} <= first
-    assert wait_until(lambda: len(pooled(trust_db)) == 4, timeout=30)
-    assert len(trust_db.roles("v_readonly_")) == 7  # 3 issued + 4 pooled, never more
+    assert wait_until(lambda: ready(vault) == 4, timeout=30)
+    leases = []
+    for _ in range(3):
+        pool = pooled(trust_db)
+        leases.append(vault.issue("support-db", ROLE))
+        assert leases[-1].data["username"] in pool  # taken from the pool (the refill runs meanwhile)
+    assert wait_until(lambda: ready(vault) == 4, timeout=30)
+    assert len(users(trust_db)) == 7  # 3 issued + 4 pooled, never more
     [listed] = [vault.list_leases(engine="support-db", state="live")]
     assert {lease.lease_id for lease in listed} == {lease.lease_id for lease in leases}  # pooled users are no leases
 
     with_pool(vault, 1)  # a shrunk pool drops the surplus
-    assert wait_until(lambda: len(pooled(trust_db)) == 1, timeout=30)
+    assert wait_until(lambda: ready(vault) == 1 and len(pooled(trust_db)) == 1, timeout=30)
 
 
 def test_role_change_drops_the_pool(vault_factory, trust_db, configure):
@@ -95,12 +112,12 @@ def test_role_change_drops_the_pool(vault_factory, trust_db, configure):
     vault.fill_pools()
     new = pooled(trust_db)
     assert len(new) == 3 and not new & old
-    issued = vault.issue("support-db", "readonly")
+    issued = vault.issue("support-db", ROLE)
     with psycopg.connect(issued.data["connection_url"]) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM reports")  # the new role's grants, not the old one's
 
-    vault.delete_role("support-db", "readonly")
+    vault.delete_role("support-db", ROLE)
     assert pooled(trust_db) == set()
 
 
@@ -138,12 +155,12 @@ def test_crash_mid_refill_leaves_no_role(vault_factory, trust_db, configure, tmp
                             text=True, timeout=60)
     assert result.returncode == -9, result.stderr
     made = set(result.stdout.split())
-    assert len(made) == 3 and made <= trust_db.roles("v_readonly_")  # the crash really left roles behind
+    assert len(made) == 3 and made <= users(trust_db)  # the crash really left roles behind
 
     # The next start hands the dead process's intents to the worker (run here, not in its thread).
     restarted = vault_factory(start_worker=False)
     restarted.expire_due()
-    assert not made & trust_db.roles("v_readonly_")
+    assert not made & users(trust_db)
     states = {lease.subject: lease.state for lease in restarted.list_leases(engine="support-db")}
     assert states == dict.fromkeys(made, LeaseState.ROLLED_BACK)
 
@@ -153,6 +170,8 @@ def test_reconcile_knows_pooled_roles_are_ours(vault_factory, trust_db, configur
     configure(vault, trust_db)
     with_pool(vault, 2)
     vault.fill_pools()
-    report = vault.reconcile("support-db", revoke=True)
-    assert report["orphans"] == [] and report["revoked"] == []
-    assert len(pooled(trust_db)) == 2
+    pool = pooled(trust_db)
+    assert len(pool) == 2
+    # Without revoking: roles are cluster-wide, and other test runs' engines may share this one's name.
+    report = vault.reconcile("support-db")
+    assert not pool & set(report["orphans"])
