@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from .audit import Auditor
@@ -148,6 +149,15 @@ class PoolManager:
             dropped += len(taken)
         return dropped
 
+    def low(self, engine_name: str, role_name: str) -> bool:
+        """Whether a role's pool is down to half its size or less (then it refills even while issues go on)."""
+        try:
+            live = self._engines.live(engine_name)
+            _, role = self._engines.role(engine_name, role_name)
+        except ScaiVaultError:
+            return True  # let refill say what is wrong
+        return self._store.count_pool(engine_name, role_name) * 2 <= pool_size(live.engine, role)
+
     def wanted(self) -> list[tuple[str, str]]:
         """(engine, role) of every role that asks for a pool."""
         return [(e.name, r.name) for e in self._store.list_engines() for r in self._store.list_roles(e.name)
@@ -165,10 +175,16 @@ class PoolManager:
 
 
 class PoolWorker:
-    """Refills pools in the background: the ones an issue took from at once, every pool now and then."""
+    """Refills pools in the background: the ones issues took from once they pause, every pool now and then.
 
-    def __init__(self, pools: PoolManager, *, sweep_every: float = 30.0) -> None:
-        self._pools, self.sweep_every = pools, sweep_every
+    A refill runs role DDL on the same target the issues need, so while issues keep coming it waits
+    for a pause of ``quiet`` seconds, unless a pool is down to half its size: the pool absorbs a
+    burst, and is refilled between bursts.
+    """
+
+    def __init__(self, pools: PoolManager, *, sweep_every: float = 30.0, quiet: float = 0.25) -> None:
+        self._pools, self.sweep_every, self.quiet = pools, sweep_every, quiet
+        self._last_taken = 0.0
         self._wanted: set[tuple[str, str]] = set()
         self._sweep = True  # every pool at start-up
         self._lock = threading.Lock()
@@ -196,6 +212,7 @@ class PoolWorker:
                 self._sweep = True
             else:
                 self._wanted.add((engine, role))
+                self._last_taken = time.monotonic()
         self._wake.set()
 
     def _run(self) -> None:
@@ -203,6 +220,12 @@ class PoolWorker:
             with self._lock:
                 sweep, wanted, self._sweep, self._wanted = self._sweep, self._wanted, False, set()
                 self._wake.clear()
+                busy = self.quiet - (time.monotonic() - self._last_taken)
+            if wanted and not sweep and busy > 0 and not any(self._pools.low(e, r) for e, r in wanted):
+                with self._lock:  # issues are still coming: refill in their pause
+                    self._wanted |= wanted
+                self._stop.wait(busy)
+                continue
             try:
                 if sweep:
                     self._pools.fill_all()
