@@ -17,7 +17,7 @@ from ..errors import InvalidRequest, NotFound
 from ..models import LeaseState
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
-                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, "live")
+                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, LeaseState.POOLED, "live")
 MAX_PAGE = 1000
 
 
