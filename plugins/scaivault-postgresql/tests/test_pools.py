@@ -57,7 +57,19 @@ def login_fails(target, user: str, password: str | None) -> bool:
     return False
 
 
-def test_pooled_roles_cannot_log_in_until_issued(vault_factory, scram, configure):
+@pytest.fixture
+def pool_dropped_after(vault_factory):
+    """Drops the pools of the vaults a test opened: the scram cluster is shared by the whole session, and
+    another test's reconcile would see the pooled roles (marked as support-db's) as orphans."""
+    yield
+    for vault in vault_factory.opened:
+        try:
+            vault.delete_role("support-db", ROLE)
+        except Exception:  # closed, or the role already gone
+            pass
+
+
+def test_pooled_roles_cannot_log_in_until_issued(vault_factory, scram, configure, pool_dropped_after):
     vault = vault_factory(start_worker=False)
     configure(vault, scram)
     with_pool(vault, 3)
