@@ -31,6 +31,7 @@ import httpx
 from .api import OPERATIONS, Operation, VaultAPI
 from .durations import parse_duration
 from .errors import ALL_ERRORS, ScaiVaultError, Unavailable
+from .logs import REQUEST_ID_HEADER, request_id
 
 __all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "ScaiVaultClient", "ServerUnreachable",
            "error_from_response"]
@@ -133,6 +134,18 @@ def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def _traced() -> dict[str, str] | None:
+    """The request id of the work this call is part of (a CLI command, a server's request), sent on: the
+    server's log lines and audit entries for the call then carry the same id."""
+    rid = request_id()
+    return {REQUEST_ID_HEADER: rid} if rid else None
+
+
+def _sent(method: str, path: str, response: httpx.Response) -> httpx.Response:
+    log.debug("%s %s %s", method, path, response.status_code)  # the path only: no query, no body
+    return response
+
+
 class ScaiVaultClient(_Calls):
     """A synchronous client. ``verify``: True (system CAs), False, a CA bundle path, or an SSL context."""
 
@@ -156,7 +169,7 @@ class ScaiVaultClient(_Calls):
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            response = _sent(method, path, self._http.request(method, path, json=json, params=params, headers=_traced()))
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)
@@ -229,7 +242,8 @@ class AsyncScaiVaultClient(_Calls):
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = await self._http.request(method, path, json=json, params=params)
+            response = _sent(method, path, await self._http.request(method, path, json=json, params=params,
+                                                                    headers=_traced()))
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import string
 import time
@@ -32,6 +31,7 @@ from .observers import tell
 from .policies import engine_path, role_path
 from .randomness import random_string
 from .engine_calls import call_engine, result_error
+from .settings import Settings
 from .store import Store
 from .templates import generate_username
 
@@ -50,16 +50,9 @@ class LeaseOptions:
     wait_for_claim: float = 10.0  # how long an explicit revoke waits for a concurrent change to finish
 
     @classmethod
-    def from_env(cls) -> "LeaseOptions":
-        """Defaults, with ``SCAIVAULT_CLAIM_TIMEOUT`` / ``SCAIVAULT_INTENT_TIMEOUT`` applied: how soon a process takes over a dead one's work."""
-        options = cls()
-        for variable, field in (("SCAIVAULT_CLAIM_TIMEOUT", "claim_timeout"), ("SCAIVAULT_INTENT_TIMEOUT", "intent_timeout")):
-            if os.environ.get(variable):
-                seconds = parse_duration(os.environ[variable], variable)
-                if not seconds:
-                    raise InvalidRequest(f"{variable} must be at least one second.", field=variable)
-                setattr(options, field, float(seconds))
-        return options
+    def from_settings(cls, settings: Settings) -> "LeaseOptions":
+        """Defaults, with the operator's claim and intent timeouts: how soon a process takes over a dead one's work."""
+        return cls(intent_timeout=float(settings.intent_timeout), claim_timeout=float(settings.claim_timeout))
 
 
 def new_lease_id(prefix: str) -> str:

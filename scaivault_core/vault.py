@@ -23,6 +23,7 @@ from .engine import Engine
 from .engine_manager import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
+from .health import StoreProbe, readiness
 from .key_rotation import check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy, RenewResult, RoleRecord, Rule,
@@ -40,14 +41,6 @@ from .store import Store, open_store
 from .templates import Templates
 from .tokens import mint
 from .tokens import renew as renew_token
-
-
-def default_store_url() -> str:
-    """``SCAIVAULT_STORE``, else ``$SCAIVAULT_HOME/vault.db`` (default ``~/.scaivault``)."""
-    if os.environ.get("SCAIVAULT_STORE"):
-        return os.environ["SCAIVAULT_STORE"]
-    home = Path(os.environ.get("SCAIVAULT_HOME", Path.home() / ".scaivault"))
-    return str(home / "vault.db")
 
 
 class _Operations:
@@ -334,11 +327,11 @@ class Vault(_Operations):
                  clock: Clock | None = None, start_worker: bool = True, lease_options: LeaseOptions | None = None,
                  create: bool = True, settings: Settings | None = None) -> None:
         self._core = self
-        self.settings = settings if settings is not None else Settings.from_env()
+        self.settings = settings if settings is not None else Settings.load()
         self.pm = plugin_manager or make_plugin_manager()
         self.clock = clock or SystemClock()
         if store is None or isinstance(store, (str, os.PathLike)):
-            store = open_store(str(store) if store is not None else default_store_url(), self.pm)
+            store = open_store(str(store) if store is not None else self.settings.store_url(), self.pm)
         self.store = store
         try:
             if isinstance(self.store, SQLiteStore):
@@ -358,7 +351,7 @@ class Vault(_Operations):
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
                                       self.templates, self.clock, self.settings)
         self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
-                                    self.clock, self.instance, lease_options or LeaseOptions.from_env())
+                                    self.clock, self.instance, lease_options or LeaseOptions.from_settings(self.settings))
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
                                 self.clock, self._rotation_handlers())
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._rotator.run_due)
@@ -366,6 +359,7 @@ class Vault(_Operations):
         self._leases.pools = self._pools
         self.pool_worker = PoolWorker(self._pools)
         self._engines.pools_changed = self._pools_changed
+        self._store_probe = StoreProbe(self.store)
         self.metrics = Metrics(self.store)
         self.pm.register(self.metrics)
         self._bootstrap()
@@ -381,16 +375,17 @@ class Vault(_Operations):
     def _keyring(self, key: bytes | str | None, key_file: Any, create: bool) -> Keyring:
         if key is not None:
             return Keyring(decode_keys(key) if isinstance(key, str) else [key])
+        key_file = key_file if key_file is not None else self.settings.key_file
         if key_file is None and isinstance(self.store, SQLiteStore):
             key_file = self.store.path.with_suffix(".key")
-        if key_file is None and not os.environ.get("SCAIVAULT_KEY"):
+        if key_file is None and not self.settings.key:
             raise InvalidConfig(
                 f"A {type(self.store).__name__} is shared by every process that opens it, so the vault key comes "
                 "from configuration and never from the database: set SCAIVAULT_KEY (base64, the same in every "
                 "process) or give a key file (--key-file, SCAIVAULT_KEY_FILE).", field="key")
         if key_file is not None:
             self.settings.require_outside(key_file, "key file")
-        return load_keyring(Path(key_file) if key_file else None, create=create)
+        return load_keyring(Path(key_file) if key_file else None, create=create, key=self.settings.key)
 
     def rotate_encryption_key(self) -> dict[str, int]:
         """Re-encrypt everything stored under an older key with this vault's current key, while serving.
@@ -480,3 +475,7 @@ class Vault(_Operations):
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""
         return plugin_infos(self.pm, self.registry)
+
+    def readiness(self) -> dict[str, str]:
+        """Whether this process can do its work: ``store``, ``expiry_worker``, ``plugins``, each ``ok`` or ``failing``."""
+        return readiness(self._store_probe, self.worker, getattr(self.pm, "load_errors", {}))

@@ -36,6 +36,12 @@ class Health:
 
 
 @attrs.define
+class Readiness:
+    status: Literal["ready"]
+    checks: dict[str, str]  # store, expiry_worker, plugins: each "ok"
+
+
+@attrs.define
 class PluginInfo:
     name: str
     version: str | None
@@ -291,7 +297,7 @@ class RevokePrefixResult:
     failed: list[LeaseFailure]
 
 
-COMPONENTS = (Error, Health, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
+COMPONENTS = (Error, Health, Readiness, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
               RotationPeriod, Policy, PolicyList, Explanation, Binding, BindingList, Engine, EngineList, Role, RoleList,
               Credentials, RenewResult, Lease, LeaseList, AuditEntry, AuditList, ReconcileResult, RevokePrefixResult)
 # Answers that are not JSON objects: named for the operations that refer to them.

@@ -166,6 +166,12 @@ OPERATIONS = [
     # -- the server itself ----------------------------------------------------------------------------
     Operation("GET", "/v1/health", method("health"), "Liveness and version (no token needed)", "health",
               response=results.Health, auth=False, tag="system"),
+    Operation("GET", "/v1/health/ready", method("ready"), "Readiness: the store, the expiry worker, the plugins "
+              "(no token needed)", "ready", response=results.Readiness, auth=False, errors=(503,), tag="system",
+              description="`200` when every part is `ok`; else `503 unavailable` with the failing parts in "
+                          "`details.failing` (`store`: it does not answer within 2 s; `expiry_worker`: stopped, or "
+                          "stuck longer than the claim timeout; `plugins`: one failed to load). Names only: the "
+                          "server's log says why."),
     Operation("GET", "/v1/sys/plugins", method("plugins"),
               "Installed engine plugins, their versions and engine types, and any that failed to load",
               "listPlugins", response=results.PluginList, tag="system", permission="a valid token"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidRequest, NotFound
+from ..health import NotReady
 from ..models import LeaseState
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
@@ -43,6 +44,14 @@ class VaultAPI:
     def health(self) -> dict[str, Any]:
         """Liveness: no token needed."""
         return {"status": "ok", "version": version()}
+
+    def ready(self) -> dict[str, Any]:
+        """Readiness: the store, the expiry worker and the plugins; no token needed. ``503 unavailable`` names
+        the failing parts."""
+        checks = self.vault.readiness()
+        if any(state != "ok" for state in checks.values()):
+            raise NotReady(checks)
+        return {"status": "ready", "checks": checks}
 
     def plugins(self) -> dict[str, Any]:
         """Installed engine plugins, their versions and engine types, and any that failed to load."""

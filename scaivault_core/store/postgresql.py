@@ -27,7 +27,8 @@ from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict, InvalidConfig, InvalidRequest
 from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, RoleRecord, SecretVersion, Token
 from ..redaction import redact
-from .pg_migrations import migrate
+from .pg_migrations import MIGRATIONS, applied, migrate
+from .schema import SchemaStatus, status
 from .pg_notify import DueChannel
 from .pg_urls import parse_url, url_credentials
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
@@ -118,10 +119,18 @@ class PostgresStore:
     def migrate(self) -> None:
         conn = self._connect()
         try:
-            migrate(conn, self.schema)
+            migrate(conn, self.schema, self.url)
         finally:
             conn.close()
         self._ensure_open()
+
+    def schema_status(self) -> SchemaStatus:
+        """Its schema version and pending migrations; changes nothing."""
+        conn = self._connect()
+        try:
+            return status(self.url, applied(conn, self.schema), [fn.__name__ for fn in MIGRATIONS])
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self._due.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -14,7 +15,9 @@ from ..errors import Conflict
 from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, RoleRecord, SecretVersion, Token
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
-from .sqlite_migrations import migrate, pending
+from .schema import SchemaStatus, status
+from .sqlite_migrations import MIGRATIONS, applied, migrate, pending
+from .sqlite_snapshot import hold_shared
 from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
                    TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
                    head_values, lease_from_row, lease_list_query, lease_sets, lease_update, policy_from_row,
@@ -55,6 +58,8 @@ class SQLiteStore:
         # SQLite follows links and opens whatever is there: it sees only files that passed these checks.
         for suffix in ("", "-wal", "-shm"):
             check_private_file(Path(f"{self.path}{suffix}"), "The store file")
+        # Held while open, so `scaivault snapshot restore` can tell that a process (a server) has this store.
+        self._held = hold_shared(self.path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a process crash (what crash safety needs); only power loss can drop the tail.
@@ -73,7 +78,7 @@ class SQLiteStore:
 
     def migrate(self) -> None:
         with self._lock:
-            if pending(self._conn):
+            if pending(self._conn, str(self.path)):
                 import sqlite_utils
 
                 migrate(sqlite_utils.Database(self._conn))
@@ -82,11 +87,17 @@ class SQLiteStore:
             if self._checkpointer is None:
                 self._checkpointer = Checkpointer(self.path)
 
+    def schema_status(self) -> SchemaStatus:
+        """Its schema version and pending migrations; changes nothing."""
+        with self._lock:
+            return status(str(self.path), applied(self._conn), [fn.__name__ for fn in MIGRATIONS])
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._lock:
             self._conn.close()
+        os.close(self._held)  # after the connection: closing any descriptor of the file drops SQLite's own locks
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
