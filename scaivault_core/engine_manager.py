@@ -48,8 +48,8 @@ class EngineManager:
         self._live: dict[str, LiveEngine] = {}
         self._roles: dict[tuple[str, str], tuple[float, RoleRecord, Any]] = {}
         self._lock = threading.RLock()
-        # Called with (engine, role) when a role changes or goes, (engine, None) before an engine goes:
-        # the pools (pools.py) drop the users made from what is no longer there.
+        # Called with (engine, role) when a role changes or goes, (engine, None) before an engine is
+        # re-pointed or goes: the pools (pools.py) drop the users made from what is no longer there.
         self.pools_changed: Callable[[str, str | None], None] = lambda engine, role: None
 
     # -- engines -------------------------------------------------------------------------------
@@ -129,6 +129,8 @@ class EngineManager:
             for path in dict.fromkeys((old.root_credentials_path, record.root_credentials_path)):
                 self._require_caller_reads_root(identity, path, "Changing an engine's config")
         self._require_root_grant(record)
+        if record.config != old.config:
+            self.pools_changed(name, None)  # pooled users stand in the target as the old config reached it
         engine = self._connect_and_store(record, cls, self._store.update_engine)
         self._replace(name, LiveEngine(record, engine))
         self._audit.record(identity, "engine.update", engine_path(name))

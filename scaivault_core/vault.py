@@ -467,10 +467,10 @@ class Vault(_Operations):
         return self._pools.fill_all()
 
     def _pools_changed(self, engine: str, role: str | None) -> None:
-        """A role changed or went (or its engine is going): its pooled users go; the pool refills from the new role."""
+        """A role changed or went (or its engine is re-pointed or going): its pooled users go; pools refill
+        from what there is now."""
         self._pools.drain(engine, role)
-        if role is not None:
-            self.pool_worker.wake(engine, role)
+        self.pool_worker.wake(engine, role)  # role None: every pool
 
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""

@@ -87,3 +87,13 @@ def test_a_failed_refill_leaves_nothing_behind(pool_vault, target):
     assert locked(target) == set() and pooled(pool_vault) == []
     assert {l.state for l in pool_vault.list_leases(engine="mem", identity=POOL_IDENTITY)} == {LeaseState.ROLLED_BACK}
     assert pool_vault.fill_pools() == 3
+
+
+def test_re_pointing_the_engine_drops_its_pools(pool_vault, target):
+    pool_vault.fill_pools()
+    assert len(locked(target)) == 3
+    pool_vault.update_engine("mem", "database", {"plugin": "memory", "renewable": False},
+                             default_ttl="1h", max_ttl="24h")
+    assert locked(target) == set()  # rolled back through the engine as it was
+    pool_vault.fill_pools()
+    assert len(locked(target)) == 3
