@@ -35,6 +35,7 @@ from .metrics import Metrics
 from .reconcile import check_reconcile, reconcile
 from .root_rotation import Rotator
 from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
+from .pools import PoolManager, PoolWorker
 from .policies import (ADMIN_IDENTITY, ROOT_POLICY, Explanation, check_identity, engine_path, root_policy,
                        validate_policy)
 from .secret_store import SecretStore
@@ -382,6 +383,10 @@ class Vault(_Operations):
         self._jobs = JobManager(self.store, self.clock, self._auth, self._audit, self.instance,
                                 self._leases.options.claim_timeout, self._job_kinds())
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._scheduled)
+        self._pools = PoolManager(self._leases, self._engines, self.store, self._audit, self.pm, self.clock)
+        self._leases.pools = self._pools
+        self.pool_worker = PoolWorker(self._pools)
+        self._engines.pools_changed = self._pools_changed
         self._store_probe = StoreProbe(self.store)
         self.metrics = Metrics(self.store)
         self.pm.register(self.metrics)
@@ -394,6 +399,7 @@ class Vault(_Operations):
             if subscribe is not None:  # a shared store announces leases other processes make due
                 subscribe(self.worker.due_at)
             self.worker.start()
+            self.pool_worker.start()
 
     def _scheduled(self) -> None:
         """What the expiry worker does besides leases, each time it wakes."""
@@ -467,7 +473,8 @@ class Vault(_Operations):
         self.close()
 
     def close(self) -> None:
-        """Stop the expiry worker and the jobs (between batches), release engine connections, close the store."""
+        """Stop the workers and the jobs (between batches), release engine connections, close the store."""
+        self.pool_worker.stop()
         self.worker.stop()
         self._jobs.close()
         self._engines.close()
@@ -505,6 +512,17 @@ class Vault(_Operations):
     def take_over_jobs(self) -> int:
         """Run the jobs whose process died or whose claim lapsed (the worker does this on its own; tests call it)."""
         return self._jobs.take_over()
+
+    def fill_pools(self) -> int:
+        """Bring every role's warm pool to its ``pool_size`` now; how many users were made (the pool
+        worker does this on its own; tests call it directly)."""
+        return self._pools.fill_all()
+
+    def _pools_changed(self, engine: str, role: str | None) -> None:
+        """A role changed or went (or its engine is re-pointed or going): its pooled users go; pools refill
+        from what there is now."""
+        self._pools.drain(engine, role)
+        self.pool_worker.wake(engine, role)  # role None: every pool
 
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""

@@ -19,7 +19,7 @@ from ..models import LeaseState
 from .paging import DEFAULT_PAGE, MAX_PAGE, check_limit, follow, page
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
-                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, "live")
+                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, LeaseState.POOLED, "live")
 
 
 def version() -> str:
