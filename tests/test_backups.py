@@ -192,3 +192,15 @@ def test_an_older_release_refuses_a_newer_schema_naming_both_versions(tmp_path, 
         if backend == "postgresql":
             with psycopg.connect(f"{PG}/{pg_store_database}", autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_closing_a_store_twice_leaves_other_files_alone(tmp_path):
+    """The store's lock descriptor is closed once: a second close must not close whatever reuses its number."""
+    from scaivault_core.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "vault.db")
+    store.close()
+    with open(tmp_path / "other", "w") as other:  # likely takes the number the lock descriptor had
+        store.close()
+        other.write("still open")
+    assert (tmp_path / "other").read_text() == "still open"

@@ -97,7 +97,9 @@ class SQLiteStore:
             self._checkpointer.stop()
         with self._lock:
             self._conn.close()
-        os.close(self._held)  # after the connection: closing any descriptor of the file drops SQLite's own locks
+            held, self._held = self._held, -1  # closing twice must not close a descriptor reused since
+        if held >= 0:
+            os.close(held)  # after the connection: closing any descriptor of the file drops SQLite's own locks
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
