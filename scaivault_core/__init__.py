@@ -1,5 +1,7 @@
 """ScaiVault core: embeddable dynamic secrets. Plugins import only the names re-exported here."""
 
+from typing import TYPE_CHECKING
+
 from .clock import Clock, ManualClock, SystemClock
 from .builtin_plugins.passwords import random_password
 from .durations import format_duration, parse_duration
@@ -35,9 +37,12 @@ __all__ = [
 # does not use: the front-end pieces plugins may extend (``Operation``, an operation for
 # ``register_routes``; ``run_operation``, to run one from a command added through ``register_commands``).
 _LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation")}
+if TYPE_CHECKING:  # what a type checker sees of them
+    from .api import Operation as Operation
+    from .cli import run_operation as run_operation
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

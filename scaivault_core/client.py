@@ -23,7 +23,7 @@ import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
 import attrs
 import httpx
@@ -76,6 +76,11 @@ class _Calls:
     docstring of the ``VaultAPI`` method of the same name and sends the request its operation declares.
     """
 
+    if TYPE_CHECKING:  # made from the table below; these are the ones the clients' own helpers call
+        issue: Callable[..., Any]
+        renew: Callable[..., Any]
+        revoke: Callable[..., Any]
+
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         raise NotImplementedError
 
@@ -87,7 +92,10 @@ class _Calls:
 
 def _method(op: Operation) -> Callable[..., Any]:
     """The client's method for ``op``: the ``VaultAPI`` method's signature and docstring, one request."""
-    api_method = getattr(VaultAPI, op.name)
+    name = op.name
+    if name is None:
+        raise ValueError(f"{op.operation_id} calls no VaultAPI method")  # OPERATIONS hold only the core's
+    api_method = getattr(VaultAPI, name)
     # Any: the sync client answers the body, the asyncio one an awaitable of it.
     signature = inspect.signature(api_method).replace(return_annotation="Any")
 
@@ -97,13 +105,14 @@ def _method(op: Operation) -> Callable[..., Any]:
         url, query, body = op.request({name: value for name, value in bound.arguments.items() if name != "self"})
         return self._call(op.method, url, json=body, params=query or None)
 
-    call.__name__, call.__qualname__, call.__doc__ = op.name, f"_Calls.{op.name}", api_method.__doc__
+    call.__name__, call.__qualname__, call.__doc__ = name, f"_Calls.{name}", api_method.__doc__
     call.__signature__ = signature  # type: ignore[attr-defined]  # what help() and IDEs show
     return call
 
 
 for _op in OPERATIONS:
-    setattr(_Calls, _op.name, _method(_op))
+    _made = _method(_op)
+    setattr(_Calls, _made.__name__, _made)
 
 
 def _result(response: httpx.Response) -> Any:

@@ -14,8 +14,9 @@ from .observers import tell
 class ScaiVaultError(Exception):
     """Base of every ScaiVault error: ``code`` and ``status`` are stable, ``message`` says what to do."""
 
-    code: ClassVar[str] = "internal"
-    status: ClassVar[int] = 500
+    # Set per class; an instance may carry others (the client keeps a server's code it does not know).
+    code: str = "internal"
+    status: int = 500
     default_message: ClassVar[str] = "Internal error."
 
     def __init__(self, message: str | None = None, **details: Any) -> None:

@@ -51,7 +51,10 @@ class LeaseOptions:
 
     @classmethod
     def from_env(cls) -> "LeaseOptions":
-        """Defaults, with ``SCAIVAULT_CLAIM_TIMEOUT`` / ``SCAIVAULT_INTENT_TIMEOUT`` applied: how soon a process takes over a dead one's work."""
+        """Defaults, with ``SCAIVAULT_CLAIM_TIMEOUT`` / ``SCAIVAULT_INTENT_TIMEOUT`` applied.
+
+        Those say how soon a process takes over a dead one's work.
+        """
         options = cls()
         for variable, field in (("SCAIVAULT_CLAIM_TIMEOUT", "claim_timeout"), ("SCAIVAULT_INTENT_TIMEOUT", "intent_timeout")):
             if os.environ.get(variable):
@@ -246,9 +249,9 @@ class LeaseManager:
             paths, owner = dict.fromkeys(("role", "engine"), f"dynamic/leases/{lease_id}"), None
         if not owner_may:
             owner = None
-        if any(self._auth.can(identity, paths[where], permission, owner=owner) for where, permission in grants):
-            if found is not None:
-                return found
+        allowed = any(self._auth.can(identity, paths[where], permission, owner=owner) for where, permission in grants)
+        if allowed and found is not None:
+            return found
         where, permission = grants[-1]
         self._auth.denied(identity, paths[where], permission)
         raise _no_lease(lease_id)
@@ -257,9 +260,9 @@ class LeaseManager:
         """The issuer, a holder of ``list`` on the engine, or of ``revoke`` on the role path may look a lease up."""
         return self._load_as(identity, lease_id, ("engine", "list"), ("role", "revoke"))[0]
 
-    def list(self, identity: str, *, engine: str | None = None, role: str | None = None,
-             owner: str | None = None, state: str | None = None, prefix: str | None = None,
-             after: str | None = None, limit: int = 100) -> list[Lease]:
+    def list_leases(self, identity: str, *, engine: str | None = None, role: str | None = None,
+                    owner: str | None = None, state: str | None = None, prefix: str | None = None,
+                    after: str | None = None, limit: int = 100) -> list[Lease]:
         """Leases matching the filters; an identity may always list its own."""
         path = engine_path(engine) if engine else "dynamic/leases"
         if not self._auth.can(identity, path, "list", owner=owner):
@@ -378,8 +381,9 @@ class LeaseManager:
             self._auth.refuse(identity, "dynamic/engines/*", "revoke",
                               "Revoking by prefix without naming an engine needs 'revoke' on every engine "
                               "(dynamic/engines/*); name the engine.")
-        engines = [engine] if engine else sorted({l.engine for l in self._iter_live(prefix, None)})
-        revoked, failed, busy = 0, [], 0
+        engines = [engine] if engine else sorted({lease.engine for lease in self._iter_live(prefix, None)})
+        revoked, busy = 0, 0
+        failed: list[dict[str, Any]] = []
         for name in engines:
             batch: list[tuple[Lease, bytes]] = []
             for lease in self._iter_live(prefix, name, role):
@@ -441,7 +445,7 @@ class LeaseManager:
         timings: dict[str, float] = {}
         for engine_name, items in by_engine.items():
             started = time.perf_counter()
-            handles = [self._unseal(l.lease_id, s) for l, s in items]
+            handles = [self._unseal(lease.lease_id, sealed) for lease, sealed in items]
             try:
                 engine = self._engines.live(engine_name).engine
                 results = call_engine(engine.revoke_many, handles)
@@ -452,7 +456,7 @@ class LeaseManager:
             now = self._clock.time()
             timings[engine_name] = (time.perf_counter() - started) / len(items)
             with self._store.transaction():
-                for (lease, _), result in zip(items, results):
+                for (lease, _), result in zip(items, results, strict=True):
                     was_due = lease.state == LeaseState.ACTIVE and lease.expires_at <= now
                     outcome = self._record_outcome(lease, result_error(result, handles), now, identity)
                     outcome.lag = now - lease.expires_at if was_due and outcome.error is None else None

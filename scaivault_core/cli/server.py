@@ -1,4 +1,7 @@
-"""``scaivault server``: the REST API and the expiry worker on the local store (the only command that imports ``rest``)."""
+"""``scaivault server``: the REST API and the expiry worker on the local store.
+
+The only command that imports ``rest``.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ def operator_settings(flags: dict[str, Any]) -> Any:
 
     overrides = {name: parse_duration(value, "--" + name.replace("_", "-")) if isinstance(value, str) else value
                  for name, value in flags.items()}
-    return Settings.from_env(**overrides)
+    return Settings.from_env(None, **overrides)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

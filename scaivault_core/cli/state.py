@@ -93,7 +93,14 @@ class State:
 
 def current() -> State:
     """The running command's ``State``."""
-    return click.get_current_context().find_object(State)
+    return _state(click.get_current_context())
+
+
+def _state(ctx: click.Context) -> State:
+    state = ctx.find_object(State)
+    if state is None:  # every command runs under the `scaivault` group, which makes it
+        raise RuntimeError("the scaivault command's state is missing")
+    return state
 
 
 def output(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,7 +115,7 @@ def format_option() -> click.Option:
 
 def _remember_format(ctx: click.Context, _param: Any, value: str | None) -> None:
     if value:
-        ctx.find_object(State).format = value
+        _state(ctx).format = value
 
 
 _FORMAT: dict[str, Any] = dict(type=FORMATS, default=None, expose_value=False, callback=_remember_format,

@@ -96,7 +96,8 @@ def _body_schema(op: Operation) -> dict[str, Any]:
 
 
 def _response_schema(op: Operation) -> dict[str, Any]:
-    """A component (a class of ``api.results``, or its name), a plugin's inline schema, or a string for text and bytes."""
+    """A component (a class of ``api.results``, or its name), a plugin's inline schema, or a string
+    for text and bytes."""
     if isinstance(op.response, dict):
         return op.response
     if op.response:
