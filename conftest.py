@@ -9,6 +9,7 @@ whose run leaked fails, naming the sink (never the value).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import weakref
@@ -54,10 +55,8 @@ class LeakWatch(logging.Handler):
         if event == "secret":
             self.secrets.update(_secret_values(value, "secret" if isinstance(value, str) else ""))
         elif event == "shown":
-            try:
+            with contextlib.suppress(TypeError):
                 self.objects.append(weakref.ref(value))
-            except TypeError:
-                pass
         elif event == "audit":
             self.sinks["audit entry"].append(json.dumps(value.to_dict(), default=str))
         elif event == "error":

@@ -25,7 +25,7 @@ def test_audit_events_log_as_json_lines(vault):
     finally:
         logger.removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    issue = next(l for l in lines if l["audit"]["operation"] == "lease.issue")
+    issue = next(line for line in lines if line["audit"]["operation"] == "lease.issue")
     assert issue["level"] == "info" and issue["logger"] == "scaivault.audit"
     assert issue["audit"]["lease_id"] == creds.lease_id and issue["audit"]["identity"] == "user:admin"
     assert creds.data["password"] not in stream.getvalue()
