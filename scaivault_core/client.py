@@ -92,10 +92,10 @@ class _Calls:
 
 def _method(op: Operation) -> Callable[..., Any]:
     """The client's method for ``op``: the ``VaultAPI`` method's signature and docstring, one request."""
-    name = op.name
-    if name is None:
+    method_name = op.name
+    if method_name is None:
         raise ValueError(f"{op.operation_id} calls no VaultAPI method")  # OPERATIONS hold only the core's
-    api_method = getattr(VaultAPI, name)
+    api_method = getattr(VaultAPI, method_name)
     # Any: the sync client answers the body, the asyncio one an awaitable of it.
     signature = inspect.signature(api_method).replace(return_annotation="Any")
 
@@ -105,7 +105,7 @@ def _method(op: Operation) -> Callable[..., Any]:
         url, query, body = op.request({name: value for name, value in bound.arguments.items() if name != "self"})
         return self._call(op.method, url, json=body, params=query or None)
 
-    call.__name__, call.__qualname__, call.__doc__ = name, f"_Calls.{name}", api_method.__doc__
+    call.__name__, call.__qualname__, call.__doc__ = method_name, f"_Calls.{method_name}", api_method.__doc__
     call.__signature__ = signature  # type: ignore[attr-defined]  # what help() and IDEs show
     return call
 

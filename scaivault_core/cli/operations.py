@@ -86,7 +86,8 @@ def command(op: Operation) -> click.Command:
     return click.Command(None, callback=run, params=params, help=spec.help)
 
 
-def _names(op: Operation, spec: Command, method: Method, filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
+def _names(op: Operation, spec: Command, method: Method,
+           filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
     """(positional arguments, options, the method's named parameters) of ``op``'s command.
 
     By default the arguments are the method's parameters without a default; every other parameter
