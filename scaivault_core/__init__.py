@@ -8,8 +8,8 @@ from .durations import format_duration, parse_duration
 from .engine import (Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed, command_field,
                      directory_field, environment_field, file_field)
 from .errors import (AccessDenied, Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig,
-                     InvalidRequest, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded,
-                     RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
+                     InvalidRequest, JobNotFound, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied,
+                     QuotaExceeded, RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
 from .hookspecs import hookimpl
 from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
@@ -25,7 +25,7 @@ __all__ = [
     "Engine", "EngineContext", "IssueRequest", "Issued", "LeaseLimits", "NoFields", "Renewed",
     "command_field", "directory_field", "environment_field", "file_field",
     "Conflict", "EngineError", "EngineNotFound", "EngineUnreachable", "InvalidConfig", "InvalidRequest",
-    "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
+    "JobNotFound", "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated", "AccessDenied", "Unavailable",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
     "make_plugin_manager", "Explanation", "random_password", "redact", "Settings", "template_list", "Session", "Vault",

@@ -15,6 +15,7 @@ the lease is revoked on exit, also when the body raises, and can be renewed in t
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 import os
@@ -29,10 +30,12 @@ import attrs
 import httpx
 
 from .api import OPERATIONS, Operation, VaultAPI
+from .api.jobs import follow, outcome
 from .durations import parse_duration
-from .errors import ALL_ERRORS, ScaiVaultError, Unavailable
+from .errors import ALL_ERRORS, JobStillRunning, ScaiVaultError, Unavailable
+from .logs import REQUEST_ID_HEADER, request_id
 
-__all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "ScaiVaultClient", "ServerUnreachable",
+__all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "JobStillRunning", "ScaiVaultClient", "ServerUnreachable",
            "error_from_response"]
 
 log = logging.getLogger("scaivault.client")
@@ -80,9 +83,18 @@ class _Calls:
         issue: Callable[..., Any]
         renew: Callable[..., Any]
         revoke: Callable[..., Any]
+        get_job: Callable[..., Any]
+    _request_timeout: Any = httpx.USE_CLIENT_DEFAULT  # with_timeout() sets it for one view of the client
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         raise NotImplementedError
+
+    def with_timeout(self, seconds: float | None) -> Any:
+        """The same client (sharing its connections) whose calls wait ``seconds`` for an answer (None: forever):
+        ``client.with_timeout(300).revoke_prefix("lease_", engine="pg")``. Close the original, not the view."""
+        view = copy.copy(self)
+        view._request_timeout = seconds
+        return view
 
     def _operation(self, op: Operation, path: dict[str, str], query: dict[str, Any] | None = None,
                    body: Any = None) -> Any:
@@ -142,10 +154,22 @@ def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def _traced() -> dict[str, str] | None:
+    """The request id of the work this call is part of (a CLI command, a server's request), sent on: the
+    server's log lines and audit entries for the call then carry the same id."""
+    rid = request_id()
+    return {REQUEST_ID_HEADER: rid} if rid else None
+
+
+def _sent(method: str, path: str, response: httpx.Response) -> httpx.Response:
+    log.debug("%s %s %s", method, path, response.status_code)  # the path only: no query, no body
+    return response
+
+
 class ScaiVaultClient(_Calls):
     """A synchronous client. ``verify``: True (system CAs), False, a CA bundle path, or an SSL context."""
 
-    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
+    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float | None = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.address = address.rstrip("/")
         self._http = httpx.Client(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
@@ -165,10 +189,18 @@ class ScaiVaultClient(_Calls):
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            response = _sent(method, path, self._http.request(method, path, json=json, params=params, headers=_traced(),
+                                                              timeout=self._request_timeout))
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)
+
+    def wait_job(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Follow a job (``revoke_prefix(..., sync=False)``) until it ends: its ``result``, what the synchronous
+        call answers. A failed job raises its error; still running after ``timeout`` s raises ``JobStillRunning``.
+        ``progress(job)`` hears each state polled."""
+        return follow(self.get_job, job_id, timeout, interval=interval, progress=progress)
 
     @contextmanager
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
@@ -218,7 +250,7 @@ class ScaiVaultClient(_Calls):
 class AsyncScaiVaultClient(_Calls):
     """The asyncio client: the same methods, each returning an awaitable."""
 
-    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
+    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float | None = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.address = address.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
@@ -238,10 +270,26 @@ class AsyncScaiVaultClient(_Calls):
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = await self._http.request(method, path, json=json, params=params)
+            response = _sent(method, path, await self._http.request(method, path, json=json, params=params,
+                                                                    headers=_traced(), timeout=self._request_timeout))
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)
+
+    async def wait_job(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
+                       progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Follow a job until it ends, as ``ScaiVaultClient.wait_job``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = await self.get_job(job_id)
+            if progress is not None:
+                progress(job)
+            if job["state"] == "succeeded":
+                return job["result"]
+            error = outcome(job, timeout if deadline is not None and time.monotonic() >= deadline else None)
+            if error is not None:
+                raise error
+            await asyncio.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
 
     @asynccontextmanager
     async def dynamic_credentials(self, engine: str, role: str, ttl: Any = None,

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import string
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -32,6 +31,7 @@ from .observers import tell
 from .policies import engine_path, role_path
 from .randomness import random_string
 from .engine_calls import call_engine, result_error
+from .settings import Settings
 from .store import Store
 from .templates import generate_username
 
@@ -50,19 +50,9 @@ class LeaseOptions:
     wait_for_claim: float = 10.0  # how long an explicit revoke waits for a concurrent change to finish
 
     @classmethod
-    def from_env(cls) -> "LeaseOptions":
-        """Defaults, with ``SCAIVAULT_CLAIM_TIMEOUT`` / ``SCAIVAULT_INTENT_TIMEOUT`` applied.
-
-        Those say how soon a process takes over a dead one's work.
-        """
-        options = cls()
-        for variable, field in (("SCAIVAULT_CLAIM_TIMEOUT", "claim_timeout"), ("SCAIVAULT_INTENT_TIMEOUT", "intent_timeout")):
-            if os.environ.get(variable):
-                seconds = parse_duration(os.environ[variable], variable)
-                if not seconds:
-                    raise InvalidRequest(f"{variable} must be at least one second.", field=variable)
-                setattr(options, field, float(seconds))
-        return options
+    def from_settings(cls, settings: Settings) -> "LeaseOptions":
+        """Defaults, with the operator's claim and intent timeouts: how soon a process takes over a dead one's work."""
+        return cls(intent_timeout=float(settings.intent_timeout), claim_timeout=float(settings.claim_timeout))
 
 
 def new_lease_id(prefix: str) -> str:
@@ -363,12 +353,9 @@ class LeaseManager:
             raise error
         return outcome.lease
 
-    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
-                      role: str | None = None) -> dict[str, Any]:
-        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
-
-        ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named.
-        """
+    def check_revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
+                            role: str | None = None) -> None:
+        """Refuse a revoke-prefix that is malformed or not the caller's to make (what a job checks when accepted)."""
         if not isinstance(prefix, str) or not prefix.startswith("lease_"):
             raise InvalidRequest("prefix must start with 'lease_'.", field="prefix")
         if role is not None and not engine:
@@ -381,9 +368,28 @@ class LeaseManager:
             self._auth.refuse(identity, "dynamic/engines/*", "revoke",
                               "Revoking by prefix without naming an engine needs 'revoke' on every engine "
                               "(dynamic/engines/*); name the engine.")
+
+    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None, role: str | None = None, *,
+                      progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                      batch_size: int = 500) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
+
+        ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named. ``progress(done,
+        total, outcome_so_far)`` hears after each batch of ``batch_size`` (a job records it; raising stops
+        the work between batches).
+        """
+        self.check_revoke_prefix(identity, prefix, engine, role)
         engines = [engine] if engine else sorted({lease.engine for lease in self._iter_live(prefix, None)})
+        total = sum(1 for name in engines for _ in self._iter_live(prefix, name, role)) if progress else 0
         revoked, busy = 0, 0
         failed: list[dict[str, Any]] = []
+
+        def tell() -> None:
+            if progress is not None:
+                progress(revoked + len(failed) + busy, max(total, revoked + len(failed) + busy),
+                         {"revoked": revoked, "failed": failed, "in_progress": busy})
+
+        tell()
         for name in engines:
             batch: list[tuple[Lease, bytes]] = []
             for lease in self._iter_live(prefix, name, role):
@@ -394,11 +400,13 @@ class LeaseManager:
                     busy += 1  # an intent mid-issue or a revocation in another process: it ends on its own
                     continue
                 batch.append(claimed)
-                if len(batch) >= 500:
+                if len(batch) >= batch_size:
                     revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
                     batch = []
+                    tell()
             if batch:
                 revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
+        tell()  # also counts the leases found busy after the last batch
         self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
                            prefix=prefix, role=role, revoked=revoked, failed=len(failed))
         return {"revoked": revoked, "failed": failed, "in_progress": busy}

@@ -142,6 +142,8 @@ class Operation:
     # Not JSON: the handler returns text or bytes, served with this type (e.g. Prometheus text, a KRL).
     media_type: str = JSON
     permission: str = ""  # what the caller needs, for the docs: "`read` on `sys/audit`"
+    # Long work: a body with ``"sync": false`` is answered 202 with this (``results.Job``) and a Location.
+    accepted: Any = None
     cli: Command | None = None  # how ``scaivault`` offers it, if it does
 
     @property

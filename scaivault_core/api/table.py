@@ -16,7 +16,7 @@ from typing import Any
 
 from ..metrics import CONTENT_TYPE
 from . import bodies, results
-from .commands import Command, Done, Pages, Record, Rows, Shown, Text
+from .commands import AsJob, Command, Done, Pages, Record, Rows, Shown, Text
 from .operation import Operation, Query, method
 from ..models import PERMISSIONS
 from .vault_api import LEASE_STATES, MAX_PAGE
@@ -60,6 +60,8 @@ HOLD_WHAT_YOU_GRANT = ("The caller must itself hold every permission the policy'
                        "each pattern (holders of the `root` policy do); otherwise `403 permission_denied` naming "
                        "the first grant it lacks.")
 POLICY = "`{}` on `sys/policies/{{name}}`"
+AS_JOB = ("With `sync: false` the answer is `202` with a job (and `Location: /v1/sys/jobs/{job_id}`) as soon as "
+          "the request is checked; the work goes on in the background.")
 REVEAL_CREDENTIAL = "Show the credential (it is hidden otherwise)."
 
 OPERATIONS = [
@@ -73,11 +75,12 @@ OPERATIONS = [
                           Record(reveal="data", reveal_help=REVEAL_CREDENTIAL), inputs=("request_params",))),
     Operation("POST", "/v1/dynamic/leases/revoke-prefix", method("revoke_prefix"),
               "Revoke every live lease whose id starts with a prefix", "revokePrefix", body=bodies.RevokePrefix,
-              response=results.RevokePrefixResult, errors=(404, 413), tag="leases",
+              response=results.RevokePrefixResult, accepted=results.Job, errors=(404, 413), tag="leases",
               permission="`revoke` on `dynamic/engines/{engine}`, checked before anything is looked up; without "
                          "`engine`, `revoke` on every engine (`dynamic/engines/*`)",
+              description="`role` (with `engine`) revokes only that role's leases. " + AS_JOB,
               cli=Command("lease revoke-prefix", "Revoke every live lease whose id starts with PREFIX ('lease_' "
-                                                 "for all).")),
+                                                 "for all).", AsJob(Record()))),
     Operation("GET", "/v1/dynamic/leases", method("list_leases"), "List leases", "listLeases",
               response=results.LeaseList, query=LEASE_QUERY, tag="leases",
               permission="nothing for the caller's own leases; for others', `list` on `dynamic/engines/{engine}` "
@@ -138,9 +141,10 @@ OPERATIONS = [
               tag="engines", permission="`revoke` on `dynamic/engines/{engine}`",
               description="Users that look like the engine's own but belong to no lease are listed as `orphans`; "
                           "with `revoke: true` each is removed and listed in `revoked` or `failed`. An engine that "
-                          "cannot list its users answers 400.",
+                          "cannot list its users answers 400. " + AS_JOB,
+              accepted=results.Job,
               cli=Command("reconcile", "Users ENGINE made in its target that belong to no lease (names it leaves "
-                                       "alone are listed as skipped).", Shown("reconcile"))),
+                                       "alone are listed as skipped).", AsJob(Shown("reconcile")))),
     Operation("POST", ENGINE + "/roles", method("create_role"), "Define a role", "createRole", status=201,
               body=bodies.RoleCreate, response=results.Role, errors=(404, 409, 413), tag="roles",
               permission="`create` on `dynamic/engines/{engine}/roles/{name}`",
@@ -166,6 +170,12 @@ OPERATIONS = [
     # -- the server itself ----------------------------------------------------------------------------
     Operation("GET", "/v1/health", method("health"), "Liveness and version (no token needed)", "health",
               response=results.Health, auth=False, tag="system"),
+    Operation("GET", "/v1/health/ready", method("ready"), "Readiness: the store, the expiry worker, the plugins "
+              "(no token needed)", "ready", response=results.Readiness, auth=False, errors=(503,), tag="system",
+              description="`200` when every part is `ok`; else `503 unavailable` with the failing parts in "
+                          "`details.failing` (`store`: it does not answer within 2 s; `expiry_worker`: stopped, or "
+                          "stuck longer than the claim timeout; `plugins`: one failed to load). Names only: the "
+                          "server's log says why."),
     Operation("GET", "/v1/sys/plugins", method("plugins"),
               "Installed engine plugins, their versions and engine types, and any that failed to load",
               "listPlugins", response=results.PluginList, tag="system", permission="a valid token"),
@@ -174,6 +184,15 @@ OPERATIONS = [
               description="Lease counts per engine and role come from the store (the same in every process "
                           "sharing it); operation counts and latencies are this process's own.",
               cli=Command("metrics", "Print the Prometheus metrics (as GET /v1/metrics serves them).", Text())),
+    Operation("GET", "/v1/sys/jobs/{job_id}", method("get_job"), "Follow a job (revoke-prefix or reconcile run "
+              "with `sync: false`)", "getJob", response=results.Job, errors=(404,), tag="system",
+              permission="the caller to have started it, or the grant its operation needed (`revoke` on its engine, "
+                         "or on every engine for a revoke-prefix without one)",
+              description="`state` is `running`, `succeeded` (with `result`, what the synchronous call answers) or "
+                          "`failed` (with `error`). A job outlives its server process: another one takes it over. "
+                          "A job the caller may not read answers `404 job_not_found`, exactly as one that does not "
+                          "exist.",
+              cli=Command("job show", "Show job JOB_ID: its state, progress, and outcome or error.")),
     Operation("GET", "/v1/sys/audit", method("audit_log"), "List audit entries", "listAuditEntries",
               response=results.AuditList, query=AUDIT_QUERY, tag="system", permission="`read` on `sys/audit`",
               description="Entries oldest first, filtered, one page at a time. Verifying the chain "

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidRequest, NotFound
+from ..health import NotReady
 from ..models import LeaseState
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
@@ -43,6 +44,14 @@ class VaultAPI:
     def health(self) -> dict[str, Any]:
         """Liveness: no token needed."""
         return {"status": "ok", "version": version()}
+
+    def ready(self) -> dict[str, Any]:
+        """Readiness: the store, the expiry worker and the plugins; no token needed. ``503 unavailable`` names
+        the failing parts."""
+        checks = self.vault.readiness()
+        if any(state != "ok" for state in checks.values()):
+            raise NotReady(checks)
+        return {"status": "ready", "checks": checks}
 
     def plugins(self) -> dict[str, Any]:
         """Installed engine plugins, their versions and engine types, and any that failed to load."""
@@ -203,8 +212,13 @@ class VaultAPI:
     def revoke(self, lease_id: str) -> None:
         self.ops.revoke(lease_id)
 
-    def revoke_prefix(self, prefix: str, engine: str | None = None) -> dict[str, Any]:
-        return self.ops.revoke_prefix(prefix, engine)
+    def revoke_prefix(self, prefix: str, engine: str | None = None, role: str | None = None,
+                      sync: bool = True) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, of its ``role``); ``sync=False``
+        answers at once with a job (202) whose ``result`` is, when done, what the synchronous call answers."""
+        if sync:
+            return self.ops.revoke_prefix(prefix, engine, role)
+        return accepted(self.ops.revoke_prefix_job(prefix, engine, role))
 
     def lookup(self, lease_id: str) -> dict[str, Any]:
         return self.ops.lookup(lease_id).to_dict()
@@ -213,11 +227,19 @@ class VaultAPI:
         """Stop tracking an irrevocable lease whose credential is gone by other means; answers the lease."""
         return self.ops.forget_lease(lease_id).to_dict()
 
-    def reconcile(self, engine: str, revoke: bool = False) -> dict[str, Any]:
-        """Users in the engine's target that no lease accounts for (``orphans``); ``revoke=True`` removes them."""
+    def reconcile(self, engine: str, revoke: bool = False, sync: bool = True) -> dict[str, Any]:
+        """Users in the engine's target that no lease accounts for (``orphans``); ``revoke=True`` removes them.
+        ``sync=False`` answers at once with a job (202), as ``revoke_prefix``."""
         if not isinstance(revoke, bool):
             raise InvalidRequest("revoke must be true or false.", field="revoke")
-        return self.ops.reconcile(engine, revoke=revoke)
+        if sync:
+            return self.ops.reconcile(engine, revoke=revoke)
+        return accepted(self.ops.reconcile_job(engine, revoke=revoke))
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """A job's state, progress, and its outcome (``result``) or ``error``: its creator's, or whoever holds
+        the grant its operation needed."""
+        return self.ops.get_job(job_id).to_dict()
 
     def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
@@ -231,6 +253,14 @@ class VaultAPI:
                                       after=after, limit=limit)
         return {"leases": [lease.to_dict() for lease in leases],
                 "next": leases[-1].lease_id if len(leases) == limit else None}
+
+
+class Accepted(dict):
+    """An answer of ``202 Accepted``: a job's body; the REST route adds ``Location: <href>``."""
+
+
+def accepted(job: Any) -> Accepted:
+    return Accepted(job.to_dict())
 
 
 def plugin_list(infos: list[Any]) -> dict[str, Any]:

@@ -17,9 +17,10 @@ import click
 
 from ..api import OPERATIONS, Method, Operation, Query, VaultAPI
 from ..api.bodies import fields
-from ..api.commands import Command, Pages, Record, Text
+from ..api.commands import AsJob, Command, Pages, Record, Text
 from ..api.schemas import description, type_schema
 from .inputs import INPUTS, load_json
+from .jobs import job_options, run_as_job
 from .output import show
 from .state import current, format_option
 
@@ -30,6 +31,7 @@ GROUPS = {
     "role": "Roles of an engine.",
     "lease": "Leases: renew, revoke, look up, list.",
     "token": "Bearer tokens (admin).",
+    "job": "Long work (revoke-prefix, reconcile) running in the background.",
 }
 
 
@@ -55,7 +57,9 @@ def command(op: Operation) -> click.Command:
     if spec is None or not isinstance(method, Method):
         raise ValueError(f"{op.operation_id} is no core operation with a command")
     inputs = [INPUTS[name] for name in spec.inputs]
-    arguments, options, named = _names(op, spec, method, {adapter.fills for adapter in inputs})
+    as_job = isinstance(spec.show, AsJob)
+    filled = {adapter.fills for adapter in inputs} | ({"sync"} if as_job else set())
+    arguments, options, named = _names(op, spec, method, filled)
     declared = {**{a.name: a for a in fields(op.body)}, **{q.name: q for q in op.query}}
     params: list[click.Parameter] = [click.Argument([name]) for name in arguments]
     params += [option(name, declared.get(name), spec.flags.get(name)) for name in options]
@@ -65,11 +69,14 @@ def command(op: Operation) -> click.Command:
         params.append(click.Option(["--reveal"], is_flag=True, help=spec.show.reveal_help))
     if isinstance(spec.show, Pages):
         params.append(click.Option(["--all", "all_pages"], is_flag=True, help="Follow pages to the end."))
+    if as_job:
+        params += job_options()
     if not isinstance(spec.show, Text):
         params.append(format_option())
 
     def run(**given: Any) -> None:
-        flags: dict[str, bool] = {name: given.pop(name) for name in ("reveal", "all_pages") if name in given}
+        flags: dict[str, Any] = {name: given.pop(name) for name in ("reveal", "all_pages", "timeout", "no_wait")
+                                 if name in given}
         extra: dict[str, Any] = {}  # for the method's **fields
         for adapter in inputs:
             value = adapter.read(**{name: given.pop(name) for name in adapter.names()})
@@ -81,6 +88,10 @@ def command(op: Operation) -> click.Command:
             if (value := given.pop(name)) is not None:
                 extra[name] = value
         api = current().api()
+        if as_job:
+            run_as_job(spec.show, lambda: method.invoke(api, {**given, "sync": False}, extra), api, given, flags,
+                       flags["timeout"], flags["no_wait"])
+            return
         show(spec.show, lambda **more: method.invoke(api, {**given, **more}, extra), given, flags)
 
     return click.Command(None, callback=run, params=params, help=spec.help)

@@ -67,7 +67,7 @@ def pages(fetch: Callable[..., dict[str, Any]], key: str, columns: tuple[str, ..
         click.echo(f"(more: --after {page['next']})")
 
 
-def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: dict[str, bool]) -> None:
+def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: dict[str, Any]) -> None:
     """Run ``call`` (the operation, ``after=`` for another page) and print its answer as ``how`` says."""
     if isinstance(how, Done):
         call()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Callable
 
 import click
 
 from ..errors import InvalidConfig, ScaiVaultError
+from ..settings import Settings
 
 FORMATS = click.Choice(["table", "json"])
 
@@ -24,7 +24,8 @@ class CLI(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug: say what kind, not its message, which could hold a secret
-            if os.environ.get("SCAIVAULT_DEBUG"):
+            state = ctx.find_object(State)
+            if state is not None and state.settings.debug:
                 raise
             _report(ctx, {"code": "internal", "message": f"Unexpected {type(exc).__name__}; rerun with "
                                                          "SCAIVAULT_DEBUG=1 for the traceback.", "details": {}})
@@ -40,19 +41,22 @@ def _report(ctx: click.Context, error: dict[str, Any]) -> None:
 
 
 class State:
-    """Global options, and the API the commands call (opened on first use, closed at exit)."""
+    """The operator's settings (read once), and the API the commands call (opened on first use, closed at exit)."""
 
-    def __init__(self, store: str | None, key_file: str | None, address: str | None, token: str | None,
-                 ca_cert: str | None, format: str | None, plugin_manager: Any = None) -> None:
-        self.store, self.key_file, self.address, self.token = store, key_file, address, token
-        self.ca_cert, self.format, self.pm = ca_cert, format or "table", plugin_manager
+    def __init__(self, config: str | None, flags: dict[str, Any], plugin_manager: Any = None) -> None:
+        self.config, self.flags = config, flags
+        self.settings = Settings.load(config, flags=flags)
+        self.address, self.format, self.pm = self.settings.address, self.settings.format or "table", plugin_manager
         self._api: Any = None
         self._closers: list[Callable[[], None]] = []
 
-    def store_url(self) -> str:
-        from ..vault import default_store_url
+    def with_flags(self, flags: dict[str, Any]) -> Settings:
+        """The settings again, with a command's own flags (the server's) winning too."""
+        self.settings = Settings.load(self.config, flags={**self.flags, **flags})
+        return self.settings
 
-        return self.store or default_store_url()
+    def store_url(self) -> str:
+        return self.settings.store_url()
 
     def open_vault(self, *, create: bool = False, start_worker: bool = False, settings: Any = None) -> Any:
         """The local vault; a missing SQLite store is an error pointing at ``scaivault init``, unless creating."""
@@ -65,8 +69,8 @@ class State:
             raise InvalidConfig(f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
                                 "(SCAIVAULT_STORE) or --address (SCAIVAULT_ADDR).")
         self.pm = self.pm or make_plugin_manager()
-        vault = Vault(url, key_file=self.key_file, plugin_manager=self.pm, create=create, start_worker=start_worker,
-                      settings=settings)
+        vault = Vault(url, plugin_manager=self.pm, create=create, start_worker=start_worker,
+                      settings=settings or self.settings)
         self._closers.append(vault.close)
         return vault
 
@@ -76,7 +80,7 @@ class State:
             if self.address:
                 from ..client import ScaiVaultClient
 
-                client = ScaiVaultClient(self.address, self.token, verify=self.ca_cert or True)
+                client = ScaiVaultClient(self.address, self.settings.token, verify=self.settings.ca_cert or True)
                 self._closers.append(client.close)
                 self._api = client
             else:

@@ -25,15 +25,17 @@ from psycopg_pool import ConnectionPool
 
 from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict, InvalidConfig, InvalidRequest
-from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Job, Lease, Policy, RoleRecord, SecretVersion, Token
 from ..redaction import redact
-from .pg_migrations import migrate
+from .pg_migrations import MIGRATIONS, applied, migrate
+from .schema import SchemaStatus, status
 from .pg_notify import DueChannel
 from .pg_urls import parse_url, url_credentials
-from .rows import (ENGINE_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
-                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
-                   equal_to, head_values, lease_from_row, lease_list_query, lease_update, listed_lease_from_row,
-                   policy_from_row, role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row, where)
+from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
+                   TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
+                   engine_row, equal_to, head_values, job_from_row, job_row, job_update, lease_from_row,
+                   lease_list_query, lease_update, listed_lease_from_row, policy_from_row,
+                   role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row, where)
 from . import LEASE_COLUMNS
 
 _COLS = ", ".join(LEASE_COLUMNS)
@@ -119,10 +121,18 @@ class PostgresStore:
     def migrate(self) -> None:
         conn = self._connect()
         try:
-            migrate(conn, self.schema)
+            migrate(conn, self.schema, self.url)
         finally:
             conn.close()
         self._ensure_open()
+
+    def schema_status(self) -> SchemaStatus:
+        """Its schema version and pending migrations; changes nothing."""
+        conn = self._connect()
+        try:
+            return status(self.url, applied(conn, self.schema), [fn.__name__ for fn in MIGRATIONS])
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self._due.close()
@@ -498,6 +508,27 @@ class PostgresStore:
                         self._exec("UPDATE leases SET sealed_handle = %s WHERE lease_id = %s", (new, lease_id))
                         count += 1
             after = rows[-1][0]
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def insert_job(self, job: Job) -> None:
+        self._insert(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join(['%s'] * len(JOB_COLUMNS))})",
+                     job_row(job), f"Job {job.job_id!r}")
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._one(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE job_id = %s", (job_id,))
+        return job_from_row(row) if row else None
+
+    def update_job(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
+        """Apply ``changes`` only if every ``expect`` column still holds its value."""
+        return self._exec(*job_update(job_id, changes, expect, "%s")) == 1
+
+    def running_jobs(self) -> list[Job]:
+        rows = self._all(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE state = 'running' ORDER BY created_at")
+        return [job_from_row(r) for r in rows]
+
+    def delete_finished_jobs(self, before: float) -> int:
+        return self._exec("DELETE FROM jobs WHERE state != 'running' AND finished_at < %s", (before,))
 
     # -- audit ---------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Job, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
 from . import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
@@ -45,14 +45,29 @@ def lease_update(lease_id: str, changes: dict[str, Any], expect: dict[str, Any],
     None: NULL). ``param`` is the dialect's placeholder (``?`` or ``%s``). Column names are checked
     against the table's, since they are written into the statement.
     """
+    return _compare_and_set("leases", "lease_id", LEASE_COLUMNS, ("metadata",), lease_id, changes, expect, param)
+
+
+def job_update(job_id: str, changes: dict[str, Any], expect: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    """The compare-and-set ``UPDATE`` behind both stores' ``update_job`` (as ``lease_update``)."""
+    return _compare_and_set("jobs", "job_id", JOB_COLUMNS, JOB_JSON, job_id, changes, expect, param)
+
+
+def _compare_and_set(table: str, key: str, columns: tuple[str, ...], json_columns: tuple[str, ...], key_value: str,
+                     changes: dict[str, Any], expect: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    def checked(column: str) -> str:
+        if column not in columns:
+            raise ValueError(f"{table} has no column {column!r}")
+        return column
+
     sets, params = [], []
     for column, value in changes.items():
-        sets.append(f"{_lease_column(column)} = {param}")
-        params.append(json.dumps(value) if column == "metadata" else value)
-    where = [f"lease_id = {param}"]
-    params.append(lease_id)
+        sets.append(f"{checked(column)} = {param}")
+        params.append(json.dumps(value) if column in json_columns and value is not None else value)
+    where = [f"{key} = {param}"]
+    params.append(key_value)
     for column, value in expect.items():
-        column = _lease_column(column)
+        column = checked(column)
         if isinstance(value, tuple):
             where.append(f"{column} IN ({', '.join([param] * len(value))})")
             params.extend(value)
@@ -61,13 +76,25 @@ def lease_update(lease_id: str, changes: dict[str, Any], expect: dict[str, Any],
         else:
             where.append(f"{column} = {param}")
             params.append(value)
-    return f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params
+    return f"UPDATE {table} SET {', '.join(sets)} WHERE {' AND '.join(where)}", params
 
 
-def _lease_column(column: str) -> str:
-    if column not in LEASE_COLUMNS:
-        raise ValueError(f"leases has no column {column!r}")
-    return column
+JOB_COLUMNS = ("job_id", "operation", "params", "identity", "ceilings", "state", "done", "total", "result", "error",
+               "created_at", "updated_at", "finished_at", "claimed_by", "claim_deadline")
+JOB_JSON = ("params", "ceilings", "result", "error")
+
+
+def job_row(job: Job) -> tuple:
+    return tuple(json.dumps(getattr(job, c)) if c in JOB_JSON and getattr(job, c) is not None else getattr(job, c)
+                 for c in JOB_COLUMNS)
+
+
+def job_from_row(row: Iterable[Any]) -> Job:
+    values = dict(zip(JOB_COLUMNS, row, strict=True))
+    for column in JOB_JSON:
+        if values[column] is not None:
+            values[column] = json.loads(values[column])
+    return Job(**values)
 
 
 def engine_row(e: EngineRecord) -> tuple:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -11,14 +12,17 @@ from typing import Any, Iterable, Iterator
 
 from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict
-from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Job, Lease, Policy, RoleRecord, SecretVersion, Token
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
-from .sqlite_migrations import migrate, pending
-from .rows import (ENGINE_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
-                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
-                   head_values, lease_from_row, lease_list_query, lease_update, listed_lease_from_row,
-                   policy_from_row, role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row)
+from .schema import SchemaStatus, status
+from .sqlite_migrations import MIGRATIONS, applied, migrate, pending
+from .sqlite_snapshot import hold_shared
+from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
+                   TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
+                   engine_row, head_values, job_from_row, job_row, job_update, lease_from_row, lease_list_query,
+                   lease_update, listed_lease_from_row, policy_from_row, role_from_row, role_row, rules_json,
+                   secret_from_row, token_from_row, token_row)
 from . import LEASE_COLUMNS
 
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
@@ -58,6 +62,8 @@ class SQLiteStore:
         # SQLite follows links and opens whatever is there: it sees only files that passed these checks.
         for suffix in ("", "-wal", "-shm"):
             check_private_file(Path(f"{self.path}{suffix}"), "The store file")
+        # Held while open, so `scaivault snapshot restore` can tell that a process (a server) has this store.
+        self._held = hold_shared(self.path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a process crash (what crash safety needs); only power loss can drop the tail.
@@ -76,7 +82,7 @@ class SQLiteStore:
 
     def migrate(self) -> None:
         with self._lock:
-            if pending(self._conn):
+            if pending(self._conn, str(self.path)):
                 import sqlite_utils
 
                 migrate(sqlite_utils.Database(self._conn))
@@ -85,11 +91,17 @@ class SQLiteStore:
             if self._checkpointer is None:
                 self._checkpointer = Checkpointer(self.path)
 
+    def schema_status(self) -> SchemaStatus:
+        """Its schema version and pending migrations; changes nothing."""
+        with self._lock:
+            return status(str(self.path), applied(self._conn), [fn.__name__ for fn in MIGRATIONS])
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._lock:
             self._conn.close()
+        os.close(self._held)  # after the connection: closing any descriptor of the file drops SQLite's own locks
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -475,6 +487,27 @@ class SQLiteStore:
                         self._exec("UPDATE leases SET sealed_handle = ? WHERE lease_id = ?", (new, lease_id))
                         count += 1
             after = rows[-1][0]
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def insert_job(self, job: Job) -> None:
+        self._insert(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
+                     job_row(job), f"Job {job.job_id!r}")
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._exec(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return job_from_row(row) if row else None
+
+    def update_job(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
+        """Apply ``changes`` only if every ``expect`` column still holds its value."""
+        return self._exec(*job_update(job_id, changes, expect, "?")).rowcount == 1
+
+    def running_jobs(self) -> list[Job]:
+        rows = self._exec(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE state = 'running' ORDER BY created_at")
+        return [job_from_row(r) for r in rows.fetchall()]
+
+    def delete_finished_jobs(self, before: float) -> int:
+        return self._exec("DELETE FROM jobs WHERE state != 'running' AND finished_at < ?", (before,)).rowcount
 
     # -- audit ---------------------------------------------------------------------------------
 

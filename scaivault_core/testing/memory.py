@@ -3,7 +3,8 @@
 A ``MemoryTarget`` stands for the target system: users with passwords and expiry, an admin
 password the root credential must match (if it has one), and switches that make it unreachable
 or refuse the next operations. It keeps what happened to it (``calls``, the root passwords
-rotation applied and retired) for tests to check. Engines find their target by name
+rotation applied and retired) for tests to check. ``hang`` holds an operation until the test lets it go,
+as a target that stops answering mid-call would. Engines find their target by name
 (``config.target``, default ``"default"``), because the core builds engine objects from stored
 config, never from a test's objects.
 """
@@ -47,6 +48,7 @@ class MemoryTarget:
         self.down = False  # every operation finds the target unreachable
         self.down_for: set[str] = set()  # only these operations do, as if part of the target were cut off
         self.refuse: dict[str, int] = {}  # operation -> how many more times to refuse it
+        self.hang: dict[str, threading.Event] = {}  # operation -> it waits until the event is set
         self.calls: list[tuple[str, str]] = []  # (operation, username), in order
         self.root_passwords: list[str] = []  # every admin password rotation applied, in order
         self.retired: list[str] = []  # every admin password rotation retired, in order
@@ -86,6 +88,8 @@ class MemoryTarget:
         return user is not None and user.password == password and (now is None or now < user.expires_at)
 
     def _enter(self, operation: str, username: str = "") -> None:
+        if (held := self.hang.get(operation)) is not None:
+            held.wait()
         if self.down or operation in self.down_for:
             raise EngineUnreachable(f"Memory target {self.name} is down.")
         with self._lock:

@@ -18,7 +18,8 @@ def public_methods(cls) -> dict[str, inspect.Signature]:
     # Parameters only: the client's return annotation is "whatever the server sent" (or an awaitable of it).
     return {name: inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
             for name, fn in inspect.getmembers(cls, inspect.isfunction)
-            if not name.startswith("_") and name not in ("close", "aclose", "dynamic_credentials")}
+            if not name.startswith("_") and name not in ("close", "aclose", "dynamic_credentials", "wait_job",
+                                                         "with_timeout")}
 
 
 def test_client_mirrors_the_rest_api_method_for_method():

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from scaivault_core import EngineNotFound, Vault, hookimpl, make_plugin_manager
 from scaivault_core.rest import create_app, operations
 from scaivault_core.rest.errors import error_response
+from scaivault_core.logs import RequestIdFilter
 from scaivault_core.rest import vault_compat
 
 ISSUE = "/v1/dynamic/engines/mem/creds/readonly"
@@ -114,6 +115,7 @@ class RoutesPlugin:
 
 
 def test_plugin_routes_and_unexpected_errors(make_vault, caplog):
+    caplog.handler.addFilter(RequestIdFilter())  # what configure_logging's handler has
     vault = make_vault(plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[RoutesPlugin()]))
     from starlette.testclient import TestClient
 
@@ -123,8 +125,13 @@ def test_plugin_routes_and_unexpected_errors(make_vault, caplog):
         assert typed.status_code == 404 and error_of(typed)["code"] == "engine_not_found"
         boom = client.get("/v1/plugin/boom")
         assert boom.status_code == 500
-        assert boom.json() == {"error": {"code": "internal", "message": "Internal server error.", "details": {}}}
+        # The body carries the request id, which finds the log line with the traceback.
+        rid = boom.headers["x-request-id"]
+        assert boom.json() == {"error": {"code": "internal", "message": "Internal server error.",
+                                         "details": {"request_id": rid}}}
     assert "hunter2" not in caplog.text
+    traceback = next(r for r in caplog.records if r.name == "scaivault.rest" and "unhandled RuntimeError" in r.message)
+    assert traceback.request_id == rid and "boom" in traceback.message
 
 
 def test_error_response_never_shows_an_unexpected_message(caplog):
