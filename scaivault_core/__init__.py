@@ -29,6 +29,7 @@ __all__ = [
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated", "AccessDenied", "Unavailable",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
     "make_plugin_manager", "Explanation", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
+    "ScaiVaultClient", "AsyncScaiVaultClient", "AsyncVault", "DynamicCredentials",  # loaded on first use (below)
 ]
 
 # Kits that only some plugins need (SQL statement roles, connection URLs, the HTTP client of the
@@ -36,10 +37,18 @@ __all__ = [
 # Loaded on first use, so that embedding the core or starting the server never imports what it
 # does not use: the front-end pieces plugins may extend (``Operation``, an operation for
 # ``register_routes``; ``run_operation``, to run one from a command added through ``register_commands``).
-_LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation")}
+# The clients (httpx) and the asyncio facade load on first use too: an application that embeds the
+# vault pays for neither.
+_LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation"),
+         "ScaiVaultClient": ("client", "ScaiVaultClient"), "AsyncScaiVaultClient": ("client", "AsyncScaiVaultClient"),
+         "AsyncVault": ("async_vault", "AsyncVault"), "DynamicCredentials": ("credentials", "DynamicCredentials")}
 if TYPE_CHECKING:  # what a type checker sees of them
     from .api import Operation as Operation
+    from .async_vault import AsyncVault as AsyncVault
     from .cli import run_operation as run_operation
+    from .client import AsyncScaiVaultClient as AsyncScaiVaultClient
+    from .client import ScaiVaultClient as ScaiVaultClient
+    from .credentials import DynamicCredentials as DynamicCredentials
 
 
 def __getattr__(name: str) -> object:

@@ -26,7 +26,7 @@ import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timezone
-from typing import Iterator, Mapping
+from typing import Iterator
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _UNLOGGED = {"color_message"}  # uvicorn's coloured copy of the message

@@ -87,6 +87,10 @@ class RoleRecord:
         return body
 
 
+POOL_IDENTITY = "system:pool"
+"""The identity a pooled user's record carries until an issue takes it (then the caller's)."""
+
+
 class LeaseState:
     INTENT = "intent"  # recorded before anything exists in the target
     ACTIVE = "active"
@@ -94,11 +98,12 @@ class LeaseState:
     REVOKED = "revoked"
     ROLLED_BACK = "rolled_back"  # an intent whose issue never finished, undone
     IRREVOCABLE = "irrevocable"  # attempts ran out; kept until an operator acts
+    POOLED = "pooled"  # a user made ahead of time that cannot log in yet (pools.py); no lease until issued
 
     # The one list of each kind; the stores write them into SQL (store/rows.py), the lease manager filters by them.
     LIVE = (INTENT, ACTIVE, REVOKING)  # the states the expiry worker looks after
     REVOCABLE = (ACTIVE, REVOKING, IRREVOCABLE)  # what an explicit revoke may claim
-    UNFINISHED = (*LIVE, IRREVOCABLE)  # what may still stand in a target: the lease gauges count these
+    UNFINISHED = (*LIVE, IRREVOCABLE, POOLED)  # what may still stand in a target: the gauges count these
 
 
 @attrs.define

@@ -19,6 +19,7 @@ from .audit_chain import Report as AuditReport
 from .auth import Authorizer
 from .clock import Clock, SystemClock, iso
 from .converter import structure
+from .credentials import DynamicCredentials, held
 from .crypto import Keyring, decode_keys, load_keyring
 from .engine import Engine
 from .engine_manager import EngineManager
@@ -26,6 +27,7 @@ from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
 from .health import StoreProbe, readiness
 from .jobs import JobManager, Kind, merge_reconcile, merge_revoke_prefix, revoke_prefix_grant
+from .hvac_names import add_hvac_names
 from .key_rotation import ResealCounts, check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Job, Lease, Policy, RenewResult, RoleRecord, Rule,
@@ -34,6 +36,7 @@ from .metrics import Metrics
 from .reconcile import check_reconcile, reconcile
 from .root_rotation import Rotator
 from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
+from .pools import PoolManager, PoolWorker
 from .policies import (ADMIN_IDENTITY, ROOT_POLICY, Explanation, check_identity, engine_path, root_policy,
                        validate_policy)
 from .secret_store import SecretStore
@@ -45,6 +48,7 @@ from .tokens import mint
 from .tokens import renew as renew_token
 
 
+@add_hvac_names
 class _Operations:
     """Everything a caller can do, as ``self.identity``. Shared by ``Vault`` (admin) and ``Session``."""
 
@@ -271,6 +275,12 @@ class _Operations:
     def lookup(self, lease_id: str) -> Lease:
         return self._core._leases.lookup(self.identity, lease_id)
 
+    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
+                            renew: bool = False, **params: Any) -> contextlib.AbstractContextManager[DynamicCredentials]:
+        """Issue credentials for a ``with`` block and revoke them after it, also when it raises; ``renew=True``
+        renews them in a thread meanwhile. The same as the client's (``scaivault_core.credentials``)."""
+        return held(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
+
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> list[Lease]:
@@ -381,6 +391,10 @@ class Vault(_Operations):
         self._jobs = JobManager(self.store, self.clock, self._auth, self._audit, self.instance,
                                 self._leases.options.claim_timeout, self._job_kinds())
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._scheduled)
+        self._pools = PoolManager(self._leases, self._engines, self.store, self._audit, self.pm, self.clock)
+        self._leases.pools = self._pools
+        self.pool_worker = PoolWorker(self._pools)
+        self._engines.pools_changed = self._pools_changed
         self._store_probe = StoreProbe(self.store)
         self.metrics = Metrics(self.store)
         self.pm.register(self.metrics)
@@ -393,6 +407,7 @@ class Vault(_Operations):
             if subscribe is not None:  # a shared store announces leases other processes make due
                 subscribe(self.worker.due_at)
             self.worker.start()
+            self.pool_worker.start()
 
     def _scheduled(self) -> None:
         """What the expiry worker does besides leases, each time it wakes."""
@@ -464,7 +479,8 @@ class Vault(_Operations):
         self.close()
 
     def close(self) -> None:
-        """Stop the expiry worker and the jobs (between batches), release engine connections, close the store."""
+        """Stop the workers and the jobs (between batches), release engine connections, close the store."""
+        self.pool_worker.stop()
         self.worker.stop()
         self._jobs.close()
         self._engines.close()
@@ -502,6 +518,17 @@ class Vault(_Operations):
     def take_over_jobs(self) -> int:
         """Run the jobs whose process died or whose claim lapsed (the worker does this on its own; tests call it)."""
         return self._jobs.take_over()
+
+    def fill_pools(self) -> int:
+        """Bring every role's warm pool to its ``pool_size`` now; how many users were made (the pool
+        worker does this on its own; tests call it directly)."""
+        return self._pools.fill_all()
+
+    def _pools_changed(self, engine: str, role: str | None) -> None:
+        """A role changed or went (or its engine is re-pointed or going): its pooled users go; pools refill
+        from what there is now."""
+        self._pools.drain(engine, role)
+        self.pool_worker.wake(engine, role)  # role None: every pool
 
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""

@@ -41,18 +41,34 @@ def outcome(job: dict[str, Any], gave_up_after: float | None) -> ScaiVaultError 
     return None
 
 
+class Waiting:
+    """How a caller follows a job, shared by the sync and asyncio clients: what each polled state means,
+    and how long to pause before the next poll."""
+
+    def __init__(self, timeout: float | None, interval: float,
+                 progress: Callable[[dict[str, Any]], None] | None) -> None:
+        self.timeout, self.interval, self.progress = timeout, interval, progress
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+
+    def ended(self, job: dict[str, Any]) -> bool:
+        """True once the job succeeded; raises its error, or ``JobStillRunning`` past the deadline."""
+        if self.progress is not None:
+            self.progress(job)
+        if job["state"] == "succeeded":
+            return True
+        error = outcome(job, self.timeout if self.deadline is not None and time.monotonic() >= self.deadline else None)
+        if error is not None:
+            raise error
+        return False
+
+    def pause(self) -> float:
+        return self.interval if self.deadline is None else max(0.0, min(self.interval, self.deadline - time.monotonic()))
+
+
 def follow(get_job: Callable[[str], dict[str, Any]], job_id: str, timeout: float | None, *, interval: float = 0.5,
            progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Poll ``get_job(job_id)`` until the job ends; its ``result``. ``progress(job)`` hears each poll."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        job = get_job(job_id)
-        if progress is not None:
-            progress(job)
-        if job["state"] == "succeeded":
-            return job["result"]
-        error = outcome(job, timeout if deadline is not None and time.monotonic() >= deadline else None)
-        if error is not None:
-            raise error
-        left = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
-        time.sleep(left)
+    waiting = Waiting(timeout, interval, progress)
+    while not waiting.ended(job := get_job(job_id)):
+        time.sleep(waiting.pause())
+    return job["result"]

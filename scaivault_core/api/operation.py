@@ -135,6 +135,8 @@ class Operation:
     body_required: bool = True
     response: Any = None  # a class from ``results`` (a plugin's: an inline JSON schema); None for 204 or non-JSON
     query: tuple[Query, ...] = ()
+    # The answer's list that comes a page at a time (``after``/``limit`` in the query, ``next`` beside it).
+    items: str = ""
     auth: bool = True
     errors: tuple[int, ...] = ()  # statuses beyond those every authenticated operation may answer
     tag: str = ""

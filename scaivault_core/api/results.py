@@ -53,6 +53,7 @@ class PluginInfo:
 @attrs.define
 class PluginList:
     plugins: list[PluginInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -86,6 +87,7 @@ class TokenSelf:
 @attrs.define
 class TokenList:
     tokens: list[TokenInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -104,6 +106,7 @@ class SecretVersion:
 class SecretVersionList:
     path: str
     versions: list[SecretVersion]
+    next: int | None = field(description=NEXT)
 
 
 @attrs.define
@@ -151,6 +154,7 @@ class Explanation:
 @attrs.define
 class PolicyList:
     policies: list[Policy]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -163,6 +167,7 @@ class Binding:
 class BindingList:
     policy: str
     identities: list[str]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -181,6 +186,7 @@ class Engine:
 @attrs.define
 class EngineList:
     engines: list[Engine]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -198,6 +204,7 @@ class Role:
 @attrs.define
 class RoleList:
     roles: list[Role]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define

@@ -10,16 +10,16 @@ the route answers ``204 No Content``; text for ``metrics``).
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any
+from typing import Any, Iterator
 
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidRequest, NotFound
 from ..health import NotReady
 from ..models import LeaseState
+from .paging import DEFAULT_PAGE, MAX_PAGE, check_limit, follow, page
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
-                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, "live")
-MAX_PAGE = 1000
+                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, LeaseState.POOLED, "live")
 
 
 def version() -> str:
@@ -39,6 +39,15 @@ class VaultAPI:
     def __repr__(self) -> str:
         return f"<VaultAPI {self.ops.identity}>"
 
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> Iterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``for lease in api.iterate("list_leases", engine="pg")`` (the client has the same)."""
+        from .table import paged_list  # the table is made from this class's methods, so it comes after it
+
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow(lambda **after: method(*args, **{**arguments, **after}), op.items)
+
     # -- system ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -53,9 +62,9 @@ class VaultAPI:
             raise NotReady(checks)
         return {"status": "ready", "checks": checks}
 
-    def plugins(self) -> dict[str, Any]:
-        """Installed engine plugins, their versions and engine types, and any that failed to load."""
-        return plugin_list(self.vault.plugins())
+    def plugins(self, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """Installed engine plugins, their versions and engine types, and any that failed to load, by name."""
+        return plugin_list(self.vault.plugins(), after, limit)
 
     def metrics(self) -> str:
         """Prometheus metrics, as text (not JSON): needs ``read`` on ``sys/metrics``."""
@@ -63,10 +72,9 @@ class VaultAPI:
 
     def audit_log(self, identity: str | None = None, operation: str | None = None, path_prefix: str | None = None,
                   outcome: str | None = None, lease_id: str | None = None, since: Any = None, until: Any = None,
-                  after: int | None = None, limit: int = 100) -> dict[str, Any]:
+                  after: int | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
         """One page of audit entries, oldest first; ``next`` is the ``after`` of the following page, or null."""
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+        check_limit(limit)
         if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
             raise InvalidRequest("after must be an entry id (a whole number).", field="after")
         entries = self.ops.audit_log(identity=identity, operation=operation, path_prefix=path_prefix, outcome=outcome,
@@ -80,8 +88,11 @@ class VaultAPI:
         """A bearer token for ``identity`` (admin only); the token itself is shown only here."""
         return self.ops.create_token(identity, ttl=ttl, display_name=display_name)
 
-    def list_tokens(self, identity: str | None = None) -> dict[str, Any]:
-        return {"tokens": [t.to_dict() for t in self.ops.list_tokens(identity)]}
+    def list_tokens(self, identity: str | None = None, after: str | None = None,
+                    limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of tokens (never the tokens themselves) by accessor; ``next`` as for every list."""
+        tokens, after = page(self.ops.list_tokens(identity), lambda t: t.accessor, after, limit)
+        return {"tokens": [t.to_dict() for t in tokens], "next": after}
 
     def explain(self, identity: str, permission: str, path: str) -> dict[str, Any]:
         """May ``identity`` do ``permission`` on ``path``, and by which rule of which policy? Your own access
@@ -107,12 +118,13 @@ class VaultAPI:
     def delete_secret(self, path: str) -> None:
         self.ops.delete_secret(path)
 
-    def list_secret_versions(self, path: str) -> dict[str, Any]:
-        """Every version of the secret at ``path``, oldest first, without values."""
+    def list_secret_versions(self, path: str, after: int | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of the versions of the secret at ``path``, oldest first, without values."""
         versions = self.ops.list_secret_versions(path)
         if not versions:
             raise NotFound(f"No secret at {path!r}.", path=path)
-        return {"path": path, "versions": [v.to_dict(include_data=False) for v in versions]}
+        versions, after = page(versions, lambda v: v.version, after, limit)
+        return {"path": path, "versions": [v.to_dict(include_data=False) for v in versions], "next": after}
 
     def set_rotation_period(self, path: str, period: Any, grace_period: Any = None) -> dict[str, Any]:
         """Rotate ``path`` every ``period`` (e.g. ``"30d"``), each previous version kept for ``grace_period``;
@@ -136,8 +148,10 @@ class VaultAPI:
     def create_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> dict[str, Any]:
         return self.ops.create_policy(name, rules, description).to_dict()
 
-    def list_policies(self) -> dict[str, Any]:
-        return {"policies": [p.to_dict() for p in self.ops.list_policies()]}
+    def list_policies(self, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of policies by name."""
+        policies, after = page(self.ops.list_policies(), lambda p: p.name, after, limit)
+        return {"policies": [p.to_dict() for p in policies], "next": after}
 
     def get_policy(self, name: str) -> dict[str, Any]:
         return self.ops.get_policy(name).to_dict()
@@ -152,8 +166,10 @@ class VaultAPI:
         self.ops.bind_policy(name, identity)
         return {"policy": name, "identity": identity}
 
-    def list_bindings(self, name: str) -> dict[str, Any]:
-        return {"policy": name, "identities": self.ops.list_bindings(name)}
+    def list_bindings(self, name: str, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of the identities policy ``name`` is bound to, in order."""
+        identities, after = page(self.ops.list_bindings(name), str, after, limit)
+        return {"policy": name, "identities": identities, "next": after}
 
     def unbind_policy(self, name: str, identity: str) -> None:
         self.ops.unbind_policy(name, identity)
@@ -166,8 +182,10 @@ class VaultAPI:
         return self.ops.create_engine(name, type, config, default_ttl, max_ttl, max_leases,
                                       max_leases_per_identity).to_dict()
 
-    def list_engines(self) -> dict[str, Any]:
-        return {"engines": [e.to_dict() for e in self.ops.list_engines()]}
+    def list_engines(self, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of engines by name."""
+        engines, after = page(self.ops.list_engines(), lambda e: e.name, after, limit)
+        return {"engines": [e.to_dict() for e in engines], "next": after}
 
     def get_engine(self, name: str) -> dict[str, Any]:
         return self.ops.get_engine(name).to_dict()
@@ -186,8 +204,10 @@ class VaultAPI:
         engine's own role fields."""
         return self.ops.create_role(engine, name, **_free(fields, "role", "engine", "name")).to_dict()
 
-    def list_roles(self, engine: str) -> dict[str, Any]:
-        return {"roles": [r.to_dict() for r in self.ops.list_roles(engine)]}
+    def list_roles(self, engine: str, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of the roles of ``engine`` by name."""
+        roles, after = page(self.ops.list_roles(engine), lambda r: r.name, after, limit)
+        return {"roles": [r.to_dict() for r in roles], "next": after}
 
     def get_role(self, engine: str, name: str) -> dict[str, Any]:
         return self.ops.get_role(engine, name).to_dict()
@@ -243,12 +263,11 @@ class VaultAPI:
 
     def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
-                    limit: int = 100) -> dict[str, Any]:
+                    limit: int = DEFAULT_PAGE) -> dict[str, Any]:
         """One page of leases ordered by id; ``next`` is the ``after`` of the following page, or null."""
         if state is not None and state not in LEASE_STATES:
             raise InvalidRequest(f"state must be one of {', '.join(LEASE_STATES)}.", field="state")
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+        check_limit(limit)
         leases = self.ops.list_leases(engine=engine, role=role, identity=identity, state=state, prefix=prefix,
                                       after=after, limit=limit)
         return {"leases": [lease.to_dict() for lease in leases],
@@ -263,10 +282,11 @@ def accepted(job: Any) -> Accepted:
     return Accepted(job.to_dict())
 
 
-def plugin_list(infos: list[Any]) -> dict[str, Any]:
+def plugin_list(infos: list[Any], after: str | None = None, limit: int = MAX_PAGE) -> dict[str, Any]:
     """``GET /v1/sys/plugins``'s body for ``plugins.plugin_infos(...)`` (the CLI lists them without a store)."""
+    infos, after = page(infos, lambda p: p.name, after, limit)
     return {"plugins": [{"name": p.name, "version": p.version, "engines": list(p.engines), "error": p.error}
-                        for p in infos]}
+                        for p in infos], "next": after}
 
 
 def _free(fields: dict[str, Any], what: str, *reserved: str) -> dict[str, Any]:

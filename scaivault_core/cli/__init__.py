@@ -6,8 +6,9 @@ remote, ``ScaiVaultClient`` sends them to a server (``--address`` / ``SCAIVAULT_
 ``SCAIVAULT_TOKEN``). Global flags and the server's are made from the operator's ``Settings``,
 read once by the root command (``State``). The commands of operations are made from the operation table
 (``operations``); the others are written out, one module per command group (``init``, ``server``,
-``key``, ``plugins``, ``audit``). Errors become a message naming the error code and exit status 1,
-in one place (``state.CLI.invoke``).
+``key``, ``plugins``, ``audit``); ``aliases`` holds the verbs of ``vault`` / ``bao`` that stand for
+ours, ``complete`` the shell completion of engine, role and lease names. Errors become a message
+naming the error code and exit status 1, in one place (``state.CLI.invoke``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import attrs
 import click
 
 from ..logs import request_scope
+from .aliases import read
 from .audit import audit
 from .init import init
 from .key import key
@@ -60,7 +62,7 @@ class Console:
     pm: Any
 
 
-for _command in (init, server, key, plugins, audit, store_group, migrate, snapshot):
+for _command in (init, server, key, plugins, audit, store_group, migrate, snapshot, read):
     cli.add_command(_command)
 add_operation_commands(cli)
 

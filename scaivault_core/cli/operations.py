@@ -3,7 +3,7 @@
 For each operation with a ``Command``: positional arguments from the method's required parameters
 (or the ones the entry names), an option per other parameter and per body or query field (type,
 default and help from its declaration), the entry's input adapters, and ``--reveal``, ``--all``
-and ``--format`` where its way of showing the answer needs them. Embedded or remote, the command
+``--format``, and ``--field`` where the answer has fields. Embedded or remote, the command
 calls the same method: ``VaultAPI``'s, or the client's.
 """
 
@@ -17,12 +17,14 @@ import click
 
 from ..api import OPERATIONS, Method, Operation, Query, VaultAPI
 from ..api.bodies import fields
-from ..api.commands import AsJob, Command, Pages, Record, Text
+from ..api.commands import AsJob, Command, Done, Pages, Record, Text
 from ..api.schemas import description, type_schema
+from ..errors import InvalidRequest
+from .complete import completion
 from .inputs import INPUTS, load_json
 from .jobs import job_options, run_as_job
 from .output import show
-from .state import current, format_option
+from .state import current, field_option, format_option
 
 GROUPS = {
     "secrets": "Stored secrets (an engine's root credentials live here).",
@@ -61,8 +63,9 @@ def command(op: Operation) -> click.Command:
     filled = {adapter.fills for adapter in inputs} | ({"sync"} if as_job else set())
     arguments, options, named = _names(op, spec, method, filled)
     declared = {**{a.name: a for a in fields(op.body)}, **{q.name: q for q in op.query}}
-    params: list[click.Parameter] = [click.Argument([name]) for name in arguments]
-    params += [option(name, declared.get(name), spec.flags.get(name)) for name in options]
+    group = spec.name.rpartition(" ")[0]
+    params: list[click.Parameter] = [click.Argument([name], **completion(group, name)) for name in arguments]
+    params += [option(name, declared.get(name), spec.flags.get(name), **completion(group, name)) for name in options]
     for adapter in inputs:
         params += adapter.params()
     if isinstance(spec.show, Record) and spec.show.reveal:
@@ -71,8 +74,9 @@ def command(op: Operation) -> click.Command:
         params.append(click.Option(["--all", "all_pages"], is_flag=True, help="Follow pages to the end."))
     if as_job:
         params += job_options()
-    if not isinstance(spec.show, Text):
-        params.append(format_option())
+    params.append(format_option())
+    if not isinstance(spec.show, (Done, Text)):
+        params.append(field_option())
 
     def run(**given: Any) -> None:
         flags: dict[str, Any] = {name: given.pop(name) for name in ("reveal", "all_pages", "timeout", "no_wait")
@@ -87,6 +91,7 @@ def command(op: Operation) -> click.Command:
         for name in [name for name in given if name not in named]:  # body fields the method takes as **fields
             if (value := given.pop(name)) is not None:
                 extra[name] = value
+        check_field(op, current().field, flags.get("reveal", False))
         api = current().api()
         if as_job:
             run_as_job(spec.show, lambda: method.invoke(api, {**given, "sync": False}, extra), api, given, flags,
@@ -95,6 +100,20 @@ def command(op: Operation) -> click.Command:
         show(spec.show, lambda **more: method.invoke(api, {**given, **more}, extra), given, flags)
 
     return click.Command(None, callback=run, params=params, help=spec.help)
+
+
+def check_field(op: Operation, field: str | None, reveal: bool) -> None:
+    """Refuse a ``--field`` the answer cannot have, or a hidden one, before the operation runs: a typo
+    in a script must not issue a credential it then cannot print."""
+    if field is None:
+        return
+    top = field.split(".")[0]
+    if attrs.has(op.response) and top not in attrs.fields_dict(op.response):
+        raise InvalidRequest(f"The answer has no field {field!r} (fields here: "
+                             f"{', '.join(attrs.fields_dict(op.response))}).", field="field")
+    show = op.cli.show if op.cli is not None else None
+    if isinstance(show, Record) and top == show.reveal and not reveal:
+        raise InvalidRequest(f"{field} is a secret value: add --reveal to print it.", field="field")
 
 
 def _names(op: Operation, spec: Command, method: Method,

@@ -5,6 +5,7 @@ The only command that imports ``rest``.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,13 @@ import click
 
 from ..errors import InvalidConfig, InvalidRequest
 from .settings_options import settings_options
-from .state import current
+from .state import current, format_option
+
+# What only the REST server needs: the `scaivault[server]` extra, so embedding the core does not pull them in.
+SERVER_MODULES = ("starlette", "uvicorn", "httptools")
 
 
-@click.command()
+@click.command(params=[format_option()])  # for errors as JSON; it prints nothing else
 @settings_options("server")
 def server(**flags: Any) -> None:
     """Serve the REST API (and run the expiry worker) on the local store.
@@ -23,6 +27,7 @@ def server(**flags: Any) -> None:
     Each flag has a SCAIVAULT_* variable and a key of the --config file; a flag given here wins over both
     (docs/configuration.md).
     """
+    require_server_extra()
     from ..logs import configure_logging
     from ..rest.server import serve
 
@@ -33,10 +38,33 @@ def server(**flags: Any) -> None:
     for name, path in (("tls_cert", settings.tls_cert), ("tls_key", settings.tls_key)):
         if path and not Path(path).is_file():
             raise InvalidConfig(f"The TLS file {path} ({name}) does not exist or is not a file.", field=name)
+    if settings.tls_cert:
+        check_tls_files(settings.tls_cert, settings.tls_key)
     host, port = parse_listen(settings.listen)
     configure_logging(settings.log_format, settings.log_level, default_level="info")  # a server logs its requests
     vault = state.open_vault(start_worker=True, settings=settings)
     serve(vault, host, port, tls_cert=settings.tls_cert, tls_key=settings.tls_key)
+
+
+def require_server_extra() -> None:
+    """Name the extra to install, in one line, when the server's own dependencies are missing."""
+    for module in SERVER_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise InvalidConfig(f"`scaivault server` needs the server extra ({module} is not installed): "
+                                "pip install 'scaivault[server]'.", missing=module, extra="server") from None
+
+
+def check_tls_files(cert: str, key: str | None) -> None:
+    """A certificate and key the server could not serve with are one line, before anything starts."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError, ValueError):  # never the library's text: it could quote the key file
+        raise InvalidConfig(f"Cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: they must be a PEM "
+                            "certificate (chain) and its unencrypted private key.", field="tls_cert") from None
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

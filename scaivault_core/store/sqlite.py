@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict
-from ..models import AuditEvent, EngineRecord, Job, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Job, Lease, LeaseState, Policy, RoleRecord, SecretVersion, Token
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .schema import SchemaStatus, status
@@ -21,8 +21,8 @@ from .sqlite_snapshot import hold_shared
 from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
                    TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
                    engine_row, head_values, job_from_row, job_row, job_update, lease_from_row, lease_list_query,
-                   lease_update, listed_lease_from_row, policy_from_row, role_from_row, role_row, rules_json,
-                   secret_from_row, token_from_row, token_row)
+                   lease_sets, lease_update, listed_lease_from_row, policy_from_row, pool_count_query, pooled_query,
+                   role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row)
 from . import LEASE_COLUMNS
 
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
@@ -410,6 +410,23 @@ class SQLiteStore:
         ).fetchone()
         return lease_from_row(row) if row else None
 
+    def claim_leases(self, lease_ids: list[str], claimant: str, deadline: float, now: float,
+                     states: Iterable[str]) -> list[tuple[Lease, bytes]]:
+        """``claim_lease`` of many leases in one statement: the ones it could claim."""
+        states = tuple(states)
+        found: list[tuple[Lease, bytes]] = []
+        for start in range(0, len(lease_ids), 500):  # SQLite allows a limited number of parameters
+            chunk = lease_ids[start:start + 500]
+            rows = self._exec(
+                f"UPDATE leases SET claimed_by = ?, claim_deadline = ? "
+                f"WHERE lease_id IN ({', '.join('?' * len(chunk))}) "
+                f"AND state IN ({', '.join('?' * len(states))}) AND (claimed_by IS NULL OR claim_deadline < ?) "
+                f"RETURNING {', '.join(LEASE_COLUMNS)}",
+                (claimant, deadline, *chunk, *states, now),
+            ).fetchall()
+            found += [lease_from_row(r) for r in rows]
+        return found
+
     def claim_due(self, now: float, limit: int, claimant: str, deadline: float) -> list[tuple[Lease, bytes]]:
         with self.transaction():
             rows = self._exec(
@@ -459,6 +476,30 @@ class SQLiteStore:
             "GROUP BY engine, role, state"
         ).fetchall()
         return [tuple(r) for r in rows]
+
+    def add_to_pool(self, engine: str, role: str, size: int, items: list[tuple[Lease, bytes]]) -> int:
+        """Record as many of ``items`` (pool intents) as fill the role's pool to ``size``; how many it recorded.
+
+        Counting and inserting in one write transaction: two refills never overfill a pool.
+        """
+        with self.transaction():
+            if self._exec("SELECT 1 FROM roles WHERE engine = ? AND name = ?", (engine, role)).fetchone() is None:
+                return 0  # deleted meanwhile
+            room = size - self._exec(pool_count_query("?"), (engine, role)).value()
+            for lease, sealed in items[:max(room, 0)]:
+                self.insert_lease(lease, sealed)
+        return max(min(room, len(items)), 0)
+
+    def count_pool(self, engine: str, role: str) -> int:
+        return self._exec(pool_count_query("?"), (engine, role)).value()
+
+    def claim_pooled(self, engine: str, role: str | None, limit: int, changes: dict[str, Any]) -> list[tuple[Lease, bytes]]:
+        """Take up to ``limit`` pooled users of ``engine`` (of ``role``, if given) out of the pool with ``changes``."""
+        sets, params = lease_sets(changes, "?")
+        select, select_params = pooled_query("?", engine, role, limit)
+        rows = self._exec(f"UPDATE leases SET {sets} WHERE lease_id IN ({select}) AND state = '{LeaseState.POOLED}' "
+                          f"RETURNING {', '.join(LEASE_COLUMNS)}", [*params, *select_params]).fetchall()
+        return [lease_from_row(r) for r in rows]
 
     def claimants(self) -> list[str]:
         return [r[0] for r in self._exec("SELECT DISTINCT claimed_by FROM leases WHERE claimed_by IS NOT NULL").fetchall()]
