@@ -9,6 +9,7 @@ whose run leaked fails, naming the sink (never the value).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import weakref
@@ -54,10 +55,8 @@ class LeakWatch(logging.Handler):
         if event == "secret":
             self.secrets.update(_secret_values(value, "secret" if isinstance(value, str) else ""))
         elif event == "shown":
-            try:
+            with contextlib.suppress(TypeError):
                 self.objects.append(weakref.ref(value))
-            except TypeError:
-                pass
         elif event == "audit":
             self.sinks["audit entry"].append(json.dumps(value.to_dict(), default=str))
         elif event == "error":
@@ -93,7 +92,7 @@ def no_secret_leaks(request):
     loggers = [logging.getLogger(name) for name in ("scaivault", "uvicorn")]
     saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
     yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved):
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
         logger.handlers, logger.propagate = handlers, propagate
         logger.setLevel(level)
     leaked = WATCH.leaks()

@@ -284,7 +284,7 @@ def server(store: Path, *, command: list[str] | None = None, env: dict[str, str]
             "--log-level", "warning"]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
     environment.update(env or {})
-    log = open(store.parent / f"server-{port}.log", "wb")
+    log = open(store.parent / f"server-{port}.log", "wb")  # noqa: SIM115 -- the server writes it until the finally below
     spawned = time.perf_counter()
     process = subprocess.Popen(args, env=environment, stdout=log, stderr=subprocess.STDOUT)
     running = Server(process, f"http://127.0.0.1:{port}", port, spawned)

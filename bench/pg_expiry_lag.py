@@ -59,10 +59,10 @@ def lags(vault: Vault, timeout: float = 120.0) -> list[float]:
         if len(page) < 1000:
             break
         after = page[-1].lease_id
-    bad = [l for l in found if l.state != LeaseState.REVOKED]
+    bad = [lease for lease in found if lease.state != LeaseState.REVOKED]
     if bad:
         raise RuntimeError(f"{len(bad)} leases not revoked, e.g. {bad[0].state}")
-    return [l.revoked_at - l.expires_at for l in found]
+    return [lease.revoked_at - lease.expires_at for lease in found]
 
 
 def percentile(values: list[float], p: float) -> float:

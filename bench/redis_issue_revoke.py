@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             vault.create_policy("redis-root", [{"path_pattern": "infra/redis/root", "permissions": ["read"]}])
             vault.bind_policy("redis-root", "dynamic:cache")
             vault.create_engine("cache", "database", {"plugin": "redis", "root_credentials_path": "infra/redis/root",
-                                                      "connection_url": "redis://{{username}}:{{password}}@%s:%d/0" % REDIS},
+                                                      "connection_url": "redis://{{username}}:{{password}}@" + f"{REDIS[0]}:{REDIS[1]}/0"},
                                 default_ttl="1h", max_ttl="24h")
             vault.create_role("cache", role, keys=[k.format(ns=namespace) for k in KEYS], commands=COMMANDS)
             vault_pairs(vault, "cache", role, 50)  # warm the pool and caches

@@ -45,10 +45,12 @@ def vault() -> AsyncVault:
 @app.get("/report")
 async def report() -> dict[str, Any]:
     """Count the reports as a database user that exists only for this request."""
-    async with vault().dynamic_credentials(ENGINE, ROLE, ttl="5m") as creds:
-        async with await psycopg.AsyncConnection.connect(creds["connection_url"]) as conn:
-            cursor = await conn.execute("SELECT current_user, count(*) FROM reports")
-            user, count = await cursor.fetchone()
+    async with (
+        vault().dynamic_credentials(ENGINE, ROLE, ttl="5m") as creds,
+        await psycopg.AsyncConnection.connect(creds["connection_url"]) as conn,
+    ):
+        cursor = await conn.execute("SELECT current_user, count(*) FROM reports")
+        user, count = await cursor.fetchone()
     return {"user": user, "reports": count, "lease_id": creds.lease_id}
 
 

@@ -1,5 +1,7 @@
 """ScaiVault core: embeddable dynamic secrets. Plugins import only the names re-exported here."""
 
+from typing import TYPE_CHECKING
+
 from .clock import Clock, ManualClock, SystemClock
 from .builtin_plugins.passwords import random_password
 from .durations import format_duration, parse_duration
@@ -40,9 +42,16 @@ __all__ = [
 _LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation"),
          "ScaiVaultClient": ("client", "ScaiVaultClient"), "AsyncScaiVaultClient": ("client", "AsyncScaiVaultClient"),
          "AsyncVault": ("async_vault", "AsyncVault"), "DynamicCredentials": ("credentials", "DynamicCredentials")}
+if TYPE_CHECKING:  # what a type checker sees of them
+    from .api import Operation as Operation
+    from .async_vault import AsyncVault as AsyncVault
+    from .cli import run_operation as run_operation
+    from .client import AsyncScaiVaultClient as AsyncScaiVaultClient
+    from .client import ScaiVaultClient as ScaiVaultClient
+    from .credentials import DynamicCredentials as DynamicCredentials
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from typing import Any, AsyncContextManager, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Callable
 
 from .credentials import DynamicCredentials, held_async
 from .hvac_names import ALIASES, add_hvac_names
@@ -43,20 +44,26 @@ class AsyncVault:
 
     def as_identity(self, identity: str) -> "AsyncVault":
         """This vault acting as ``identity`` (policies checked on every call)."""
-        return AsyncVault(self.sync.as_identity(identity))
+        return AsyncVault(self._vault().as_identity(identity))
 
     async def authenticate(self, token: str | None) -> "AsyncVault":
         """The vault acting as a bearer token's identity, or ``unauthenticated``."""
-        return AsyncVault(await asyncio.to_thread(self.sync.authenticate, token))
+        return AsyncVault(await asyncio.to_thread(self._vault().authenticate, token))
 
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> AsyncContextManager[DynamicCredentials]:
+                            renew: bool = False, **params: Any) -> AbstractAsyncContextManager[DynamicCredentials]:
         """``async with``: credentials issued for the block and revoked after it; ``renew=True`` renews in a task."""
         return held_async(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
 
     async def aclose(self) -> None:
         """Close the wrapped vault: its worker, its engine connections, its store."""
-        await asyncio.to_thread(self.sync.close)
+        await asyncio.to_thread(self._vault().close)
+
+    def _vault(self) -> Vault:
+        """The wrapped ``Vault``: a ``Session`` (a view as one identity) neither changes identity nor closes."""
+        if not isinstance(self.sync, Vault):
+            raise TypeError("This AsyncVault wraps a Session; wrap the Vault to change identity or close it.")
+        return self.sync
 
     async def __aenter__(self) -> "AsyncVault":
         return self
@@ -74,7 +81,7 @@ def _in_thread(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _public_methods() -> dict[str, Callable[..., Any]]:
     """Every public method of ``Vault`` (its operations and its own), by name."""
-    methods = {}
+    methods: dict[str, Callable[..., Any]] = {}
     for cls in reversed(Vault.__mro__):
         if cls in (_Operations, Vault):
             methods.update({name: fn for name, fn in vars(cls).items()

@@ -99,13 +99,19 @@ class AuditChain:
     def link(self, head: ChainHead, event: AuditEvent, details: str) -> tuple[tuple[int, str, str], ChainHead]:
         """((seq, mac, key id) for the new entry, the head after it); ``details`` is the JSON text being stored."""
         seq = head.seq + 1
-        mac = self._keyring.chain_mac(_entry(seq, head.mac, event.time, event.identity, event.operation, event.path,
-                                             event.outcome, event.lease_id, details), self._key_id)
+        mac = self._sign(_entry(seq, head.mac, event.time, event.identity, event.operation, event.path,
+                                event.outcome, event.lease_id, details))
         return (seq, mac, self._key_id), self.head(seq, mac, head.resign_seq, head.resign_mac)
 
     def head(self, seq: int, mac: str, resign_seq: int = 0, resign_mac: str = GENESIS) -> ChainHead:
-        signed = self._keyring.chain_mac(_head(seq, mac, resign_seq, resign_mac), self._key_id)
+        signed = self._sign(_head(seq, mac, resign_seq, resign_mac))
         return ChainHead(seq, mac, self._key_id, signed, resign_seq, resign_mac)
+
+    def _sign(self, data: bytes) -> str:
+        mac = self._keyring.chain_mac(data, self._key_id)
+        if mac is None:  # cannot happen: a keyring always holds its current key
+            raise RuntimeError("the keyring lacks its current key")
+        return mac
 
 
 @attrs.frozen

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NoReturn
 
 from .errors import PermissionDenied, Unauthenticated
 from .models import Rule, Token
@@ -142,15 +142,15 @@ class Authorizer:
         """The caller a token stands for, if it is known, unrevoked and unexpired."""
         if not token:
             self._unauthenticated(None)
-        record = self._store.token_by_hash(hash_token(token))  # type: ignore[arg-type]
+        record = self._store.token_by_hash(hash_token(token))
         # The lookup is by hash, so timing reveals nothing of the token; compare anyway, in constant time.
-        if record is None or not hmac.compare_digest(record.token_hash, hash_token(token)):  # type: ignore[arg-type]
+        if record is None or not hmac.compare_digest(record.token_hash, hash_token(token)):
             self._unauthenticated("The token is not valid.")
         if record.revoked or (record.expires_at is not None and record.expires_at <= self._clock.time()):
             self._unauthenticated("The token has expired or was revoked.")
         return Caller(record.identity, record.ceilings, record)
 
-    def _unauthenticated(self, message: str | None) -> Any:
+    def _unauthenticated(self, message: str | None) -> NoReturn:
         self.denied("anonymous", "sys/auth", "authenticate")
         raise Unauthenticated(message)
 

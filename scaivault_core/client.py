@@ -20,7 +20,8 @@ import inspect
 import logging
 import os
 import ssl
-from typing import Any, AsyncContextManager, AsyncIterator, Callable, ContextManager, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
 import httpx
 
@@ -78,6 +79,11 @@ class _Calls:
     docstring of the ``VaultAPI`` method of the same name and sends the request its operation declares.
     """
 
+    if TYPE_CHECKING:  # made from the table below; these are the ones the clients' own helpers call
+        issue: Callable[..., Any]
+        renew: Callable[..., Any]
+        revoke: Callable[..., Any]
+        get_job: Callable[..., Any]
     _request_timeout: Any = httpx.USE_CLIENT_DEFAULT  # with_timeout() sets it for one view of the client
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
@@ -98,7 +104,10 @@ class _Calls:
 
 def _method(op: Operation) -> Callable[..., Any]:
     """The client's method for ``op``: the ``VaultAPI`` method's signature and docstring, one request."""
-    api_method = getattr(VaultAPI, op.name)
+    method_name = op.name
+    if method_name is None:
+        raise ValueError(f"{op.operation_id} calls no VaultAPI method")  # OPERATIONS hold only the core's
+    api_method = getattr(VaultAPI, method_name)
     # Any: the sync client answers the body, the asyncio one an awaitable of it.
     signature = inspect.signature(api_method).replace(return_annotation="Any")
 
@@ -108,13 +117,14 @@ def _method(op: Operation) -> Callable[..., Any]:
         url, query, body = op.request({name: value for name, value in bound.arguments.items() if name != "self"})
         return self._call(op.method, url, json=body, params=query or None)
 
-    call.__name__, call.__qualname__, call.__doc__ = op.name, f"_Calls.{op.name}", api_method.__doc__
+    call.__name__, call.__qualname__, call.__doc__ = method_name, f"_Calls.{method_name}", api_method.__doc__
     call.__signature__ = signature  # type: ignore[attr-defined]  # what help() and IDEs show
     return call
 
 
 for _op in OPERATIONS:
-    setattr(_Calls, _op.name, _method(_op))
+    _made = _method(_op)
+    setattr(_Calls, _made.__name__, _made)
 add_hvac_names(_Calls)
 
 
@@ -210,7 +220,7 @@ class ScaiVaultClient(_Calls):
         return follow_job(self.get_job, job_id, timeout, interval=interval, progress=progress)
 
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> ContextManager[DynamicCredentials]:
+                            renew: bool = False, **params: Any) -> AbstractContextManager[DynamicCredentials]:
         """Issue credentials for the block and revoke them after it, also when it raises.
 
         With ``renew=True`` a background thread renews the lease at about 2/3 of its TTL until the
@@ -264,6 +274,6 @@ class AsyncScaiVaultClient(_Calls):
         return job["result"]
 
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> AsyncContextManager[DynamicCredentials]:
+                            renew: bool = False, **params: Any) -> AbstractAsyncContextManager[DynamicCredentials]:
         """Issue credentials for the block and revoke them after it; ``renew=True`` renews in a task."""
         return held_async(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar, get_origin
 
 import cattrs
 from cattrs.errors import IterableValidationError, IterableValidationNote
@@ -15,13 +15,17 @@ T = TypeVar("T")
 converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
 
-class Unchecked:
-    """``Unchecked[T]``: a field typed ``T`` for its documentation (a JSON schema, a CLI option) whose
-    value the converter passes through as it is, for the receiver to check (e.g. after the caller's
-    permissions, so that a refused caller is audited rather than told about types)."""
+if TYPE_CHECKING:  # to a type checker, Unchecked[T] is T
+    Unchecked: TypeAlias = Annotated[T, "unchecked"]
+else:
 
-    def __class_getitem__(cls, tp: Any) -> Any:
-        return Annotated[tp, cls]
+    class Unchecked:
+        """``Unchecked[T]``: a field typed ``T`` for its documentation (a JSON schema, a CLI option) whose
+        value the converter passes through as it is, for the receiver to check (e.g. after the caller's
+        permissions, so that a refused caller is audited rather than told about types)."""
+
+        def __class_getitem__(cls, tp: Any) -> Any:
+            return Annotated[tp, cls]
 
 
 def is_unchecked(tp: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NewType
+from typing import NewType, overload
 
 from .errors import InvalidRequest
 
@@ -20,6 +20,12 @@ _WHOLE = re.compile(r"(?:[0-9]+[dhms])+")
 MAX_LENGTH = 32  # characters: far more than any real duration, few enough that int() costs nothing
 # Far beyond any sane TTL, small enough that datetime arithmetic never overflows.
 MAX_SECONDS = 100 * 365 * 86400
+
+
+@overload
+def parse_duration(value: None, field: str = "ttl") -> None: ...
+@overload
+def parse_duration(value: str | int | float, field: str = "ttl") -> int: ...
 
 
 def parse_duration(value: str | int | float | None, field: str = "ttl") -> int | None:

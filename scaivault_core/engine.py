@@ -22,6 +22,7 @@ created ("already gone" is success).
 from __future__ import annotations
 
 import abc
+import builtins
 import logging
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -165,15 +166,16 @@ class Engine(abc.ABC):
 
     type: ClassVar[str]
     """The guide's engine ``type``: ``database``, ``aws``, ``azure``, ``gcp``, ``ssh``, ``custom``."""
+    # ``type`` is the guide's name for that attribute, so the annotations below say ``builtins.type``.
     plugin: ClassVar[str]
     """The ``config.plugin`` value that selects this class (for non-database types, the type itself)."""
     lease_prefix: ClassVar[str] = "db"
     """Lease ids look like ``lease_<lease_prefix>_<random>``."""
-    Config: ClassVar[type] = NoFields
+    Config: ClassVar[builtins.type[Any]] = NoFields
     """attrs class of the engine's ``config`` fields (besides ``plugin`` and ``root_credentials_path``)."""
-    Role: ClassVar[type] = NoFields
+    Role: ClassVar[builtins.type[Any]] = NoFields
     """attrs class of the role's fields (besides ``name``, ``default_ttl``, ``max_ttl``, ``max_leases``)."""
-    Request: ClassVar[type] = NoFields
+    Request: ClassVar[builtins.type[Any]] = NoFields
     """attrs class of extra fields a credentials request may carry (besides ``ttl`` and ``metadata``)."""
     template_fields: ClassVar[tuple[str, ...]] = ()
     """Role fields holding templates (a string or a list of strings), validated strictly at role creation."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeGuard
 
 import attrs
 
@@ -171,7 +171,7 @@ class EngineManager:
         self._auth.require(identity, engine_path(name), "read")
         return self.record(name)
 
-    def list(self, identity: str) -> list[EngineRecord]:
+    def list_engines(self, identity: str) -> list[EngineRecord]:
         self._auth.require(identity, "dynamic/engines", "list")
         return self._store.list_engines()
 
@@ -286,6 +286,9 @@ class EngineManager:
         # An engine that generates its own root credential (an SSH CA) stores it where it was configured,
         # as its own identity, which must be granted that write as any writer is: read alone is not enough.
         identity, path = f"dynamic:{record.name}", record.root_credentials_path
+        if not path:  # the engine's config validation requires the path of an engine that stores its own
+            raise InvalidConfig("The engine has no root_credentials_path to store its root credentials at.",
+                                field="config.root_credentials_path")
         permission = "update" if self._store.get_secret_version(path) is not None else "create"
         if not self._auth.can(identity, path, permission):
             raise InvalidConfig(
@@ -431,7 +434,7 @@ class EngineManager:
         self.pools_changed(engine_name, name)
 
 
-def _valid_name(name: Any) -> bool:
+def _valid_name(name: Any) -> TypeGuard[str]:
     try:
         check_name(name, "name")
         return True

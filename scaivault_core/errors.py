@@ -14,8 +14,9 @@ from .observers import tell
 class ScaiVaultError(Exception):
     """Base of every ScaiVault error: ``code`` and ``status`` are stable, ``message`` says what to do."""
 
-    code: ClassVar[str] = "internal"
-    status: ClassVar[int] = 500
+    # Set per class; an instance may carry others (the client keeps a server's code it does not know).
+    code: str = "internal"
+    status: int = 500
     default_message: ClassVar[str] = "Internal error."
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
@@ -142,7 +143,10 @@ class QuotaExceeded(Unavailable):
 
 
 class JobStillRunning(Unavailable):
-    """Raised where a caller waits for a job (the client's ``wait_job``, the CLI's ``--timeout``), never by the server."""
+    """Raised where a caller waits for a job (the client's ``wait_job``, the CLI's ``--timeout``).
+
+    Never by the server.
+    """
 
     code, status = "job_still_running", 503
     default_message = "The job is still running; follow it with GET /v1/sys/jobs/{job_id}."

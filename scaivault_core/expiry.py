@@ -27,7 +27,7 @@ log = logging.getLogger("scaivault.expiry")
 
 class ExpiryWorker:
     def __init__(self, leases: LeaseManager, store: Store, clock: Any, *, batch_size: int = 500,
-                 max_sleep: float = 30.0, scheduled: Callable[[], int] = lambda: 0) -> None:
+                 max_sleep: float = 30.0, scheduled: Callable[[], object] = lambda: None) -> None:
         self._leases, self._store, self._clock, self._scheduled = leases, store, clock, scheduled
         self.batch_size, self.max_sleep = batch_size, max_sleep
         self._wake = threading.Event()

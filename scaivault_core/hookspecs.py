@@ -52,7 +52,7 @@ def store_for_url(url: str) -> Any:
 
 
 @hookspec(firstresult=True)
-def generate_password(engine_type: str, plugin: str, role: str) -> str:
+def generate_password(engine_type: str, plugin: str, role: str) -> str | None:
     """Return a password for a new credential, or None to leave it to the next plugin.
 
     It must be usable unquoted in the target's statements: no quotes, backslashes or whitespace.
@@ -60,7 +60,7 @@ def generate_password(engine_type: str, plugin: str, role: str) -> str:
 
 
 @hookspec
-def lease_event(event: str, lease: Any, details: dict):
+def lease_event(event: str, lease: Any, details: dict) -> None:
     """Notification after a lease changes: ``event`` is ``issued``, ``renewed``, ``revoked``,
     ``revocation_failed``, ``irrevocable`` or ``rolled_back``. For metrics and external audit sinks;
     exceptions raised here are logged and ignored."""

@@ -18,7 +18,7 @@ Rotation, with several processes sharing the store:
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypedDict
 
 from cryptography.exceptions import InvalidTag
 
@@ -27,6 +27,16 @@ from .crypto import Keyring
 from .errors import InvalidConfig
 
 KEY_CHECK = "key_check"
+
+
+class ResealCounts(TypedDict):
+    """How many records of each kind a key rotation re-encrypted (or re-signed: the audit entries)."""
+
+    secret_versions: int
+    rotations: int
+    leases: int
+    audit_entries: int
+
 _CHECK_CONTEXT = "meta:key_check"
 _CHECK_PLAINTEXT = b"scaivault key check"
 
@@ -53,7 +63,7 @@ def check_key(store: Any, keyring: Keyring) -> None:
     )
 
 
-def reseal_all(store: Any, keyring: Keyring) -> dict[str, int]:
+def reseal_all(store: Any, keyring: Keyring) -> ResealCounts:
     """Re-encrypt under ``keyring``'s current key everything sealed under another; returns counts per kind."""
 
     def again(blob: bytes | None, context: str) -> bytes | None:
@@ -61,7 +71,7 @@ def reseal_all(store: Any, keyring: Keyring) -> dict[str, int]:
             return None
         return keyring.encrypt(keyring.decrypt(blob, context), context)
 
-    counts = {"secret_versions": 0, "rotations": 0, "leases": 0}
+    counts = ResealCounts(secret_versions=0, rotations=0, leases=0, audit_entries=0)
     for path in store.list_secret_paths(""):
         for version in store.list_secret_versions(path):
             found = store.get_secret_version(path, version.version)

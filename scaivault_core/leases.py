@@ -251,9 +251,9 @@ class LeaseManager:
             paths, owner = dict.fromkeys(("role", "engine"), f"dynamic/leases/{lease_id}"), None
         if not owner_may:
             owner = None
-        if any(self._auth.can(identity, paths[where], permission, owner=owner) for where, permission in grants):
-            if found is not None:
-                return found
+        allowed = any(self._auth.can(identity, paths[where], permission, owner=owner) for where, permission in grants)
+        if allowed and found is not None:
+            return found
         where, permission = grants[-1]
         self._auth.denied(identity, paths[where], permission)
         raise _no_lease(lease_id)
@@ -262,9 +262,9 @@ class LeaseManager:
         """The issuer, a holder of ``list`` on the engine, or of ``revoke`` on the role path may look a lease up."""
         return self._load_as(identity, lease_id, ("engine", "list"), ("role", "revoke"))[0]
 
-    def list(self, identity: str, *, engine: str | None = None, role: str | None = None,
-             owner: str | None = None, state: str | None = None, prefix: str | None = None,
-             after: str | None = None, limit: int = 100) -> list[Lease]:
+    def list_leases(self, identity: str, *, engine: str | None = None, role: str | None = None,
+                    owner: str | None = None, state: str | None = None, prefix: str | None = None,
+                    after: str | None = None, limit: int = 100) -> list[Lease]:
         """Leases matching the filters; an identity may always list its own."""
         path = engine_path(engine) if engine else "dynamic/leases"
         if not self._auth.can(identity, path, "list", owner=owner):
@@ -391,9 +391,10 @@ class LeaseManager:
         the work between batches).
         """
         self.check_revoke_prefix(identity, prefix, engine, role)
-        engines = [engine] if engine else sorted({l.engine for l in self._iter_live(prefix, None)})
+        engines = [engine] if engine else sorted({lease.engine for lease in self._iter_live(prefix, None)})
         total = sum(1 for name in engines for _ in self._iter_live(prefix, name, role)) if progress else 0
-        revoked, failed, busy = 0, [], 0
+        revoked, busy = 0, 0
+        failed: list[dict[str, Any]] = []
 
         def tell() -> None:
             if progress is not None:
@@ -405,7 +406,7 @@ class LeaseManager:
             # A page of leases claimed in one statement, revoked in one engine call, recorded in one transaction.
             for page in self._pages_live(prefix, name, role, batch_size):
                 now = self._clock.time()
-                claimed = self._store.claim_leases([l.lease_id for l in page], self.instance,
+                claimed = self._store.claim_leases([lease.lease_id for lease in page], self.instance,
                                                    now + self.options.claim_timeout, now, LeaseState.REVOCABLE)
                 busy += len(page) - len(claimed)  # an intent mid-issue or a revocation in another process: it ends on its own
                 if claimed:
@@ -464,7 +465,7 @@ class LeaseManager:
         timings: dict[str, float] = {}
         for engine_name, items in by_engine.items():
             started = time.perf_counter()
-            handles = [self._unseal(l.lease_id, s) for l, s in items]
+            handles = [self._unseal(lease.lease_id, sealed) for lease, sealed in items]
             try:
                 engine = self._engines.live(engine_name).engine
                 results = call_engine(engine.revoke_many, handles)
@@ -475,7 +476,7 @@ class LeaseManager:
             now = self._clock.time()
             timings[engine_name] = (time.perf_counter() - started) / len(items)
             with self._store.transaction():
-                for (lease, _), result in zip(items, results):
+                for (lease, _), result in zip(items, results, strict=True):
                     was_due = lease.state == LeaseState.ACTIVE and lease.expires_at <= now
                     outcome = self._record_outcome(lease, result_error(result, handles), now, identity)
                     outcome.lag = now - lease.expires_at if was_due and outcome.error is None else None

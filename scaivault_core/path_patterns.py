@@ -128,16 +128,16 @@ def covers(held: Iterable[str], pattern: str, budget: Budget | None = None) -> b
         for symbol in symbols:
             after = wanted.step(live, symbol)
             if after:
-                yield after, tuple(g.step(h, symbol) for h, g in zip(held_live, globs))
+                yield after, tuple(g.step(h, symbol) for h, g in zip(held_live, globs, strict=True))
 
     # The walk starts one segment in: no path is empty, so what the patterns say of "" does not count.
     todo = list(dict.fromkeys(successors(wanted.start, tuple(g.start for g in globs))))
     seen = set(todo)
     while todo:
         live, held_live = todo.pop()
-        if live & wanted.accept and not any(h & g.accept for h, g in zip(held_live, globs)):
+        if live & wanted.accept and not any(h & g.accept for h, g in zip(held_live, globs, strict=True)):
             return False  # a path reaches here that ``pattern`` matches and nothing held does
-        if any(h & g.universal for h, g in zip(held_live, globs)):
+        if any(h & g.universal for h, g in zip(held_live, globs, strict=True)):
             continue  # every continuation from here is covered
         for state in successors(live, held_live):
             if state not in seen:

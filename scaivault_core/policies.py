@@ -154,7 +154,9 @@ class Explanation:
 
 def verdict(identity: str, policies: Iterable[Policy], path: str, permission: str, *, ceiling: bool = False) -> Verdict:
     """What ``policies`` (those bound to ``identity``) say of ``permission`` on ``path``, rule by rule."""
-    names, grants, others = [], [], []
+    names: list[str] = []
+    grants: list[Grant] = []
+    others: list[Grant] = []
     for policy in policies:
         names.append(policy.name)
         for number, rule in enumerate(policy.rules, 1):

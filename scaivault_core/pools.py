@@ -119,7 +119,7 @@ class PoolManager:
             self._leases.revoke_claimed(items, identity=POOL_IDENTITY)  # intents: rolled back, or retried
             return 0
         with self._store.transaction():
-            for (lease, _), issued in zip(items, made):
+            for (lease, _), issued in zip(items, made, strict=True):
                 handle = {**lease.handle, **issued.handle}
                 self._store.update_lease(lease.lease_id, {"state": LeaseState.POOLED, "claimed_by": None,
                                                           "claim_deadline": None,

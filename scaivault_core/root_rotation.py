@@ -25,7 +25,7 @@ from .durations import parse_duration
 from .engine_manager import EngineManager
 from .errors import EngineError, InvalidConfig, InvalidRequest, ScaiVaultError
 from .models import SecretVersion
-from .policies import matches
+from .path_patterns import matches
 from .engine_calls import call_engine
 from .redaction import remember_secrets
 from .secret_store import SecretStore, check_path
@@ -74,6 +74,7 @@ class Rotator:
         if engine_name:
             version = self._rotate_engine_root(identity, path, engine_name, current, reason, grace)
         else:
+            assert handler is not None  # refused above when neither an engine nor a handler covers the path
             new = call_engine(handler, dict(current.data))
             version = self._commit(identity, path, None, new, reason)
         self._retire_later(path, current.version, grace, engine_name)

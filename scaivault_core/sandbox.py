@@ -31,7 +31,7 @@ import types
 import warnings
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError
@@ -66,7 +66,7 @@ _ALLOWED_NODES = (
     nodes.Getattr, nodes.Getitem, nodes.Slice, nodes.Call, nodes.Tuple, nodes.List, nodes.Dict, nodes.Pair,
     nodes.Keyword,
 )
-_CONSTRUCTS = {  # how a refusal names what a template used
+_CONSTRUCTS: dict[type[nodes.Node], str] = {  # how a refusal names what a template used
     nodes.For: "a for loop", nodes.Assign: "set", nodes.AssignBlock: "set", nodes.Macro: "a macro",
     nodes.CallBlock: "a call block", nodes.FilterBlock: "a filter block", nodes.With: "a with block",
     nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "import", nodes.Extends: "extends",
@@ -191,9 +191,9 @@ def _repeat(sequence: Any, times: Any) -> None:
 
 
 def _power(base: Any, exponent: Any) -> None:
-    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        if (abs(base).bit_length() - 1) * exponent > MAX_INTEGER_BITS:
-            raise TemplateRefused(f"makes a number wider than {MAX_INTEGER_BITS} bits")
+    if (isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1
+            and (abs(base).bit_length() - 1) * exponent > MAX_INTEGER_BITS):
+        raise TemplateRefused(f"makes a number wider than {MAX_INTEGER_BITS} bits")
 
 
 def _binop_precheck(op: str, left: Any, right: Any) -> None:
@@ -305,12 +305,13 @@ class RoleTemplateSandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
-    def __init__(self, filters: Mapping[str, Callable[..., Any]] = ()) -> None:
+    def __init__(self, filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         self.globals.clear()  # range, lipsum, cycler, ...: nothing a statement needs
         self.filters = {name: bounded_filter(FILTERS[name], _FILTER_PRECHECKS.get(name)) for name in SAFE_FILTERS}
-        self.filters.update({name: bounded_filter(fn) for name, fn in dict(filters).items()})
-        self.tests = {name: _bounded_test(name, TESTS[name]) for name in SAFE_TESTS}
+        self.filters.update({name: bounded_filter(fn) for name, fn in dict(filters or {}).items()})
+        # Jinja's TESTS mixes signatures, which mypy joins to the bare `function` type.
+        self.tests = {name: _bounded_test(name, cast(Callable[..., Any], TESTS[name])) for name in SAFE_TESTS}
 
     def _compile(self, source: str, filename: str) -> Any:
         # Jinja writes a folded slice as it is (``True[0:1]``), and Python's compiler warns about it

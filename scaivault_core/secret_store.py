@@ -27,7 +27,8 @@ def check_path(path: str) -> str:
     segments = path.split("/")
     if not all(_SEGMENT.fullmatch(s) for s in segments):
         raise InvalidRequest(
-            "A secret path is '/'-separated segments of letters, digits and . _ - @ = +, none empty or starting with '.'.",
+            "A secret path is '/'-separated segments of letters, digits and . _ - @ = +, "
+            "none empty or starting with '.'.",
             field="path",
         )
     if segments[0] in RESERVED_PREFIXES:

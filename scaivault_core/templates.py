@@ -40,7 +40,7 @@ class Templates:
     use it, so ``{{ x|quote }}`` calls ``e.quote(x)``, and is unknown in other engines' templates.
     """
 
-    def __init__(self, filters: Mapping[str, Callable[..., Any]] = ()) -> None:
+    def __init__(self, filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.env = sandbox.RoleTemplateSandbox(filters)
         self._base: _View = (self.env, _compiler(self.env))
         self._views: dict[type, _View] = {}

@@ -58,7 +58,8 @@ def _ttl(settings: Settings, requested: Any) -> int:
     if seconds > settings.token_max_ttl:
         raise TTLExceedsMax(
             f"ttl {format_duration(seconds)} is above the longest a token may live here "
-            f"({format_duration(settings.token_max_ttl)}, the operator's SCAIVAULT_TOKEN_MAX_TTL); ask for at most that.",
+            f"({format_duration(settings.token_max_ttl)}, the operator's SCAIVAULT_TOKEN_MAX_TTL); "
+            "ask for at most that.",
             ttl=format_duration(seconds), max_ttl=format_duration(settings.token_max_ttl))
     return seconds
 

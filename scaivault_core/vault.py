@@ -7,9 +7,10 @@ acts as that identity, with its policies checked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 import attrs
 
@@ -27,7 +28,7 @@ from .expiry import ExpiryWorker, instance_id, release_dead_claims
 from .health import StoreProbe, readiness
 from .jobs import JobManager, Kind, merge_reconcile, merge_revoke_prefix, revoke_prefix_grant
 from .hvac_names import add_hvac_names
-from .key_rotation import check_key, reseal_all
+from .key_rotation import ResealCounts, check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
 from .models import (AuditEvent, EngineRecord, IssuedCredentials, Job, Lease, Policy, RenewResult, RoleRecord, Rule,
                      SecretVersion, Token)
@@ -161,7 +162,8 @@ class _Operations:
 
     def explain(self, identity: str, permission: str, path: str) -> Explanation:
         """May ``identity`` do ``permission`` on ``path``, and by which rule of which policy (each of a token's
-        ceilings too)? Your own access always; another identity's needs ``read`` on every policy (``sys/policies/*``)."""
+        ceilings too)? Your own access always; another identity's needs ``read`` on every policy
+        (``sys/policies/*``)."""
         return self._core._auth.explain(self.identity, identity, permission, path)
 
     def create_token(self, identity: str, ttl: Any = None, display_name: str = "") -> dict[str, Any]:
@@ -229,7 +231,7 @@ class _Operations:
         return self._core._engines.live(name).engine
 
     def list_engines(self) -> list[EngineRecord]:
-        return self._core._engines.list(self.identity)
+        return self._core._engines.list_engines(self.identity)
 
     def delete_engine(self, name: str) -> None:
         self._core._engines.delete(self.identity, name)
@@ -274,7 +276,7 @@ class _Operations:
         return self._core._leases.lookup(self.identity, lease_id)
 
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> ContextManager[DynamicCredentials]:
+                            renew: bool = False, **params: Any) -> contextlib.AbstractContextManager[DynamicCredentials]:
         """Issue credentials for a ``with`` block and revoke them after it, also when it raises; ``renew=True``
         renews them in a thread meanwhile. The same as the client's (``scaivault_core.credentials``)."""
         return held(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
@@ -282,8 +284,11 @@ class _Operations:
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> list[Lease]:
-        """Leases by filter, ordered by id; page with ``after`` = the last id seen. ``state="live"`` for unfinished ones."""
-        return self._core._leases.list(self.identity, engine=engine, role=role, owner=identity, state=state,
+        """Leases by filter, ordered by id; page with ``after`` = the last id seen.
+
+        ``state="live"`` for unfinished ones.
+        """
+        return self._core._leases.list_leases(self.identity, engine=engine, role=role, owner=identity, state=state,
                                        prefix=prefix, after=after, limit=limit)
 
     def reconcile(self, engine: str, *, revoke: bool = False) -> dict[str, Any]:
@@ -311,7 +316,10 @@ class _Operations:
         return self._core._leases.force_forget(self.identity, lease_id)
 
     def metrics_text(self) -> str:
-        """The Prometheus exposition (``metrics.CONTENT_TYPE``) that ``GET /v1/metrics`` serves; needs ``read`` on ``sys/metrics``."""
+        """The Prometheus exposition (``metrics.CONTENT_TYPE``) that ``GET /v1/metrics`` serves.
+
+        Needs ``read`` on ``sys/metrics``.
+        """
         self._core._auth.require(self.identity, "sys/metrics", "read")
         return self._core.metrics.render().decode("utf-8")
 
@@ -434,7 +442,7 @@ class Vault(_Operations):
             self.settings.require_outside(key_file, "key file")
         return load_keyring(Path(key_file) if key_file else None, create=create, key=self.settings.key)
 
-    def rotate_encryption_key(self) -> dict[str, int]:
+    def rotate_encryption_key(self) -> ResealCounts:
         """Re-encrypt everything stored under an older key with this vault's current key, while serving.
 
         Open the vault with the keyring ``NEW,OLD`` (newest first; every process sharing the store
@@ -457,10 +465,8 @@ class Vault(_Operations):
     def _bootstrap(self) -> None:
         """The built-in root policy, bound to the admin identity, exists in every vault."""
         if self.store.get_policy(ROOT_POLICY) is None:
-            try:
+            with contextlib.suppress(Exception):  # another process created it first
                 self.store.put_policy(root_policy(), create=True)
-            except Exception:  # another process created it first
-                pass
         self.store.add_binding(ROOT_POLICY, ADMIN_IDENTITY)
 
     def __repr__(self) -> str:
@@ -529,5 +535,8 @@ class Vault(_Operations):
         return plugin_infos(self.pm, self.registry)
 
     def readiness(self) -> dict[str, str]:
-        """Whether this process can do its work: ``store``, ``expiry_worker``, ``plugins``, each ``ok`` or ``failing``."""
+        """Whether this process can do its work.
+
+        ``store``, ``expiry_worker`` and ``plugins``, each ``ok`` or ``failing``.
+        """
         return readiness(self._store_probe, self.worker, getattr(self.pm, "load_errors", {}))

@@ -28,9 +28,11 @@ def test_vault_dynamic_credentials_revokes_after_the_block(vault, target):
     assert vault.lookup(creds.lease_id).state == "revoked"
     assert not target.login(creds["username"], creds["password"])
 
-    with pytest.raises(RuntimeError, match="the block failed"):
-        with app.dynamic_credentials("mem", "readonly") as failing:
-            raise RuntimeError("the block failed")
+    with (
+        pytest.raises(RuntimeError, match="the block failed"),
+        app.dynamic_credentials("mem", "readonly") as failing,
+    ):
+        raise RuntimeError("the block failed")
     assert vault.lookup(failing.lease_id).state == "revoked"
 
 

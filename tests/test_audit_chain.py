@@ -36,7 +36,10 @@ def ids(vault) -> list[int]:
 
 @pytest.fixture
 def logged(vault):
-    """A vault with seven chained entries: engine and role created, three secrets written, a lease issued and revoked."""
+    """A vault with seven chained entries.
+
+    Engine and role created, three secrets written, a lease issued and revoked.
+    """
     for i in range(3):
         vault.put_secret(f"apps/s{i}", {"v": i})
     vault.revoke(vault.issue("mem", "readonly").lease_id)

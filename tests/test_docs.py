@@ -11,6 +11,7 @@ showing an error in an ``except`` branch fails when nothing is raised.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -72,10 +73,8 @@ def test_docs_samples_run(page, tmp_path, monkeypatch):
     assert not never, f"promised output never printed: {never}"
     for value in list(namespace.values()):  # close whatever the page left open
         if type(value).__name__ == "Vault" and hasattr(value, "close"):
-            try:
+            with contextlib.suppress(Exception):
                 value.close()
-            except Exception:
-                pass
 
 
 def test_every_docs_page_is_linked_from_the_index():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import pytest
 
+from scaivault_core import ScaiVaultError
+
 def test_a_logged_password_is_caught(leak_watch, vault):
     creds = vault.issue("mem", "readonly")
     logging.getLogger("scaivault.test").warning("oops %s", creds.data["password"])
@@ -26,7 +28,7 @@ def test_clean_operations_leak_nothing(leak_watch, vault, target):
     creds = vault.issue("mem", "readonly")
     vault.renew(creds.lease_id)
     target.down = True
-    with pytest.raises(Exception):
+    with pytest.raises(ScaiVaultError):
         vault.revoke(creds.lease_id)
     assert leak_watch.leaks() == []
 

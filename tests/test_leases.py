@@ -143,7 +143,7 @@ def test_revocation_that_keeps_failing_becomes_irrevocable_and_is_kept(vault, cl
         clock.advance(60)
     lease = vault.lookup(creds.lease_id)
     assert lease.state == LeaseState.IRREVOCABLE and lease.attempts == 4
-    assert [l.lease_id for l in vault.list_leases(state="irrevocable")] == [creds.lease_id]
+    assert [lease.lease_id for lease in vault.list_leases(state="irrevocable")] == [creds.lease_id]
     target.down = False
     assert vault.revoke(creds.lease_id).state == LeaseState.REVOKED  # an operator can still revoke it
 
@@ -211,7 +211,7 @@ def test_list_leases_pages_by_id(vault):
     ids = sorted(vault.issue("mem", "readonly").lease_id for _ in range(5))
     first = vault.list_leases(engine="mem", limit=2)
     rest = vault.list_leases(engine="mem", after=first[-1].lease_id, limit=10)
-    assert [l.lease_id for l in first + rest] == ids
+    assert [lease.lease_id for lease in first + rest] == ids
 
 
 def test_generated_names_fit_and_are_unique(vault):

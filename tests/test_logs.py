@@ -25,7 +25,7 @@ def test_audit_events_log_as_json_lines(vault):
     finally:
         logger.removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    issue = next(l for l in lines if l["audit"]["operation"] == "lease.issue")
+    issue = next(line for line in lines if line["audit"]["operation"] == "lease.issue")
     assert issue["level"] == "info" and issue["logger"] == "scaivault.audit"
     assert issue["audit"]["lease_id"] == creds.lease_id and issue["audit"]["identity"] == "user:admin"
     assert creds.data["password"] not in stream.getvalue()
@@ -38,7 +38,7 @@ def scaivault_logger():
     loggers = [logging.getLogger(name) for name in LOGGERS]
     saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
     yield loggers[0]
-    for logger, (handlers, level, propagate) in zip(loggers, saved):
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
         logger.handlers, logger.propagate = handlers, propagate
         logger.setLevel(level)
 

@@ -1,4 +1,7 @@
-"""scaivault_core.testing itself: the contract suite passes for the in-memory engine, and the proxy cuts and restores."""
+"""scaivault_core.testing itself.
+
+The contract suite passes for the in-memory engine, and the proxy cuts and restores.
+"""
 
 from __future__ import annotations
 

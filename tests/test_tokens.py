@@ -1,4 +1,7 @@
-"""Tokens: the operator's TTLs, ceilings (a token can do nothing its minter cannot), descendants, and the denial hook."""
+"""Tokens: the operator's TTLs, ceilings, descendants, and the denial hook.
+
+A token can do nothing its minter cannot.
+"""
 
 from __future__ import annotations
 

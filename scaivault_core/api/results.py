@@ -3,6 +3,7 @@
 The answers themselves are the models' ``to_dict()``; these classes say their shape (a field
 without a default is always present) and are never instantiated. ``COMPONENTS`` is every named
 schema, in the document's order; a class used inside one of them but not listed is written inline.
+A class with a plain field after a described one is ``kw_only``: mypy takes ``field()`` for a default.
 """
 
 # No "from __future__ import annotations": the field types are read at run time (schemas, the converter).
@@ -75,7 +76,7 @@ class TokenInfo:
     ceilings: list[str] = field(description="Identities that must also allow whatever this token does.")
 
 
-@attrs.define
+@attrs.define(kw_only=True)
 class TokenSelf:
     identity: str
     accessor: str | None = field(description="Null only embedded, where the vault itself acts without a token.")
@@ -122,7 +123,7 @@ class Policy:
     description: str
 
 
-@attrs.define
+@attrs.define(kw_only=True)
 class Grant:
     policy: str
     rule: int = field(description="The rule's number in its policy, counting from 1.")
@@ -130,7 +131,7 @@ class Grant:
     permissions: list[str]
 
 
-@attrs.define
+@attrs.define(kw_only=True)
 class Verdict:
     identity: str
     ceiling: bool = field(description="A minter of the caller's token (whose grants bound it), not the identity.")
@@ -226,7 +227,7 @@ class RenewResult:
     data: dict[str, Any] = attrs.field(default=None)  # only from engines that re-issue the credential
 
 
-@attrs.define
+@attrs.define(kw_only=True)
 class Lease:
     lease_id: str
     engine: str
@@ -250,7 +251,7 @@ class LeaseList:
     next: str | None = field(description=NEXT)
 
 
-@attrs.define
+@attrs.define(kw_only=True)
 class AuditEntry:
     id: int
     time: Time
@@ -316,7 +317,7 @@ class JobError:
     message: str
 
 
-@attrs.define
+@attrs.define(kw_only=True)
 class Job:
     job_id: str
     operation: Literal["revoke_prefix", "reconcile"]

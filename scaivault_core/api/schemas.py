@@ -59,8 +59,9 @@ def schema_of(cls: type, *, closed: bool | None, components: frozenset[type] = f
         result["required"] = required
     if closed is not None:
         result["additionalProperties"] = bool(getattr(cls, "open", False)) or not closed
-    if inspect.getdoc(cls):  # a subclass's is its base's
-        result["description"] = " ".join(inspect.getdoc(cls).split())
+    doc = inspect.getdoc(cls)  # a subclass's is its base's
+    if doc:
+        result["description"] = " ".join(doc.split())
     return result
 
 

@@ -340,5 +340,5 @@ def paged_list(name: str) -> Operation:
     op = next((op for op in OPERATIONS if op.name == name), None)
     if op is None or not op.items:
         raise InvalidRequest(f"{name!r} is not a paged list; these are: "
-                             f"{', '.join(op.name for op in OPERATIONS if op.items)}.", field="name")
+                             f"{', '.join(op.name for op in OPERATIONS if op.items and op.name)}.", field="name")
     return op

@@ -200,7 +200,8 @@ class VaultAPI:
         self.ops.delete_engine(name)
 
     def create_role(self, engine: str, name: str, /, **fields: Any) -> dict[str, Any]:
-        """Define a role: ``default_ttl``, ``max_ttl``, ``max_leases``, ``max_leases_per_identity`` and the engine's own role fields."""
+        """Define a role: ``default_ttl``, ``max_ttl``, ``max_leases``, ``max_leases_per_identity`` and the
+        engine's own role fields."""
         return self.ops.create_role(engine, name, **_free(fields, "role", "engine", "name")).to_dict()
 
     def list_roles(self, engine: str, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
@@ -221,7 +222,8 @@ class VaultAPI:
 
     def issue(self, engine: str, role: str, /, ttl: Any = None, metadata: dict[str, Any] | None = None,
               **params: Any) -> dict[str, Any]:
-        """Generate credentials: the guide's ``lease_id``, ``data``, ``lease_duration``, ``renewable``, ``expires_at``."""
+        """Generate credentials: the guide's ``lease_id``, ``data``, ``lease_duration``, ``renewable``,
+        ``expires_at``."""
         return self.ops.issue(engine, role, ttl=ttl, metadata=metadata, **_free(params, "request", "engine", "role")).to_dict()
 
     def renew(self, lease_id: str, increment: Any = None) -> dict[str, Any]:
@@ -272,7 +274,7 @@ class VaultAPI:
                 "next": leases[-1].lease_id if len(leases) == limit else None}
 
 
-class Accepted(dict):  # type: ignore[type-arg]
+class Accepted(dict):
     """An answer of ``202 Accepted``: a job's body; the REST route adds ``Location: <href>``."""
 
 

@@ -6,6 +6,8 @@ without its extra (``pip install 'scaivault[postgres-store]'``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import InvalidConfig
 from ..hookspecs import hookimpl
 from ..store.pg_urls import is_postgres_url
@@ -13,7 +15,7 @@ from ..store.sqlite import SQLiteStore, is_sqlite_url, path_from_url
 
 
 @hookimpl(trylast=True)
-def store_for_url(url: str):
+def store_for_url(url: str) -> Any:
     if is_postgres_url(url):
         try:
             from ..store.postgresql import PostgresStore

@@ -7,8 +7,8 @@ remote, ``ScaiVaultClient`` sends them to a server (``--address`` / ``SCAIVAULT_
 read once by the root command (``State``). The commands of operations are made from the operation table
 (``operations``); the others are written out, one module per command group (``init``, ``server``,
 ``key``, ``plugins``, ``audit``); ``aliases`` holds the verbs of ``vault`` / ``bao`` that stand for
-ours, ``complete`` the shell completion of engine, role and lease names. Errors become a message naming the error code and exit status 1,
-in one place (``state.CLI.invoke``).
+ours, ``complete`` the shell completion of engine, role and lease names. Errors become a message
+naming the error code and exit status 1, in one place (``state.CLI.invoke``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ __all__ = ["HIDDEN", "add_plugin_commands", "cli", "main", "parse_listen", "run_
 @settings_options("cli")
 @click.version_option(package_name="scaivault")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, **flags: Any) -> None:
+def cli(ctx: click.Context, /, config: str | None, **flags: Any) -> None:
     """ScaiVault: dynamic secrets. Embedded on a local store, or against a server with --address."""
     console = isinstance(ctx.obj, Console)
     pm = ctx.obj.pm if console else ctx.obj if ctx.obj is not None and not isinstance(ctx.obj, State) else None

@@ -19,7 +19,7 @@ AUDIT_LOG = by_name("audit_log")
 @click.option("--all", "all_pages", is_flag=True, help="Follow pages to the end.")
 @output
 @click.pass_context
-def audit(ctx: click.Context, all_pages: bool, **filters: Any) -> None:
+def audit(ctx: click.Context, /, all_pages: bool, **filters: Any) -> None:
     """List audit entries, oldest first (needs read on sys/audit); `audit verify` checks the chain."""
     if ctx.invoked_subcommand is not None:
         given = [name for name, value in filters.items() if value is not None] + (["all"] if all_pages else [])

@@ -15,9 +15,9 @@ from typing import Any, Union, get_args, get_origin
 import attrs
 import click
 
-from ..api import OPERATIONS, Operation, Query, VaultAPI
+from ..api import OPERATIONS, Method, Operation, Query, VaultAPI
 from ..api.bodies import fields
-from ..api.commands import AsJob, Done, Pages, Record, Text
+from ..api.commands import AsJob, Command, Done, Pages, Record, Text
 from ..api.schemas import description, type_schema
 from ..errors import InvalidRequest
 from .complete import completion
@@ -47,16 +47,21 @@ def add_operation_commands(cli: click.Group) -> None:
         if group_name:
             if group_name not in cli.commands:
                 cli.add_command(click.Group(group_name, help=GROUPS[group_name]))
-            group = cli.commands[group_name]
+            found = cli.commands[group_name]
+            assert isinstance(found, click.Group), f"{group_name!r} is a command, not a group of commands"
+            group = found
         group.add_command(command(op), verb)
 
 
 def command(op: Operation) -> click.Command:
     """The click command of ``op``: its parameters from the declarations, its callback the method call."""
-    spec = op.cli
+    spec, method = op.cli, op.handler
+    if spec is None or not isinstance(method, Method):
+        raise ValueError(f"{op.operation_id} is no core operation with a command")
     inputs = [INPUTS[name] for name in spec.inputs]
     as_job = isinstance(spec.show, AsJob)
-    arguments, options, named = _names(op, {adapter.fills for adapter in inputs} | ({"sync"} if as_job else set()))
+    filled = {adapter.fills for adapter in inputs} | ({"sync"} if as_job else set())
+    arguments, options, named = _names(op, spec, method, filled)
     declared = {**{a.name: a for a in fields(op.body)}, **{q.name: q for q in op.query}}
     group = spec.name.rpartition(" ")[0]
     params: list[click.Parameter] = [click.Argument([name], **completion(group, name)) for name in arguments]
@@ -74,7 +79,8 @@ def command(op: Operation) -> click.Command:
         params.append(field_option())
 
     def run(**given: Any) -> None:
-        flags = {name: given.pop(name) for name in ("reveal", "all_pages", "timeout", "no_wait") if name in given}
+        flags: dict[str, Any] = {name: given.pop(name) for name in ("reveal", "all_pages", "timeout", "no_wait")
+                                 if name in given}
         extra: dict[str, Any] = {}  # for the method's **fields
         for adapter in inputs:
             value = adapter.read(**{name: given.pop(name) for name in adapter.names()})
@@ -88,10 +94,10 @@ def command(op: Operation) -> click.Command:
         check_field(op, current().field, flags.get("reveal", False))
         api = current().api()
         if as_job:
-            run_as_job(spec.show, lambda: op.handler.invoke(api, {**given, "sync": False}, extra), api, given, flags,
+            run_as_job(spec.show, lambda: method.invoke(api, {**given, "sync": False}, extra), api, given, flags,
                        flags["timeout"], flags["no_wait"])
             return
-        show(spec.show, lambda **more: op.handler.invoke(api, {**given, **more}, extra), given, flags)
+        show(spec.show, lambda **more: method.invoke(api, {**given, **more}, extra), given, flags)
 
     return click.Command(None, callback=run, params=params, help=spec.help)
 
@@ -105,20 +111,22 @@ def check_field(op: Operation, field: str | None, reveal: bool) -> None:
     if attrs.has(op.response) and top not in attrs.fields_dict(op.response):
         raise InvalidRequest(f"The answer has no field {field!r} (fields here: "
                              f"{', '.join(attrs.fields_dict(op.response))}).", field="field")
-    if isinstance(op.cli.show, Record) and top == op.cli.show.reveal and not reveal:
+    show = op.cli.show if op.cli is not None else None
+    if isinstance(show, Record) and top == show.reveal and not reveal:
         raise InvalidRequest(f"{field} is a secret value: add --reveal to print it.", field="field")
 
 
-def _names(op: Operation, filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
+def _names(op: Operation, spec: Command, method: Method,
+           filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
     """(positional arguments, options, the method's named parameters) of ``op``'s command.
 
     By default the arguments are the method's parameters without a default; every other parameter
     is an option, and so is every other body field of a method that takes ``**fields`` (a role's
     ``default_ttl``, say). Parameters an input adapter fills are neither.
     """
-    parameters = [p for p in op.handler.signature.parameters.values() if p.name != "self"]
+    parameters = [p for p in method.signature.parameters.values() if p.name != "self"]
     named = [p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    arguments = op.cli.arguments if op.cli.arguments is not None else tuple(
+    arguments = spec.arguments if spec.arguments is not None else tuple(
         p.name for p in parameters if p.name in named and p.default is p.empty and p.name not in filled)
     options = [name for name in named if name not in arguments and name not in filled]
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
@@ -128,7 +136,10 @@ def _names(op: Operation, filled: set[str]) -> tuple[tuple[str, ...], list[str],
 
 def option(name: str, declared: Any, flag: str | None = None, **overrides: Any) -> click.Option:
     """The option for a parameter: its type, default and help from its body field or query parameter."""
-    kind, choices, default, help = str, (), None, ""
+    kind: type = str
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    help = ""
     if isinstance(declared, Query):
         kind = int if declared.type == "integer" else str
         choices, default, help = declared.enum, declared.default, declared.description.replace("`", "")

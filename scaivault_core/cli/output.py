@@ -73,7 +73,7 @@ def pages(fetch: Callable[..., dict[str, Any]], key: str, columns: tuple[str, ..
         click.echo(f"(more: --after {page['next']})")
 
 
-def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: dict[str, bool]) -> None:
+def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: dict[str, Any]) -> None:
     """Run ``call`` (the operation, ``after=`` for another page) and print its answer as ``how`` says."""
     if isinstance(how, Done):
         call()
@@ -159,6 +159,6 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     columns = columns or tuple(rows[0])
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)

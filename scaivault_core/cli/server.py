@@ -1,4 +1,7 @@
-"""``scaivault server``: the REST API and the expiry worker on the local store (the only command that imports ``rest``)."""
+"""``scaivault server``: the REST API and the expiry worker on the local store.
+
+The only command that imports ``rest``.
+"""
 
 from __future__ import annotations
 

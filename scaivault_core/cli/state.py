@@ -129,7 +129,14 @@ class State:
 
 def current() -> State:
     """The running command's ``State``."""
-    return click.get_current_context().find_object(State)
+    return _state(click.get_current_context())
+
+
+def _state(ctx: click.Context) -> State:
+    state = ctx.find_object(State)
+    if state is None:  # every command runs under the `scaivault` group, which makes it
+        raise RuntimeError("the scaivault command's state is missing")
+    return state
 
 
 def output(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,8 +13,9 @@ from ..errors import InvalidConfig
 
 
 def check_service_url(url: str, field: str, *, allow_http: bool = False, allow_http_setting: str | None = None) -> None:
-    """``url`` is an absolute https URL, or http to a loopback host (any host with ``allow_http``); else ``invalid_config``.
+    """``url`` is an absolute https URL, or http to a loopback host (any host with ``allow_http``).
 
+    Anything else is ``invalid_config``.
     ``allow_http_setting`` names the engine's own setting that accepts plain http, for the message.
     """
     parts = urlsplit(url) if isinstance(url, str) else None

@@ -57,8 +57,9 @@ def document(operations: list[Operation]) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A token from `scaivault init` or POST /v1/auth/tokens."}},
             "headers": {"RequestId": {
-                "description": "The request's id: the X-Request-ID the request sent, if 1 to 128 of A-Za-z0-9._:+/=-, "
-                               "else a new one. The server's log lines and the audit entries of the request carry it.",
+                "description": "The request's id: the X-Request-ID the request sent, "
+                               "if 1 to 128 of A-Za-z0-9._:+/=-, else a new one. "
+                               "The server's log lines and the audit entries of the request carry it.",
                 "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:+/=-]{1,128}$"}}},
         },
     }
@@ -109,7 +110,8 @@ def _body_schema(op: Operation) -> dict[str, Any]:
 
 
 def _response_schema(op: Operation) -> dict[str, Any]:
-    """A component (a class of ``api.results``, or its name), a plugin's inline schema, or a string for text and bytes."""
+    """A component (a class of ``api.results``, or its name), a plugin's inline schema, or a string
+    for text and bytes."""
     if isinstance(op.response, dict):
         return op.response
     if op.response:

@@ -31,10 +31,11 @@ from .pg_migrations import MIGRATIONS, applied, migrate
 from .schema import SchemaStatus, status
 from .pg_notify import DueChannel
 from .pg_urls import parse_url, url_credentials
-from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
+from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
                    TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
                    engine_row, equal_to, head_values, job_from_row, job_row, job_update, lease_from_row,
-                   lease_list_query, lease_sets, lease_update, policy_from_row, pool_count_query, pooled_query,
+                   lease_list_query, lease_sets, lease_update, listed_lease_from_row, policy_from_row,
+                   pool_count_query, pooled_query,
                    role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row, where)
 from . import LEASE_COLUMNS
 
@@ -49,7 +50,8 @@ class PostgresStore:
         self._conninfo, self.schema, pool_sizes, self.url = parse_url(url)
         self._credentials = url_credentials(url)
         self._pool = ConnectionPool(self._conninfo, kwargs={"autocommit": True}, configure=self._configure,
-                                    open=False, name=f"scaivault-{self.schema}", **pool_sizes)
+                                    open=False, name=f"scaivault-{self.schema}",
+                                    min_size=pool_sizes["min_size"], max_size=pool_sizes["max_size"])
         self._due = DueChannel(self._conninfo, self.schema, self._pool, self._credentials)
         self._opened = False
         self._open_lock = threading.Lock()
@@ -298,7 +300,7 @@ class PostgresStore:
                      (path, engine, sealed_new, identity, reason, grace_period, now), f"A rotation of {path!r}")
 
     def pending_rotations(self) -> list[dict[str, Any]]:
-        return [dict(zip(self._ROTATION, r)) for r in self._all(f"SELECT {', '.join(self._ROTATION)} FROM rotations")]
+        return [dict(zip(self._ROTATION, r, strict=True)) for r in self._all(f"SELECT {', '.join(self._ROTATION)} FROM rotations")]
 
     def reseal_rotation(self, path: str, sealed_new: bytes) -> None:
         self._exec("UPDATE rotations SET sealed_new = %s WHERE path = %s", (sealed_new, path))
@@ -315,7 +317,10 @@ class PostgresStore:
                        "grace_period = excluded.grace_period", (path, period, next_at, grace_period))
 
     def claim_due_rotations(self, now: float) -> list[tuple[str, int]]:
-        """(path, grace period) of each scheduled rotation now due; each is pushed to its next slot so one process takes it."""
+        """(path, grace period) of each scheduled rotation now due.
+
+        Each is pushed to its next slot, so one process takes it.
+        """
         rows = self._all(
             "WITH due AS (SELECT path FROM rotation_schedule WHERE next_at <= %s FOR UPDATE SKIP LOCKED) "
             "UPDATE rotation_schedule r SET next_at = %s + r.period FROM due WHERE r.path = due.path "
@@ -453,7 +458,8 @@ class PostgresStore:
         row = self._one(
             f"SELECT LEAST("
             f"(SELECT due_at FROM leases WHERE state IN {LIVE_STATES} AND claimed_by IS NULL ORDER BY due_at LIMIT 1), "
-            f"(SELECT MIN(GREATEST(due_at, claim_deadline)) FROM leases WHERE claimed_by IS NOT NULL AND state IN {LIVE_STATES}))"
+            f"(SELECT MIN(GREATEST(due_at, claim_deadline)) FROM leases "
+            f"WHERE claimed_by IS NOT NULL AND state IN {LIVE_STATES}))"
         )
         return row[0] if row else None
 
@@ -462,7 +468,7 @@ class PostgresStore:
                     limit: int = 100) -> list[Lease]:
         sql, params = lease_list_query("%s", engine=engine, role=role, identity=identity, states=states, prefix=prefix,
                                        after=after, limit=limit)
-        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in self._all(sql, params)]
+        return [listed_lease_from_row(r) for r in self._all(sql, params)]
 
     def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
         # Literal conditions rather than "%s IS NULL OR ...", so the planner picks the index that fits.
@@ -471,8 +477,8 @@ class PostgresStore:
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
-        row = self._one(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}", tuple(params))
-        return row[0]
+        return self._all(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}",
+                         tuple(params))[0][0]
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
         """(subject, engine, state) of every lease, of any engine and state, whose subject is one of ``subjects``."""
@@ -493,13 +499,13 @@ class PostgresStore:
         with self.transaction():
             if self._one("SELECT 1 FROM roles WHERE engine = %s AND name = %s FOR UPDATE", (engine, role)) is None:
                 return 0  # deleted meanwhile
-            room = size - self._one(pool_count_query("%s"), (engine, role))[0]
+            room = size - self._all(pool_count_query("%s"), (engine, role))[0][0]
             for lease, sealed in items[:max(room, 0)]:
                 self.insert_lease(lease, sealed)
         return max(min(room, len(items)), 0)
 
     def count_pool(self, engine: str, role: str) -> int:
-        return self._one(pool_count_query("%s"), (engine, role))[0]
+        return self._all(pool_count_query("%s"), (engine, role))[0][0]
 
     def claim_pooled(self, engine: str, role: str | None, limit: int, changes: dict[str, Any]) -> list[tuple[Lease, bytes]]:
         """Take up to ``limit`` pooled users of ``engine`` (of ``role``, if given) out of the pool with ``changes``.

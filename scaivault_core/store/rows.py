@@ -99,7 +99,7 @@ def job_row(job: Job) -> tuple:
 
 
 def job_from_row(row: Iterable[Any]) -> Job:
-    values = dict(zip(JOB_COLUMNS, row))
+    values = dict(zip(JOB_COLUMNS, row, strict=True))
     for column in JOB_JSON:
         if values[column] is not None:
             values[column] = json.loads(values[column])
@@ -130,7 +130,7 @@ def engine_row(e: EngineRecord) -> tuple:
 
 
 def engine_from_row(row: Iterable[Any]) -> EngineRecord:
-    values = dict(zip(ENGINE_COLUMNS, row))
+    values = dict(zip(ENGINE_COLUMNS, row, strict=True))
     values["config"] = json.loads(values["config"])
     return EngineRecord(**values)
 
@@ -141,13 +141,13 @@ def role_row(r: RoleRecord) -> tuple:
 
 
 def role_from_row(row: Iterable[Any]) -> RoleRecord:
-    values = dict(zip(ROLE_COLUMNS, row))
+    values = dict(zip(ROLE_COLUMNS, row, strict=True))
     values["params"] = json.loads(values["params"])
     return RoleRecord(**values)
 
 
 def secret_from_row(row: Iterable[Any]) -> SecretVersion:
-    return SecretVersion(**dict(zip(SECRET_COLUMNS, row)), data=None)
+    return SecretVersion(**dict(zip(SECRET_COLUMNS, row, strict=True)), data=None)
 
 
 def token_row(t: Token) -> tuple:
@@ -156,7 +156,7 @@ def token_row(t: Token) -> tuple:
 
 
 def token_from_row(row: Iterable[Any]) -> Token:
-    values = dict(zip(TOKEN_COLUMNS, row))
+    values = dict(zip(TOKEN_COLUMNS, row, strict=True))
     values["revoked"] = bool(values["revoked"])  # SQLite stores 0/1
     values["ceilings"] = json.loads(values["ceilings"] or "[]")  # tokens from before ceilings have none
     return Token(**values)
@@ -171,13 +171,22 @@ def policy_from_row(row: Iterable[Any]) -> Policy:
     return Policy(name=name, rules=[Rule(**r) for r in json.loads(rules)], description=description or "")
 
 
-def lease_from_row(row: Iterable[Any], columns: Iterable[str] = LEASE_COLUMNS) -> tuple[Lease, bytes | None]:
-    """A lease and its sealed handle (None when the columns leave it out)."""
-    values = dict(zip(columns, row))
-    sealed = values.pop("sealed_handle", None)
+def lease_from_row(row: Iterable[Any]) -> tuple[Lease, bytes]:
+    """A lease and its sealed handle, from a row of ``LEASE_COLUMNS``."""
+    values = dict(zip(LEASE_COLUMNS, row, strict=True))
+    sealed = values.pop("sealed_handle")
+    return _lease(values), sealed
+
+
+def listed_lease_from_row(row: Iterable[Any]) -> Lease:
+    """A lease from a row of ``LEASE_LIST_COLUMNS`` (a listing leaves the sealed handle out)."""
+    return _lease(dict(zip(LEASE_LIST_COLUMNS, row, strict=True)))
+
+
+def _lease(values: dict[str, Any]) -> Lease:
     values["metadata"] = json.loads(values["metadata"] or "{}")
     values["renewable"] = bool(values["renewable"])  # SQLite stores 0/1
-    return Lease(**values), sealed
+    return Lease(**values)
 
 
 def where(conditions: list[str]) -> str:
@@ -241,7 +250,7 @@ def audit_list_query(param: str, *, lease_id: str | None, operation: str | None,
 
 def audit_from_row(row: Iterable[Any]) -> tuple[int, AuditEvent]:
     """(id, event) from a row of ``AUDIT_LIST_COLUMNS``."""
-    values = dict(zip(AUDIT_LIST_COLUMNS, row))
+    values = dict(zip(AUDIT_LIST_COLUMNS, row, strict=True))
     entry_id = values.pop("id")
     values["details"] = json.loads(values["details"] or "{}")
     return entry_id, AuditEvent(**values)

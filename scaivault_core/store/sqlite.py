@@ -18,11 +18,11 @@ from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
 from .schema import SchemaStatus, status
 from .sqlite_migrations import MIGRATIONS, applied, migrate, pending
 from .sqlite_snapshot import hold_shared
-from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
+from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
                    TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
                    engine_row, head_values, job_from_row, job_row, job_update, lease_from_row, lease_list_query,
-                   lease_sets, lease_update, policy_from_row, pool_count_query, pooled_query, role_from_row,
-                   role_row, rules_json, secret_from_row, token_from_row, token_row)
+                   lease_sets, lease_update, listed_lease_from_row, policy_from_row, pool_count_query, pooled_query,
+                   role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row)
 from . import LEASE_COLUMNS
 
 _LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
@@ -42,6 +42,10 @@ class _Result:
 
     def fetchone(self) -> tuple | None:
         return self.rows[0] if self.rows else None
+
+    def value(self) -> Any:
+        """The first column of the one row an aggregate (COUNT, MAX) always returns."""
+        return self.rows[0][0]
 
     def fetchall(self) -> list[tuple]:
         return self.rows
@@ -215,10 +219,11 @@ class SQLiteStore:
 
     def add_secret_version(self, version: SecretVersion, sealed: bytes) -> int:
         with self.transaction():
-            row = self._exec("SELECT COALESCE(MAX(version), 0) FROM secrets WHERE path = ?", (version.path,)).fetchone()
-            number = row[0] + 1
+            latest = self._exec("SELECT COALESCE(MAX(version), 0) FROM secrets WHERE path = ?", (version.path,)).value()
+            number = latest + 1
             self._exec(
-                "INSERT INTO secrets (path, version, sealed, secret_type, created_at, created_by, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO secrets (path, version, sealed, secret_type, created_at, created_by, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (version.path, number, sealed, version.secret_type, version.created_at, version.created_by, version.reason),
             )
             return number
@@ -274,7 +279,7 @@ class SQLiteStore:
 
     def pending_rotations(self) -> list[dict[str, Any]]:
         cols = ("path", "engine", "sealed_new", "identity", "reason", "grace_period", "started_at")
-        return [dict(zip(cols, r)) for r in self._exec(f"SELECT {', '.join(cols)} FROM rotations").fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in self._exec(f"SELECT {', '.join(cols)} FROM rotations").fetchall()]
 
     def reseal_rotation(self, path: str, sealed_new: bytes) -> None:
         self._exec("UPDATE rotations SET sealed_new = ? WHERE path = ?", (sealed_new, path))
@@ -291,7 +296,10 @@ class SQLiteStore:
                        "grace_period = excluded.grace_period", (path, period, next_at, grace_period))
 
     def claim_due_rotations(self, now: float) -> list[tuple[str, int]]:
-        """(path, grace period) of each scheduled rotation now due; each is pushed to its next slot so one process takes it."""
+        """(path, grace period) of each scheduled rotation now due.
+
+        Each is pushed to its next slot, so one process takes it.
+        """
         with self.transaction():
             rows = self._exec("SELECT path, period, grace_period FROM rotation_schedule WHERE next_at <= ?",
                               (now,)).fetchall()
@@ -334,7 +342,8 @@ class SQLiteStore:
 
     def list_bindings(self, policy: str | None = None, identity: str | None = None) -> list[tuple[str, str]]:
         rows = self._exec(
-            "SELECT policy, identity FROM bindings WHERE (? IS NULL OR policy = ?) AND (? IS NULL OR identity = ?) ORDER BY policy, identity",
+            "SELECT policy, identity FROM bindings WHERE (? IS NULL OR policy = ?) AND (? IS NULL OR identity = ?) "
+            "ORDER BY policy, identity",
             (policy, policy, identity, identity),
         ).fetchall()
         return [tuple(r) for r in rows]
@@ -342,7 +351,8 @@ class SQLiteStore:
     def policies_for(self, identity: str) -> list[Policy]:
         rows = self._cached_rows(
             ("policies", identity),
-            "SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name WHERE b.identity = ?",
+            "SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name "
+            "WHERE b.identity = ?",
             (identity,),
         )
         return [policy_from_row(r) for r in rows]
@@ -410,7 +420,8 @@ class SQLiteStore:
         for start in range(0, len(lease_ids), 500):  # SQLite allows a limited number of parameters
             chunk = lease_ids[start:start + 500]
             rows = self._exec(
-                f"UPDATE leases SET claimed_by = ?, claim_deadline = ? WHERE lease_id IN ({', '.join('?' * len(chunk))}) "
+                f"UPDATE leases SET claimed_by = ?, claim_deadline = ? "
+                f"WHERE lease_id IN ({', '.join('?' * len(chunk))}) "
                 f"AND state IN ({', '.join('?' * len(states))}) AND (claimed_by IS NULL OR claim_deadline < ?) "
                 f"RETURNING {', '.join(LEASE_COLUMNS)}",
                 (claimant, deadline, *chunk, *states, now),
@@ -438,7 +449,7 @@ class SQLiteStore:
                     limit: int = 100) -> list[Lease]:
         sql, params = lease_list_query("?", engine=engine, role=role, identity=identity, states=states, prefix=prefix,
                                        after=after, limit=limit)
-        return [lease_from_row(r, LEASE_LIST_COLUMNS)[0] for r in self._exec(sql, params).fetchall()]
+        return [listed_lease_from_row(r) for r in self._exec(sql, params).fetchall()]
 
     def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
         # Literal conditions rather than "? IS NULL OR ...", so the planner picks the index that fits.
@@ -447,8 +458,8 @@ class SQLiteStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        row = self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}", params).fetchone()
-        return row[0]
+        return self._exec(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}",
+                          params).value()
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
         """(subject, engine, state) of every lease, of any engine and state, whose subject is one of ``subjects``."""
@@ -476,13 +487,13 @@ class SQLiteStore:
         with self.transaction():
             if self._exec("SELECT 1 FROM roles WHERE engine = ? AND name = ?", (engine, role)).fetchone() is None:
                 return 0  # deleted meanwhile
-            room = size - self._exec(pool_count_query("?"), (engine, role)).fetchone()[0]
+            room = size - self._exec(pool_count_query("?"), (engine, role)).value()
             for lease, sealed in items[:max(room, 0)]:
                 self.insert_lease(lease, sealed)
         return max(min(room, len(items)), 0)
 
     def count_pool(self, engine: str, role: str) -> int:
-        return self._exec(pool_count_query("?"), (engine, role)).fetchone()[0]
+        return self._exec(pool_count_query("?"), (engine, role)).value()
 
     def claim_pooled(self, engine: str, role: str | None, limit: int, changes: dict[str, Any]) -> list[tuple[Lease, bytes]]:
         """Take up to ``limit`` pooled users of ``engine`` (of ``role``, if given) out of the pool with ``changes``."""

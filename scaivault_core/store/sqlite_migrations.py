@@ -33,42 +33,42 @@ def pending(conn: sqlite3.Connection, store: str) -> list[str]:
 
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply the migrations this database has not seen yet."""
-    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db["_migrations"].rows}
+    db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db.table("_migrations").rows}
     for fn in MIGRATIONS:
         if fn.__name__ not in done:
             with db.conn:
                 fn(db)
-                db["_migrations"].insert({"name": fn.__name__, "applied_at": schema.now()})
+                db.table("_migrations").insert({"name": fn.__name__, "applied_at": schema.now()})
 
 
 @migration
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["engines"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("engines").create(
         {"name": str, "type": str, "plugin": str, "config": str, "root_credentials_path": str,
          "default_ttl": int, "max_ttl": int, "max_leases": int, "created_at": float, "updated_at": float},
         pk="name",
     )
-    db["roles"].create(
+    db.table("roles").create(
         {"engine": str, "name": str, "params": str, "default_ttl": int, "max_ttl": int, "max_leases": int,
          "created_at": float, "updated_at": float},
         pk=("engine", "name"),
     )
-    db["secrets"].create(
+    db.table("secrets").create(
         {"path": str, "version": int, "sealed": bytes, "secret_type": str, "created_at": float,
          "created_by": str, "reason": str, "retired_at": float},
         pk=("path", "version"),
     )
-    db["policies"].create({"name": str, "rules": str, "description": str}, pk="name")
-    db["bindings"].create({"policy": str, "identity": str}, pk=("policy", "identity"))
-    db["bindings"].create_index(["identity"])
-    db["tokens"].create(
+    db.table("policies").create({"name": str, "rules": str, "description": str}, pk="name")
+    db.table("bindings").create({"policy": str, "identity": str}, pk=("policy", "identity"))
+    db.table("bindings").create_index(["identity"])
+    db.table("tokens").create(
         {"accessor": str, "token_hash": str, "identity": str, "created_at": float, "expires_at": float,
          "revoked": int, "display_name": str},
         pk="accessor",
     )
-    db["tokens"].create_index(["token_hash"], unique=True)
+    db.table("tokens").create_index(["token_hash"], unique=True)
     db.execute(
         """CREATE TABLE leases (
             lease_id TEXT PRIMARY KEY, engine TEXT NOT NULL, role TEXT NOT NULL, identity TEXT NOT NULL,
@@ -82,39 +82,39 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX leases_due ON leases(due_at) WHERE state IN ('intent', 'active', 'revoking')")
     db.execute("CREATE INDEX leases_engine ON leases(engine, role, state)")
     db.execute("CREATE INDEX leases_claimed ON leases(claimed_by) WHERE claimed_by IS NOT NULL")
-    db["audit"].create(
+    db.table("audit").create(
         {"id": int, "time": float, "identity": str, "operation": str, "path": str, "outcome": str,
          "lease_id": str, "details": str},
         pk="id",
     )
-    db["audit"].create_index(["lease_id"])
+    db.table("audit").create_index(["lease_id"])
 
 
 @migration
 def m002_rotation(db: sqlite_utils.Database) -> None:
     # A rotation in flight: the new credential is sealed here before the target is changed.
-    db["rotations"].create(
+    db.table("rotations").create(
         {"path": str, "engine": str, "sealed_new": bytes, "identity": str, "reason": str,
          "grace_period": int, "started_at": float},
         pk="path",
     )
-    db["secrets"].add_column("retire_at", float)  # end of a grace period: the value is destroyed then
+    db.table("secrets").add_column("retire_at", float)  # end of a grace period: the value is destroyed then
     db.execute("CREATE INDEX secrets_retire ON secrets(retire_at) WHERE retire_at IS NOT NULL")
-    db["rotation_schedule"].create({"path": str, "period": int, "next_at": float}, pk="path")
+    db.table("rotation_schedule").create({"path": str, "period": int, "next_at": float}, pk="path")
 
 
 @migration
 def m003_rotation_grace(db: sqlite_utils.Database) -> None:
     # A scheduled rotation keeps the previous credential for this long (an SSH CA must stay trusted).
-    db["rotation_schedule"].add_column("grace_period", int)
+    db.table("rotation_schedule").add_column("grace_period", int)
 
 
 @migration
 def m004_token_lineage(db: sqlite_utils.Database) -> None:
     # Who minted a token (revoking it revokes the tokens it minted) and whose grants bound it (JSON list).
-    db["tokens"].add_column("parent", str)
-    db["tokens"].add_column("ceilings", str)
-    db["tokens"].create_index(["parent"])
+    db.table("tokens").add_column("parent", str)
+    db.table("tokens").add_column("ceilings", str)
+    db.table("tokens").create_index(["parent"])
 
 
 @migration
@@ -122,7 +122,7 @@ def m005_audit_chain(db: sqlite_utils.Database) -> None:
     # The audit chain (audit_chain.py): each entry's position, MAC and signing key, and the chain's head.
     # Entries written before this migration keep NULLs: they are the chain's unverified prefix.
     for column in ("seq", "mac", "key_id"):
-        db["audit"].add_column(column, int if column == "seq" else str)
+        db.table("audit").add_column(column, int if column == "seq" else str)
     db.execute(
         """CREATE TABLE audit_head (
             id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, mac TEXT NOT NULL, key_id TEXT,
@@ -135,8 +135,8 @@ def m005_audit_chain(db: sqlite_utils.Database) -> None:
 @migration
 def m006_identity_quotas(db: sqlite_utils.Database) -> None:
     # Per-identity lease quotas, and the index that counts one identity's live leases of an engine.
-    db["engines"].add_column("max_leases_per_identity", int)
-    db["roles"].add_column("max_leases_per_identity", int)
+    db.table("engines").add_column("max_leases_per_identity", int)
+    db.table("roles").add_column("max_leases_per_identity", int)
     db.execute("CREATE INDEX leases_identity ON leases(engine, identity) WHERE state IN ('intent', 'active', 'revoking')")
 
 

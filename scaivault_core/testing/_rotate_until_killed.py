@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from scaivault_core import Vault, hookimpl, make_plugin_manager
+from scaivault_core import Engine, Vault, hookimpl, make_plugin_manager
 
 
 def die() -> None:
@@ -20,9 +20,9 @@ def die() -> None:
 
 def main(store: str, target: str, secret_path: str, when: str, report: str) -> None:
     module, _, name = target.partition(":")
-    engine_class = getattr(importlib.import_module(module), name)
+    engine_class: type[Engine] = getattr(importlib.import_module(module), name)
 
-    class Dying(engine_class):
+    class Dying(engine_class):  # type: ignore[misc, valid-type]  # a base named at run time
         def new_root_credentials(self, current):
             new = super().new_root_credentials(current)
             if when == "before-recorded":

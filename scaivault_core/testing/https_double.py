@@ -16,6 +16,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -96,7 +97,7 @@ def _redact(value):
     return value
 
 
-def _loggable_body(request: Request):
+def _loggable_body(request: Request) -> Any:
     if not request.body:
         return None
     content_type = request.headers.get("content-type", "")
@@ -131,6 +132,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
+    server: _Server  # the one that made this handler
 
     def log_message(self, format, *args):
         pass
@@ -162,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
 class HttpsDouble:
     """Serves one API object over HTTPS on 127.0.0.1 with a throwaway CA."""
 
-    def __init__(self, api, tls_dir: Path):
+    def __init__(self, api: Any, tls_dir: Path) -> None:
         self.tls = LoopbackTLS.create(tls_dir)
         self.ca_path = self.tls.ca
         self._server = _Server(self, self.tls.server_context())
@@ -203,7 +205,7 @@ class HttpsDouble:
         """A client SSL context that trusts only the throwaway CA."""
         return self.tls.client_context()
 
-    def client(self, **kwargs) -> httpx.Client:
+    def client(self, **kwargs: Any) -> httpx.Client:
         """An httpx client with base_url set that trusts the throwaway CA (close it after use)."""
         return httpx.Client(base_url=self.base_url, verify=self.ssl_context(), **kwargs)
 
@@ -248,7 +250,7 @@ class HttpsDouble:
                 return fault
         return None
 
-    def _respond(self, request: Request):
+    def _respond(self, request: Request) -> tuple[Any, Any, Any]:
         with self._lock:
             fault = self._take_fault(request)
             if fault is not None:

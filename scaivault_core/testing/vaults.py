@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterable
 
 from ..plugin_manager import make_plugin_manager
@@ -29,8 +30,6 @@ class VaultFactory:
 
     def close_all(self) -> None:
         for vault in self.opened:
-            try:
+            with contextlib.suppress(Exception):  # a test may have closed it, or left it half-open on purpose
                 vault.close()
-            except Exception:  # a test may have closed it, or left it half-open on purpose
-                pass
         self.opened.clear()

@@ -7,7 +7,10 @@ from typing import Callable
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.05) -> bool:
-    """Whether ``condition()`` became true within ``timeout`` seconds, asked every ``interval`` (and once at the end)."""
+    """Whether ``condition()`` became true within ``timeout`` seconds.
+
+    It is asked every ``interval``, and once more at the end.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

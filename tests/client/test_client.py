@@ -52,12 +52,14 @@ def test_errors_are_the_core_exceptions(server, client):
 
 
 def test_context_manager_revokes_when_the_body_raises(client, pg_role_exists, can_login):
-    with pytest.raises(RuntimeError, match="report failed"):
-        with client.dynamic_credentials("pg", "readonly", ttl="1h", metadata={"job": "nightly"}) as creds:
-            username = creds["username"]
-            assert can_login(creds["connection_url"])
-            assert client.lookup(creds.lease_id)["metadata"] == {"job": "nightly"}
-            raise RuntimeError("report failed")
+    with (
+        pytest.raises(RuntimeError, match="report failed"),
+        client.dynamic_credentials("pg", "readonly", ttl="1h", metadata={"job": "nightly"}) as creds,
+    ):
+        username = creds["username"]
+        assert can_login(creds["connection_url"])
+        assert client.lookup(creds.lease_id)["metadata"] == {"job": "nightly"}
+        raise RuntimeError("report failed")
     assert not pg_role_exists(username)
     assert client.lookup(creds.lease_id)["state"] == "revoked"
     assert creds["password"] not in repr(creds)

@@ -30,7 +30,7 @@ def test_concurrent_renew_and_revoke_have_one_clear_outcome(cluster, target):
         results: dict[str, tuple[int, str]] = {}
         barrier = threading.Barrier(2)
 
-        def call(what: str, client, method: str, path: str, body=None) -> None:
+        def call(what: str, client, method: str, path: str, body=None, barrier=barrier, results=results) -> None:
             barrier.wait()
             response = client.request(method, path, json=body)
             code = response.json()["error"]["code"] if response.status_code >= 400 else ""
@@ -51,7 +51,7 @@ def test_concurrent_renew_and_revoke_have_one_clear_outcome(cluster, target):
     assert all((status, code) in {(200, ""), (409, "conflict"), (400, "lease_expired")}
                for _, status, code, _ in outcomes), outcomes
     time.sleep(1.0)  # a renewal that lost the race must not land late
-    for (lease_id, username), client in zip(leases, clients * PAIRS):
+    for (lease_id, _), client in zip(leases, clients * PAIRS, strict=False):
         lease = client.get(f"/v1/dynamic/leases/{lease_id}").json()
         assert lease["state"] == "revoked", lease
         again = client.post(f"/v1/dynamic/leases/{lease_id}/renew", json={"increment": "1h"})

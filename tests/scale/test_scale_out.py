@@ -109,9 +109,10 @@ def test_three_processes_revoke_every_lease_exactly_once_through_a_sigkill(clust
     states = dict(target.query("SELECT lease_id, state FROM leases"))
     assert {lease_id: revokes.get(lease_id) for lease_id in issued} == {lease_id: 1 for lease_id in issued}
     # Leases the clients never heard of (a response lost with the victim) were revoked or rolled back, once.
-    assert all(states[l] == "revoked" and revokes[l] == 1 or states[l] == "rolled_back" and l not in revokes
-               for l in states), {l: (states[l], revokes.get(l)) for l in states if revokes.get(l, 0) > 1}
-    assert all(states[l] in ("revoked", "rolled_back") for l in claimed_by_victim)
+    assert all(states[lease_id] == "revoked" and revokes[lease_id] == 1
+               or states[lease_id] == "rolled_back" and lease_id not in revokes for lease_id in states), (
+        {lease_id: (states[lease_id], revokes.get(lease_id)) for lease_id in states if revokes.get(lease_id, 0) > 1})
+    assert all(states[lease_id] in ("revoked", "rolled_back") for lease_id in claimed_by_victim)
     assert target.lease_users_left() == []
     assert not set(issued.values()) & set(target.lease_users_left())
     print(f"\n{LEASES} leases through 3 processes (one killed holding {len(claimed_by_victim)} claims): "

@@ -65,7 +65,8 @@ def test_under_umask_000_the_home_and_files_are_still_owner_only(tmp_path):
     # While a vault is open, SQLite's -wal and -shm exist beside the store: owner-only too.
     script = ("import json, os, sys; from scaivault_core import Vault; v = Vault(sys.argv[1], start_worker=False); "
               "v.put_secret('app/x', {'a': 1}); "
-              "print(json.dumps({n: oct(os.stat(os.path.join(sys.argv[2], n)).st_mode & 0o777) for n in os.listdir(sys.argv[2])}))")
+              "home = sys.argv[2]; "
+              "print(json.dumps({n: oct(os.stat(os.path.join(home, n)).st_mode & 0o777) for n in os.listdir(home)}))")
     listing = subprocess.run([sys.executable, "-c", script, str(home / "vault.db"), str(home)], capture_output=True,
                              text=True, timeout=120, preexec_fn=lambda: os.umask(0))
     assert listing.returncode == 0, listing.stderr

@@ -47,7 +47,8 @@ def test_expensive_templates_are_refused_at_creation_while_the_server_answers(se
     pg_engine(live)
     for template in EXPENSIVE:
         answers: list[httpx.Response] = []
-        creating = threading.Thread(target=lambda: answers.append(live.admin.post(ROLES, role("costly", template))))
+        creating = threading.Thread(target=lambda answers=answers, template=template: answers.append(
+            live.admin.post(ROLES, role("costly", template))))
         creating.start()
         with httpx.Client(base_url=live.url, timeout=60) as other:  # another caller, while that role is checked
             assert other.get("/v1/health").status_code == 200, template

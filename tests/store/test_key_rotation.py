@@ -29,7 +29,7 @@ def _sealed_blobs(store) -> list[tuple[str, bytes]]:
         blobs.append((f"rotation:{pending['path']}", pending["sealed_new"]))
     after = None
     while page := store.list_leases(after=after, limit=500):
-        blobs += [(f"lease:{l.lease_id}", store.get_lease(l.lease_id)[1]) for l in page]
+        blobs += [(f"lease:{lease.lease_id}", store.get_lease(lease.lease_id)[1]) for lease in page]
         after = page[-1].lease_id
     return blobs
 

@@ -212,7 +212,8 @@ def test_claims_are_disjoint_and_a_dead_processs_claims_pass_on_after_their_dead
     assert other.expire_due() == 20
     assert target.users == {}
     assert _ok_revocations(other) == {lease_id: 1 for lease_id in leases}
-    assert all(other.lookup(l).state == LeaseState.REVOKED and other.lookup(l).claimed_by is None for l in leases)
+    assert all(other.lookup(lease_id).state == LeaseState.REVOKED and other.lookup(lease_id).claimed_by is None
+               for lease_id in leases)
 
 
 @ON_POSTGRESQL
@@ -265,4 +266,4 @@ def test_lease_rows_round_trip(make_vault, target):
     assert isinstance(sealed, bytes)
     assert vault.keyring.decrypt_json(sealed, f"lease:{lease.lease_id}")["username"] == creds.data["username"]
     page = vault.list_leases(prefix="lease_db_", limit=10)  # '_' is no wildcard here
-    assert [l.lease_id for l in page] == [creds.lease_id]
+    assert [lease.lease_id for lease in page] == [creds.lease_id]

@@ -120,7 +120,7 @@ def test_several_leases_expire_in_one_batch(kit, vault, moto_enforcing):
     leases = [vault.issue(ENGINE, "s3-read") for _ in range(6)]
     vault.clock.advance(31 * 60)
     assert vault.expire_due() == 6
-    assert {vault.lookup(l.lease_id).state for l in leases} == {LeaseState.REVOKED}
+    assert {vault.lookup(lease.lease_id).state for lease in leases} == {LeaseState.REVOKED}
     assert kit.user_names(moto_enforcing) == []
 
 

@@ -96,7 +96,7 @@ class AzureEngine(Engine):
             return {"kind": SECRET, "application_object_id": role.application_object_id,
                     "secret_name": self._name(request)}
         return {"kind": APPLICATION, "unique_name": self._name(request), "assignments": [
-            {"scope": item.scope, "name": name} for item, name in zip(role.azure_roles, self._assignment_names(request))]}
+            {"scope": item.scope, "name": name} for item, name in zip(role.azure_roles, self._assignment_names(request), strict=True)]}
 
     def create(self, request: IssueRequest) -> Issued:
         role: Role = request.role
@@ -114,7 +114,7 @@ class AzureEngine(Engine):
                           handle={"app_id": app["appId"], "key_id": password["keyId"]})
         app = self._graph.upsert_application(name, name)
         principal = self._graph.create_service_principal(app["appId"])
-        for i, (item, assignment) in enumerate(zip(role.azure_roles, self._assignment_names(request))):
+        for i, (item, assignment) in enumerate(zip(role.azure_roles, self._assignment_names(request), strict=True)):
             definition = self._arm.role_definition_id(item, f"azure_roles[{i}]")
             self._arm.assign(item.scope, assignment, definition, principal["id"])
         password = self._graph.add_password(by_object_id(app["id"]), name, end)

@@ -110,7 +110,7 @@ def check_config(config: Config) -> int:
     if not 1 <= config.propagation_timeout <= 600:
         raise InvalidConfig("config.propagation_timeout must be 1 to 600 seconds.",
                             field="config.propagation_timeout")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{0,%d}" % MAX_NAME_PREFIX, config.name_prefix):
+    if not re.fullmatch(rf"[A-Za-z0-9_.-]{{0,{MAX_NAME_PREFIX}}}", config.name_prefix):
         raise InvalidConfig(f"config.name_prefix may hold up to {MAX_NAME_PREFIX} letters, digits, '_', '.' or '-'.",
                             field="config.name_prefix")
     try:

@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from scaivault_core import LeaseOptions, Vault
+from scaivault_core import LeaseOptions, ScaiVaultError, Vault
 from scaivault_core.testing.browser import browser_problems, headless_chromium
 from scaivault_core.testing.servers import LiveServer
 
@@ -289,9 +289,11 @@ def test_needs_attention_shows_the_last_error_and_forgets(console, deployment):
     response = deployment.api("user:admin", "DELETE", f"/v1/dynamic/leases/{retried['lease_id']}")
     assert response.status_code >= 400  # the target refused; the revocation is queued for retry
     # A vault allowed a single attempt marks the other irrevocable at once (the server allows twelve, an hour).
-    with Vault(deployment.server.store, start_worker=False, lease_options=LeaseOptions(max_attempts=1)) as vault:
-        with pytest.raises(Exception):
-            vault.revoke(stuck["lease_id"])
+    with (
+        Vault(deployment.server.store, start_worker=False, lease_options=LeaseOptions(max_attempts=1)) as vault,
+        pytest.raises(ScaiVaultError),
+    ):
+        vault.revoke(stuck["lease_id"])
     assert deployment.lease(stuck["lease_id"])["state"] == "irrevocable"
 
     console.sign_in("user:admin", start="/ui/attention")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from scaivault_core import InvalidConfig
+from scaivault_core import InvalidConfig, ScaiVaultError
 from scaivault_core.rest import create_app
 from scaivault_console.console import CSP, safe_next
 
@@ -283,7 +283,7 @@ def irrevocable(vault, target):
     """A lease whose revocation failed on its only attempt (the vault allows one here)."""
     lease = vault.as_identity("sa:app").issue("mem", "ro")
     target.down = True
-    with pytest.raises(Exception):
+    with pytest.raises(ScaiVaultError):
         vault.revoke(lease.lease_id)
     target.down = False
     assert vault.lookup(lease.lease_id).state == "irrevocable"

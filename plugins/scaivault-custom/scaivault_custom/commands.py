@@ -7,6 +7,7 @@ given or printed first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -62,10 +63,8 @@ def run_command(argv: list[str], document: dict[str, Any], *, what: str, timeout
 
 def _kill(proc: subprocess.Popen) -> bytes:
     """Kill the command and everything it started (its own process group); what it wrote to stderr."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     try:
         return proc.communicate(timeout=5)[1]
     except subprocess.TimeoutExpired:

@@ -1,4 +1,5 @@
-"""A local double of the Google Cloud APIs scaivault-gcp calls, served by scaivault_core.testing.https_double.HttpsDouble.
+"""A local double of the Google Cloud APIs scaivault-gcp calls, served by
+scaivault_core.testing.https_double.HttpsDouble.
 
 One host stands in for three: the OAuth 2.0 token endpoint (oauth2.googleapis.com), IAM v1
 service-account keys (iam.googleapis.com) and the IAM Service Account Credentials API v1
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import itertools
 import json
 import re
 import secrets
@@ -427,7 +429,7 @@ class GcpApi:
             # Field reports: an unknown account is this 404, whatever the caller may do.
             return api_error(404, f"Not found; Gaia id not found for email {account}")
         chain = [token.email] + [d.rsplit("/", 1)[-1] for d in body.get("delegates") or []] + [target.email]
-        for caller, callee in zip(chain, chain[1:]):
+        for caller, callee in itertools.pairwise(chain):
             permission = ("iam.serviceAccounts.getAccessToken" if callee == target.email
                           else "iam.serviceAccounts.implicitDelegation")
             if not self._allowed(caller, permission, self._account("-", callee)):

@@ -10,6 +10,7 @@ username and password). ``test_real_server.py`` runs the same cycle against a re
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import types
@@ -230,10 +231,8 @@ def make_vault(tmp_path, clock):
 
     yield make
     for vault in opened:
-        try:
+        with contextlib.suppress(Exception):
             vault.close()
-        except Exception:
-            pass
 
 
 def store_root(vault: Vault, root: dict[str, str], engine: str = ENGINE) -> None:

@@ -82,7 +82,7 @@ def test_many_leases_expire_in_one_pass(vault, server, readonly, database, clock
     clock.advance(301)
     assert vault.expire_due() == 5
 
-    for item, conn in zip(issued, held):
+    for item, conn in zip(issued, held, strict=True):
         assert vault.lookup(item.lease_id).state == "revoked"
         assert_gone(server, item.data, conn)
 

@@ -40,7 +40,8 @@ class Target:
     admin_password: str
 
     def admin_url(self, database: str | None = None) -> str:
-        return f"postgresql://postgres:{quote(self.admin_password, safe='')}@{self.host}:{self.port}/{database or self.database}"
+        password = quote(self.admin_password, safe="")
+        return f"postgresql://postgres:{password}@{self.host}:{self.port}/{database or self.database}"
 
     def connection_url(self) -> str:
         """The engine's connection_url template, as the guide writes it."""

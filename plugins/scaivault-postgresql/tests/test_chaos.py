@@ -55,7 +55,7 @@ def test_random_sigkills_leave_target_and_records_consistent(tmp_path, scram, co
     try:
         for _ in range(ROUNDS):
             process = server.process
-            killer = threading.Timer(rng.uniform(0.1, 1.5), lambda: process.send_signal(signal.SIGKILL))
+            killer = threading.Timer(rng.uniform(0.1, 1.5), process.send_signal, args=(signal.SIGKILL,))
             killer.start()
             with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
                 while process.poll() is None:

@@ -44,7 +44,7 @@ def test_target_down_during_issue(vault, clock, proxy, scram):
     proxy.start()
     clock.advance(1)
     vault.expire_due()  # the intent (did the CREATE reach the server? unknown) is undone once it is back
-    assert [l.state for l in vault.list_leases(engine="support-db")] == [LeaseState.ROLLED_BACK]
+    assert [lease.state for lease in vault.list_leases(engine="support-db")] == [LeaseState.ROLLED_BACK]
 
 
 def test_target_down_during_revocation_is_retried_until_it_is_back(vault, clock, proxy, scram):

@@ -4,6 +4,7 @@ when their role changes, and a process killed mid-refill leaves no role behind."
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -63,10 +64,8 @@ def pool_dropped_after(vault_factory):
     another test's reconcile would see the pooled roles (marked as support-db's) as orphans."""
     yield
     for vault in vault_factory.opened:
-        try:
+        with contextlib.suppress(Exception):  # closed, or the role already gone
             vault.delete_role("support-db", ROLE)
-        except Exception:  # closed, or the role already gone
-            pass
 
 
 def test_pooled_roles_cannot_log_in_until_issued(vault_factory, scram, configure, pool_dropped_after):
@@ -125,9 +124,11 @@ def test_role_change_drops_the_pool(vault_factory, trust_db, configure):
     new = pooled(trust_db)
     assert len(new) == 3 and not new & old
     issued = vault.issue("support-db", ROLE)
-    with psycopg.connect(issued.data["connection_url"]) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT * FROM reports")  # the new role's grants, not the old one's
+    with (
+        psycopg.connect(issued.data["connection_url"]) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("SELECT * FROM reports")  # the new role's grants, not the old one's
 
     vault.delete_role("support-db", ROLE)
     assert pooled(trust_db) == set()

@@ -42,7 +42,10 @@ class Target:
 
 
 def target_from_config(config: Any) -> Target:
-    """The target from ``host``/``port``/``db``/``tls``, or from ``connection_url``; ``invalid_config`` if both or neither."""
+    """The target from ``host``/``port``/``db``/``tls``, or from ``connection_url``.
+
+    ``invalid_config`` if both or neither.
+    """
     if config.connection_url and config.host:
         raise InvalidConfig("Give config.connection_url or config.host, not both.", field="config.connection_url")
     if not config.connection_url:

@@ -113,7 +113,7 @@ class RedisEngine(Engine):
             return info, {c.lower() for c in client.acl_cat()} | {"all"}  # ACL CAT does not list @all
 
         info, categories = self._root.call(known)
-        entries = dict(zip(bases, info))
+        entries = dict(zip(bases, info, strict=True))  # one entry per name asked (nil for an unknown one)
         unknown = [name for name in sorted(rules.commands) if not _known_command(name, entries)]
         unknown += [f"@{name}" for name in sorted(rules.categories - categories)]
         if unknown:
@@ -233,6 +233,6 @@ def _passwords(getuser: Any) -> list[str]:
     if isinstance(getuser, dict):
         return list(getuser.get("passwords") or [])
     if isinstance(getuser, list):
-        fields = dict(zip(getuser[::2], getuser[1::2]))
+        fields = dict(zip(getuser[::2], getuser[1::2], strict=False))
         return list(fields.get("passwords") or [])
     return []

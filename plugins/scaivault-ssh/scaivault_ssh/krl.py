@@ -6,6 +6,7 @@ is enough to refuse a revoked certificate at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import tempfile
@@ -80,10 +81,8 @@ def write_krl(path: str | os.PathLike[str], data: bytes) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:

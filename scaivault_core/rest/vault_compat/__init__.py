@@ -25,7 +25,8 @@ __all__ = ["mount", "PATHS", "VaultPath"]
 def mount(app: Starlette, max_body_bytes: int) -> None:
     """Serve the compatible paths after every route ``app`` already has, and Vault's 404 for an unknown path
     asked by a Vault client (one sending ``X-Vault-Token``) outside the native API's first path segments."""
-    native_roots = {_root(r.path) for r in app.router.routes if getattr(r, "path", "").startswith("/v1/")}
+    paths = [getattr(r, "path", "") for r in app.router.routes]  # a Mount or a plugin's route may have none
+    native_roots = {_root(path) for path in paths if path.startswith("/v1/")}
     native_roots -= {"sys", "auth", ""}  # Vault's own namespaces, where native paths live too
     app.router.routes.extend(route(p.path, p.methods, max_body_bytes, auth=p.auth) for p in PATHS)
     app.router.default = _NotFound(app.router.default, native_roots)

@@ -23,7 +23,10 @@ if not os.path.isdir(directory):
 path = os.path.join(directory, "users.json")
 with open(os.path.join(directory, "lock"), "a") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
-    state = json.load(open(path)) if os.path.exists(path) else {"admin_token": None, "users": {}}
+    state = {"admin_token": None, "users": {}}
+    if os.path.exists(path):
+        with open(path) as saved:
+            state = json.load(saved)
     users = state["users"]
     root = doc.get("root_credentials")
     if state["admin_token"] and root is not None and root.get("admin_token") != state["admin_token"]:
