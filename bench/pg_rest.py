@@ -6,12 +6,14 @@ them all, from 1 or 4 client threads on kept-alive connections; issue and revoke
 separately. The arms, in turn within each round:
 
 - raw: the same rendered statements with psycopg, one statement per call and a transaction per
-  credential (as OpenBao and our engine run them), on 1 or 4 connections;
+  credential (as OpenBao runs them), on 1 or 4 connections;
+- one-trip raw: each credential's statements as one multi-statement query, as our engine sends
+  them; our own cost is measured against this one, which pays no extra round trips;
 - ours: one ``scaivault server`` process on a SQLite store, over REST;
 - OpenBao: ``bao server -dev`` with its ``postgresql-database-plugin``, the same creation and
   revocation statements, over its REST API (skipped when ``bao`` is not installed).
 
-Our own cost per credential is the time one client waits beyond raw's; the CPU figures are the
+Our own cost per credential is the time one client waits beyond one-trip raw's; the CPU figures are the
 server process's own (user + system), which the machine's other load does not change.
 """
 
@@ -47,18 +49,23 @@ def in_transaction(conn: psycopg.Connection, statements: list[str]) -> None:
                 raise
 
 
-def raw(target: PgTarget, count: int, clients: int) -> Phases:
+def one_trip(conn: psycopg.Connection, statements: list[str]) -> None:
+    """The statements as one multi-statement query: one round trip, one implicit transaction."""
+    conn.execute("; ".join(statements))  # type: ignore[arg-type]  # rendered statements, as the engine sends
+
+
+def raw(target: PgTarget, count: int, clients: int, send: Any = in_transaction) -> Phases:
     """The limit: the same rendered statements with psycopg, a transaction per credential."""
     templates = Templates()
 
     def issue(conn: psycopg.Connection) -> dict[str, Any]:
         variables = {"name": generate_username(target.role, 63), "password": random_password(),
                      "expiration": expiration(), "ttl_seconds": 3600}
-        in_transaction(conn, [templates.render(s, variables) for s in CREATION])
+        send(conn, [templates.render(s, variables) for s in CREATION])
         return variables
 
     def revoke(conn: psycopg.Connection, variables: dict[str, Any]) -> None:
-        in_transaction(conn, [templates.render(s, variables) for s in REVOCATION])
+        send(conn, [templates.render(s, variables) for s in REVOCATION])
 
     return phased(count, clients, lambda: psycopg.connect(target.url, autocommit=True), issue, revoke)
 
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         token = vault.create_admin_token()
         vault.close()
         srv = stack.enter_context(server(store))
-        contenders: dict[Any, Any] = {}
+        contenders: dict[Any, Any] = {"one trip": lambda: raw(target, args.count, 1, one_trip).figures()}
         for n in CLIENTS:
             contenders["raw", n] = lambda n=n: raw(target, args.count, n).figures()
             contenders["ours", n] = lambda n=n: ours(srv, token, target.role, args.count, n).figures()
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             for n in CLIENTS:
                 contenders["openbao", n] = lambda n=n: theirs(bao, target.role, args.count, n).figures()
         for name, fn in contenders.items():  # warm every arm's connections and caches
-            if name[0] != "raw":
+            if name[0] not in ("raw", "one trip"):
                 fn()
         result = {k: Phases(*v) for k, v in
                   interleaved_medians(args.runs, contenders, lambda: between(target)).items()}
@@ -143,12 +150,17 @@ def rows(result: dict[Any, Phases], count: int) -> list[Row]:
         Row("2", "  revoke, 4 clients (raw: 4 connections)", ours4.revoke_rate, "creds/s",
             result["raw", 4].revoke_rate),
     ]
-    ours_issue_ms = 1000 / ours1.issue_rate - 1000 / raw1.issue_rate
-    ours_revoke_ms = 1000 / ours1.revoke_rate - 1000 / raw1.revoke_rate
+    # Against raw sending each credential's statements in one round trip, as the engine does: raw
+    # one statement per call pays four or five more round trips, which would hide our own cost.
+    trip = result["one trip"]
+    ours_issue_ms = 1000 / ours1.issue_rate - 1000 / trip.issue_rate
+    ours_revoke_ms = 1000 / ours1.revoke_rate - 1000 / trip.revoke_rate
     table += [
-        Row("2", "  our own cost per issue (1 client, beyond raw)", ours_issue_ms, "ms", goal="≤ 0.7 ms",
+        Row("2", "  raw with one round trip per credential: issue", trip.issue_rate, "creds/s", raw1.issue_rate),
+        Row("2", "  raw with one round trip per credential: revoke", trip.revoke_rate, "creds/s", raw1.revoke_rate),
+        Row("2", "  our own cost per issue (1 client, beyond one-trip raw)", ours_issue_ms, "ms", goal="≤ 0.7 ms",
             met=ours_issue_ms <= 0.7),
-        Row("2", "  our own cost per revoke (1 client, beyond raw)", ours_revoke_ms, "ms", goal="≤ 0.5 ms",
+        Row("2", "  our own cost per revoke (1 client, beyond one-trip raw)", ours_revoke_ms, "ms", goal="≤ 0.5 ms",
             met=ours_revoke_ms <= 0.5),
     ]
     if ("openbao", 1) in result:
