@@ -88,7 +88,14 @@ for name in ("scaivault", "scaivault_core"):
 def no_secret_leaks(request):
     """Fails the test if anything it produced shows a secret in clear."""
     WATCH.reset()
+    # The scaivault command's logging setup (a CLI command run in-process) stops its loggers
+    # propagating to the root, where the watch listens: put them back for the next test.
+    loggers = [logging.getLogger(name) for name in ("scaivault", "uvicorn")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
     yield
+    for logger, (handlers, level, propagate) in zip(loggers, saved):
+        logger.handlers, logger.propagate = handlers, propagate
+        logger.setLevel(level)
     leaked = WATCH.leaks()
     WATCH.reset()
     if leaked:

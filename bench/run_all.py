@@ -26,6 +26,9 @@ BENCHMARKS = {
     "memory_overhead": ["--pairs", "20", "--runs", "1"],
     "redis_issue_revoke": ["--count", "20", "--runs", "1"],
     "scale_out": ["--pairs", "6", "--runs", "1", "--clients", "3"],  # rows "S": beyond the issue's table
+    "pg_pool_issue": ["--issues", "3", "--runs", "1"],  # rows "P2", "P3", "L": warm pools and scale (issue 21)
+    "pg_revoke_prefix": ["--leases", "50", "--runs", "1"],
+    "pg_expiry_lag": ["--seconds", "2", "--ttl", "1s"],
 }
 DOCS = BENCH.parent / "docs" / "performance.md"
 PLOT = BENCH.parent / "docs" / "performance-startup.png"

@@ -6,8 +6,8 @@ from .durations import format_duration, parse_duration
 from .engine import (Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed, command_field,
                      directory_field, environment_field, file_field)
 from .errors import (AccessDenied, Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig,
-                     InvalidRequest, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded,
-                     RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
+                     InvalidRequest, JobNotFound, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied,
+                     QuotaExceeded, RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
 from .hookspecs import hookimpl
 from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
@@ -23,10 +23,11 @@ __all__ = [
     "Engine", "EngineContext", "IssueRequest", "Issued", "LeaseLimits", "NoFields", "Renewed",
     "command_field", "directory_field", "environment_field", "file_field",
     "Conflict", "EngineError", "EngineNotFound", "EngineUnreachable", "InvalidConfig", "InvalidRequest",
-    "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
+    "JobNotFound", "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
     "ScaiVaultError", "TTLExceedsMax", "Unauthenticated", "AccessDenied", "Unavailable",
     "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
     "make_plugin_manager", "Explanation", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
+    "ScaiVaultClient", "AsyncScaiVaultClient", "AsyncVault", "DynamicCredentials",  # loaded on first use (below)
 ]
 
 # Kits that only some plugins need (SQL statement roles, connection URLs, the HTTP client of the
@@ -34,7 +35,11 @@ __all__ = [
 # Loaded on first use, so that embedding the core or starting the server never imports what it
 # does not use: the front-end pieces plugins may extend (``Operation``, an operation for
 # ``register_routes``; ``run_operation``, to run one from a command added through ``register_commands``).
-_LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation")}
+# The clients (httpx) and the asyncio facade load on first use too: an application that embeds the
+# vault pays for neither.
+_LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation"),
+         "ScaiVaultClient": ("client", "ScaiVaultClient"), "AsyncScaiVaultClient": ("client", "AsyncScaiVaultClient"),
+         "AsyncVault": ("async_vault", "AsyncVault"), "DynamicCredentials": ("credentials", "DynamicCredentials")}
 
 
 def __getattr__(name: str):

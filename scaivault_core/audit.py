@@ -1,7 +1,8 @@
 """The audit log: one structured event per operation on a secret or lease, values only as keyed hashes.
 
 Every event is signed onto a chain (``audit_chain``), so an edited, deleted or reordered entry is
-detected by ``verify``.
+detected by ``verify``. An event recorded while a request is handled carries its id in
+``details.request_id`` (signed with the rest), the id its log lines carry too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .audit_chain import AuditChain, Report, verify
 from .crypto import Keyring
 from .durations import parse_duration
 from .errors import InvalidRequest
+from .logs import request_id
 from .models import AuditEvent
 from .observers import tell
 from .store import Store
@@ -33,6 +35,7 @@ class Auditor:
         """Append one event. ``secrets`` are stored as keyed hashes, never in clear."""
         if secrets:
             details["hashes"] = {k: self._keyring.mac(v) for k, v in secrets.items()}
+        details.setdefault("request_id", request_id())
         event = AuditEvent(self._clock.time(), identity, operation, path, outcome, lease_id,
                            {k: v for k, v in details.items() if v is not None})
         self._store.append_audit(event, self.chain)

@@ -15,27 +15,29 @@ the lease is revoked on exit, also when the body raises, and can be renewed in t
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 import os
 import ssl
-import threading
-import time
-from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncContextManager, AsyncIterator, Callable, ContextManager, Iterator
 
-import attrs
 import httpx
 
 from .api import OPERATIONS, Operation, VaultAPI
-from .durations import parse_duration
-from .errors import ALL_ERRORS, ScaiVaultError, Unavailable
+from .api.jobs import Waiting, follow as follow_job
+from .api.paging import follow, follow_async
+from .api.table import paged_list
+from .credentials import DynamicCredentials, held, held_async
+from .errors import ALL_ERRORS, InvalidConfig, JobStillRunning, ScaiVaultError, Unavailable
+from .hvac_names import add_hvac_names
+from .logs import REQUEST_ID_HEADER, request_id
 
-__all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "ScaiVaultClient", "ServerUnreachable",
+__all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "JobStillRunning", "ScaiVaultClient", "ServerUnreachable",
            "error_from_response"]
 
 log = logging.getLogger("scaivault.client")
+
 _BY_CODE: dict[str, type[ScaiVaultError]] = {}
 for _cls in ALL_ERRORS:
     _BY_CODE.setdefault(_cls.code, _cls)
@@ -76,8 +78,17 @@ class _Calls:
     docstring of the ``VaultAPI`` method of the same name and sends the request its operation declares.
     """
 
+    _request_timeout: Any = httpx.USE_CLIENT_DEFAULT  # with_timeout() sets it for one view of the client
+
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         raise NotImplementedError
+
+    def with_timeout(self, seconds: float | None) -> Any:
+        """The same client (sharing its connections) whose calls wait ``seconds`` for an answer (None: forever):
+        ``client.with_timeout(300).revoke_prefix("lease_", engine="pg")``. Close the original, not the view."""
+        view = copy.copy(self)
+        view._request_timeout = seconds
+        return view
 
     def _operation(self, op: Operation, path: dict[str, str], query: dict[str, Any] | None = None,
                    body: Any = None) -> Any:
@@ -104,6 +115,7 @@ def _method(op: Operation) -> Callable[..., Any]:
 
 for _op in OPERATIONS:
     setattr(_Calls, _op.name, _method(_op))
+add_hvac_names(_Calls)
 
 
 def _result(response: httpx.Response) -> Any:
@@ -123,20 +135,41 @@ def _unreachable(address: str, exc: httpx.TransportError) -> ServerUnreachable:
 
 
 def _verify(verify: Any) -> Any:
-    """httpx's ``verify``, also taking a CA bundle path (which httpx itself no longer does)."""
-    if isinstance(verify, (str, os.PathLike)):
-        return ssl.create_default_context(cafile=os.fspath(verify))
-    return verify
+    """httpx's ``verify``, also taking a CA bundle path (which httpx itself no longer does); a bundle that
+    cannot be used is ``invalid_config`` saying why, before any request."""
+    if not isinstance(verify, (str, os.PathLike)):
+        return verify
+    path = os.fspath(verify)
+    try:
+        return ssl.create_default_context(cafile=path)
+    except ssl.SSLError:  # before OSError, which it is a kind of
+        reason = "it holds no PEM certificate"
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+    raise InvalidConfig(f"Cannot use the CA bundle {path}: {reason}. Give the PEM file of the CA that signed the "
+                        "server's certificate (--ca-cert, SCAIVAULT_CACERT).", field="ca_cert")
 
 
 def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def _traced() -> dict[str, str] | None:
+    """The request id of the work this call is part of (a CLI command, a server's request), sent on: the
+    server's log lines and audit entries for the call then carry the same id."""
+    rid = request_id()
+    return {REQUEST_ID_HEADER: rid} if rid else None
+
+
+def _sent(method: str, path: str, response: httpx.Response) -> httpx.Response:
+    log.debug("%s %s %s", method, path, response.status_code)  # the path only: no query, no body
+    return response
+
+
 class ScaiVaultClient(_Calls):
     """A synchronous client. ``verify``: True (system CAs), False, a CA bundle path, or an SSL context."""
 
-    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
+    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float | None = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.address = address.rstrip("/")
         self._http = httpx.Client(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
@@ -154,62 +187,42 @@ class ScaiVaultClient(_Calls):
     def close(self) -> None:
         self._http.close()
 
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> Iterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``for lease in client.iterate("list_leases", engine="pg")``; ``limit`` sets the page size."""
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow(lambda **after: method(*args, **{**arguments, **after}), op.items)
+
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            response = _sent(method, path, self._http.request(method, path, json=json, params=params, headers=_traced(),
+                                                              timeout=self._request_timeout))
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)
 
-    @contextmanager
+    def wait_job(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Follow a job (``revoke_prefix(..., sync=False)``) until it ends: its ``result``, what the synchronous
+        call answers. A failed job raises its error; still running after ``timeout`` s raises ``JobStillRunning``.
+        ``progress(job)`` hears each state polled."""
+        return follow_job(self.get_job, job_id, timeout, interval=interval, progress=progress)
+
     def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> Iterator["DynamicCredentials"]:
+                            renew: bool = False, **params: Any) -> ContextManager[DynamicCredentials]:
         """Issue credentials for the block and revoke them after it, also when it raises.
 
         With ``renew=True`` a background thread renews the lease at about 2/3 of its TTL until the
         block ends (for workers that outlive the TTL).
         """
-        creds = DynamicCredentials.from_issue(self.issue(engine, role, ttl=ttl, metadata=metadata, **params))
-        stop = threading.Event()
-        worker = None
-        if renew and creds.renewable:
-            worker = threading.Thread(target=self._keep_renewed, args=(creds, stop), daemon=True,
-                                      name=f"scaivault-renew-{creds.lease_id}")
-            worker.start()
-        try:
-            yield creds
-        except BaseException:
-            self._finish(creds, stop, worker, quiet=True)
-            raise
-        self._finish(creds, stop, worker, quiet=False)
-
-    def _finish(self, creds: "DynamicCredentials", stop: threading.Event, worker: threading.Thread | None,
-                quiet: bool) -> None:
-        stop.set()
-        if worker is not None:
-            worker.join()
-        try:
-            self.revoke(creds.lease_id)
-        except ScaiVaultError as exc:
-            if not quiet:
-                raise
-            # The body's exception is the one the caller needs; the server retries a failed revocation.
-            log.warning("revoking %s after an error failed: %s", creds.lease_id, exc.code)
-
-    def _keep_renewed(self, creds: "DynamicCredentials", stop: threading.Event) -> None:
-        while not stop.wait(creds.seconds_until_renewal()):
-            try:
-                outcome = self.renew(creds.lease_id, increment=creds.period)
-            except ScaiVaultError as exc:
-                outcome = exc
-            if not creds.record_renewal(outcome):
-                return
+        return held(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
 
 
 class AsyncScaiVaultClient(_Calls):
     """The asyncio client: the same methods, each returning an awaitable."""
 
-    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float = 30.0,
+    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float | None = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.address = address.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
@@ -227,98 +240,30 @@ class AsyncScaiVaultClient(_Calls):
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> AsyncIterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``async for lease in client.iterate("list_leases", engine="pg")``."""
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow_async(lambda **after: method(*args, **{**arguments, **after}), op.items)
+
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = await self._http.request(method, path, json=json, params=params)
+            response = _sent(method, path, await self._http.request(method, path, json=json, params=params,
+                                                                    headers=_traced(), timeout=self._request_timeout))
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)
 
-    @asynccontextmanager
-    async def dynamic_credentials(self, engine: str, role: str, ttl: Any = None,
-                                  metadata: dict[str, Any] | None = None, renew: bool = False,
-                                  **params: Any) -> AsyncIterator["DynamicCredentials"]:
+    async def wait_job(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
+                       progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Follow a job until it ends, as ``ScaiVaultClient.wait_job``."""
+        waiting = Waiting(timeout, interval, progress)
+        while not waiting.ended(job := await self.get_job(job_id)):
+            await asyncio.sleep(waiting.pause())
+        return job["result"]
+
+    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
+                            renew: bool = False, **params: Any) -> AsyncContextManager[DynamicCredentials]:
         """Issue credentials for the block and revoke them after it; ``renew=True`` renews in a task."""
-        creds = DynamicCredentials.from_issue(await self.issue(engine, role, ttl=ttl, metadata=metadata, **params))
-        task = asyncio.create_task(self._keep_renewed(creds)) if renew and creds.renewable else None
-        try:
-            yield creds
-        except BaseException:
-            await self._finish(creds, task, quiet=True)
-            raise
-        await self._finish(creds, task, quiet=False)
-
-    async def _finish(self, creds: "DynamicCredentials", task: asyncio.Task | None, quiet: bool) -> None:
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception as exc:  # the renewal task died of a bug; the lease still gets revoked
-                log.warning("renewing %s stopped: %s", creds.lease_id, type(exc).__name__)
-        try:
-            await self.revoke(creds.lease_id)
-        except ScaiVaultError as exc:
-            if not quiet:
-                raise
-            log.warning("revoking %s after an error failed: %s", creds.lease_id, exc.code)
-
-    async def _keep_renewed(self, creds: "DynamicCredentials") -> None:
-        while True:
-            await asyncio.sleep(creds.seconds_until_renewal())
-            try:
-                outcome = await self.renew(creds.lease_id, increment=creds.period)
-            except ScaiVaultError as exc:
-                outcome = exc
-            if not creds.record_renewal(outcome):
-                return
-
-
-@attrs.define
-class DynamicCredentials:
-    """One lease's credentials: ``creds["password"]`` reads ``data``; the repr never shows it."""
-
-    lease_id: str
-    data: dict[str, Any] = attrs.field(repr=False)
-    lease_duration: str
-    renewable: bool
-    expires_at: str
-    period: int = 0  # seconds of the first TTL: each renewal adds this much
-    renewals: int = 0
-    capped: bool = False
-    renewal_error: ScaiVaultError | None = None
-
-    @classmethod
-    def from_issue(cls, body: dict[str, Any]) -> "DynamicCredentials":
-        return cls(body["lease_id"], body["data"], body["lease_duration"], body["renewable"], body["expires_at"],
-                   parse_duration(body["lease_duration"], "lease_duration") or 0)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def seconds_left(self) -> float:
-        return datetime.fromisoformat(self.expires_at).timestamp() - time.time()
-
-    def seconds_until_renewal(self) -> float:
-        """Renew once 2/3 of a TTL has passed (a third of the period left); sooner after a failed attempt."""
-        if self.renewal_error is not None:
-            return min(5.0, max(self.seconds_left() / 10, 0.1))
-        return max(0.0, self.seconds_left() - self.period / 3)
-
-    def record_renewal(self, outcome: dict[str, Any] | ScaiVaultError) -> bool:
-        """Take in one renewal's answer (or error); whether renewing should go on."""
-        if isinstance(outcome, ScaiVaultError):
-            self.renewal_error = outcome
-            final = outcome.code in ("lease_expired", "lease_not_found", "permission_denied")
-            return not final and self.seconds_left() > 0
-        self.expires_at, self.lease_duration = outcome["expires_at"], outcome["lease_duration"]
-        if outcome.get("data"):  # the engine re-issued the credential (a re-signed certificate)
-            self.data = {**self.data, **outcome["data"]}
-        self.renewals += 1
-        self.renewal_error = None
-        self.capped = bool(outcome.get("capped"))
-        return not self.capped  # at the max_ttl ceiling: nothing more to gain
+        return held_async(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)

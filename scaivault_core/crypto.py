@@ -109,11 +109,11 @@ def decode_keys(text: str) -> list[bytes]:
         raise InvalidConfig("The vault key is not valid base64.") from None
 
 
-def load_keyring(key_file: Path | None, *, create: bool) -> Keyring:
-    """The keyring from ``SCAIVAULT_KEY`` or ``key_file``; a new key file when ``create`` is set."""
-    env = os.environ.get("SCAIVAULT_KEY")
-    if env:
-        return Keyring(decode_keys(env))
+def load_keyring(key_file: Path | None, *, create: bool, key: str | None = None) -> Keyring:
+    """The keyring from ``key`` (the operator's ``SCAIVAULT_KEY``) or ``key_file``; a new key file when
+    ``create`` is set."""
+    if key:
+        return Keyring(decode_keys(key))
     if key_file is None:
         raise InvalidConfig("No vault key: set SCAIVAULT_KEY or give a key file.")
     if not os.path.lexists(key_file):

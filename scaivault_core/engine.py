@@ -11,6 +11,9 @@ Lifecycle of one lease, as the core drives it::
     ...                                    # lease active; renew() on request
     engine.revoke_many([handle, ...])      # at expiry or on request, retried until it succeeds
 
+A role may keep a pool of users made ahead of time (``create_pooled``, in the background, as
+intents too); an issue then takes one and calls ``activate`` on it instead of ``create``.
+
 If the process dies between ``plan`` and the lease being recorded, the core later calls
 ``revoke(handle)`` for the intent, so ``revoke`` must succeed when the credential was never
 created ("already gone" is success).
@@ -305,6 +308,31 @@ class Engine(abc.ABC):
         """
         raise NotImplementedError
 
+    # -- pools of users made ahead of time (optional) --------------------------------------
+
+    def create_pooled(self, requests: list[IssueRequest]) -> list[Issued]:
+        """Create users for a role's pool (its ``pool_size``): with the role's rights, but unusable.
+
+        The core records each request's planned handle as an intent first, as for an issue, and
+        calls this from a background worker in batches. ``request.password`` is a throwaway the core
+        never keeps, and ``request.expires_at`` a placeholder: until ``activate``, nobody may be able
+        to log in as the user with any password or none (PostgreSQL: ``NOLOGIN`` and no password;
+        MySQL: the account locked). Create all of them or none: raise, and the core revokes the
+        planned handles. Each returned ``Issued.handle`` is merged over the planned one (its
+        ``data`` is ignored). An engine that does not override this keeps no pools, and a role of
+        it with a ``pool_size`` is refused with ``invalid_config``.
+        """
+        raise NotImplementedError
+
+    def activate(self, handle: dict[str, Any], request: IssueRequest) -> Issued:
+        """Make a pooled user usable as ``request`` asks: its new password and its expiry.
+
+        ``handle`` is the pooled user's (``request.username`` is its name). One statement where the
+        target allows, since this is what an issue from the pool waits for. Return the credential
+        as ``create`` would. On failure raise: the core revokes the user.
+        """
+        raise NotImplementedError
+
     # -- root credential rotation ----------------------------------------------------------
 
     def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any] | None:
@@ -317,3 +345,13 @@ class Engine(abc.ABC):
 
     def retire_root_credentials(self, old: dict[str, Any]) -> None:
         """Invalidate a previous root credential at the end of its grace period, where that is separate."""
+
+
+def keeps_pools(engine: Engine) -> bool:
+    """Whether an engine can keep warm pools: it implements ``create_pooled``."""
+    return type(engine).create_pooled is not Engine.create_pooled
+
+
+def pool_size(engine: Engine, role: Any) -> int:
+    """How many users ``role`` keeps ready: its ``pool_size`` field, 0 where the engine keeps no pools."""
+    return (getattr(role, "pool_size", 0) or 0) if keeps_pools(engine) else 0

@@ -13,7 +13,7 @@ from .auth import Authorizer
 from .audit import Auditor
 from .converter import structure
 from .durations import format_duration, parse_duration
-from .engine import ENGINE_TYPES, Engine, EngineContext
+from .engine import ENGINE_TYPES, Engine, EngineContext, keeps_pools
 from .errors import (Conflict, EngineNotFound, InvalidConfig, InvalidRequest, PermissionDenied, RoleNotFound,
                      ScaiVaultError)
 from .models import EngineRecord, RoleRecord
@@ -48,6 +48,9 @@ class EngineManager:
         self._live: dict[str, LiveEngine] = {}
         self._roles: dict[tuple[str, str], tuple[float, RoleRecord, Any]] = {}
         self._lock = threading.RLock()
+        # Called with (engine, role) when a role changes or goes, (engine, None) before an engine is
+        # re-pointed or goes: the pools (pools.py) drop the users made from what is no longer there.
+        self.pools_changed: Callable[[str, str | None], None] = lambda engine, role: None
 
     # -- engines -------------------------------------------------------------------------------
 
@@ -126,6 +129,8 @@ class EngineManager:
             for path in dict.fromkeys((old.root_credentials_path, record.root_credentials_path)):
                 self._require_caller_reads_root(identity, path, "Changing an engine's config")
         self._require_root_grant(record)
+        if record.config != old.config:
+            self.pools_changed(name, None)  # pooled users stand in the target as the old config reached it
         engine = self._connect_and_store(record, cls, self._store.update_engine)
         self._replace(name, LiveEngine(record, engine))
         self._audit.record(identity, "engine.update", engine_path(name))
@@ -145,6 +150,7 @@ class EngineManager:
     def delete(self, identity: str, name: str) -> None:
         self._auth.require(identity, engine_path(name), "delete")
         self.record(name)
+        self.pools_changed(name, None)
         live = self._store.count_live_leases(name)
         if live:
             raise Conflict(
@@ -358,6 +364,7 @@ class EngineManager:
         self._audit.record(identity, "role.create" if create else "role.update", role_path(engine_name, name))
         with self._lock:
             self._roles[(engine_name, name)] = (now, record, typed)
+        self.pools_changed(engine_name, name)
         return record
 
     @staticmethod
@@ -377,6 +384,9 @@ class EngineManager:
         for field in type(engine).template_fields:
             self._templates.validate(field, template_list(getattr(typed, field, None)), allowed, engine)
         engine.validate_role(typed)
+        if getattr(typed, "pool_size", 0) and not keeps_pools(engine):
+            raise InvalidConfig(f"The {engine.plugin} engine keeps no warm pools: leave pool_size out.",
+                                field="pool_size")
         return typed
 
     def role(self, engine_name: str, name: str) -> tuple[RoleRecord, Any]:
@@ -418,6 +428,7 @@ class EngineManager:
         with self._lock:
             self._roles.pop((engine_name, name), None)
         self._audit.record(identity, "role.delete", role_path(engine_name, name))
+        self.pools_changed(engine_name, name)
 
 
 def _valid_name(name: Any) -> bool:

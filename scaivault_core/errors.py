@@ -82,6 +82,11 @@ class LeaseNotFound(NotFound):
     default_message = "No lease has that id."
 
 
+class JobNotFound(NotFound):
+    code, status = "job_not_found", 404
+    default_message = "No job has that id."
+
+
 class LeaseExpired(InvalidRequest):
     code, status = "lease_expired", 400
     default_message = "The lease has expired or was revoked; request new credentials."
@@ -136,12 +141,19 @@ class QuotaExceeded(Unavailable):
     default_message = "The lease quota for this engine or role is used up; revoke leases or raise it."
 
 
+class JobStillRunning(Unavailable):
+    """Raised where a caller waits for a job (the client's ``wait_job``, the CLI's ``--timeout``), never by the server."""
+
+    code, status = "job_still_running", 503
+    default_message = "The job is still running; follow it with GET /v1/sys/jobs/{job_id}."
+
+
 class PluginNotInstalled(InvalidConfig):
     default_message = "No installed plugin provides that engine type."
 
 
 ALL_ERRORS: tuple[type[ScaiVaultError], ...] = (
     ScaiVaultError, NotFound, InvalidRequest, AccessDenied, Unavailable,
-    EngineNotFound, RoleNotFound, LeaseNotFound, LeaseExpired, EngineUnreachable, EngineError, InvalidConfig,
-    TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded,
+    EngineNotFound, RoleNotFound, LeaseNotFound, JobNotFound, LeaseExpired, EngineUnreachable, EngineError,
+    InvalidConfig, TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded, JobStillRunning,
 )

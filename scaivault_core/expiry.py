@@ -4,6 +4,10 @@ It never loads all leases: it asks the store for the earliest due time (an index
 claims due leases a batch at a time, so start-up and steady-state cost do not grow with the
 number of leases. Claims carry a deadline; a process that dies mid-revocation leaves its claims
 to whoever looks next.
+
+The worker keeps a heartbeat for readiness (``health``): before each sleep it promises to be back
+by the sleep's end, and during a pass, after each batch, within the claim timeout. One that misses
+its promise is stuck (its claims have lapsed meanwhile), and the process is not ready.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any, Callable
 
 from .leases import LeaseManager
@@ -29,6 +34,8 @@ class ExpiryWorker:
         self._stop = threading.Event()
         self._next_wake = float("inf")
         self._thread: threading.Thread | None = None
+        self.heartbeat = time.monotonic()  # the last sign of life, on the real clock (not the vault's)
+        self._back_by = float("inf")  # when the next one is due at the latest
         clock.on_advance(self.wake)
         leases.on_new_due = self.due_at
 
@@ -52,10 +59,20 @@ class ExpiryWorker:
         if when < self._next_wake:
             self._wake.set()
 
+    def stuck(self) -> bool:
+        """Not running, or past the time its heartbeat promised (see the module's docstring)."""
+        running = self._thread is not None and self._thread.is_alive()
+        return not running or time.monotonic() > self._back_by
+
+    def _beat(self, back_within: float) -> None:
+        self.heartbeat = time.monotonic()
+        self._back_by = self.heartbeat + back_within
+
     def run_pending(self) -> int:
         """Revoke everything due now, batch by batch; returns how many leases were handled."""
         handled = 0
         while not self._stop.is_set():
+            self._beat(self._leases.options.claim_timeout)
             now = self._clock.time()
             claimed = self._store.claim_due(now, self.batch_size, self._leases.instance,
                                             now + self._leases.options.claim_timeout)
@@ -69,7 +86,8 @@ class ExpiryWorker:
         while not self._stop.is_set():
             try:
                 self.run_pending()
-                self._scheduled()  # retirements and scheduled rotations share this thread
+                self._beat(self._leases.options.claim_timeout)
+                self._scheduled()  # retirements, scheduled rotations and job take-overs share this thread
                 due = [t for t in (self._store.next_due_at(), self._store.next_scheduled_at()) if t is not None]
                 next_due = min(due) if due else None
             except Exception:  # a store hiccup must not kill expiry; try again shortly
@@ -78,6 +96,7 @@ class ExpiryWorker:
             now = self._clock.time()
             timeout = self.max_sleep if next_due is None else min(max(next_due - now, 0.0), self.max_sleep)
             self._next_wake = now + timeout
+            self._beat(timeout + self._leases.options.claim_timeout)
             self._wake.wait(timeout)
             self._wake.clear()
 
@@ -89,15 +108,19 @@ def instance_id() -> str:
 
 def release_dead_claims(store: Store, clock: Any, me: str) -> int:
     """Hand claims of dead processes on this host (an interrupted issue or revocation) to the worker now."""
-    host = socket.gethostname()
     released = 0
     for claimant in store.claimants():
-        parts = claimant.split("/")
-        if claimant == me or len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        if not _alive(int(parts[1])):
+        if claimant != me and dead_on_this_host(claimant):
             released += store.release_claims(claimant, clock.time())
     return released
+
+
+def dead_on_this_host(claimant: str | None) -> bool:
+    """Whether ``claimant`` (an ``instance_id``) names a process of this host that is no longer running."""
+    parts = (claimant or "").split("/")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    return not _alive(int(parts[1]))
 
 
 def _alive(pid: int) -> bool:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import string
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 
@@ -23,7 +22,7 @@ from .auth import Authorizer
 from .converter import structure
 from .crypto import Keyring
 from .durations import format_duration, parse_duration
-from .engine import IssueRequest, LeaseLimits
+from .engine import IssueRequest, LeaseLimits, pool_size
 from .engine_manager import EngineManager
 from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError,
                      TTLExceedsMax)
@@ -32,6 +31,7 @@ from .observers import tell
 from .policies import engine_path, role_path
 from .randomness import random_string
 from .engine_calls import call_engine, result_error
+from .settings import Settings
 from .store import Store
 from .templates import generate_username
 
@@ -50,16 +50,9 @@ class LeaseOptions:
     wait_for_claim: float = 10.0  # how long an explicit revoke waits for a concurrent change to finish
 
     @classmethod
-    def from_env(cls) -> "LeaseOptions":
-        """Defaults, with ``SCAIVAULT_CLAIM_TIMEOUT`` / ``SCAIVAULT_INTENT_TIMEOUT`` applied: how soon a process takes over a dead one's work."""
-        options = cls()
-        for variable, field in (("SCAIVAULT_CLAIM_TIMEOUT", "claim_timeout"), ("SCAIVAULT_INTENT_TIMEOUT", "intent_timeout")):
-            if os.environ.get(variable):
-                seconds = parse_duration(os.environ[variable], variable)
-                if not seconds:
-                    raise InvalidRequest(f"{variable} must be at least one second.", field=variable)
-                setattr(options, field, float(seconds))
-        return options
+    def from_settings(cls, settings: Settings) -> "LeaseOptions":
+        """Defaults, with the operator's claim and intent timeouts: how soon a process takes over a dead one's work."""
+        return cls(intent_timeout=float(settings.intent_timeout), claim_timeout=float(settings.claim_timeout))
 
 
 def new_lease_id(prefix: str) -> str:
@@ -72,6 +65,7 @@ class LeaseManager:
         self._store, self._keyring, self._engines, self._auth = store, keyring, engines, authorizer
         self._audit, self._pm, self._clock, self.instance, self.options = auditor, pm, clock, instance, options
         self.on_new_due = lambda due_at: None  # the expiry worker hooks in here
+        self.pools: Any = None  # the PoolManager (pools.py), once the vault has made it
 
     # -- sealing -------------------------------------------------------------------------------
 
@@ -106,22 +100,33 @@ class LeaseManager:
 
         now = self._clock.time()
         expires_at = now + ttl_seconds
+        deadline = now + self.options.intent_timeout
         password = self._pm.hook.generate_password(engine_type=engine.type, plugin=engine.plugin, role=role_name)
-        username = generate_username(role_name, type(engine).username_max_length)
-        lease_id = new_lease_id(type(engine).lease_prefix)
+        # From the role's warm pool if it keeps one and it is not empty: the user exists, it only needs activating.
+        pooled = self.pools.take(engine_name, role_record, {
+            "state": LeaseState.INTENT, "identity": identity, "issued_at": now, "expires_at": expires_at,
+            "max_expires_at": now + max_ttl, "due_at": deadline, "renewable": limits.renewable, "metadata": metadata,
+            "claimed_by": self.instance, "claim_deadline": deadline}) if self.pools and pool_size(engine, role) else None
+        username = pooled[0].subject if pooled else generate_username(role_name, type(engine).username_max_length)
+        lease_id = pooled[0].lease_id if pooled else new_lease_id(type(engine).lease_prefix)
         variables = {"name": username, "password": password, "ttl_seconds": ttl_seconds,
                      "expiration": engine.format_expiration(expires_at)}
         request = IssueRequest(lease_id, role_name, role, username, password, expires_at, ttl_seconds, metadata,
                                request_params, variables, max_expires_at=now + max_ttl)
-        handle = call_engine(engine.plan, request, secrets=[password])
-        deadline = now + self.options.intent_timeout
-        lease = Lease(lease_id, engine_name, role_name, identity, LeaseState.INTENT, now, expires_at,
-                      now + max_ttl, deadline, limits.renewable, username, metadata, handle,
-                      claimed_by=self.instance, claim_deadline=deadline)
-        self._store.insert_lease(lease, self._seal(lease_id, handle))
+        if pooled:
+            lease, handle = pooled
+        else:
+            handle = call_engine(engine.plan, request, secrets=[password])
+            lease = Lease(lease_id, engine_name, role_name, identity, LeaseState.INTENT, now, expires_at,
+                          now + max_ttl, deadline, limits.renewable, username, metadata, handle,
+                          claimed_by=self.instance, claim_deadline=deadline)
+            self._store.insert_lease(lease, self._seal(lease_id, handle))
         path = role_path(engine_name, role_name)
         try:
-            issued = call_engine(engine.create, request, secrets=[password])
+            if pooled:
+                issued = call_engine(engine.activate, handle, request, secrets=[password])
+            else:
+                issued = call_engine(engine.create, request, secrets=[password])
         except ScaiVaultError as exc:
             self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
             self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
@@ -228,7 +233,7 @@ class LeaseManager:
     def _load(self, lease_id: str) -> tuple[Lease, bytes]:
         if not isinstance(lease_id, str) or len(lease_id) > 128:
             raise LeaseNotFound("No lease has that id.", lease_id=str(lease_id)[:128])
-        found = self._store.get_lease(lease_id)
+        found = _no_pooled(self._store.get_lease(lease_id))
         if found is None:
             raise _no_lease(lease_id)
         return found
@@ -240,7 +245,7 @@ class LeaseManager:
         answers, so a caller cannot tell a lease that is not theirs from one that does not exist."""
         if not isinstance(lease_id, str) or len(lease_id) > 128:
             self._load(lease_id)  # refuses it as malformed, whatever exists
-        found = self._store.get_lease(lease_id)
+        found = _no_pooled(self._store.get_lease(lease_id))
         if found is not None:
             lease = found[0]
             paths, owner = {"role": role_path(lease.engine, lease.role), "engine": engine_path(lease.engine)}, lease.identity
@@ -362,12 +367,9 @@ class LeaseManager:
             raise error
         return outcome.lease
 
-    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
-                      role: str | None = None) -> dict[str, Any]:
-        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
-
-        ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named.
-        """
+    def check_revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
+                            role: str | None = None) -> None:
+        """Refuse a revoke-prefix that is malformed or not the caller's to make (what a job checks when accepted)."""
         if not isinstance(prefix, str) or not prefix.startswith("lease_"):
             raise InvalidRequest("prefix must start with 'lease_'.", field="prefix")
         if role is not None and not engine:
@@ -380,23 +382,38 @@ class LeaseManager:
             self._auth.refuse(identity, "dynamic/engines/*", "revoke",
                               "Revoking by prefix without naming an engine needs 'revoke' on every engine "
                               "(dynamic/engines/*); name the engine.")
+
+    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None, role: str | None = None, *,
+                      progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                      batch_size: int = 500) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
+
+        ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named. ``progress(done,
+        total, outcome_so_far)`` hears after each page of ``batch_size`` leases (a job records it; raising stops
+        the work between batches).
+        """
+        self.check_revoke_prefix(identity, prefix, engine, role)
         engines = [engine] if engine else sorted({l.engine for l in self._iter_live(prefix, None)})
+        total = sum(1 for name in engines for _ in self._iter_live(prefix, name, role)) if progress else 0
         revoked, failed, busy = 0, [], 0
+
+        def tell() -> None:
+            if progress is not None:
+                progress(revoked + len(failed) + busy, max(total, revoked + len(failed) + busy),
+                         {"revoked": revoked, "failed": failed, "in_progress": busy})
+
+        tell()
         for name in engines:
-            batch: list[tuple[Lease, bytes]] = []
-            for lease in self._iter_live(prefix, name, role):
+            # A page of leases claimed in one statement, revoked in one engine call, recorded in one transaction.
+            for page in self._pages_live(prefix, name, role, batch_size):
                 now = self._clock.time()
-                claimed = self._store.claim_lease(lease.lease_id, self.instance, now + self.options.claim_timeout, now,
-                                                  LeaseState.REVOCABLE)
-                if claimed is None:
-                    busy += 1  # an intent mid-issue or a revocation in another process: it ends on its own
-                    continue
-                batch.append(claimed)
-                if len(batch) >= 500:
-                    revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
-                    batch = []
-            if batch:
-                revoked, failed = self._tally(self.revoke_claimed(batch, identity=identity), revoked, failed)
+                claimed = self._store.claim_leases([l.lease_id for l in page], self.instance,
+                                                   now + self.options.claim_timeout, now, LeaseState.REVOCABLE)
+                busy += len(page) - len(claimed)  # an intent mid-issue or a revocation in another process: it ends on its own
+                if claimed:
+                    revoked, failed = self._tally(self.revoke_claimed(claimed, identity=identity), revoked, failed)
+                tell()
+        tell()  # also counts the leases found busy after the last page
         self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
                            prefix=prefix, role=role, revoked=revoked, failed=len(failed))
         return {"revoked": revoked, "failed": failed, "in_progress": busy}
@@ -411,12 +428,18 @@ class LeaseManager:
         return revoked, failed
 
     def _iter_live(self, prefix: str, engine: str | None, role: str | None = None) -> Iterable[Lease]:
+        for page in self._pages_live(prefix, engine, role):
+            yield from page
+
+    def _pages_live(self, prefix: str, engine: str | None, role: str | None = None,
+                    size: int = 500) -> Iterable[list[Lease]]:
         after = None
         while True:
             page = self._store.list_leases(engine=engine, role=role, states=LeaseState.REVOCABLE, prefix=prefix,
-                                           after=after, limit=500)
-            yield from page
-            if len(page) < 500:
+                                           after=after, limit=size)
+            if page:
+                yield page
+            if len(page) < size:
                 return
             after = page[-1].lease_id
 
@@ -506,6 +529,11 @@ class Outcome:
     error: ScaiVaultError | None
     event: str
     lag: float | None = None  # seconds between expiry and revocation, for leases revoked because they were due
+
+
+def _no_pooled(found: tuple[Lease, bytes] | None) -> tuple[Lease, bytes] | None:
+    """A pooled user is no lease until an issue takes it: asked for by id, it does not exist."""
+    return None if found is not None and found[0].state == LeaseState.POOLED else found
 
 
 def _no_lease(lease_id: str) -> LeaseNotFound:

@@ -50,6 +50,9 @@ class _LeaseCounts:
                                                       labels=["engine", "role"]),
             LeaseState.INTENT: GaugeMetricFamily("scaivault_leases_intent", "Issues in flight or awaiting rollback.",
                                                  labels=["engine", "role"]),
+            LeaseState.POOLED: GaugeMetricFamily("scaivault_leases_pooled",
+                                                 "Users of a role's warm pool, made ahead of time, not yet issued.",
+                                                 labels=["engine", "role"]),
         }
 
 

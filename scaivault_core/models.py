@@ -87,6 +87,10 @@ class RoleRecord:
         return body
 
 
+POOL_IDENTITY = "system:pool"
+"""The identity a pooled user's record carries until an issue takes it (then the caller's)."""
+
+
 class LeaseState:
     INTENT = "intent"  # recorded before anything exists in the target
     ACTIVE = "active"
@@ -94,11 +98,12 @@ class LeaseState:
     REVOKED = "revoked"
     ROLLED_BACK = "rolled_back"  # an intent whose issue never finished, undone
     IRREVOCABLE = "irrevocable"  # attempts ran out; kept until an operator acts
+    POOLED = "pooled"  # a user made ahead of time that cannot log in yet (pools.py); no lease until issued
 
     # The one list of each kind; the stores write them into SQL (store/rows.py), the lease manager filters by them.
     LIVE = (INTENT, ACTIVE, REVOKING)  # the states the expiry worker looks after
     REVOCABLE = (ACTIVE, REVOKING, IRREVOCABLE)  # what an explicit revoke may claim
-    UNFINISHED = (*LIVE, IRREVOCABLE)  # what may still stand in a target: the lease gauges count these
+    UNFINISHED = (*LIVE, IRREVOCABLE, POOLED)  # what may still stand in a target: the gauges count these
 
 
 @attrs.define
@@ -255,3 +260,46 @@ class AuditEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "time": iso(self.time)}
+
+
+class JobState:
+    RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+
+
+@attrs.define
+class Job:
+    """Long admin work (revoke-prefix, reconcile) run in the background: kept in the store, so it outlives
+    the request that started it and is taken over if its process dies. ``identity`` and ``ceilings`` are
+    who asked (the job runs as them); ``result`` is what the synchronous call would have answered."""
+
+    job_id: str
+    operation: str  # the VaultAPI method: "revoke_prefix" or "reconcile"
+    params: dict[str, Any]
+    identity: str
+    ceilings: list[str] = attrs.field(factory=list)
+    state: str = JobState.RUNNING
+    done: int = 0
+    total: int | None = None
+    result: dict[str, Any] | None = None  # the outcome so far (a checkpoint while running), then the answer
+    error: dict[str, Any] | None = None  # {"code", "message"} of a failed job
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    finished_at: float | None = None
+    claimed_by: str | None = None
+    claim_deadline: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "operation": self.operation,
+            "request": dict(self.params),
+            "state": self.state,
+            "progress": {"done": self.done, "total": self.total},
+            "result": self.result if self.state == JobState.SUCCEEDED else None,
+            "error": self.error,
+            "created_by": self.identity,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "finished_at": iso(self.finished_at),
+            "href": f"/v1/sys/jobs/{self.job_id}",
+        }

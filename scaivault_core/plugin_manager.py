@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from importlib import metadata
+from pathlib import Path
 from typing import Iterable
 
 import attrs
@@ -20,6 +21,7 @@ from .engine import ENGINE_TYPES, Engine
 from .errors import InvalidConfig, PluginNotInstalled
 
 ENTRY_POINT_GROUP = "scaivault"
+ALL_OR_OPERATORS = object()  # make_plugin_manager's default: as the operator's load_plugins setting says
 DEFAULT_PLUGINS = ("scaivault_core.builtin_plugins.passwords", "scaivault_core.builtin_plugins.stores")
 
 
@@ -41,22 +43,36 @@ class PluginManager(pluggy.PluginManager):
         """Distribution name -> why it did not load (the exception's type and text)."""
 
 
-def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = ()) -> PluginManager:
-    """A plugin manager with the core's hooks, the default plugins, ``plugins``, and (optionally) entry points."""
+def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = (),
+                        load_plugins: tuple[str, ...] | None | object = ALL_OR_OPERATORS) -> PluginManager:
+    """A plugin manager with the core's hooks, the default plugins, ``plugins``, and (optionally) entry points:
+    those named by ``load_plugins`` (None: all), by default the operator's ``load_plugins`` setting."""
     pm = PluginManager()
     for name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
     for plugin in plugins:
         pm.register(plugin)
     if load_entrypoints:
-        _load_entrypoints(pm)
+        if load_plugins is ALL_OR_OPERATORS:
+            load_plugins = operator_plugins()
+        _load_entrypoints(pm, load_plugins)  # type: ignore[arg-type]
     pm.check_pending()
     return pm
 
 
-def _load_entrypoints(pm: PluginManager) -> None:
-    allowed = os.environ.get("SCAIVAULT_LOAD_PLUGINS")
-    wanted = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+def operator_plugins() -> tuple[str, ...] | None:
+    """The ``load_plugins`` setting, from the environment or the file named by ``SCAIVAULT_CONFIG``: plugins
+    load before a command line (and its ``--config``) is read."""
+    from .settings import CONFIG_VARIABLE, read_config_file, read_environment
+
+    config = os.environ.get(CONFIG_VARIABLE)
+    values = read_config_file(Path(config)) if config else {}
+    values.update(read_environment(os.environ, names=("load_plugins",)))
+    return values.get("load_plugins")
+
+
+def _load_entrypoints(pm: PluginManager, load_plugins: tuple[str, ...] | None) -> None:
+    wanted = None if load_plugins is None else set(load_plugins)
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist else ep.name
         if wanted is not None and dist not in wanted and ep.name not in wanted:

@@ -9,7 +9,7 @@ known to the store as a lease of this engine. Everything else is reported as ski
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .audit import Auditor
 from .auth import Authorizer
@@ -29,9 +29,19 @@ LIVE_ELSEWHERE = "live_lease_of_another_engine"
 NOT_THIS_ENGINES = "not_this_engines"  # the target cannot mark users, and the store knows no such lease here
 
 
+def check_reconcile(engines: EngineManager, authorizer: Authorizer, identity: str, engine_name: str) -> None:
+    """Refuse a reconcile the caller may not make, or of an engine that does not exist (a job checks this first)."""
+    authorizer.require(identity, engine_path(engine_name), "revoke")
+    engines.record(engine_name)
+
+
 def reconcile(store: Store, engines: EngineManager, authorizer: Authorizer, auditor: Auditor, identity: str,
-              engine_name: str, *, revoke: bool = False) -> dict[str, Any]:
-    """Orphaned users of ``engine_name``; with ``revoke``, remove them too. Needs ``revoke`` on the engine."""
+              engine_name: str, *, revoke: bool = False,
+              progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Orphaned users of ``engine_name``; with ``revoke``, remove them too. Needs ``revoke`` on the engine.
+
+    ``progress(done, total, outcome_so_far)`` hears after each orphan removed (a job records it).
+    """
     authorizer.require(identity, engine_path(engine_name), "revoke")
     engine = engines.live(engine_name).engine
     listed = call_engine(engine.list_subjects)
@@ -55,14 +65,19 @@ def reconcile(store: Store, engines: EngineManager, authorizer: Authorizer, audi
             orphans.append(name)
         else:
             skipped.append({"subject": name, "reason": NOT_THIS_ENGINES})
-    revoked, failed = [], []
-    if revoke:
-        for subject in orphans:
-            try:
-                call_engine(engine.revoke_subject, subject)
-                revoked.append(subject)
-            except ScaiVaultError as exc:
-                failed.append({"subject": subject, "code": exc.code, "message": exc.message})
+    revoked: list[str] = []
+    failed: list[dict[str, Any]] = []
+    total = len(orphans) if revoke else 0
+    if progress is not None:
+        progress(0, total, {"revoked": revoked, "failed": failed})
+    for subject in orphans if revoke else ():
+        try:
+            call_engine(engine.revoke_subject, subject)
+            revoked.append(subject)
+        except ScaiVaultError as exc:
+            failed.append({"subject": subject, "code": exc.code, "message": exc.message})
+        if progress is not None:
+            progress(len(revoked) + len(failed), total, {"revoked": revoked, "failed": failed})
     auditor.record(identity, "engine.reconcile", engine_path(engine_name), orphans=len(orphans),
                    revoked=len(revoked), failed=len(failed), skipped=len(skipped))
     return {"engine": engine_name, "orphans": orphans, "revoked": revoked, "failed": failed,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import attrs
 
@@ -18,20 +18,26 @@ from .audit_chain import Report as AuditReport
 from .auth import Authorizer
 from .clock import Clock, SystemClock, iso
 from .converter import structure
+from .credentials import DynamicCredentials, held
 from .crypto import Keyring, decode_keys, load_keyring
 from .engine import Engine
 from .engine_manager import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
+from .health import StoreProbe, readiness
+from .jobs import JobManager, Kind, merge_reconcile, merge_revoke_prefix, revoke_prefix_grant
+from .hvac_names import add_hvac_names
 from .key_rotation import check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
-from .models import (AuditEvent, EngineRecord, IssuedCredentials, Lease, Policy, RenewResult, RoleRecord, Rule,
+from .models import (AuditEvent, EngineRecord, IssuedCredentials, Job, Lease, Policy, RenewResult, RoleRecord, Rule,
                      SecretVersion, Token)
 from .metrics import Metrics
-from .reconcile import reconcile
+from .reconcile import check_reconcile, reconcile
 from .root_rotation import Rotator
 from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
-from .policies import ADMIN_IDENTITY, ROOT_POLICY, Explanation, check_identity, root_policy, validate_policy
+from .pools import PoolManager, PoolWorker
+from .policies import (ADMIN_IDENTITY, ROOT_POLICY, Explanation, check_identity, engine_path, root_policy,
+                       validate_policy)
 from .secret_store import SecretStore
 from .settings import Settings
 from .store.sqlite import SQLiteStore
@@ -41,14 +47,7 @@ from .tokens import mint
 from .tokens import renew as renew_token
 
 
-def default_store_url() -> str:
-    """``SCAIVAULT_STORE``, else ``$SCAIVAULT_HOME/vault.db`` (default ``~/.scaivault``)."""
-    if os.environ.get("SCAIVAULT_STORE"):
-        return os.environ["SCAIVAULT_STORE"]
-    home = Path(os.environ.get("SCAIVAULT_HOME", Path.home() / ".scaivault"))
-    return str(home / "vault.db")
-
-
+@add_hvac_names
 class _Operations:
     """Everything a caller can do, as ``self.identity``. Shared by ``Vault`` (admin) and ``Session``."""
 
@@ -274,6 +273,12 @@ class _Operations:
     def lookup(self, lease_id: str) -> Lease:
         return self._core._leases.lookup(self.identity, lease_id)
 
+    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
+                            renew: bool = False, **params: Any) -> ContextManager[DynamicCredentials]:
+        """Issue credentials for a ``with`` block and revoke them after it, also when it raises; ``renew=True``
+        renews them in a thread meanwhile. The same as the client's (``scaivault_core.credentials``)."""
+        return held(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
+
     def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
                     limit: int = 100) -> list[Lease]:
@@ -285,6 +290,21 @@ class _Operations:
         """Users in the engine's target that look like ours but belong to no lease; ``revoke=True`` removes them."""
         return reconcile(self._core.store, self._core._engines, self._core._auth, self._core._audit, self.identity,
                          engine, revoke=revoke)
+
+    def revoke_prefix_job(self, prefix: str, engine: str | None = None, role: str | None = None) -> Job:
+        """``revoke_prefix`` as a job: checked now, run in the background; follow it with ``get_job``."""
+        self._core._leases.check_revoke_prefix(self.identity, prefix, engine, role)
+        return self._core._jobs.start(self.identity, "revoke_prefix", {"prefix": prefix, "engine": engine,
+                                                                       "role": role})
+
+    def reconcile_job(self, engine: str, *, revoke: bool = False) -> Job:
+        """``reconcile`` as a job: checked now, run in the background; follow it with ``get_job``."""
+        check_reconcile(self._core._engines, self._core._auth, self.identity, engine)
+        return self._core._jobs.start(self.identity, "reconcile", {"engine": engine, "revoke": revoke})
+
+    def get_job(self, job_id: str) -> Job:
+        """A job this caller started, or one whose operation's grant it holds (else ``job_not_found``)."""
+        return self._core._jobs.get(self.identity, job_id)
 
     def forget_lease(self, lease_id: str) -> Lease:
         """Operator action for an irrevocable lease: stop retrying it (the credential may remain in the target)."""
@@ -333,11 +353,11 @@ class Vault(_Operations):
                  clock: Clock | None = None, start_worker: bool = True, lease_options: LeaseOptions | None = None,
                  create: bool = True, settings: Settings | None = None) -> None:
         self._core = self
-        self.settings = settings if settings is not None else Settings.from_env()
+        self.settings = settings if settings is not None else Settings.load()
         self.pm = plugin_manager or make_plugin_manager()
         self.clock = clock or SystemClock()
         if store is None or isinstance(store, (str, os.PathLike)):
-            store = open_store(str(store) if store is not None else default_store_url(), self.pm)
+            store = open_store(str(store) if store is not None else self.settings.store_url(), self.pm)
         self.store = store
         try:
             if isinstance(self.store, SQLiteStore):
@@ -357,34 +377,62 @@ class Vault(_Operations):
         self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
                                       self.templates, self.clock, self.settings)
         self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
-                                    self.clock, self.instance, lease_options or LeaseOptions.from_env())
+                                    self.clock, self.instance, lease_options or LeaseOptions.from_settings(self.settings))
         self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
                                 self.clock, self._rotation_handlers())
-        self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._rotator.run_due)
+        self._jobs = JobManager(self.store, self.clock, self._auth, self._audit, self.instance,
+                                self._leases.options.claim_timeout, self._job_kinds())
+        self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._scheduled)
+        self._pools = PoolManager(self._leases, self._engines, self.store, self._audit, self.pm, self.clock)
+        self._leases.pools = self._pools
+        self.pool_worker = PoolWorker(self._pools)
+        self._engines.pools_changed = self._pools_changed
+        self._store_probe = StoreProbe(self.store)
         self.metrics = Metrics(self.store)
         self.pm.register(self.metrics)
         self._bootstrap()
         release_dead_claims(self.store, self.clock, self.instance)
         self._rotator.recover()
-        if start_worker:
+        if start_worker:  # a process that serves takes over the jobs of dead ones (an embedded CLI does not)
+            self._jobs.take_over()
             subscribe = getattr(self.store, "subscribe", None)
             if subscribe is not None:  # a shared store announces leases other processes make due
                 subscribe(self.worker.due_at)
             self.worker.start()
+            self.pool_worker.start()
+
+    def _scheduled(self) -> None:
+        """What the expiry worker does besides leases, each time it wakes."""
+        self._rotator.run_due()
+        self._jobs.take_over()
+
+    def _job_kinds(self) -> dict[str, Kind]:
+        def revoke_prefix(who: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
+            # Batches of 100 rather than 500: progress shows sooner, and each batch's claims are shorter.
+            return self._leases.revoke_prefix(who, params["prefix"], params.get("engine"), params.get("role"),
+                                              progress=progress, batch_size=100)
+
+        def reconcile_engine(who: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
+            return reconcile(self.store, self._engines, self._auth, self._audit, who, params["engine"],
+                             revoke=bool(params.get("revoke")), progress=progress)
+
+        return {"revoke_prefix": Kind(revoke_prefix, revoke_prefix_grant, merge_revoke_prefix),
+                "reconcile": Kind(reconcile_engine, lambda params: engine_path(params["engine"]), merge_reconcile)}
 
     def _keyring(self, key: bytes | str | None, key_file: Any, create: bool) -> Keyring:
         if key is not None:
             return Keyring(decode_keys(key) if isinstance(key, str) else [key])
+        key_file = key_file if key_file is not None else self.settings.key_file
         if key_file is None and isinstance(self.store, SQLiteStore):
             key_file = self.store.path.with_suffix(".key")
-        if key_file is None and not os.environ.get("SCAIVAULT_KEY"):
+        if key_file is None and not self.settings.key:
             raise InvalidConfig(
                 f"A {type(self.store).__name__} is shared by every process that opens it, so the vault key comes "
                 "from configuration and never from the database: set SCAIVAULT_KEY (base64, the same in every "
                 "process) or give a key file (--key-file, SCAIVAULT_KEY_FILE).", field="key")
         if key_file is not None:
             self.settings.require_outside(key_file, "key file")
-        return load_keyring(Path(key_file) if key_file else None, create=create)
+        return load_keyring(Path(key_file) if key_file else None, create=create, key=self.settings.key)
 
     def rotate_encryption_key(self) -> dict[str, int]:
         """Re-encrypt everything stored under an older key with this vault's current key, while serving.
@@ -425,8 +473,10 @@ class Vault(_Operations):
         self.close()
 
     def close(self) -> None:
-        """Stop the expiry worker, release engine connections, close the store."""
+        """Stop the workers and the jobs (between batches), release engine connections, close the store."""
+        self.pool_worker.stop()
         self.worker.stop()
+        self._jobs.close()
         self._engines.close()
         self.store.close()
         if self.pm.is_registered(self.metrics):
@@ -459,6 +509,25 @@ class Vault(_Operations):
         """Revoke every lease that is due now (the worker does this on its own; tests call it directly)."""
         return self.worker.run_pending()
 
+    def take_over_jobs(self) -> int:
+        """Run the jobs whose process died or whose claim lapsed (the worker does this on its own; tests call it)."""
+        return self._jobs.take_over()
+
+    def fill_pools(self) -> int:
+        """Bring every role's warm pool to its ``pool_size`` now; how many users were made (the pool
+        worker does this on its own; tests call it directly)."""
+        return self._pools.fill_all()
+
+    def _pools_changed(self, engine: str, role: str | None) -> None:
+        """A role changed or went (or its engine is re-pointed or going): its pooled users go; pools refill
+        from what there is now."""
+        self._pools.drain(engine, role)
+        self.pool_worker.wake(engine, role)  # role None: every pool
+
     def plugins(self) -> list[PluginInfo]:
         """Installed plugins, their versions and engine types, and any that failed to load."""
         return plugin_infos(self.pm, self.registry)
+
+    def readiness(self) -> dict[str, str]:
+        """Whether this process can do its work: ``store``, ``expiry_worker``, ``plugins``, each ``ok`` or ``failing``."""
+        return readiness(self._store_probe, self.worker, getattr(self.pm, "load_errors", {}))

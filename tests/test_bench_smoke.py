@@ -75,3 +75,18 @@ def test_run_prints_one_table_and_writes_the_docs(tmp_path):
 def test_scale_out_bench_runs():
     out = run_bench("scale_out.py", "--pairs", "6", "--runs", "1", "--clients", "3")
     assert "1 proc/s" in out and "3 proc/s" in out and "3 engines, 3 clients" in out
+
+
+def test_pg_pool_issue_bench_runs():
+    out = run_bench("pg_pool_issue.py", "--issues", "3", "--runs", "1")
+    assert "from a warm pool" in out and "without a pool" in out
+
+
+def test_pg_revoke_prefix_bench_runs():
+    out = run_bench("pg_revoke_prefix.py", "--leases", "30", "--runs", "1")
+    assert "revoke-prefix of 30 leases" in out
+
+
+def test_pg_expiry_lag_bench_runs():
+    out = run_bench("pg_expiry_lag.py", "--seconds", "1", "--ttl", "1s")
+    assert "expiry lag p99" in out

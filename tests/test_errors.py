@@ -8,13 +8,13 @@ from scaivault_core import (AccessDenied, Conflict, EngineError, EngineNotFound,
                             InvalidRequest, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded,
                             RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
 from scaivault_core.client import ServerUnreachable, error_from_response
-from scaivault_core.errors import ALL_ERRORS
+from scaivault_core.errors import ALL_ERRORS, JobNotFound, JobStillRunning
 
 GROUPS = {
-    NotFound: {NotFound, EngineNotFound, RoleNotFound, LeaseNotFound},
+    NotFound: {NotFound, EngineNotFound, RoleNotFound, LeaseNotFound, JobNotFound},
     InvalidRequest: {InvalidRequest, InvalidConfig, TTLExceedsMax, LeaseExpired},
     AccessDenied: {AccessDenied, Unauthenticated, PermissionDenied},
-    Unavailable: {Unavailable, EngineUnreachable, QuotaExceeded},
+    Unavailable: {Unavailable, EngineUnreachable, QuotaExceeded, JobStillRunning},
 }
 
 

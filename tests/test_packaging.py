@@ -40,6 +40,19 @@ def test_every_wheel_carries_its_licence_and_types(directory, tmp_path):
     assert any(n.endswith("/py.typed") for n in names)
 
 
+def test_the_core_wheel_carries_the_api_reference_and_its_licence(tmp_path):
+    """``/docs`` is served from files in the package (no network): the wheel has each, and Swagger UI's licence."""
+    from scaivault_core.rest.api_docs import ASSETS
+
+    with zipfile.ZipFile(build(ROOT, "wheel", tmp_path)) as wheel:
+        names = set(wheel.namelist())
+    static = "scaivault_core/rest/static/"
+    wanted = {static + path for path, _ in ASSETS.values()}
+    wanted |= {static + "swagger-ui/" + name for name in ("LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt",
+                                                           "VENDORED.md")}
+    assert wanted <= names, sorted(wanted - names)
+
+
 def test_psycopg_is_not_forced_to_its_binary_build():
     for directory in (ROOT, ROOT / "plugins" / "scaivault-postgresql"):
         project = tomllib.loads((directory / "pyproject.toml").read_text())["project"]

@@ -207,12 +207,19 @@ class Renew:
                                                          "max_ttl.")
 
 
+SYNC = ("false: answer 202 at once with a job to follow at GET /v1/sys/jobs/{job_id}, for work that may outlast "
+        "a client's timeout.")
+
+
 @attrs.define
 class RevokePrefix:
     prefix: str = field(pattern="^lease_", description="Lease ids starting with this ('lease_' for all).")
     engine: str | None = field(None, description="Only leases of this engine.")
+    role: str | None = field(None, description="Only leases of this role of the engine (needs `engine`).")
+    sync: bool = field(True, description=SYNC)
 
 
 @attrs.define
 class Reconcile:
     revoke: bool = field(False, description="Also remove the orphans found.")
+    sync: bool = field(True, description=SYNC)

@@ -56,6 +56,15 @@ class Shown:
 
 
 @attrs.frozen
+class AsJob:
+    """Long work: run as a job (``sync: false``) and waited for, its progress shown on a terminal, then the
+    outcome shown as ``show`` (as the synchronous call's). ``--timeout`` bounds the wait; ``--no-wait``
+    prints the job to follow instead."""
+
+    show: Any = Record()
+
+
+@attrs.frozen
 class Command:
     """``scaivault <group> <verb>`` (or a top-level ``scaivault <verb>``): its help and how it shows the answer.
 

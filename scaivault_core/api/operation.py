@@ -135,6 +135,8 @@ class Operation:
     body_required: bool = True
     response: Any = None  # a class from ``results`` (a plugin's: an inline JSON schema); None for 204 or non-JSON
     query: tuple[Query, ...] = ()
+    # The answer's list that comes a page at a time (``after``/``limit`` in the query, ``next`` beside it).
+    items: str = ""
     auth: bool = True
     errors: tuple[int, ...] = ()  # statuses beyond those every authenticated operation may answer
     tag: str = ""
@@ -142,6 +144,8 @@ class Operation:
     # Not JSON: the handler returns text or bytes, served with this type (e.g. Prometheus text, a KRL).
     media_type: str = JSON
     permission: str = ""  # what the caller needs, for the docs: "`read` on `sys/audit`"
+    # Long work: a body with ``"sync": false`` is answered 202 with this (``results.Job``) and a Location.
+    accepted: Any = None
     cli: Command | None = None  # how ``scaivault`` offers it, if it does
 
     @property

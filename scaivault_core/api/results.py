@@ -36,6 +36,12 @@ class Health:
 
 
 @attrs.define
+class Readiness:
+    status: Literal["ready"]
+    checks: dict[str, str]  # store, expiry_worker, plugins: each "ok"
+
+
+@attrs.define
 class PluginInfo:
     name: str
     version: str | None
@@ -46,6 +52,7 @@ class PluginInfo:
 @attrs.define
 class PluginList:
     plugins: list[PluginInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -79,6 +86,7 @@ class TokenSelf:
 @attrs.define
 class TokenList:
     tokens: list[TokenInfo]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -97,6 +105,7 @@ class SecretVersion:
 class SecretVersionList:
     path: str
     versions: list[SecretVersion]
+    next: int | None = field(description=NEXT)
 
 
 @attrs.define
@@ -144,6 +153,7 @@ class Explanation:
 @attrs.define
 class PolicyList:
     policies: list[Policy]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -156,6 +166,7 @@ class Binding:
 class BindingList:
     policy: str
     identities: list[str]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -174,6 +185,7 @@ class Engine:
 @attrs.define
 class EngineList:
     engines: list[Engine]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -191,6 +203,7 @@ class Role:
 @attrs.define
 class RoleList:
     roles: list[Role]
+    next: str | None = field(description=NEXT)
 
 
 @attrs.define
@@ -291,9 +304,39 @@ class RevokePrefixResult:
     failed: list[LeaseFailure]
 
 
-COMPONENTS = (Error, Health, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
+@attrs.define
+class JobProgress:
+    done: int = field(description="Items handled so far (leases, or orphans removed).")
+    total: int | None = field(description="Items found to handle; null until counted.")
+
+
+@attrs.define
+class JobError:
+    code: str
+    message: str
+
+
+@attrs.define
+class Job:
+    job_id: str
+    operation: Literal["revoke_prefix", "reconcile"]
+    request: dict[str, Any] = field(description="What was asked: the body's fields.")
+    state: Literal["running", "succeeded", "failed"]
+    progress: JobProgress
+    result: Any = field(description="Once succeeded: exactly what the call answers with `sync: true` "
+                                    "(RevokePrefixResult or ReconcileResult); null before.")
+    error: JobError | None = field(description="Once failed: the error's stable code and message.")
+    created_by: str
+    created_at: Time
+    updated_at: Time
+    finished_at: Time | None
+    href: str = field(description="Where to follow it (also the 202's Location).")
+
+
+COMPONENTS = (Error, Health, Readiness, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
               RotationPeriod, Policy, PolicyList, Explanation, Binding, BindingList, Engine, EngineList, Role, RoleList,
-              Credentials, RenewResult, Lease, LeaseList, AuditEntry, AuditList, ReconcileResult, RevokePrefixResult)
+              Credentials, RenewResult, Lease, LeaseList, AuditEntry, AuditList, ReconcileResult, RevokePrefixResult,
+              Job)
 # Answers that are not JSON objects: named for the operations that refer to them.
 OTHER_SCHEMAS = {"OpenAPI": {"type": "object"},
                  "Metrics": {"type": "string", "description": "Prometheus text exposition format 0.0.4."}}

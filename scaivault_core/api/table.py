@@ -16,10 +16,12 @@ from typing import Any
 
 from ..metrics import CONTENT_TYPE
 from . import bodies, results
-from .commands import Command, Done, Pages, Record, Rows, Shown, Text
+from .commands import AsJob, Command, Done, Pages, Record, Shown, Text
 from .operation import Operation, Query, method
+from ..errors import InvalidRequest
 from ..models import PERMISSIONS
-from .vault_api import LEASE_STATES, MAX_PAGE
+from .paging import DEFAULT_PAGE, MAX_PAGE
+from .vault_api import LEASE_STATES
 
 
 def moment(value: Any) -> Any:
@@ -32,14 +34,23 @@ def moment(value: Any) -> Any:
 ENGINE, ROLE = "/v1/dynamic/engines/{engine}", "/v1/dynamic/engines/{engine}/roles/{role}"
 LEASE = "/v1/dynamic/leases/{lease_id}"
 SECRET, SECRET_ACTION = "/v1/secrets/{path:secret_path}", "/v1/secrets/{path:any_path}"
+LIMIT = Query("limit", "Page size.", type="integer", minimum=1, maximum=MAX_PAGE, default=DEFAULT_PAGE)
+
+
+def page_query(key: str, type: str = "string") -> tuple[Query, Query]:
+    """``after`` and ``limit``, the query of a list answered a page at a time (``api.paging``)."""
+    after = Query("after", f"The `next` value of the previous page (a {key}).", type=type,
+                  minimum=0 if type == "integer" else None)
+    return after, LIMIT
+
+
 LEASE_QUERY = (
     Query("engine", "Only leases of this engine."),
     Query("role", "Only leases of this role."),
     Query("identity", "Only leases issued by this identity (your own need no `list` grant)."),
     Query("state", "Only leases in this state; `live` = intent, active or revoking.", enum=LEASE_STATES),
     Query("prefix", "Only lease ids starting with this."),
-    Query("after", "The `next` value of the previous page."),
-    Query("limit", "Page size.", type="integer", minimum=1, maximum=MAX_PAGE, default=100),
+    *page_query("lease id"),
 )
 AUDIT_QUERY = (
     Query("identity", "Only entries of this identity (`anonymous` for failed authentication)."),
@@ -50,8 +61,7 @@ AUDIT_QUERY = (
     Query("since", "Only entries at or after this time: ISO 8601 (`2026-01-31T12:00:00Z`) or a duration before "
                    "now (`30m`, `2h`).", encode=moment),
     Query("until", "Only entries before this time, in the same forms as `since`.", encode=moment),
-    Query("after", "The `next` value of the previous page (an entry id).", type="integer", minimum=0),
-    Query("limit", "Page size.", type="integer", minimum=1, maximum=MAX_PAGE, default=100),
+    *page_query("entry id", type="integer"),
 )
 NOT_YOURS = ("A lease the caller may not act on answers `404 lease_not_found`, exactly as a lease that does "
              "not exist.")
@@ -60,6 +70,8 @@ HOLD_WHAT_YOU_GRANT = ("The caller must itself hold every permission the policy'
                        "each pattern (holders of the `root` policy do); otherwise `403 permission_denied` naming "
                        "the first grant it lacks.")
 POLICY = "`{}` on `sys/policies/{{name}}`"
+AS_JOB = ("With `sync: false` the answer is `202` with a job (and `Location: /v1/sys/jobs/{job_id}`) as soon as "
+          "the request is checked; the work goes on in the background.")
 REVEAL_CREDENTIAL = "Show the credential (it is hidden otherwise)."
 
 OPERATIONS = [
@@ -73,13 +85,14 @@ OPERATIONS = [
                           Record(reveal="data", reveal_help=REVEAL_CREDENTIAL), inputs=("request_params",))),
     Operation("POST", "/v1/dynamic/leases/revoke-prefix", method("revoke_prefix"),
               "Revoke every live lease whose id starts with a prefix", "revokePrefix", body=bodies.RevokePrefix,
-              response=results.RevokePrefixResult, errors=(404, 413), tag="leases",
+              response=results.RevokePrefixResult, accepted=results.Job, errors=(404, 413), tag="leases",
               permission="`revoke` on `dynamic/engines/{engine}`, checked before anything is looked up; without "
                          "`engine`, `revoke` on every engine (`dynamic/engines/*`)",
+              description="`role` (with `engine`) revokes only that role's leases. " + AS_JOB,
               cli=Command("lease revoke-prefix", "Revoke every live lease whose id starts with PREFIX ('lease_' "
-                                                 "for all).")),
+                                                 "for all).", AsJob(Record()))),
     Operation("GET", "/v1/dynamic/leases", method("list_leases"), "List leases", "listLeases",
-              response=results.LeaseList, query=LEASE_QUERY, tag="leases",
+              response=results.LeaseList, query=LEASE_QUERY, items="leases", tag="leases",
               permission="nothing for the caller's own leases; for others', `list` on `dynamic/engines/{engine}` "
                          "(with `engine`) or on `dynamic/leases`",
               cli=Command("lease list", "List leases.",
@@ -117,9 +130,10 @@ OPERATIONS = [
               cli=Command("engine create", "Configure engine NAME (its connection is tested first).",
                           arguments=("name",), inputs=("engine_config",))),
     Operation("GET", "/v1/dynamic/engines", method("list_engines"), "List engines", "listEngines",
-              response=results.EngineList, tag="engines", permission="`list` on `dynamic/engines`",
+              response=results.EngineList, query=page_query("name"), items="engines", tag="engines",
+              permission="`list` on `dynamic/engines`",
               cli=Command("engine list", "List engines.",
-                          Rows("engines", ("name", "type", "default_ttl", "max_ttl", "max_leases")))),
+                          Pages("engines", ("name", "type", "default_ttl", "max_ttl", "max_leases")))),
     Operation("GET", ENGINE, method("get_engine", engine="name"), "Show an engine", "getEngine",
               response=results.Engine, errors=(404,), tag="engines", permission="`read` on `dynamic/engines/{engine}`",
               cli=Command("engine show", "Show engine NAME.")),
@@ -138,19 +152,20 @@ OPERATIONS = [
               tag="engines", permission="`revoke` on `dynamic/engines/{engine}`",
               description="Users that look like the engine's own but belong to no lease are listed as `orphans`; "
                           "with `revoke: true` each is removed and listed in `revoked` or `failed`. An engine that "
-                          "cannot list its users answers 400.",
+                          "cannot list its users answers 400. " + AS_JOB,
+              accepted=results.Job,
               cli=Command("reconcile", "Users ENGINE made in its target that belong to no lease (names it leaves "
-                                       "alone are listed as skipped).", Shown("reconcile"))),
+                                       "alone are listed as skipped).", AsJob(Shown("reconcile")))),
     Operation("POST", ENGINE + "/roles", method("create_role"), "Define a role", "createRole", status=201,
               body=bodies.RoleCreate, response=results.Role, errors=(404, 409, 413), tag="roles",
               permission="`create` on `dynamic/engines/{engine}/roles/{name}`",
               cli=Command("role create", "Define role NAME on ENGINE, e.g. --body @readonly.json.",
                           inputs=("role_fields",))),
     Operation("GET", ENGINE + "/roles", method("list_roles"), "List an engine's roles", "listRoles",
-              response=results.RoleList, errors=(404,), tag="roles",
+              response=results.RoleList, query=page_query("name"), items="roles", errors=(404,), tag="roles",
               permission="`list` on `dynamic/engines/{engine}/roles`",
               cli=Command("role list", "List the roles of ENGINE.",
-                          Rows("roles", ("name", "engine", "default_ttl", "max_ttl", "max_leases")))),
+                          Pages("roles", ("name", "engine", "default_ttl", "max_ttl", "max_leases")))),
     Operation("GET", ROLE, method("get_role", role="name"), "Show a role", "getRole", response=results.Role,
               errors=(404,), tag="roles", permission="`read` on `dynamic/engines/{engine}/roles/{role}`",
               cli=Command("role show", "Show role NAME of ENGINE.")),
@@ -166,16 +181,32 @@ OPERATIONS = [
     # -- the server itself ----------------------------------------------------------------------------
     Operation("GET", "/v1/health", method("health"), "Liveness and version (no token needed)", "health",
               response=results.Health, auth=False, tag="system"),
+    Operation("GET", "/v1/health/ready", method("ready"), "Readiness: the store, the expiry worker, the plugins "
+              "(no token needed)", "ready", response=results.Readiness, auth=False, errors=(503,), tag="system",
+              description="`200` when every part is `ok`; else `503 unavailable` with the failing parts in "
+                          "`details.failing` (`store`: it does not answer within 2 s; `expiry_worker`: stopped, or "
+                          "stuck longer than the claim timeout; `plugins`: one failed to load). Names only: the "
+                          "server's log says why."),
     Operation("GET", "/v1/sys/plugins", method("plugins"),
               "Installed engine plugins, their versions and engine types, and any that failed to load",
-              "listPlugins", response=results.PluginList, tag="system", permission="a valid token"),
+              "listPlugins", response=results.PluginList, query=page_query("name"), items="plugins", tag="system",
+              permission="a valid token"),
     Operation("GET", "/v1/metrics", method("metrics"), "Prometheus metrics", "metrics", response="Metrics",
               media_type=CONTENT_TYPE, tag="system", permission="`read` on `sys/metrics`",
               description="Lease counts per engine and role come from the store (the same in every process "
                           "sharing it); operation counts and latencies are this process's own.",
               cli=Command("metrics", "Print the Prometheus metrics (as GET /v1/metrics serves them).", Text())),
+    Operation("GET", "/v1/sys/jobs/{job_id}", method("get_job"), "Follow a job (revoke-prefix or reconcile run "
+              "with `sync: false`)", "getJob", response=results.Job, errors=(404,), tag="system",
+              permission="the caller to have started it, or the grant its operation needed (`revoke` on its engine, "
+                         "or on every engine for a revoke-prefix without one)",
+              description="`state` is `running`, `succeeded` (with `result`, what the synchronous call answers) or "
+                          "`failed` (with `error`). A job outlives its server process: another one takes it over. "
+                          "A job the caller may not read answers `404 job_not_found`, exactly as one that does not "
+                          "exist.",
+              cli=Command("job show", "Show job JOB_ID: its state, progress, and outcome or error.")),
     Operation("GET", "/v1/sys/audit", method("audit_log"), "List audit entries", "listAuditEntries",
-              response=results.AuditList, query=AUDIT_QUERY, tag="system", permission="`read` on `sys/audit`",
+              response=results.AuditList, query=AUDIT_QUERY, items="entries", tag="system", permission="`read` on `sys/audit`",
               description="Entries oldest first, filtered, one page at a time. Verifying the chain "
                           "(`scaivault audit verify`) needs the vault key, so it runs on the store, not over REST."),
     # -- tokens ---------------------------------------------------------------------------------------
@@ -188,10 +219,11 @@ OPERATIONS = [
                           "token is shown only in this answer.",
               cli=Command("token create", "Create a token for IDENTITY; it is shown only this once.")),
     Operation("GET", "/v1/auth/tokens", method("list_tokens"), "List tokens by accessor (never the tokens themselves)",
-              "listTokens", response=results.TokenList, query=(Query("identity", "Only tokens of this identity."),),
+              "listTokens", response=results.TokenList,
+              query=(Query("identity", "Only tokens of this identity."), *page_query("token accessor")), items="tokens",
               tag="auth", permission="`list` on `sys/tokens`",
               cli=Command("token list", "List tokens by accessor.",
-                          Rows("tokens", ("accessor", "identity", "display_name", "created_at", "expires_at",
+                          Pages("tokens", ("accessor", "identity", "display_name", "created_at", "expires_at",
                                           "revoked")))),
     Operation("GET", "/v1/auth/tokens/self", method("token_self"), "Who the caller is (its token)", "getTokenSelf",
               response=results.TokenSelf, tag="auth", permission="a valid token",
@@ -223,10 +255,11 @@ OPERATIONS = [
                                                      "scheduled rotation.")),
     Operation("GET", SECRET_ACTION + "/versions", method("list_secret_versions"),
               "List a secret's versions (never their values)", "listSecretVersions",
-              response=results.SecretVersionList, errors=(404,), tag="secrets", permission="`read` on the path",
+              response=results.SecretVersionList, query=page_query("version number", type="integer"), items="versions",
+              errors=(404,), tag="secrets", permission="`read` on the path",
               description="Oldest first; a retired version's value is destroyed.",
               cli=Command("secrets versions", "List the versions of the secret at PATH (never their values).",
-                          Rows("versions", ("version", "created_at", "created_by", "reason", "retired_at")))),
+                          Pages("versions", ("version", "created_at", "created_by", "reason", "retired_at")))),
     Operation("PUT", SECRET, method("put_secret"), "Write a new version of a secret", "putSecret",
               body=bodies.SecretWrite, response=results.SecretVersion, errors=(413,), tag="secrets",
               permission="`create` on a new path, `update` on an existing one; a caller holding neither is refused "
@@ -261,8 +294,9 @@ OPERATIONS = [
               cli=Command("policy explain", "May IDENTITY do PERMISSION on PATH, and by which rule of which policy?",
                           Shown("explain"))),
     Operation("GET", "/v1/policies", method("list_policies"), "List policies", "listPolicies",
-              response=results.PolicyList, tag="policies", permission="`list` on `sys/policies`",
-              cli=Command("policy list", "List policies.", Rows("policies", ("name", "description", "rules")))),
+              response=results.PolicyList, query=page_query("name"), items="policies", tag="policies",
+              permission="`list` on `sys/policies`",
+              cli=Command("policy list", "List policies.", Pages("policies", ("name", "description", "rules")))),
     Operation("GET", "/v1/policies/{name}", method("get_policy"), "Show a policy", "getPolicy",
               response=results.Policy, errors=(404,), tag="policies", permission=POLICY.format("read"),
               cli=Command("policy show", "Show policy NAME.")),
@@ -280,8 +314,9 @@ OPERATIONS = [
                                                 "deleting the engine removes its bindings.",
               cli=Command("policy bind", "Bind policy NAME to IDENTITY (sa:<name>, user:<name> or dynamic:<engine>).")),
     Operation("GET", "/v1/policies/{name}/bindings", method("list_bindings"), "Identities a policy is bound to",
-              "listBindings", response=results.BindingList, errors=(404,), tag="policies",
-              permission=POLICY.format("read"), cli=Command("policy bindings", "Identities policy NAME is bound to.")),
+              "listBindings", response=results.BindingList, query=page_query("identity"), items="identities",
+              errors=(404,), tag="policies", permission=POLICY.format("read"),
+              cli=Command("policy bindings", "Identities policy NAME is bound to.", Pages("identities", ("identity",)))),
     Operation("DELETE", "/v1/policies/{name}/bindings/{identity}", method("unbind_policy"),
               "Unbind a policy from an identity", "unbindPolicy", status=204, errors=(404,), tag="policies",
               permission=POLICY.format("update"),
@@ -298,3 +333,12 @@ def operations() -> list[Operation]:
 def by_name(name: str) -> Operation:
     """The core operation that calls ``VaultAPI.<name>``."""
     return next(op for op in OPERATIONS if op.name == name)
+
+
+def paged_list(name: str) -> Operation:
+    """The core list operation ``name`` (``"list_leases"``), which answers a page at a time."""
+    op = next((op for op in OPERATIONS if op.name == name), None)
+    if op is None or not op.items:
+        raise InvalidRequest(f"{name!r} is not a paged list; these are: "
+                             f"{', '.join(op.name for op in OPERATIONS if op.items)}.", field="name")
+    return op

@@ -10,15 +10,16 @@ the route answers ``204 No Content``; text for ``metrics``).
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any
+from typing import Any, Iterator
 
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidRequest, NotFound
+from ..health import NotReady
 from ..models import LeaseState
+from .paging import DEFAULT_PAGE, MAX_PAGE, check_limit, follow, page
 
 LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
-                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, "live")
-MAX_PAGE = 1000
+                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, LeaseState.POOLED, "live")
 
 
 def version() -> str:
@@ -38,15 +39,32 @@ class VaultAPI:
     def __repr__(self) -> str:
         return f"<VaultAPI {self.ops.identity}>"
 
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> Iterator[Any]:
+        """Every item of the list operation ``name``, following ``next`` page by page:
+        ``for lease in api.iterate("list_leases", engine="pg")`` (the client has the same)."""
+        from .table import paged_list  # the table is made from this class's methods, so it comes after it
+
+        op = paged_list(name)
+        method = getattr(self, name)
+        return follow(lambda **after: method(*args, **{**arguments, **after}), op.items)
+
     # -- system ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         """Liveness: no token needed."""
         return {"status": "ok", "version": version()}
 
-    def plugins(self) -> dict[str, Any]:
-        """Installed engine plugins, their versions and engine types, and any that failed to load."""
-        return plugin_list(self.vault.plugins())
+    def ready(self) -> dict[str, Any]:
+        """Readiness: the store, the expiry worker and the plugins; no token needed. ``503 unavailable`` names
+        the failing parts."""
+        checks = self.vault.readiness()
+        if any(state != "ok" for state in checks.values()):
+            raise NotReady(checks)
+        return {"status": "ready", "checks": checks}
+
+    def plugins(self, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """Installed engine plugins, their versions and engine types, and any that failed to load, by name."""
+        return plugin_list(self.vault.plugins(), after, limit)
 
     def metrics(self) -> str:
         """Prometheus metrics, as text (not JSON): needs ``read`` on ``sys/metrics``."""
@@ -54,10 +72,9 @@ class VaultAPI:
 
     def audit_log(self, identity: str | None = None, operation: str | None = None, path_prefix: str | None = None,
                   outcome: str | None = None, lease_id: str | None = None, since: Any = None, until: Any = None,
-                  after: int | None = None, limit: int = 100) -> dict[str, Any]:
+                  after: int | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
         """One page of audit entries, oldest first; ``next`` is the ``after`` of the following page, or null."""
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+        check_limit(limit)
         if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
             raise InvalidRequest("after must be an entry id (a whole number).", field="after")
         entries = self.ops.audit_log(identity=identity, operation=operation, path_prefix=path_prefix, outcome=outcome,
@@ -71,8 +88,11 @@ class VaultAPI:
         """A bearer token for ``identity`` (admin only); the token itself is shown only here."""
         return self.ops.create_token(identity, ttl=ttl, display_name=display_name)
 
-    def list_tokens(self, identity: str | None = None) -> dict[str, Any]:
-        return {"tokens": [t.to_dict() for t in self.ops.list_tokens(identity)]}
+    def list_tokens(self, identity: str | None = None, after: str | None = None,
+                    limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of tokens (never the tokens themselves) by accessor; ``next`` as for every list."""
+        tokens, after = page(self.ops.list_tokens(identity), lambda t: t.accessor, after, limit)
+        return {"tokens": [t.to_dict() for t in tokens], "next": after}
 
     def explain(self, identity: str, permission: str, path: str) -> dict[str, Any]:
         """May ``identity`` do ``permission`` on ``path``, and by which rule of which policy? Your own access
@@ -98,12 +118,13 @@ class VaultAPI:
     def delete_secret(self, path: str) -> None:
         self.ops.delete_secret(path)
 
-    def list_secret_versions(self, path: str) -> dict[str, Any]:
-        """Every version of the secret at ``path``, oldest first, without values."""
+    def list_secret_versions(self, path: str, after: int | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of the versions of the secret at ``path``, oldest first, without values."""
         versions = self.ops.list_secret_versions(path)
         if not versions:
             raise NotFound(f"No secret at {path!r}.", path=path)
-        return {"path": path, "versions": [v.to_dict(include_data=False) for v in versions]}
+        versions, after = page(versions, lambda v: v.version, after, limit)
+        return {"path": path, "versions": [v.to_dict(include_data=False) for v in versions], "next": after}
 
     def set_rotation_period(self, path: str, period: Any, grace_period: Any = None) -> dict[str, Any]:
         """Rotate ``path`` every ``period`` (e.g. ``"30d"``), each previous version kept for ``grace_period``;
@@ -127,8 +148,10 @@ class VaultAPI:
     def create_policy(self, name: str, rules: list[dict[str, Any]], description: str = "") -> dict[str, Any]:
         return self.ops.create_policy(name, rules, description).to_dict()
 
-    def list_policies(self) -> dict[str, Any]:
-        return {"policies": [p.to_dict() for p in self.ops.list_policies()]}
+    def list_policies(self, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of policies by name."""
+        policies, after = page(self.ops.list_policies(), lambda p: p.name, after, limit)
+        return {"policies": [p.to_dict() for p in policies], "next": after}
 
     def get_policy(self, name: str) -> dict[str, Any]:
         return self.ops.get_policy(name).to_dict()
@@ -143,8 +166,10 @@ class VaultAPI:
         self.ops.bind_policy(name, identity)
         return {"policy": name, "identity": identity}
 
-    def list_bindings(self, name: str) -> dict[str, Any]:
-        return {"policy": name, "identities": self.ops.list_bindings(name)}
+    def list_bindings(self, name: str, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of the identities policy ``name`` is bound to, in order."""
+        identities, after = page(self.ops.list_bindings(name), str, after, limit)
+        return {"policy": name, "identities": identities, "next": after}
 
     def unbind_policy(self, name: str, identity: str) -> None:
         self.ops.unbind_policy(name, identity)
@@ -157,8 +182,10 @@ class VaultAPI:
         return self.ops.create_engine(name, type, config, default_ttl, max_ttl, max_leases,
                                       max_leases_per_identity).to_dict()
 
-    def list_engines(self) -> dict[str, Any]:
-        return {"engines": [e.to_dict() for e in self.ops.list_engines()]}
+    def list_engines(self, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of engines by name."""
+        engines, after = page(self.ops.list_engines(), lambda e: e.name, after, limit)
+        return {"engines": [e.to_dict() for e in engines], "next": after}
 
     def get_engine(self, name: str) -> dict[str, Any]:
         return self.ops.get_engine(name).to_dict()
@@ -176,8 +203,10 @@ class VaultAPI:
         """Define a role: ``default_ttl``, ``max_ttl``, ``max_leases``, ``max_leases_per_identity`` and the engine's own role fields."""
         return self.ops.create_role(engine, name, **_free(fields, "role", "engine", "name")).to_dict()
 
-    def list_roles(self, engine: str) -> dict[str, Any]:
-        return {"roles": [r.to_dict() for r in self.ops.list_roles(engine)]}
+    def list_roles(self, engine: str, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+        """One page of the roles of ``engine`` by name."""
+        roles, after = page(self.ops.list_roles(engine), lambda r: r.name, after, limit)
+        return {"roles": [r.to_dict() for r in roles], "next": after}
 
     def get_role(self, engine: str, name: str) -> dict[str, Any]:
         return self.ops.get_role(engine, name).to_dict()
@@ -201,8 +230,13 @@ class VaultAPI:
     def revoke(self, lease_id: str) -> None:
         self.ops.revoke(lease_id)
 
-    def revoke_prefix(self, prefix: str, engine: str | None = None) -> dict[str, Any]:
-        return self.ops.revoke_prefix(prefix, engine)
+    def revoke_prefix(self, prefix: str, engine: str | None = None, role: str | None = None,
+                      sync: bool = True) -> dict[str, Any]:
+        """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, of its ``role``); ``sync=False``
+        answers at once with a job (202) whose ``result`` is, when done, what the synchronous call answers."""
+        if sync:
+            return self.ops.revoke_prefix(prefix, engine, role)
+        return accepted(self.ops.revoke_prefix_job(prefix, engine, role))
 
     def lookup(self, lease_id: str) -> dict[str, Any]:
         return self.ops.lookup(lease_id).to_dict()
@@ -211,30 +245,46 @@ class VaultAPI:
         """Stop tracking an irrevocable lease whose credential is gone by other means; answers the lease."""
         return self.ops.forget_lease(lease_id).to_dict()
 
-    def reconcile(self, engine: str, revoke: bool = False) -> dict[str, Any]:
-        """Users in the engine's target that no lease accounts for (``orphans``); ``revoke=True`` removes them."""
+    def reconcile(self, engine: str, revoke: bool = False, sync: bool = True) -> dict[str, Any]:
+        """Users in the engine's target that no lease accounts for (``orphans``); ``revoke=True`` removes them.
+        ``sync=False`` answers at once with a job (202), as ``revoke_prefix``."""
         if not isinstance(revoke, bool):
             raise InvalidRequest("revoke must be true or false.", field="revoke")
-        return self.ops.reconcile(engine, revoke=revoke)
+        if sync:
+            return self.ops.reconcile(engine, revoke=revoke)
+        return accepted(self.ops.reconcile_job(engine, revoke=revoke))
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """A job's state, progress, and its outcome (``result``) or ``error``: its creator's, or whoever holds
+        the grant its operation needed."""
+        return self.ops.get_job(job_id).to_dict()
 
     def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
                     state: str | None = None, prefix: str | None = None, after: str | None = None,
-                    limit: int = 100) -> dict[str, Any]:
+                    limit: int = DEFAULT_PAGE) -> dict[str, Any]:
         """One page of leases ordered by id; ``next`` is the ``after`` of the following page, or null."""
         if state is not None and state not in LEASE_STATES:
             raise InvalidRequest(f"state must be one of {', '.join(LEASE_STATES)}.", field="state")
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+        check_limit(limit)
         leases = self.ops.list_leases(engine=engine, role=role, identity=identity, state=state, prefix=prefix,
                                       after=after, limit=limit)
         return {"leases": [lease.to_dict() for lease in leases],
                 "next": leases[-1].lease_id if len(leases) == limit else None}
 
 
-def plugin_list(infos: list[Any]) -> dict[str, Any]:
+class Accepted(dict):  # type: ignore[type-arg]
+    """An answer of ``202 Accepted``: a job's body; the REST route adds ``Location: <href>``."""
+
+
+def accepted(job: Any) -> Accepted:
+    return Accepted(job.to_dict())
+
+
+def plugin_list(infos: list[Any], after: str | None = None, limit: int = MAX_PAGE) -> dict[str, Any]:
     """``GET /v1/sys/plugins``'s body for ``plugins.plugin_infos(...)`` (the CLI lists them without a store)."""
+    infos, after = page(infos, lambda p: p.name, after, limit)
     return {"plugins": [{"name": p.name, "version": p.version, "engines": list(p.engines), "error": p.error}
-                        for p in infos]}
+                        for p in infos], "next": after}
 
 
 def _free(fields: dict[str, Any], what: str, *reserved: str) -> dict[str, Any]:

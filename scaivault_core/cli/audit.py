@@ -47,7 +47,7 @@ def audit_verify() -> None:
         raise InvalidRequest("`audit verify` checks the store itself with the vault key: run it with --store "
                              "(SCAIVAULT_STORE) and the key, not against a server.", field="address")
     report = state.open_vault().verify_audit_log()
-    if state.format == "json":
+    if state.for_scripts:
         emit(report.to_dict())
     elif report.ok:
         click.echo(f"OK: {report.signed} signed entr{'y' if report.signed == 1 else 'ies'} verified up to the "
@@ -56,7 +56,7 @@ def audit_verify() -> None:
         where = f"at entry {report.broken.id}" if report.broken.id is not None else "at the end"
         click.echo(f"BROKEN {where} ({report.broken.problem}): {report.broken.message}")
         click.echo(f"Entries verified before it: {report.signed}.")
-    if state.format != "json" and report.unsigned_prefix:
+    if not state.for_scripts and report.unsigned_prefix:
         click.echo(f"{report.unsigned_prefix} older entries, written before the chain began (before the upgrade), "
                    "cannot be verified.")
     if not report.ok:

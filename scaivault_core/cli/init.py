@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from ..errors import Conflict
+from ..errors import Conflict, InvalidRequest
+from .output import emit
 from .state import current, output
 
 
@@ -17,6 +16,8 @@ def init() -> None:
     from ..store.sqlite import is_sqlite_url, path_from_url
 
     state = current()
+    if state.field not in (None, "admin_token"):  # checked first: the token is shown only this once
+        raise InvalidRequest(f"The answer has no field {state.field!r} (fields here: admin_token).", field="field")
     url = state.store_url()
     exists = is_sqlite_url(url) and path_from_url(url).exists()
     vault = state.open_vault(create=not exists)
@@ -25,8 +26,8 @@ def init() -> None:
         raise Conflict(f"The vault at {shown} is already initialised; use its admin token "
                        "(or one created with `scaivault token create`).")
     token = vault.create_admin_token()
-    if state.format == "json":
-        click.echo(json.dumps({"admin_token": token}))
+    if state.for_scripts:
+        emit({"admin_token": token})
     else:
         click.echo(f"Initialised the vault at {shown}.")
         click.echo(f"Admin token (shown only now; keep it safe): {token}")

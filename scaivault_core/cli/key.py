@@ -15,11 +15,16 @@ def key() -> None:
 
 
 @key.command("new")
+@output
 def key_new() -> None:
     """Print a new random key (base64), for SCAIVAULT_KEY or a key file."""
     from ..crypto import encode_key, new_key
 
-    click.echo(encode_key(new_key()))
+    key = encode_key(new_key())
+    if current().for_scripts:
+        emit({"key": key})
+    else:
+        click.echo(key)
 
 
 @key.command("rotate")
@@ -38,7 +43,7 @@ def key_rotate() -> None:
         raise InvalidConfig("The keyring holds one key, so nothing is under an older one: give NEW,OLD "
                             "(newest first) in SCAIVAULT_KEY or the key file.", field="key")
     counts = vault.rotate_encryption_key()
-    if state.format == "json":
+    if state.for_scripts:
         emit(counts)
     else:
         done("Re-encrypted " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())

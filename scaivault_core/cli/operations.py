@@ -3,7 +3,7 @@
 For each operation with a ``Command``: positional arguments from the method's required parameters
 (or the ones the entry names), an option per other parameter and per body or query field (type,
 default and help from its declaration), the entry's input adapters, and ``--reveal``, ``--all``
-and ``--format`` where its way of showing the answer needs them. Embedded or remote, the command
+``--format``, and ``--field`` where the answer has fields. Embedded or remote, the command
 calls the same method: ``VaultAPI``'s, or the client's.
 """
 
@@ -17,11 +17,14 @@ import click
 
 from ..api import OPERATIONS, Operation, Query, VaultAPI
 from ..api.bodies import fields
-from ..api.commands import Pages, Record, Text
+from ..api.commands import AsJob, Done, Pages, Record, Text
 from ..api.schemas import description, type_schema
+from ..errors import InvalidRequest
+from .complete import completion
 from .inputs import INPUTS, load_json
+from .jobs import job_options, run_as_job
 from .output import show
-from .state import current, format_option
+from .state import current, field_option, format_option
 
 GROUPS = {
     "secrets": "Stored secrets (an engine's root credentials live here).",
@@ -30,6 +33,7 @@ GROUPS = {
     "role": "Roles of an engine.",
     "lease": "Leases: renew, revoke, look up, list.",
     "token": "Bearer tokens (admin).",
+    "job": "Long work (revoke-prefix, reconcile) running in the background.",
 }
 
 
@@ -51,21 +55,26 @@ def command(op: Operation) -> click.Command:
     """The click command of ``op``: its parameters from the declarations, its callback the method call."""
     spec = op.cli
     inputs = [INPUTS[name] for name in spec.inputs]
-    arguments, options, named = _names(op, {adapter.fills for adapter in inputs})
+    as_job = isinstance(spec.show, AsJob)
+    arguments, options, named = _names(op, {adapter.fills for adapter in inputs} | ({"sync"} if as_job else set()))
     declared = {**{a.name: a for a in fields(op.body)}, **{q.name: q for q in op.query}}
-    params: list[click.Parameter] = [click.Argument([name]) for name in arguments]
-    params += [option(name, declared.get(name), spec.flags.get(name)) for name in options]
+    group = spec.name.rpartition(" ")[0]
+    params: list[click.Parameter] = [click.Argument([name], **completion(group, name)) for name in arguments]
+    params += [option(name, declared.get(name), spec.flags.get(name), **completion(group, name)) for name in options]
     for adapter in inputs:
         params += adapter.params()
     if isinstance(spec.show, Record) and spec.show.reveal:
         params.append(click.Option(["--reveal"], is_flag=True, help=spec.show.reveal_help))
     if isinstance(spec.show, Pages):
         params.append(click.Option(["--all", "all_pages"], is_flag=True, help="Follow pages to the end."))
-    if not isinstance(spec.show, Text):
-        params.append(format_option())
+    if as_job:
+        params += job_options()
+    params.append(format_option())
+    if not isinstance(spec.show, (Done, Text)):
+        params.append(field_option())
 
     def run(**given: Any) -> None:
-        flags = {name: given.pop(name) for name in ("reveal", "all_pages") if name in given}
+        flags = {name: given.pop(name) for name in ("reveal", "all_pages", "timeout", "no_wait") if name in given}
         extra: dict[str, Any] = {}  # for the method's **fields
         for adapter in inputs:
             value = adapter.read(**{name: given.pop(name) for name in adapter.names()})
@@ -76,10 +85,28 @@ def command(op: Operation) -> click.Command:
         for name in [name for name in given if name not in named]:  # body fields the method takes as **fields
             if (value := given.pop(name)) is not None:
                 extra[name] = value
+        check_field(op, current().field, flags.get("reveal", False))
         api = current().api()
+        if as_job:
+            run_as_job(spec.show, lambda: op.handler.invoke(api, {**given, "sync": False}, extra), api, given, flags,
+                       flags["timeout"], flags["no_wait"])
+            return
         show(spec.show, lambda **more: op.handler.invoke(api, {**given, **more}, extra), given, flags)
 
     return click.Command(None, callback=run, params=params, help=spec.help)
+
+
+def check_field(op: Operation, field: str | None, reveal: bool) -> None:
+    """Refuse a ``--field`` the answer cannot have, or a hidden one, before the operation runs: a typo
+    in a script must not issue a credential it then cannot print."""
+    if field is None:
+        return
+    top = field.split(".")[0]
+    if attrs.has(op.response) and top not in attrs.fields_dict(op.response):
+        raise InvalidRequest(f"The answer has no field {field!r} (fields here: "
+                             f"{', '.join(attrs.fields_dict(op.response))}).", field="field")
+    if isinstance(op.cli.show, Record) and top == op.cli.show.reveal and not reveal:
+        raise InvalidRequest(f"{field} is a secret value: add --reveal to print it.", field="field")
 
 
 def _names(op: Operation, filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:

@@ -12,14 +12,19 @@ from typing import Any, Callable
 import click
 
 from ..api.commands import Done, Pages, Record, Rows, Shown, Text
+from ..errors import InvalidRequest
 from .state import current
 
 HIDDEN = "<hidden: --reveal shows it>"
 
 
 def emit(value: Any, columns: tuple[str, ...] = ()) -> None:
-    """Print ``value`` as JSON, or as a table (a list of records) / key-value lines (one record)."""
-    if current().format == "json":
+    """Print ``value`` as JSON, one ``--field`` of it raw, or as a table (a list of records) / key-value
+    lines (one record)."""
+    state = current()
+    if state.field is not None:
+        click.echo(raw(pick(value, state.field)))
+    elif state.format == "json":
         click.echo(json.dumps(value, indent=2))
     elif isinstance(value, list):
         click.echo(_table(value, columns) if value else "(none)")
@@ -31,7 +36,7 @@ def emit(value: Any, columns: tuple[str, ...] = ()) -> None:
 
 def emit_rows(body: dict[str, Any], key: str, columns: tuple[str, ...]) -> None:
     """A listing: the API's body as it is in json, its ``key`` rows as a table."""
-    if current().format == "json":
+    if current().for_scripts:
         emit(body)
     else:
         emit(body[key], columns)
@@ -39,7 +44,7 @@ def emit_rows(body: dict[str, Any], key: str, columns: tuple[str, ...]) -> None:
 
 def done(message: str) -> None:
     """Confirm an operation that answers nothing (scripts in json mode go by the exit status)."""
-    if current().format != "json":
+    if not current().for_scripts:
         click.echo(message)
 
 
@@ -54,16 +59,17 @@ def hide(data: Any, reveal: bool) -> Any:
 
 def pages(fetch: Callable[..., dict[str, Any]], key: str, columns: tuple[str, ...], all_pages: bool) -> None:
     """A paged listing: ``fetch(after=...)`` gives each page; ``--all`` follows ``next`` to the end."""
-    page = fetch()
-    items = page[key]
-    while all_pages and page["next"]:
+    first = page = fetch()
+    items = list(page[key])
+    while all_pages and page["next"] is not None:
         page = fetch(after=page["next"])
         items += page[key]
-    if current().format == "json":
-        emit({key: items, "next": None if all_pages else page["next"]})
+    if current().for_scripts:
+        emit({**first, key: items, "next": page["next"]})
         return
-    emit(items, columns)
-    if page["next"] and not all_pages:
+    # A list of plain values (a policy's identities) is one column.
+    emit([item if isinstance(item, dict) else {columns[0]: item} for item in items], columns)
+    if page["next"] is not None:
         click.echo(f"(more: --after {page['next']})")
 
 
@@ -73,7 +79,11 @@ def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: d
         call()
         done(how.message.format(**arguments))
     elif isinstance(how, Text):
-        click.echo(call(), nl=False)
+        text = call()
+        if current().for_scripts:
+            emit({"text": text})
+        else:
+            click.echo(text, nl=False)
     elif isinstance(how, Pages):
         pages(call, how.key, how.columns, flags["all_pages"])
     elif isinstance(how, Rows):
@@ -89,7 +99,7 @@ def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: d
 
 def _reconcile(body: dict[str, Any]) -> None:
     """One row per user: orphan, revoked, failed (why), or skipped (why)."""
-    if current().format == "json":
+    if current().for_scripts:
         emit(body)
         return
     failed = {f["subject"]: f"failed ({f['code']}): {f['message']}" for f in body["failed"]}
@@ -104,7 +114,7 @@ def _reconcile(body: dict[str, Any]) -> None:
 
 def _explain(body: dict[str, Any]) -> None:
     """The answer in words, then the rules behind it, one line each."""
-    if current().format == "json":
+    if current().for_scripts:
         emit(body)
         return
     click.echo(body["message"])
@@ -115,6 +125,26 @@ def _explain(body: dict[str, Any]) -> None:
 
 
 PRESENTERS: dict[str, Callable[[Any], None]] = {"reconcile": _reconcile, "explain": _explain}
+
+
+def pick(value: Any, name: str) -> Any:
+    """The value ``name`` names in an answer: a key, or a dotted path of keys (``data.password``)."""
+    found = value
+    for key in name.split("."):
+        if not isinstance(found, dict) or key not in found:
+            keys = ", ".join(found) if isinstance(found, dict) else "none"
+            raise InvalidRequest(f"The answer has no field {name!r} (fields here: {keys}).", field="field")
+        found = found[key]
+    if found == HIDDEN or (isinstance(found, dict) and HIDDEN in found.values()):
+        raise InvalidRequest(f"{name} is a secret value: add --reveal to print it.", field="field")
+    return found
+
+
+def raw(value: Any) -> str:
+    """A value as a script reads it: text as it is, null as nothing, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else json.dumps(value)
 
 
 def _cell(value: Any) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .output import emit_rows
+from ..api.paging import follow
+from .output import emit, emit_rows
 from .state import current, output
 
 
@@ -18,7 +19,7 @@ def plugins(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         state = current()
         if state.address:
-            body = state.api().plugins()
+            body = {"plugins": list(follow(state.api().plugins, "plugins")), "next": None}
         else:  # what this installation has, which needs no store (and works before `scaivault init`)
             from ..api.vault_api import plugin_list
             from ..plugin_manager import EngineRegistry, make_plugin_manager, plugin_infos
@@ -32,6 +33,7 @@ def plugins(ctx: click.Context) -> None:
 @click.argument("name")
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Directory to create the plugin distribution in.")
+@output
 def plugins_new(name: str, dest: Path) -> None:
     """Create a new engine plugin distribution from the template."""
     try:
@@ -39,4 +41,7 @@ def plugins_new(name: str, dest: Path) -> None:
     except ImportError:
         raise click.ClickException("This installation has no plugin template (scaivault_core.plugin_scaffold).") from None
     created = new_plugin(name, dest)
-    click.echo(f"Created {created}")
+    if current().for_scripts:
+        emit({"created": str(created)})
+    else:
+        click.echo(f"Created {created}")

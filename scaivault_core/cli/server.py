@@ -2,53 +2,66 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import InvalidRequest
-from .state import current
+from ..errors import InvalidConfig, InvalidRequest
+from .settings_options import settings_options
+from .state import current, format_option
+
+# What only the REST server needs: the `scaivault[server]` extra, so embedding the core does not pull them in.
+SERVER_MODULES = ("starlette", "uvicorn", "httptools")
 
 
-@click.command()
-@click.option("--listen", default="127.0.0.1:8200", show_default=True, help="HOST:PORT to listen on.")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-@click.option("--command-dir", "command_dirs", multiple=True, metavar="DIR",
-              help="A directory whose executables engines may run (repeatable; SCAIVAULT_COMMAND_DIRS).")
-@click.option("--file-dir", "file_dirs", multiple=True, metavar="DIR",
-              help="A directory engines may read and write files in (repeatable; SCAIVAULT_FILE_DIRS).")
-@click.option("--token-default-ttl", metavar="DURATION", help="TTL of a token created without one (SCAIVAULT_TOKEN_DEFAULT_TTL; 768h).")
-@click.option("--token-max-ttl", metavar="DURATION", help="Longest TTL a token may have (SCAIVAULT_TOKEN_MAX_TTL; 768h).")
-@click.option("--header-timeout", metavar="DURATION", help="Time a request's headers may take (SCAIVAULT_HEADER_TIMEOUT; 10s).")
-@click.option("--body-timeout", metavar="DURATION", help="Time a request's body may take (SCAIVAULT_BODY_TIMEOUT; 30s).")
-@click.option("--keep-alive-timeout", metavar="DURATION", help="Idle time before a connection is closed (SCAIVAULT_KEEP_ALIVE_TIMEOUT; 5s).")
-@click.option("--max-connections", type=click.IntRange(min=1),
-              help="Open connections accepted; more get 503 (SCAIVAULT_MAX_CONNECTIONS; 512).")
-def server(listen: str, tls_cert: str | None, tls_key: str | None, log_level: str, **flags: Any) -> None:
+@click.command(params=[format_option()])  # for errors as JSON; it prints nothing else
+@settings_options("server")
+def server(**flags: Any) -> None:
     """Serve the REST API (and run the expiry worker) on the local store.
 
-    The operator's settings come from SCAIVAULT_* variables; a flag given here wins over its variable.
+    Each flag has a SCAIVAULT_* variable and a key of the --config file; a flag given here wins over both
+    (docs/configuration.md).
     """
+    require_server_extra()
+    from ..logs import configure_logging
     from ..rest.server import serve
 
-    if bool(tls_cert) != bool(tls_key):
-        raise InvalidRequest("--tls-cert and --tls-key go together.")
-    host, port = parse_listen(listen)
-    vault = current().open_vault(start_worker=True, settings=operator_settings(flags))
-    serve(vault, host, port, tls_cert=tls_cert, tls_key=tls_key, log_level=log_level)
+    state = current()
+    settings = state.with_flags(flags)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise InvalidRequest("--tls-cert and --tls-key go together (SCAIVAULT_TLS_CERT, SCAIVAULT_TLS_KEY).")
+    for name, path in (("tls_cert", settings.tls_cert), ("tls_key", settings.tls_key)):
+        if path and not Path(path).is_file():
+            raise InvalidConfig(f"The TLS file {path} ({name}) does not exist or is not a file.", field=name)
+    if settings.tls_cert:
+        check_tls_files(settings.tls_cert, settings.tls_key)
+    host, port = parse_listen(settings.listen)
+    configure_logging(settings.log_format, settings.log_level, default_level="info")  # a server logs its requests
+    vault = state.open_vault(start_worker=True, settings=settings)
+    serve(vault, host, port, tls_cert=settings.tls_cert, tls_key=settings.tls_key)
 
 
-def operator_settings(flags: dict[str, Any]) -> Any:
-    """``Settings`` from the environment, with the server's flags (durations as text) winning."""
-    from ..durations import parse_duration
-    from ..settings import Settings
+def require_server_extra() -> None:
+    """Name the extra to install, in one line, when the server's own dependencies are missing."""
+    for module in SERVER_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise InvalidConfig(f"`scaivault server` needs the server extra ({module} is not installed): "
+                                "pip install 'scaivault[server]'.", missing=module, extra="server") from None
 
-    overrides = {name: parse_duration(value, "--" + name.replace("_", "-")) if isinstance(value, str) else value
-                 for name, value in flags.items()}
-    return Settings.from_env(**overrides)
+
+def check_tls_files(cert: str, key: str | None) -> None:
+    """A certificate and key the server could not serve with are one line, before anything starts."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError, ValueError):  # never the library's text: it could quote the key file
+        raise InvalidConfig(f"Cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: they must be a PEM "
+                            "certificate (chain) and its unencrypted private key.", field="tls_cert") from None
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

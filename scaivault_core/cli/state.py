@@ -4,30 +4,54 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Callable
 
 import click
 
-from ..errors import InvalidConfig, ScaiVaultError
+from ..errors import InvalidConfig, ScaiVaultError, Unauthenticated
+from ..settings import Settings
 
 FORMATS = click.Choice(["table", "json"])
 
 
 class CLI(click.Group):
-    """The root group: a ScaiVault error becomes ``Error (<code>): <message>`` and exit status 1."""
+    """The root group: a ScaiVault error becomes ``Error (<code>): <message>`` and exit status 1; a
+    reader that went away (``| head``) ends the command quietly; Vault-style aliases (``aliases``)
+    become the command they stand for."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        from .aliases import expand
+
+        return super().resolve_command(ctx, expand(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            _reader_gone(ctx)
         except ScaiVaultError as exc:
             _report(ctx, exc.to_dict()["error"])
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug: say what kind, not its message, which could hold a secret
-            if os.environ.get("SCAIVAULT_DEBUG"):
+            state = ctx.find_object(State)
+            if state is not None and state.settings.debug:
                 raise
             _report(ctx, {"code": "internal", "message": f"Unexpected {type(exc).__name__}; rerun with "
                                                          "SCAIVAULT_DEBUG=1 for the traceback.", "details": {}})
+
+
+def _reader_gone(ctx: click.Context) -> None:
+    """Standard output's reader closed it (``scaivault lease list | head -1``): stop without a word, as a
+    Unix tool killed by SIGPIPE does (status 141), with stdout pointed at /dev/null so that nothing
+    flushed at exit fails again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (click's test runner): nothing left to flush
+        pass
+    ctx.exit(141)
 
 
 def _report(ctx: click.Context, error: dict[str, Any]) -> None:
@@ -40,19 +64,23 @@ def _report(ctx: click.Context, error: dict[str, Any]) -> None:
 
 
 class State:
-    """Global options, and the API the commands call (opened on first use, closed at exit)."""
+    """The operator's settings (read once), and the API the commands call (opened on first use, closed at exit)."""
 
-    def __init__(self, store: str | None, key_file: str | None, address: str | None, token: str | None,
-                 ca_cert: str | None, format: str | None, plugin_manager: Any = None) -> None:
-        self.store, self.key_file, self.address, self.token = store, key_file, address, token
-        self.ca_cert, self.format, self.pm = ca_cert, format or "table", plugin_manager
+    def __init__(self, config: str | None, flags: dict[str, Any], plugin_manager: Any = None) -> None:
+        self.config, self.flags = config, flags
+        self.settings = Settings.load(config, flags=flags)
+        self.address, self.format, self.pm = self.settings.address, self.settings.format or "table", plugin_manager
+        self.field: str | None = None  # --field NAME: print that one value of the answer, raw
         self._api: Any = None
         self._closers: list[Callable[[], None]] = []
 
-    def store_url(self) -> str:
-        from ..vault import default_store_url
+    def with_flags(self, flags: dict[str, Any]) -> Settings:
+        """The settings again, with a command's own flags (the server's) winning too."""
+        self.settings = Settings.load(self.config, flags={**self.flags, **flags})
+        return self.settings
 
-        return self.store or default_store_url()
+    def store_url(self) -> str:
+        return self.settings.store_url()
 
     def open_vault(self, *, create: bool = False, start_worker: bool = False, settings: Any = None) -> Any:
         """The local vault; a missing SQLite store is an error pointing at ``scaivault init``, unless creating."""
@@ -65,8 +93,8 @@ class State:
             raise InvalidConfig(f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
                                 "(SCAIVAULT_STORE) or --address (SCAIVAULT_ADDR).")
         self.pm = self.pm or make_plugin_manager()
-        vault = Vault(url, key_file=self.key_file, plugin_manager=self.pm, create=create, start_worker=start_worker,
-                      settings=settings)
+        vault = Vault(url, plugin_manager=self.pm, create=create, start_worker=start_worker,
+                      settings=settings or self.settings)
         self._closers.append(vault.close)
         return vault
 
@@ -76,7 +104,10 @@ class State:
             if self.address:
                 from ..client import ScaiVaultClient
 
-                client = ScaiVaultClient(self.address, self.token, verify=self.ca_cert or True)
+                if not self.settings.token:
+                    raise Unauthenticated(f"No token for {self.address}: set SCAIVAULT_TOKEN (or pass --token).",
+                                          address=self.address)
+                client = ScaiVaultClient(self.address, self.settings.token, verify=self.settings.ca_cert or True)
                 self._closers.append(client.close)
                 self._api = client
             else:
@@ -84,6 +115,11 @@ class State:
 
                 self._api = VaultAPI(self.open_vault())
         return self._api
+
+    @property
+    def for_scripts(self) -> bool:
+        """Whether the answer goes out as data (``--format json``, or one ``--field`` of it), not for people."""
+        return self.format == "json" or self.field is not None
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -97,8 +133,8 @@ def current() -> State:
 
 
 def output(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--format`` to a command (it overrides the global one)."""
-    return click.option("--format", **_FORMAT)(fn)
+    """Add ``--format`` (it overrides the global one) and ``--field`` to a command."""
+    return click.option("--field", **_FIELD)(click.option("--format", **_FORMAT)(fn))
 
 
 def format_option() -> click.Option:
@@ -106,10 +142,21 @@ def format_option() -> click.Option:
     return click.Option(["--format"], **_FORMAT)
 
 
-def _remember_format(ctx: click.Context, _param: Any, value: str | None) -> None:
-    if value:
-        ctx.find_object(State).format = value
+def field_option() -> click.Option:
+    """``--field NAME``, for a command made without decorators."""
+    return click.Option(["--field"], **_FIELD)
 
 
-_FORMAT: dict[str, Any] = dict(type=FORMATS, default=None, expose_value=False, callback=_remember_format,
+def _remember(attribute: str) -> Callable[[click.Context, Any, Any], None]:
+    def remember(ctx: click.Context, _param: Any, value: str | None) -> None:
+        state = ctx.find_object(State)
+        if value and state is not None:  # no State while the shell completes a word
+            setattr(state, attribute, value)
+    return remember
+
+
+_FORMAT: dict[str, Any] = dict(type=FORMATS, default=None, expose_value=False, callback=_remember("format"),
                                is_eager=True, help="table for people, json for scripts.")
+_FIELD: dict[str, Any] = dict(default=None, expose_value=False, callback=_remember("field"), is_eager=True,
+                              metavar="NAME", help="Print only this value of the answer, raw (data.password: "
+                                                   "a nested one), for scripts.")

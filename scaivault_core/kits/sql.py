@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..engine import Engine, IssueRequest
 
 STATEMENT_FIELDS = ("creation_statements", "revocation_statements", "renew_statements")
+MAX_POOL_SIZE = 500  # users kept ahead of time per role: each holds the role's grants in the target
 _USES_PASSWORD = re.compile(r"\{\{-?\s*password\b")
 
 
@@ -29,10 +30,15 @@ class StatementRole:
     creation_statements: list[str]
     revocation_statements: list[str] = attrs.field(factory=list)
     renew_statements: list[str] = attrs.field(factory=list)
+    pool_size: int = 0
+    """Users kept created ahead of time, unable to log in until an issue takes one (``scaivault_core.pools``)."""
 
 
 def check_statement_role(role: StatementRole) -> None:
-    """At least one creation statement; no ``{{password}}`` where the password is no longer known."""
+    """At least one creation statement; no ``{{password}}`` where the password is no longer known; a pool
+    size within bounds."""
+    if isinstance(role.pool_size, bool) or not isinstance(role.pool_size, int) or not 0 <= role.pool_size <= MAX_POOL_SIZE:
+        raise InvalidConfig(f"pool_size must be a whole number from 0 to {MAX_POOL_SIZE}.", field="pool_size")
     if not role.creation_statements:
         raise InvalidConfig("creation_statements needs at least one statement.", field="creation_statements")
     for field in ("revocation_statements", "renew_statements"):

@@ -1,8 +1,9 @@
 """The one place the REST server turns exceptions into responses.
 
 A ``ScaiVaultError`` becomes ``{"error": {"code", "message", "details"}}`` with its own status.
-Anything else is a bug: the client gets ``500 internal`` with no message or traceback, and the
-log gets the exception type and the frames, never its message (which could quote a secret).
+Anything else is a bug: the client gets ``500 internal`` with no message or traceback but with
+the request's id (``details.request_id``), and the log gets, under that id, the exception type
+and the frames, never its message (which could quote a secret).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InvalidRequest, NotFound, ScaiVaultError, Unauthenticated
+from ..logs import request_id
+from .request_context import logged_path
 
 log = logging.getLogger("scaivault.rest")
 
@@ -68,15 +71,24 @@ def error_response(exc: BaseException, request: Request | None = None) -> JSONRe
     if isinstance(exc, ScaiVaultError):
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+        body = exc.to_dict()
+        if exc.code == "internal":
+            body["error"]["details"] = {**body["error"]["details"], **traced()}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
     log_unexpected(exc, request)
-    body = {"error": {"code": "internal", "message": "Internal server error.", "details": {}}}
+    body = {"error": {"code": "internal", "message": "Internal server error.", "details": traced()}}
     return JSONResponse(body, status_code=500)
+
+
+def traced() -> dict[str, str]:
+    """``{"request_id": ...}`` for an internal error's details: what finds its log line with the traceback."""
+    rid = request_id()
+    return {"request_id": rid} if rid else {}
 
 
 def log_unexpected(exc: BaseException, request: Request | None) -> None:
     """The exception's type and frames for the operator; its message could quote a secret, so not that."""
-    where = f" in {request.method} {request.url.path}" if request is not None else ""
+    where = f" in {request.method} {logged_path(request.scope)}" if request is not None else ""
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error("unhandled %s%s\n%s", type(exc).__name__, where, frames)
 

@@ -20,12 +20,14 @@ ERROR_TEXT = {
     400: "invalid_request, invalid_config, ttl_exceeds_max or lease_expired",
     401: "unauthenticated: no valid bearer token",
     403: "permission_denied: no policy grants this",
-    404: "engine_not_found, role_not_found, lease_not_found or not_found",
+    404: "engine_not_found, role_not_found, lease_not_found, job_not_found or not_found",
     409: "conflict: exists already, or changed concurrently",
     413: "invalid_request: the body is larger than the server's limit",
     429: "quota_exceeded: the engine's or role's max_leases (or the caller's max_leases_per_identity) is reached",
     502: "engine_unreachable or engine_error: the target system is down or refused",
+    503: "unavailable: not now (not ready; the failing parts in details.failing)",
 }
+REQUEST_ID = {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}}  # on every answer (rest.request_context)
 PATH_PARAMETERS = {  # name: (description, example)
     "engine": ("An engine's name.", "support-db"),
     "role": ("A role's name.", "readonly"),
@@ -33,6 +35,7 @@ PATH_PARAMETERS = {  # name: (description, example)
     "identity": ("An identity: sa:<name>, user:<name> or dynamic:<engine>.", "sa:reporting-service"),
     "accessor": ("A token's accessor, as GET /v1/auth/tokens lists it.", "acc_0123456789abcdef"),
     "lease_id": ("A lease id.", "lease_db_abc123xyz"),
+    "job_id": ("A job id, as the 202 of a `sync: false` call gave it.", "job_abc123xyz"),
     "path": ("A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`, "
              "`rotation` or `versions`.", "infra/postgres/support/root"),
 }
@@ -53,6 +56,10 @@ def document(operations: list[Operation]) -> dict[str, Any]:
             "schemas": component_schemas(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A token from `scaivault init` or POST /v1/auth/tokens."}},
+            "headers": {"RequestId": {
+                "description": "The request's id: the X-Request-ID the request sent, if 1 to 128 of A-Za-z0-9._:+/=-, "
+                               "else a new one. The server's log lines and the audit entries of the request carry it.",
+                "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:+/=-]{1,128}$"}}},
         },
     }
 
@@ -73,15 +80,21 @@ def _operation(op: Operation) -> dict[str, Any]:
     body["security"] = [{"bearer": []}] if op.auth else []
     responses: dict[str, Any] = {}
     if op.status == 204:
-        responses["204"] = {"description": "Done; no content."}
+        responses["204"] = {"description": "Done; no content.", "headers": REQUEST_ID}
     else:
         schema = _response_schema(op)
-        responses[str(op.status)] = {"description": "Success.", "content": {op.media_type: {"schema": schema}}}
+        responses[str(op.status)] = {"description": "Success.", "headers": REQUEST_ID,
+                                     "content": {op.media_type: {"schema": schema}}}
+    if op.accepted is not None:
+        responses["202"] = {"description": "Accepted as a job (`sync: false`): follow it at its Location.",
+                            "headers": {**REQUEST_ID, "Location": {"description": "The job: GET /v1/sys/jobs/{job_id}.",
+                                                     "schema": {"type": "string"}}},
+                            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{op.accepted.__name__}"}}}}
     statuses = {400, *op.errors, *((401, 403) if op.auth else ())}
     if op.body is not None:
         statuses.add(413)
     for status in sorted(statuses):
-        responses[str(status)] = {"description": ERROR_TEXT.get(status, "An error."),
+        responses[str(status)] = {"description": ERROR_TEXT.get(status, "An error."), "headers": REQUEST_ID,
                                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     body["responses"] = responses
     return body

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ..api import Call, Operation, VaultAPI
 from ..api.bodies import parse
 from ..api.operation import JSON
+from ..api.vault_api import Accepted
 from ..errors import InvalidConfig
 from .errors import error_response
 from .request import declared_small, parse_json, read_body
@@ -101,6 +102,8 @@ async def _serve(op: Operation, request: Request, max_body: int) -> Response:
         return op.handler(VaultAPI(session, vault), Call(dict(request.path_params), query, body, extra))
 
     result = await run_in_threadpool(run)
+    if isinstance(result, Accepted):  # long work, accepted as a job: follow it where Location says
+        return JSONResponse(result, status_code=202, headers={"Location": result["href"]})
     if op.status == 204:
         return Response(status_code=204)
     if op.media_type != JSON:

@@ -108,12 +108,16 @@ def protocol_for(settings: Settings) -> type[LimitedProtocol]:
                                                         "max_connections": settings.max_connections})
 
 
-def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_key: str | None = None,
-          log_level: str = "info") -> None:
-    """Serve the REST API over ``vault`` until interrupted, with ``vault.settings``' server limits."""
+def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_key: str | None = None) -> None:
+    """Serve the REST API over ``vault`` until interrupted, with ``vault.settings``' server limits.
+
+    uvicorn's loggers are left as ``logs.configure_logging`` set them (no formatter of its own), and
+    its access log is off: the app writes one access line per request itself (``rest.request_context``),
+    with the request's id and duration and without the query string.
+    """
     import uvicorn
 
     settings = vault.settings
     uvicorn.run(create_app(vault), host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
-                log_level=log_level, server_header=False, http=protocol_for(settings), ws="none",
-                timeout_keep_alive=settings.keep_alive_timeout)
+                log_config=None, log_level=None, access_log=False, server_header=False,
+                http=protocol_for(settings), ws="none", timeout_keep_alive=settings.keep_alive_timeout)

@@ -14,6 +14,8 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
+from .schema import iso, pending
+
 Migration = Callable[[psycopg.Connection], None]
 MIGRATIONS: list[Migration] = []
 
@@ -23,23 +25,35 @@ def migration(fn: Migration) -> Migration:
     return fn
 
 
+def applied(conn: psycopg.Connection, schema: str) -> list[tuple[str, str | None]]:
+    """The migrations ``schema`` has had, and when (nothing if it does not exist yet); changes nothing."""
+    exists = conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = '_migrations'",
+                          (schema,)).fetchone()
+    if not exists:
+        return []
+    rows = conn.execute(sql.SQL("SELECT name, applied_at FROM {}._migrations ORDER BY name").format(sql.Identifier(schema)))
+    return [(name, iso(at)) for name, at in rows.fetchall()]
+
+
 def lock_key(schema: str) -> int:
     """The advisory lock id for migrating ``schema``: a stable signed 64-bit number."""
     digest = hashlib.sha256(f"scaivault/migrate/{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def migrate(conn: psycopg.Connection, schema: str) -> None:
-    """Create ``schema`` if needed and apply the migrations it has not seen (``conn`` is autocommit)."""
+def migrate(conn: psycopg.Connection, schema: str, store: str) -> None:
+    """Create ``schema`` if needed and apply the migrations it has not seen (``conn`` is autocommit); a schema
+    migrated by a newer release is refused."""
     conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(schema),))
     try:
         # Under the lock: CREATE SCHEMA IF NOT EXISTS still races with itself in PostgreSQL.
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name text PRIMARY KEY, applied_at double precision NOT NULL)")
-        done = {row[0] for row in conn.execute("SELECT name FROM _migrations").fetchall()}
+        done = [row[0] for row in conn.execute("SELECT name FROM _migrations").fetchall()]
+        todo = pending(done, [fn.__name__ for fn in MIGRATIONS], store)
         for fn in MIGRATIONS:
-            if fn.__name__ not in done:
+            if fn.__name__ in todo:
                 with conn.transaction():
                     fn(conn)
                     conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (%s, %s)", (fn.__name__, time.time()))
@@ -147,3 +161,17 @@ def m006_identity_quotas(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE engines ADD COLUMN max_leases_per_identity bigint")
     conn.execute("ALTER TABLE roles ADD COLUMN max_leases_per_identity bigint")
     conn.execute("CREATE INDEX leases_identity ON leases (engine, identity) WHERE state IN ('intent', 'active', 'revoking')")
+
+
+@migration
+def m007_jobs(conn: psycopg.Connection) -> None:
+    # Long admin work run in the background (jobs.py): kept here so it outlives its process and any
+    # process sharing the store can take it over. JSON in params, ceilings, result and error.
+    conn.execute(
+        """CREATE TABLE jobs (
+            job_id text PRIMARY KEY, operation text NOT NULL, params text NOT NULL, identity text NOT NULL,
+            ceilings text NOT NULL, state text NOT NULL, done bigint NOT NULL, total bigint, result text,
+            error text, created_at double precision NOT NULL, updated_at double precision NOT NULL,
+            finished_at double precision, claimed_by text, claim_deadline double precision)"""
+    )
+    conn.execute("CREATE INDEX jobs_running ON jobs (claim_deadline) WHERE state = 'running'")

@@ -25,14 +25,16 @@ from psycopg_pool import ConnectionPool
 
 from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict, InvalidConfig, InvalidRequest
-from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Job, Lease, Policy, RoleRecord, SecretVersion, Token
 from ..redaction import redact
-from .pg_migrations import migrate
+from .pg_migrations import MIGRATIONS, applied, migrate
+from .schema import SchemaStatus, status
 from .pg_notify import DueChannel
 from .pg_urls import parse_url, url_credentials
-from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
-                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
-                   equal_to, head_values, lease_from_row, lease_list_query, lease_update, policy_from_row,
+from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
+                   TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
+                   engine_row, equal_to, head_values, job_from_row, job_row, job_update, lease_from_row,
+                   lease_list_query, lease_sets, lease_update, policy_from_row, pool_count_query, pooled_query,
                    role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row, where)
 from . import LEASE_COLUMNS
 
@@ -118,10 +120,18 @@ class PostgresStore:
     def migrate(self) -> None:
         conn = self._connect()
         try:
-            migrate(conn, self.schema)
+            migrate(conn, self.schema, self.url)
         finally:
             conn.close()
         self._ensure_open()
+
+    def schema_status(self) -> SchemaStatus:
+        """Its schema version and pending migrations; changes nothing."""
+        conn = self._connect()
+        try:
+            return status(self.url, applied(conn, self.schema), [fn.__name__ for fn in MIGRATIONS])
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self._due.close()
@@ -414,6 +424,16 @@ class PostgresStore:
         )
         return lease_from_row(row) if row else None
 
+    def claim_leases(self, lease_ids: list[str], claimant: str, deadline: float, now: float,
+                     states: Iterable[str]) -> list[tuple[Lease, bytes]]:
+        """``claim_lease`` of many leases in one statement: the ones it could claim."""
+        rows = self._all(
+            f"UPDATE leases SET claimed_by = %s, claim_deadline = %s WHERE lease_id = ANY(%s) AND state = ANY(%s) "
+            f"AND (claimed_by IS NULL OR claim_deadline < %s) RETURNING {_COLS}",
+            (claimant, deadline, list(lease_ids), list(states), now),
+        )
+        return [lease_from_row(r) for r in rows]
+
     def claim_due(self, now: float, limit: int, claimant: str, deadline: float) -> list[tuple[Lease, bytes]]:
         # SKIP LOCKED: processes claiming at the same moment take disjoint batches instead of queueing.
         rows = self._all(
@@ -464,6 +484,35 @@ class PostgresStore:
                          "GROUP BY engine, role, state")
         return [tuple(r) for r in rows]
 
+    def add_to_pool(self, engine: str, role: str, size: int, items: list[tuple[Lease, bytes]]) -> int:
+        """Record as many of ``items`` (pool intents) as fill the role's pool to ``size``; how many it recorded.
+
+        The role's row is locked while counting and inserting, so processes refilling the same pool
+        at once take turns and never overfill it.
+        """
+        with self.transaction():
+            if self._one("SELECT 1 FROM roles WHERE engine = %s AND name = %s FOR UPDATE", (engine, role)) is None:
+                return 0  # deleted meanwhile
+            room = size - self._one(pool_count_query("%s"), (engine, role))[0]
+            for lease, sealed in items[:max(room, 0)]:
+                self.insert_lease(lease, sealed)
+        return max(min(room, len(items)), 0)
+
+    def count_pool(self, engine: str, role: str) -> int:
+        return self._one(pool_count_query("%s"), (engine, role))[0]
+
+    def claim_pooled(self, engine: str, role: str | None, limit: int, changes: dict[str, Any]) -> list[tuple[Lease, bytes]]:
+        """Take up to ``limit`` pooled users of ``engine`` (of ``role``, if given) out of the pool with ``changes``.
+
+        SKIP LOCKED: processes issuing at the same moment take different users instead of queueing.
+        """
+        sets, params = lease_sets(changes, "%s")
+        select, select_params = pooled_query("%s", engine, role, limit)
+        rows = self._all(f"WITH taken AS ({select} FOR UPDATE SKIP LOCKED) UPDATE leases l SET {sets} FROM taken "
+                         f"WHERE l.lease_id = taken.lease_id RETURNING {', '.join('l.' + c for c in LEASE_COLUMNS)}",
+                         [*select_params, *params])
+        return [lease_from_row(r) for r in rows]
+
     def claimants(self) -> list[str]:
         return [r[0] for r in self._all("SELECT DISTINCT claimed_by FROM leases WHERE claimed_by IS NOT NULL")]
 
@@ -493,6 +542,27 @@ class PostgresStore:
                         self._exec("UPDATE leases SET sealed_handle = %s WHERE lease_id = %s", (new, lease_id))
                         count += 1
             after = rows[-1][0]
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def insert_job(self, job: Job) -> None:
+        self._insert(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join(['%s'] * len(JOB_COLUMNS))})",
+                     job_row(job), f"Job {job.job_id!r}")
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._one(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE job_id = %s", (job_id,))
+        return job_from_row(row) if row else None
+
+    def update_job(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
+        """Apply ``changes`` only if every ``expect`` column still holds its value."""
+        return self._exec(*job_update(job_id, changes, expect, "%s")) == 1
+
+    def running_jobs(self) -> list[Job]:
+        rows = self._all(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE state = 'running' ORDER BY created_at")
+        return [job_from_row(r) for r in rows]
+
+    def delete_finished_jobs(self, before: float) -> int:
+        return self._exec("DELETE FROM jobs WHERE state != 'running' AND finished_at < %s", (before,))
 
     # -- audit ---------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from ..models import AuditEvent, EngineRecord, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
+from ..models import POOL_IDENTITY, AuditEvent, EngineRecord, Job, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
 from . import LEASE_COLUMNS
 
 ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
@@ -45,14 +45,21 @@ def lease_update(lease_id: str, changes: dict[str, Any], expect: dict[str, Any],
     None: NULL). ``param`` is the dialect's placeholder (``?`` or ``%s``). Column names are checked
     against the table's, since they are written into the statement.
     """
-    sets, params = [], []
-    for column, value in changes.items():
-        sets.append(f"{_lease_column(column)} = {param}")
-        params.append(json.dumps(value) if column == "metadata" else value)
-    where = [f"lease_id = {param}"]
-    params.append(lease_id)
+    return _compare_and_set("leases", "lease_id", LEASE_COLUMNS, ("metadata",), lease_id, changes, expect, param)
+
+
+def job_update(job_id: str, changes: dict[str, Any], expect: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    """The compare-and-set ``UPDATE`` behind both stores' ``update_job`` (as ``lease_update``)."""
+    return _compare_and_set("jobs", "job_id", JOB_COLUMNS, JOB_JSON, job_id, changes, expect, param)
+
+
+def _compare_and_set(table: str, key: str, columns: tuple[str, ...], json_columns: tuple[str, ...], key_value: str,
+                     changes: dict[str, Any], expect: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    sets, params = _sets(table, columns, json_columns, changes, param)
+    where = [f"{key} = {param}"]
+    params.append(key_value)
     for column, value in expect.items():
-        column = _lease_column(column)
+        column = _checked(table, columns, column)
         if isinstance(value, tuple):
             where.append(f"{column} IN ({', '.join([param] * len(value))})")
             params.extend(value)
@@ -61,13 +68,60 @@ def lease_update(lease_id: str, changes: dict[str, Any], expect: dict[str, Any],
         else:
             where.append(f"{column} = {param}")
             params.append(value)
-    return f"UPDATE leases SET {', '.join(sets)} WHERE {' AND '.join(where)}", params
+    return f"UPDATE {table} SET {sets} WHERE {' AND '.join(where)}", params
 
 
-def _lease_column(column: str) -> str:
-    if column not in LEASE_COLUMNS:
-        raise ValueError(f"leases has no column {column!r}")
+def _sets(table: str, columns: tuple[str, ...], json_columns: tuple[str, ...], changes: dict[str, Any],
+          param: str) -> tuple[str, list[Any]]:
+    """``a = ?, b = ?`` for the columns of ``changes``, and their values (JSON columns encoded)."""
+    sets, params = [], []
+    for column, value in changes.items():
+        sets.append(f"{_checked(table, columns, column)} = {param}")
+        params.append(json.dumps(value) if column in json_columns and value is not None else value)
+    return ", ".join(sets), params
+
+
+def _checked(table: str, columns: tuple[str, ...], column: str) -> str:
+    """A column name, checked against the table's: it is written into the statement."""
+    if column not in columns:
+        raise ValueError(f"{table} has no column {column!r}")
     return column
+
+
+JOB_COLUMNS = ("job_id", "operation", "params", "identity", "ceilings", "state", "done", "total", "result", "error",
+               "created_at", "updated_at", "finished_at", "claimed_by", "claim_deadline")
+JOB_JSON = ("params", "ceilings", "result", "error")
+
+
+def job_row(job: Job) -> tuple:
+    return tuple(json.dumps(getattr(job, c)) if c in JOB_JSON and getattr(job, c) is not None else getattr(job, c)
+                 for c in JOB_COLUMNS)
+
+
+def job_from_row(row: Iterable[Any]) -> Job:
+    values = dict(zip(JOB_COLUMNS, row))
+    for column in JOB_JSON:
+        if values[column] is not None:
+            values[column] = json.loads(values[column])
+    return Job(**values)
+
+
+def lease_sets(changes: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+    """``a = ?, b = ?`` for the lease columns of ``changes``, and their values."""
+    return _sets("leases", LEASE_COLUMNS, ("metadata",), changes, param)
+
+
+def pool_count_query(param: str) -> str:
+    """A role's pool: its pooled users, and the ones being made (intents of the pool identity)."""
+    return (f"SELECT COUNT(*) FROM leases WHERE engine = {param} AND role = {param} AND "
+            f"(state = '{LeaseState.POOLED}' OR (state = '{LeaseState.INTENT}' AND identity = '{POOL_IDENTITY}'))")
+
+
+def pooled_query(param: str, engine: str, role: str | None, limit: int) -> tuple[str, list[Any]]:
+    """``SELECT lease_id`` of up to ``limit`` pooled users of an engine (of one role, if given), and its parameters."""
+    conditions, params = equal_to((("engine", engine), ("role", role)), param)
+    conditions.append(f"state = '{LeaseState.POOLED}'")
+    return f"SELECT lease_id FROM leases{where(conditions)} LIMIT {param}", [*params, limit]
 
 
 def engine_row(e: EngineRecord) -> tuple:
@@ -152,6 +206,8 @@ def lease_list_query(param: str, *, engine: str | None, role: str | None, identi
         states = tuple(states)
         conditions.append(f"state IN ({', '.join([param] * len(states))})")
         params.extend(states)
+    else:  # pooled users are no leases until issued: listed only when asked for by state
+        conditions.append(f"state <> '{LeaseState.POOLED}'")
     if prefix:
         conditions.append(f"substr(lease_id, 1, {param}) = {param}")
         params.extend((len(prefix), prefix))

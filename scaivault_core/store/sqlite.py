@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -11,13 +12,16 @@ from typing import Any, Iterable, Iterator
 
 from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict
-from ..models import AuditEvent, EngineRecord, Lease, Policy, RoleRecord, SecretVersion, Token
+from ..models import AuditEvent, EngineRecord, Job, Lease, LeaseState, Policy, RoleRecord, SecretVersion, Token
 from ..private_files import check_private_file, create_private_file, private_directory
 from .sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, Checkpointer
-from .sqlite_migrations import migrate, pending
-from .rows import (ENGINE_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS, TOKEN_COLUMNS,
-                   TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row, engine_row,
-                   head_values, lease_from_row, lease_list_query, lease_update, policy_from_row, role_from_row,
+from .schema import SchemaStatus, status
+from .sqlite_migrations import MIGRATIONS, applied, migrate, pending
+from .sqlite_snapshot import hold_shared
+from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LEASE_LIST_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
+                   TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
+                   engine_row, head_values, job_from_row, job_row, job_update, lease_from_row, lease_list_query,
+                   lease_sets, lease_update, policy_from_row, pool_count_query, pooled_query, role_from_row,
                    role_row, rules_json, secret_from_row, token_from_row, token_row)
 from . import LEASE_COLUMNS
 
@@ -54,6 +58,8 @@ class SQLiteStore:
         # SQLite follows links and opens whatever is there: it sees only files that passed these checks.
         for suffix in ("", "-wal", "-shm"):
             check_private_file(Path(f"{self.path}{suffix}"), "The store file")
+        # Held while open, so `scaivault snapshot restore` can tell that a process (a server) has this store.
+        self._held = hold_shared(self.path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a process crash (what crash safety needs); only power loss can drop the tail.
@@ -72,7 +78,7 @@ class SQLiteStore:
 
     def migrate(self) -> None:
         with self._lock:
-            if pending(self._conn):
+            if pending(self._conn, str(self.path)):
                 import sqlite_utils
 
                 migrate(sqlite_utils.Database(self._conn))
@@ -81,11 +87,17 @@ class SQLiteStore:
             if self._checkpointer is None:
                 self._checkpointer = Checkpointer(self.path)
 
+    def schema_status(self) -> SchemaStatus:
+        """Its schema version and pending migrations; changes nothing."""
+        with self._lock:
+            return status(str(self.path), applied(self._conn), [fn.__name__ for fn in MIGRATIONS])
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._lock:
             self._conn.close()
+        os.close(self._held)  # after the connection: closing any descriptor of the file drops SQLite's own locks
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -388,6 +400,22 @@ class SQLiteStore:
         ).fetchone()
         return lease_from_row(row) if row else None
 
+    def claim_leases(self, lease_ids: list[str], claimant: str, deadline: float, now: float,
+                     states: Iterable[str]) -> list[tuple[Lease, bytes]]:
+        """``claim_lease`` of many leases in one statement: the ones it could claim."""
+        states = tuple(states)
+        found: list[tuple[Lease, bytes]] = []
+        for start in range(0, len(lease_ids), 500):  # SQLite allows a limited number of parameters
+            chunk = lease_ids[start:start + 500]
+            rows = self._exec(
+                f"UPDATE leases SET claimed_by = ?, claim_deadline = ? WHERE lease_id IN ({', '.join('?' * len(chunk))}) "
+                f"AND state IN ({', '.join('?' * len(states))}) AND (claimed_by IS NULL OR claim_deadline < ?) "
+                f"RETURNING {', '.join(LEASE_COLUMNS)}",
+                (claimant, deadline, *chunk, *states, now),
+            ).fetchall()
+            found += [lease_from_row(r) for r in rows]
+        return found
+
     def claim_due(self, now: float, limit: int, claimant: str, deadline: float) -> list[tuple[Lease, bytes]]:
         with self.transaction():
             rows = self._exec(
@@ -438,6 +466,30 @@ class SQLiteStore:
         ).fetchall()
         return [tuple(r) for r in rows]
 
+    def add_to_pool(self, engine: str, role: str, size: int, items: list[tuple[Lease, bytes]]) -> int:
+        """Record as many of ``items`` (pool intents) as fill the role's pool to ``size``; how many it recorded.
+
+        Counting and inserting in one write transaction: two refills never overfill a pool.
+        """
+        with self.transaction():
+            if self._exec("SELECT 1 FROM roles WHERE engine = ? AND name = ?", (engine, role)).fetchone() is None:
+                return 0  # deleted meanwhile
+            room = size - self._exec(pool_count_query("?"), (engine, role)).fetchone()[0]
+            for lease, sealed in items[:max(room, 0)]:
+                self.insert_lease(lease, sealed)
+        return max(min(room, len(items)), 0)
+
+    def count_pool(self, engine: str, role: str) -> int:
+        return self._exec(pool_count_query("?"), (engine, role)).fetchone()[0]
+
+    def claim_pooled(self, engine: str, role: str | None, limit: int, changes: dict[str, Any]) -> list[tuple[Lease, bytes]]:
+        """Take up to ``limit`` pooled users of ``engine`` (of ``role``, if given) out of the pool with ``changes``."""
+        sets, params = lease_sets(changes, "?")
+        select, select_params = pooled_query("?", engine, role, limit)
+        rows = self._exec(f"UPDATE leases SET {sets} WHERE lease_id IN ({select}) AND state = '{LeaseState.POOLED}' "
+                          f"RETURNING {', '.join(LEASE_COLUMNS)}", [*params, *select_params]).fetchall()
+        return [lease_from_row(r) for r in rows]
+
     def claimants(self) -> list[str]:
         return [r[0] for r in self._exec("SELECT DISTINCT claimed_by FROM leases WHERE claimed_by IS NOT NULL").fetchall()]
 
@@ -465,6 +517,27 @@ class SQLiteStore:
                         self._exec("UPDATE leases SET sealed_handle = ? WHERE lease_id = ?", (new, lease_id))
                         count += 1
             after = rows[-1][0]
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def insert_job(self, job: Job) -> None:
+        self._insert(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
+                     job_row(job), f"Job {job.job_id!r}")
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._exec(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return job_from_row(row) if row else None
+
+    def update_job(self, job_id: str, changes: dict[str, Any], expect: dict[str, Any]) -> bool:
+        """Apply ``changes`` only if every ``expect`` column still holds its value."""
+        return self._exec(*job_update(job_id, changes, expect, "?")).rowcount == 1
+
+    def running_jobs(self) -> list[Job]:
+        rows = self._exec(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE state = 'running' ORDER BY created_at")
+        return [job_from_row(r) for r in rows.fetchall()]
+
+    def delete_finished_jobs(self, before: float) -> int:
+        return self._exec("DELETE FROM jobs WHERE state != 'running' AND finished_at < ?", (before,)).rowcount
 
     # -- audit ---------------------------------------------------------------------------------
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Callable
 
+from . import schema
+from .schema import iso
+
 if TYPE_CHECKING:  # imported only when a migration runs: with numpy installed, sqlite_utils takes ~0.3 s to import
     import sqlite_utils
 
@@ -16,12 +19,16 @@ def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_u
     return fn
 
 
-def pending(conn: sqlite3.Connection) -> bool:
-    """Whether this database lacks any migration (plain sqlite3: an up-to-date store never loads sqlite_utils)."""
+def applied(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+    """The migrations this database has had, and when (plain sqlite3: no sqlite_utils needed)."""
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").fetchone():
-        return True
-    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
-    return any(fn.__name__ not in done for fn in MIGRATIONS)
+        return []
+    return [(name, iso(at)) for name, at in conn.execute("SELECT name, applied_at FROM _migrations ORDER BY name")]
+
+
+def pending(conn: sqlite3.Connection, store: str) -> list[str]:
+    """The migrations this database lacks (an up-to-date store never loads sqlite_utils); a newer one is refused."""
+    return schema.pending([name for name, _ in applied(conn)], [fn.__name__ for fn in MIGRATIONS], store)
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -32,7 +39,7 @@ def migrate(db: sqlite_utils.Database) -> None:
         if fn.__name__ not in done:
             with db.conn:
                 fn(db)
-                db["_migrations"].insert({"name": fn.__name__, "applied_at": "now"})
+                db["_migrations"].insert({"name": fn.__name__, "applied_at": schema.now()})
 
 
 @migration
@@ -131,3 +138,18 @@ def m006_identity_quotas(db: sqlite_utils.Database) -> None:
     db["engines"].add_column("max_leases_per_identity", int)
     db["roles"].add_column("max_leases_per_identity", int)
     db.execute("CREATE INDEX leases_identity ON leases(engine, identity) WHERE state IN ('intent', 'active', 'revoking')")
+
+
+@migration
+def m007_jobs(db: sqlite_utils.Database) -> None:
+    # Long admin work run in the background (jobs.py): kept here so it outlives its process. JSON in
+    # params, ceilings, result and error; claimed_by / claim_deadline as on leases.
+    db.execute(
+        """CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY, operation TEXT NOT NULL, params TEXT NOT NULL, identity TEXT NOT NULL,
+            ceilings TEXT NOT NULL, state TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER, result TEXT,
+            error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, finished_at REAL, claimed_by TEXT,
+            claim_deadline REAL
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_running ON jobs(claim_deadline) WHERE state = 'running'")

@@ -3,7 +3,8 @@
 A ``MemoryTarget`` stands for the target system: users with passwords and expiry, an admin
 password the root credential must match (if it has one), and switches that make it unreachable
 or refuse the next operations. It keeps what happened to it (``calls``, the root passwords
-rotation applied and retired) for tests to check. Engines find their target by name
+rotation applied and retired) for tests to check. ``hang`` holds an operation until the test lets it go,
+as a target that stops answering mid-call would. Engines find their target by name
 (``config.target``, default ``"default"``), because the core builds engine objects from stored
 config, never from a test's objects.
 """
@@ -35,6 +36,7 @@ class MemoryUser:
     expires_at: float
     permissions: list[str] = attrs.field(factory=list)  # as rendered from the role's templates
     engine: str = ""  # which engine made the user: the target's mark, read by list_subjects
+    locked: bool = False  # a warm pool's user: no login until activated
 
 
 class MemoryTarget:
@@ -47,6 +49,7 @@ class MemoryTarget:
         self.down = False  # every operation finds the target unreachable
         self.down_for: set[str] = set()  # only these operations do, as if part of the target were cut off
         self.refuse: dict[str, int] = {}  # operation -> how many more times to refuse it
+        self.hang: dict[str, threading.Event] = {}  # operation -> it waits until the event is set
         self.calls: list[tuple[str, str]] = []  # (operation, username), in order
         self.root_passwords: list[str] = []  # every admin password rotation applied, in order
         self.retired: list[str] = []  # every admin password rotation retired, in order
@@ -83,9 +86,12 @@ class MemoryTarget:
     def login(self, username: str, password: str, now: float | None = None) -> bool:
         """Whether ``username``/``password`` would be accepted (at ``now``, if given)."""
         user = self.users.get(username)
-        return user is not None and user.password == password and (now is None or now < user.expires_at)
+        return (user is not None and not user.locked and user.password == password
+                and (now is None or now < user.expires_at))
 
     def _enter(self, operation: str, username: str = "") -> None:
+        if (held := self.hang.get(operation)) is not None:
+            held.wait()
         if self.down or operation in self.down_for:
             raise EngineUnreachable(f"Memory target {self.name} is down.")
         with self._lock:
@@ -105,6 +111,7 @@ class MemoryConfig:
 @attrs.define
 class MemoryRole:
     permissions: list[str] = attrs.field(factory=lambda: ["read:{{name}}"])
+    pool_size: int = 0  # users kept ready ahead of time (warm pools)
 
 
 class MemoryEngine(Engine):
@@ -143,6 +150,21 @@ class MemoryEngine(Engine):
         permissions = request.render(request.role.permissions, self.context.render)
         self.target.users[request.username] = MemoryUser(request.password, request.expires_at, permissions,
                                                          engine=self.context.name)
+        return Issued(data={"username": request.username, "password": request.password})
+
+    def create_pooled(self, requests: list[IssueRequest]) -> list[Issued]:
+        """Locked users with the role's permissions (all of the batch, or none if the target refuses)."""
+        self.target._enter("create_pooled", requests[0].username)
+        for request in requests:
+            permissions = request.render(request.role.permissions, self.context.render)
+            self.target.users[request.username] = MemoryUser(request.password, request.expires_at, permissions,
+                                                             engine=self.context.name, locked=True)
+        return [Issued(data={}) for _ in requests]
+
+    def activate(self, handle: dict[str, Any], request: IssueRequest) -> Issued:
+        self.target._enter("activate", request.username)
+        user = self.target.users[request.username]
+        user.password, user.expires_at, user.locked = request.password, request.expires_at, False
         return Issued(data={"username": request.username, "password": request.password})
 
     def renew(self, handle: dict[str, Any], role: MemoryRole | None, expires_at: float) -> Renewed | None:

@@ -105,8 +105,9 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> "LiveServer":
         if self.admin_token is None and not self.store.exists():
             self.init()
-        args = [*scaivault_command(), "server", "--listen", f"127.0.0.1:{self.port}", "--log-level", "warning",
-                *self.server_args]
+        # Quiet (warnings up) unless the environment asks for a level: a test about logs sets SCAIVAULT_LOG_LEVEL.
+        quiet = [] if self.env.get("SCAIVAULT_LOG_LEVEL") else ["--log-level", "warning"]
+        args = [*scaivault_command(), "server", "--listen", f"127.0.0.1:{self.port}", *quiet, *self.server_args]
         if self.tls:
             args += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         with open(self.log, "ab") as log:

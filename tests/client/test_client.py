@@ -10,6 +10,7 @@ import pytest
 
 from scaivault_core import EngineNotFound, EngineUnreachable, InvalidRequest, LeaseExpired, PermissionDenied, TTLExceedsMax, Unauthenticated
 from scaivault_core.client import AsyncScaiVaultClient, DynamicCredentials, ScaiVaultClient, ServerUnreachable
+from scaivault_core.hvac_names import ALIASES
 from scaivault_core.rest import VaultAPI
 from scaivault_core.testing.servers import LiveServer, free_port
 
@@ -18,7 +19,8 @@ def public_methods(cls) -> dict[str, inspect.Signature]:
     # Parameters only: the client's return annotation is "whatever the server sent" (or an awaitable of it).
     return {name: inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
             for name, fn in inspect.getmembers(cls, inspect.isfunction)
-            if not name.startswith("_") and name not in ("close", "aclose", "dynamic_credentials")}
+            if not name.startswith("_") and name not in ("close", "aclose", "dynamic_credentials", "wait_job",
+                                                         "with_timeout", *ALIASES)}
 
 
 def test_client_mirrors_the_rest_api_method_for_method():
@@ -113,6 +115,21 @@ def test_async_client(server, pg_role_exists, can_login):
     asyncio.run(scenario())
 
 
+def test_async_client_follows_a_revoke_prefix_job_to_its_end(server, pg_role_exists):
+    async def scenario():
+        async with AsyncScaiVaultClient(server.url, server.admin_token) as client:
+            issued = [await client.issue("pg", "readonly", ttl="1h") for _ in range(3)]
+            job = await client.revoke_prefix("lease_", engine="pg", role="readonly", sync=False)
+            seen = []
+            result = await client.wait_job(job["job_id"], timeout=120, interval=0.05, progress=seen.append)
+            assert result["revoked"] >= 3 and result["failed"] == [] and seen[-1]["state"] == "succeeded"
+            for creds in issued:  # whatever else an earlier test of this module left goes too
+                assert (await client.lookup(creds["lease_id"]))["state"] == "revoked"
+                assert not pg_role_exists(creds["data"]["username"])
+
+    asyncio.run(scenario())
+
+
 def test_tls_with_a_ca_bundle(tmp_path):
     with LiveServer(tmp_path / "tls", tls=True) as server:
         with ScaiVaultClient(server.url, server.admin_token, verify=str(server.ca)) as trusted:
@@ -133,3 +150,16 @@ def test_renewal_bookkeeping():
     assert not creds.record_renewal({"expires_at": "2030-01-01T02:00:00Z", "lease_duration": "3h", "capped": True,
                                      "data": {"certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}})
     assert creds.data == {"password": "p", "certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}
+
+
+def test_hvac_style_names_and_top_level_exports(client):
+    import scaivault_core
+    from scaivault_core import client as client_module
+
+    assert scaivault_core.ScaiVaultClient is client_module.ScaiVaultClient
+    assert scaivault_core.AsyncScaiVaultClient is client_module.AsyncScaiVaultClient
+    issued = client.generate_credentials("pg", "readonly", ttl="5m")
+    assert client.renew_lease(issued["lease_id"], increment="5m")["capped"] is False
+    assert client.lookup_lease(issued["lease_id"])["state"] == "active"
+    assert client.revoke_lease(issued["lease_id"]) is None
+    assert client.read_lease(issued["lease_id"])["state"] == "revoked"

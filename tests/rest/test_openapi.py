@@ -26,7 +26,7 @@ CHECKS = ",".join([
 
 
 def test_server_conforms_to_its_openapi_document(make_vault, target, tmp_path):
-    vault = make_vault()
+    vault = make_vault(start_worker=True)  # as a server runs, so it is ready (GET /v1/health/ready)
     vault.put_secret("infra/postgres/support/root", {"username": "scaivault_admin", "password": "REDACTED"})
     vault.create_engine("support-db", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="24h")
     vault.create_role("support-db", "readonly", default_ttl="1h", max_ttl="8h")

@@ -234,3 +234,14 @@ def test_prefix_paths_tell_a_denied_caller_nothing_about_which_engines_exist(vau
     for engine in ("mem", "nomount"):
         listed = vault_client.get(f"/v1/sys/leases/lookup/{engine}/", params={"list": "true"}, headers=issuer)
         assert (listed.status_code, listed.json()) == (404, {"errors": []})
+
+
+def test_bodies_are_read_with_the_native_limits_and_answered_in_vaults_words(vault_client, target):
+    for raw in (b"{", b"NaN", b"\xff"):
+        refused = vault_client.put("/v1/sys/leases/renew", content=raw)
+        assert refused.status_code == 400 and refused.json() == {"errors": ["failed to parse JSON input"]}, raw
+    not_object = vault_client.put("/v1/sys/leases/renew", content=b"[1]")
+    assert not_object.status_code == 400 and "must be a JSON object" in not_object.json()["errors"][0]
+    too_large = vault_client.post("/v1/mem/creds/readonly", content=b" " * (2 * 1024 * 1024))
+    assert too_large.status_code == 413 and too_large.json()["errors"], too_large.text
+    assert not target.users  # nothing was issued by a refused body

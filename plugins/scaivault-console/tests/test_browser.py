@@ -19,10 +19,9 @@ import psycopg
 import pytest
 
 from scaivault_core import LeaseOptions, Vault
+from scaivault_core.testing.browser import browser_problems, headless_chromium
 from scaivault_core.testing.servers import LiveServer
 
-CHROMIUM = Path(os.environ.get("SCAIVAULT_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMEDRIVER = Path(os.environ.get("SCAIVAULT_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = Path(os.environ.get("SCAIVAULT_SCREENSHOTS", REPO / "build" / "console-screenshots"))
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -39,13 +38,6 @@ XSS = {
     "owner": '"><img src=x onerror="window.__pwned = 2">',
     "link": "javascript:window.__pwned = 3",
 }
-
-
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine; in CI (CI=true) a missing browser is a failure: scripts/services installs it."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: scripts/services must install it)", pytrace=False)
-    pytest.skip(reason)
 
 
 @attrs.define
@@ -130,23 +122,8 @@ def deployment(tmp_path_factory, database):
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
     """One headless Chromium for the module, on a fresh profile, offline but for the test server."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        _unavailable(f"{CHROMIUM} and {CHROMEDRIVER} are needed (Debian packages chromium, chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", "--window-size=1400,1000",
-                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver
 
 
 class Console:
@@ -217,7 +194,7 @@ class Console:
 
     def problems(self) -> list[str]:
         """What the browser logged as errors: CSP refusals, failed loads, script errors."""
-        return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
+        return browser_problems(self.driver)
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -109,6 +109,45 @@ class MySQLEngine(Engine):
             raise
         return Issued(data=self._credential_data(request.username, request.password))
 
+    def create_pooled(self, requests: list[IssueRequest]) -> list[Issued]:
+        """Each user made by the creation statements, then its accounts locked; all of the batch or none.
+
+        MySQL's DDL commits statement by statement, so between its CREATE USER and the lock a user
+        exists for a moment with the throwaway password, which nobody was ever given; once locked,
+        no password logs in (error 4151). The accounts' hosts go into the handle for ``activate``.
+        """
+        def work(conn: pymysql.connections.Connection) -> list[Issued]:
+            made = []
+            for request in requests:
+                _execute(conn, request.render(request.role.creation_statements, self.context.render))
+                hosts = _hosts(conn, request.username)
+                with conn.cursor() as cur:
+                    cur.execute(f"ALTER USER {', '.join(['%s@%s'] * len(hosts))} ACCOUNT LOCK",
+                                [v for host in hosts for v in (request.username, host)])
+                made.append(Issued(data={}, handle={"hosts": hosts}))
+            return made
+
+        try:
+            return self._root.run(work)
+        except Exception:
+            try:  # like create: undo the whole batch now; the core revokes the planned handles again if this fails
+                self.revoke_many([self.plan(request) for request in requests])
+            except Exception as cleanup:
+                self.log.warning("cleaning up after a failed pool refill failed: %s", cleanup)
+            raise
+
+    def activate(self, handle: dict[str, Any], request: IssueRequest) -> Issued:
+        """One statement: each account of the user gets the lease's password and is unlocked."""
+        hosts = handle["hosts"]
+
+        def work(conn: pymysql.connections.Connection) -> None:
+            with conn.cursor() as cur:
+                cur.execute(f"ALTER USER {', '.join(['%s@%s IDENTIFIED BY %s'] * len(hosts))} ACCOUNT UNLOCK",
+                            [v for host in hosts for v in (request.username, host, request.password)])
+
+        self._root.run(work)
+        return Issued(data=self._credential_data(request.username, request.password))
+
     def _credential_data(self, username: str, password: str) -> dict[str, Any]:
         url = render_connection_url(self.config.connection_url, username, password)
         return {
@@ -269,6 +308,13 @@ def _lone_drop(handle: dict[str, Any]) -> str | None:
 def _chunks(items: list[str]) -> list[list[str]]:
     unique = list(dict.fromkeys(items))
     return [unique[i:i + _BATCH] for i in range(0, len(unique), _BATCH)]
+
+
+def _hosts(conn: pymysql.connections.Connection, name: str) -> list[str]:
+    """The hosts of every account of user ``name`` (the creation statements chose them)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT Host FROM mysql.user WHERE User = %s ORDER BY Host", (name,))
+        return [row[0] for row in cur.fetchall()]
 
 
 def _existing(conn: pymysql.connections.Connection, names: list[str]) -> set[str]:

@@ -3,13 +3,18 @@
 PostgreSQL answers concurrent GRANT/REVOKE from several connections with "tuple concurrently
 updated", and retrying is slower than queueing, so every statement batch for a target goes
 through one connection under a lock. Across processes, an advisory lock does the same.
+
+Revocations go ahead of issues waiting for that lock, and issues ahead of a warm pool's refill
+(``priority``): with several clients issuing, an expiring lease otherwise waited behind every
+queued issue, and its user outlived its lease by as many role creations.
 """
 
 from __future__ import annotations
 
 import threading
 import zlib
-from typing import TYPE_CHECKING, Callable, NamedTuple, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
 
@@ -49,13 +54,43 @@ class RootRights(NamedTuple):
     create_role: bool  # SUPERUSER or CREATEROLE: may create and drop roles
 
 
+# Who goes first when several wait for the root connection (higher first).
+REVOKE, ISSUE, REFILL = 2, 1, 0
+
+
+class TurnLock:
+    """A lock whose waiters go in by priority: a holder waits while anyone of a higher priority waits."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._waiting = [0, 0, 0]  # per priority
+
+    @contextmanager
+    def hold(self, priority: int = ISSUE) -> Iterator[None]:
+        with self._cond:
+            self._waiting[priority] += 1
+            try:
+                while self._held or any(self._waiting[priority + 1:]):
+                    self._cond.wait()
+            finally:
+                self._waiting[priority] -= 1
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
 class RootConnection:
     """A lazily opened, self-healing root connection used under a lock."""
 
     def __init__(self, engine_name: str, url: Callable[[], str], connect_timeout: int) -> None:
         self._url, self._timeout = url, connect_timeout
         self._conn: psycopg.Connection | None = None
-        self._lock = threading.Lock()
+        self._lock = TurnLock()
         self.lock_key = zlib.crc32(f"scaivault:{engine_name}".encode())  # advisory lock id for this target
         self.rights = RootRights(superuser=False, create_role=False)  # of the open connection; read inside run()
 
@@ -75,11 +110,12 @@ class RootConnection:
         self.rights = RootRights(*(row or (False, False)))
         return conn
 
-    def run(self, work: Callable[[psycopg.Connection], T]) -> T:
-        """Run ``work`` on the root connection; reconnect once if the pooled connection went stale."""
+    def run(self, work: Callable[[psycopg.Connection], T], priority: int = ISSUE) -> T:
+        """Run ``work`` on the root connection (before waiting work of a lower ``priority``); reconnect once
+        if the pooled connection went stale."""
         import psycopg
 
-        with self._lock:
+        with self._lock.hold(priority):
             for attempt in (1, 2):
                 if self._conn is None or self._conn.closed:
                     self._conn = self._connect()
@@ -94,7 +130,7 @@ class RootConnection:
                     raise classify(exc, connecting=False) from None
             raise AssertionError("unreachable")
 
-    def execute_atomically(self, statements: list[str]) -> None:
+    def execute_atomically(self, statements: list[str], priority: int = ISSUE) -> None:
         """All ``statements`` in one round trip and one transaction, serialised with other processes."""
         # Plain text: composing an sql.SQL object per statement was a tenth of revoking a batch. Without
         # parameters, psycopg sends the text as it is, just as it did the composed statements.
@@ -104,7 +140,7 @@ class RootConnection:
             # A multi-statement simple query runs as one implicit transaction: atomic, one round trip.
             conn.execute(query)  # type: ignore[arg-type]  # rendered role statements, not a literal
 
-        self.run(work)
+        self.run(work, priority)
 
     def close_unlocked(self) -> None:
         if self._conn is not None:
@@ -114,5 +150,5 @@ class RootConnection:
                 self._conn = None
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock.hold():
             self.close_unlocked()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from scaivault_core.kits.connection_urls import check_connection_url, render_con
 from scaivault_core.kits.sql import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation,
                                      render_renewal)
 
-from .connection import RootConnection
+from .connection import REFILL, REVOKE, RootConnection
 
 if TYPE_CHECKING:
     import psycopg
@@ -95,6 +96,42 @@ class PostgreSQLEngine(Engine):
         self._root.execute_atomically([*statements, self._mark(request.username)])
         return Issued(data=self._credential_data(request.username, request.password))
 
+    def create_pooled(self, requests: list[IssueRequest]) -> list[Issued]:
+        """The creation statements of each user, then NOLOGIN and no password, in one transaction for the batch:
+        no session ever sees one of them able to log in.
+
+        ``{{password}}`` is rendered as an MD5 secret of random bytes, which PostgreSQL stores as it is
+        (no password has it, and it is cleared in the same transaction): a plain throwaway password, or a
+        SCRAM secret, each cost a SCRAM hash of 4,096 iterations (about 3 ms) per user while issues
+        waited for the connection. Issues go first.
+        """
+        from psycopg import sql
+
+        statements: list[str] = []
+        for request in requests:
+            variables = {**request.variables, "password": "md5" + os.urandom(16).hex()}
+            statements += [self.context.render(s, variables) for s in request.role.creation_statements]
+            statements.append(sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(
+                sql.Identifier(request.username)).as_string(None))
+            statements.append(self._mark(request.username))
+        self._root.execute_atomically(statements, REFILL)
+        return [Issued(data={}) for _ in requests]
+
+    def activate(self, handle: dict[str, Any], request: IssueRequest) -> Issued:
+        """One statement: LOGIN, the lease's password and its VALID UNTIL.
+
+        The password goes in plain, for PostgreSQL to hash: handing it a SCRAM secret made here costs
+        more, since the server then runs the same 4,096 iterations to check the secret is not the
+        empty password's.
+        """
+        from psycopg import sql
+
+        statement = sql.SQL("ALTER ROLE {} LOGIN PASSWORD {} VALID UNTIL {}").format(
+            sql.Identifier(request.username), sql.Literal(request.password),
+            sql.Literal(self.format_expiration(request.expires_at)))
+        self._root.execute_atomically([statement.as_string(None)])
+        return Issued(data=self._credential_data(request.username, request.password))
+
     def _mark(self, username: str) -> str:
         from psycopg import sql
 
@@ -133,7 +170,7 @@ class PostgreSQLEngine(Engine):
         Looking first cost a round trip on every revocation, although users are rarely gone already.
         """
         try:
-            self._root.execute_atomically(self._revocation(handles))
+            self._root.execute_atomically(self._revocation(handles), REVOKE)
             return [None] * len(handles)
         except Exception as exc:  # the batch is one transaction: nothing of it happened
             failed = exc
@@ -182,7 +219,7 @@ class PostgreSQLEngine(Engine):
                                   for h in handles)
         terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) "
                             "WHERE usesysid IN ({})").format(oids)
-        memberships = [] if self._root.run(lambda conn: self._root.rights.superuser) else [
+        memberships = [] if self._root.run(lambda conn: self._root.rights.superuser, REVOKE) else [
             sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(h["username"])).as_string(None) for h in handles]
         return [*memberships, terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
 

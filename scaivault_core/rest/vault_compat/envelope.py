@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ...errors import ScaiVaultError
+from ...logs import request_id
 from ..errors import log_unexpected
 
 # Our error codes -> Vault's status for them. A status kept as ours: 405, 408, 413 (transport-level).
@@ -42,7 +43,7 @@ class VaultError(Exception):
 def envelope(data: Any = None, *, lease_id: str = "", renewable: bool = False, lease_duration: int = 0,
              warnings: list[str] | None = None, auth: Any = None) -> dict[str, Any]:
     """Vault's response body around ``data``."""
-    return {"request_id": str(uuid.uuid4()), "lease_id": lease_id, "renewable": renewable,
+    return {"request_id": request_id() or str(uuid.uuid4()), "lease_id": lease_id, "renewable": renewable,
             "lease_duration": lease_duration, "data": data, "wrap_info": None, "warnings": warnings or None,
             "auth": auth}
 
@@ -63,7 +64,7 @@ def error_answer(exc: BaseException, request: Request) -> JSONResponse:
         return errors(exc.status, *exc.errors)
     if not isinstance(exc, ScaiVaultError):
         log_unexpected(exc, request)
-        return errors(500, "internal error")
+        return errors(500, f"internal error (request id {request_id()})")
     status = exc.status if exc.status in KEPT_STATUSES else STATUS.get(exc.code, 500 if exc.status >= 500 else 400)
     if exc.code in ("unauthenticated", "permission_denied"):
         return errors(status, "permission denied", exc.message)

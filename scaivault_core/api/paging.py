@@ -1,0 +1,58 @@
+"""Pagination, one shape for every list: ``after`` (the ``next`` of the page before), ``limit``, ``next``.
+
+A list answers one page: at most ``limit`` items in a stable order (by a unique key), and ``next``,
+the key of its last item while there are more (null at the end). Leases and the audit log, which
+grow with traffic, are paged by the store itself; the other lists (engines, roles, policies,
+bindings, tokens, secret versions, plugins) hold what operators configure, so ``page`` cuts them
+from the whole ordered list. ``follow`` walks the pages of any of them, for the client and the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
+
+from ..errors import InvalidRequest
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+
+T = TypeVar("T")
+
+
+def check_limit(limit: Any) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+
+
+def page(items: Iterable[T], key: Callable[[T], Any], after: Any, limit: int) -> tuple[list[T], Any]:
+    """(the items after ``after`` in ``key`` order, at most ``limit`` of them; the ``next`` after them, or None)."""
+    check_limit(limit)
+    ordered = sorted(items, key=key)
+    if after is not None:
+        try:
+            ordered = [item for item in ordered if key(item) > after]
+        except TypeError:  # a version number's list given a name, say, from Python (REST types its query)
+            raise InvalidRequest("after must be the next value of a page of this list.", field="after") from None
+    chosen = ordered[:limit]
+    return chosen, key(chosen[-1]) if len(ordered) > limit else None
+
+
+def follow(fetch: Callable[..., dict[str, Any]], key: str) -> Iterator[Any]:
+    """Every item of the list ``key`` across pages: ``fetch(after=...)`` gives a page, until ``next`` is null."""
+    body = fetch()
+    while True:
+        yield from body[key]
+        if body.get("next") is None:
+            return
+        body = fetch(after=body["next"])
+
+
+async def follow_async(fetch: Callable[..., Awaitable[dict[str, Any]]], key: str) -> AsyncIterator[Any]:
+    """``follow`` for an asyncio ``fetch``."""
+    body = await fetch()
+    while True:
+        for item in body[key]:
+            yield item
+        if body.get("next") is None:
+            return
+        body = await fetch(after=body["next"])
