@@ -21,6 +21,11 @@ def declared_small(request: Request) -> bool:
             and len(declared) <= 18 and int(declared) <= SMALL_BODY_BYTES)
 
 
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON (``{}`` when there is none, unlike an explicit JSON null); too large is 413, malformed is 400."""
+    return parse_json(await read_body(request, limit))
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body's bytes, at most ``limit`` of them (more is 413, said as early as the headers allow)."""
     declared = request.headers.get("content-length", "")
