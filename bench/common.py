@@ -24,6 +24,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import quote
 
 import attrs
 import psycopg
@@ -65,15 +66,23 @@ def group_creation(group: str) -> list[str]:
 
 @attrs.frozen
 class PgTarget:
-    """A throwaway database, a group role, and the vault role name whose users (``v_<role>_...``) are ours."""
+    """A throwaway database, a group role, and the vault role name whose users (``v_<role>_...``) are ours.
+
+    On the machine's PostgreSQL (trust) unless ``server``/``password`` name another one (a ``ScramCluster``).
+    """
 
     database: str
     group: str
     role: str
+    server: str = PG
+    password: str = ""
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@{PG}/{self.database}"
+        return self.admin_url(self.database)
+
+    def admin_url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres{':' + quote(self.password, safe='') if self.password else ''}@{self.server}/{database}"
 
     @property
     def prefix(self) -> str:
@@ -84,15 +93,17 @@ class PgTarget:
 
 
 @contextmanager
-def private_database() -> Iterator[PgTarget]:
+def private_database(cluster: Any = None) -> Iterator[PgTarget]:
     """A database with one table readable by a group role; dropped afterwards with every role of this run.
 
-    Roles are shared by the whole cluster (and other test suites use it), so clean-up drops only
-    the names this run made: its group and users starting with its own prefix.
+    On the machine's PostgreSQL, or on ``cluster`` (a started ``ScramCluster``). Roles are shared
+    by the whole cluster (and other test suites use it), so clean-up drops only the names this run
+    made: its group and users starting with its own prefix.
     """
     tag = secrets.token_hex(4)
-    target = PgTarget(f"sv_bench_{tag}", f"sv_bench_group_{tag}", f"b{tag}")
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
+    where = {"server": f"{cluster.host}:{cluster.port}", "password": cluster.password} if cluster else {}
+    target = PgTarget(f"sv_bench_{tag}", f"sv_bench_group_{tag}", f"b{tag}", **where)
+    with psycopg.connect(target.admin_url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{target.database}"')
         conn.execute(f'CREATE ROLE "{target.group}" NOLOGIN')
     try:
@@ -102,7 +113,7 @@ def private_database() -> Iterator[PgTarget]:
             conn.execute(f'GRANT SELECT ON reports TO "{target.group}"')
         yield target
     finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
+        with psycopg.connect(target.admin_url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
             names = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)",
                                                 (target.prefix,)).fetchall()]
@@ -111,9 +122,10 @@ def private_database() -> Iterator[PgTarget]:
             conn.execute(f'DROP ROLE IF EXISTS "{target.group}"')
 
 
-def vacuum_catalog(database: str) -> None:
+def vacuum_catalog(database: str | PgTarget) -> None:
     """Creating and dropping roles leaves dead catalog rows that slow later batches; reset between them."""
-    with psycopg.connect(f"postgresql://postgres@{PG}/{database}", autocommit=True) as conn:
+    url = database.url if isinstance(database, PgTarget) else f"postgresql://postgres@{PG}/{database}"
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM pg_authid, pg_auth_members, pg_class, pg_shdepend, pg_depend")
 
 
@@ -159,12 +171,12 @@ def temp_store() -> Path:
 
 def configure_pg(api: Any, target: PgTarget, creation: list[str], revocation: list[str] | None = None) -> None:
     """Engine ``bench`` on the target and role ``target.role``, on a ``Vault`` or a ``ScaiVaultClient`` alike."""
-    api.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-under-trust"})
+    api.put_secret("infra/pg/root", {"username": "postgres", "password": target.password or "unused-under-trust"})
     api.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
     api.bind_policy("pg-root", "dynamic:bench")
     api.create_engine("bench", "database", {
         "plugin": "postgresql", "root_credentials_path": "infra/pg/root",
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/{target.database}"},
+        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{target.server}/{target.database}"},
         default_ttl="1h", max_ttl="24h")
     fields: dict[str, Any] = {"creation_statements": creation}
     if revocation is not None:
@@ -394,15 +406,80 @@ def seconds(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(runs: int, contenders: dict[Any, Callable[[], float]],
-                        between: Callable[[], None] = lambda: None) -> dict[Any, float]:
-    """Median figure of each contender, run in turn within each round so drift hits them alike."""
-    values: dict[Any, list[float]] = {name: [] for name in contenders}
+def interleaved_medians(runs: int, contenders: dict[Any, Callable[[], Any]],
+                        between: Callable[[], None] = lambda: None) -> dict[Any, Any]:
+    """Median figure of each contender, run in turn within each round so drift hits them alike.
+
+    A contender returning a tuple of figures gets the tuple of their medians.
+    """
+    values: dict[Any, list[Any]] = {name: [] for name in contenders}
     for _ in range(runs):
         for name, fn in contenders.items():
             between()
             values[name].append(fn())
-    return {name: statistics.median(v) for name, v in values.items()}
+    return {name: tuple(map(statistics.median, zip(*v))) if isinstance(v[0], tuple) else statistics.median(v)
+            for name, v in values.items()}
+
+
+@attrs.frozen
+class Phases:
+    """Issue ``count`` credentials, then revoke them all: the rate of each phase and the CPU it cost a process."""
+
+    issue_rate: float
+    revoke_rate: float
+    issue_cpu_ms: float  # per credential, of the watched process (0 when none is watched)
+    revoke_cpu_ms: float
+
+    def figures(self) -> tuple[float, float, float, float]:
+        return attrs.astuple(self)
+
+
+def phased(count: int, clients: int, connect: Callable[[], Any], issue: Callable[[Any], Any],
+           revoke: Callable[[Any, Any], None], close: Callable[[Any], None] = lambda c: c.close(),
+           watch: Callable[[], float] | None = None) -> Phases:
+    """``clients`` threads, each on its own connection: all issue their share, then all revoke theirs.
+
+    ``issue(conn)`` returns a handle that ``revoke(conn, handle)`` takes; ``watch()`` reads a
+    process's CPU seconds at the phase boundaries. Any failure fails the measurement.
+    """
+    gate = threading.Barrier(clients + 1)
+    failures: list[BaseException] = []
+
+    def client(share: int) -> None:
+        conn, handles = None, []
+        try:
+            conn = connect()
+        except BaseException as error:
+            failures.append(error)
+        gate.wait()
+        try:
+            handles = [issue(conn) for _ in range(share if conn is not None else 0)]
+        except BaseException as error:
+            failures.append(error)
+        gate.wait()
+        try:
+            for handle in handles:
+                revoke(conn, handle)
+        except BaseException as error:
+            failures.append(error)
+        gate.wait()
+        if conn is not None:
+            close(conn)
+
+    shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in shares]
+    for t in threads:
+        t.start()
+    marks = []
+    for _ in range(3):
+        gate.wait()
+        marks.append((time.perf_counter(), watch() if watch else 0.0))
+    for t in threads:
+        t.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} clients failed, e.g. {failures[0]!r}")
+    (t0, c0), (t1, c1), (t2, c2) = marks
+    return Phases(count / (t1 - t0), count / (t2 - t1), (c1 - c0) * 1000 / count, (c2 - c1) * 1000 / count)
 
 
 # -- the table ---------------------------------------------------------------------------------------

@@ -1,20 +1,30 @@
-"""Row 6: Redis ACL issue+revoke in-process, against raw ``ACL SETUSER`` + ``ACL DELUSER``.
+"""Row 6: Redis ACL users over REST with 1 and 4 clients, against OpenBao 2.7.2's ``redis-database-plugin``.
 
 On the machine's Redis. The engine's root is an ACL user of this run's own; the role grants GET
-on a key namespace of this run's own. The limit sends the same ``ACL SETUSER`` (the plugin's own
-rule builder makes the rules) and ``ACL DELUSER`` with redis-py on one connection.
+on a key namespace of this run's own. Each arm issues ``--count`` credentials, then revokes them
+all, from 1 or 4 client threads on kept-alive connections; issue and revoke are timed separately.
+The arms, in turn within each round:
+
+- raw: ``ACL SETUSER`` + ``ACL DELUSER`` with redis-py, the same rules (the plugin's own rule
+  builder makes them), on 1 or 4 connections: the target's own cost;
+- ours: one ``scaivault server`` process on a SQLite store, over REST;
+- OpenBao: ``bao server -dev`` with its ``redis-database-plugin``, the same ACL rules as its
+  creation statements, over its REST API (skipped when ``bao`` is not installed).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import secrets
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, Iterator
 
 import redis
 
-from common import REDIS, Row, interleaved_medians, rate, run_alone, temp_store, vault_pairs
+from common import REDIS, Phases, Row, interleaved_medians, phased, request, run_alone, server, temp_store
+from openbao import OpenBao, bao_binary, openbao
 from scaivault_core import Vault
 from scaivault_core.builtin_plugins.passwords import random_password
 from scaivault_core.templates import generate_username
@@ -22,6 +32,7 @@ from scaivault_redis import acl
 
 KEYS = ["{ns}cache:*"]
 COMMANDS = ["+get", "+ping"]
+CLIENTS = (1, 4)
 
 
 @contextmanager
@@ -35,53 +46,135 @@ def redis_target() -> Iterator[tuple[redis.Redis, dict[str, str], str, str]]:
     try:
         yield admin, root, f"sv_bench_{tag}:", role
     finally:
-        left = [u for u in admin.execute_command("ACL", "USERS") if u.startswith(f"v_{role}_")]
+        left = [u for u in admin.execute_command("ACL", "USERS") if u.startswith(f"v_{role}_")
+                or u.upper().startswith(f"V_TOKEN_{role.upper()}_")]
         if left:
             admin.execute_command("ACL", "DELUSER", *left)
         admin.execute_command("ACL", "DELUSER", root["username"])
         admin.close()
 
 
-def raw_pairs(root: dict[str, str], namespace: str, role: str, count: int) -> int:
-    rules, problems = acl.build([k.format(ns=namespace) for k in KEYS], [], COMMANDS, [])
+def rules(namespace: str) -> list[str]:
+    built, problems = acl.build([k.format(ns=namespace) for k in KEYS], [], COMMANDS, [])
     assert not problems
-    client = redis.Redis(*REDIS, username=root["username"], password=root["password"], decode_responses=True,
-                         single_connection_client=True)
+    return list(built.rules)
+
+
+def raw(root: dict[str, str], namespace: str, role: str, count: int, clients: int) -> Phases:
+    acl_rules = rules(namespace)
+
+    def connect() -> redis.Redis:
+        return redis.Redis(*REDIS, username=root["username"], password=root["password"], decode_responses=True,
+                           single_connection_client=True)
+
+    def issue(client: redis.Redis) -> str:
+        username = generate_username(role, 64)
+        client.execute_command("ACL", "SETUSER", username, "reset", "on", f">{random_password()}", *acl_rules)
+        return username
+
+    return phased(count, clients, connect, issue, lambda client, name: client.execute_command("ACL", "DELUSER", name))
+
+
+def ours(srv: Any, token: str, role: str, count: int, clients: int) -> Phases:
+    def issue(conn: http.client.HTTPConnection) -> str:
+        status, body = request(srv, "POST", f"/v1/dynamic/engines/cache/creds/{role}", token, {}, conn)
+        if status != 200:
+            raise RuntimeError(f"issue {status}: {str(body)[:300]}")
+        return body["lease_id"]
+
+    def revoke(conn: http.client.HTTPConnection, lease_id: str) -> None:
+        status, body = request(srv, "DELETE", f"/v1/dynamic/leases/{lease_id}", token, None, conn)
+        if status != 204:
+            raise RuntimeError(f"revoke {status}: {str(body)[:300]}")
+
+    return phased(count, clients, lambda: http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120),
+                  issue, revoke, watch=srv.cpu)
+
+
+def theirs(bao: OpenBao, role: str, count: int, clients: int) -> Phases:
+    return phased(count, clients, bao.connect, lambda conn: bao.issue(role, conn),
+                  lambda conn, lease: bao.revoke(lease, conn), watch=bao.cpu)
+
+
+def configure_ours(store: Any, root: dict[str, str], namespace: str, role: str) -> str:
+    """Engine ``cache`` and ``role`` on a fresh store; returns an admin token."""
+    vault = Vault(store, start_worker=False)
     try:
-        for _ in range(count):
-            username = generate_username(role, 64)
-            client.execute_command("ACL", "SETUSER", username, "reset", "on", f">{random_password()}", *rules.rules)
-            client.execute_command("ACL", "DELUSER", username)
+        vault.put_secret("infra/redis/root", root)
+        vault.create_policy("redis-root", [{"path_pattern": "infra/redis/root", "permissions": ["read"]}])
+        vault.bind_policy("redis-root", "dynamic:cache")
+        vault.create_engine("cache", "database", {"plugin": "redis", "root_credentials_path": "infra/redis/root",
+                                                  "connection_url": "redis://{{username}}:{{password}}@%s:%d/0" % REDIS},
+                            default_ttl="1h", max_ttl="24h")
+        vault.create_role("cache", role, keys=[k.format(ns=namespace) for k in KEYS], commands=COMMANDS)
+        return vault.create_admin_token()
     finally:
-        client.close()
-    return count
+        vault.close()
+
+
+def configure_openbao(bao: OpenBao, root: dict[str, str], namespace: str, role: str) -> None:
+    bao.call("POST", "/v1/database/config/cache", {
+        "plugin_name": "redis-database-plugin", "allowed_roles": "*", "host": REDIS[0], "port": REDIS[1],
+        "username": root["username"], "password": root["password"]})
+    bao.call("POST", f"/v1/database/roles/{role}", {
+        "db_name": "cache", "creation_statements": json.dumps(rules(namespace)),
+        "default_ttl": "1h", "max_ttl": "24h"})
 
 
 def run(args: argparse.Namespace) -> list[Row]:
-    with redis_target() as (_, root, namespace, role):
-        vault = Vault(temp_store())
-        try:
-            vault.put_secret("infra/redis/root", root)
-            vault.create_policy("redis-root", [{"path_pattern": "infra/redis/root", "permissions": ["read"]}])
-            vault.bind_policy("redis-root", "dynamic:cache")
-            vault.create_engine("cache", "database", {"plugin": "redis", "root_credentials_path": "infra/redis/root",
-                                                      "connection_url": "redis://{{username}}:{{password}}@" + f"{REDIS[0]}:{REDIS[1]}/0"},
-                                default_ttl="1h", max_ttl="24h")
-            vault.create_role("cache", role, keys=[k.format(ns=namespace) for k in KEYS], commands=COMMANDS)
-            vault_pairs(vault, "cache", role, 50)  # warm the pool and caches
-            result = interleaved_medians(args.runs, {
-                "raw": lambda: rate(lambda: raw_pairs(root, namespace, role, args.pairs)),
-                "ours": lambda: rate(lambda: vault_pairs(vault, "cache", role, args.pairs)),
-            })
-        finally:
-            vault.close()
-    return [Row("6", "Redis ACL issue+revoke, in-process", result["ours"], "pairs/s", result["raw"], "≥ 0.8×",
-                result["ours"] >= 0.8 * result["raw"])]
+    binary = None if args.no_openbao else bao_binary()
+    with ExitStack() as stack:
+        _, root, namespace, role = stack.enter_context(redis_target())
+        store = temp_store()
+        token = configure_ours(store, root, namespace, role)
+        srv = stack.enter_context(server(store))
+        contenders: dict[Any, Any] = {}
+        for n in CLIENTS:
+            contenders["raw", n] = lambda n=n: raw(root, namespace, role, args.count, n).figures()
+            contenders["ours", n] = lambda n=n: ours(srv, token, role, args.count, n).figures()
+        if binary:
+            bao = stack.enter_context(openbao(binary))
+            configure_openbao(bao, root, namespace, role)
+            for n in CLIENTS:
+                contenders["openbao", n] = lambda n=n: theirs(bao, role, args.count, n).figures()
+        for name, fn in contenders.items():  # warm every arm's connections and caches
+            if name[0] != "raw":
+                fn()
+        result = {k: Phases(*v) for k, v in interleaved_medians(args.runs, contenders).items()}
+    return rows(result)
+
+
+def rows(result: dict[Any, Phases]) -> list[Row]:
+    table = []
+    for n in CLIENTS:
+        mine, target = result["ours", n], result["raw", n]
+        clients = f"{n} client{'s' if n > 1 else ''}"
+        table += [Row("6", f"Redis ACL issue over REST, {clients}, against raw", mine.issue_rate, "creds/s",
+                      target.issue_rate),
+                  Row("6", f"  revoke, {clients}, against raw", mine.revoke_rate, "creds/s", target.revoke_rate)]
+        if ("openbao", n) in result:
+            bao = result["openbao", n]
+            table += [
+                Row("6", f"  issue, {clients}, against OpenBao's", mine.issue_rate, "creds/s", bao.issue_rate,
+                    "≥ 1.2× OpenBao", mine.issue_rate >= 1.2 * bao.issue_rate),
+                Row("6", f"  revoke, {clients}, against OpenBao's", mine.revoke_rate, "creds/s", bao.revoke_rate,
+                    "≥ 100× OpenBao", mine.revoke_rate >= 100 * bao.revoke_rate),
+            ]
+    one = result["ours", 1]
+    if ("openbao", 1) in result:
+        bao = result["openbao", 1]
+        table += [Row("6", "  server CPU per issue, against OpenBao's", one.issue_cpu_ms, "ms", bao.issue_cpu_ms),
+                  Row("6", "  server CPU per revoke, against OpenBao's", one.revoke_cpu_ms, "ms", bao.revoke_cpu_ms)]
+    else:
+        table += [Row("6", "  server CPU per issue", one.issue_cpu_ms, "ms"),
+                  Row("6", "  server CPU per revoke", one.revoke_cpu_ms, "ms")]
+    return table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pairs", type=int, default=2000, help="issue+revoke pairs per measurement")
+    parser.add_argument("--count", type=int, default=300, help="credentials issued, then revoked, per measurement")
     parser.add_argument("--runs", type=int, default=5, help="rounds; the figure is the median")
+    parser.add_argument("--no-openbao", action="store_true", help="skip the OpenBao arm")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ from common import BENCH, Row, load_note, print_table, table_lines, temp_dir
 # (module, arguments at --quick): the order of the table
 BENCHMARKS = {
     "pg_issue_revoke": ["--pairs", "3", "--runs", "1"],
-    "pg_rest": ["--pairs", "4", "--runs", "1"],
+    "pg_rest": ["--count", "4", "--runs", "1"],  # with OpenBao when `bao` is installed
     "pg_expiry_storm": ["--leases", "50", "--runs", "1"],
     "startup": ["--sizes", "0,200", "--runs", "1"],
     "memory_overhead": ["--pairs", "20", "--runs", "1"],
-    "redis_issue_revoke": ["--pairs", "20", "--runs", "1"],
+    "redis_issue_revoke": ["--count", "20", "--runs", "1"],
     "scale_out": ["--pairs", "6", "--runs", "1", "--clients", "3"],  # rows "S": beyond the issue's table
     "pg_pool_issue": ["--issues", "3", "--runs", "1"],  # rows "P2", "P3", "L": warm pools and scale (issue 21)
     "pg_revoke_prefix": ["--leases", "50", "--runs", "1"],

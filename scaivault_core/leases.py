@@ -131,17 +131,19 @@ class LeaseManager:
             self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
             self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
             raise
-        handle = {**handle, **issued.handle}
+        changes: dict[str, Any] = {"state": LeaseState.ACTIVE, "due_at": expires_at, "claimed_by": None,
+                                   "claim_deadline": None}
+        if issued.handle:  # otherwise the intent's sealed plan is already the whole handle: no second seal
+            handle = {**handle, **issued.handle}
+            changes["sealed_handle"] = self._seal(lease_id, handle)
+        if issued.subject and issued.subject != username:
+            changes["subject"] = issued.subject
         lease.handle, lease.subject = handle, issued.subject or username
         lease.state, lease.due_at, lease.claimed_by, lease.claim_deadline = LeaseState.ACTIVE, expires_at, None, None
         try:
             with self._store.transaction():
                 activated = self._store.update_lease(
-                    lease_id,
-                    {"state": LeaseState.ACTIVE, "due_at": expires_at, "claimed_by": None, "claim_deadline": None,
-                     "subject": lease.subject, "sealed_handle": self._seal(lease_id, handle)},
-                    expect={"state": LeaseState.INTENT, "claimed_by": self.instance},
-                )
+                    lease_id, changes, expect={"state": LeaseState.INTENT, "claimed_by": self.instance})
                 if activated:
                     self._audit.record(identity, "lease.issue", path, lease_id=lease_id, ttl=ttl_seconds,
                                        subject=lease.subject, secrets={"data": issued.data})

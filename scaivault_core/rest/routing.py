@@ -21,7 +21,7 @@ from ..api.operation import JSON
 from ..api.vault_api import Accepted
 from ..errors import InvalidConfig
 from .errors import error_response
-from .request import read_json
+from .request import parse_json, read_body
 
 
 class AnyPathConvertor(Convertor[str]):
@@ -89,13 +89,14 @@ async def _serve(op: Operation, request: Request, max_body: int) -> Response:
         vault.authenticate(None)  # raises unauthenticated before the body is even read
     query = {q.name: q.parse(request.query_params.get(q.name)) for q in op.query}
     # Authentication reads the store, so it runs in the threadpool. With a body, it runs before the
-    # body is read: a caller without a valid token cannot make the server receive and parse a megabyte.
+    # body is read: a caller without a valid token cannot make the server receive any of it, nor hold
+    # the connection while dribbling it (docs/security.md, "Slow and partial clients").
     ops = await run_in_threadpool(vault.authenticate, token) if op.auth and op.body is not None else None
-    raw = await read_json(request, max_body) if op.body is not None else None
+    raw = await read_body(request, max_body) if op.body is not None else None
 
     def run() -> Any:
         session = ops if ops is not None else vault.authenticate(token) if op.auth else vault
-        body, extra = parse(raw, op.body) if op.body is not None else (None, {})
+        body, extra = parse(parse_json(raw), op.body) if raw is not None else (None, {})
         return op.handler(VaultAPI(session, vault), Call(dict(request.path_params), query, body, extra))
 
     result = await run_in_threadpool(run)

@@ -51,6 +51,15 @@ def test_malformed_json_is_400_invalid_request(app_client):
         assert error_of(response)["code"] == "invalid_request"
 
 
+def test_a_small_body_without_a_valid_token_is_401_whatever_it_holds(app_client):
+    """A small body is received before the token is checked, but parsed only after: malformed JSON from
+    a caller without a valid token is refused as unauthenticated, never as a bad body."""
+    for token in ("", "Bearer svt.not-a-token"):
+        response = app_client.post("/v1/policies", content=b'{"name": ', headers={
+            "Content-Type": "application/json", "Authorization": token})
+        assert response.status_code == 401 and error_of(response)["code"] == "unauthenticated"
+
+
 def test_unknown_engine_is_404_engine_not_found(app_client):
     for response in (app_client.post("/v1/dynamic/engines/nope/creds/readonly", json={}),
                      app_client.get("/v1/dynamic/engines/nope"),
