@@ -18,8 +18,20 @@ import pytest
 
 from scaivault_core.observers import add_observer
 
-SECRET_KEYS = {"password", "secret_access_key", "session_token", "client_secret", "private_key",
-               "private_key_data", "secret", "token", "secrettext", "hmac_key", "secret_key", "key_json"}
+SECRET_KEYS = {
+    "password",
+    "secret_access_key",
+    "session_token",
+    "client_secret",
+    "private_key",
+    "private_key_data",
+    "secret",
+    "token",
+    "secrettext",
+    "hmac_key",
+    "secret_key",
+    "key_json",
+}
 MIN_LENGTH = 8
 
 
@@ -64,8 +76,9 @@ class LeakWatch(logging.Handler):
 
     def leaks(self) -> list[str]:
         texts = dict(self.sinks)
-        texts["error message"] = [f"{e.message} {json.dumps(e.details, default=str)}" for e in
-                                  (ref() for ref in self.errors) if e is not None]
+        texts["error message"] = [
+            f"{e.message} {json.dumps(e.details, default=str)}" for e in (ref() for ref in self.errors) if e is not None
+        ]
         texts["repr"] = [repr(o) for o in (ref() for ref in self.objects) if o is not None]
         found = []
         for sink, items in texts.items():

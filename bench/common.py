@@ -21,9 +21,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import attrs
@@ -34,8 +35,8 @@ from scaivault_core.builtin_plugins.passwords import random_password
 from scaivault_core.leases import new_lease_id
 from scaivault_core.models import AuditEvent
 from scaivault_core.policies import role_path
-from scaivault_core.testing.servers import free_port, scaivault_command
 from scaivault_core.templates import Templates, generate_username
+from scaivault_core.testing.servers import free_port, scaivault_command
 
 BENCH = Path(__file__).resolve().parent
 PG = "127.0.0.1:5432"
@@ -58,11 +59,14 @@ REVOCATION = [
 
 def group_creation(group: str) -> list[str]:
     """The docs' pattern for many live users: membership of a pre-made group role (revocation: the default)."""
-    return [f"CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' "
-            f'IN ROLE "{group}"']
+    return [
+        f"CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' "
+        f'IN ROLE "{group}"'
+    ]
 
 
 # -- a private PostgreSQL target ---------------------------------------------------------------------
+
 
 @attrs.frozen
 class PgTarget:
@@ -82,14 +86,17 @@ class PgTarget:
         return self.admin_url(self.database)
 
     def admin_url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres{':' + quote(self.password, safe='') if self.password else ''}@{self.server}/{database}"
+        password = ":" + quote(self.password, safe="") if self.password else ""
+        return f"postgresql://postgres{password}@{self.server}/{database}"
 
     @property
     def prefix(self) -> str:
         return f"v_{self.role}_"
 
     def live_users(self, conn: psycopg.Connection) -> int:
-        return conn.execute("SELECT count(*) FROM pg_roles WHERE starts_with(rolname, %s)", (self.prefix,)).fetchone()[0]
+        return conn.execute("SELECT count(*) FROM pg_roles WHERE starts_with(rolname, %s)", (self.prefix,)).fetchone()[
+            0
+        ]
 
 
 @contextmanager
@@ -115,10 +122,14 @@ def private_database(cluster: Any = None) -> Iterator[PgTarget]:
     finally:
         with psycopg.connect(target.admin_url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-            names = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)",
-                                                (target.prefix,)).fetchall()]
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (target.prefix,)
+                ).fetchall()
+            ]
             for start in range(0, len(names), 500):
-                conn.execute("; ".join(f'DROP ROLE IF EXISTS "{n}"' for n in names[start:start + 500]))
+                conn.execute("; ".join(f'DROP ROLE IF EXISTS "{n}"' for n in names[start : start + 500]))
             conn.execute(f'DROP ROLE IF EXISTS "{target.group}"')
 
 
@@ -133,8 +144,9 @@ def expiration(seconds: float = 3600) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(time.time() + seconds))
 
 
-def raw_pairs(target: PgTarget, count: int, creation: list[str], revocation: list[str], *,
-              batched: bool = False) -> int:
+def raw_pairs(
+    target: PgTarget, count: int, creation: list[str], revocation: list[str], *, batched: bool = False
+) -> int:
     """The limit: create and drop ``count`` users with the same rendered statements on one connection.
 
     One statement per call (``batched=False``, the issue's definition), or each creation and each
@@ -143,8 +155,12 @@ def raw_pairs(target: PgTarget, count: int, creation: list[str], revocation: lis
     templates = Templates()
     with psycopg.connect(target.url, autocommit=True) as conn:
         for _ in range(count):
-            variables = {"name": generate_username(target.role, 63), "password": random_password(),
-                         "expiration": expiration(), "ttl_seconds": 3600}
+            variables = {
+                "name": generate_username(target.role, 63),
+                "password": random_password(),
+                "expiration": expiration(),
+                "ttl_seconds": 3600,
+            }
             create = [templates.render(s, variables) for s in creation]
             drop = [templates.render(s, variables) for s in revocation]
             if batched:
@@ -157,6 +173,7 @@ def raw_pairs(target: PgTarget, count: int, creation: list[str], revocation: lis
 
 
 # -- vaults ------------------------------------------------------------------------------------------
+
 
 def temp_dir() -> Path:
     """A fresh directory, removed when the benchmark process exits."""
@@ -174,18 +191,30 @@ def configure_pg(api: Any, target: PgTarget, creation: list[str], revocation: li
     api.put_secret("infra/pg/root", {"username": "postgres", "password": target.password or "unused-under-trust"})
     api.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
     api.bind_policy("pg-root", "dynamic:bench")
-    api.create_engine("bench", "database", {
-        "plugin": "postgresql", "root_credentials_path": "infra/pg/root",
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{target.server}/{target.database}"},
-        default_ttl="1h", max_ttl="24h")
+    api.create_engine(
+        "bench",
+        "database",
+        {
+            "plugin": "postgresql",
+            "root_credentials_path": "infra/pg/root",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{target.server}/{target.database}",
+        },
+        default_ttl="1h",
+        max_ttl="24h",
+    )
     fields: dict[str, Any] = {"creation_statements": creation}
     if revocation is not None:
         fields["revocation_statements"] = revocation
     api.create_role("bench", target.role, **fields)
 
 
-def pg_vault(target: PgTarget, creation: list[str], revocation: list[str] | None = None,
-             store: Path | None = None, **options: Any) -> Vault:
+def pg_vault(
+    target: PgTarget,
+    creation: list[str],
+    revocation: list[str] | None = None,
+    store: Path | None = None,
+    **options: Any,
+) -> Vault:
     """An embedded vault on a fresh SQLite file with the PostgreSQL engine configured."""
     vault = Vault(store or temp_store(), **options)
     try:
@@ -204,6 +233,7 @@ def vault_pairs(vault: Vault, engine: str, role: str, count: int) -> int:
 
 
 # -- leases written straight into a store -------------------------------------------------------------
+
 
 @attrs.frozen
 class Planned:
@@ -224,18 +254,39 @@ def plan_leases(vault: Vault, engine: str, role: str, count: int, expires_at: fl
     _, typed_role = vault._engines.role(engine, role)
     limit = type(live).username_max_length
     marker = generate_username(role, limit)
-    variables = {"name": marker, "password": random_password(), "ttl_seconds": 3600,
-                 "expiration": live.format_expiration(expires_at)}
-    request = IssueRequest(new_lease_id(live.lease_prefix), role, typed_role, marker, variables["password"],
-                           expires_at, 3600, {}, None, variables, max_expires_at=expires_at)
+    variables = {
+        "name": marker,
+        "password": random_password(),
+        "ttl_seconds": 3600,
+        "expiration": live.format_expiration(expires_at),
+    }
+    request = IssueRequest(
+        new_lease_id(live.lease_prefix),
+        role,
+        typed_role,
+        marker,
+        variables["password"],
+        expires_at,
+        3600,
+        {},
+        None,
+        variables,
+        max_expires_at=expires_at,
+    )
     template = json.dumps(live.plan(request))
     for _ in range(count):
         username = generate_username(role, limit)
         yield Planned(new_lease_id(live.lease_prefix), username, json.loads(template.replace(marker, username)))
 
 
-def store_leases(vault: Vault, engine: str, role: str, planned: Iterable[Planned], expires_at: Callable[[int], float],
-                 chunk: int = 5000) -> int:
+def store_leases(
+    vault: Vault,
+    engine: str,
+    role: str,
+    planned: Iterable[Planned],
+    expires_at: Callable[[int], float],
+    chunk: int = 5000,
+) -> int:
     """Record planned leases as active (the i-th due at ``expires_at(i)``), each with its issue audit event.
 
     Through the store API, a transaction per chunk: what issuing them would leave in the store.
@@ -248,14 +299,35 @@ def store_leases(vault: Vault, engine: str, role: str, planned: Iterable[Planned
     def flush() -> None:
         with vault.store.transaction():
             for item, due in batch:
-                lease = Lease(item.lease_id, engine, role, "user:admin", LeaseState.ACTIVE, now, due, due, due, True,
-                              item.username, {}, item.handle)
+                lease = Lease(
+                    item.lease_id,
+                    engine,
+                    role,
+                    "user:admin",
+                    LeaseState.ACTIVE,
+                    now,
+                    due,
+                    due,
+                    due,
+                    True,
+                    item.username,
+                    {},
+                    item.handle,
+                )
                 vault.store.insert_lease(lease, vault._leases._seal(item.lease_id, item.handle))
                 data = {"username": item.username, "password": "x" * 24}
-                vault.store.append_audit(AuditEvent(now, "user:admin", "lease.issue", path, "ok", item.lease_id,
-                                                    {"ttl": int(due - now), "subject": item.username,
-                                                     "hashes": {"data": vault.keyring.mac(data)}}),
-                                        vault._audit.chain)
+                vault.store.append_audit(
+                    AuditEvent(
+                        now,
+                        "user:admin",
+                        "lease.issue",
+                        path,
+                        "ok",
+                        item.lease_id,
+                        {"ttl": int(due - now), "subject": item.username, "hashes": {"data": vault.keyring.mac(data)}},
+                    ),
+                    vault._audit.chain,
+                )
         batch.clear()
 
     for item in planned:
@@ -269,6 +341,7 @@ def store_leases(vault: Vault, engine: str, role: str, planned: Iterable[Planned
 
 
 # -- a server process --------------------------------------------------------------------------------
+
 
 @attrs.define
 class Server:
@@ -288,12 +361,21 @@ class Server:
 
 
 @contextmanager
-def server(store: Path, *, command: list[str] | None = None, env: dict[str, str] | None = None,
-           timeout: float = 120.0) -> Iterator[Server]:
+def server(
+    store: Path, *, command: list[str] | None = None, env: dict[str, str] | None = None, timeout: float = 120.0
+) -> Iterator[Server]:
     """Serve ``store`` on a free loopback port until the block ends (SIGTERM, then SIGKILL if it hangs)."""
     port = free_port()
-    args = [*(command or scaivault_command()), "--store", str(store), "server", "--listen", f"127.0.0.1:{port}",
-            "--log-level", "warning"]
+    args = [
+        *(command or scaivault_command()),
+        "--store",
+        str(store),
+        "server",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
     environment.update(env or {})
     log = open(store.parent / f"server-{port}.log", "wb")  # noqa: SIM115 -- the server writes it until the finally below
@@ -303,8 +385,10 @@ def server(store: Path, *, command: list[str] | None = None, env: dict[str, str]
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}: "
-                                   f"{(store.parent / f'server-{port}.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"the server exited with {process.returncode}: "
+                    f"{(store.parent / f'server-{port}.log').read_text()[-2000:]}"
+                )
             if time.perf_counter() - spawned > timeout:
                 raise RuntimeError("the server did not answer in time")
             try:
@@ -326,8 +410,14 @@ def server(store: Path, *, command: list[str] | None = None, env: dict[str, str]
         log.close()
 
 
-def request(srv: Server, method: str, path: str, token: str | None = None, body: Any = None,
-            conn: http.client.HTTPConnection | None = None) -> tuple[int, Any]:
+def request(
+    srv: Server,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, Any]:
     """One request (on ``conn`` if given, kept alive); returns (status, parsed JSON or None)."""
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
@@ -393,6 +483,7 @@ def rss_mb(pid: int) -> float:
 
 # -- timing ------------------------------------------------------------------------------------------
 
+
 def rate(fn: Callable[[], int]) -> float:
     """Operations per second of one call of ``fn`` (which returns how many operations it did)."""
     start = time.perf_counter()
@@ -406,8 +497,9 @@ def seconds(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(runs: int, contenders: dict[Any, Callable[[], Any]],
-                        between: Callable[[], None] = lambda: None) -> dict[Any, Any]:
+def interleaved_medians(
+    runs: int, contenders: dict[Any, Callable[[], Any]], between: Callable[[], None] = lambda: None
+) -> dict[Any, Any]:
     """Median figure of each contender, run in turn within each round so drift hits them alike.
 
     A contender returning a tuple of figures gets the tuple of their medians.
@@ -417,8 +509,10 @@ def interleaved_medians(runs: int, contenders: dict[Any, Callable[[], Any]],
         for name, fn in contenders.items():
             between()
             values[name].append(fn())
-    return {name: tuple(map(statistics.median, zip(*v))) if isinstance(v[0], tuple) else statistics.median(v)
-            for name, v in values.items()}
+    return {
+        name: tuple(map(statistics.median, zip(*v, strict=True))) if isinstance(v[0], tuple) else statistics.median(v)
+        for name, v in values.items()
+    }
 
 
 @attrs.frozen
@@ -434,9 +528,15 @@ class Phases:
         return attrs.astuple(self)
 
 
-def phased(count: int, clients: int, connect: Callable[[], Any], issue: Callable[[Any], Any],
-           revoke: Callable[[Any, Any], None], close: Callable[[Any], None] = lambda c: c.close(),
-           watch: Callable[[], float] | None = None) -> Phases:
+def phased(
+    count: int,
+    clients: int,
+    connect: Callable[[], Any],
+    issue: Callable[[Any], Any],
+    revoke: Callable[[Any, Any], None],
+    close: Callable[[Any], None] = lambda c: c.close(),
+    watch: Callable[[], float] | None = None,
+) -> Phases:
     """``clients`` threads, each on its own connection: all issue their share, then all revoke theirs.
 
     ``issue(conn)`` returns a handle that ``revoke(conn, handle)`` takes; ``watch()`` reads a
@@ -484,6 +584,7 @@ def phased(count: int, clients: int, connect: Callable[[], Any], issue: Callable
 
 # -- the table ---------------------------------------------------------------------------------------
 
+
 @attrs.define
 class Row:
     """One line of the table: our figure, the limit measured in the same run, and the goal."""
@@ -516,17 +617,29 @@ HEADER = ("#", "measure", "ours", "limit (same run)", "unit", "ratio", "goal", "
 
 
 def table_lines(rows: list[Row], markdown: bool = False) -> list[str]:
-    cells = [HEADER] + [(r.number, r.measure, fmt(r.ours), fmt(r.limit), r.unit,
-                         "—" if r.ratio is None else f"{r.ratio:.2f}×", r.goal,
-                         "" if r.met is None else ("yes" if r.met else "no")) for r in rows]
+    cells = [HEADER] + [
+        (
+            r.number,
+            r.measure,
+            fmt(r.ours),
+            fmt(r.limit),
+            r.unit,
+            "—" if r.ratio is None else f"{r.ratio:.2f}×",
+            r.goal,
+            "" if r.met is None else ("yes" if r.met else "no"),
+        )
+        for r in rows
+    ]
     if markdown:
         lines = ["| " + " | ".join(c) + " |" for c in cells]
         lines.insert(1, "|" + "|".join("---" for _ in HEADER) + "|")
         return lines
     widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
     right = {2, 3, 5}
-    return ["  ".join(c[i].rjust(widths[i]) if i in right else c[i].ljust(widths[i]) for i in range(len(HEADER)))
-            for c in cells]
+    return [
+        "  ".join(c[i].rjust(widths[i]) if i in right else c[i].ljust(widths[i]) for i in range(len(HEADER)))
+        for c in cells
+    ]
 
 
 def print_table(rows: list[Row]) -> None:
@@ -534,8 +647,11 @@ def print_table(rows: list[Row]) -> None:
     sys.stdout.flush()
 
 
-def run_alone(description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
-              run: Callable[[argparse.Namespace], list[Row]]) -> None:
+def run_alone(
+    description: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], list[Row]],
+) -> None:
     """One benchmark script run by itself: its own arguments, its rows as the table."""
     parser = argparse.ArgumentParser(description=description)
     add_arguments(parser)

@@ -15,8 +15,19 @@ import sys
 import time
 from pathlib import Path
 
-from common import (BENCH, Row, interleaved_medians, process_cpu, request, rest_pairs, run_alone, server, temp_dir,
-                    vault_pairs)
+from common import (
+    BENCH,
+    Row,
+    interleaved_medians,
+    process_cpu,
+    request,
+    rest_pairs,
+    run_alone,
+    server,
+    temp_dir,
+    vault_pairs,
+)
+
 from scaivault_core import Vault, make_plugin_manager
 from scaivault_core.testing import MemoryPlugin, MemoryTarget
 
@@ -47,12 +58,24 @@ def run(args: argparse.Namespace) -> list[Row]:
         token = fresh.create_admin_token()
     target_file = directory / "target"
     try:
-        with server(store, command=[sys.executable, str(BENCH / "memory_server.py")],
-                    env={"SV_BENCH_TARGET_FILE": str(target_file)}) as srv:
-            for path, body in (("/v1/dynamic/engines", {"name": "mem", "type": "database", "default_ttl": "1h",
-                                                          "max_ttl": "24h", "config": {"plugin": "memory",
-                                                                                       "target": target_file.read_text()}}),
-                               ("/v1/dynamic/engines/mem/roles", {"name": "app"})):
+        with server(
+            store,
+            command=[sys.executable, str(BENCH / "memory_server.py")],
+            env={"SV_BENCH_TARGET_FILE": str(target_file)},
+        ) as srv:
+            for path, body in (
+                (
+                    "/v1/dynamic/engines",
+                    {
+                        "name": "mem",
+                        "type": "database",
+                        "default_ttl": "1h",
+                        "max_ttl": "24h",
+                        "config": {"plugin": "memory", "target": target_file.read_text()},
+                    },
+                ),
+                ("/v1/dynamic/engines/mem/roles", {"name": "app"}),
+            ):
                 status, answer = request(srv, "POST", path, token, body)
                 if status != 201:
                     raise RuntimeError(f"configuring the served vault failed: {status} {answer}")
@@ -60,21 +83,35 @@ def run(args: argparse.Namespace) -> list[Row]:
             rest_pairs(srv, token, "mem", "app", 200, CLIENTS)
             local_cpu: list[float] = []
             rest_cpu: list[float] = []
-            result = interleaved_medians(args.runs, {
-                "in-process": lambda: measured(lambda: vault_pairs(vault, "mem", "app", args.pairs), os.getpid(),
-                                               local_cpu),
-                "rest": lambda: measured(lambda: rest_pairs(srv, token, "mem", "app", args.pairs, CLIENTS),
-                                         srv.process.pid, rest_cpu),
-            })
+            result = interleaved_medians(
+                args.runs,
+                {
+                    "in-process": lambda: measured(
+                        lambda: vault_pairs(vault, "mem", "app", args.pairs), os.getpid(), local_cpu
+                    ),
+                    "rest": lambda: measured(
+                        lambda: rest_pairs(srv, token, "mem", "app", args.pairs, CLIENTS), srv.process.pid, rest_cpu
+                    ),
+                },
+            )
     finally:
         vault.close()
         target.forget()
     local, rest = result["in-process"], result["rest"]
     return [
         Row("5", "core overhead (memory engine), in-process", local, "pairs/s", None, "≥ 3,000/s", local >= 3000),
-        Row("5", "  the same per CPU-second of the process", statistics.median(local_cpu), "pairs/CPU-s", None, "", None),
-        Row("5", f"core overhead (memory engine), REST, {CLIENTS} clients", rest, "pairs/s", None, "≥ 1,500/s",
-            rest >= 1500),
+        Row(
+            "5", "  the same per CPU-second of the process", statistics.median(local_cpu), "pairs/CPU-s", None, "", None
+        ),
+        Row(
+            "5",
+            f"core overhead (memory engine), REST, {CLIENTS} clients",
+            rest,
+            "pairs/s",
+            None,
+            "≥ 1,500/s",
+            rest >= 1500,
+        ),
         Row("5", "  the same per CPU-second of the server", statistics.median(rest_cpu), "pairs/CPU-s", None, "", None),
     ]
 

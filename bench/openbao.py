@@ -14,13 +14,14 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import attrs
-
 from common import process_cpu, temp_dir
+
 from scaivault_core.testing.servers import free_port
 
 
@@ -53,8 +54,12 @@ class OpenBao:
         own = conn is None
         conn = conn or self.connect()
         try:
-            conn.request(method, path, body=None if body is None else json.dumps(body),
-                         headers={"X-Vault-Token": self.token, "Content-Type": "application/json"})
+            conn.request(
+                method,
+                path,
+                body=None if body is None else json.dumps(body),
+                headers={"X-Vault-Token": self.token, "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             raw = response.read()
             if response.status >= 300:
@@ -77,10 +82,19 @@ class OpenBao:
 def openbao(binary: Path, timeout: float = 60.0) -> Iterator[OpenBao]:
     """A dev-mode OpenBao on a free loopback port with the database engine mounted; stopped after the block."""
     port, token = free_port(), secrets.token_hex(16)
-    log = open(temp_dir() / "openbao.log", "wb")
-    process = subprocess.Popen([str(binary), "server", "-dev", f"-dev-root-token-id={token}",
-                                f"-dev-listen-address=127.0.0.1:{port}", "-log-level=warn"],
-                               stdout=log, stderr=subprocess.STDOUT)
+    log = open(temp_dir() / "openbao.log", "wb")  # noqa: SIM115 -- the server's output for as long as it runs
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address=127.0.0.1:{port}",
+            "-log-level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     bao = OpenBao(process, port, token)
     try:
         started = time.monotonic()

@@ -15,9 +15,21 @@ import argparse
 import time
 
 import psycopg
+from common import (
+    PgTarget,
+    Planned,
+    Row,
+    group_creation,
+    interleaved_medians,
+    pg_vault,
+    plan_leases,
+    private_database,
+    run_alone,
+    seconds,
+    store_leases,
+    vacuum_catalog,
+)
 
-from common import (PgTarget, Planned, Row, group_creation, interleaved_medians, pg_vault, plan_leases,
-                    private_database, run_alone, seconds, store_leases, vacuum_catalog)
 from scaivault_core import ManualClock, Vault
 
 TTL = 60.0
@@ -26,8 +38,11 @@ TTL = 60.0
 def make_users(target: PgTarget, planned: list[Planned]) -> None:
     with psycopg.connect(target.url, autocommit=True) as conn:
         for start in range(0, len(planned), 500):
-            conn.execute("; ".join(f'CREATE ROLE "{p.username}" LOGIN IN ROLE "{target.group}"'
-                                   for p in planned[start:start + 500]))
+            conn.execute(
+                "; ".join(
+                    f'CREATE ROLE "{p.username}" LOGIN IN ROLE "{target.group}"' for p in planned[start : start + 500]
+                )
+            )
 
 
 def ours(vault: Vault, clock: ManualClock, target: PgTarget, count: int) -> float:
@@ -59,6 +74,7 @@ def raw(vault: Vault, target: PgTarget, count: int) -> float:
     planned = list(plan_leases(vault, "bench", target.role, count, vault.clock.time() + TTL))
     make_users(target, planned)
     with psycopg.connect(target.url, autocommit=True) as conn:
+
         def revoke_all() -> None:
             for p in planned:
                 for statement in p.handle["revocation"]:
@@ -74,14 +90,27 @@ def run(args: argparse.Namespace) -> list[Row]:
         clock = ManualClock()
         vault = pg_vault(target, group_creation(target.group), clock=clock, start_worker=True)
         try:
-            result = interleaved_medians(args.runs, {
-                "raw": lambda: raw(vault, target, args.leases),
-                "ours": lambda: ours(vault, clock, target, args.leases),
-            }, lambda: vacuum_catalog(target.database))
+            result = interleaved_medians(
+                args.runs,
+                {
+                    "raw": lambda: raw(vault, target, args.leases),
+                    "ours": lambda: ours(vault, clock, target, args.leases),
+                },
+                lambda: vacuum_catalog(target.database),
+            )
         finally:
             vault.close()
-    return [Row("3", f"{args.leases:,} leases expiring at once: until all roles are gone", result["ours"], "s",
-                result["raw"], "≤ 1.0×", result["ours"] <= result["raw"])]
+    return [
+        Row(
+            "3",
+            f"{args.leases:,} leases expiring at once: until all roles are gone",
+            result["ours"],
+            "s",
+            result["raw"],
+            "≤ 1.0×",
+            result["ours"] <= result["raw"],
+        )
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

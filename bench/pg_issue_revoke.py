@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import argparse
 
-from common import (CREATION, REVOCATION, Row, interleaved_medians, pg_vault, private_database, rate, raw_pairs,
-                    run_alone, vacuum_catalog, vault_pairs)
+from common import (
+    CREATION,
+    REVOCATION,
+    Row,
+    interleaved_medians,
+    pg_vault,
+    private_database,
+    rate,
+    raw_pairs,
+    run_alone,
+    vacuum_catalog,
+    vault_pairs,
+)
 
 
 def run(args: argparse.Namespace) -> list[Row]:
@@ -18,19 +29,39 @@ def run(args: argparse.Namespace) -> list[Row]:
         vault = pg_vault(target, CREATION, REVOCATION, start_worker=False)
         try:
             vault_pairs(vault, "bench", target.role, 10)  # warm the pooled connection and caches
-            result = interleaved_medians(args.runs, {
-                "raw": lambda: rate(lambda: raw_pairs(target, args.pairs, CREATION, REVOCATION)),
-                "raw batched": lambda: rate(lambda: raw_pairs(target, args.pairs, CREATION, REVOCATION, batched=True)),
-                "ours": lambda: rate(lambda: vault_pairs(vault, "bench", target.role, args.pairs)),
-            }, lambda: vacuum_catalog(target.database))
+            result = interleaved_medians(
+                args.runs,
+                {
+                    "raw": lambda: rate(lambda: raw_pairs(target, args.pairs, CREATION, REVOCATION)),
+                    "raw batched": lambda: rate(
+                        lambda: raw_pairs(target, args.pairs, CREATION, REVOCATION, batched=True)
+                    ),
+                    "ours": lambda: rate(lambda: vault_pairs(vault, "bench", target.role, args.pairs)),
+                },
+                lambda: vacuum_catalog(target.database),
+            )
         finally:
             vault.close()
     ours = result["ours"]
     return [
-        Row("1", "PostgreSQL issue+revoke, in-process, sequential", ours, "pairs/s", result["raw"], "≥ 0.9×",
-            ours >= 0.9 * result["raw"]),
-        Row("1b", "  the same vs raw with one round trip per create/drop", ours, "pairs/s", result["raw batched"],
-            "(stricter)", ours >= 0.9 * result["raw batched"]),
+        Row(
+            "1",
+            "PostgreSQL issue+revoke, in-process, sequential",
+            ours,
+            "pairs/s",
+            result["raw"],
+            "≥ 0.9×",
+            ours >= 0.9 * result["raw"],
+        ),
+        Row(
+            "1b",
+            "  the same vs raw with one round trip per create/drop",
+            ours,
+            "pairs/s",
+            result["raw batched"],
+            "(stricter)",
+            ours >= 0.9 * result["raw batched"],
+        ),
     ]
 
 

@@ -22,10 +22,19 @@ import statistics
 import time
 
 import psycopg
-
-from common import (ADMIN, CREATION, REVOCATION, Row, configure_pg, expiration, private_database, run_alone,
-                    temp_store, vacuum_catalog)
+from common import (
+    CREATION,
+    REVOCATION,
+    Row,
+    configure_pg,
+    expiration,
+    private_database,
+    run_alone,
+    temp_store,
+    vacuum_catalog,
+)
 from pg_expiry_lag import percentile
+
 from scaivault_core import Vault
 from scaivault_core.builtin_plugins.passwords import random_password
 from scaivault_core.templates import Templates, generate_username
@@ -37,8 +46,12 @@ def raw(target, count: int) -> list[float]:
     took, names = [], []
     with psycopg.connect(target.url, autocommit=True) as conn:
         for _ in range(count):
-            variables = {"name": generate_username(target.role, 63), "password": random_password(),
-                         "expiration": expiration(), "ttl_seconds": 3600}
+            variables = {
+                "name": generate_username(target.role, 63),
+                "password": random_password(),
+                "expiration": expiration(),
+                "ttl_seconds": 3600,
+            }
             statements = [templates.render(s, variables) for s in CREATION]
             started = time.perf_counter()
             for statement in statements:
@@ -68,33 +81,62 @@ def run(args: argparse.Namespace) -> list[Row]:
         try:
             configure_pg(pooled, target, CREATION, REVOCATION)
             configure_pg(plain, target, CREATION, REVOCATION)
-            pooled.update_role("bench", target.role, creation_statements=CREATION,
-                               revocation_statements=REVOCATION, pool_size=size)
+            pooled.update_role(
+                "bench", target.role, creation_statements=CREATION, revocation_statements=REVOCATION, pool_size=size
+            )
 
             def full() -> None:  # a full pool, its refill done (its DDL would collide with raw's), untimed
                 vacuum_catalog(target.database)
-                if not wait_until(lambda: len(pooled.store.list_leases(engine="bench", states=("pooled",),
-                                                                       limit=1000)) == size, timeout=300):
+                if not wait_until(
+                    lambda: len(pooled.store.list_leases(engine="bench", states=("pooled",), limit=1000)) == size,
+                    timeout=300,
+                ):
                     raise RuntimeError("the pool did not fill")
 
             values: dict[str, list[list[float]]] = {"raw": [], "pool": [], "no pool": []}
             for _ in range(args.runs):
-                for name, fn in (("raw", lambda: raw(target, args.issues)),
-                                 ("pool", lambda: issues(pooled, target.role, args.issues)),
-                                 ("no pool", lambda: issues(plain, target.role, args.issues))):
+                for name, fn in (
+                    ("raw", lambda: raw(target, args.issues)),
+                    ("pool", lambda: issues(pooled, target.role, args.issues)),
+                    ("no pool", lambda: issues(plain, target.role, args.issues)),
+                ):
                     full()
                     values[name].append(fn())
         finally:
             pooled.close()
             plain.close()
-    ms = {name: (statistics.median(statistics.median(r) for r in rounds) * 1000,
-                 statistics.median(percentile(r, 99) for r in rounds) * 1000) for name, rounds in values.items()}
+    ms = {
+        name: (
+            statistics.median(statistics.median(r) for r in rounds) * 1000,
+            statistics.median(percentile(r, 99) for r in rounds) * 1000,
+        )
+        for name, rounds in values.items()
+    }
     rows = []
     for i, label in ((0, "p50"), (1, "p99")):
-        rows.append(Row("P2", f"issue latency {label}, 1 client, from a warm pool of {size}", ms["pool"][i], "ms",
-                        ms["raw"][i], "< raw create", ms["pool"][i] < ms["raw"][i], ratio=ms["pool"][i] / ms["raw"][i]))
-        rows.append(Row("P2", f"  the same without a pool", ms["no pool"][i], "ms", ms["raw"][i], "",
-                        ratio=ms["no pool"][i] / ms["raw"][i]))
+        rows.append(
+            Row(
+                "P2",
+                f"issue latency {label}, 1 client, from a warm pool of {size}",
+                ms["pool"][i],
+                "ms",
+                ms["raw"][i],
+                "< raw create",
+                ms["pool"][i] < ms["raw"][i],
+                ratio=ms["pool"][i] / ms["raw"][i],
+            )
+        )
+        rows.append(
+            Row(
+                "P2",
+                "  the same without a pool",
+                ms["no pool"][i],
+                "ms",
+                ms["raw"][i],
+                "",
+                ratio=ms["no pool"][i] / ms["raw"][i],
+            )
+        )
     return rows
 
 

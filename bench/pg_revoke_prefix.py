@@ -13,10 +13,20 @@ from __future__ import annotations
 import argparse
 
 import psycopg
-
-from common import (Row, group_creation, interleaved_medians, pg_vault, plan_leases, private_database, run_alone,
-                    seconds, store_leases, vacuum_catalog)
+from common import (
+    Row,
+    group_creation,
+    interleaved_medians,
+    pg_vault,
+    plan_leases,
+    private_database,
+    run_alone,
+    seconds,
+    store_leases,
+    vacuum_catalog,
+)
 from pg_expiry_storm import make_users, raw
+
 from scaivault_core import Vault
 
 TTL = 3600.0
@@ -32,8 +42,10 @@ def ours(vault: Vault, target, count: int) -> float:
     with psycopg.connect(target.url, autocommit=True) as conn:
         left = target.live_users(conn)
     if result["revoked"] != count or result["failed"] or left:
-        raise RuntimeError(f"revoke-prefix left work undone: {result['revoked']} revoked, "
-                           f"{len(result['failed'])} failed, {left} users left")
+        raise RuntimeError(
+            f"revoke-prefix left work undone: {result['revoked']} revoked, "
+            f"{len(result['failed'])} failed, {left} users left"
+        )
     return elapsed
 
 
@@ -41,14 +53,28 @@ def run(args: argparse.Namespace) -> list[Row]:
     with private_database() as target:
         vault = pg_vault(target, group_creation(target.group), start_worker=False)
         try:
-            result = interleaved_medians(args.runs, {
-                "raw": lambda: raw(vault, target, args.leases),
-                "ours": lambda: ours(vault, target, args.leases),
-            }, lambda: vacuum_catalog(target.database))
+            result = interleaved_medians(
+                args.runs,
+                {
+                    "raw": lambda: raw(vault, target, args.leases),
+                    "ours": lambda: ours(vault, target, args.leases),
+                },
+                lambda: vacuum_catalog(target.database),
+            )
         finally:
             vault.close()
-    return [Row("P3", f"revoke-prefix of {args.leases:,} leases: until every user is gone", result["ours"], "s",
-                result["raw"], "≤ 10 s", result["ours"] <= 10.0, ratio=result["ours"] / result["raw"])]
+    return [
+        Row(
+            "P3",
+            f"revoke-prefix of {args.leases:,} leases: until every user is gone",
+            result["ours"],
+            "s",
+            result["raw"],
+            "≤ 10 s",
+            result["ours"] <= 10.0,
+            ratio=result["ours"] / result["raw"],
+        )
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,13 +18,14 @@ import argparse
 import http.client
 import json
 import secrets
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import redis
-
 from common import REDIS, Phases, Row, interleaved_medians, phased, request, run_alone, server, temp_store
 from openbao import OpenBao, bao_binary, openbao
+
 from scaivault_core import Vault
 from scaivault_core.builtin_plugins.passwords import random_password
 from scaivault_core.templates import generate_username
@@ -41,13 +42,18 @@ def redis_target() -> Iterator[tuple[redis.Redis, dict[str, str], str, str]]:
     tag = secrets.token_hex(4)
     admin = redis.Redis(*REDIS, decode_responses=True)
     root = {"username": f"sv_bench_admin_{tag}", "password": f"Adm-{secrets.token_urlsafe(16)}"}
-    admin.execute_command("ACL", "SETUSER", root["username"], "reset", "on", f">{root['password']}", "~*", "&*", "+@all")
+    admin.execute_command(
+        "ACL", "SETUSER", root["username"], "reset", "on", f">{root['password']}", "~*", "&*", "+@all"
+    )
     role = f"b{tag}"
     try:
         yield admin, root, f"sv_bench_{tag}:", role
     finally:
-        left = [u for u in admin.execute_command("ACL", "USERS") if u.startswith(f"v_{role}_")
-                or u.upper().startswith(f"V_TOKEN_{role.upper()}_")]
+        left = [
+            u
+            for u in admin.execute_command("ACL", "USERS")
+            if u.startswith(f"v_{role}_") or u.upper().startswith(f"V_TOKEN_{role.upper()}_")
+        ]
         if left:
             admin.execute_command("ACL", "DELUSER", *left)
         admin.execute_command("ACL", "DELUSER", root["username"])
@@ -64,8 +70,13 @@ def raw(root: dict[str, str], namespace: str, role: str, count: int, clients: in
     acl_rules = rules(namespace)
 
     def connect() -> redis.Redis:
-        return redis.Redis(*REDIS, username=root["username"], password=root["password"], decode_responses=True,
-                           single_connection_client=True)
+        return redis.Redis(
+            *REDIS,
+            username=root["username"],
+            password=root["password"],
+            decode_responses=True,
+            single_connection_client=True,
+        )
 
     def issue(client: redis.Redis) -> str:
         username = generate_username(role, 64)
@@ -87,13 +98,25 @@ def ours(srv: Any, token: str, role: str, count: int, clients: int) -> Phases:
         if status != 204:
             raise RuntimeError(f"revoke {status}: {str(body)[:300]}")
 
-    return phased(count, clients, lambda: http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120),
-                  issue, revoke, watch=srv.cpu)
+    return phased(
+        count,
+        clients,
+        lambda: http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120),
+        issue,
+        revoke,
+        watch=srv.cpu,
+    )
 
 
 def theirs(bao: OpenBao, role: str, count: int, clients: int) -> Phases:
-    return phased(count, clients, bao.connect, lambda conn: bao.issue(role, conn),
-                  lambda conn, lease: bao.revoke(lease, conn), watch=bao.cpu)
+    return phased(
+        count,
+        clients,
+        bao.connect,
+        lambda conn: bao.issue(role, conn),
+        lambda conn, lease: bao.revoke(lease, conn),
+        watch=bao.cpu,
+    )
 
 
 def configure_ours(store: Any, root: dict[str, str], namespace: str, role: str) -> str:
@@ -103,9 +126,17 @@ def configure_ours(store: Any, root: dict[str, str], namespace: str, role: str) 
         vault.put_secret("infra/redis/root", root)
         vault.create_policy("redis-root", [{"path_pattern": "infra/redis/root", "permissions": ["read"]}])
         vault.bind_policy("redis-root", "dynamic:cache")
-        vault.create_engine("cache", "database", {"plugin": "redis", "root_credentials_path": "infra/redis/root",
-                                                  "connection_url": "redis://{{username}}:{{password}}@%s:%d/0" % REDIS},
-                            default_ttl="1h", max_ttl="24h")
+        vault.create_engine(
+            "cache",
+            "database",
+            {
+                "plugin": "redis",
+                "root_credentials_path": "infra/redis/root",
+                "connection_url": "redis://{{username}}:{{password}}@" + f"{REDIS[0]}:{REDIS[1]}/0",
+            },
+            default_ttl="1h",
+            max_ttl="24h",
+        )
         vault.create_role("cache", role, keys=[k.format(ns=namespace) for k in KEYS], commands=COMMANDS)
         return vault.create_admin_token()
     finally:
@@ -113,12 +144,28 @@ def configure_ours(store: Any, root: dict[str, str], namespace: str, role: str) 
 
 
 def configure_openbao(bao: OpenBao, root: dict[str, str], namespace: str, role: str) -> None:
-    bao.call("POST", "/v1/database/config/cache", {
-        "plugin_name": "redis-database-plugin", "allowed_roles": "*", "host": REDIS[0], "port": REDIS[1],
-        "username": root["username"], "password": root["password"]})
-    bao.call("POST", f"/v1/database/roles/{role}", {
-        "db_name": "cache", "creation_statements": json.dumps(rules(namespace)),
-        "default_ttl": "1h", "max_ttl": "24h"})
+    bao.call(
+        "POST",
+        "/v1/database/config/cache",
+        {
+            "plugin_name": "redis-database-plugin",
+            "allowed_roles": "*",
+            "host": REDIS[0],
+            "port": REDIS[1],
+            "username": root["username"],
+            "password": root["password"],
+        },
+    )
+    bao.call(
+        "POST",
+        f"/v1/database/roles/{role}",
+        {
+            "db_name": "cache",
+            "creation_statements": json.dumps(rules(namespace)),
+            "default_ttl": "1h",
+            "max_ttl": "24h",
+        },
+    )
 
 
 def run(args: argparse.Namespace) -> list[Row]:
@@ -149,25 +196,46 @@ def rows(result: dict[Any, Phases]) -> list[Row]:
     for n in CLIENTS:
         mine, target = result["ours", n], result["raw", n]
         clients = f"{n} client{'s' if n > 1 else ''}"
-        table += [Row("6", f"Redis ACL issue over REST, {clients}, against raw", mine.issue_rate, "creds/s",
-                      target.issue_rate),
-                  Row("6", f"  revoke, {clients}, against raw", mine.revoke_rate, "creds/s", target.revoke_rate)]
+        table += [
+            Row(
+                "6", f"Redis ACL issue over REST, {clients}, against raw", mine.issue_rate, "creds/s", target.issue_rate
+            ),
+            Row("6", f"  revoke, {clients}, against raw", mine.revoke_rate, "creds/s", target.revoke_rate),
+        ]
         if ("openbao", n) in result:
             bao = result["openbao", n]
             table += [
-                Row("6", f"  issue, {clients}, against OpenBao's", mine.issue_rate, "creds/s", bao.issue_rate,
-                    "≥ 1.2× OpenBao", mine.issue_rate >= 1.2 * bao.issue_rate),
-                Row("6", f"  revoke, {clients}, against OpenBao's", mine.revoke_rate, "creds/s", bao.revoke_rate,
-                    "≥ 100× OpenBao", mine.revoke_rate >= 100 * bao.revoke_rate),
+                Row(
+                    "6",
+                    f"  issue, {clients}, against OpenBao's",
+                    mine.issue_rate,
+                    "creds/s",
+                    bao.issue_rate,
+                    "≥ 1.2× OpenBao",
+                    mine.issue_rate >= 1.2 * bao.issue_rate,
+                ),
+                Row(
+                    "6",
+                    f"  revoke, {clients}, against OpenBao's",
+                    mine.revoke_rate,
+                    "creds/s",
+                    bao.revoke_rate,
+                    "≥ 100× OpenBao",
+                    mine.revoke_rate >= 100 * bao.revoke_rate,
+                ),
             ]
     one = result["ours", 1]
     if ("openbao", 1) in result:
         bao = result["openbao", 1]
-        table += [Row("6", "  server CPU per issue, against OpenBao's", one.issue_cpu_ms, "ms", bao.issue_cpu_ms),
-                  Row("6", "  server CPU per revoke, against OpenBao's", one.revoke_cpu_ms, "ms", bao.revoke_cpu_ms)]
+        table += [
+            Row("6", "  server CPU per issue, against OpenBao's", one.issue_cpu_ms, "ms", bao.issue_cpu_ms),
+            Row("6", "  server CPU per revoke, against OpenBao's", one.revoke_cpu_ms, "ms", bao.revoke_cpu_ms),
+        ]
     else:
-        table += [Row("6", "  server CPU per issue", one.issue_cpu_ms, "ms"),
-                  Row("6", "  server CPU per revoke", one.revoke_cpu_ms, "ms")]
+        table += [
+            Row("6", "  server CPU per issue", one.issue_cpu_ms, "ms"),
+            Row("6", "  server CPU per revoke", one.revoke_cpu_ms, "ms"),
+        ]
     return table
 
 

@@ -85,8 +85,10 @@ def main() -> None:
             continue
         print_table(got)
         rows += got
-    notes = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (--quick)' if args.quick else ''} "
-             f"in {(time.monotonic() - started) / 60:.0f} min; {before} at the start, {load_note()} at the end."]
+    notes = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (--quick)' if args.quick else ''} "
+        f"in {(time.monotonic() - started) / 60:.0f} min; {before} at the start, {load_note()} at the end."
+    ]
     rows.sort(key=_order)  # startup.py gives rows 4 and 7
     print("\n" + notes[0])
     print_table(rows)

@@ -18,9 +18,8 @@ import threading
 from pathlib import Path
 
 import httpx
+from common import PG, PgTarget, Row, group_creation, interleaved_medians, private_database, rate, vacuum_catalog
 
-from common import (PG, PgTarget, Row, group_creation, interleaved_medians, private_database, rate,
-                    vacuum_catalog)
 from scaivault_core.client import ScaiVaultClient
 from scaivault_core.crypto import encode_key, new_key
 from scaivault_core.testing.servers import LiveServer
@@ -31,8 +30,10 @@ PROCESSES = (1, 2, 3)
 
 def start_servers(count: int, target: PgTarget, directory: Path) -> tuple[list[LiveServer], str]:
     """``count`` servers on one store (a schema in the target's database) and one key; the admin token."""
-    env = {"SCAIVAULT_STORE": f"postgresql://postgres@{PG}/{target.database}?schema=scaivault&pool_max=20",
-           "SCAIVAULT_KEY": encode_key(new_key())}
+    env = {
+        "SCAIVAULT_STORE": f"postgresql://postgres@{PG}/{target.database}?schema=scaivault&pool_max=20",
+        "SCAIVAULT_KEY": encode_key(new_key()),
+    }
     servers: list[LiveServer] = []
     token = ""
     try:
@@ -56,22 +57,30 @@ def configure(url: str, token: str, target: PgTarget) -> None:
         admin.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
         for engine in ENGINES:
             admin.bind_policy("pg-root", f"dynamic:{engine}")
-            admin.create_engine(engine, "database", {
-                "plugin": "postgresql", "root_credentials_path": "infra/pg/root",
-                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/{target.database}"})
+            admin.create_engine(
+                engine,
+                "database",
+                {
+                    "plugin": "postgresql",
+                    "root_credentials_path": "infra/pg/root",
+                    "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/{target.database}",
+                },
+            )
             admin.create_role(engine, target.role, creation_statements=group_creation(target.group))
     finally:
         admin.close()
 
 
-def pairs_through(servers: list[LiveServer], token: str, role: str, pairs: int, clients: int,
-                  engines: tuple[str, ...]) -> int:
+def pairs_through(
+    servers: list[LiveServer], token: str, role: str, pairs: int, clients: int, engines: tuple[str, ...]
+) -> int:
     """Issue and revoke ``pairs`` leases with ``clients`` threads spread evenly over ``servers`` and ``engines``."""
     failures: list[str] = []
 
     def client(index: int, count: int) -> None:
-        with httpx.Client(base_url=servers[index % len(servers)].url, timeout=60,
-                          headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(
+            base_url=servers[index % len(servers)].url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
             for _ in range(count):
                 issued = http.post(f"/v1/dynamic/engines/{engines[index % len(engines)]}/creds/{role}", json={})
                 if issued.status_code != 200:
@@ -100,13 +109,24 @@ def measure(args: argparse.Namespace) -> dict[str, dict[int, float]]:
         try:
             configure(servers[0].url, token, target)
             pairs_through(servers, token, target.role, 30, args.clients, ENGINES)  # warm every process
-            for label, engines in ((f"1 engine, {args.clients} clients", ENGINES[:1]),
-                                   (f"3 engines, {args.clients} clients", ENGINES)):
-                rows[label] = interleaved_medians(args.runs, {
-                    n: (lambda n=n, engines=engines: rate(
-                        lambda: pairs_through(servers[:n], token, target.role, args.pairs, args.clients, engines)))
-                    for n in PROCESSES
-                }, lambda: vacuum_catalog(target.database))
+            for label, engines in (
+                (f"1 engine, {args.clients} clients", ENGINES[:1]),
+                (f"3 engines, {args.clients} clients", ENGINES),
+            ):
+                rows[label] = interleaved_medians(
+                    args.runs,
+                    {
+                        n: (
+                            lambda n=n, engines=engines: rate(
+                                lambda: pairs_through(
+                                    servers[:n], token, target.role, args.pairs, args.clients, engines
+                                )
+                            )
+                        )
+                        for n in PROCESSES
+                    },
+                    lambda: vacuum_catalog(target.database),
+                )
         finally:
             for server in servers:
                 server.stop()
@@ -118,8 +138,15 @@ def run(args: argparse.Namespace) -> list[Row]:
     rows = []
     for label, result in measure(args).items():
         for n in PROCESSES:
-            rows.append(Row("S", f"scale-out over REST, {label}, {n} process{'es' if n > 1 else ''}", result[n],
-                            "pairs/s", ratio=result[n] / result[1]))
+            rows.append(
+                Row(
+                    "S",
+                    f"scale-out over REST, {label}, {n} process{'es' if n > 1 else ''}",
+                    result[n],
+                    "pairs/s",
+                    ratio=result[n] / result[1],
+                )
+            )
     return rows
 
 
@@ -133,7 +160,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_arguments(parser)
     rows = measure(parser.parse_args())
-    print(f"{'PostgreSQL issue+revoke over REST, shared store':<48}" + "".join(f"{f'{n} proc/s':>10}" for n in PROCESSES))
+    print(
+        f"{'PostgreSQL issue+revoke over REST, shared store':<48}" + "".join(f"{f'{n} proc/s':>10}" for n in PROCESSES)
+    )
     for label, result in rows.items():
         print(f"{label:<48}" + "".join(f"{result[n]:>10.1f}" for n in PROCESSES))
 

@@ -18,8 +18,21 @@ import statistics
 import time
 from pathlib import Path
 
-from common import (CREATION, REVOCATION, Row, configure_pg, interleaved_medians, plan_leases, private_database,
-                    request, run_alone, server, store_leases, temp_dir)
+from common import (
+    CREATION,
+    REVOCATION,
+    Row,
+    configure_pg,
+    interleaved_medians,
+    plan_leases,
+    private_database,
+    request,
+    run_alone,
+    server,
+    store_leases,
+    temp_dir,
+)
+
 from scaivault_core import Vault
 
 MONTH = 30 * 86400
@@ -32,8 +45,13 @@ def fill(directory: Path, target, count: int) -> tuple[Path, str, str]:
         configure_pg(vault, target, CREATION, REVOCATION)
         token = vault.create_admin_token()
         now = vault.clock.time()
-        store_leases(vault, "bench", target.role, plan_leases(vault, "bench", target.role, count, now + 3600),
-                     lambda i: now + 3600 + (i * 7919) % MONTH)
+        store_leases(
+            vault,
+            "bench",
+            target.role,
+            plan_leases(vault, "bench", target.role, count, now + 3600),
+            lambda i: now + 3600 + (i * 7919) % MONTH,
+        )
         lease = vault.issue("bench", target.role)  # one real lease, so the first request finds something
     return store, token, lease.lease_id
 
@@ -74,20 +92,58 @@ def run(args: argparse.Namespace) -> list[Row]:
     base, top = sizes[0], sizes[-1]
     rows = []
     for n in sizes:
-        rows.append(Row("4", f"start-up to first served request, {n:,} leases", times[n], "s", times[base],
-                        "≤ 1 s" if n == top else "", times[n] <= 1.0 if n == top else None))
+        rows.append(
+            Row(
+                "4",
+                f"start-up to first served request, {n:,} leases",
+                times[n],
+                "s",
+                times[base],
+                "≤ 1 s" if n == top else "",
+                times[n] <= 1.0 if n == top else None,
+            )
+        )
     for n in sizes:
         rows.append(Row("4", f"  CPU time of that start-up, {n:,} leases", cpu_s[n], "CPU-s", cpu_s[base], "", None))
     for n in sizes:
         grew = memory[n] - memory[base]
-        rows.append(Row("4", f"RSS after start-up, {n:,} leases ({grew:+.1f} MB)", memory[n], "MB", memory[base],
-                        "≤ +50 MB" if n == top else "", grew <= 50 if n == top else None))
+        rows.append(
+            Row(
+                "4",
+                f"RSS after start-up, {n:,} leases ({grew:+.1f} MB)",
+                memory[n],
+                "MB",
+                memory[base],
+                "≤ +50 MB" if n == top else "",
+                grew <= 50 if n == top else None,
+            )
+        )
     per_lease = (sizes_on_disk[top] - sizes_on_disk[base]) / max(top - base, 1)
-    rows.append(Row("7", f"store size on disk per active lease, at {top:,}", per_lease, "bytes", None, "< 2 KB",
-                    per_lease < 2048))
+    rows.append(
+        Row(
+            "7",
+            f"store size on disk per active lease, at {top:,}",
+            per_lease,
+            "bytes",
+            None,
+            "< 2 KB",
+            per_lease < 2048,
+        )
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"sizes": sizes, "startup_s": times, "startup_cpu_s": cpu_s, "rss_mb": memory,
-                                               "store_bytes": sizes_on_disk, "fill_s": fill_seconds}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "sizes": sizes,
+                    "startup_s": times,
+                    "startup_cpu_s": cpu_s,
+                    "rss_mb": memory,
+                    "store_bytes": sizes_on_disk,
+                    "fill_s": fill_seconds,
+                },
+                indent=1,
+            )
+        )
     return rows
 
 

@@ -16,8 +16,9 @@ identity's policies grant.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, HTTPException
@@ -60,7 +61,11 @@ async def issue(ttl: str = "15m") -> dict[str, Any]:
         issued = await vault().issue(ENGINE, ROLE, ttl=ttl)
     except ScaiVaultError as exc:
         raise HTTPException(exc.status, exc.to_dict()["error"]) from None
-    return {"lease_id": issued.lease_id, "username": issued.data["username"], "expires_at": issued.to_dict()["expires_at"]}
+    return {
+        "lease_id": issued.lease_id,
+        "username": issued.data["username"],
+        "expires_at": issued.to_dict()["expires_at"],
+    }
 
 
 @app.get("/leases/{lease_id}")

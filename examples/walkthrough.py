@@ -47,11 +47,17 @@ def main() -> None:
         vault.bind_policy("dynamic-engine-pg-root", "dynamic:support-db")
 
         step("2. Configure the engine (the connection is tested now)")
-        engine = dict(name="support-db", type="database", default_ttl="1h", max_ttl="24h", config={
-            "plugin": "postgresql",
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/support",
-            "root_credentials_path": ROOT_PATH,
-        })
+        engine = dict(
+            name="support-db",
+            type="database",
+            default_ttl="1h",
+            max_ttl="24h",
+            config={
+                "plugin": "postgresql",
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/support",
+                "root_credentials_path": ROOT_PATH,
+            },
+        )
         try:
             print(vault.create_engine(**engine).to_dict())
         except Conflict:
@@ -70,7 +76,8 @@ def main() -> None:
                 'DROP OWNED BY "{{name}}"',
                 'DROP ROLE IF EXISTS "{{name}}"',
             ],
-            default_ttl="1h", max_ttl="8h",
+            default_ttl="1h",
+            max_ttl="8h",
         )
         try:
             vault.create_role("support-db", "readonly", **role)

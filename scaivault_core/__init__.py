@@ -2,14 +2,42 @@
 
 from typing import TYPE_CHECKING
 
-from .clock import Clock, ManualClock, SystemClock
 from .builtin_plugins.passwords import random_password
+from .clock import Clock, ManualClock, SystemClock
 from .durations import format_duration, parse_duration
-from .engine import (Engine, EngineContext, IssueRequest, Issued, LeaseLimits, NoFields, Renewed, command_field,
-                     directory_field, environment_field, file_field)
-from .errors import (AccessDenied, Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig,
-                     InvalidRequest, JobNotFound, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied,
-                     QuotaExceeded, RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
+from .engine import (
+    Engine,
+    EngineContext,
+    Issued,
+    IssueRequest,
+    LeaseLimits,
+    NoFields,
+    Renewed,
+    command_field,
+    directory_field,
+    environment_field,
+    file_field,
+)
+from .errors import (
+    AccessDenied,
+    Conflict,
+    EngineError,
+    EngineNotFound,
+    EngineUnreachable,
+    InvalidConfig,
+    InvalidRequest,
+    JobNotFound,
+    LeaseExpired,
+    LeaseNotFound,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RoleNotFound,
+    ScaiVaultError,
+    TTLExceedsMax,
+    Unauthenticated,
+    Unavailable,
+)
 from .hookspecs import hookimpl
 from .leases import LeaseOptions
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
@@ -21,15 +49,58 @@ from .templates import template_list
 from .vault import Session, Vault
 
 __all__ = [
-    "Clock", "ManualClock", "SystemClock", "format_duration", "parse_duration",
-    "Engine", "EngineContext", "IssueRequest", "Issued", "LeaseLimits", "NoFields", "Renewed",
-    "command_field", "directory_field", "environment_field", "file_field",
-    "Conflict", "EngineError", "EngineNotFound", "EngineUnreachable", "InvalidConfig", "InvalidRequest",
-    "JobNotFound", "LeaseExpired", "LeaseNotFound", "NotFound", "PermissionDenied", "QuotaExceeded", "RoleNotFound",
-    "ScaiVaultError", "TTLExceedsMax", "Unauthenticated", "AccessDenied", "Unavailable",
-    "hookimpl", "LeaseOptions", "IssuedCredentials", "Lease", "LeaseState", "RenewResult",
-    "make_plugin_manager", "Explanation", "random_password", "redact", "Settings", "template_list", "Session", "Vault",
-    "ScaiVaultClient", "AsyncScaiVaultClient", "AsyncVault", "DynamicCredentials",  # loaded on first use (below)
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "format_duration",
+    "parse_duration",
+    "Engine",
+    "EngineContext",
+    "IssueRequest",
+    "Issued",
+    "LeaseLimits",
+    "NoFields",
+    "Renewed",
+    "command_field",
+    "directory_field",
+    "environment_field",
+    "file_field",
+    "Conflict",
+    "EngineError",
+    "EngineNotFound",
+    "EngineUnreachable",
+    "InvalidConfig",
+    "InvalidRequest",
+    "JobNotFound",
+    "LeaseExpired",
+    "LeaseNotFound",
+    "NotFound",
+    "PermissionDenied",
+    "QuotaExceeded",
+    "RoleNotFound",
+    "ScaiVaultError",
+    "TTLExceedsMax",
+    "Unauthenticated",
+    "AccessDenied",
+    "Unavailable",
+    "hookimpl",
+    "LeaseOptions",
+    "IssuedCredentials",
+    "Lease",
+    "LeaseState",
+    "RenewResult",
+    "make_plugin_manager",
+    "Explanation",
+    "random_password",
+    "redact",
+    "Settings",
+    "template_list",
+    "Session",
+    "Vault",
+    "ScaiVaultClient",
+    "AsyncScaiVaultClient",
+    "AsyncVault",
+    "DynamicCredentials",  # loaded on first use (below)
 ]
 
 # Kits that only some plugins need (SQL statement roles, connection URLs, the HTTP client of the
@@ -39,9 +110,14 @@ __all__ = [
 # ``register_routes``; ``run_operation``, to run one from a command added through ``register_commands``).
 # The clients (httpx) and the asyncio facade load on first use too: an application that embeds the
 # vault pays for neither.
-_LAZY = {"Operation": ("api", "Operation"), "run_operation": ("cli", "run_operation"),
-         "ScaiVaultClient": ("client", "ScaiVaultClient"), "AsyncScaiVaultClient": ("client", "AsyncScaiVaultClient"),
-         "AsyncVault": ("async_vault", "AsyncVault"), "DynamicCredentials": ("credentials", "DynamicCredentials")}
+_LAZY = {
+    "Operation": ("api", "Operation"),
+    "run_operation": ("cli", "run_operation"),
+    "ScaiVaultClient": ("client", "ScaiVaultClient"),
+    "AsyncScaiVaultClient": ("client", "AsyncScaiVaultClient"),
+    "AsyncVault": ("async_vault", "AsyncVault"),
+    "DynamicCredentials": ("credentials", "DynamicCredentials"),
+}
 if TYPE_CHECKING:  # what a type checker sees of them
     from .api import Operation as Operation
     from .async_vault import AsyncVault as AsyncVault

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Callable
+from typing import Any
 
 from .credentials import DynamicCredentials, held_async
 from .hvac_names import ALIASES, add_hvac_names
@@ -42,16 +43,23 @@ class AsyncVault:
     def identity(self) -> str:
         return self.sync.identity
 
-    def as_identity(self, identity: str) -> "AsyncVault":
+    def as_identity(self, identity: str) -> AsyncVault:
         """This vault acting as ``identity`` (policies checked on every call)."""
         return AsyncVault(self._vault().as_identity(identity))
 
-    async def authenticate(self, token: str | None) -> "AsyncVault":
+    async def authenticate(self, token: str | None) -> AsyncVault:
         """The vault acting as a bearer token's identity, or ``unauthenticated``."""
         return AsyncVault(await asyncio.to_thread(self._vault().authenticate, token))
 
-    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> AbstractAsyncContextManager[DynamicCredentials]:
+    def dynamic_credentials(
+        self,
+        engine: str,
+        role: str,
+        ttl: Any = None,
+        metadata: dict[str, Any] | None = None,
+        renew: bool = False,
+        **params: Any,
+    ) -> AbstractAsyncContextManager[DynamicCredentials]:
         """``async with``: credentials issued for the block and revoked after it; ``renew=True`` renews in a task."""
         return held_async(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
 
@@ -65,7 +73,7 @@ class AsyncVault:
             raise TypeError("This AsyncVault wraps a Session; wrap the Vault to change identity or close it.")
         return self.sync
 
-    async def __aenter__(self) -> "AsyncVault":
+    async def __aenter__(self) -> AsyncVault:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -76,6 +84,7 @@ def _in_thread(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def call(self: AsyncVault, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(getattr(self.sync, name), *args, **kwargs)
+
     return call
 
 
@@ -84,8 +93,9 @@ def _public_methods() -> dict[str, Callable[..., Any]]:
     methods: dict[str, Callable[..., Any]] = {}
     for cls in reversed(Vault.__mro__):
         if cls in (_Operations, Vault):
-            methods.update({name: fn for name, fn in vars(cls).items()
-                            if inspect.isfunction(fn) and not name.startswith("_")})
+            methods.update(
+                {name: fn for name, fn in vars(cls).items() if inspect.isfunction(fn) and not name.startswith("_")}
+            )
     return methods
 
 

@@ -8,7 +8,7 @@ detected by ``verify``. An event recorded while a request is handled carries its
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .audit_chain import AuditChain, Report, verify
@@ -30,19 +30,41 @@ class Auditor:
         self._store, self._keyring, self._clock = store, keyring, clock
         self.chain = AuditChain(keyring)
 
-    def record(self, identity: str, operation: str, path: str, outcome: str = "ok", *,
-               lease_id: str | None = None, secrets: dict[str, Any] | None = None, **details: Any) -> None:
+    def record(
+        self,
+        identity: str,
+        operation: str,
+        path: str,
+        outcome: str = "ok",
+        *,
+        lease_id: str | None = None,
+        secrets: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> None:
         """Append one event. ``secrets`` are stored as keyed hashes, never in clear."""
         if secrets:
             details["hashes"] = {k: self._keyring.mac(v) for k, v in secrets.items()}
         details.setdefault("request_id", request_id())
-        event = AuditEvent(self._clock.time(), identity, operation, path, outcome, lease_id,
-                           {k: v for k, v in details.items() if v is not None})
+        event = AuditEvent(
+            self._clock.time(),
+            identity,
+            operation,
+            path,
+            outcome,
+            lease_id,
+            {k: v for k, v in details.items() if v is not None},
+        )
         self._store.append_audit(event, self.chain)
         tell("audit", event)
         if log.isEnabledFor(logging.INFO):  # building the extra costs more than the store write when unlogged
-            log.info("audit %s %s %s %s", operation, path, outcome, lease_id or "",
-                     extra={"audit": {k: v for k, v in event.to_dict().items() if k != "details"}})
+            log.info(
+                "audit %s %s %s %s",
+                operation,
+                path,
+                outcome,
+                lease_id or "",
+                extra={"audit": {k: v for k, v in event.to_dict().items() if k != "details"}},
+            )
 
     def denied(self, identity: str, path: str, permission: str) -> None:
         """A refusal (the ``Authorizer``'s ``on_denied``): who was refused which permission where."""
@@ -59,18 +81,21 @@ def audit_time(value: Any, field: str, now: float) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str) and ("-" in value or "T" in value):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise InvalidRequest(f"{field} must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration before "
-                                 "now (30m, 2h).", field=field) from None
+            raise InvalidRequest(
+                f"{field} must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration before now (30m, 2h).",
+                field=field,
+            ) from None
         return audit_time(moment, field, now)
     try:
         return now - (parse_duration(value, field) or 0)
     except InvalidRequest:
-        raise InvalidRequest(f"{field} must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration before "
-                             "now (30m, 2h).", field=field) from None
+        raise InvalidRequest(
+            f"{field} must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration before now (30m, 2h).", field=field
+        ) from None

@@ -37,8 +37,19 @@ log = logging.getLogger("scaivault.audit")
 
 GENESIS = ""  # what the first entry was signed over in place of a previous MAC
 BATCH = 1000
-CHAIN_COLUMNS = ("id", "seq", "mac", "key_id", "time", "identity", "operation", "path", "outcome", "lease_id",
-                 "details")
+CHAIN_COLUMNS = (
+    "id",
+    "seq",
+    "mac",
+    "key_id",
+    "time",
+    "identity",
+    "operation",
+    "path",
+    "outcome",
+    "lease_id",
+    "details",
+)
 
 
 @attrs.frozen
@@ -74,16 +85,26 @@ class ChainRow:
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _entry(seq: int, prev: str, time: float, identity: Any, operation: Any, path: Any, outcome: Any,
-           lease_id: Any, details: str) -> bytes:
+def _entry(
+    seq: int,
+    prev: str,
+    time: float,
+    identity: Any,
+    operation: Any,
+    path: Any,
+    outcome: Any,
+    lease_id: Any,
+    details: str,
+) -> bytes:
     # A JSON array: field boundaries stay unambiguous whatever the values hold. The time as a float,
     # so a whole-second time reads back the same from a REAL column.
     return _encode(["entry", seq, prev, float(time), identity, operation, path, outcome, lease_id, details]).encode()
 
 
 def _row_entry(row: ChainRow, prev: str) -> bytes:
-    return _entry(row.seq or 0, prev, row.time, row.identity, row.operation, row.path, row.outcome, row.lease_id,
-                  row.details)
+    return _entry(
+        row.seq or 0, prev, row.time, row.identity, row.operation, row.path, row.outcome, row.lease_id, row.details
+    )
 
 
 def _head(seq: int, mac: str, resign_seq: int, resign_mac: str) -> bytes:
@@ -99,8 +120,19 @@ class AuditChain:
     def link(self, head: ChainHead, event: AuditEvent, details: str) -> tuple[tuple[int, str, str], ChainHead]:
         """((seq, mac, key id) for the new entry, the head after it); ``details`` is the JSON text being stored."""
         seq = head.seq + 1
-        mac = self._sign(_entry(seq, head.mac, event.time, event.identity, event.operation, event.path,
-                                event.outcome, event.lease_id, details))
+        mac = self._sign(
+            _entry(
+                seq,
+                head.mac,
+                event.time,
+                event.identity,
+                event.operation,
+                event.path,
+                event.outcome,
+                event.lease_id,
+                details,
+            )
+        )
         return (seq, mac, self._key_id), self.head(seq, mac, head.resign_seq, head.resign_mac)
 
     def head(self, seq: int, mac: str, resign_seq: int = 0, resign_mac: str = GENESIS) -> ChainHead:
@@ -141,9 +173,14 @@ class Report:
         return self.broken is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "signed": self.signed, "unsigned_prefix": self.unsigned_prefix,
-                "head": {"seq": self.head.seq, "mac": self.head.mac},
-                "broken": self.broken.to_dict() if self.broken else None}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "signed": self.signed,
+            "unsigned_prefix": self.unsigned_prefix,
+            "head": {"seq": self.head.seq, "mac": self.head.mac},
+            "broken": self.broken.to_dict() if self.broken else None,
+        }
 
 
 class _Walk:
@@ -162,19 +199,30 @@ class _Walk:
             if self.seq == 0:
                 self.prefix += 1
                 return None
-            return Break(row.id, "unsigned", f"Entry {row.id} carries no MAC but comes after signed entries: it was "
-                                             "added to the store directly, or its MAC was removed.")
+            return Break(
+                row.id,
+                "unsigned",
+                f"Entry {row.id} carries no MAC but comes after signed entries: it was "
+                "added to the store directly, or its MAC was removed.",
+            )
         if row.seq != self.seq + 1:
             return self._out_of_step(row)
         if not row.key_id:
             return Break(row.id, "edited", f"Entry {row.id} names no signing key: it was edited.")
         expected = self._keyring.chain_mac(_row_entry(row, self.signed_over()), row.key_id)
         if expected is None:
-            return Break(row.id, "unknown_key", f"Entry {row.id} was signed under key {row.key_id}, which this vault "
-                                                "was not given: open it with that key too (SCAIVAULT_KEY=NEW,OLD).")
+            return Break(
+                row.id,
+                "unknown_key",
+                f"Entry {row.id} was signed under key {row.key_id}, which this vault "
+                "was not given: open it with that key too (SCAIVAULT_KEY=NEW,OLD).",
+            )
         if not hmac.compare_digest(expected, row.mac or ""):
-            return Break(row.id, "edited", f"Entry {row.id} does not match its MAC: it was edited, or written "
-                                           "without the vault key.")
+            return Break(
+                row.id,
+                "edited",
+                f"Entry {row.id} does not match its MAC: it was edited, or written without the vault key.",
+            )
         self.seq, self.mac = row.seq, row.mac or ""
         return None
 
@@ -184,18 +232,29 @@ class _Walk:
 
     def _out_of_step(self, row: ChainRow) -> Break:
         wanted = self.seq + 1
-        if row.key_id and self._keyring.chain_mac(_row_entry(attrs.evolve(row, seq=wanted), self.signed_over()),
-                                                  row.key_id) == row.mac:
+        if (
+            row.key_id
+            and self._keyring.chain_mac(_row_entry(attrs.evolve(row, seq=wanted), self.signed_over()), row.key_id)
+            == row.mac
+        ):
             return Break(row.id, "edited", f"Entry {row.id} had its chain position changed (to {row.seq}).")
         if row.seq is not None and row.seq > wanted:
             found = self._store.find_audit_seq(wanted)
             if found is None:
                 gap = f"position {wanted} is" if row.seq == wanted + 1 else f"positions {wanted}-{row.seq - 1} are"
                 return Break(row.id, "deleted", f"Chain {gap} missing before entry {row.id}: deleted.")
-            return Break(row.id, "moved", f"Entry {row.id} holds chain position {row.seq}, but position {wanted} "
-                                          f"(entry {found}) comes after it: entries were reordered.")
-        return Break(row.id, "moved", f"Entry {row.id} holds chain position {row.seq}, which an earlier entry "
-                                      "already holds: it was moved or copied.")
+            return Break(
+                row.id,
+                "moved",
+                f"Entry {row.id} holds chain position {row.seq}, but position {wanted} "
+                f"(entry {found}) comes after it: entries were reordered.",
+            )
+        return Break(
+            row.id,
+            "moved",
+            f"Entry {row.id} holds chain position {row.seq}, which an earlier entry "
+            "already holds: it was moved or copied.",
+        )
 
     def check_head(self, head: ChainHead) -> Break | None:
         """The head's own MAC (an unsigned head is the one a store starts with, before any signed entry)."""
@@ -207,8 +266,12 @@ class _Walk:
             return Break(None, "head", "The chain head names no signing key: it was edited.")
         expected = self._keyring.chain_mac(_head(head.seq, head.mac, head.resign_seq, head.resign_mac), head.key_id)
         if expected is None:
-            return Break(None, "unknown_key", f"The chain head was signed under key {head.key_id}, which this vault "
-                                              "was not given: open it with that key too (SCAIVAULT_KEY=NEW,OLD).")
+            return Break(
+                None,
+                "unknown_key",
+                f"The chain head was signed under key {head.key_id}, which this vault "
+                "was not given: open it with that key too (SCAIVAULT_KEY=NEW,OLD).",
+            )
         if not hmac.compare_digest(expected, head.head_mac):
             return Break(None, "head", "The chain head does not match its MAC: it was edited.")
         return None
@@ -224,8 +287,9 @@ class _Walk:
             after = f"after entry {self.last_id}" if self.last_id else "the log holds none"
             return Break(None, "deleted", f"The newest {missing} missing ({after}): deleted from the end.")
         if head.seq < self.seq or head.mac != self.mac:
-            return Break(None, "head", f"The chain head records {head.seq} entries, not the {self.seq} found: "
-                                       "it was set back.")
+            return Break(
+                None, "head", f"The chain head records {head.seq} entries, not the {self.seq} found: it was set back."
+            )
         return None
 
     def report(self, head: ChainHead, broken: Break | None) -> Report:
@@ -285,8 +349,9 @@ def resign(store: Any, keyring: Keyring) -> tuple[int, Break | None]:
                     store.resign_audit(links, chain.head(head.seq, head.mac, walk.seq, walk.signed_over()))
                 count += len(links)
         if broken is not None:
-            log.error("the audit chain is broken at entry %s (%s): re-signed up to there only", broken.id,
-                      broken.problem)
+            log.error(
+                "the audit chain is broken at entry %s (%s): re-signed up to there only", broken.id, broken.problem
+            )
             return count, broken
         if end:
             return count, None

@@ -13,13 +13,13 @@ import hashlib
 import hmac
 import logging
 import secrets
-from typing import Any, Callable, Iterable, NoReturn
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 from .errors import PermissionDenied, Unauthenticated
 from .models import Rule, Token
 from .path_patterns import Budget, covers
-from .policies import (ROOT_POLICY, Explanation, allowed, check_concrete_path, check_identity, check_permission,
-                       verdict)
+from .policies import ROOT_POLICY, Explanation, allowed, check_concrete_path, check_identity, check_permission, verdict
 from .store import Store
 
 TOKEN_PREFIX = "svt."
@@ -43,7 +43,7 @@ class Caller(str):
     ceilings: tuple[str, ...]
     token: Token | None
 
-    def __new__(cls, identity: str, ceilings: Iterable[str] = (), token: Token | None = None) -> "Caller":
+    def __new__(cls, identity: str, ceilings: Iterable[str] = (), token: Token | None = None) -> Caller:
         caller = super().__new__(cls, identity)
         caller.ceilings = tuple(c for c in dict.fromkeys(ceilings) if c != identity)
         caller.token = token
@@ -58,8 +58,7 @@ def principals(identity: str) -> tuple[str, ...]:
 class Authorizer:
     """Deny by default. ``on_denied(identity, path, permission)`` hears of every refusal (for the audit log)."""
 
-    def __init__(self, store: Store, clock: Any,
-                 on_denied: Callable[[str, str, str], None] | None = None) -> None:
+    def __init__(self, store: Store, clock: Any, on_denied: Callable[[str, str, str], None] | None = None) -> None:
         self._store, self._clock, self._on_denied = store, clock, on_denied
 
     def _granted(self, principal: str, path: str, permission: str) -> bool:
@@ -73,8 +72,12 @@ class Authorizer:
     def require(self, identity: str, path: str, permission: str) -> None:
         for principal in principals(identity):
             if not self._granted(principal, path, permission):
-                self.refuse(identity, path, permission, _lacks(identity, principal, f"{permission!r} on {path!r}")
-                            + "; bind one with that grant.")
+                self.refuse(
+                    identity,
+                    path,
+                    permission,
+                    _lacks(identity, principal, f"{permission!r} on {path!r}") + "; bind one with that grant.",
+                )
 
     def holds_root(self, identity: str) -> bool:
         """Is the ``root`` policy bound to this (plain) identity?"""
@@ -91,9 +94,13 @@ class Authorizer:
             for rule in rules:
                 for permission in rule.permissions:
                     if not covers(self._patterns(principal, permission), rule.path_pattern, budget):
-                        self.refuse(identity, rule.path_pattern, permission,
-                                    _lacks(identity, principal, f"{permission!r} on all of {rule.path_pattern!r}")
-                                    + f", so it may not {what}: nobody hands out more than they hold.")
+                        self.refuse(
+                            identity,
+                            rule.path_pattern,
+                            permission,
+                            _lacks(identity, principal, f"{permission!r} on all of {rule.path_pattern!r}")
+                            + f", so it may not {what}: nobody hands out more than they hold.",
+                        )
 
     def explain(self, caller: str, identity: str, permission: str, path: str) -> Explanation:
         """Why ``identity`` may or may not do ``permission`` on ``path``, rule by rule, for it and each ceiling.
@@ -109,18 +116,25 @@ class Authorizer:
             check_identity(identity)
             for principal in principals(caller):
                 if not covers(self._patterns(principal, "read"), "sys/policies/*"):
-                    self.refuse(caller, "sys/policies/*", "read",
-                                _lacks(caller, principal, "'read' on every policy (sys/policies/*)")
-                                + f", so it may explain only its own access, not {identity}'s: the answer quotes "
-                                "the policies bound to it.")
+                    self.refuse(
+                        caller,
+                        "sys/policies/*",
+                        "read",
+                        _lacks(caller, principal, "'read' on every policy (sys/policies/*)")
+                        + f", so it may explain only its own access, not {identity}'s: the answer quotes "
+                        "the policies bound to it.",
+                    )
             subject = identity
-        verdicts = [verdict(p, self._store.policies_for(p), path, permission, ceiling=i > 0)
-                    for i, p in enumerate(principals(subject))]
+        verdicts = [
+            verdict(p, self._store.policies_for(p), path, permission, ceiling=i > 0)
+            for i, p in enumerate(principals(subject))
+        ]
         return Explanation(str(subject), permission, path, all(v.allowed for v in verdicts), verdicts)
 
     def _patterns(self, principal: str, permission: str) -> list[str]:
-        return [r.path_pattern for p in self._store.policies_for(principal) for r in p.rules
-                if permission in r.permissions]
+        return [
+            r.path_pattern for p in self._store.policies_for(principal) for r in p.rules if permission in r.permissions
+        ]
 
     def refuse(self, identity: str, path: str, permission: str, message: str) -> None:
         """Report the refusal, then raise ``permission_denied`` with ``message``."""
@@ -158,5 +172,7 @@ class Authorizer:
 def _lacks(identity: str, principal: str, grant: str) -> str:
     if principal == identity:
         return f"{identity} has no policy granting {grant}"
-    return (f"this token of {identity} may do only what {principal} (who minted it) may, "
-            f"and {principal} has no policy granting {grant}")
+    return (
+        f"this token of {identity} may do only what {principal} (who minted it) may, "
+        f"and {principal} has no policy granting {grant}"
+    )

@@ -20,13 +20,15 @@ import inspect
 import logging
 import os
 import ssl
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .api import OPERATIONS, Operation, VaultAPI
-from .api.jobs import Waiting, follow as follow_job
+from .api.jobs import Waiting
+from .api.jobs import follow as follow_job
 from .api.paging import follow, follow_async
 from .api.table import paged_list
 from .credentials import DynamicCredentials, held, held_async
@@ -34,8 +36,14 @@ from .errors import ALL_ERRORS, InvalidConfig, JobStillRunning, ScaiVaultError, 
 from .hvac_names import add_hvac_names
 from .logs import REQUEST_ID_HEADER, request_id
 
-__all__ = ["AsyncScaiVaultClient", "DynamicCredentials", "JobStillRunning", "ScaiVaultClient", "ServerUnreachable",
-           "error_from_response"]
+__all__ = [
+    "AsyncScaiVaultClient",
+    "DynamicCredentials",
+    "JobStillRunning",
+    "ScaiVaultClient",
+    "ServerUnreachable",
+    "error_from_response",
+]
 
 log = logging.getLogger("scaivault.client")
 
@@ -96,8 +104,9 @@ class _Calls:
         view._request_timeout = seconds
         return view
 
-    def _operation(self, op: Operation, path: dict[str, str], query: dict[str, Any] | None = None,
-                   body: Any = None) -> Any:
+    def _operation(
+        self, op: Operation, path: dict[str, str], query: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
         """Send a plugin's ``Operation`` (``scaivault_core.Operation``): its path filled from ``path``."""
         return self._call(op.method, op.url(path), json=body, params=_drop_none(query or {}) or None)
 
@@ -156,8 +165,11 @@ def _verify(verify: Any) -> Any:
         reason = "it holds no PEM certificate"
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
-    raise InvalidConfig(f"Cannot use the CA bundle {path}: {reason}. Give the PEM file of the CA that signed the "
-                        "server's certificate (--ca-cert, SCAIVAULT_CACERT).", field="ca_cert")
+    raise InvalidConfig(
+        f"Cannot use the CA bundle {path}: {reason}. Give the PEM file of the CA that signed the "
+        "server's certificate (--ca-cert, SCAIVAULT_CACERT).",
+        field="ca_cert",
+    )
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -179,16 +191,24 @@ def _sent(method: str, path: str, response: httpx.Response) -> httpx.Response:
 class ScaiVaultClient(_Calls):
     """A synchronous client. ``verify``: True (system CAs), False, a CA bundle path, or an SSL context."""
 
-    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float | None = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        *,
+        verify: Any = True,
+        timeout: float | None = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.address = address.rstrip("/")
-        self._http = httpx.Client(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
-                                  transport=transport)
+        self._http = httpx.Client(
+            base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout, transport=transport
+        )
 
     def __repr__(self) -> str:
         return f"<ScaiVaultClient {self.address}>"
 
-    def __enter__(self) -> "ScaiVaultClient":
+    def __enter__(self) -> ScaiVaultClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -206,21 +226,39 @@ class ScaiVaultClient(_Calls):
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = _sent(method, path, self._http.request(method, path, json=json, params=params, headers=_traced(),
-                                                              timeout=self._request_timeout))
+            response = _sent(
+                method,
+                path,
+                self._http.request(
+                    method, path, json=json, params=params, headers=_traced(), timeout=self._request_timeout
+                ),
+            )
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)
 
-    def wait_job(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
-                 progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def wait_job(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        *,
+        interval: float = 0.5,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Follow a job (``revoke_prefix(..., sync=False)``) until it ends: its ``result``, what the synchronous
         call answers. A failed job raises its error; still running after ``timeout`` s raises ``JobStillRunning``.
         ``progress(job)`` hears each state polled."""
         return follow_job(self.get_job, job_id, timeout, interval=interval, progress=progress)
 
-    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> AbstractContextManager[DynamicCredentials]:
+    def dynamic_credentials(
+        self,
+        engine: str,
+        role: str,
+        ttl: Any = None,
+        metadata: dict[str, Any] | None = None,
+        renew: bool = False,
+        **params: Any,
+    ) -> AbstractContextManager[DynamicCredentials]:
         """Issue credentials for the block and revoke them after it, also when it raises.
 
         With ``renew=True`` a background thread renews the lease at about 2/3 of its TTL until the
@@ -232,16 +270,24 @@ class ScaiVaultClient(_Calls):
 class AsyncScaiVaultClient(_Calls):
     """The asyncio client: the same methods, each returning an awaitable."""
 
-    def __init__(self, address: str, token: str | None = None, *, verify: Any = True, timeout: float | None = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        *,
+        verify: Any = True,
+        timeout: float | None = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.address = address.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout,
-                                       transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.address, headers=_headers(token), verify=_verify(verify), timeout=timeout, transport=transport
+        )
 
     def __repr__(self) -> str:
         return f"<AsyncScaiVaultClient {self.address}>"
 
-    async def __aenter__(self) -> "AsyncScaiVaultClient":
+    async def __aenter__(self) -> AsyncScaiVaultClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -259,21 +305,39 @@ class AsyncScaiVaultClient(_Calls):
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = _sent(method, path, await self._http.request(method, path, json=json, params=params,
-                                                                    headers=_traced(), timeout=self._request_timeout))
+            response = _sent(
+                method,
+                path,
+                await self._http.request(
+                    method, path, json=json, params=params, headers=_traced(), timeout=self._request_timeout
+                ),
+            )
         except httpx.TransportError as exc:
             raise _unreachable(self.address, exc) from None
         return _result(response)
 
-    async def wait_job(self, job_id: str, timeout: float | None = None, *, interval: float = 0.5,
-                       progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    async def wait_job(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        *,
+        interval: float = 0.5,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Follow a job until it ends, as ``ScaiVaultClient.wait_job``."""
         waiting = Waiting(timeout, interval, progress)
         while not waiting.ended(job := await self.get_job(job_id)):
             await asyncio.sleep(waiting.pause())
         return job["result"]
 
-    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> AbstractAsyncContextManager[DynamicCredentials]:
+    def dynamic_credentials(
+        self,
+        engine: str,
+        role: str,
+        ttl: Any = None,
+        metadata: dict[str, Any] | None = None,
+        renew: bool = False,
+        **params: Any,
+    ) -> AbstractAsyncContextManager[DynamicCredentials]:
         """Issue credentials for the block and revoke them after it; ``renew=True`` renews in a task."""
         return held_async(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)

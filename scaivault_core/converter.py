@@ -43,7 +43,7 @@ def _strict_bool(value: Any, _: type) -> bool:
 def _strict_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("expected a whole number")
-    if not -2**63 <= value < 2**63:  # no setting means more; a store or a driver would fail on it
+    if not -(2**63) <= value < 2**63:  # no setting means more; a store or a driver would fail on it
         raise ValueError("expected a whole number within 64 bits")
     return value
 
@@ -79,8 +79,10 @@ def _strict_sequence(value: Any, cls: Any) -> Any:
         try:
             items.append(converter.structure(item, args[0]))
         except Exception as exc:  # noted with its index, as cattrs does, so an error names "rules[2]"
-            exc.__notes__ = [*getattr(exc, "__notes__", []),
-                             IterableValidationNote(f"Structuring {cls} @ index {index}", index, args[0])]
+            exc.__notes__ = [
+                *getattr(exc, "__notes__", []),
+                IterableValidationNote(f"Structuring {cls} @ index {index}", index, args[0]),
+            ]
             errors.append(exc)
     if errors:
         raise IterableValidationError(f"While structuring {cls!r}", errors, cls)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -34,15 +35,24 @@ def _body(answer: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def held(api: Any, engine: str, role: str, *, ttl: Any = None, metadata: dict[str, Any] | None = None,
-         renew: bool = False, **params: Any) -> Iterator["DynamicCredentials"]:
+def held(
+    api: Any,
+    engine: str,
+    role: str,
+    *,
+    ttl: Any = None,
+    metadata: dict[str, Any] | None = None,
+    renew: bool = False,
+    **params: Any,
+) -> Iterator[DynamicCredentials]:
     """Issue credentials through ``api`` for the block, renew them in a thread if asked, revoke them after."""
     creds = DynamicCredentials.from_issue(_body(api.issue(engine, role, ttl=ttl, metadata=metadata, **params)))
     stop = threading.Event()
     worker = None
     if renew and creds.renewable:
-        worker = threading.Thread(target=_keep_renewed, args=(api, creds, stop), daemon=True,
-                                  name=f"scaivault-renew-{creds.lease_id}")
+        worker = threading.Thread(
+            target=_keep_renewed, args=(api, creds, stop), daemon=True, name=f"scaivault-renew-{creds.lease_id}"
+        )
         worker.start()
     try:
         yield creds
@@ -52,8 +62,9 @@ def held(api: Any, engine: str, role: str, *, ttl: Any = None, metadata: dict[st
     _finish(api, creds, stop, worker, quiet=False)
 
 
-def _finish(api: Any, creds: "DynamicCredentials", stop: threading.Event, worker: threading.Thread | None,
-            quiet: bool) -> None:
+def _finish(
+    api: Any, creds: DynamicCredentials, stop: threading.Event, worker: threading.Thread | None, quiet: bool
+) -> None:
     stop.set()
     if worker is not None:
         worker.join()
@@ -65,7 +76,7 @@ def _finish(api: Any, creds: "DynamicCredentials", stop: threading.Event, worker
         log.warning("revoking %s after an error failed: %s", creds.lease_id, exc.code)
 
 
-def _keep_renewed(api: Any, creds: "DynamicCredentials", stop: threading.Event) -> None:
+def _keep_renewed(api: Any, creds: DynamicCredentials, stop: threading.Event) -> None:
     while not stop.wait(creds.seconds_until_renewal()):
         try:
             outcome: Any = _body(api.renew(creds.lease_id, increment=creds.period))
@@ -76,10 +87,19 @@ def _keep_renewed(api: Any, creds: "DynamicCredentials", stop: threading.Event) 
 
 
 @asynccontextmanager
-async def held_async(api: Any, engine: str, role: str, *, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                     renew: bool = False, **params: Any) -> AsyncIterator["DynamicCredentials"]:
+async def held_async(
+    api: Any,
+    engine: str,
+    role: str,
+    *,
+    ttl: Any = None,
+    metadata: dict[str, Any] | None = None,
+    renew: bool = False,
+    **params: Any,
+) -> AsyncIterator[DynamicCredentials]:
     """``held`` for an api whose methods are awaitable; the renewal is a task."""
     import asyncio  # here: an application that embeds the vault without asyncio does not load it
+
     creds = DynamicCredentials.from_issue(_body(await api.issue(engine, role, ttl=ttl, metadata=metadata, **params)))
     task = asyncio.create_task(_keep_renewed_async(api, creds)) if renew and creds.renewable else None
     try:
@@ -90,7 +110,7 @@ async def held_async(api: Any, engine: str, role: str, *, ttl: Any = None, metad
     await _finish_async(api, creds, task, quiet=False)
 
 
-async def _finish_async(api: Any, creds: "DynamicCredentials", task: "asyncio.Task | None", quiet: bool) -> None:
+async def _finish_async(api: Any, creds: DynamicCredentials, task: asyncio.Task | None, quiet: bool) -> None:
     import asyncio
 
     if task is not None:
@@ -109,7 +129,7 @@ async def _finish_async(api: Any, creds: "DynamicCredentials", task: "asyncio.Ta
         log.warning("revoking %s after an error failed: %s", creds.lease_id, exc.code)
 
 
-async def _keep_renewed_async(api: Any, creds: "DynamicCredentials") -> None:
+async def _keep_renewed_async(api: Any, creds: DynamicCredentials) -> None:
     import asyncio
 
     while True:
@@ -137,9 +157,15 @@ class DynamicCredentials:
     renewal_error: ScaiVaultError | None = None
 
     @classmethod
-    def from_issue(cls, body: dict[str, Any]) -> "DynamicCredentials":
-        return cls(body["lease_id"], body["data"], body["lease_duration"], body["renewable"], body["expires_at"],
-                   parse_duration(body["lease_duration"], "lease_duration") or 0)
+    def from_issue(cls, body: dict[str, Any]) -> DynamicCredentials:
+        return cls(
+            body["lease_id"],
+            body["data"],
+            body["lease_duration"],
+            body["renewable"],
+            body["expires_at"],
+            parse_duration(body["lease_duration"], "lease_duration") or 0,
+        )
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]

@@ -63,7 +63,7 @@ class Keyring:
     def decrypt(self, blob: bytes, context: str) -> bytes:
         if blob[:1] != _FORMAT:
             raise InvalidConfig("Stored material has an unknown format.")
-        key_id, nonce, sealed = blob[1:5], blob[5:5 + _NONCE], blob[5 + _NONCE:]
+        key_id, nonce, sealed = blob[1:5], blob[5 : 5 + _NONCE], blob[5 + _NONCE :]
         aead = self._by_id.get(bytes(key_id))
         if aead is None:
             raise InvalidConfig(

@@ -43,8 +43,10 @@ def parse_duration(value: str | int | float | None, field: str = "ttl") -> int |
         seconds = int(value)
     elif isinstance(value, str):
         if len(value) > MAX_LENGTH:
-            raise InvalidRequest(f"{field} is longer than {MAX_LENGTH} characters; write it as '1h', '30m' or "
-                                 "a number of seconds.", field=field)
+            raise InvalidRequest(
+                f"{field} is longer than {MAX_LENGTH} characters; write it as '1h', '30m' or a number of seconds.",
+                field=field,
+            )
         text = value.strip().lower() if value.isascii() else ""
         if _SECONDS.fullmatch(text):
             seconds = int(text)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import abc
 import builtins
 import logging
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import attrs
 

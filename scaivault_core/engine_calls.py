@@ -8,7 +8,8 @@ a caller, a log or the audit never sees a driver's exception type or a credentia
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from .errors import EngineError, ScaiVaultError
 from .redaction import redact, redact_details

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeGuard
+from typing import Any, TypeGuard
 
 import attrs
 
-from .auth import Authorizer
 from .audit import Auditor
+from .auth import Authorizer
 from .converter import structure
 from .durations import format_duration, parse_duration
 from .engine import ENGINE_TYPES, Engine, EngineContext, keeps_pools
-from .errors import (Conflict, EngineNotFound, InvalidConfig, InvalidRequest, PermissionDenied, RoleNotFound,
-                     ScaiVaultError)
+from .engine_calls import call_engine
+from .errors import (
+    Conflict,
+    EngineNotFound,
+    InvalidConfig,
+    InvalidRequest,
+    PermissionDenied,
+    RoleNotFound,
+    ScaiVaultError,
+)
 from .models import EngineRecord, RoleRecord
 from .operator_boundary import check_fields, resolve_command
 from .plugin_manager import EngineRegistry
 from .policies import check_name, engine_path, role_path
-from .engine_calls import call_engine
 from .redaction import remember_secrets
 from .secret_store import SecretStore, check_path
 from .settings import Settings
@@ -40,8 +48,17 @@ class LiveEngine:
 class EngineManager:
     """Creates, validates and caches engines; the cache follows the stored record's ``updated_at``."""
 
-    def __init__(self, store: Store, registry: EngineRegistry, secrets: SecretStore, authorizer: Authorizer,
-                 auditor: Auditor, templates: Templates, clock: Any, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: EngineRegistry,
+        secrets: SecretStore,
+        authorizer: Authorizer,
+        auditor: Auditor,
+        templates: Templates,
+        clock: Any,
+        settings: Settings | None = None,
+    ) -> None:
         self._store, self._registry, self._secrets, self._auth = store, registry, secrets, authorizer
         self._audit, self._templates, self._clock = auditor, templates, clock
         self._settings = settings if settings is not None else Settings()  # nothing allowed unless the operator says
@@ -54,16 +71,26 @@ class EngineManager:
 
     # -- engines -------------------------------------------------------------------------------
 
-    def _record(self, name: str, type_: str, config: dict[str, Any], default_ttl: Any, max_ttl: Any,
-                max_leases: int | None, created_at: float,
-                max_leases_per_identity: int | None = None) -> tuple[EngineRecord, type[Engine]]:
+    def _record(
+        self,
+        name: str,
+        type_: str,
+        config: dict[str, Any],
+        default_ttl: Any,
+        max_ttl: Any,
+        max_leases: int | None,
+        created_at: float,
+        max_leases_per_identity: int | None = None,
+    ) -> tuple[EngineRecord, type[Engine]]:
         check_name(name, "name")
         if not isinstance(config, dict):
             raise InvalidConfig("config must be a JSON object.", field="config")
         config = dict(config)
         plugin = config.pop("plugin", None) if type_ == "database" else config.pop("plugin", type_)
         if type_ == "database" and not plugin:
-            raise InvalidConfig("config.plugin is required for type 'database' (e.g. 'postgresql').", field="config.plugin")
+            raise InvalidConfig(
+                "config.plugin is required for type 'database' (e.g. 'postgresql').", field="config.plugin"
+            )
         if type_ not in ENGINE_TYPES:
             raise InvalidConfig(f"type must be one of {', '.join(ENGINE_TYPES)}.", field="type")
         cls = self._registry.get(type_, plugin)
@@ -75,23 +102,54 @@ class EngineManager:
         default = parse_duration(default_ttl, "default_ttl") or DEFAULT_TTL
         maximum = parse_duration(max_ttl, "max_ttl") or max(DEFAULT_MAX_TTL, default)
         if default > maximum:
-            raise InvalidConfig(f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.", field="default_ttl")
+            raise InvalidConfig(
+                f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.",
+                field="default_ttl",
+            )
         _check_quota(max_leases)
         _check_quota(max_leases_per_identity, "max_leases_per_identity")
         now = self._clock.time()
-        record = EngineRecord(name, type_, plugin, config, root_path, default, maximum, max_leases, created_at or now, now,
-                              max_leases_per_identity)
+        record = EngineRecord(
+            name,
+            type_,
+            plugin,
+            config,
+            root_path,
+            default,
+            maximum,
+            max_leases,
+            created_at or now,
+            now,
+            max_leases_per_identity,
+        )
         return record, cls
 
-    def create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-               max_ttl: Any = None, max_leases: int | None = None,
-               max_leases_per_identity: int | None = None) -> EngineRecord:
+    def create(
+        self,
+        identity: str,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any = None,
+        max_ttl: Any = None,
+        max_leases: int | None = None,
+        max_leases_per_identity: int | None = None,
+    ) -> EngineRecord:
         """Validate, connect once to prove the config works, then store."""
         with self._failures_audited(identity, "engine.create", _engine_audit_path(name)):
             return self._create(identity, name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity)
 
-    def _create(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any,
-                max_ttl: Any, max_leases: int | None, max_leases_per_identity: int | None) -> EngineRecord:
+    def _create(
+        self,
+        identity: str,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any,
+        max_ttl: Any,
+        max_leases: int | None,
+        max_leases_per_identity: int | None,
+    ) -> EngineRecord:
         check_name(name, "name")
         self._auth.require(identity, engine_path(name), "create")
         if self._store.get_engine(name) is not None:
@@ -106,24 +164,45 @@ class EngineManager:
         self._audit.record(identity, "engine.create", engine_path(name), type=type, plugin=record.plugin)
         return record
 
-    def update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-               max_ttl: Any = None, max_leases: int | None = None,
-               max_leases_per_identity: int | None = None) -> EngineRecord:
+    def update(
+        self,
+        identity: str,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any = None,
+        max_ttl: Any = None,
+        max_leases: int | None = None,
+        max_leases_per_identity: int | None = None,
+    ) -> EngineRecord:
         with self._failures_audited(identity, "engine.update", _engine_audit_path(name)):
             return self._update(identity, name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity)
 
-    def _update(self, identity: str, name: str, type: str, config: dict[str, Any], default_ttl: Any,
-                max_ttl: Any, max_leases: int | None, max_leases_per_identity: int | None) -> EngineRecord:
+    def _update(
+        self,
+        identity: str,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any,
+        max_ttl: Any,
+        max_leases: int | None,
+        max_leases_per_identity: int | None,
+    ) -> EngineRecord:
         self._auth.require(identity, engine_path(name), "update")
         old = self.record(name)
-        record, cls = self._record(name, type, config, default_ttl, max_ttl, max_leases, old.created_at,
-                                   max_leases_per_identity)
+        record, cls = self._record(
+            name, type, config, default_ttl, max_ttl, max_leases, old.created_at, max_leases_per_identity
+        )
         if (record.type, record.plugin) != (old.type, old.plugin):
             # What the engine is decides what its config may do (run commands, write files): a new
             # kind of engine is a new engine, made with create by whoever may.
             field = "type" if record.type != old.type else "config.plugin"
-            raise InvalidConfig(f"{field} cannot change on update (engine {name!r} is {old.type}/{old.plugin}); "
-                                "delete the engine and create a new one.", field=field)
+            raise InvalidConfig(
+                f"{field} cannot change on update (engine {name!r} is {old.type}/{old.plugin}); "
+                "delete the engine and create a new one.",
+                field=field,
+            )
         if (record.config, record.root_credentials_path) != (old.config, old.root_credentials_path):
             # Any config key may decide where the root credential goes (host, URL, endpoint, command).
             for path in dict.fromkeys((old.root_credentials_path, record.root_credentials_path)):
@@ -136,7 +215,9 @@ class EngineManager:
         self._audit.record(identity, "engine.update", engine_path(name))
         return record
 
-    def _connect_and_store(self, record: EngineRecord, cls: type[Engine], save: Callable[[EngineRecord], None]) -> Engine:
+    def _connect_and_store(
+        self, record: EngineRecord, cls: type[Engine], save: Callable[[EngineRecord], None]
+    ) -> Engine:
         """Build the engine, prove its config with a test connection (``verify``), then ``save`` the record."""
         engine = self._build(record, cls)
         try:
@@ -156,7 +237,8 @@ class EngineManager:
             raise Conflict(
                 f"Engine {name!r} still has {live} live lease(s); revoke them first "
                 "(POST /v1/dynamic/leases/revoke-prefix with this engine).",
-                engine=name, live_leases=live,
+                engine=name,
+                live_leases=live,
             )
         # Deleting an engine ends its identity: a later engine of the same name starts without its grants.
         unbound = [policy for policy, _ in self._store.list_bindings(identity=f"dynamic:{name}")]
@@ -213,8 +295,9 @@ class EngineManager:
             log=logging.getLogger(f"scaivault.engine.{record.name}"),
             save_root_credentials=lambda data, reason: self._save_root(record, data, reason),
             root_credential_versions=lambda: self.root_credential_versions(record),
-            known_subjects=lambda names: {subject for subject, owner, _ in self._store.leases_by_subject(names)
-                                          if owner == record.name},
+            known_subjects=lambda names: {
+                subject for subject, owner, _ in self._store.leases_by_subject(names) if owner == record.name
+            },
             check_command=lambda argv, field: resolve_command(argv, self._settings, field),
         )
         engine = cls(context)
@@ -238,7 +321,11 @@ class EngineManager:
             # Never says whether a secret exists there: the same answer either way.
             raise PermissionDenied(
                 f"{what} that uses the root credentials at {path!r} needs 'read' on them: {identity} has no "
-                "policy granting 'read' there.", identity=identity, path=path, permission="read") from None
+                "policy granting 'read' there.",
+                identity=identity,
+                path=path,
+                permission="read",
+            ) from None
 
     def _require_root_grant(self, record: EngineRecord) -> None:
         identity, path = f"dynamic:{record.name}", record.root_credentials_path
@@ -258,7 +345,9 @@ class EngineManager:
         try:
             data = self._secrets.read(path, identity=f"dynamic:{record.name}").data  # audited, as every read
         except ScaiVaultError:
-            raise InvalidConfig(f"No root credentials are stored at {path!r}.", field="config.root_credentials_path") from None
+            raise InvalidConfig(
+                f"No root credentials are stored at {path!r}.", field="config.root_credentials_path"
+            ) from None
         if not isinstance(data, dict):
             raise InvalidConfig(f"The root credentials at {path!r} must be a JSON object.")
         remember_secrets([data])
@@ -287,15 +376,18 @@ class EngineManager:
         # as its own identity, which must be granted that write as any writer is: read alone is not enough.
         identity, path = f"dynamic:{record.name}", record.root_credentials_path
         if not path:  # the engine's config validation requires the path of an engine that stores its own
-            raise InvalidConfig("The engine has no root_credentials_path to store its root credentials at.",
-                                field="config.root_credentials_path")
+            raise InvalidConfig(
+                "The engine has no root_credentials_path to store its root credentials at.",
+                field="config.root_credentials_path",
+            )
         permission = "update" if self._store.get_secret_version(path) is not None else "create"
         if not self._auth.can(identity, path, permission):
             raise InvalidConfig(
                 f"Engine identity {identity} may not store the root credentials it generated: bind it a policy "
                 f"granting {permission!r} on {path!r}.",
                 field="config.root_credentials_path",
-                missing_grant={"identity": identity, "path": path, "permission": permission})
+                missing_grant={"identity": identity, "path": path, "permission": permission},
+            )
         self._secrets.write(identity, path, data, reason=reason)
 
     def reload(self, name: str) -> None:
@@ -355,14 +447,27 @@ class EngineManager:
                     field=field,
                 )
         if default is not None and maximum is not None and default > maximum:
-            raise InvalidConfig(f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.", field="default_ttl")
+            raise InvalidConfig(
+                f"default_ttl {format_duration(default)} is above max_ttl {format_duration(maximum)}.",
+                field="default_ttl",
+            )
         typed = self._typed_role(live.engine, body)
         if live.engine.role_receives_root_credentials(typed) or self._routed_root(live.engine, existing):
-            self._require_caller_reads_root(identity, live.record.root_credentials_path,
-                                            "A role that sends the root credentials somewhere")
+            self._require_caller_reads_root(
+                identity, live.record.root_credentials_path, "A role that sends the root credentials somewhere"
+            )
         now = self._clock.time()
-        record = RoleRecord(engine_name, name, body, default, maximum, max_leases,
-                            existing.created_at if existing else now, now, per_identity)
+        record = RoleRecord(
+            engine_name,
+            name,
+            body,
+            default,
+            maximum,
+            max_leases,
+            existing.created_at if existing else now,
+            now,
+            per_identity,
+        )
         (self._store.insert_role if create else self._store.update_role)(record)
         self._audit.record(identity, "role.create" if create else "role.update", role_path(engine_name, name))
         with self._lock:
@@ -388,8 +493,9 @@ class EngineManager:
             self._templates.validate(field, template_list(getattr(typed, field, None)), allowed, engine)
         engine.validate_role(typed)
         if getattr(typed, "pool_size", 0) and not keeps_pools(engine):
-            raise InvalidConfig(f"The {engine.plugin} engine keeps no warm pools: leave pool_size out.",
-                                field="pool_size")
+            raise InvalidConfig(
+                f"The {engine.plugin} engine keeps no warm pools: leave pool_size out.", field="pool_size"
+            )
         return typed
 
     def role(self, engine_name: str, name: str) -> tuple[RoleRecord, Any]:

@@ -35,6 +35,7 @@ class ScaiVaultError(Exception):
 
 # -- the groups callers catch: each is an error of its own too, and every code keeps its own class --
 
+
 class NotFound(ScaiVaultError):
     """Something that does not exist: a secret, policy or token (``not_found``), or, through its
     subclasses, an engine, a role or a lease. Catch this for "it is not there"."""
@@ -67,6 +68,7 @@ class Unavailable(ScaiVaultError):
 
 
 # -- the codes ---------------------------------------------------------------------------------------
+
 
 class EngineNotFound(NotFound):
     code, status = "engine_not_found", 404
@@ -157,7 +159,23 @@ class PluginNotInstalled(InvalidConfig):
 
 
 ALL_ERRORS: tuple[type[ScaiVaultError], ...] = (
-    ScaiVaultError, NotFound, InvalidRequest, AccessDenied, Unavailable,
-    EngineNotFound, RoleNotFound, LeaseNotFound, JobNotFound, LeaseExpired, EngineUnreachable, EngineError,
-    InvalidConfig, TTLExceedsMax, Unauthenticated, PermissionDenied, Conflict, QuotaExceeded, JobStillRunning,
+    ScaiVaultError,
+    NotFound,
+    InvalidRequest,
+    AccessDenied,
+    Unavailable,
+    EngineNotFound,
+    RoleNotFound,
+    LeaseNotFound,
+    JobNotFound,
+    LeaseExpired,
+    EngineUnreachable,
+    EngineError,
+    InvalidConfig,
+    TTLExceedsMax,
+    Unauthenticated,
+    PermissionDenied,
+    Conflict,
+    QuotaExceeded,
+    JobStillRunning,
 )

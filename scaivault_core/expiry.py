@@ -17,7 +17,8 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .leases import LeaseManager
 from .store import Store
@@ -26,8 +27,16 @@ log = logging.getLogger("scaivault.expiry")
 
 
 class ExpiryWorker:
-    def __init__(self, leases: LeaseManager, store: Store, clock: Any, *, batch_size: int = 500,
-                 max_sleep: float = 30.0, scheduled: Callable[[], object] = lambda: None) -> None:
+    def __init__(
+        self,
+        leases: LeaseManager,
+        store: Store,
+        clock: Any,
+        *,
+        batch_size: int = 500,
+        max_sleep: float = 30.0,
+        scheduled: Callable[[], object] = lambda: None,
+    ) -> None:
         self._leases, self._store, self._clock, self._scheduled = leases, store, clock, scheduled
         self.batch_size, self.max_sleep = batch_size, max_sleep
         self._wake = threading.Event()
@@ -74,8 +83,9 @@ class ExpiryWorker:
         while not self._stop.is_set():
             self._beat(self._leases.options.claim_timeout)
             now = self._clock.time()
-            claimed = self._store.claim_due(now, self.batch_size, self._leases.instance,
-                                            now + self._leases.options.claim_timeout)
+            claimed = self._store.claim_due(
+                now, self.batch_size, self._leases.instance, now + self._leases.options.claim_timeout
+            )
             if not claimed:
                 return handled
             self._leases.revoke_claimed(claimed)

@@ -23,8 +23,9 @@ class NotReady(Unavailable):
 
     def __init__(self, checks: dict[str, str]) -> None:
         failing = [part for part, state in checks.items() if state != OK]
-        super().__init__(f"Not ready: {', '.join(failing)} failing; the server's log says why.", failing=failing,
-                         checks=checks)
+        super().__init__(
+            f"Not ready: {', '.join(failing)} failing; the server's log says why.", failing=failing, checks=checks
+        )
 
 
 class StoreProbe:
@@ -59,6 +60,8 @@ class StoreProbe:
 
 def readiness(store: StoreProbe, worker: Any, load_errors: dict[str, str]) -> dict[str, str]:
     """Each part's state, ``ok`` or ``failing``."""
-    return {"store": OK if store.answers() else FAILING,
-            "expiry_worker": FAILING if worker.stuck() else OK,
-            "plugins": FAILING if load_errors else OK}
+    return {
+        "store": OK if store.answers() else FAILING,
+        "expiry_worker": FAILING if worker.stuck() else OK,
+        "plugins": FAILING if load_errors else OK,
+    }

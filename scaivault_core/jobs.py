@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import string
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -50,14 +51,21 @@ def revoke_prefix_grant(params: dict[str, Any]) -> str:
 
 def merge_revoke_prefix(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     # in_progress is the last run's: leases busy before a take-over are finished or counted again.
-    return {"revoked": before["revoked"] + after["revoked"], "failed": before["failed"] + after["failed"],
-            "in_progress": after["in_progress"]}
+    return {
+        "revoked": before["revoked"] + after["revoked"],
+        "failed": before["failed"] + after["failed"],
+        "in_progress": after["in_progress"],
+    }
 
 
 def merge_reconcile(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     revoked = list(dict.fromkeys(before.get("revoked", []) + after.get("revoked", [])))
-    return {**after, "orphans": sorted(set(after.get("orphans", [])) | set(revoked)), "revoked": revoked,
-            "failed": after.get("failed", [])}
+    return {
+        **after,
+        "orphans": sorted(set(after.get("orphans", [])) | set(revoked)),
+        "revoked": revoked,
+        "failed": after.get("failed", []),
+    }
 
 
 class _Lost(Exception):
@@ -65,8 +73,16 @@ class _Lost(Exception):
 
 
 class JobManager:
-    def __init__(self, store: Store, clock: Any, authorizer: Authorizer, auditor: Any, instance: str,
-                 claim_timeout: float, kinds: dict[str, Kind]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Any,
+        authorizer: Authorizer,
+        auditor: Any,
+        instance: str,
+        claim_timeout: float,
+        kinds: dict[str, Kind],
+    ) -> None:
         self._store, self._clock, self._auth, self._audit = store, clock, authorizer, auditor
         self.instance, self.claim_timeout, self.kinds = instance, claim_timeout, kinds
         self._threads: dict[str, threading.Thread] = {}
@@ -76,12 +92,21 @@ class JobManager:
     def start(self, identity: str, operation: str, params: dict[str, Any]) -> Job:
         """Record a job for ``operation`` (already checked as the caller's to make) and start it here."""
         now = self._clock.time()
-        job = Job(job_id="job_" + random_string(string.ascii_lowercase + string.digits, 20), operation=operation,
-                  params=params, identity=str(identity), ceilings=list(getattr(identity, "ceilings", ())),
-                  created_at=now, updated_at=now, claimed_by=self.instance, claim_deadline=now + self.claim_timeout)
+        job = Job(
+            job_id="job_" + random_string(string.ascii_lowercase + string.digits, 20),
+            operation=operation,
+            params=params,
+            identity=str(identity),
+            ceilings=list(getattr(identity, "ceilings", ())),
+            created_at=now,
+            updated_at=now,
+            claimed_by=self.instance,
+            claim_deadline=now + self.claim_timeout,
+        )
         self._store.insert_job(job)
-        self._audit.record(identity, "job.start", self.kinds[operation].grant(params), job_id=job.job_id,
-                           job_operation=operation)
+        self._audit.record(
+            identity, "job.start", self.kinds[operation].grant(params), job_id=job.job_id, job_operation=operation
+        )
         self._launch(attrs.evolve(job), identity)  # the thread's own copy: what is returned stays as recorded now
         return job
 
@@ -110,9 +135,11 @@ class JobManager:
             lapsed = job.claim_deadline is None or job.claim_deadline < now
             if not lapsed and not dead_on_this_host(job.claimed_by):
                 continue
-            if not self._store.update_job(job.job_id, {"claimed_by": self.instance,
-                                                       "claim_deadline": now + self.claim_timeout},
-                                          expect={"state": JobState.RUNNING, "claimed_by": job.claimed_by}):
+            if not self._store.update_job(
+                job.job_id,
+                {"claimed_by": self.instance, "claim_deadline": now + self.claim_timeout},
+                expect={"state": JobState.RUNNING, "claimed_by": job.claimed_by},
+            ):
                 continue  # another process took it first
             log.info("taking over job %s (%s) from %s", job.job_id, job.operation, job.claimed_by)
             job.claimed_by = self.instance
@@ -141,20 +168,35 @@ class JobManager:
         kind = self.kinds[job.operation]
         before, done_before = job.result, job.done if job.result else 0
         lost, stop = threading.Event(), threading.Event()
-        keeper = threading.Thread(target=self._keep_claim, args=(job, lost, stop), daemon=True,
-                                  name=f"scaivault-{job.job_id}-claim")
+        keeper = threading.Thread(
+            target=self._keep_claim, args=(job, lost, stop), daemon=True, name=f"scaivault-{job.job_id}-claim"
+        )
         keeper.start()
 
         def progress(done: int, total: int, outcome: dict[str, Any]) -> None:
             if lost.is_set() or self._closing.is_set():
                 raise _Lost()
-            self._save(job, {"done": done_before + done, "total": done_before + total,
-                             "result": kind.merge(before, outcome) if before else outcome})
+            self._save(
+                job,
+                {
+                    "done": done_before + done,
+                    "total": done_before + total,
+                    "result": kind.merge(before, outcome) if before else outcome,
+                },
+            )
 
         try:
             result = kind.run(caller, job.params, progress)
-            self._save(job, {"state": JobState.SUCCEEDED, "result": kind.merge(before, result) if before else result,
-                             "finished_at": self._clock.time(), "claimed_by": None, "claim_deadline": None})
+            self._save(
+                job,
+                {
+                    "state": JobState.SUCCEEDED,
+                    "result": kind.merge(before, result) if before else result,
+                    "finished_at": self._clock.time(),
+                    "claimed_by": None,
+                    "claim_deadline": None,
+                },
+            )
         except _Lost:
             self._release(job)
         except ScaiVaultError as exc:
@@ -164,8 +206,9 @@ class JobManager:
                 self._release(job)
             else:
                 log.exception("job %s (%s) failed", job.job_id, job.operation)
-                self._finish_failed(job, {"code": "internal", "message": f"Unexpected {type(exc).__name__}; "
-                                                                         "see the server's log."})
+                self._finish_failed(
+                    job, {"code": "internal", "message": f"Unexpected {type(exc).__name__}; see the server's log."}
+                )
         finally:
             stop.set()
             with self._lock:
@@ -173,24 +216,36 @@ class JobManager:
 
     def _save(self, job: Job, changes: dict[str, Any]) -> None:
         changes = {**changes, "updated_at": self._clock.time()}
-        if not self._store.update_job(job.job_id, changes, expect={"claimed_by": self.instance,
-                                                                   "state": JobState.RUNNING}):
+        if not self._store.update_job(
+            job.job_id, changes, expect={"claimed_by": self.instance, "state": JobState.RUNNING}
+        ):
             raise _Lost()
         for key, value in changes.items():
             setattr(job, key, value)
 
     def _finish_failed(self, job: Job, error: dict[str, Any]) -> None:
         try:
-            self._save(job, {"state": JobState.FAILED, "error": error, "finished_at": self._clock.time(),
-                             "claimed_by": None, "claim_deadline": None})
+            self._save(
+                job,
+                {
+                    "state": JobState.FAILED,
+                    "error": error,
+                    "finished_at": self._clock.time(),
+                    "claimed_by": None,
+                    "claim_deadline": None,
+                },
+            )
         except Exception:  # lost meanwhile, or the store is gone: whoever holds it now records the outcome
             log.warning("job %s failed (%s), and its outcome could not be recorded here", job.job_id, error["code"])
 
     def _release(self, job: Job) -> None:
         """Let the next process take the job over at once (this one is closing, or no longer holds it)."""
         try:
-            self._store.update_job(job.job_id, {"claim_deadline": self._clock.time() - 1},
-                                   expect={"claimed_by": self.instance, "state": JobState.RUNNING})
+            self._store.update_job(
+                job.job_id,
+                {"claim_deadline": self._clock.time() - 1},
+                expect={"claimed_by": self.instance, "state": JobState.RUNNING},
+            )
         except Exception:
             log.warning("job %s: its claim could not be released; it lapses on its own", job.job_id)
 
@@ -198,8 +253,11 @@ class JobManager:
         """Renew the claim while the work runs, however long one batch takes; notice if it was taken over."""
         while not stop.wait(self.claim_timeout / 3):
             try:
-                kept = self._store.update_job(job.job_id, {"claim_deadline": self._clock.time() + self.claim_timeout},
-                                              expect={"claimed_by": self.instance, "state": JobState.RUNNING})
+                kept = self._store.update_job(
+                    job.job_id,
+                    {"claim_deadline": self._clock.time() + self.claim_timeout},
+                    expect={"claimed_by": self.instance, "state": JobState.RUNNING},
+                )
             except Exception:
                 continue  # a store hiccup: try again; the claim lasts claim_timeout
             if not kept:

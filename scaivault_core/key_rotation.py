@@ -37,6 +37,7 @@ class ResealCounts(TypedDict):
     leases: int
     audit_entries: int
 
+
 _CHECK_CONTEXT = "meta:key_check"
 _CHECK_PLAINTEXT = b"scaivault key check"
 

@@ -13,7 +13,8 @@ import logging
 import secrets
 import string
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
 
@@ -23,14 +24,13 @@ from .converter import structure
 from .crypto import Keyring
 from .durations import format_duration, parse_duration
 from .engine import IssueRequest, LeaseLimits, pool_size
+from .engine_calls import call_engine, result_error
 from .engine_manager import EngineManager
-from .errors import (Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError,
-                     TTLExceedsMax)
+from .errors import Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError, TTLExceedsMax
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .observers import tell
 from .policies import engine_path, role_path
 from .randomness import random_string
-from .engine_calls import call_engine, result_error
 from .settings import Settings
 from .store import Store
 from .templates import generate_username
@@ -50,7 +50,7 @@ class LeaseOptions:
     wait_for_claim: float = 10.0  # how long an explicit revoke waits for a concurrent change to finish
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "LeaseOptions":
+    def from_settings(cls, settings: Settings) -> LeaseOptions:
         """Defaults, with the operator's claim and intent timeouts: how soon a process takes over a dead one's work."""
         return cls(intent_timeout=float(settings.intent_timeout), claim_timeout=float(settings.claim_timeout))
 
@@ -60,8 +60,18 @@ def new_lease_id(prefix: str) -> str:
 
 
 class LeaseManager:
-    def __init__(self, store: Store, keyring: Keyring, engines: EngineManager, authorizer: Authorizer,
-                 auditor: Auditor, pm: Any, clock: Any, instance: str, options: LeaseOptions) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        engines: EngineManager,
+        authorizer: Authorizer,
+        auditor: Auditor,
+        pm: Any,
+        clock: Any,
+        instance: str,
+        options: LeaseOptions,
+    ) -> None:
         self._store, self._keyring, self._engines, self._auth = store, keyring, engines, authorizer
         self._audit, self._pm, self._clock, self.instance, self.options = auditor, pm, clock, instance, options
         self.on_new_due = lambda due_at: None  # the expiry worker hooks in here
@@ -84,8 +94,15 @@ class LeaseManager:
 
     # -- issue ---------------------------------------------------------------------------------
 
-    def issue(self, identity: str, engine_name: str, role_name: str, ttl: Any = None,
-              metadata: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> IssuedCredentials:
+    def issue(
+        self,
+        identity: str,
+        engine_name: str,
+        role_name: str,
+        ttl: Any = None,
+        metadata: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> IssuedCredentials:
         """Create credentials for ``role_name`` as a lease (``read`` on the role path is required)."""
         started = time.perf_counter()
         self._auth.require(identity, role_path(engine_name, role_name), "read")
@@ -103,23 +120,68 @@ class LeaseManager:
         deadline = now + self.options.intent_timeout
         password = self._pm.hook.generate_password(engine_type=engine.type, plugin=engine.plugin, role=role_name)
         # From the role's warm pool if it keeps one and it is not empty: the user exists, it only needs activating.
-        pooled = self.pools.take(engine_name, role_record, {
-            "state": LeaseState.INTENT, "identity": identity, "issued_at": now, "expires_at": expires_at,
-            "max_expires_at": now + max_ttl, "due_at": deadline, "renewable": limits.renewable, "metadata": metadata,
-            "claimed_by": self.instance, "claim_deadline": deadline}) if self.pools and pool_size(engine, role) else None
+        pooled = (
+            self.pools.take(
+                engine_name,
+                role_record,
+                {
+                    "state": LeaseState.INTENT,
+                    "identity": identity,
+                    "issued_at": now,
+                    "expires_at": expires_at,
+                    "max_expires_at": now + max_ttl,
+                    "due_at": deadline,
+                    "renewable": limits.renewable,
+                    "metadata": metadata,
+                    "claimed_by": self.instance,
+                    "claim_deadline": deadline,
+                },
+            )
+            if self.pools and pool_size(engine, role)
+            else None
+        )
         username = pooled[0].subject if pooled else generate_username(role_name, type(engine).username_max_length)
         lease_id = pooled[0].lease_id if pooled else new_lease_id(type(engine).lease_prefix)
-        variables = {"name": username, "password": password, "ttl_seconds": ttl_seconds,
-                     "expiration": engine.format_expiration(expires_at)}
-        request = IssueRequest(lease_id, role_name, role, username, password, expires_at, ttl_seconds, metadata,
-                               request_params, variables, max_expires_at=now + max_ttl)
+        variables = {
+            "name": username,
+            "password": password,
+            "ttl_seconds": ttl_seconds,
+            "expiration": engine.format_expiration(expires_at),
+        }
+        request = IssueRequest(
+            lease_id,
+            role_name,
+            role,
+            username,
+            password,
+            expires_at,
+            ttl_seconds,
+            metadata,
+            request_params,
+            variables,
+            max_expires_at=now + max_ttl,
+        )
         if pooled:
             lease, handle = pooled
         else:
             handle = call_engine(engine.plan, request, secrets=[password])
-            lease = Lease(lease_id, engine_name, role_name, identity, LeaseState.INTENT, now, expires_at,
-                          now + max_ttl, deadline, limits.renewable, username, metadata, handle,
-                          claimed_by=self.instance, claim_deadline=deadline)
+            lease = Lease(
+                lease_id,
+                engine_name,
+                role_name,
+                identity,
+                LeaseState.INTENT,
+                now,
+                expires_at,
+                now + max_ttl,
+                deadline,
+                limits.renewable,
+                username,
+                metadata,
+                handle,
+                claimed_by=self.instance,
+                claim_deadline=deadline,
+            )
             self._store.insert_lease(lease, self._seal(lease_id, handle))
         path = role_path(engine_name, role_name)
         try:
@@ -131,8 +193,12 @@ class LeaseManager:
             self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
             self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
             raise
-        changes: dict[str, Any] = {"state": LeaseState.ACTIVE, "due_at": expires_at, "claimed_by": None,
-                                   "claim_deadline": None}
+        changes: dict[str, Any] = {
+            "state": LeaseState.ACTIVE,
+            "due_at": expires_at,
+            "claimed_by": None,
+            "claim_deadline": None,
+        }
         if issued.handle:  # otherwise the intent's sealed plan is already the whole handle: no second seal
             handle = {**handle, **issued.handle}
             changes["sealed_handle"] = self._seal(lease_id, handle)
@@ -143,17 +209,26 @@ class LeaseManager:
         try:
             with self._store.transaction():
                 activated = self._store.update_lease(
-                    lease_id, changes, expect={"state": LeaseState.INTENT, "claimed_by": self.instance})
+                    lease_id, changes, expect={"state": LeaseState.INTENT, "claimed_by": self.instance}
+                )
                 if activated:
-                    self._audit.record(identity, "lease.issue", path, lease_id=lease_id, ttl=ttl_seconds,
-                                       subject=lease.subject, secrets={"data": issued.data})
+                    self._audit.record(
+                        identity,
+                        "lease.issue",
+                        path,
+                        lease_id=lease_id,
+                        ttl=ttl_seconds,
+                        subject=lease.subject,
+                        secrets={"data": issued.data},
+                    )
         except Exception:
             activated = False
         if not activated:
             # The intent lapsed (the target was too slow) or the store failed: undo in the target now.
             self._undo_intent(lease, handle, engine, password)
-            raise Conflict("The credential could not be recorded, so it was removed again; retry the request.",
-                           lease_id=lease_id)
+            raise Conflict(
+                "The credential could not be recorded, so it was removed again; retry the request.", lease_id=lease_id
+            )
         self.on_new_due(expires_at)
         self._notify("issued", lease, ttl=ttl_seconds, seconds=time.perf_counter() - started)
         credentials = IssuedCredentials(lease, issued.data)
@@ -162,10 +237,16 @@ class LeaseManager:
         tell("shown", lease)
         return credentials
 
-    def _ttl(self, engine_default: int, engine_max: int, role: Any, limits: LeaseLimits, requested: Any) -> tuple[int, int]:
+    def _ttl(
+        self, engine_default: int, engine_max: int, role: Any, limits: LeaseLimits, requested: Any
+    ) -> tuple[int, int]:
         """(ttl, max_ttl) in seconds. Max = min(role max_ttl, engine max_ttl, the target's own limit)."""
         max_ttl = min(role.max_ttl or engine_max, engine_max)
-        why = f"the max_ttl of role {role.name!r}" if role.max_ttl and role.max_ttl < engine_max else "the engine's max_ttl"
+        why = (
+            f"the max_ttl of role {role.name!r}"
+            if role.max_ttl and role.max_ttl < engine_max
+            else "the engine's max_ttl"
+        )
         if limits.max_ttl is not None and limits.max_ttl < max_ttl:
             max_ttl, why = limits.max_ttl, limits.reason or "the target's own limit"
         default = min(role.default_ttl or engine_default, max_ttl)
@@ -173,7 +254,8 @@ class LeaseManager:
         if ttl > max_ttl:
             raise TTLExceedsMax(
                 f"ttl {format_duration(ttl)} is above {why} ({format_duration(max_ttl)}); ask for at most that.",
-                ttl=format_duration(ttl), max_ttl=format_duration(max_ttl),
+                ttl=format_duration(ttl),
+                max_ttl=format_duration(max_ttl),
             )
         if limits.min_ttl is not None and ttl < limits.min_ttl:
             raise InvalidRequest(
@@ -189,19 +271,28 @@ class LeaseManager:
                 raise QuotaExceeded(
                     f"The {what} {scope or engine.name!r} already has its maximum of {limit} live leases; "
                     "revoke some or raise max_leases.",
-                    engine=engine.name, role=role.name, max_leases=limit,
+                    engine=engine.name,
+                    role=role.name,
+                    max_leases=limit,
                 )
         # Each caller's own share, so that one caller cannot use up the engine's or role's quota for everyone.
-        for what, limit, scope in (("engine", engine.max_leases_per_identity, None),
-                                   ("role", role.max_leases_per_identity, role.name)):
+        for what, limit, scope in (
+            ("engine", engine.max_leases_per_identity, None),
+            ("role", role.max_leases_per_identity, role.name),
+        ):
             if limit is not None and self._store.count_live_leases(engine.name, scope, identity) >= limit:
                 raise QuotaExceeded(
                     f"{identity} already holds its maximum of {limit} live leases of the {what} "
                     f"{scope or engine.name!r}; revoke some or raise max_leases_per_identity.",
-                    engine=engine.name, role=role.name, identity=identity, max_leases_per_identity=limit,
+                    engine=engine.name,
+                    role=role.name,
+                    identity=identity,
+                    max_leases_per_identity=limit,
                 )
 
-    def _undo_intent(self, lease: Lease, handle: dict[str, Any], engine: Any, password: str, late: bool = False) -> None:
+    def _undo_intent(
+        self, lease: Lease, handle: dict[str, Any], engine: Any, password: str, late: bool = False
+    ) -> None:
         """Remove whatever a failed issue may have created; if that fails too, the worker retries it.
 
         ``late``: the create may still take effect after this (it timed out once sent), so the revoke
@@ -213,20 +304,35 @@ class LeaseManager:
             call_engine(engine.revoke, handle, secrets=[password])
         except ScaiVaultError as exc:
             log.warning("rolling back intent %s failed, the worker will retry: %s", lease.lease_id, exc.message)
-            self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None,
-                                                      "due_at": again, "last_error": exc.message},
-                                     expect={"state": LeaseState.INTENT})
+            self._store.update_lease(
+                lease.lease_id,
+                {"claimed_by": None, "claim_deadline": None, "due_at": again, "last_error": exc.message},
+                expect={"state": LeaseState.INTENT},
+            )
             return
         if late:
-            self._store.update_lease(lease.lease_id, {"claimed_by": None, "claim_deadline": None, "due_at": again,
-                                                      "last_error": "the create timed out and may still take effect: "
-                                                                    "revoked, and to be revoked again"},
-                                     expect={"state": LeaseState.INTENT})
+            self._store.update_lease(
+                lease.lease_id,
+                {
+                    "claimed_by": None,
+                    "claim_deadline": None,
+                    "due_at": again,
+                    "last_error": "the create timed out and may still take effect: revoked, and to be revoked again",
+                },
+                expect={"state": LeaseState.INTENT},
+            )
             self.on_new_due(again)
             return
-        self._store.update_lease(lease.lease_id, {"state": LeaseState.ROLLED_BACK, "revoked_at": self._clock.time(),
-                                                  "claimed_by": None, "claim_deadline": None},
-                                 expect={"state": LeaseState.INTENT})
+        self._store.update_lease(
+            lease.lease_id,
+            {
+                "state": LeaseState.ROLLED_BACK,
+                "revoked_at": self._clock.time(),
+                "claimed_by": None,
+                "claim_deadline": None,
+            },
+            expect={"state": LeaseState.INTENT},
+        )
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -238,8 +344,9 @@ class LeaseManager:
             raise _no_lease(lease_id)
         return found
 
-    def _load_as(self, identity: str, lease_id: str, *grants: tuple[str, str],
-                 owner_may: bool = True) -> tuple[Lease, bytes]:
+    def _load_as(
+        self, identity: str, lease_id: str, *grants: tuple[str, str], owner_may: bool = True
+    ) -> tuple[Lease, bytes]:
         """The lease, if ``identity`` issued it (where ``owner_may``) or holds one of ``grants``: (``"role"`` or
         ``"engine"``, permission) on the lease's role or engine path. Otherwise exactly what a missing lease
         answers, so a caller cannot tell a lease that is not theirs from one that does not exist."""
@@ -248,7 +355,10 @@ class LeaseManager:
         found = _no_pooled(self._store.get_lease(lease_id))
         if found is not None:
             lease = found[0]
-            paths, owner = {"role": role_path(lease.engine, lease.role), "engine": engine_path(lease.engine)}, lease.identity
+            paths, owner = (
+                {"role": role_path(lease.engine, lease.role), "engine": engine_path(lease.engine)},
+                lease.identity,
+            )
         else:  # a missing lease costs the same checks and the same report: not even timing tells them apart
             paths, owner = dict.fromkeys(("role", "engine"), f"dynamic/leases/{lease_id}"), None
         if not owner_may:
@@ -264,9 +374,18 @@ class LeaseManager:
         """The issuer, a holder of ``list`` on the engine, or of ``revoke`` on the role path may look a lease up."""
         return self._load_as(identity, lease_id, ("engine", "list"), ("role", "revoke"))[0]
 
-    def list_leases(self, identity: str, *, engine: str | None = None, role: str | None = None,
-                    owner: str | None = None, state: str | None = None, prefix: str | None = None,
-                    after: str | None = None, limit: int = 100) -> list[Lease]:
+    def list_leases(
+        self,
+        identity: str,
+        *,
+        engine: str | None = None,
+        role: str | None = None,
+        owner: str | None = None,
+        state: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Lease]:
         """Leases matching the filters; an identity may always list its own."""
         path = engine_path(engine) if engine else "dynamic/leases"
         if not self._auth.can(identity, path, "list", owner=owner):
@@ -274,8 +393,9 @@ class LeaseManager:
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be between 1 and 1000.", field="limit")
         states = {"live": LeaseState.LIVE}.get(state or "", (state,) if state else None)
-        return self._store.list_leases(engine=engine, role=role, identity=owner, states=states, prefix=prefix,
-                                       after=after, limit=limit)
+        return self._store.list_leases(
+            engine=engine, role=role, identity=owner, states=states, prefix=prefix, after=after, limit=limit
+        )
 
     # -- renew ---------------------------------------------------------------------------------
 
@@ -289,42 +409,68 @@ class LeaseManager:
         lease, _ = self._load_as(identity, lease_id, ("role", "revoke"))
         now = self._clock.time()
         if lease.state != LeaseState.ACTIVE or lease.expires_at <= now:
-            raise LeaseExpired(f"Lease {lease_id} is {_state_word(lease, now)}; request new credentials.",
-                               lease_id=lease_id, state=lease.state)
+            raise LeaseExpired(
+                f"Lease {lease_id} is {_state_word(lease, now)}; request new credentials.",
+                lease_id=lease_id,
+                state=lease.state,
+            )
         if not lease.renewable:
-            raise InvalidRequest(f"Lease {lease_id} is not renewable; request new credentials before it expires.",
-                                 lease_id=lease_id)
+            raise InvalidRequest(
+                f"Lease {lease_id} is not renewable; request new credentials before it expires.", lease_id=lease_id
+            )
         live = self._engines.live(lease.engine)
         role_record, role = self._role_if_any(lease)
         step = parse_duration(increment, "increment")
         if not step:
-            step = (role_record.default_ttl if role_record and role_record.default_ttl else live.record.default_ttl)
+            step = role_record.default_ttl if role_record and role_record.default_ttl else live.record.default_ttl
         wanted = (now if from_now else lease.expires_at) + step
         new_expiry = min(wanted, lease.max_expires_at)
         capped = wanted > lease.max_expires_at
-        claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now, (LeaseState.ACTIVE,))
+        claimed = self._store.claim_lease(
+            lease_id, self.instance, now + self.options.claim_timeout, now, (LeaseState.ACTIVE,)
+        )
         if claimed is None:
             current, _ = self._load(lease_id)
             if current.state != LeaseState.ACTIVE:
-                raise LeaseExpired(f"Lease {lease_id} is {_state_word(current, now)}.", lease_id=lease_id, state=current.state)
+                raise LeaseExpired(
+                    f"Lease {lease_id} is {_state_word(current, now)}.", lease_id=lease_id, state=current.state
+                )
             raise Conflict(f"Lease {lease_id} is being changed by another request; retry.", lease_id=lease_id)
         lease, sealed = claimed
         handle = self._unseal(lease_id, sealed)
         try:
             renewed = call_engine(live.engine.renew, handle, role, new_expiry)
         except ScaiVaultError as exc:
-            self._store.update_lease(lease_id, {"claimed_by": None, "claim_deadline": None}, expect={"claimed_by": self.instance})
-            self._audit.record(identity, "lease.renew", role_path(lease.engine, lease.role), exc.code, lease_id=lease_id)
+            self._store.update_lease(
+                lease_id, {"claimed_by": None, "claim_deadline": None}, expect={"claimed_by": self.instance}
+            )
+            self._audit.record(
+                identity, "lease.renew", role_path(lease.engine, lease.role), exc.code, lease_id=lease_id
+            )
             raise
-        changes: dict[str, Any] = {"expires_at": new_expiry, "due_at": new_expiry, "claimed_by": None, "claim_deadline": None}
+        changes: dict[str, Any] = {
+            "expires_at": new_expiry,
+            "due_at": new_expiry,
+            "claimed_by": None,
+            "claim_deadline": None,
+        }
         if renewed is not None and renewed.handle:
             handle = {**handle, **renewed.handle}
             changes["sealed_handle"] = self._seal(lease_id, handle)
         with self._store.transaction():
-            ok = self._store.update_lease(lease_id, changes, expect={"claimed_by": self.instance, "state": LeaseState.ACTIVE})
+            ok = self._store.update_lease(
+                lease_id, changes, expect={"claimed_by": self.instance, "state": LeaseState.ACTIVE}
+            )
             if ok:
-                self._audit.record(identity, "lease.renew", role_path(lease.engine, lease.role), lease_id=lease_id,
-                                   expires_at=new_expiry, capped=capped, from_now=from_now or None)
+                self._audit.record(
+                    identity,
+                    "lease.renew",
+                    role_path(lease.engine, lease.role),
+                    lease_id=lease_id,
+                    expires_at=new_expiry,
+                    capped=capped,
+                    from_now=from_now or None,
+                )
         if not ok:
             raise LeaseExpired(f"Lease {lease_id} was revoked while it was being renewed.", lease_id=lease_id)
         lease.expires_at = lease.due_at = new_expiry
@@ -349,8 +495,9 @@ class LeaseManager:
             now = self._clock.time()
             if lease.state in (LeaseState.REVOKED, LeaseState.ROLLED_BACK):
                 return lease
-            claimed = self._store.claim_lease(lease_id, self.instance, now + self.options.claim_timeout, now,
-                                              LeaseState.REVOCABLE)
+            claimed = self._store.claim_lease(
+                lease_id, self.instance, now + self.options.claim_timeout, now, LeaseState.REVOCABLE
+            )
             if claimed is not None:
                 break
             if time.monotonic() > waited_until:
@@ -360,15 +507,20 @@ class LeaseManager:
         outcome = self.revoke_claimed([claimed], identity=identity)[0]
         if outcome.error is not None:
             error = outcome.error
-            error.details = {**error.details, "lease_id": lease_id, "state": outcome.lease.state,
-                             "next_attempt_at": outcome.lease.due_at}
+            error.details = {
+                **error.details,
+                "lease_id": lease_id,
+                "state": outcome.lease.state,
+                "next_attempt_at": outcome.lease.due_at,
+            }
             error.message += " The revocation is queued and will be retried."
             error.args = (error.message,)
             raise error
         return outcome.lease
 
-    def check_revoke_prefix(self, identity: str, prefix: str, engine: str | None = None,
-                            role: str | None = None) -> None:
+    def check_revoke_prefix(
+        self, identity: str, prefix: str, engine: str | None = None, role: str | None = None
+    ) -> None:
         """Refuse a revoke-prefix that is malformed or not the caller's to make (what a job checks when accepted)."""
         if not isinstance(prefix, str) or not prefix.startswith("lease_"):
             raise InvalidRequest("prefix must start with 'lease_'.", field="prefix")
@@ -379,13 +531,24 @@ class LeaseManager:
             self._auth.require(identity, engine_path(engine), "revoke")
             self._engines.record(engine)
         elif not self._auth.holds(identity, "dynamic/engines/*", "revoke"):
-            self._auth.refuse(identity, "dynamic/engines/*", "revoke",
-                              "Revoking by prefix without naming an engine needs 'revoke' on every engine "
-                              "(dynamic/engines/*); name the engine.")
+            self._auth.refuse(
+                identity,
+                "dynamic/engines/*",
+                "revoke",
+                "Revoking by prefix without naming an engine needs 'revoke' on every engine "
+                "(dynamic/engines/*); name the engine.",
+            )
 
-    def revoke_prefix(self, identity: str, prefix: str, engine: str | None = None, role: str | None = None, *,
-                      progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-                      batch_size: int = 500) -> dict[str, Any]:
+    def revoke_prefix(
+        self,
+        identity: str,
+        prefix: str,
+        engine: str | None = None,
+        role: str | None = None,
+        *,
+        progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+        batch_size: int = 500,
+    ) -> dict[str, Any]:
         """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, and of its ``role``, if given).
 
         ``role`` narrows what ``revoke`` on the engine reaches; it needs the engine named. ``progress(done,
@@ -400,27 +563,44 @@ class LeaseManager:
 
         def tell() -> None:
             if progress is not None:
-                progress(revoked + len(failed) + busy, max(total, revoked + len(failed) + busy),
-                         {"revoked": revoked, "failed": failed, "in_progress": busy})
+                progress(
+                    revoked + len(failed) + busy,
+                    max(total, revoked + len(failed) + busy),
+                    {"revoked": revoked, "failed": failed, "in_progress": busy},
+                )
 
         tell()
         for name in engines:
             # A page of leases claimed in one statement, revoked in one engine call, recorded in one transaction.
             for page in self._pages_live(prefix, name, role, batch_size):
                 now = self._clock.time()
-                claimed = self._store.claim_leases([lease.lease_id for lease in page], self.instance,
-                                                   now + self.options.claim_timeout, now, LeaseState.REVOCABLE)
-                busy += len(page) - len(claimed)  # an intent mid-issue or a revocation in another process: it ends on its own
+                claimed = self._store.claim_leases(
+                    [lease.lease_id for lease in page],
+                    self.instance,
+                    now + self.options.claim_timeout,
+                    now,
+                    LeaseState.REVOCABLE,
+                )
+                busy += len(page) - len(
+                    claimed
+                )  # an intent mid-issue or a revocation in another process: it ends on its own
                 if claimed:
                     revoked, failed = self._tally(self.revoke_claimed(claimed, identity=identity), revoked, failed)
                 tell()
         tell()  # also counts the leases found busy after the last page
-        self._audit.record(identity, "lease.revoke_prefix", engine_path(engine) if engine else "dynamic/leases",
-                           prefix=prefix, role=role, revoked=revoked, failed=len(failed))
+        self._audit.record(
+            identity,
+            "lease.revoke_prefix",
+            engine_path(engine) if engine else "dynamic/leases",
+            prefix=prefix,
+            role=role,
+            revoked=revoked,
+            failed=len(failed),
+        )
         return {"revoked": revoked, "failed": failed, "in_progress": busy}
 
     @staticmethod
-    def _tally(outcomes: list["Outcome"], revoked: int, failed: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+    def _tally(outcomes: list[Outcome], revoked: int, failed: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
         for o in outcomes:
             if o.error is None:
                 revoked += 1
@@ -432,12 +612,14 @@ class LeaseManager:
         for page in self._pages_live(prefix, engine, role):
             yield from page
 
-    def _pages_live(self, prefix: str, engine: str | None, role: str | None = None,
-                    size: int = 500) -> Iterable[list[Lease]]:
+    def _pages_live(
+        self, prefix: str, engine: str | None, role: str | None = None, size: int = 500
+    ) -> Iterable[list[Lease]]:
         after = None
         while True:
-            page = self._store.list_leases(engine=engine, role=role, states=LeaseState.REVOCABLE, prefix=prefix,
-                                           after=after, limit=size)
+            page = self._store.list_leases(
+                engine=engine, role=role, states=LeaseState.REVOCABLE, prefix=prefix, after=after, limit=size
+            )
             if page:
                 yield page
             if len(page) < size:
@@ -450,15 +632,18 @@ class LeaseManager:
         if lease.state != LeaseState.IRREVOCABLE:
             raise InvalidRequest(f"Lease {lease_id} is {lease.state}; only irrevocable leases can be forgotten.")
         now = self._clock.time()
-        self._store.update_lease(lease_id, {"state": LeaseState.REVOKED, "revoked_at": now,
-                                            "last_error": "forgotten by operator"}, expect={"state": LeaseState.IRREVOCABLE})
+        self._store.update_lease(
+            lease_id,
+            {"state": LeaseState.REVOKED, "revoked_at": now, "last_error": "forgotten by operator"},
+            expect={"state": LeaseState.IRREVOCABLE},
+        )
         self._audit.record(identity, "lease.force_forget", role_path(lease.engine, lease.role), lease_id=lease_id)
         lease.state, lease.revoked_at, lease.last_error = LeaseState.REVOKED, now, "forgotten by operator"
         return lease
 
     # -- the one place a revocation's outcome is recorded -----------------------------------------
 
-    def revoke_claimed(self, claimed: list[tuple[Lease, bytes]], *, identity: str = "system:expiry") -> list["Outcome"]:
+    def revoke_claimed(self, claimed: list[tuple[Lease, bytes]], *, identity: str = "system:expiry") -> list[Outcome]:
         """Revoke leases this process has claimed, batched per engine; record each outcome."""
         by_engine: dict[str, list[tuple[Lease, bytes]]] = {}
         for item in claimed:
@@ -472,7 +657,9 @@ class LeaseManager:
                 engine = self._engines.live(engine_name).engine
                 results = call_engine(engine.revoke_many, handles)
                 if len(results) != len(items):
-                    raise ScaiVaultError(f"Engine {engine_name} answered {len(results)} results for {len(items)} leases.")
+                    raise ScaiVaultError(
+                        f"Engine {engine_name} answered {len(results)} results for {len(items)} leases."
+                    )
             except ScaiVaultError as exc:
                 results = [exc] * len(items)
             now = self._clock.time()
@@ -484,17 +671,25 @@ class LeaseManager:
                     outcome.lag = now - lease.expires_at if was_due and outcome.error is None else None
                     outcomes.append(outcome)
         for outcome in outcomes:
-            self._notify(outcome.event, outcome.lease, error=outcome.error.code if outcome.error else None,
-                         seconds=timings[outcome.lease.engine], lag=outcome.lag)
+            self._notify(
+                outcome.event,
+                outcome.lease,
+                error=outcome.error.code if outcome.error else None,
+                seconds=timings[outcome.lease.engine],
+                lag=outcome.lag,
+            )
         return outcomes
 
-    def _record_outcome(self, lease: Lease, error: ScaiVaultError | None, now: float, identity: str) -> "Outcome":
+    def _record_outcome(self, lease: Lease, error: ScaiVaultError | None, now: float, identity: str) -> Outcome:
         path = role_path(lease.engine, lease.role)
         mine = {"claimed_by": self.instance}
         if error is None:
             state = LeaseState.ROLLED_BACK if lease.state == LeaseState.INTENT else LeaseState.REVOKED
-            recorded = self._store.update_lease(lease.lease_id, {"state": state, "revoked_at": now, "claimed_by": None,
-                                                                 "claim_deadline": None, "last_error": None}, expect=mine)
+            recorded = self._store.update_lease(
+                lease.lease_id,
+                {"state": state, "revoked_at": now, "claimed_by": None, "claim_deadline": None, "last_error": None},
+                expect=mine,
+            )
             lease.state, lease.revoked_at = state, now
             operation = "lease.rollback" if state == LeaseState.ROLLED_BACK else "lease.revoke"
             if recorded:
@@ -505,18 +700,31 @@ class LeaseManager:
         attempts = lease.attempts + 1
         message = error.message[:500]
         if attempts >= self.options.max_attempts:
-            changes = {"state": LeaseState.IRREVOCABLE, "attempts": attempts, "last_error": message,
-                       "claimed_by": None, "claim_deadline": None}
+            changes = {
+                "state": LeaseState.IRREVOCABLE,
+                "attempts": attempts,
+                "last_error": message,
+                "claimed_by": None,
+                "claim_deadline": None,
+            }
             event = "irrevocable"
             log.error("lease %s is irrevocable after %d attempts: %s", lease.lease_id, attempts, message)
         else:
             delay = min(self.options.backoff_base * 2 ** (attempts - 1), self.options.backoff_max)
             delay *= 0.75 + secrets.randbelow(500) / 1000  # jitter so a recovering target isn't stampeded
             state = LeaseState.INTENT if lease.state == LeaseState.INTENT else LeaseState.REVOKING
-            changes = {"state": state, "attempts": attempts, "last_error": message, "due_at": now + delay,
-                       "claimed_by": None, "claim_deadline": None}
+            changes = {
+                "state": state,
+                "attempts": attempts,
+                "last_error": message,
+                "due_at": now + delay,
+                "claimed_by": None,
+                "claim_deadline": None,
+            }
             event = "revocation_failed"
-            log.warning("revoking lease %s failed (attempt %d), retrying in %.0fs: %s", lease.lease_id, attempts, delay, message)
+            log.warning(
+                "revoking lease %s failed (attempt %d), retrying in %.0fs: %s", lease.lease_id, attempts, delay, message
+            )
         self._store.update_lease(lease.lease_id, changes, expect=mine)
         for key, value in changes.items():
             setattr(lease, key, value)

@@ -23,10 +23,10 @@ import os
 import re
 import sys
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _UNLOGGED = {"color_message"}  # uvicorn's coloured copy of the message
@@ -73,15 +73,20 @@ class RequestIdFilter(logging.Filter):
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         body = {
-            "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
         }
         if getattr(record, "request_id", None) is not None:
             body["request_id"] = record.request_id  # type: ignore[attr-defined]
         body["message"] = record.getMessage()
-        body.update({k: v for k, v in vars(record).items()
-                     if k not in _STANDARD and k not in body and k not in _UNLOGGED and not k.startswith("_")})
+        body.update(
+            {
+                k: v
+                for k, v in vars(record).items()
+                if k not in _STANDARD and k not in body and k not in _UNLOGGED and not k.startswith("_")
+            }
+        )
         if record.exc_info:
             body["error"] = self.formatException(record.exc_info).splitlines()[-1]  # the last line, no frames
         return json.dumps(body, default=str)
@@ -92,13 +97,16 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", None)
-        line = f"{self.formatTime(record)} {record.levelname} {record.name}{f' [{rid}]' if rid else ''}: " \
-               f"{record.getMessage()}"
+        line = (
+            f"{self.formatTime(record)} {record.levelname} {record.name}{f' [{rid}]' if rid else ''}: "
+            f"{record.getMessage()}"
+        )
         return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
 
-def configure_logging(fmt: str | None = None, level: str | int | None = None, *,
-                      default_level: str = "warning") -> None:
+def configure_logging(
+    fmt: str | None = None, level: str | int | None = None, *, default_level: str = "warning"
+) -> None:
     """Send the ``scaivault`` and ``uvicorn`` loggers to stderr as ``json`` or ``text`` (default:
     ``SCAIVAULT_LOG_FORMAT``), from ``level`` up (default: ``SCAIVAULT_LOG_LEVEL``, else ``default_level``)."""
     from .settings import read_environment  # the operator's settings; the CLI passes them, loaded in full
@@ -119,5 +127,8 @@ def configure_logging(fmt: str | None = None, level: str | int | None = None, *,
     except ValueError:  # a typo in the environment must not stop the command
         for logger in loggers:
             logger.setLevel(default_level.upper())
-        loggers[0].warning("SCAIVAULT_LOG_LEVEL=%s is not a level (debug, info, warning, error, critical); "
-                           "logging from %s up.", wanted, default_level)
+        loggers[0].warning(
+            "SCAIVAULT_LOG_LEVEL=%s is not a level (debug, info, warning, error, critical); logging from %s up.",
+            wanted,
+            default_level,
+        )

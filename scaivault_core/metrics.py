@@ -7,7 +7,8 @@ latencies are per process and fed by the ``lease_event`` hook.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -16,8 +17,14 @@ from .hookspecs import hookimpl
 from .models import LeaseState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_OUTCOMES = {"issued": "issue", "renewed": "renew", "revoked": "revoke", "rolled_back": "rollback",
-             "revocation_failed": "revoke", "irrevocable": "revoke"}
+_OUTCOMES = {
+    "issued": "issue",
+    "renewed": "renew",
+    "revoked": "revoke",
+    "rolled_back": "rollback",
+    "revocation_failed": "revoke",
+    "irrevocable": "revoke",
+}
 
 
 class _LeaseCounts:
@@ -41,18 +48,27 @@ class _LeaseCounts:
     @staticmethod
     def _families() -> dict[str, GaugeMetricFamily]:
         return {
-            LeaseState.ACTIVE: GaugeMetricFamily("scaivault_leases_active", "Active leases.", labels=["engine", "role"]),
-            LeaseState.REVOKING: GaugeMetricFamily("scaivault_leases_pending_revocation",
-                                                   "Leases due or asked to go whose revocation is still being retried.",
-                                                   labels=["engine", "role"]),
-            LeaseState.IRREVOCABLE: GaugeMetricFamily("scaivault_leases_irrevocable",
-                                                      "Leases whose revocation attempts ran out; an operator must act.",
-                                                      labels=["engine", "role"]),
-            LeaseState.INTENT: GaugeMetricFamily("scaivault_leases_intent", "Issues in flight or awaiting rollback.",
-                                                 labels=["engine", "role"]),
-            LeaseState.POOLED: GaugeMetricFamily("scaivault_leases_pooled",
-                                                 "Users of a role's warm pool, made ahead of time, not yet issued.",
-                                                 labels=["engine", "role"]),
+            LeaseState.ACTIVE: GaugeMetricFamily(
+                "scaivault_leases_active", "Active leases.", labels=["engine", "role"]
+            ),
+            LeaseState.REVOKING: GaugeMetricFamily(
+                "scaivault_leases_pending_revocation",
+                "Leases due or asked to go whose revocation is still being retried.",
+                labels=["engine", "role"],
+            ),
+            LeaseState.IRREVOCABLE: GaugeMetricFamily(
+                "scaivault_leases_irrevocable",
+                "Leases whose revocation attempts ran out; an operator must act.",
+                labels=["engine", "role"],
+            ),
+            LeaseState.INTENT: GaugeMetricFamily(
+                "scaivault_leases_intent", "Issues in flight or awaiting rollback.", labels=["engine", "role"]
+            ),
+            LeaseState.POOLED: GaugeMetricFamily(
+                "scaivault_leases_pooled",
+                "Users of a role's warm pool, made ahead of time, not yet issued.",
+                labels=["engine", "role"],
+            ),
         }
 
 
@@ -61,14 +77,26 @@ class Metrics:
 
     def __init__(self, store: Any) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.operations = Counter("scaivault_lease_operations", "Lease operations by outcome.",
-                                  ["operation", "engine", "role", "outcome"], registry=self.registry)
-        self.latency = Histogram("scaivault_lease_operation_seconds", "Time an issue, renew or revocation took.",
-                                 ["operation", "engine"], registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-        self.expiry_lag = Histogram("scaivault_expiry_lag_seconds", "How long after its expiry a lease was revoked.",
-                                    ["engine"], registry=self.registry,
-                                    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900))
+        self.operations = Counter(
+            "scaivault_lease_operations",
+            "Lease operations by outcome.",
+            ["operation", "engine", "role", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "scaivault_lease_operation_seconds",
+            "Time an issue, renew or revocation took.",
+            ["operation", "engine"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.expiry_lag = Histogram(
+            "scaivault_expiry_lag_seconds",
+            "How long after its expiry a lease was revoked.",
+            ["engine"],
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+        )
         self.registry.register(_LeaseCounts(store))
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 

@@ -17,7 +17,8 @@ Events, and the value each carries:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Observer = Callable[[str, Any], None]
 

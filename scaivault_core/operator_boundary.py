@@ -31,29 +31,115 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # program loads or runs, which files it reads or writes, where it sends traffic, or which of the
 # server's own credentials it uses. PATH for commands is always the server process's own. Names are
 # compared in upper case. docs/security.md lists them for operators.
-REFUSED_VARIABLES = frozenset({
-    # the shell and the C library
-    "PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "CDPATH", "GLOBIGNORE",
-    "SHELL", "HOME", "ZDOTDIR", "TMPDIR", "TMP", "TEMP", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES",
-    "RESOLV_HOST_CONF", "RES_OPTIONS", "LOCALDOMAIN", "GLIBC_TUNABLES", "MALLOC_TRACE", "LIBPATH", "SHLIB_PATH",
-    # interpreters and runtimes
-    "PERLLIB", "CLASSPATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "JAVA_OPTS", "JAVA_HOME",
-    "PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH", "COR_ENABLE_PROFILING", "COR_PROFILER", "COR_PROFILER_PATH",
-    # helper programs other programs start, and their configuration files
-    "EDITOR", "VISUAL", "PAGER", "MANPAGER", "BROWSER", "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS", "SUDO_ASKPASS",
-    "CURL_HOME", "WGETRC", "GNUPGHOME", "KUBECONFIG", "KRB5_CONFIG", "KRB5_KDC_PROFILE",
-    # TLS libraries: engines and providers they load, secrets they write
-    "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES", "SSLKEYLOGFILE",
-    # database clients' credential and service files
-    "PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR", "PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT", "PGSSLCRL",
-    "MYSQL_HOME", "MYSQL_TEST_LOGIN_FILE",
-    # where traffic goes, and the server's own credentials
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "SSH_AUTH_SOCK", "KRB5CCNAME", "KRB5_KTNAME",
-    "KRB5_CLIENT_KTNAME",
-})
-REFUSED_PREFIXES = ("LD_", "DYLD_", "BASH_FUNC_", "PYTHON", "PERL5", "PERLIO", "RUBY", "GEM_", "BUNDLE_", "NODE_",
-                    "NPM_CONFIG_", "LUA_", "CORECLR_", "DOTNET_", "GIT_", "XDG_", "AWS_", "AZURE_", "GOOGLE_",
-                    "CLOUDSDK_", "DOCKER_")
+REFUSED_VARIABLES = frozenset(
+    {
+        # the shell and the C library
+        "PATH",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "CDPATH",
+        "GLOBIGNORE",
+        "SHELL",
+        "HOME",
+        "ZDOTDIR",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "GCONV_PATH",
+        "LOCPATH",
+        "NLSPATH",
+        "HOSTALIASES",
+        "RESOLV_HOST_CONF",
+        "RES_OPTIONS",
+        "LOCALDOMAIN",
+        "GLIBC_TUNABLES",
+        "MALLOC_TRACE",
+        "LIBPATH",
+        "SHLIB_PATH",
+        # interpreters and runtimes
+        "PERLLIB",
+        "CLASSPATH",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "JAVA_OPTS",
+        "JAVA_HOME",
+        "PHPRC",
+        "PHP_INI_SCAN_DIR",
+        "TCLLIBPATH",
+        "COR_ENABLE_PROFILING",
+        "COR_PROFILER",
+        "COR_PROFILER_PATH",
+        # helper programs other programs start, and their configuration files
+        "EDITOR",
+        "VISUAL",
+        "PAGER",
+        "MANPAGER",
+        "BROWSER",
+        "LESSOPEN",
+        "LESSCLOSE",
+        "SSH_ASKPASS",
+        "SUDO_ASKPASS",
+        "CURL_HOME",
+        "WGETRC",
+        "GNUPGHOME",
+        "KUBECONFIG",
+        "KRB5_CONFIG",
+        "KRB5_KDC_PROFILE",
+        # TLS libraries: engines and providers they load, secrets they write
+        "OPENSSL_CONF",
+        "OPENSSL_ENGINES",
+        "OPENSSL_MODULES",
+        "SSLKEYLOGFILE",
+        # database clients' credential and service files
+        "PGPASSFILE",
+        "PGSERVICEFILE",
+        "PGSYSCONFDIR",
+        "PGSSLCERT",
+        "PGSSLKEY",
+        "PGSSLROOTCERT",
+        "PGSSLCRL",
+        "MYSQL_HOME",
+        "MYSQL_TEST_LOGIN_FILE",
+        # where traffic goes, and the server's own credentials
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "FTP_PROXY",
+        "SSH_AUTH_SOCK",
+        "KRB5CCNAME",
+        "KRB5_KTNAME",
+        "KRB5_CLIENT_KTNAME",
+    }
+)
+REFUSED_PREFIXES = (
+    "LD_",
+    "DYLD_",
+    "BASH_FUNC_",
+    "PYTHON",
+    "PERL5",
+    "PERLIO",
+    "RUBY",
+    "GEM_",
+    "BUNDLE_",
+    "NODE_",
+    "NPM_CONFIG_",
+    "LUA_",
+    "CORECLR_",
+    "DOTNET_",
+    "GIT_",
+    "XDG_",
+    "AWS_",
+    "AZURE_",
+    "GOOGLE_",
+    "CLOUDSDK_",
+    "DOCKER_",
+)
 
 
 def check_fields(obj: Any, settings: Settings, where: str = "") -> None:
@@ -75,8 +161,12 @@ def check_fields(obj: Any, settings: Settings, where: str = "") -> None:
 
 def resolve_command(argv: Any, settings: Settings, field: str) -> list[str]:
     """``argv`` with its program resolved inside the command dirs; ``invalid_config`` naming ``field`` otherwise."""
-    if (not isinstance(argv, (list, tuple)) or not argv
-            or not all(isinstance(a, str) and "\0" not in a for a in argv) or not argv[0]):
+    if (
+        not isinstance(argv, (list, tuple))
+        or not argv
+        or not all(isinstance(a, str) and "\0" not in a for a in argv)
+        or not argv[0]
+    ):
         raise InvalidConfig(f"{field} must be a non-empty list of arguments.", field=field)
     program, dirs = argv[0], settings.command_dirs
     _require_dirs(dirs, field, "run commands", COMMAND_DIRS)
@@ -89,7 +179,9 @@ def resolve_command(argv: Any, settings: Settings, field: str) -> list[str]:
         raise InvalidConfig(
             f"{field}: no program {program!r} in the directories the operator allows commands from; the operator "
             f"must put it there (or allow its directory in {COMMAND_DIRS}), or give its absolute path.",
-            field=field, setting=COMMAND_DIRS)
+            field=field,
+            setting=COMMAND_DIRS,
+        )
     resolved = _inside(program, dirs, field, "commands", COMMAND_DIRS)
     if not _executable(resolved):
         raise InvalidConfig(f"{field}: {program!r} is not an executable file.", field=field)
@@ -130,12 +222,18 @@ def check_environment(variables: Any, settings: Settings, field: str) -> dict[st
             raise InvalidConfig(
                 f"{field}: {name} may not be set: it changes which programs, libraries or files a command uses, "
                 "which is the operator's choice (commands get the server's own PATH). See docs/security.md.",
-                field=field, variable=name)
+                field=field,
+                variable=name,
+            )
     return variables
 
 
-_CHECKS = {"command": resolve_command, "directory": resolve_directory, "file": resolve_file,
-           "environment": check_environment}
+_CHECKS = {
+    "command": resolve_command,
+    "directory": resolve_directory,
+    "file": resolve_file,
+    "environment": check_environment,
+}
 
 
 def _require_string(path: Any, field: str) -> None:
@@ -148,7 +246,9 @@ def _require_dirs(dirs: tuple[str, ...], field: str, what: str, setting: str) ->
         raise InvalidConfig(
             f"{field}: this server lets no engine {what}. Which directories engines may use is the operator's "
             f"choice, not an API caller's: the operator must list them in {setting} (see docs/security.md).",
-            field=field, setting=setting)
+            field=field,
+            setting=setting,
+        )
 
 
 def _inside(path: str, dirs: tuple[str, ...], field: str, what: str, setting: str) -> str:
@@ -159,7 +259,10 @@ def _inside(path: str, dirs: tuple[str, ...], field: str, what: str, setting: st
         # The same words whether or not the path exists: the answer is no oracle of the server's files.
         raise InvalidConfig(
             f"{field}: {path!r} is outside the directories the operator allows for {what}; the operator must "
-            f"allow its directory in {setting} (see docs/security.md).", field=field, setting=setting)
+            f"allow its directory in {setting} (see docs/security.md).",
+            field=field,
+            setting=setting,
+        )
     return resolved
 
 

@@ -16,8 +16,8 @@ by backtracking:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from typing import Iterable, Iterator
 
 import attrs
 
@@ -78,8 +78,7 @@ def compile_pattern(pattern: str) -> Glob:
     while i > 0 and segments[i - 1] == ANY:
         i -= 1
         universal |= 1 << i
-    return Glob(len(segments), literals, one, any_, tuple(i for i, s in enumerate(segments) if s == ANY),
-                universal)
+    return Glob(len(segments), literals, one, any_, tuple(i for i, s in enumerate(segments) if s == ANY), universal)
 
 
 def matches(pattern: str, path: str) -> bool:
@@ -104,7 +103,9 @@ class Budget:
         if self.left < 0:
             raise InvalidRequest(
                 f"Deciding which grants cover {pattern!r} takes too long with these patterns; "
-                "use fewer or simpler patterns (fewer '**' followed by '*').", path_pattern=pattern)
+                "use fewer or simpler patterns (fewer '**' followed by '*').",
+                path_pattern=pattern,
+            )
 
 
 def covers(held: Iterable[str], pattern: str, budget: Budget | None = None) -> bool:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
 
 import attrs
 import pluggy
@@ -43,8 +43,12 @@ class PluginManager(pluggy.PluginManager):
         """Distribution name -> why it did not load (the exception's type and text)."""
 
 
-def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = (),
-                        load_plugins: tuple[str, ...] | None | object = ALL_OR_OPERATORS) -> PluginManager:
+def make_plugin_manager(
+    *,
+    load_entrypoints: bool = True,
+    plugins: Iterable[object] = (),
+    load_plugins: tuple[str, ...] | None | object = ALL_OR_OPERATORS,
+) -> PluginManager:
     """A plugin manager with the core's hooks, the default plugins, ``plugins``, and (optionally) entry points:
     those named by ``load_plugins`` (None: all), by default the operator's ``load_plugins`` setting."""
     pm = PluginManager()
@@ -99,8 +103,10 @@ class EngineRegistry:
         if not (isinstance(cls, type) and issubclass(cls, Engine)):
             raise InvalidConfig(f"Plugin {owner} registered {cls!r}, which is not an Engine subclass.")
         if getattr(cls, "type", None) not in ENGINE_TYPES:
-            raise InvalidConfig(f"Plugin {owner} registered {cls.__name__} with engine type "
-                                f"{getattr(cls, 'type', None)!r}; the type must be one of {', '.join(ENGINE_TYPES)}.")
+            raise InvalidConfig(
+                f"Plugin {owner} registered {cls.__name__} with engine type "
+                f"{getattr(cls, 'type', None)!r}; the type must be one of {', '.join(ENGINE_TYPES)}."
+            )
         key = (cls.type, cls.plugin)
         if key in self._classes:
             raise InvalidConfig(

@@ -8,7 +8,8 @@ in linear time. Dynamic-secret access uses synthetic paths
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -29,9 +30,7 @@ def root_policy() -> Policy:
 
 def check_identity(identity: str) -> str:
     if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
-        raise InvalidRequest(
-            "An identity looks like sa:<name>, user:<name> or dynamic:<engine>.", field="identity"
-        )
+        raise InvalidRequest("An identity looks like sa:<name>, user:<name> or dynamic:<engine>.", field="identity")
     return identity
 
 
@@ -82,10 +81,16 @@ def role_path(engine: str, role: str) -> str:
 
 def check_concrete_path(path: str) -> str:
     """A path as checks see it: '/'-separated literal segments (no '*' or '**'), at most 512 characters."""
-    if (not isinstance(path, str) or not 0 < len(path) <= 512
-            or not all(_SEGMENT.fullmatch(s) and "*" not in s for s in path.split("/"))):
-        raise InvalidRequest("A path is '/'-separated segments of letters, digits and . _ - @ = + "
-                             "(no '*': ask about one concrete path, such as dynamic/engines/pg/roles/ro).", field="path")
+    if (
+        not isinstance(path, str)
+        or not 0 < len(path) <= 512
+        or not all(_SEGMENT.fullmatch(s) and "*" not in s for s in path.split("/"))
+    ):
+        raise InvalidRequest(
+            "A path is '/'-separated segments of letters, digits and . _ - @ = + "
+            "(no '*': ask about one concrete path, such as dynamic/engines/pg/roles/ro).",
+            field="path",
+        )
     return path
 
 
@@ -140,16 +145,25 @@ class Explanation:
     def message(self) -> str:
         """What a person reads: "Yes: sa:x may read P. sa:x is granted it by rule 2 of policy 'team' (...)."."""
         own, ceilings = self.principals[0], self.principals[1:]
-        words = [f"{'Yes' if self.allowed else 'No'}: {self.identity} {'may' if self.allowed else 'may not'} "
-                 f"{self.permission} {self.path}.", _sentence(_verdict_words(own))]
-        words += [f"Its token may do only what {c.identity} (who minted it) may, and {_verdict_words(c)}."
-                  for c in ceilings]
+        words = [
+            f"{'Yes' if self.allowed else 'No'}: {self.identity} {'may' if self.allowed else 'may not'} "
+            f"{self.permission} {self.path}.",
+            _sentence(_verdict_words(own)),
+        ]
+        words += [
+            f"Its token may do only what {c.identity} (who minted it) may, and {_verdict_words(c)}." for c in ceilings
+        ]
         return " ".join(words)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"identity": self.identity, "permission": self.permission, "path": self.path,
-                "allowed": self.allowed, "message": self.message,
-                "principals": [v.to_dict() for v in self.principals]}
+        return {
+            "identity": self.identity,
+            "permission": self.permission,
+            "path": self.path,
+            "allowed": self.allowed,
+            "message": self.message,
+            "principals": [v.to_dict() for v in self.principals],
+        }
 
 
 def verdict(identity: str, policies: Iterable[Policy], path: str, permission: str, *, ceiling: bool = False) -> Verdict:
@@ -173,7 +187,9 @@ def _verdict_words(v: Verdict) -> str:
         return f"no policy is bound to {v.identity}"
     return f"no policy bound to {v.identity} grants it" + "".join(
         f"; rule {g.rule} of policy {g.policy!r} ({g.path_pattern}) matches the path but grants only "
-        + ", ".join(g.permissions) for g in v.other_rules)
+        + ", ".join(g.permissions)
+        for g in v.other_rules
+    )
 
 
 def _sentence(words: str) -> str:

@@ -39,10 +39,17 @@ _VERSION = "pool_role_version"  # in a pooled user's handle: the role's updated_
 
 
 class PoolManager:
-    def __init__(self, leases: LeaseManager, engines: EngineManager, store: Store, auditor: Auditor, pm: Any,
-                 clock: Any) -> None:
-        self._leases, self._engines, self._store, self._audit, self._pm, self._clock = \
-            leases, engines, store, auditor, pm, clock
+    def __init__(
+        self, leases: LeaseManager, engines: EngineManager, store: Store, auditor: Auditor, pm: Any, clock: Any
+    ) -> None:
+        self._leases, self._engines, self._store, self._audit, self._pm, self._clock = (
+            leases,
+            engines,
+            store,
+            auditor,
+            pm,
+            clock,
+        )
         self.on_taken = lambda engine, role: None  # the pool worker hooks in here
 
     # -- issuing from a pool ----------------------------------------------------------------------
@@ -95,14 +102,43 @@ class PoolManager:
             password = self._pm.hook.generate_password(engine_type=engine.type, plugin=engine.plugin, role=record.name)
             username = generate_username(record.name, type(engine).username_max_length)
             lease_id = new_lease_id(type(engine).lease_prefix)
-            variables = {"name": username, "password": password, "ttl_seconds": ttl,
-                         "expiration": engine.format_expiration(now + ttl)}
-            request = IssueRequest(lease_id, record.name, role, username, password, now + ttl, ttl, {}, params,
-                                   variables, max_expires_at=now + ttl)
+            variables = {
+                "name": username,
+                "password": password,
+                "ttl_seconds": ttl,
+                "expiration": engine.format_expiration(now + ttl),
+            }
+            request = IssueRequest(
+                lease_id,
+                record.name,
+                role,
+                username,
+                password,
+                now + ttl,
+                ttl,
+                {},
+                params,
+                variables,
+                max_expires_at=now + ttl,
+            )
             handle = {**call_engine(engine.plan, request, secrets=[password]), _VERSION: record.updated_at}
-            lease = Lease(lease_id, live.record.name, record.name, POOL_IDENTITY, LeaseState.INTENT, now, now + ttl,
-                          now + ttl, deadline, True, username, {}, handle, claimed_by=self._leases.instance,
-                          claim_deadline=deadline)
+            lease = Lease(
+                lease_id,
+                live.record.name,
+                record.name,
+                POOL_IDENTITY,
+                LeaseState.INTENT,
+                now,
+                now + ttl,
+                now + ttl,
+                deadline,
+                True,
+                username,
+                {},
+                handle,
+                claimed_by=self._leases.instance,
+                claim_deadline=deadline,
+            )
             requests.append(request)
             items.append((lease, self._leases._seal(lease_id, handle)))
         added = self._store.add_to_pool(live.record.name, record.name, size, items)
@@ -114,17 +150,24 @@ class PoolManager:
             if len(made) != len(requests):
                 raise ScaiVaultError(f"Engine {live.record.name} made {len(made)} pooled users for {len(requests)}.")
         except ScaiVaultError as exc:
-            log.warning("refilling the pool of role %s of engine %s failed: %s", record.name, live.record.name,
-                        exc.message)
+            log.warning(
+                "refilling the pool of role %s of engine %s failed: %s", record.name, live.record.name, exc.message
+            )
             self._leases.revoke_claimed(items, identity=POOL_IDENTITY)  # intents: rolled back, or retried
             return 0
         with self._store.transaction():
             for (lease, _), issued in zip(items, made, strict=True):
                 handle = {**lease.handle, **issued.handle}
-                self._store.update_lease(lease.lease_id, {"state": LeaseState.POOLED, "claimed_by": None,
-                                                          "claim_deadline": None,
-                                                          "sealed_handle": self._leases._seal(lease.lease_id, handle)},
-                                         expect={"state": LeaseState.INTENT, "claimed_by": self._leases.instance})
+                self._store.update_lease(
+                    lease.lease_id,
+                    {
+                        "state": LeaseState.POOLED,
+                        "claimed_by": None,
+                        "claim_deadline": None,
+                        "sealed_handle": self._leases._seal(lease.lease_id, handle),
+                    },
+                    expect={"state": LeaseState.INTENT, "claimed_by": self._leases.instance},
+                )
             self._audit.record(POOL_IDENTITY, "pool.refill", role_path(live.record.name, record.name), added=added)
         current = self._store.get_role(live.record.name, record.name)
         if current is None or current.updated_at != record.updated_at:
@@ -140,9 +183,17 @@ class PoolManager:
             now = self._clock.time()
             deadline = now + self._leases.options.claim_timeout
             limit = 500 if count is None else min(500, count - dropped)
-            taken = self._store.claim_pooled(engine_name, role_name, limit, {
-                "state": LeaseState.INTENT, "claimed_by": self._leases.instance, "claim_deadline": deadline,
-                "due_at": deadline})
+            taken = self._store.claim_pooled(
+                engine_name,
+                role_name,
+                limit,
+                {
+                    "state": LeaseState.INTENT,
+                    "claimed_by": self._leases.instance,
+                    "claim_deadline": deadline,
+                    "due_at": deadline,
+                },
+            )
             if not taken:
                 break
             self._leases.revoke_claimed(taken, identity=POOL_IDENTITY)
@@ -160,8 +211,12 @@ class PoolManager:
 
     def wanted(self) -> list[tuple[str, str]]:
         """(engine, role) of every role that asks for a pool."""
-        return [(e.name, r.name) for e in self._store.list_engines() for r in self._store.list_roles(e.name)
-                if r.params.get("pool_size")]
+        return [
+            (e.name, r.name)
+            for e in self._store.list_engines()
+            for r in self._store.list_roles(e.name)
+            if r.params.get("pool_size")
+        ]
 
     def fill_all(self) -> int:
         """Refill every pool now; how many users were made. A pool that fails is logged and left for later."""
@@ -170,7 +225,9 @@ class PoolManager:
             try:
                 made += self.refill(engine_name, role_name)
             except ScaiVaultError as exc:
-                log.warning("refilling the pool of role %s of engine %s failed: %s", role_name, engine_name, exc.message)
+                log.warning(
+                    "refilling the pool of role %s of engine %s failed: %s", role_name, engine_name, exc.message
+                )
         return made
 
 
@@ -235,8 +292,9 @@ class PoolWorker:
                     try:
                         self._pools.refill(engine_name, role_name)
                     except ScaiVaultError as exc:  # a role deleted since, an unreachable target: next time
-                        log.warning("refilling the pool of role %s of engine %s failed: %s", role_name,
-                                    engine_name, exc.message)
+                        log.warning(
+                            "refilling the pool of role %s of engine %s failed: %s", role_name, engine_name, exc.message
+                        )
             except Exception:  # a store hiccup must not end refilling
                 log.exception("pool refill failed")
             if not self._wake.wait(self.sweep_every):

@@ -77,19 +77,25 @@ def _check(path: Path, found: os.stat_result, what: str, *, directory: bool, sec
         raise InvalidConfig(f"{what} {path} is not a {'directory' if directory else 'regular file'}.", field=field)
     me = os.geteuid()
     if found.st_uid != me and not (directory and found.st_uid == 0):
-        raise InvalidConfig(f"{what} {path} belongs to {_user(found.st_uid)}, not to {_user(me)} that runs the "
-                            f"vault, so that user can change it: chown it to {_user(me)}.", field=field)
+        raise InvalidConfig(
+            f"{what} {path} belongs to {_user(found.st_uid)}, not to {_user(me)} that runs the "
+            f"vault, so that user can change it: chown it to {_user(me)}.",
+            field=field,
+        )
     mode = stat.S_IMODE(found.st_mode)
     if mode & (_OWNER_ONLY if secret else _NOT_WRITABLE_BY_OTHERS):
         wanted = "0700" if directory else "0600"
         access = "accessible to" if secret else "writable by"
-        raise InvalidConfig(f"{what} {path} is {access} users other than its owner (mode {mode:04o}): "
-                            f"chmod {wanted} it.", field=field)
+        raise InvalidConfig(
+            f"{what} {path} is {access} users other than its owner (mode {mode:04o}): chmod {wanted} it.", field=field
+        )
 
 
 def _link_message(path: Path, what: str) -> str:
-    return (f"{what} {path} is a symbolic link; the vault does not follow links to its own files "
-            "(whoever can change the link could swap the file): give the real path.")
+    return (
+        f"{what} {path} is a symbolic link; the vault does not follow links to its own files "
+        "(whoever can change the link could swap the file): give the real path."
+    )
 
 
 def _user(uid: int) -> str:

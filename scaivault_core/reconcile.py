@@ -9,15 +9,16 @@ known to the store as a lease of this engine. Everything else is reported as ski
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .audit import Auditor
 from .auth import Authorizer
+from .engine_calls import call_engine
 from .engine_manager import EngineManager
 from .errors import InvalidRequest, ScaiVaultError
 from .models import LeaseState
 from .policies import engine_path
-from .engine_calls import call_engine
 from .store import Store
 from .templates import is_generated_username
 
@@ -35,9 +36,17 @@ def check_reconcile(engines: EngineManager, authorizer: Authorizer, identity: st
     engines.record(engine_name)
 
 
-def reconcile(store: Store, engines: EngineManager, authorizer: Authorizer, auditor: Auditor, identity: str,
-              engine_name: str, *, revoke: bool = False,
-              progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def reconcile(
+    store: Store,
+    engines: EngineManager,
+    authorizer: Authorizer,
+    auditor: Auditor,
+    identity: str,
+    engine_name: str,
+    *,
+    revoke: bool = False,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Orphaned users of ``engine_name``; with ``revoke``, remove them too. Needs ``revoke`` on the engine.
 
     ``progress(done, total, outcome_so_far)`` hears after each orphan removed (a job records it).
@@ -49,11 +58,14 @@ def reconcile(store: Store, engines: EngineManager, authorizer: Authorizer, audi
         raise InvalidRequest(f"The {engine.plugin} engine cannot list its users, so it cannot be reconciled.")
     limit = type(engine).username_max_length
     names = sorted({name for name in listed if is_generated_username(name, limit)})
-    skipped = [{"subject": _shown(name), "reason": NOT_GENERATED}
-               for name in listed if not is_generated_username(name, limit)]
+    skipped = [
+        {"subject": _shown(name), "reason": NOT_GENERATED} for name in listed if not is_generated_username(name, limit)
+    ]
     leases = store.leases_by_subject(names)
     live_here = {subject for subject, owner, state in leases if state in LeaseState.UNFINISHED and owner == engine_name}
-    live_elsewhere = {subject for subject, owner, state in leases if state in LeaseState.UNFINISHED and owner != engine_name}
+    live_elsewhere = {
+        subject for subject, owner, state in leases if state in LeaseState.UNFINISHED and owner != engine_name
+    }
     known_here = {subject for subject, owner, _ in leases if owner == engine_name}
     orphans = []
     for name in names:
@@ -78,10 +90,22 @@ def reconcile(store: Store, engines: EngineManager, authorizer: Authorizer, audi
             failed.append({"subject": subject, "code": exc.code, "message": exc.message})
         if progress is not None:
             progress(len(revoked) + len(failed), total, {"revoked": revoked, "failed": failed})
-    auditor.record(identity, "engine.reconcile", engine_path(engine_name), orphans=len(orphans),
-                   revoked=len(revoked), failed=len(failed), skipped=len(skipped))
-    return {"engine": engine_name, "orphans": orphans, "revoked": revoked, "failed": failed,
-            "skipped": sorted(skipped, key=lambda entry: entry["subject"])}
+    auditor.record(
+        identity,
+        "engine.reconcile",
+        engine_path(engine_name),
+        orphans=len(orphans),
+        revoked=len(revoked),
+        failed=len(failed),
+        skipped=len(skipped),
+    )
+    return {
+        "engine": engine_name,
+        "orphans": orphans,
+        "revoked": revoked,
+        "failed": failed,
+        "skipped": sorted(skipped, key=lambda entry: entry["subject"]),
+    }
 
 
 def _shown(name: Any) -> str:

@@ -14,7 +14,8 @@ import html
 import json
 import re
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -26,11 +27,28 @@ _known_lock = threading.Lock()
 
 # Fields of root credentials that identify rather than authenticate: masking them would only
 # make error messages unreadable ("app-runtime@***.iam...").
-PUBLIC_FIELDS = frozenset({
-    "username", "user", "type", "client_id", "client_email", "project_id", "tenant_id", "access_key_id",
-    "private_key_id", "auth_uri", "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url",
-    "universe_domain", "region", "host", "port", "database",
-})
+PUBLIC_FIELDS = frozenset(
+    {
+        "username",
+        "user",
+        "type",
+        "client_id",
+        "client_email",
+        "project_id",
+        "tenant_id",
+        "access_key_id",
+        "private_key_id",
+        "auth_uri",
+        "token_uri",
+        "auth_provider_x509_cert_url",
+        "client_x509_cert_url",
+        "universe_domain",
+        "region",
+        "host",
+        "port",
+        "database",
+    }
+)
 
 
 def remember_secrets(values: Iterable[Any]) -> None:
@@ -81,13 +99,20 @@ def _written_forms(value: str) -> frozenset[str]:
     raw = value.encode("utf-8", "surrogatepass")
     forms = {
         value,
-        quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe=""),
-        json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
-        value.replace("'", "''"), value.replace('"', '""'),  # SQL literals and identifiers
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        value.replace("'", "''"),
+        value.replace('"', '""'),  # SQL literals and identifiers
         value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"'),  # backslash-escaped
-        repr(value)[1:-1], html.escape(value),
+        repr(value)[1:-1],
+        html.escape(value),
         raw.hex(),
-        base64.b64encode(raw).decode().rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
     }
     return frozenset(forms)
 

@@ -16,17 +16,18 @@ way the vault keeps a working root credential.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .audit import Auditor
 from .auth import Authorizer
 from .crypto import Keyring
 from .durations import parse_duration
+from .engine_calls import call_engine
 from .engine_manager import EngineManager
 from .errors import EngineError, InvalidConfig, InvalidRequest, ScaiVaultError
 from .models import SecretVersion
 from .path_patterns import matches
-from .engine_calls import call_engine
 from .redaction import remember_secrets
 from .secret_store import SecretStore, check_path
 from .store import Store
@@ -36,9 +37,17 @@ SYSTEM = "system:scheduler"
 
 
 class Rotator:
-    def __init__(self, store: Store, keyring: Keyring, secrets: SecretStore, engines: EngineManager,
-                 authorizer: Authorizer, auditor: Auditor, clock: Any,
-                 handlers: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        secrets: SecretStore,
+        engines: EngineManager,
+        authorizer: Authorizer,
+        auditor: Auditor,
+        clock: Any,
+        handlers: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]],
+    ) -> None:
         self._store, self._keyring, self._secrets, self._engines = store, keyring, secrets, engines
         self._auth, self._audit, self._clock, self._handlers = authorizer, auditor, clock, handlers
 
@@ -51,8 +60,9 @@ class Rotator:
     def _handler_for(self, path: str) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
         return next((handler for pattern, handler in self._handlers if matches(pattern, path)), None)
 
-    def rotate(self, identity: str, path: str, reason: str | None = None, grace_period: Any = None, *,
-               scheduled: bool = False) -> SecretVersion:
+    def rotate(
+        self, identity: str, path: str, reason: str | None = None, grace_period: Any = None, *, scheduled: bool = False
+    ) -> SecretVersion:
         """Rotate the secret at ``path`` (``rotate`` permission); returns the new version, without its value.
 
         A ``scheduled`` rotation was allowed when its schedule was set, so the scheduler needs no grant
@@ -67,7 +77,9 @@ class Rotator:
         if engine_name is None and handler is None:
             raise InvalidRequest(
                 f"{path!r} is no engine's root credential and no rotation handler covers it; "
-                "register one with the register_rotation_handlers hook.", path=path)
+                "register one with the register_rotation_handlers hook.",
+                path=path,
+            )
         if engine_name:
             self._require_engine_may_rotate(engine_name, path)
         current = self._secrets.read(path)
@@ -82,25 +94,36 @@ class Rotator:
         version.data = None
         return version
 
-    def _rotate_engine_root(self, identity: str, path: str, engine_name: str, current: SecretVersion,
-                            reason: str | None, grace: int) -> SecretVersion:
+    def _rotate_engine_root(
+        self, identity: str, path: str, engine_name: str, current: SecretVersion, reason: str | None, grace: int
+    ) -> SecretVersion:
         engine = self._engines.live(engine_name).engine
         new = call_engine(engine.new_root_credentials, dict(current.data))
         if new is None:
             raise InvalidRequest(f"The {engine.plugin} engine cannot rotate its root credential.", engine=engine_name)
         remember_secrets([new])
-        self._store.begin_rotation(path, engine_name, self._keyring.encrypt_json(new, f"rotation:{path}"), identity,
-                                   reason, grace, self._clock.time())
+        self._store.begin_rotation(
+            path,
+            engine_name,
+            self._keyring.encrypt_json(new, f"rotation:{path}"),
+            identity,
+            reason,
+            grace,
+            self._clock.time(),
+        )
         try:
             call_engine(engine.apply_root_credentials, dict(current.data), new)
         except ScaiVaultError as exc:
             self._store.end_rotation(path)  # the target refused: the old credential stays in force
-            raise EngineError(f"The target refused the new root credential; the old one stays in force. {exc.message}",
-                              engine=engine_name) from None
+            raise EngineError(
+                f"The target refused the new root credential; the old one stays in force. {exc.message}",
+                engine=engine_name,
+            ) from None
         return self._commit(identity, path, engine_name, new, reason)
 
-    def _commit(self, identity: str, path: str, engine_name: str | None, new: dict[str, Any],
-                reason: str | None) -> SecretVersion:
+    def _commit(
+        self, identity: str, path: str, engine_name: str | None, new: dict[str, Any], reason: str | None
+    ) -> SecretVersion:
         with self._store.transaction():
             version = self._secrets.write(identity, path, new, reason=reason or "rotation")
             self._store.end_rotation(path)
@@ -140,8 +163,9 @@ class Rotator:
                 self._store.schedule_retirement(path, version, now + 60)
         for path, grace in self._store.claim_due_rotations(now):
             try:
-                self.rotate(self._rotating_identity(path), path, reason="scheduled rotation", grace_period=grace,
-                            scheduled=True)
+                self.rotate(
+                    self._rotating_identity(path), path, reason="scheduled rotation", grace_period=grace, scheduled=True
+                )
                 done += 1
             except ScaiVaultError as exc:
                 log.error("scheduled rotation of %s failed: %s", path, exc.message)
@@ -155,7 +179,8 @@ class Rotator:
             raise InvalidConfig(
                 f"Engine identity {identity} may not rotate its root credentials: bind it a policy granting "
                 f"'rotate' on {path!r}.",
-                missing_grant={"identity": identity, "path": path, "permission": "rotate"})
+                missing_grant={"identity": identity, "path": path, "permission": "rotate"},
+            )
 
     def _rotating_identity(self, path: str) -> str:
         engine_name = self._engine_for(path)
@@ -175,7 +200,8 @@ class Rotator:
             engine_name = self._engine_for(path)
             if engine_name is None and self._handler_for(path) is None:
                 raise InvalidRequest(
-                    f"{path!r} is no engine's root credential and no rotation handler covers it.", path=path)
+                    f"{path!r} is no engine's root credential and no rotation handler covers it.", path=path
+                )
             if engine_name:
                 self._require_engine_may_rotate(engine_name, path)
         self._store.set_rotation_period(path, seconds, self._clock.time() + seconds if seconds else None, grace)

@@ -29,9 +29,9 @@ from __future__ import annotations
 import time
 import types
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError
@@ -47,30 +47,134 @@ MAX_OUTPUT_LENGTH = 65_536  # characters one render produces
 MAX_INTEGER_BITS = 256  # about 77 decimal digits
 MAX_RENDER_SECONDS = 1.0  # of one render; each step is far cheaper, so only a template of many steps gets near
 
-SAFE_FILTERS = ("abs", "capitalize", "center", "count", "d", "default", "first", "float", "indent", "int", "join",
-                "last", "length", "list", "lower", "max", "min", "replace", "reverse", "round", "sort", "string",
-                "sum", "title", "trim", "truncate", "unique", "upper", "urlencode", "wordcount")
+SAFE_FILTERS = (
+    "abs",
+    "capitalize",
+    "center",
+    "count",
+    "d",
+    "default",
+    "first",
+    "float",
+    "indent",
+    "int",
+    "join",
+    "last",
+    "length",
+    "list",
+    "lower",
+    "max",
+    "min",
+    "replace",
+    "reverse",
+    "round",
+    "sort",
+    "string",
+    "sum",
+    "title",
+    "trim",
+    "truncate",
+    "unique",
+    "upper",
+    "urlencode",
+    "wordcount",
+)
 SAFE_TESTS = tuple(sorted(set(TESTS) - {"callable", "escaped", "filter", "test"}))
-SAFE_STRING_METHODS = frozenset({
-    "capitalize", "casefold", "center", "count", "endswith", "find", "index", "isalnum", "isalpha", "isascii",
-    "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isspace", "istitle", "isupper", "join",
-    "ljust", "lower", "lstrip", "partition", "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust",
-    "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase", "title", "upper",
-    "zfill",
-})
+SAFE_STRING_METHODS = frozenset(
+    {
+        "capitalize",
+        "casefold",
+        "center",
+        "count",
+        "endswith",
+        "find",
+        "index",
+        "isalnum",
+        "isalpha",
+        "isascii",
+        "isdecimal",
+        "isdigit",
+        "isidentifier",
+        "islower",
+        "isnumeric",
+        "isspace",
+        "istitle",
+        "isupper",
+        "join",
+        "ljust",
+        "lower",
+        "lstrip",
+        "partition",
+        "removeprefix",
+        "removesuffix",
+        "replace",
+        "rfind",
+        "rindex",
+        "rjust",
+        "rpartition",
+        "rsplit",
+        "rstrip",
+        "split",
+        "splitlines",
+        "startswith",
+        "strip",
+        "swapcase",
+        "title",
+        "upper",
+        "zfill",
+    }
+)
 
 _ALLOWED_NODES = (
-    nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.Name, nodes.Const, nodes.Concat,
-    nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Add, nodes.Sub,
-    nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow, nodes.CondExpr, nodes.Filter, nodes.Test,
-    nodes.Getattr, nodes.Getitem, nodes.Slice, nodes.Call, nodes.Tuple, nodes.List, nodes.Dict, nodes.Pair,
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.If,
+    nodes.Name,
+    nodes.Const,
+    nodes.Concat,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Neg,
+    nodes.Pos,
+    nodes.Add,
+    nodes.Sub,
+    nodes.Mul,
+    nodes.Div,
+    nodes.FloorDiv,
+    nodes.Mod,
+    nodes.Pow,
+    nodes.CondExpr,
+    nodes.Filter,
+    nodes.Test,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.Slice,
+    nodes.Call,
+    nodes.Tuple,
+    nodes.List,
+    nodes.Dict,
+    nodes.Pair,
     nodes.Keyword,
 )
 _CONSTRUCTS: dict[type[nodes.Node], str] = {  # how a refusal names what a template used
-    nodes.For: "a for loop", nodes.Assign: "set", nodes.AssignBlock: "set", nodes.Macro: "a macro",
-    nodes.CallBlock: "a call block", nodes.FilterBlock: "a filter block", nodes.With: "a with block",
-    nodes.Include: "include", nodes.Import: "import", nodes.FromImport: "import", nodes.Extends: "extends",
-    nodes.Block: "a block", nodes.ScopedEvalContextModifier: "autoescape", nodes.ExprStmt: "do",
+    nodes.For: "a for loop",
+    nodes.Assign: "set",
+    nodes.AssignBlock: "set",
+    nodes.Macro: "a macro",
+    nodes.CallBlock: "a call block",
+    nodes.FilterBlock: "a filter block",
+    nodes.With: "a with block",
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "import",
+    nodes.Extends: "extends",
+    nodes.Block: "a block",
+    nodes.ScopedEvalContextModifier: "autoescape",
+    nodes.ExprStmt: "do",
 }
 
 _deadline: ContextVar[float | None] = ContextVar("scaivault_template_deadline", default=None)
@@ -80,7 +184,7 @@ class TemplateRefused(SecurityError):
     """The sandbox refused a template. The message says why and never quotes a value."""
 
 
-def check_template(env: "RoleTemplateSandbox", tree: nodes.Template) -> None:
+def check_template(env: RoleTemplateSandbox, tree: nodes.Template) -> None:
     """Refuse what the sandbox does not run: disallowed constructs, ``_`` names, unknown filters and tests."""
     for node in (tree, *tree.find_all(nodes.Node)):
         if not isinstance(node, _ALLOWED_NODES):
@@ -88,8 +192,13 @@ def check_template(env: "RoleTemplateSandbox", tree: nodes.Template) -> None:
             raise TemplateRefused(f"uses {construct}, which templates may not (only {{{{ }}}} and {{% if %}})")
         if isinstance(node, nodes.Name) and (node.ctx != "load" or node.name.startswith("_")):
             raise TemplateRefused("uses a variable name starting with '_'")
-        if isinstance(node, nodes.Getattr) and node.attr.startswith("_") or isinstance(node, nodes.Getitem) \
-                and isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
+        if (
+            isinstance(node, nodes.Getattr)
+            and node.attr.startswith("_")
+            or isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and str(node.arg.value).startswith("_")
+        ):
             raise TemplateRefused("uses an attribute starting with '_'")
         if isinstance(node, nodes.Filter) and node.name not in env.filters:
             raise TemplateRefused(f"uses the filter {node.name!r}, which is not available here")
@@ -101,7 +210,7 @@ def check_template(env: "RoleTemplateSandbox", tree: nodes.Template) -> None:
             _check_integer(node.value)
 
 
-def compile_template(env: "RoleTemplateSandbox", text: str) -> Template:
+def compile_template(env: RoleTemplateSandbox, text: str) -> Template:
     """Check and compile one template; ``TemplateRefused`` or Jinja's ``TemplateSyntaxError`` if it cannot run."""
     tree = parse(env, text)
     try:
@@ -111,7 +220,7 @@ def compile_template(env: "RoleTemplateSandbox", text: str) -> Template:
         raise TemplateRefused("is nested too deeply") from None
 
 
-def parse(env: "RoleTemplateSandbox", text: str) -> nodes.Template:
+def parse(env: RoleTemplateSandbox, text: str) -> nodes.Template:
     """The parsed template; a template Jinja's parser chokes on (nesting, a huge literal) is refused, not a crash."""
     if len(text) > MAX_TEMPLATE_LENGTH:
         raise TemplateRefused(f"is longer than {MAX_TEMPLATE_LENGTH:,} characters")
@@ -149,6 +258,7 @@ def tick() -> None:
 
 # -- sizes --------------------------------------------------------------------------------------------------
 
+
 def _size(value: Any) -> int:
     """Characters of a string, items (at least one each) and their characters of a list, tuple or dict."""
     if isinstance(value, (str, bytes)):
@@ -185,14 +295,20 @@ def _text(value: Any) -> str:
 
 # -- what could grow beyond the limits in one step: checked before it runs -------------------------------------
 
+
 def _repeat(sequence: Any, times: Any) -> None:
     if isinstance(times, int) and times > 0:
         _check_size(_size(sequence) * times)
 
 
 def _power(base: Any, exponent: Any) -> None:
-    if (isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1
-            and (abs(base).bit_length() - 1) * exponent > MAX_INTEGER_BITS):
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and (abs(base).bit_length() - 1) * exponent > MAX_INTEGER_BITS
+    ):
         raise TemplateRefused(f"makes a number wider than {MAX_INTEGER_BITS} bits")
 
 
@@ -345,4 +461,3 @@ class RoleTemplateSandbox(ImmutableSandboxedEnvironment):
     def getitem(self, obj: Any, argument: Any) -> Any:
         tick()
         return super().getitem(obj, argument)
-

@@ -6,8 +6,8 @@ import json
 import re
 from typing import Any
 
-from .auth import Authorizer
 from .audit import Auditor
+from .auth import Authorizer
 from .crypto import Keyring
 from .errors import InvalidRequest, NotFound
 from .models import SecretVersion
@@ -32,7 +32,9 @@ def check_path(path: str) -> str:
             field="path",
         )
     if segments[0] in RESERVED_PREFIXES:
-        raise InvalidRequest(f"Secret paths may not start with {segments[0]!r}/: that namespace is reserved.", field="path")
+        raise InvalidRequest(
+            f"Secret paths may not start with {segments[0]!r}/: that namespace is reserved.", field="path"
+        )
     return path
 
 
@@ -40,8 +42,16 @@ class SecretStore:
     def __init__(self, store: Store, keyring: Keyring, authorizer: Authorizer, auditor: Auditor, clock: Any) -> None:
         self._store, self._keyring, self._auth, self._audit, self._clock = store, keyring, authorizer, auditor, clock
 
-    def put(self, identity: str, path: str, data: Any, secret_type: str = "json", *, reason: str | None = None,
-            permission: str | None = None) -> SecretVersion:
+    def put(
+        self,
+        identity: str,
+        path: str,
+        data: Any,
+        secret_type: str = "json",
+        *,
+        reason: str | None = None,
+        permission: str | None = None,
+    ) -> SecretVersion:
         """Write a new version (``create`` permission for a new path, ``update`` for an existing one)."""
         check_path(path)
         if secret_type not in SECRET_TYPES:
@@ -52,16 +62,23 @@ class SecretStore:
             raise InvalidRequest("data must be a string for secret_type 'text'.", field="data")
         if len(json.dumps(data)) > MAX_SECRET_BYTES:
             raise InvalidRequest(f"A secret holds at most {MAX_SECRET_BYTES} bytes.", field="data")
-        if permission is None and not (self._auth.can(identity, path, "create") or self._auth.can(identity, path, "update")):
+        if permission is None and not (
+            self._auth.can(identity, path, "create") or self._auth.can(identity, path, "update")
+        ):
             # Before looking: which of the two is missing would tell whether the secret exists.
-            self._auth.refuse(identity, path, "update",
-                              f"{identity} has no policy granting 'create' or 'update' on {path!r}; bind one with that grant.")
+            self._auth.refuse(
+                identity,
+                path,
+                "update",
+                f"{identity} has no policy granting 'create' or 'update' on {path!r}; bind one with that grant.",
+            )
         exists = self._store.get_secret_version(path) is not None
         self._auth.require(identity, path, permission or ("update" if exists else "create"))
         return self.write(identity, path, data, secret_type, reason=reason)
 
-    def write(self, identity: str, path: str, data: Any, secret_type: str = "json", *,
-              reason: str | None = None) -> SecretVersion:
+    def write(
+        self, identity: str, path: str, data: Any, secret_type: str = "json", *, reason: str | None = None
+    ) -> SecretVersion:
         """Write a new version without a permission check (the caller has made its own)."""
         version = SecretVersion(path, 0, data, secret_type, self._clock.time(), identity, reason)
         version.version = self._store.add_secret_version(version, self._keyring.encrypt_json(data, f"secret:{path}"))

@@ -17,8 +17,9 @@ import os
 import stat
 import sys
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -31,6 +32,7 @@ SCOPES = {"cli": "Every command", "server": "`scaivault server`", "vault": "Ever
 
 
 # -- reading one value: text from a variable or a flag, or a TOML value; errors name where it came from ----------
+
 
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
@@ -81,6 +83,7 @@ def _choice(*options: str) -> Callable[[Any, str], str]:
         if _text(value, name).lower() not in options:
             raise InvalidConfig(f"{name} is one of {', '.join(options)}, not {value[:20]!r}.", field=name)
         return value.lower()
+
     read.options = options  # type: ignore[attr-defined]
     return read
 
@@ -100,7 +103,7 @@ def _dirs(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(resolved))
 
 
-def _at_least_one(instance: object, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
         spec = attribute.metadata["setting"]
         flag = f" ({spec.flag})" if spec.flag else ""
@@ -126,8 +129,9 @@ def setting(default: Any, variable: str, doc: str, **spec: Any) -> Any:
     """A ``Settings`` field and its ``Spec``."""
     validator, converter = spec.pop("validator", None), spec.pop("converter", None)
     made = Spec(variable, " ".join(doc.split()), **spec)
-    return attrs.field(default=default, validator=validator, converter=converter, repr=not made.secret,
-                       metadata={"setting": made})
+    return attrs.field(
+        default=default, validator=validator, converter=converter, repr=not made.secret, metadata={"setting": made}
+    )
 
 
 DURATION = dict(read=_duration, kind="duration")
@@ -140,92 +144,258 @@ class Settings:
     """The operator's settings; docs/configuration.md lists them all (generated from here)."""
 
     # -- where the vault is ----------------------------------------------------------------------------------
-    store: str | None = setting(None, "SCAIVAULT_STORE", """The store: a SQLite file path or a
-        ``postgresql://`` URL. Default: ``vault.db`` in the home directory.""", flag="--store", scope="cli")
-    home: str | None = setting(None, "SCAIVAULT_HOME", """Where the default store (``vault.db``) and its
-        key file live. Default: ``~/.scaivault``.""")
-    key_file: str | None = setting(None, "SCAIVAULT_KEY_FILE", """The vault key file. Default: beside a
+    store: str | None = setting(
+        None,
+        "SCAIVAULT_STORE",
+        """The store: a SQLite file path or a
+        ``postgresql://`` URL. Default: ``vault.db`` in the home directory.""",
+        flag="--store",
+        scope="cli",
+    )
+    home: str | None = setting(
+        None,
+        "SCAIVAULT_HOME",
+        """Where the default store (``vault.db``) and its
+        key file live. Default: ``~/.scaivault``.""",
+    )
+    key_file: str | None = setting(
+        None,
+        "SCAIVAULT_KEY_FILE",
+        """The vault key file. Default: beside a
         SQLite store (``vault.key``); a PostgreSQL store needs this or ``SCAIVAULT_KEY``.""",
-                                   flag="--key-file", scope="cli")
-    key: str | None = setting(None, "SCAIVAULT_KEY", """The vault keyring itself: base64 keys, newest first,
+        flag="--key-file",
+        scope="cli",
+    )
+    key: str | None = setting(
+        None,
+        "SCAIVAULT_KEY",
+        """The vault keyring itself: base64 keys, newest first,
         separated by commas (``NEW,OLD`` during a key rotation). Wins over the key file. Secret: prefer a
-        key file.""", secret=True)
+        key file.""",
+        secret=True,
+    )
 
     # -- a client of a server ----------------------------------------------------------------------------------
-    address: str | None = setting(None, "SCAIVAULT_ADDR", """A ScaiVault server to send commands to
-        (``https://vault:8200``, for one) instead of opening the store.""", flag="--address", scope="cli")
-    token: str | None = setting(None, "SCAIVAULT_TOKEN", """The bearer token sent to ``--address``.
+    address: str | None = setting(
+        None,
+        "SCAIVAULT_ADDR",
+        """A ScaiVault server to send commands to
+        (``https://vault:8200``, for one) instead of opening the store.""",
+        flag="--address",
+        scope="cli",
+    )
+    token: str | None = setting(
+        None,
+        "SCAIVAULT_TOKEN",
+        """The bearer token sent to ``--address``.
         Secret: prefer the variable to the flag, which other users can see in the process list.""",
-                                flag="--token", scope="cli", secret=True)
-    ca_cert: str | None = setting(None, "SCAIVAULT_CACERT", """The CA bundle that signed the server's
-        certificate.""", flag="--ca-cert", scope="cli")
-    format: str | None = setting(None, "SCAIVAULT_FORMAT", """What commands print: ``table`` for people
-        (the default) or ``json`` for scripts.""", flag="--format", scope="cli", read=_choice("table", "json"),
-                                 kind="table or json")
-    debug: bool = setting(False, "SCAIVAULT_DEBUG", """Let an unexpected error's traceback through
-        instead of a one-line message.""", scope="cli", read=_switch, kind="switch")
+        flag="--token",
+        scope="cli",
+        secret=True,
+    )
+    ca_cert: str | None = setting(
+        None,
+        "SCAIVAULT_CACERT",
+        """The CA bundle that signed the server's
+        certificate.""",
+        flag="--ca-cert",
+        scope="cli",
+    )
+    format: str | None = setting(
+        None,
+        "SCAIVAULT_FORMAT",
+        """What commands print: ``table`` for people
+        (the default) or ``json`` for scripts.""",
+        flag="--format",
+        scope="cli",
+        read=_choice("table", "json"),
+        kind="table or json",
+    )
+    debug: bool = setting(
+        False,
+        "SCAIVAULT_DEBUG",
+        """Let an unexpected error's traceback through
+        instead of a one-line message.""",
+        scope="cli",
+        read=_switch,
+        kind="switch",
+    )
 
     # -- the server ----------------------------------------------------------------------------------------------
-    listen: str = setting("127.0.0.1:8200", "SCAIVAULT_LISTEN", """``HOST:PORT`` the server listens on.""",
-                          flag="--listen", scope="server", kind="HOST:PORT")
-    tls_cert: str | None = setting(None, "SCAIVAULT_TLS_CERT", """Serve HTTPS with this certificate
-        (PEM; give ``tls_key`` too).""", flag="--tls-cert", scope="server", kind="file")
-    tls_key: str | None = setting(None, "SCAIVAULT_TLS_KEY", """The certificate's private key (PEM).""",
-                                  flag="--tls-key", scope="server", kind="file")
+    listen: str = setting(
+        "127.0.0.1:8200",
+        "SCAIVAULT_LISTEN",
+        """``HOST:PORT`` the server listens on.""",
+        flag="--listen",
+        scope="server",
+        kind="HOST:PORT",
+    )
+    tls_cert: str | None = setting(
+        None,
+        "SCAIVAULT_TLS_CERT",
+        """Serve HTTPS with this certificate
+        (PEM; give ``tls_key`` too).""",
+        flag="--tls-cert",
+        scope="server",
+        kind="file",
+    )
+    tls_key: str | None = setting(
+        None,
+        "SCAIVAULT_TLS_KEY",
+        """The certificate's private key (PEM).""",
+        flag="--tls-key",
+        scope="server",
+        kind="file",
+    )
     # server limits: what one client may hold of the server (docs/security.md, "Slow and partial clients")
-    header_timeout: int = setting(10, "SCAIVAULT_HEADER_TIMEOUT", """Time a request's headers may take to
+    header_timeout: int = setting(
+        10,
+        "SCAIVAULT_HEADER_TIMEOUT",
+        """Time a request's headers may take to
         arrive, from the connection (or the request's first byte on a kept-alive one); then the connection
-        is closed.""", flag="--header-timeout", scope="server", validator=_at_least_one, **DURATION)
-    body_timeout: int = setting(30, "SCAIVAULT_BODY_TIMEOUT", """Time a request's body may take to arrive
+        is closed.""",
+        flag="--header-timeout",
+        scope="server",
+        validator=_at_least_one,
+        **DURATION,
+    )
+    body_timeout: int = setting(
+        30,
+        "SCAIVAULT_BODY_TIMEOUT",
+        """Time a request's body may take to arrive
         once its headers are in; then it is answered 408 and the connection closed, and nothing of it is
-        processed.""", flag="--body-timeout", scope="server", validator=_at_least_one, **DURATION)
-    keep_alive_timeout: int = setting(5, "SCAIVAULT_KEEP_ALIVE_TIMEOUT", """Time an idle connection is kept
-        open for its next request.""", flag="--keep-alive-timeout", scope="server", validator=_at_least_one,
-                                      **DURATION)
-    max_connections: int = setting(512, "SCAIVAULT_MAX_CONNECTIONS", """Open connections the server
-        accepts; one more is answered 503 and closed.""", flag="--max-connections", scope="server",
-                                   validator=_at_least_one, read=_whole, kind="number")
+        processed.""",
+        flag="--body-timeout",
+        scope="server",
+        validator=_at_least_one,
+        **DURATION,
+    )
+    keep_alive_timeout: int = setting(
+        5,
+        "SCAIVAULT_KEEP_ALIVE_TIMEOUT",
+        """Time an idle connection is kept
+        open for its next request.""",
+        flag="--keep-alive-timeout",
+        scope="server",
+        validator=_at_least_one,
+        **DURATION,
+    )
+    max_connections: int = setting(
+        512,
+        "SCAIVAULT_MAX_CONNECTIONS",
+        """Open connections the server
+        accepts; one more is answered 503 and closed.""",
+        flag="--max-connections",
+        scope="server",
+        validator=_at_least_one,
+        read=_whole,
+        kind="number",
+    )
 
     # -- what engines may do, and tokens -------------------------------------------------------------------
-    command_dirs: tuple[str, ...] = setting((), "SCAIVAULT_COMMAND_DIRS", """Directories whose executables
+    command_dirs: tuple[str, ...] = setting(
+        (),
+        "SCAIVAULT_COMMAND_DIRS",
+        """Directories whose executables
         engines may run (custom engine commands); absolute paths, separated by ``:`` in the variable.
-        Empty (the default): no engine may run any command.""", flag="--command-dir", scope="server",
-                                            multiple=True, **DIRS)
-    file_dirs: tuple[str, ...] = setting((), "SCAIVAULT_FILE_DIRS", """Directories engines may read and
+        Empty (the default): no engine may run any command.""",
+        flag="--command-dir",
+        scope="server",
+        multiple=True,
+        **DIRS,
+    )
+    file_dirs: tuple[str, ...] = setting(
+        (),
+        "SCAIVAULT_FILE_DIRS",
+        """Directories engines may read and
         write files in (an SSH engine's KRL, a CA bundle). Empty (the default): no engine config may name
-        a file.""", flag="--file-dir", scope="server", multiple=True, **DIRS)
-    token_default_ttl: int = setting(DEFAULT_TOKEN_TTL, "SCAIVAULT_TOKEN_DEFAULT_TTL", """The TTL of a
-        token created without one (at most ``token_max_ttl``).""", flag="--token-default-ttl",
-                                     scope="server", **DURATION)
-    token_max_ttl: int = setting(DEFAULT_TOKEN_TTL, "SCAIVAULT_TOKEN_MAX_TTL", """The longest TTL a token
-        may be created with.""", flag="--token-max-ttl", scope="server", **DURATION)
+        a file.""",
+        flag="--file-dir",
+        scope="server",
+        multiple=True,
+        **DIRS,
+    )
+    token_default_ttl: int = setting(
+        DEFAULT_TOKEN_TTL,
+        "SCAIVAULT_TOKEN_DEFAULT_TTL",
+        """The TTL of a
+        token created without one (at most ``token_max_ttl``).""",
+        flag="--token-default-ttl",
+        scope="server",
+        **DURATION,
+    )
+    token_max_ttl: int = setting(
+        DEFAULT_TOKEN_TTL,
+        "SCAIVAULT_TOKEN_MAX_TTL",
+        """The longest TTL a token
+        may be created with.""",
+        flag="--token-max-ttl",
+        scope="server",
+        **DURATION,
+    )
 
     # -- leases, plugins and logs --------------------------------------------------------------------------
-    claim_timeout: float = setting(60.0, "SCAIVAULT_CLAIM_TIMEOUT", """A revocation claim lapses after
-        this, for another process to take over a dead one's work.""", validator=_at_least_one, **DURATION)
-    intent_timeout: float = setting(120.0, "SCAIVAULT_INTENT_TIMEOUT", """An issue still unfinished after
-        this is presumed dead and undone.""", validator=_at_least_one, **DURATION)
-    load_plugins: tuple[str, ...] | None = setting(None, "SCAIVAULT_LOAD_PLUGINS", """Load only these
+    claim_timeout: float = setting(
+        60.0,
+        "SCAIVAULT_CLAIM_TIMEOUT",
+        """A revocation claim lapses after
+        this, for another process to take over a dead one's work.""",
+        validator=_at_least_one,
+        **DURATION,
+    )
+    intent_timeout: float = setting(
+        120.0,
+        "SCAIVAULT_INTENT_TIMEOUT",
+        """An issue still unfinished after
+        this is presumed dead and undone.""",
+        validator=_at_least_one,
+        **DURATION,
+    )
+    load_plugins: tuple[str, ...] | None = setting(
+        None,
+        "SCAIVAULT_LOAD_PLUGINS",
+        """Load only these
         installed plugins (distribution or entry-point names, separated by commas); empty loads none.
         Default: all. Plugins load before the command line is read, so this comes from the environment
-        or the file named by ``SCAIVAULT_CONFIG``, not ``--config``.""", scope="cli", read=_names,
-                                                    empty_means_unset=False, kind="names")
-    log_format: str = setting("text", "SCAIVAULT_LOG_FORMAT", """The ``scaivault`` loggers' lines:
-        ``text`` for people or ``json`` (one object per line) for machines.""", scope="cli",
-                              read=_choice("text", "json"), kind="text or json")
-    log_level: str | None = setting(None, "SCAIVAULT_LOG_LEVEL", """How much the ``scaivault`` loggers (and
+        or the file named by ``SCAIVAULT_CONFIG``, not ``--config``.""",
+        scope="cli",
+        read=_names,
+        empty_means_unset=False,
+        kind="names",
+    )
+    log_format: str = setting(
+        "text",
+        "SCAIVAULT_LOG_FORMAT",
+        """The ``scaivault`` loggers' lines:
+        ``text`` for people or ``json`` (one object per line) for machines.""",
+        scope="cli",
+        read=_choice("text", "json"),
+        kind="text or json",
+    )
+    log_level: str | None = setting(
+        None,
+        "SCAIVAULT_LOG_LEVEL",
+        """How much the ``scaivault`` loggers (and
         the HTTP server's, in the same format) say. Unset: ``warning`` for commands, ``info`` for ``scaivault
         server`` (a line per request and per audit event). An unknown level is reported and the default used.""",
-                                    flag="--log-level", scope="server", kind="level")
+        flag="--log-level",
+        scope="server",
+        kind="level",
+    )
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.token_default_ttl <= self.token_max_ttl:
-            raise InvalidConfig("The token default TTL must be positive and at most the token max TTL.",
-                                field="token_default_ttl")
+            raise InvalidConfig(
+                "The token default TTL must be positive and at most the token max TTL.", field="token_default_ttl"
+            )
 
     @classmethod
-    def load(cls, config: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
-             flags: Mapping[str, Any] | None = None) -> "Settings":
+    def load(
+        cls,
+        config: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        flags: Mapping[str, Any] | None = None,
+    ) -> Settings:
         """The settings from ``config`` (else ``SCAIVAULT_CONFIG``), then the environment, then ``flags`` (by
         field name; None or empty means not given), each winning over the one before."""
         env = os.environ if environ is None else environ
@@ -241,7 +411,7 @@ class Settings:
         return cls(**values)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """``load()`` with the flags given as keyword arguments (what older code called)."""
         return cls.load(environ=environ, flags=overrides)
 
@@ -254,12 +424,16 @@ class Settings:
         """Refuse a vault file (its store, its key) inside a directory engines may write or run from:
         whoever configures an engine could otherwise overwrite it, or run it."""
         resolved = os.path.realpath(path)
-        for variable, directories in (("SCAIVAULT_FILE_DIRS", self.file_dirs),
-                                      ("SCAIVAULT_COMMAND_DIRS", self.command_dirs)):
+        for variable, directories in (
+            ("SCAIVAULT_FILE_DIRS", self.file_dirs),
+            ("SCAIVAULT_COMMAND_DIRS", self.command_dirs),
+        ):
             if self.within(resolved, directories):
-                raise InvalidConfig(f"The vault's {what} ({resolved}) is inside a directory of {variable}, where "
-                                    "engines may write files or run programs: keep the vault's own files apart.",
-                                    field=variable)
+                raise InvalidConfig(
+                    f"The vault's {what} ({resolved}) is inside a directory of {variable}, where "
+                    "engines may write files or run programs: keep the vault's own files apart.",
+                    field=variable,
+                )
 
     def store_url(self) -> str:
         """``store``, else ``vault.db`` in ``home`` (default ``~/.scaivault``)."""
@@ -299,12 +473,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for key, value in parsed.items():
         spec = known.get(key)
         if spec is None:
-            raise InvalidConfig(f"The config file {path} has an unknown setting {key!r}; the settings are listed "
-                                "in docs/configuration.md.", field=key)
+            raise InvalidConfig(
+                f"The config file {path} has an unknown setting {key!r}; the settings are listed "
+                "in docs/configuration.md.",
+                field=key,
+            )
         if spec.secret and stat.S_IMODE(path.stat().st_mode) & 0o077:
-            raise InvalidConfig(f"The config file {path} holds the secret {key!r} but others may read it: "
-                                f"`chmod 600 {path}`, or give the secret another way (key_file for the key).",
-                                field=key)
+            raise InvalidConfig(
+                f"The config file {path} holds the secret {key!r} but others may read it: "
+                f"`chmod 600 {path}`, or give the secret another way (key_file for the key).",
+                field=key,
+            )
         values[key] = spec.read(value, f"{key} (in {path})")
     return values
 
@@ -346,20 +525,26 @@ def markdown() -> str:
         "",
     ]
     for scope, title in SCOPES.items():
-        lines += [f"## {title}", "", "| Setting | Variable | Flag | Type | Default | What it does |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {title}",
+            "",
+            "| Setting | Variable | Flag | Type | Default | What it does |",
+            "|---|---|---|---|---|---|",
+        ]
         for field in attrs.fields(Settings):
             spec = field.metadata["setting"]
             if spec.scope != scope:
                 continue
             flag = f"`{spec.flag}`" + (" (repeatable)" if spec.multiple else "") if spec.flag else "—"
-            lines.append(f"| `{field.name}` | `{spec.variable}` | {flag} | {spec.kind} | {_default(field)} | "
-                         f"{spec.doc.replace('``', '`').replace('|', '&#124;')} |")
+            lines.append(
+                f"| `{field.name}` | `{spec.variable}` | {flag} | {spec.kind} | {_default(field)} | "
+                f"{spec.doc.replace('``', '`').replace('|', '&#124;')} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
-def _default(field: "attrs.Attribute[Any]") -> str:
+def _default(field: attrs.Attribute[Any]) -> str:
     value = field.default
     if value is None or value == ():
         return "—"

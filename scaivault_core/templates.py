@@ -11,9 +11,10 @@ import re
 import string
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, meta, pass_context
 
@@ -60,8 +61,9 @@ class Templates:
                     view = self._views[type(engine)] = (env, _compiler(env))
         return view
 
-    def validate(self, field: str, templates: Iterable[str], allowed: Iterable[str],
-                 engine: Engine | None = None) -> None:
+    def validate(
+        self, field: str, templates: Iterable[str], allowed: Iterable[str], engine: Engine | None = None
+    ) -> None:
         """Each template's syntax, variables and constructs, then a trial render with sample values of every
         variable (the longest name, the largest TTL): what would fail at issue time fails now, as
         ``invalid_config`` naming the field and the reason, never a value."""
@@ -85,8 +87,9 @@ class Templates:
                 samples = samples or sample_variables(allowed, engine)
                 self._render(template, samples, engine)
             except TemplateSyntaxError as exc:
-                raise InvalidConfig(f"{where} is not a valid template: {(exc.message or '').rstrip('.')}.",
-                                    field=where) from None
+                raise InvalidConfig(
+                    f"{where} is not a valid template: {(exc.message or '').rstrip('.')}.", field=where
+                ) from None
             except TemplateRefused as exc:
                 raise InvalidConfig(f"{where} is refused: it {exc.message}.", field=where) from None
             except InvalidConfig:

@@ -21,8 +21,18 @@ from .settings import Settings
 from .store import Store
 
 
-def mint(store: Store, authorizer: Authorizer, clock: Any, settings: Settings, minter: str, identity: str,
-         ttl: Any = None, display_name: str = "", *, forever: bool = False) -> tuple[str, Token]:
+def mint(
+    store: Store,
+    authorizer: Authorizer,
+    clock: Any,
+    settings: Settings,
+    minter: str,
+    identity: str,
+    ttl: Any = None,
+    display_name: str = "",
+    *,
+    forever: bool = False,
+) -> tuple[str, Token]:
     """A new (token, record) for ``identity``, made by ``minter`` (a ``Caller`` when it used a token).
 
     ``forever`` is for the operator's first admin token only (``Vault.create_admin_token``): it
@@ -32,7 +42,9 @@ def mint(store: Store, authorizer: Authorizer, clock: Any, settings: Settings, m
     if identity.startswith("dynamic:"):
         raise InvalidRequest(
             f"{identity} is an engine's own identity: it reads its root credential inside the vault and never "
-            "gets a token. Mint one for an sa: or user: identity.", field="identity")
+            "gets a token. Mint one for an sa: or user: identity.",
+            field="identity",
+        )
     now = clock.time()
     expires_at = None if forever else now + _ttl(settings, ttl)
     parent: Token | None = getattr(minter, "token", None)
@@ -41,8 +53,17 @@ def mint(store: Store, authorizer: Authorizer, clock: Any, settings: Settings, m
     ceilings = [p for p in principals(minter) if p != identity and not authorizer.holds_root(p)]
     token, accessor = new_token()
     tell("secret", {"token": token})
-    record = Token(accessor, identity, hash_token(token), now, expires_at, False, display_name,
-                   parent.accessor if parent else None, ceilings)
+    record = Token(
+        accessor,
+        identity,
+        hash_token(token),
+        now,
+        expires_at,
+        False,
+        display_name,
+        parent.accessor if parent else None,
+        ceilings,
+    )
     store.insert_token(record)
     if parent is not None:
         current = store.token_by_hash(parent.token_hash)
@@ -60,7 +81,9 @@ def _ttl(settings: Settings, requested: Any) -> int:
             f"ttl {format_duration(seconds)} is above the longest a token may live here "
             f"({format_duration(settings.token_max_ttl)}, the operator's SCAIVAULT_TOKEN_MAX_TTL); "
             "ask for at most that.",
-            ttl=format_duration(seconds), max_ttl=format_duration(settings.token_max_ttl))
+            ttl=format_duration(seconds),
+            max_ttl=format_duration(settings.token_max_ttl),
+        )
     return seconds
 
 
@@ -81,8 +104,9 @@ def renewal_limit(store: Store, settings: Settings, token: Token) -> float | Non
     return limit
 
 
-def renew(store: Store, clock: Any, settings: Settings, token: Token | None,
-          increment: Any = None) -> tuple[Token, bool]:
+def renew(
+    store: Store, clock: Any, settings: Settings, token: Token | None, increment: Any = None
+) -> tuple[Token, bool]:
     """Renew ``token`` by its holder (Vault's ``renew-self``): ``increment`` (default: the operator's default TTL)
     counted from now, capped at ``renewal_limit``. Returns the renewed record and whether the cap applied."""
     if token is None:
@@ -94,5 +118,14 @@ def renew(store: Store, clock: Any, settings: Settings, token: Token | None,
     expires_at = min(wanted, limit)
     if not store.set_token_expiry(token.accessor, expires_at):
         raise Unauthenticated("The token has expired or was revoked.")
-    return Token(token.accessor, token.identity, token.token_hash, token.created_at, expires_at, False,
-                 token.display_name, token.parent, list(token.ceilings)), wanted > limit
+    return Token(
+        token.accessor,
+        token.identity,
+        token.token_hash,
+        token.created_at,
+        expires_at,
+        False,
+        token.display_name,
+        token.parent,
+        list(token.ceilings),
+    ), wanted > limit

@@ -26,23 +26,41 @@ from .engine_manager import EngineManager
 from .errors import InvalidConfig, InvalidRequest, NotFound
 from .expiry import ExpiryWorker, instance_id, release_dead_claims
 from .health import StoreProbe, readiness
-from .jobs import JobManager, Kind, merge_reconcile, merge_revoke_prefix, revoke_prefix_grant
 from .hvac_names import add_hvac_names
+from .jobs import JobManager, Kind, merge_reconcile, merge_revoke_prefix, revoke_prefix_grant
 from .key_rotation import ResealCounts, check_key, reseal_all
 from .leases import LeaseManager, LeaseOptions
-from .models import (AuditEvent, EngineRecord, IssuedCredentials, Job, Lease, Policy, RenewResult, RoleRecord, Rule,
-                     SecretVersion, Token)
 from .metrics import Metrics
+from .models import (
+    AuditEvent,
+    EngineRecord,
+    IssuedCredentials,
+    Job,
+    Lease,
+    Policy,
+    RenewResult,
+    RoleRecord,
+    Rule,
+    SecretVersion,
+    Token,
+)
+from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
+from .policies import (
+    ADMIN_IDENTITY,
+    ROOT_POLICY,
+    Explanation,
+    check_identity,
+    engine_path,
+    root_policy,
+    validate_policy,
+)
+from .pools import PoolManager, PoolWorker
 from .reconcile import check_reconcile, reconcile
 from .root_rotation import Rotator
-from .plugin_manager import EngineRegistry, PluginInfo, PluginManager, make_plugin_manager, plugin_infos
-from .pools import PoolManager, PoolWorker
-from .policies import (ADMIN_IDENTITY, ROOT_POLICY, Explanation, check_identity, engine_path, root_policy,
-                       validate_policy)
 from .secret_store import SecretStore
 from .settings import Settings
-from .store.sqlite import SQLiteStore
 from .store import Store, open_store
+from .store.sqlite import SQLiteStore
 from .templates import Templates
 from .tokens import mint
 from .tokens import renew as renew_token
@@ -53,7 +71,7 @@ class _Operations:
     """Everything a caller can do, as ``self.identity``. Shared by ``Vault`` (admin) and ``Session``."""
 
     identity: str
-    _core: "Vault"
+    _core: Vault
 
     # -- secrets --------------------------------------------------------------------------------
 
@@ -106,8 +124,10 @@ class _Operations:
     def _policy(name: str, rules: Any, description: str) -> Policy:
         if name == ROOT_POLICY:
             raise InvalidRequest("The root policy is built in and cannot be changed.")
-        raw = [r if isinstance(r, dict) else {"path_pattern": r.path_pattern, "permissions": list(r.permissions)}
-               for r in (rules if isinstance(rules, list) else [rules])]
+        raw = [
+            r if isinstance(r, dict) else {"path_pattern": r.path_pattern, "permissions": list(r.permissions)}
+            for r in (rules if isinstance(rules, list) else [rules])
+        ]
         policy = structure({"name": name, "rules": raw, "description": description}, Policy, error=InvalidConfig)
         return validate_policy(policy)
 
@@ -183,10 +203,17 @@ class _Operations:
     def renew_token_self(self, increment: Any = None) -> tuple[Token, bool]:
         """Renew this session's own token by ``increment`` from now, within the operator's token maximum
         (counted from its creation) and never past the token that minted it; ``(token, capped)``."""
-        token, capped = renew_token(self._core.store, self._core.clock, self._core.settings,
-                                    getattr(self.identity, "token", None), increment)
-        self._core._audit.record(self.identity, "token.renew", "sys/tokens", accessor=token.accessor,
-                                 expires_at=token.expires_at, capped=capped)
+        token, capped = renew_token(
+            self._core.store, self._core.clock, self._core.settings, getattr(self.identity, "token", None), increment
+        )
+        self._core._audit.record(
+            self.identity,
+            "token.renew",
+            "sys/tokens",
+            accessor=token.accessor,
+            expires_at=token.expires_at,
+            capped=capped,
+        )
         return token, capped
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:
@@ -197,9 +224,12 @@ class _Operations:
         """Who this caller is: its identity and ceilings, and its token's accessor and expiry (both None for
         the vault itself, which acts as the admin without a token). Any valid token may ask."""
         token = getattr(self.identity, "token", None)
-        return {"identity": str(self.identity), "accessor": token.accessor if token else None,
-                "ceilings": list(getattr(self.identity, "ceilings", ())),
-                "expires_at": iso(token.expires_at) if token else None}
+        return {
+            "identity": str(self.identity),
+            "accessor": token.accessor if token else None,
+            "ceilings": list(getattr(self.identity, "ceilings", ())),
+            "expires_at": iso(token.expires_at) if token else None,
+        }
 
     def revoke_token(self, accessor: str) -> None:
         self._core._auth.require(self.identity, "sys/tokens", "revoke")
@@ -209,18 +239,34 @@ class _Operations:
 
     # -- engines and roles ----------------------------------------------------------------------
 
-    def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None,
-                      max_leases_per_identity: int | None = None) -> EngineRecord:
+    def create_engine(
+        self,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any = None,
+        max_ttl: Any = None,
+        max_leases: int | None = None,
+        max_leases_per_identity: int | None = None,
+    ) -> EngineRecord:
         """Configure an engine; its connection is tested before it is stored."""
-        return self._core._engines.create(self.identity, name, type, config, default_ttl, max_ttl, max_leases,
-                                          max_leases_per_identity)
+        return self._core._engines.create(
+            self.identity, name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity
+        )
 
-    def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None,
-                      max_leases_per_identity: int | None = None) -> EngineRecord:
-        return self._core._engines.update(self.identity, name, type, config, default_ttl, max_ttl, max_leases,
-                                          max_leases_per_identity)
+    def update_engine(
+        self,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any = None,
+        max_ttl: Any = None,
+        max_leases: int | None = None,
+        max_leases_per_identity: int | None = None,
+    ) -> EngineRecord:
+        return self._core._engines.update(
+            self.identity, name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity
+        )
 
     def get_engine(self, name: str) -> EngineRecord:
         return self._core._engines.get(self.identity, name)
@@ -254,8 +300,9 @@ class _Operations:
 
     # -- leases ---------------------------------------------------------------------------------
 
-    def issue(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-              **params: Any) -> IssuedCredentials:
+    def issue(
+        self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None, **params: Any
+    ) -> IssuedCredentials:
         """Generate credentials for ``role`` as a lease (the guide's ``POST .../creds/{role}``)."""
         return self._core._leases.issue(self.identity, engine, role, ttl, metadata, params)
 
@@ -275,32 +322,63 @@ class _Operations:
     def lookup(self, lease_id: str) -> Lease:
         return self._core._leases.lookup(self.identity, lease_id)
 
-    def dynamic_credentials(self, engine: str, role: str, ttl: Any = None, metadata: dict[str, Any] | None = None,
-                            renew: bool = False, **params: Any) -> contextlib.AbstractContextManager[DynamicCredentials]:
+    def dynamic_credentials(
+        self,
+        engine: str,
+        role: str,
+        ttl: Any = None,
+        metadata: dict[str, Any] | None = None,
+        renew: bool = False,
+        **params: Any,
+    ) -> contextlib.AbstractContextManager[DynamicCredentials]:
         """Issue credentials for a ``with`` block and revoke them after it, also when it raises; ``renew=True``
         renews them in a thread meanwhile. The same as the client's (``scaivault_core.credentials``)."""
         return held(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
 
-    def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
-                    state: str | None = None, prefix: str | None = None, after: str | None = None,
-                    limit: int = 100) -> list[Lease]:
+    def list_leases(
+        self,
+        *,
+        engine: str | None = None,
+        role: str | None = None,
+        identity: str | None = None,
+        state: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Lease]:
         """Leases by filter, ordered by id; page with ``after`` = the last id seen.
 
         ``state="live"`` for unfinished ones.
         """
-        return self._core._leases.list_leases(self.identity, engine=engine, role=role, owner=identity, state=state,
-                                       prefix=prefix, after=after, limit=limit)
+        return self._core._leases.list_leases(
+            self.identity,
+            engine=engine,
+            role=role,
+            owner=identity,
+            state=state,
+            prefix=prefix,
+            after=after,
+            limit=limit,
+        )
 
     def reconcile(self, engine: str, *, revoke: bool = False) -> dict[str, Any]:
         """Users in the engine's target that look like ours but belong to no lease; ``revoke=True`` removes them."""
-        return reconcile(self._core.store, self._core._engines, self._core._auth, self._core._audit, self.identity,
-                         engine, revoke=revoke)
+        return reconcile(
+            self._core.store,
+            self._core._engines,
+            self._core._auth,
+            self._core._audit,
+            self.identity,
+            engine,
+            revoke=revoke,
+        )
 
     def revoke_prefix_job(self, prefix: str, engine: str | None = None, role: str | None = None) -> Job:
         """``revoke_prefix`` as a job: checked now, run in the background; follow it with ``get_job``."""
         self._core._leases.check_revoke_prefix(self.identity, prefix, engine, role)
-        return self._core._jobs.start(self.identity, "revoke_prefix", {"prefix": prefix, "engine": engine,
-                                                                       "role": role})
+        return self._core._jobs.start(
+            self.identity, "revoke_prefix", {"prefix": prefix, "engine": engine, "role": role}
+        )
 
     def reconcile_job(self, engine: str, *, revoke: bool = False) -> Job:
         """``reconcile`` as a job: checked now, run in the background; follow it with ``get_job``."""
@@ -323,16 +401,34 @@ class _Operations:
         self._core._auth.require(self.identity, "sys/metrics", "read")
         return self._core.metrics.render().decode("utf-8")
 
-    def audit_log(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
-                  limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
-                  outcome: str | None = None, since: Any = None, until: Any = None) -> list[tuple[int, AuditEvent]]:
+    def audit_log(
+        self,
+        *,
+        lease_id: str | None = None,
+        operation: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+        identity: str | None = None,
+        path_prefix: str | None = None,
+        outcome: str | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> list[tuple[int, AuditEvent]]:
         """(id, event) pairs by filter, oldest first; page with ``after`` = the last id seen. ``since`` (inclusive)
         and ``until`` (exclusive): epoch seconds, a datetime, an ISO 8601 string, or a duration before now ("1h")."""
         self._core._auth.require(self.identity, "sys/audit", "read")
         now = self._core.clock.time()
-        return self._core.store.list_audit(lease_id=lease_id, operation=operation, after=after, limit=limit,
-                                           identity=identity, path_prefix=path_prefix, outcome=outcome,
-                                           since=audit_time(since, "since", now), until=audit_time(until, "until", now))
+        return self._core.store.list_audit(
+            lease_id=lease_id,
+            operation=operation,
+            after=after,
+            limit=limit,
+            identity=identity,
+            path_prefix=path_prefix,
+            outcome=outcome,
+            since=audit_time(since, "since", now),
+            until=audit_time(until, "until", now),
+        )
 
     def verify_audit_log(self) -> AuditReport:
         """Check the audit chain: OK with counts, or the first entry that was edited, deleted or moved."""
@@ -344,7 +440,7 @@ class _Operations:
 class Session(_Operations):
     """A view of a vault that acts as one identity."""
 
-    _core: "Vault"
+    _core: Vault
     identity: str
 
     def __repr__(self) -> str:
@@ -356,10 +452,19 @@ class Vault(_Operations):
 
     identity = ADMIN_IDENTITY
 
-    def __init__(self, store: str | os.PathLike[str] | Store | None = None, *, key: bytes | str | None = None,
-                 key_file: str | os.PathLike[str] | None = None, plugin_manager: PluginManager | None = None,
-                 clock: Clock | None = None, start_worker: bool = True, lease_options: LeaseOptions | None = None,
-                 create: bool = True, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | Store | None = None,
+        *,
+        key: bytes | str | None = None,
+        key_file: str | os.PathLike[str] | None = None,
+        plugin_manager: PluginManager | None = None,
+        clock: Clock | None = None,
+        start_worker: bool = True,
+        lease_options: LeaseOptions | None = None,
+        create: bool = True,
+        settings: Settings | None = None,
+    ) -> None:
         self._core = self
         self.settings = settings if settings is not None else Settings.load()
         self.pm = plugin_manager or make_plugin_manager()
@@ -382,14 +487,39 @@ class Vault(_Operations):
         self._audit = Auditor(self.store, self.keyring, self.clock)
         self._auth = Authorizer(self.store, self.clock, on_denied=self._audit.denied)
         self._secrets = SecretStore(self.store, self.keyring, self._auth, self._audit, self.clock)
-        self._engines = EngineManager(self.store, self.registry, self._secrets, self._auth, self._audit,
-                                      self.templates, self.clock, self.settings)
-        self._leases = LeaseManager(self.store, self.keyring, self._engines, self._auth, self._audit, self.pm,
-                                    self.clock, self.instance, lease_options or LeaseOptions.from_settings(self.settings))
-        self._rotator = Rotator(self.store, self.keyring, self._secrets, self._engines, self._auth, self._audit,
-                                self.clock, self._rotation_handlers())
-        self._jobs = JobManager(self.store, self.clock, self._auth, self._audit, self.instance,
-                                self._leases.options.claim_timeout, self._job_kinds())
+        self._engines = EngineManager(
+            self.store, self.registry, self._secrets, self._auth, self._audit, self.templates, self.clock, self.settings
+        )
+        self._leases = LeaseManager(
+            self.store,
+            self.keyring,
+            self._engines,
+            self._auth,
+            self._audit,
+            self.pm,
+            self.clock,
+            self.instance,
+            lease_options or LeaseOptions.from_settings(self.settings),
+        )
+        self._rotator = Rotator(
+            self.store,
+            self.keyring,
+            self._secrets,
+            self._engines,
+            self._auth,
+            self._audit,
+            self.clock,
+            self._rotation_handlers(),
+        )
+        self._jobs = JobManager(
+            self.store,
+            self.clock,
+            self._auth,
+            self._audit,
+            self.instance,
+            self._leases.options.claim_timeout,
+            self._job_kinds(),
+        )
         self.worker = ExpiryWorker(self._leases, self.store, self.clock, scheduled=self._scheduled)
         self._pools = PoolManager(self._leases, self._engines, self.store, self._audit, self.pm, self.clock)
         self._leases.pools = self._pools
@@ -417,15 +547,26 @@ class Vault(_Operations):
     def _job_kinds(self) -> dict[str, Kind]:
         def revoke_prefix(who: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
             # Batches of 100 rather than 500: progress shows sooner, and each batch's claims are shorter.
-            return self._leases.revoke_prefix(who, params["prefix"], params.get("engine"), params.get("role"),
-                                              progress=progress, batch_size=100)
+            return self._leases.revoke_prefix(
+                who, params["prefix"], params.get("engine"), params.get("role"), progress=progress, batch_size=100
+            )
 
         def reconcile_engine(who: str, params: dict[str, Any], progress: Any) -> dict[str, Any]:
-            return reconcile(self.store, self._engines, self._auth, self._audit, who, params["engine"],
-                             revoke=bool(params.get("revoke")), progress=progress)
+            return reconcile(
+                self.store,
+                self._engines,
+                self._auth,
+                self._audit,
+                who,
+                params["engine"],
+                revoke=bool(params.get("revoke")),
+                progress=progress,
+            )
 
-        return {"revoke_prefix": Kind(revoke_prefix, revoke_prefix_grant, merge_revoke_prefix),
-                "reconcile": Kind(reconcile_engine, lambda params: engine_path(params["engine"]), merge_reconcile)}
+        return {
+            "revoke_prefix": Kind(revoke_prefix, revoke_prefix_grant, merge_revoke_prefix),
+            "reconcile": Kind(reconcile_engine, lambda params: engine_path(params["engine"]), merge_reconcile),
+        }
 
     def _keyring(self, key: bytes | str | None, key_file: Any, create: bool) -> Keyring:
         if key is not None:
@@ -437,7 +578,9 @@ class Vault(_Operations):
             raise InvalidConfig(
                 f"A {type(self.store).__name__} is shared by every process that opens it, so the vault key comes "
                 "from configuration and never from the database: set SCAIVAULT_KEY (base64, the same in every "
-                "process) or give a key file (--key-file, SCAIVAULT_KEY_FILE).", field="key")
+                "process) or give a key file (--key-file, SCAIVAULT_KEY_FILE).",
+                field="key",
+            )
         if key_file is not None:
             self.settings.require_outside(key_file, "key file")
         return load_keyring(Path(key_file) if key_file else None, create=create, key=self.settings.key)
@@ -472,7 +615,7 @@ class Vault(_Operations):
     def __repr__(self) -> str:
         return f"<Vault store={self.store!r}>"
 
-    def __enter__(self) -> "Vault":
+    def __enter__(self) -> Vault:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -503,9 +646,12 @@ class Vault(_Operations):
         does not expire and is not held to the operator's token_max_ttl: keep it offline, revoke it when done."""
         return self._mint(ADMIN_IDENTITY, ADMIN_IDENTITY, None, display_name, forever=True)["token"]
 
-    def _mint(self, minter: str, identity: str, ttl: Any, display_name: str, *, forever: bool = False) -> dict[str, Any]:
-        token, record = mint(self.store, self._auth, self.clock, self.settings, minter, identity, ttl, display_name,
-                             forever=forever)
+    def _mint(
+        self, minter: str, identity: str, ttl: Any, display_name: str, *, forever: bool = False
+    ) -> dict[str, Any]:
+        token, record = mint(
+            self.store, self._auth, self.clock, self.settings, minter, identity, ttl, display_name, forever=forever
+        )
         self._audit.record(minter, "token.create", "sys/tokens", subject=identity, accessor=record.accessor)
         return {"token": token, "accessor": record.accessor, "identity": identity, "expires_at": iso(record.expires_at)}
 

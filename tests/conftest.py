@@ -87,8 +87,10 @@ def pg_database(pg_admin):
 @pytest.fixture
 def pg_role_exists(pg_admin):
     """``pg_role_exists(name)``: is there a role of that name on the machine's PostgreSQL?"""
+
     def exists(name: str) -> bool:
         return pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+
     return exists
 
 
@@ -112,12 +114,14 @@ def store_url(request, tmp_path):
 @pytest.fixture
 def make_vault(tmp_path, clock, store_url, target):
     """``make_vault(plugins=(), **kwargs)``: vaults on this test's store, with the memory engine and any ``plugins``."""
-    factory = VaultFactory(store_url, clock=clock, start_worker=False,
-                           lease_options=LeaseOptions(backoff_base=1.0, max_attempts=4))
+    factory = VaultFactory(
+        store_url, clock=clock, start_worker=False, lease_options=LeaseOptions(backoff_base=1.0, max_attempts=4)
+    )
 
     def make(*, plugins=(), **kwargs):
-        kwargs.setdefault("plugin_manager",
-                          make_plugin_manager(load_entrypoints=False, plugins=[MemoryPlugin(), *plugins]))
+        kwargs.setdefault(
+            "plugin_manager", make_plugin_manager(load_entrypoints=False, plugins=[MemoryPlugin(), *plugins])
+        )
         if "key" not in kwargs:  # a shared store takes its key from configuration, never from beside the data
             kwargs.setdefault("key_file", tmp_path / "vault.key")
         return factory(**kwargs)
@@ -132,4 +136,3 @@ def vault(make_vault, target):
     vault.create_engine("mem", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="24h")
     vault.create_role("mem", "readonly", default_ttl="1h", max_ttl="8h")
     return vault
-

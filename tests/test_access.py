@@ -52,9 +52,14 @@ def test_engine_identity_must_be_able_to_read_its_root_path(make_vault, target):
     with pytest.raises(InvalidConfig) as err:
         vault.create_engine("support-db", "database", {"plugin": "memory", "root_credentials_path": "infra/mem/root"})
     assert "dynamic:support-db" in err.value.message and "infra/mem/root" in err.value.message
-    assert err.value.details["missing_grant"] == {"identity": "dynamic:support-db", "path": "infra/mem/root",
-                                                 "permission": "read"}
-    vault.create_policy("dynamic-engine-mem-root", [{"path_pattern": "infra/mem/root", "permissions": ["read", "rotate"]}])
+    assert err.value.details["missing_grant"] == {
+        "identity": "dynamic:support-db",
+        "path": "infra/mem/root",
+        "permission": "read",
+    }
+    vault.create_policy(
+        "dynamic-engine-mem-root", [{"path_pattern": "infra/mem/root", "permissions": ["read", "rotate"]}]
+    )
     vault.bind_policy("dynamic-engine-mem-root", "dynamic:support-db")
     vault.create_engine("support-db", "database", {"plugin": "memory", "root_credentials_path": "infra/mem/root"})
 
@@ -100,8 +105,10 @@ def test_unknown_permission_is_refused(vault):
 
 # -- nobody hands out more than they hold ----------------------------------------------------------
 
-EDITOR = [{"path_pattern": "sys/policies/team", "permissions": ["read", "update"]},
-          {"path_pattern": "dynamic/engines/*", "permissions": ["read", "revoke"]}]
+EDITOR = [
+    {"path_pattern": "sys/policies/team", "permissions": ["read", "update"]},
+    {"path_pattern": "dynamic/engines/*", "permissions": ["read", "revoke"]},
+]
 
 
 def editor(vault):

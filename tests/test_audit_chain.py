@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from scaivault_core import PermissionDenied, Unauthenticated
-from scaivault_core import audit_chain
+from scaivault_core import PermissionDenied, Unauthenticated, audit_chain
 from scaivault_core.audit_chain import AuditChain, verify
 from scaivault_core.crypto import Keyring, decode_keys, encode_key, new_key
 from scaivault_core.models import AuditEvent
@@ -57,9 +56,19 @@ def test_an_untouched_chain_verifies(logged):
     assert {key for _, key in positions} == {logged.keyring.current_id.hex()}
 
 
-@pytest.mark.parametrize("column, value", [("details", '{"version": 9}'), ("identity", "user:someone-else"),
-                                           ("outcome", "permission_denied"), ("time", 1.0), ("path", "apps/other"),
-                                           ("mac", "0" * 32), ("key_id", None), ("seq", 5)])
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("details", '{"version": 9}'),
+        ("identity", "user:someone-else"),
+        ("outcome", "permission_denied"),
+        ("time", 1.0),
+        ("path", "apps/other"),
+        ("mac", "0" * 32),
+        ("key_id", None),
+        ("seq", 5),
+    ],
+)
 def test_an_edited_entry_is_named(logged, column, value):
     target = ids(logged)[3]
     write(logged, f"UPDATE audit SET {column} = ? WHERE id = ?", (value, target))
@@ -125,15 +134,18 @@ def test_an_entry_forged_under_another_key_is_refused(logged):
 
 
 def test_an_entry_added_without_a_mac_is_refused(logged):
-    write(logged, "INSERT INTO audit (time, identity, operation, path, outcome, details) VALUES (?, ?, ?, ?, ?, ?)",
-          (logged.clock.time(), "user:admin", "secret.read", "apps/s1", "ok", "{}"))
+    write(
+        logged,
+        "INSERT INTO audit (time, identity, operation, path, outcome, details) VALUES (?, ?, ?, ?, ?, ?)",
+        (logged.clock.time(), "user:admin", "secret.read", "apps/s1", "ok", "{}"),
+    )
     report = logged.verify_audit_log()
     assert (report.broken.id, report.broken.problem) == (ids(logged)[-1], "unsigned")
 
 
 def test_appending_after_a_break_keeps_it_visible(logged):
     target = ids(logged)[2]
-    write(logged, "UPDATE audit SET details = ? WHERE id = ?", ('{}', target))
+    write(logged, "UPDATE audit SET details = ? WHERE id = ?", ("{}", target))
     logged.put_secret("apps/later", {"v": 1})
     assert (logged.verify_audit_log().broken.id, logged.verify_audit_log().broken.problem) == (target, "edited")
 
@@ -143,11 +155,14 @@ def test_entries_written_before_the_upgrade_are_an_unverified_prefix(make_vault,
 
     for module in (sqlite_migrations, pg_migrations):
         names = [fn.__name__ for fn in module.MIGRATIONS]
-        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:names.index("m005_audit_chain")])
+        monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[: names.index("m005_audit_chain")])
     before = make_vault()  # a store as the previous release left it
     for operation in ("secret.write", "policy.create"):
-        write(before, "INSERT INTO audit (time, identity, operation, path, outcome, details) VALUES (?, ?, ?, ?, ?, ?)",
-              (before.clock.time(), "user:admin", operation, "apps/old", "ok", "{}"))
+        write(
+            before,
+            "INSERT INTO audit (time, identity, operation, path, outcome, details) VALUES (?, ?, ?, ?, ?, ?)",
+            (before.clock.time(), "user:admin", operation, "apps/old", "ok", "{}"),
+        )
     before.close()
     monkeypatch.undo()
 
@@ -187,10 +202,9 @@ def test_processes_taking_turns_and_rolled_back_appends_keep_one_chain(make_vaul
     for i in range(4):  # each append finds the head moved by the other process since its own last one
         first.put_secret(f"apps/a{i}", {"v": i})
         second.put_secret(f"apps/b{i}", {"v": i})
-    with pytest.raises(RuntimeError):
-        with first.store.transaction():
-            first._audit.record("user:admin", "secret.read", "apps/a0")
-            raise RuntimeError("the operation failed after its audit entry was written")
+    with pytest.raises(RuntimeError), first.store.transaction():
+        first._audit.record("user:admin", "secret.read", "apps/a0")
+        raise RuntimeError("the operation failed after its audit entry was written")
     first.put_secret("apps/a-last", {"v": 1})
     report = second.verify_audit_log()
     assert report.ok and report.signed == 9 == report.head.seq
@@ -243,14 +257,21 @@ def test_filters_and_pages(vault, clock):
     assert ops(identity="sa:nobody") == ops(outcome="permission_denied") == ["access.denied"]
     assert ops(path_prefix="apps/") == ["secret.write", "access.denied"]
     assert ops(path_prefix="dynamic/engines/mem/roles/") == ["role.create", "lease.issue", "lease.revoke"]
-    assert ops(since=start + 50) == ops(since="150") == ops(since="2m30s") == [
-        "secret.write", "lease.issue", "lease.revoke", "access.denied"]
+    assert (
+        ops(since=start + 50)
+        == ops(since="150")
+        == ops(since="2m30s")
+        == ["secret.write", "lease.issue", "lease.revoke", "access.denied"]
+    )
     assert ops(until=start + 100) == ["engine.create", "role.create"]  # until is exclusive
     assert ops(since=start + 100, until=start + 200) == ["secret.write"]
     from scaivault_core.clock import iso
 
-    assert ops(since=iso(start + 200)) == ops(since=iso(start + 200).replace("Z", "+00:00")) == [
-        "lease.issue", "lease.revoke", "access.denied"]
+    assert (
+        ops(since=iso(start + 200))
+        == ops(since=iso(start + 200).replace("Z", "+00:00"))
+        == ["lease.issue", "lease.revoke", "access.denied"]
+    )
     everything = vault.audit_log(limit=1000)
     first = vault.audit_log(limit=2)
     second = vault.audit_log(limit=2, after=first[-1][0])
@@ -267,6 +288,7 @@ def test_bad_times_are_clear_errors(vault):
 
 
 # -- key rotation --------------------------------------------------------------------------------------
+
 
 def test_rotation_resigns_the_chain_under_the_new_key(make_vault, target):
     old, new = encode_key(new_key()), encode_key(new_key())

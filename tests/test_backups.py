@@ -26,8 +26,13 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 
 def scaivault(*args: str, env: dict[str, str] | None = None, expect: int = 0) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
-    done = subprocess.run([*scaivault_command(), *args], env={**clean, "SCAIVAULT_HOME": "/nonexistent", **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*scaivault_command(), *args],
+        env={**clean, "SCAIVAULT_HOME": "/nonexistent", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == expect, f"scaivault {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -60,11 +65,26 @@ def test_a_snapshot_is_taken_while_the_server_runs_and_restored_once_it_stops(tm
     assert stat.S_IMODE(server.store.stat().st_mode) == 0o600
 
     elsewhere = tmp_path / "new" / "vault.db"  # restoring to a new place makes a private store there
-    scaivault("--store", str(elsewhere), "--key-file", str(server.store.with_suffix(".key")),
-              "snapshot", "restore", str(snapshot))
+    scaivault(
+        "--store",
+        str(elsewhere),
+        "--key-file",
+        str(server.store.with_suffix(".key")),
+        "snapshot",
+        "restore",
+        str(snapshot),
+    )
     assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o600
-    got = as_json("--store", str(elsewhere), "--key-file", str(server.store.with_suffix(".key")),
-                  "secrets", "get", "app/before", "--reveal")
+    got = as_json(
+        "--store",
+        str(elsewhere),
+        "--key-file",
+        str(server.store.with_suffix(".key")),
+        "secrets",
+        "get",
+        "app/before",
+        "--reveal",
+    )
     assert got["data"] == {"v": "one"}
 
     not_a_store = tmp_path / "notes.txt"
@@ -78,8 +98,9 @@ def pg_users(pg_database, pg_admin):
     """A prefix for this test's PostgreSQL users; any left over are dropped after."""
     prefix = "v_bk" + secrets.token_hex(3) + "_"
     yield prefix
-    for name, in pg_admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s",
-                                  (prefix.replace("_", "\\_") + "%",)).fetchall():
+    for (name,) in pg_admin.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (prefix.replace("_", "\\_") + "%",)
+    ).fetchall():
         pg_admin.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
@@ -89,12 +110,34 @@ def test_a_restored_vault_still_revokes_every_lease_at_expiry(tmp_path, pg_datab
     live.cli("secrets", "put", "infra/pg/root", "username=postgres", "password=unused-with-trust")
     live.cli("policy", "create", "pg-root", "--rule", "infra/pg/root=read")
     live.cli("policy", "bind", "pg-root", "dynamic:pg")
-    live.cli("engine", "create", "pg", "--type", "database", "--set", "plugin=postgresql",
-             "--set", f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
-             "--set", "root_credentials_path=infra/pg/root", "--set", f"username_prefix={pg_users}")
-    live.cli("role", "create", "pg", "app", "--body", json.dumps({
-        "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'"],
-        "revocation_statements": ["DROP ROLE IF EXISTS \"{{name}}\""]}))
+    live.cli(
+        "engine",
+        "create",
+        "pg",
+        "--type",
+        "database",
+        "--set",
+        "plugin=postgresql",
+        "--set",
+        f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+        "--set",
+        "root_credentials_path=infra/pg/root",
+        "--set",
+        f"username_prefix={pg_users}",
+    )
+    live.cli(
+        "role",
+        "create",
+        "pg",
+        "app",
+        "--body",
+        json.dumps(
+            {
+                "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'"],
+                "revocation_statements": ['DROP ROLE IF EXISTS "{{name}}"'],
+            }
+        ),
+    )
     live.start()
     remote = {"SCAIVAULT_ADDR": live.url, "SCAIVAULT_TOKEN": live.admin_token}
     leases = [as_json("creds", "pg", "app", "--ttl", "15s", env=remote)["lease_id"] for _ in range(3)]
@@ -108,8 +151,9 @@ def test_a_restored_vault_still_revokes_every_lease_at_expiry(tmp_path, pg_datab
     scaivault("--store", str(restored.store), "snapshot", "restore", str(snapshot))
     restored.admin_token = live.admin_token
     with restored:
-        assert wait_until(lambda: not any(pg_role_exists(user) for user in users), timeout=120), \
+        assert wait_until(lambda: not any(pg_role_exists(user) for user in users), timeout=120), (
             f"users left on the target: {[u for u in users if pg_role_exists(u)]}"
+        )
         remote = {"SCAIVAULT_ADDR": restored.url, "SCAIVAULT_TOKEN": restored.admin_token}
         assert all(as_json("lease", "show", lease, env=remote)["state"] == "revoked" for lease in leases)
 
@@ -130,10 +174,21 @@ def test_the_documented_pg_dump_and_pg_restore_steps_restore_a_postgresql_store(
     try:
         scaivault("--store", source, "init", env=key)
         scaivault("--store", source, "secrets", "put", "app/db", "password=kept", env=key)
-        env = {**os.environ, "SOURCE_DB": f"{PG}/{pg_store_database}", "RESTORE_DB": f"{PG}/{restore_db}",
-               "SCHEMA": schema, "PATH": f"{Path(scaivault_command()[0]).parent}:{os.environ['PATH']}"}
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", deploy_block("pg-backup")], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        env = {
+            **os.environ,
+            "SOURCE_DB": f"{PG}/{pg_store_database}",
+            "RESTORE_DB": f"{PG}/{restore_db}",
+            "SCHEMA": schema,
+            "PATH": f"{Path(scaivault_command()[0]).parent}:{os.environ['PATH']}",
+        }
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", deploy_block("pg-backup")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         dump = next(tmp_path.glob("*.dump"))
         assert stat.S_IMODE(dump.stat().st_mode) == 0o600
@@ -186,8 +241,11 @@ def test_an_older_release_refuses_a_newer_schema_naming_both_versions(tmp_path, 
         for command in (["policy", "list"], ["store", "status"], ["migrate", "--dry-run"]):
             refused = scaivault("--store", url, *command, env=key, expect=1)
             assert "Error (invalid_config): " in refused.stderr
-            assert f"schema version 99 (m099_from_the_future), newer than this release's version {release}" \
-                in refused.stderr and "pip install -U scaivault" in refused.stderr
+            assert (
+                f"schema version 99 (m099_from_the_future), newer than this release's version {release}"
+                in refused.stderr
+                and "pip install -U scaivault" in refused.stderr
+            )
     finally:
         if backend == "postgresql":
             with psycopg.connect(f"{PG}/{pg_store_database}", autocommit=True) as conn:

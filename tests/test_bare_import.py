@@ -21,8 +21,9 @@ print(json.dumps([before, after]))
 
 
 def test_a_bare_import_loads_no_front_end():
-    done = subprocess.run([sys.executable, "-c", PROGRAM, *FRONT_END_MODULES], capture_output=True, text=True,
-                          timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRAM, *FRONT_END_MODULES], capture_output=True, text=True, timeout=120, check=True
+    )
     before, after = json.loads(done.stdout)
     assert before == []
     assert {"httpx", "asyncio"} <= set(after)  # the lazily exported names do load what they need

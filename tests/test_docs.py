@@ -58,7 +58,9 @@ def test_docs_samples_run(page, tmp_path, monkeypatch):
         if where in promised:
             output = (sep or " ").join(map(str, args))
             if not promised[where].fullmatch(output.strip()):
-                raise AssertionError(f"{where[0]} line {where[1]} printed {output!r}; the page promises {promised[where].pattern!r}")
+                raise AssertionError(
+                    f"{where[0]} line {where[1]} printed {output!r}; the page promises {promised[where].pattern!r}"
+                )
             printed.add(where)
 
     namespace: dict = {"__name__": f"docs.{page.stem}", "print": checked_print}

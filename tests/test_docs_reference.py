@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from scaivault_core import hookspecs
-from scaivault_core.engine import Engine, EngineContext, IssueRequest, Issued, LeaseLimits, Renewed
+from scaivault_core.engine import Engine, EngineContext, Issued, IssueRequest, LeaseLimits, Renewed
 from scaivault_core.testing import EngineContract
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins"
@@ -41,8 +41,9 @@ def test_every_hook_is_in_the_hook_reference_with_its_arguments():
     missing = sorted(set(specs) - set(documented))
     assert not missing, f"hooks missing from docs/plugins/hooks.md: {missing}"
     for name, spec in specs.items():
-        assert documented[name] == arguments(spec), f"docs/plugins/hooks.md: {name}({documented[name]}) " \
-                                                    f"but the spec is {name}({arguments(spec)})"
+        assert documented[name] == arguments(spec), (
+            f"docs/plugins/hooks.md: {name}({documented[name]}) but the spec is {name}({arguments(spec)})"
+        )
     stale = sorted(set(documented) - set(specs))
     assert not stale, f"docs/plugins/hooks.md documents hooks that do not exist: {stale}"
 
@@ -79,8 +80,9 @@ def test_every_public_engine_member_is_in_the_engine_reference():
     assert not missing, f"Engine members missing from docs/plugins/engine.md: {missing}"
     for name, member in members.items():
         if inspect.isfunction(member):
-            assert documented[name] == arguments(member), \
+            assert documented[name] == arguments(member), (
                 f"docs/plugins/engine.md: {name}({documented[name]}) but the code has {name}({arguments(member)})"
+            )
         else:
             assert documented[name] is None, f"docs/plugins/engine.md shows attribute {name} as a method"
     stale = sorted(set(documented) - set(members))
@@ -96,8 +98,9 @@ def test_fields_of_what_engines_receive_and_return_are_documented(cls):
 
 def test_every_contract_suite_name_is_in_the_guide():
     text = (DOCS / "guide.md").read_text()
-    names = {name for cls in EngineContract.__mro__ if cls is not object for name in vars(cls)
-             if not name.startswith("_")}
+    names = {
+        name for cls in EngineContract.__mro__ if cls is not object for name in vars(cls) if not name.startswith("_")
+    }
     missing = sorted(name for name in names if f"`{name}" not in text)
     assert not missing, f"EngineContract names missing from docs/plugins/guide.md: {missing}"
 

@@ -6,23 +6,60 @@ import attrs
 import pytest
 
 from scaivault_core import InvalidConfig, InvalidRequest, parse_duration
+from scaivault_core.api import Query
 from scaivault_core.cli import parse_listen
 from scaivault_core.converter import structure
 from scaivault_core.durations import MAX_LENGTH, MAX_SECONDS
-from scaivault_core.api import Query
 
 
-@pytest.mark.parametrize("text,seconds", [("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("0", 0), ("3600", 3600),
-                                          (" 2H ", 7200), ("1d", 86400), (3600, 3600), (60.0, 60), (None, None)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1h30m", 5400),
+        ("0", 0),
+        ("3600", 3600),
+        (" 2H ", 7200),
+        ("1d", 86400),
+        (3600, 3600),
+        (60.0, 60),
+        (None, None),
+    ],
+)
 def test_the_guides_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", [
-    "٣", "５m", "1٣h", "²", "𝟗", "1h\u00a0", "\u30001h",  # digits and spaces int() or strip() would take
-    "9" * 5000, "9" * 5000 + "h", "1" * (MAX_LENGTH + 1),  # 5,000 digits was a 500 with a traceback
-    "-1", "1.5h", "1h-1m", "h", "", "1w", "0x10", "1_000", float("inf"), float("nan"), 1.5, True, [1], {"h": 1},
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "٣",
+        "５m",
+        "1٣h",
+        "²",
+        "𝟗",
+        "1h\u00a0",
+        "\u30001h",  # digits and spaces int() or strip() would take
+        "9" * 5000,
+        "9" * 5000 + "h",
+        "1" * (MAX_LENGTH + 1),  # 5,000 digits was a 500 with a traceback
+        "-1",
+        "1.5h",
+        "1h-1m",
+        "h",
+        "",
+        "1w",
+        "0x10",
+        "1_000",
+        float("inf"),
+        float("nan"),
+        1.5,
+        True,
+        [1],
+        {"h": 1},
+    ],
+)
 def test_anything_else_is_invalid_request_naming_the_field(text):
     with pytest.raises(InvalidRequest) as err:
         parse_duration(text, "max_ttl")

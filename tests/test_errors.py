@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from scaivault_core import (AccessDenied, Conflict, EngineError, EngineNotFound, EngineUnreachable, InvalidConfig,
-                            InvalidRequest, LeaseExpired, LeaseNotFound, NotFound, PermissionDenied, QuotaExceeded,
-                            RoleNotFound, ScaiVaultError, TTLExceedsMax, Unauthenticated, Unavailable)
+from scaivault_core import (
+    AccessDenied,
+    Conflict,
+    EngineError,
+    EngineNotFound,
+    EngineUnreachable,
+    InvalidConfig,
+    InvalidRequest,
+    LeaseExpired,
+    LeaseNotFound,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RoleNotFound,
+    ScaiVaultError,
+    TTLExceedsMax,
+    Unauthenticated,
+    Unavailable,
+)
 from scaivault_core.client import ServerUnreachable, error_from_response
 from scaivault_core.errors import ALL_ERRORS, JobNotFound, JobStillRunning
 

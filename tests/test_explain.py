@@ -8,8 +8,10 @@ import pytest
 from scaivault_core import InvalidRequest, PermissionDenied
 
 ROLE = "dynamic/engines/pg/roles/ro"
-TEAM = [{"path_pattern": "dynamic/engines/pg/roles", "permissions": ["list"]},
-        {"path_pattern": "dynamic/engines/*/roles/ro", "permissions": ["read", "list"]}]
+TEAM = [
+    {"path_pattern": "dynamic/engines/pg/roles", "permissions": ["list"]},
+    {"path_pattern": "dynamic/engines/*/roles/ro", "permissions": ["read", "list"]},
+]
 
 
 @pytest.fixture
@@ -26,8 +28,10 @@ def test_yes_names_the_rule_and_policy(team):
     assert (own.identity, own.ceiling, own.policies) == ("sa:x", False, ["team"])
     [grant] = own.grants
     assert (grant.policy, grant.rule, grant.path_pattern) == ("team", 2, "dynamic/engines/*/roles/ro")
-    assert answer.message == ("Yes: sa:x may read dynamic/engines/pg/roles/ro. sa:x is granted it by "
-                              "rule 2 of policy 'team' (dynamic/engines/*/roles/ro: read, list).")
+    assert answer.message == (
+        "Yes: sa:x may read dynamic/engines/pg/roles/ro. sa:x is granted it by "
+        "rule 2 of policy 'team' (dynamic/engines/*/roles/ro: read, list)."
+    )
 
 
 def test_every_granting_rule_is_named(team):
@@ -41,9 +45,11 @@ def test_no_names_the_rules_that_match_the_path_without_the_permission(team):
     answer = team.explain("sa:x", "revoke", ROLE)
     assert not answer.allowed and answer.principals[0].grants == []
     assert [(g.policy, g.rule) for g in answer.principals[0].other_rules] == [("team", 2)]
-    assert answer.message == ("No: sa:x may not revoke dynamic/engines/pg/roles/ro. No policy bound to sa:x grants "
-                              "it; rule 2 of policy 'team' (dynamic/engines/*/roles/ro) matches the path but grants "
-                              "only read, list.")
+    assert answer.message == (
+        "No: sa:x may not revoke dynamic/engines/pg/roles/ro. No policy bound to sa:x grants "
+        "it; rule 2 of policy 'team' (dynamic/engines/*/roles/ro) matches the path but grants "
+        "only read, list."
+    )
 
 
 def test_an_identity_without_policies(team):
@@ -73,10 +79,14 @@ def test_a_tokens_ceilings_are_counted(team):
     x = team.authenticate(desk.create_token("sa:x")["token"])
     answer = x.explain("sa:x", "read", ROLE)
     assert not answer.allowed
-    assert [(v.identity, v.ceiling, v.allowed) for v in answer.principals] == [("sa:x", False, True),
-                                                                                ("sa:desk", True, False)]
-    assert "Its token may do only what sa:desk (who minted it) may, and no policy bound to sa:desk grants it." \
+    assert [(v.identity, v.ceiling, v.allowed) for v in answer.principals] == [
+        ("sa:x", False, True),
+        ("sa:desk", True, False),
+    ]
+    assert (
+        "Its token may do only what sa:desk (who minted it) may, and no policy bound to sa:desk grants it."
         in answer.message
+    )
     # Give the desk the grant, and the same token may: ceilings are read at every question.
     team.create_policy("desk-issue", [{"path_pattern": "dynamic/engines/*/roles/*", "permissions": ["read"]}])
     team.bind_policy("desk-issue", "sa:desk")
@@ -123,14 +133,17 @@ def test_the_refusal_names_the_ceiling_that_lacks_the_grant(team):
     assert "sa:desk (who minted it)" in err.value.message
 
 
-@pytest.mark.parametrize("identity, permission, path, field", [
-    ("sa:x", "write", ROLE, "permission"),
-    ("sa:x", "read", "dynamic/engines/*/roles/ro", "path"),
-    ("sa:x", "read", "dynamic//x", "path"),
-    ("sa:x", "read", "", "path"),
-    ("sa:x", "read", "a" * 513, "path"),
-    ("x", "read", ROLE, "identity"),
-])
+@pytest.mark.parametrize(
+    "identity, permission, path, field",
+    [
+        ("sa:x", "write", ROLE, "permission"),
+        ("sa:x", "read", "dynamic/engines/*/roles/ro", "path"),
+        ("sa:x", "read", "dynamic//x", "path"),
+        ("sa:x", "read", "", "path"),
+        ("sa:x", "read", "a" * 513, "path"),
+        ("x", "read", ROLE, "identity"),
+    ],
+)
 def test_malformed_questions_are_invalid_request(team, identity, permission, path, field):
     with pytest.raises(InvalidRequest) as err:
         team.explain(identity, permission, path)
@@ -140,6 +153,6 @@ def test_malformed_questions_are_invalid_request(team, identity, permission, pat
 def test_to_dict_is_what_front_ends_show(team):
     body = team.explain("sa:x", "read", ROLE).to_dict()
     assert body["allowed"] is True and body["message"].startswith("Yes: ")
-    assert body["principals"][0]["grants"] == [{"policy": "team", "rule": 2,
-                                                "path_pattern": "dynamic/engines/*/roles/ro",
-                                                "permissions": ["read", "list"]}]
+    assert body["principals"][0]["grants"] == [
+        {"policy": "team", "rule": 2, "path_pattern": "dynamic/engines/*/roles/ro", "permissions": ["read", "list"]}
+    ]

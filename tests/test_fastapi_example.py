@@ -24,16 +24,30 @@ def set_up(store: str, pg_database: str) -> None:
         vault.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
         vault.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
         vault.bind_policy("pg-root", "dynamic:support-db")
-        vault.create_engine("support-db", "database", {
-            "plugin": "postgresql", "root_credentials_path": "infra/pg/root",
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}"})
-        vault.create_role("support-db", "readonly", creation_statements=[
-            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-            'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-        ], revocation_statements=['REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-                                  'DROP ROLE IF EXISTS "{{name}}"'])
-        vault.create_policy("reports", [{"path_pattern": "dynamic/engines/support-db/roles/readonly",
-                                         "permissions": ["read"]}])
+        vault.create_engine(
+            "support-db",
+            "database",
+            {
+                "plugin": "postgresql",
+                "root_credentials_path": "infra/pg/root",
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+            },
+        )
+        vault.create_role(
+            "support-db",
+            "readonly",
+            creation_statements=[
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+                'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+            ],
+            revocation_statements=[
+                'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+                'DROP ROLE IF EXISTS "{{name}}"',
+            ],
+        )
+        vault.create_policy(
+            "reports", [{"path_pattern": "dynamic/engines/support-db/roles/readonly", "permissions": ["read"]}]
+        )
         vault.bind_policy("reports", "sa:reporting-service")
 
 
@@ -44,9 +58,26 @@ def service(tmp_path, pg_database):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
     env["SCAIVAULT_STORE"] = store
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "fastapi_app:app", "--app-dir", str(EXAMPLES),
-                                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fastapi_app:app",
+            "--app-dir",
+            str(EXAMPLES),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -16,14 +16,41 @@ from scaivault_core.errors import ALL_ERRORS
 CODES = {e.code for e in ALL_ERRORS}
 HOSTILE = st.one_of(
     st.text(max_size=300),
-    st.sampled_from(["", ".", "..", "../../etc/passwd", "a/../../b", "/abs", "a//b", "{{ 7*7 }}", "{% raw %}",
-                     "'; DROP TABLE reports; --", '"; DROP ROLE postgres; --', "\x00", "a\nb", "é" * 200,
-                     "dynamic/engines/x", "sys/tokens", " ", "*", "**", "a" * 10_000]),
+    st.sampled_from(
+        [
+            "",
+            ".",
+            "..",
+            "../../etc/passwd",
+            "a/../../b",
+            "/abs",
+            "a//b",
+            "{{ 7*7 }}",
+            "{% raw %}",
+            "'; DROP TABLE reports; --",
+            '"; DROP ROLE postgres; --',
+            "\x00",
+            "a\nb",
+            "é" * 200,
+            "dynamic/engines/x",
+            "sys/tokens",
+            " ",
+            "*",
+            "**",
+            "a" * 10_000,
+        ]
+    ),
 )
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-                       lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=20), inner, max_size=5),
-                       max_leaves=20)
-SETTINGS = settings(max_examples=int(os.environ.get("SCAIVAULT_HYPOTHESIS_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=20), inner, max_size=5),
+    max_leaves=20,
+)
+SETTINGS = settings(
+    max_examples=int(os.environ.get("SCAIVAULT_HYPOTHESIS_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 def expect_clean(call):
@@ -37,10 +64,15 @@ def expect_clean(call):
 
 
 @SETTINGS
-@given(name=HOSTILE, config=st.dictionaries(st.text(max_size=20), JSONISH, max_size=4),
-       ttl=st.one_of(HOSTILE, st.integers(), st.floats(allow_nan=False), st.none()))
+@given(
+    name=HOSTILE,
+    config=st.dictionaries(st.text(max_size=20), JSONISH, max_size=4),
+    ttl=st.one_of(HOSTILE, st.integers(), st.floats(allow_nan=False), st.none()),
+)
 def test_engine_creation_never_crashes(vault, name, config, ttl):
-    created = expect_clean(lambda: vault.create_engine(name, "database", {"plugin": "memory", **config}, default_ttl=ttl))
+    created = expect_clean(
+        lambda: vault.create_engine(name, "database", {"plugin": "memory", **config}, default_ttl=ttl)
+    )
     if created is not None:
         assert set(created.name) <= set(string.ascii_letters + string.digits + "._-")
         vault.delete_engine(created.name)
@@ -65,9 +97,12 @@ def test_secret_paths_never_escape_and_never_crash(vault, path, data):
 
 
 @SETTINGS
-@given(ttl=st.one_of(HOSTILE, st.integers(min_value=-10, max_value=10**12), st.none()),
-       metadata=st.one_of(JSONISH, st.dictionaries(st.text(max_size=30), HOSTILE, max_size=4)),
-       lease_id=HOSTILE, increment=st.one_of(HOSTILE, st.none()))
+@given(
+    ttl=st.one_of(HOSTILE, st.integers(min_value=-10, max_value=10**12), st.none()),
+    metadata=st.one_of(JSONISH, st.dictionaries(st.text(max_size=30), HOSTILE, max_size=4)),
+    lease_id=HOSTILE,
+    increment=st.one_of(HOSTILE, st.none()),
+)
 def test_lease_calls_never_crash_and_metadata_is_never_rendered(vault, target, ttl, metadata, lease_id, increment):
     creds = expect_clean(lambda: vault.issue("mem", "readonly", ttl=ttl, metadata=metadata))
     if creds is not None:

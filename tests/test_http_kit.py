@@ -11,6 +11,7 @@ from scaivault_core.kits.http import RootBearer
 
 def client(accepted: set[str], seen: list[str]) -> httpx.Client:
     """A client whose API accepts only the ``accepted`` tokens, noting each Authorization it is sent."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers["Authorization"])
         if request.headers["Authorization"].removeprefix("Bearer ") in accepted:
@@ -28,6 +29,7 @@ def tokens(*issued: str):
         if fresh:
             state["current"] = state["next"].pop(0)
         return state["current"]
+
     return token
 
 
@@ -43,7 +45,8 @@ def test_a_token_refused_twice_is_invalid_config_on_the_root_credentials():
     auth = RootBearer(tokens("stale", "also-refused"), service="the Graph API", holder="the root client")
     with pytest.raises(InvalidConfig) as refused:
         client(set(), seen).get("https://graph.test/v1/apps", auth=auth)
-    assert refused.value.message == ("the Graph API does not accept the root client's token: "
-                                     "InvalidAuthenticationToken: expired")
+    assert refused.value.message == (
+        "the Graph API does not accept the root client's token: InvalidAuthenticationToken: expired"
+    )
     assert refused.value.details == {"field": "root_credentials", "api_code": "InvalidAuthenticationToken"}
     assert len(seen) == 2

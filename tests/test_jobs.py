@@ -18,9 +18,21 @@ def test_a_job_whose_claim_lapsed_is_taken_over_by_exactly_one_process(make_vaul
     now = clock.time()
     # A job another host's process started, then died with: its claim runs out at now + 30.
     params = {"prefix": "lease_", "engine": "mem", "role": None}
-    vault.store.insert_job(Job("job_fromelsewhere", "revoke_prefix", params, "user:admin", created_at=now, updated_at=now, claimed_by="elsewhere/1/dead",
-                               claim_deadline=now + 30, done=1, total=4,
-                               result={"revoked": 1, "failed": [], "in_progress": 0}))
+    vault.store.insert_job(
+        Job(
+            "job_fromelsewhere",
+            "revoke_prefix",
+            params,
+            "user:admin",
+            created_at=now,
+            updated_at=now,
+            claimed_by="elsewhere/1/dead",
+            claim_deadline=now + 30,
+            done=1,
+            total=4,
+            result={"revoked": 1, "failed": [], "in_progress": 0},
+        )
+    )
     assert vault.take_over_jobs() == 0 and other.take_over_jobs() == 0  # still claimed: it may be alive
     clock.advance(31)
     assert vault.take_over_jobs() + other.take_over_jobs() == 1

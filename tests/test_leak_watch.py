@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+
 import pytest
 
 from scaivault_core import ScaiVaultError
+
 
 def test_a_logged_password_is_caught(leak_watch, vault):
     creds = vault.issue("mem", "readonly")

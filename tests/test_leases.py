@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from scaivault_core import (EngineUnreachable, InvalidConfig, InvalidRequest, LeaseExpired, LeaseNotFound,
-                            LeaseState, TTLExceedsMax)
+from scaivault_core import (
+    EngineUnreachable,
+    InvalidConfig,
+    InvalidRequest,
+    LeaseExpired,
+    LeaseNotFound,
+    LeaseState,
+    TTLExceedsMax,
+)
 
 
 def test_issue_returns_the_guides_fields(vault, target):
@@ -257,8 +264,12 @@ def test_quotas_per_identity_on_engine_and_role_are_stored_and_enforced(vault):
     greedy.issue("mem", "readonly")
     with pytest.raises(QuotaExceeded) as role_full:  # the role's share of this caller
         greedy.issue("mem", "readonly")
-    assert role_full.value.details == {"engine": "mem", "role": "readonly", "identity": "sa:greedy",
-                                       "max_leases_per_identity": 2}
+    assert role_full.value.details == {
+        "engine": "mem",
+        "role": "readonly",
+        "identity": "sa:greedy",
+        "max_leases_per_identity": 2,
+    }
     greedy.issue("mem", "writer")
     with pytest.raises(QuotaExceeded) as engine_full:  # the engine's share, across its roles
         greedy.issue("mem", "writer")

@@ -65,10 +65,15 @@ def test_a_bad_log_level_is_said_and_does_not_stop_the_command(scaivault_logger,
 
 
 def test_the_scaivault_command_sets_logging_up(tmp_path):
-    env = {**os.environ, "SCAIVAULT_STORE": str(tmp_path / "vault.db"), "SCAIVAULT_LOG_FORMAT": "json",
-           "SCAIVAULT_LOG_LEVEL": "info"}
-    done = subprocess.run([*scaivault_command(), "init", "--format", "json"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        **os.environ,
+        "SCAIVAULT_STORE": str(tmp_path / "vault.db"),
+        "SCAIVAULT_LOG_FORMAT": "json",
+        "SCAIVAULT_LOG_LEVEL": "info",
+    }
+    done = subprocess.run(
+        [*scaivault_command(), "init", "--format", "json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     logged = [json.loads(line) for line in done.stderr.splitlines()]
     assert {"level": "info", "logger": "scaivault.audit"}.items() <= logged[-1].items()
@@ -80,8 +85,12 @@ def _json_lines(text: str) -> list[dict]:
 
 
 def test_a_cli_command_is_one_request_its_log_lines_and_audit_entries_share_an_id(tmp_path):
-    env = {**os.environ, "SCAIVAULT_STORE": str(tmp_path / "vault.db"), "SCAIVAULT_LOG_FORMAT": "json",
-           "SCAIVAULT_LOG_LEVEL": "info"}
+    env = {
+        **os.environ,
+        "SCAIVAULT_STORE": str(tmp_path / "vault.db"),
+        "SCAIVAULT_LOG_FORMAT": "json",
+        "SCAIVAULT_LOG_LEVEL": "info",
+    }
     env.pop("SCAIVAULT_ADDR", None)
 
     def scaivault(*args: str) -> subprocess.CompletedProcess[str]:
@@ -102,10 +111,20 @@ def test_a_cli_command_is_one_request_its_log_lines_and_audit_entries_share_an_i
 def test_a_remote_cli_command_sends_its_request_id_to_the_server(tmp_path):
     server = LiveServer(tmp_path / "server", env={"SCAIVAULT_LOG_FORMAT": "json", "SCAIVAULT_LOG_LEVEL": "info"})
     with server:
-        env = {**os.environ, "SCAIVAULT_ADDR": server.url, "SCAIVAULT_TOKEN": server.admin_token,
-               "SCAIVAULT_LOG_FORMAT": "json", "SCAIVAULT_LOG_LEVEL": "debug"}
-        done = subprocess.run([*scaivault_command(), "secrets", "put", "app/db", "password=s3cr3t-v4lue"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        env = {
+            **os.environ,
+            "SCAIVAULT_ADDR": server.url,
+            "SCAIVAULT_TOKEN": server.admin_token,
+            "SCAIVAULT_LOG_FORMAT": "json",
+            "SCAIVAULT_LOG_LEVEL": "debug",
+        }
+        done = subprocess.run(
+            [*scaivault_command(), "secrets", "put", "app/db", "password=s3cr3t-v4lue"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
     sent = [line for line in _json_lines(done.stderr) if line["logger"] == "scaivault.client"]
     assert [line["message"] for line in sent] == ["PUT /v1/secrets/app/db 200"]

@@ -26,10 +26,16 @@ def test_lease_gauges_counters_latency_and_expiry_lag(vault, clock, target):
     text = vault.metrics.render().decode()
 
     assert sample(text, "scaivault_leases_active", engine="mem", role="readonly") == 2
-    assert sample(text, "scaivault_lease_operations_total", operation="issue", engine="mem", role="readonly",
-                  outcome="ok") == 5
-    assert sample(text, "scaivault_lease_operations_total", operation="revoke", engine="mem", role="readonly",
-                  outcome="ok") == 3
+    assert (
+        sample(text, "scaivault_lease_operations_total", operation="issue", engine="mem", role="readonly", outcome="ok")
+        == 5
+    )
+    assert (
+        sample(
+            text, "scaivault_lease_operations_total", operation="revoke", engine="mem", role="readonly", outcome="ok"
+        )
+        == 3
+    )
     assert sample(text, "scaivault_lease_operation_seconds_count", operation="issue", engine="mem") == 5
     assert sample(text, "scaivault_expiry_lag_seconds_count", engine="mem") == 2
     assert sample(text, "scaivault_expiry_lag_seconds_sum", engine="mem") >= 10
@@ -42,8 +48,17 @@ def test_pending_revocation_and_irrevocable_are_counted(vault, clock, target):
     vault.expire_due()
     text = vault.metrics.render().decode()
     assert sample(text, "scaivault_leases_pending_revocation", engine="mem", role="readonly") == 1
-    assert sample(text, "scaivault_lease_operations_total", operation="revoke", engine="mem", role="readonly",
-                  outcome="revocation_failed") == 1
+    assert (
+        sample(
+            text,
+            "scaivault_lease_operations_total",
+            operation="revoke",
+            engine="mem",
+            role="readonly",
+            outcome="revocation_failed",
+        )
+        == 1
+    )
     for _ in range(6):
         clock.advance(60)
         vault.expire_due()

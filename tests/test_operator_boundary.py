@@ -9,8 +9,14 @@ import attrs
 import pytest
 
 from scaivault_core import InvalidConfig, Settings, command_field, environment_field, file_field
-from scaivault_core.operator_boundary import (REFUSED_PREFIXES, REFUSED_VARIABLES, check_environment, check_fields,
-                                              resolve_command, resolve_file)
+from scaivault_core.operator_boundary import (
+    REFUSED_PREFIXES,
+    REFUSED_VARIABLES,
+    check_environment,
+    check_fields,
+    resolve_command,
+    resolve_file,
+)
 
 SECURITY = Path(__file__).resolve().parents[1] / "docs" / "security.md"
 
@@ -116,13 +122,19 @@ def test_the_vaults_own_files_stay_outside_what_engines_may_touch(tmp_path, sett
     home.mkdir(mode=0o700)
     with pytest.raises(InvalidConfig, match="keep the vault's own files apart") as refused:
         Vault(home / "vault.db", settings=Settings(**{setting: (str(tmp_path),)}), start_worker=False)
-    assert refused.value.details["field"] == ("SCAIVAULT_FILE_DIRS" if setting == "file_dirs" else
-                                              "SCAIVAULT_COMMAND_DIRS")
+    assert refused.value.details["field"] == (
+        "SCAIVAULT_FILE_DIRS" if setting == "file_dirs" else "SCAIVAULT_COMMAND_DIRS"
+    )
     key_dir = tmp_path / "keys"
     key_dir.mkdir(mode=0o700)
     with pytest.raises(InvalidConfig, match="key file"):
-        Vault(home / "vault.db", key_file=key_dir / "vault.key", settings=Settings(**{setting: (str(key_dir),)}),
-              start_worker=False)
-    with Vault(home / "vault.db", settings=Settings(**{setting: (str(tmp_path / "elsewhere"),)}),
-               start_worker=False) as vault:
+        Vault(
+            home / "vault.db",
+            key_file=key_dir / "vault.key",
+            settings=Settings(**{setting: (str(key_dir),)}),
+            start_worker=False,
+        )
+    with Vault(
+        home / "vault.db", settings=Settings(**{setting: (str(tmp_path / "elsewhere"),)}), start_worker=False
+    ) as vault:
         assert vault.list_engines() == []

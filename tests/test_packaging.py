@@ -17,8 +17,13 @@ DISTRIBUTIONS = [ROOT, *sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.
 
 
 def build(directory: Path, target: str, out: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", target, "-d", str(out)], cwd=directory,
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", target, "-d", str(out)],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return next(out.iterdir())
 
 
@@ -26,8 +31,15 @@ def test_the_core_sdist_holds_only_the_core(tmp_path):
     with tarfile.open(build(ROOT, "sdist", tmp_path)) as sdist:
         tops = {name.split("/")[1] for name in sdist.getnames() if name.count("/") >= 1}
     tops.discard(".gitignore")  # hatch adds it to every sdist
-    assert tops == {"scaivault_core", "README.md", "LICENSE", "CHANGELOG.md", "SECURITY.md", "pyproject.toml",
-                    "PKG-INFO"}
+    assert tops == {
+        "scaivault_core",
+        "README.md",
+        "LICENSE",
+        "CHANGELOG.md",
+        "SECURITY.md",
+        "pyproject.toml",
+        "PKG-INFO",
+    }
 
 
 @pytest.mark.parametrize("directory", DISTRIBUTIONS, ids=[p.name for p in DISTRIBUTIONS])
@@ -48,8 +60,10 @@ def test_the_core_wheel_carries_the_api_reference_and_its_licence(tmp_path):
         names = set(wheel.namelist())
     static = "scaivault_core/rest/static/"
     wanted = {static + path for path, _ in ASSETS.values()}
-    wanted |= {static + "swagger-ui/" + name for name in ("LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt",
-                                                           "VENDORED.md")}
+    wanted |= {
+        static + "swagger-ui/" + name
+        for name in ("LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt", "VENDORED.md")
+    }
     assert wanted <= names, sorted(wanted - names)
 
 
@@ -59,4 +73,5 @@ def test_psycopg_is_not_forced_to_its_binary_build():
         required = project.get("dependencies", []) + project["optional-dependencies"].get("postgres-store", [])
         assert not [d for d in required if d.startswith("psycopg[binary]")], directory.name
         assert project["optional-dependencies"]["binary"] == [
-            next(d for d in project["optional-dependencies"]["binary"] if d.startswith("psycopg[binary]"))]
+            next(d for d in project["optional-dependencies"]["binary"] if d.startswith("psycopg[binary]"))
+        ]

@@ -26,12 +26,27 @@ patterns = st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=5).map("/".j
 paths = st.lists(st.sampled_from(PATH_SEGMENTS), min_size=1, max_size=7).map("/".join)
 
 
-@pytest.mark.parametrize("pattern, path, expected", [
-    ("**", "a", True), ("**", "a/b/c", True), ("a/**", "a", True), ("a/**", "a/b/c", True),
-    ("**/x", "x", True), ("**/x", "a/b/x", True), ("**/x", "a/x/b", False), ("a/*", "a", False),
-    ("a/*", "a/b", True), ("a/*", "a/b/c", False), ("a/**/b", "a/b", True), ("a/**/b", "a/x/y/b", True),
-    ("*/**/*", "a", False), ("*/**/*", "a/b", True), ("a", "a//", False), ("**", "a//b", False),
-])
+@pytest.mark.parametrize(
+    "pattern, path, expected",
+    [
+        ("**", "a", True),
+        ("**", "a/b/c", True),
+        ("a/**", "a", True),
+        ("a/**", "a/b/c", True),
+        ("**/x", "x", True),
+        ("**/x", "a/b/x", True),
+        ("**/x", "a/x/b", False),
+        ("a/*", "a", False),
+        ("a/*", "a/b", True),
+        ("a/*", "a/b/c", False),
+        ("a/**/b", "a/b", True),
+        ("a/**/b", "a/x/y/b", True),
+        ("*/**/*", "a", False),
+        ("*/**/*", "a/b", True),
+        ("a", "a//", False),
+        ("**", "a//b", False),
+    ],
+)
 def test_globs_match_as_documented(pattern, path, expected):
     assert matches(pattern, path) is expected
 
@@ -63,6 +78,7 @@ def test_many_globstars_against_a_long_path_take_one_step_per_segment(monkeypatc
 
 # -- inclusion -------------------------------------------------------------------------------------
 
+
 def language(pattern: str, max_length: int) -> set[str]:
     return {p for p in all_paths(max_length) if matches(pattern, p)}
 
@@ -71,21 +87,24 @@ def all_paths(max_length: int) -> list[str]:
     return ["/".join(p) for n in range(1, max_length + 1) for p in itertools.product(PATH_SEGMENTS, repeat=n)]
 
 
-@pytest.mark.parametrize("held, pattern, expected", [
-    (["**"], "anything/at/all", True),
-    (["dynamic/engines/*"], "dynamic/**", False),
-    (["dynamic/**"], "dynamic/engines/*", True),
-    (["dynamic/engines/*"], "dynamic/engines/*", True),
-    (["dynamic/engines/pg"], "dynamic/engines/*", False),
-    (["a/*", "a/*/**"], "a/**/b", True),  # only together
-    (["a/*"], "a/**/b", False),
-    (["*/b", "a/*"], "a/b", True),
-    (["*/**"], "**", True),  # no path is empty
-    (["**/x"], "**/*/x", True),
-    (["*/**/x"], "**/x", False),
-    (["x/**", "*/y/**"], "*/**", False),
-    ([], "a", False),
-])
+@pytest.mark.parametrize(
+    "held, pattern, expected",
+    [
+        (["**"], "anything/at/all", True),
+        (["dynamic/engines/*"], "dynamic/**", False),
+        (["dynamic/**"], "dynamic/engines/*", True),
+        (["dynamic/engines/*"], "dynamic/engines/*", True),
+        (["dynamic/engines/pg"], "dynamic/engines/*", False),
+        (["a/*", "a/*/**"], "a/**/b", True),  # only together
+        (["a/*"], "a/**/b", False),
+        (["*/b", "a/*"], "a/b", True),
+        (["*/**"], "**", True),  # no path is empty
+        (["**/x"], "**/*/x", True),
+        (["*/**/x"], "**/x", False),
+        (["x/**", "*/y/**"], "*/**", False),
+        ([], "a", False),
+    ],
+)
 def test_inclusion_examples(held, pattern, expected):
     assert covers(held, pattern) is expected
 

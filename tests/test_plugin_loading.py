@@ -80,8 +80,12 @@ def test_a_broken_plugin_is_reported_and_the_others_load(site):
     by_name = {p["name"]: p for p in result["plugins"]}
     assert by_name["scaivault-broken"]["error"] == "RuntimeError: the broken plugin needs libfoo 2"
     assert by_name["scaivault-broken"]["version"] == "0.3.0"
-    assert by_name["scaivault-good"] == {"name": "scaivault-good", "version": "0.3.0",
-                                         "engines": ["database/good"], "error": None}
+    assert by_name["scaivault-good"] == {
+        "name": "scaivault-good",
+        "version": "0.3.0",
+        "engines": ["database/good"],
+        "error": None,
+    }
     assert "database/good" in result["types"]
     # in-tree plugins installed in this environment still load beside them
     assert "database/postgresql" in result["types"]

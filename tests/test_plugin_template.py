@@ -24,9 +24,16 @@ def test_new_plugin_writes_a_distribution(tmp_path):
     root = new_plugin("acme-db", tmp_path)
     assert root == tmp_path / "scaivault-acme-db"
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-    assert files == ["README.md", "pyproject.toml", "scaivault_acme_db/__init__.py", "scaivault_acme_db/engine.py",
-                     "scaivault_acme_db/target.py", "tests/conftest.py", "tests/test_contract.py",
-                     "tests/test_discovery.py"]
+    assert files == [
+        "README.md",
+        "pyproject.toml",
+        "scaivault_acme_db/__init__.py",
+        "scaivault_acme_db/engine.py",
+        "scaivault_acme_db/target.py",
+        "tests/conftest.py",
+        "tests/test_contract.py",
+        "tests/test_discovery.py",
+    ]
     pyproject = (root / "pyproject.toml").read_text()
     assert 'name = "scaivault-acme-db"' in pyproject
     assert '[project.entry-points.scaivault]\nacme-db = "scaivault_acme_db"' in pyproject
@@ -50,9 +57,25 @@ def test_generated_contract_suite_passes_here(tmp_path):
     """Quick check in this environment: the generated package on the path, its contract tests run."""
     root = new_plugin("quick", tmp_path)
     env = {**os.environ, "PYTHONPATH": str(root)}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
-                           "--rootdir", str(root), str(root / "tests" / "test_contract.py")],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--import-mode=importlib",
+            "--rootdir",
+            str(root),
+            str(root / "tests" / "test_contract.py"),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " passed" in done.stdout
 

@@ -36,8 +36,12 @@ def test_a_pool_fills_to_its_size_and_issues_from_it(pool_vault, target):
     assert issued.data["username"] in ready
     assert target.login(issued.data["username"], issued.data["password"])
     lease = pool_vault.lookup(issued.lease_id)
-    assert (lease.state, lease.identity, lease.metadata, lease.lease_duration) == \
-        (LeaseState.ACTIVE, "user:admin", {"team": "reports"}, 1800)
+    assert (lease.state, lease.identity, lease.metadata, lease.lease_duration) == (
+        LeaseState.ACTIVE,
+        "user:admin",
+        {"team": "reports"},
+        1800,
+    )
     assert [lease.lease_id for lease in pool_vault.list_leases(engine="mem")] == [issued.lease_id]  # pooled: not leases
     with pytest.raises(LeaseNotFound):
         pool_vault.lookup(pooled(pool_vault)[0].lease_id)
@@ -71,7 +75,9 @@ def test_a_changed_role_or_a_smaller_pool_drops_pooled_users(pool_vault, target)
     old = locked(target)
     pool_vault.update_role("mem", "readonly", permissions=["write:{{name}}"], pool_size=3)
     assert locked(target) == set()  # made from the old role: rolled back at once
-    assert {lease.state for lease in pool_vault.list_leases(engine="mem", identity=POOL_IDENTITY)} == {LeaseState.ROLLED_BACK}
+    assert {lease.state for lease in pool_vault.list_leases(engine="mem", identity=POOL_IDENTITY)} == {
+        LeaseState.ROLLED_BACK
+    }
     pool_vault.fill_pools()
     assert not locked(target) & old
     assert all(target.users[name].permissions == [f"write:{name}"] for name in locked(target))
@@ -85,15 +91,18 @@ def test_a_failed_refill_leaves_nothing_behind(pool_vault, target):
     target.refuse["create_pooled"] = 1
     assert pool_vault.fill_pools() == 0
     assert locked(target) == set() and pooled(pool_vault) == []
-    assert {lease.state for lease in pool_vault.list_leases(engine="mem", identity=POOL_IDENTITY)} == {LeaseState.ROLLED_BACK}
+    assert {lease.state for lease in pool_vault.list_leases(engine="mem", identity=POOL_IDENTITY)} == {
+        LeaseState.ROLLED_BACK
+    }
     assert pool_vault.fill_pools() == 3
 
 
 def test_re_pointing_the_engine_drops_its_pools(pool_vault, target):
     pool_vault.fill_pools()
     assert len(locked(target)) == 3
-    pool_vault.update_engine("mem", "database", {"plugin": "memory", "renewable": False},
-                             default_ttl="1h", max_ttl="24h")
+    pool_vault.update_engine(
+        "mem", "database", {"plugin": "memory", "renewable": False}, default_ttl="1h", max_ttl="24h"
+    )
     assert locked(target) == set()  # rolled back through the engine as it was
     pool_vault.fill_pools()
     assert len(locked(target)) == 3

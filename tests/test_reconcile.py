@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from scaivault_core import EngineUnreachable, LeaseState, PermissionDenied, hookimpl
 from scaivault_core.templates import generate_username, is_generated_username
-
 from scaivault_core.testing import MemoryEngine, MemoryUser
 
 EVIL = 'v_readonly_abcdefghijkl" TO CURRENT_USER;ALTER USER attacker SUPERUSER--'
@@ -103,8 +102,14 @@ def test_reconcile_checks_what_a_plugin_lists(make_vault, target, marks, monkeyp
     assert reasons.pop(others_live) == "live_lease_of_another_engine"
     if not marks:
         assert reasons.pop(lookalike) == "not_this_engines"
-    assert reasons == {EVIL: "not_generated", "postgres": "not_generated", "v_readonly_abcdefghijk\n": "not_generated",
-                       "x" * 200 + "...": "not_generated", "None": "not_generated", "42": "not_generated"}
+    assert reasons == {
+        EVIL: "not_generated",
+        "postgres": "not_generated",
+        "v_readonly_abcdefghijk\n": "not_generated",
+        "x" * 200 + "...": "not_generated",
+        "None": "not_generated",
+        "42": "not_generated",
+    }
     assert others_live in target.users and own_live in target.users
 
 
@@ -114,6 +119,7 @@ def test_reconcile_needs_revoke_on_the_engine(vault):
 
 
 # -- the shape reconcile insists on ---------------------------------------------------------------
+
 
 @settings(max_examples=300, deadline=None)
 @given(role=st.text(max_size=200), limit=st.integers(min_value=15, max_value=128))

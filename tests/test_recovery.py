@@ -17,9 +17,23 @@ def test_intent_of_a_dead_process_is_rolled_back_at_next_start(make_vault, targe
     # claimed by a pid that no longer exists, and possibly the user in the target.
     now = clock.time()
     dead = f"{socket.gethostname()}/999999999/deadbeef"
-    intent = Lease("lease_db_crashed", "mem", "readonly", "user:admin", LeaseState.INTENT, now, now + 3600,
-                   now + 3600, now + 120, subject="v_readonly_crashed", claimed_by=dead, claim_deadline=now + 120)
-    first.store.insert_lease(intent, first.keyring.encrypt_json({"username": "v_readonly_crashed"}, "lease:lease_db_crashed"))
+    intent = Lease(
+        "lease_db_crashed",
+        "mem",
+        "readonly",
+        "user:admin",
+        LeaseState.INTENT,
+        now,
+        now + 3600,
+        now + 3600,
+        now + 120,
+        subject="v_readonly_crashed",
+        claimed_by=dead,
+        claim_deadline=now + 120,
+    )
+    first.store.insert_lease(
+        intent, first.keyring.encrypt_json({"username": "v_readonly_crashed"}, "lease:lease_db_crashed")
+    )
     target.users["v_readonly_crashed"] = MemoryUser("", 0)
     first.close()
 
@@ -35,8 +49,19 @@ def test_claims_of_live_processes_are_left_alone(make_vault, target, clock):
     vault.create_role("mem", "readonly")
     now = clock.time()
     alive = f"{socket.gethostname()}/1/cafe"  # pid 1 is always alive
-    intent = Lease("lease_db_inflight", "mem", "readonly", "user:admin", LeaseState.INTENT, now, now + 3600,
-                   now + 3600, now + 120, claimed_by=alive, claim_deadline=now + 120)
+    intent = Lease(
+        "lease_db_inflight",
+        "mem",
+        "readonly",
+        "user:admin",
+        LeaseState.INTENT,
+        now,
+        now + 3600,
+        now + 3600,
+        now + 120,
+        claimed_by=alive,
+        claim_deadline=now + 120,
+    )
     vault.store.insert_lease(intent, vault.keyring.encrypt_json({"username": "x"}, "lease:lease_db_inflight"))
     vault.close()
     again = make_vault()

@@ -24,8 +24,14 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
-    return subprocess.run([*scaivault_command(), *args], env={**clean, "SCAIVAULT_HOME": "/nonexistent", **(env or {})},
-                          capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [*scaivault_command(), *args],
+        env={**clean, "SCAIVAULT_HOME": "/nonexistent", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def write_config(path: Path, text: str, mode: int = 0o600) -> Path:
@@ -35,22 +41,41 @@ def write_config(path: Path, text: str, mode: int = 0o600) -> Path:
 
 
 def test_the_configuration_page_is_generated_from_the_settings_class():
-    done = subprocess.run([sys.executable, "-m", "scaivault_core.settings", "--markdown"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "scaivault_core.settings", "--markdown"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
-    assert (DOCS / "configuration.md").read_text() == done.stdout, \
+    assert (DOCS / "configuration.md").read_text() == done.stdout, (
         "docs/configuration.md is stale: python -m scaivault_core.settings --markdown > docs/configuration.md"
-    for variable in ("SCAIVAULT_STORE", "SCAIVAULT_KEY", "SCAIVAULT_LISTEN", "SCAIVAULT_TLS_CERT", "SCAIVAULT_CLAIM_TIMEOUT"):
+    )
+    for variable in (
+        "SCAIVAULT_STORE",
+        "SCAIVAULT_KEY",
+        "SCAIVAULT_LISTEN",
+        "SCAIVAULT_TLS_CERT",
+        "SCAIVAULT_CLAIM_TIMEOUT",
+    ):
         assert f"`{variable}`" in done.stdout
 
 
 def test_a_flag_wins_over_the_environment_which_wins_over_the_config_file(tmp_path):
     config = write_config(tmp_path / "scaivault.toml", f'store = "{tmp_path / "from-file.db"}"\n')
     assert run("--config", str(config), "init").returncode == 0
-    assert run("init", env={"SCAIVAULT_CONFIG": str(config), "SCAIVAULT_STORE": str(tmp_path / "from-env.db")}
-               ).returncode == 0
-    assert run("--config", str(config), "--store", str(tmp_path / "from-flag.db"), "init",
-               env={"SCAIVAULT_STORE": str(tmp_path / "elsewhere.db")}).returncode == 0
+    assert (
+        run("init", env={"SCAIVAULT_CONFIG": str(config), "SCAIVAULT_STORE": str(tmp_path / "from-env.db")}).returncode
+        == 0
+    )
+    assert (
+        run(
+            "--config",
+            str(config),
+            "--store",
+            str(tmp_path / "from-flag.db"),
+            "init",
+            env={"SCAIVAULT_STORE": str(tmp_path / "elsewhere.db")},
+        ).returncode
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.glob("*.db")) == ["from-env.db", "from-file.db", "from-flag.db"]
 
 
@@ -95,13 +120,24 @@ def test_every_server_flag_has_a_variable_and_a_config_key(tmp_path):
     store = tmp_path / "vault.db"
     assert run("--store", str(store), "init").returncode == 0
     file_port, env_port = free_port(), free_port()
-    config = write_config(tmp_path / "server.toml", f'store = "{store}"\nlisten = "127.0.0.1:{file_port}"\n'
-                                                    'log_level = "warning"\nmax_connections = 64\n')
+    config = write_config(
+        tmp_path / "server.toml",
+        f'store = "{store}"\nlisten = "127.0.0.1:{file_port}"\nlog_level = "warning"\nmax_connections = 64\n',
+    )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
-    server = subprocess.Popen([*scaivault_command(), "server"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env={**clean, "SCAIVAULT_CONFIG": str(config), "SCAIVAULT_LISTEN": f"127.0.0.1:{env_port}",
-                                   "SCAIVAULT_LOG_LEVEL": "warning"})
+    server = subprocess.Popen(
+        [*scaivault_command(), "server"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={
+            **clean,
+            "SCAIVAULT_CONFIG": str(config),
+            "SCAIVAULT_LISTEN": f"127.0.0.1:{env_port}",
+            "SCAIVAULT_LOG_LEVEL": "warning",
+        },
+    )
     try:
+
         def answers(port: int) -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200
@@ -116,11 +152,14 @@ def test_every_server_flag_has_a_variable_and_a_config_key(tmp_path):
         server.wait(timeout=30)
 
 
-@pytest.mark.parametrize("variable, value, message", [
-    ("SCAIVAULT_CLAIM_TIMEOUT", "0", "SCAIVAULT_CLAIM_TIMEOUT must be at least 1"),
-    ("SCAIVAULT_FORMAT", "yaml", "SCAIVAULT_FORMAT is one of table, json"),
-    ("SCAIVAULT_MAX_CONNECTIONS", "many", "SCAIVAULT_MAX_CONNECTIONS must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("SCAIVAULT_CLAIM_TIMEOUT", "0", "SCAIVAULT_CLAIM_TIMEOUT must be at least 1"),
+        ("SCAIVAULT_FORMAT", "yaml", "SCAIVAULT_FORMAT is one of table, json"),
+        ("SCAIVAULT_MAX_CONNECTIONS", "many", "SCAIVAULT_MAX_CONNECTIONS must be a whole number"),
+    ],
+)
 def test_a_bad_variable_is_named(tmp_path, variable, value, message):
     done = run("--store", str(tmp_path / "vault.db"), "init", env={variable: value})
     assert done.returncode == 1 and message in done.stderr and "invalid_config" in done.stderr

@@ -20,5 +20,8 @@ def test_the_password_is_not_known_after_issue(field):
     with pytest.raises(InvalidConfig) as refused:
         check_statement_role(role)
     assert refused.value.details["field"] == field
-    check_statement_role(StatementRole(creation_statements=["CREATE ROLE x PASSWORD '{{password}}'"],
-                                       **{field: ["DROP ROLE x -- password_policy"]}))
+    check_statement_role(
+        StatementRole(
+            creation_statements=["CREATE ROLE x PASSWORD '{{password}}'"], **{field: ["DROP ROLE x -- password_policy"]}
+        )
+    )

@@ -47,7 +47,9 @@ def test_secrets_are_versioned(vault):
     assert [v.version for v in vault.list_secret_versions("apps/x")] == [1, 2]
 
 
-@pytest.mark.parametrize("path", ["../etc/passwd", "a/../b", "/abs", "a//b", "dynamic/engines/x", "sys/x", ".hidden", "a/ b"])
+@pytest.mark.parametrize(
+    "path", ["../etc/passwd", "a/../b", "/abs", "a//b", "dynamic/engines/x", "sys/x", ".hidden", "a/ b"]
+)
 def test_secret_paths_cannot_escape_their_namespace(vault, path):
     with pytest.raises(InvalidRequest):
         vault.put_secret(path, {"x": 1})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from scaivault_core import Engine, InvalidConfig, RoleNotFound, hookimpl
-
 from scaivault_core.testing import MemoryEngine
 
 
@@ -26,10 +25,15 @@ def test_unknown_role_field_is_named(vault):
     assert "creation_statement" in err.value.message
 
 
-@pytest.mark.parametrize("template", [
-    "{{ name.__class__.__mro__[1].__subclasses__() }}", "{{ name['__class__'] }}", "{{ name|attr('__class__') }}",
-    "{% if ttl_seconds < 0 %}{{ name.__class__ }}{% endif %}",  # refused even where it would never run
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ name.__class__.__mro__[1].__subclasses__() }}",
+        "{{ name['__class__'] }}",
+        "{{ name|attr('__class__') }}",
+        "{% if ttl_seconds < 0 %}{{ name.__class__ }}{% endif %}",  # refused even where it would never run
+    ],
+)
 def test_sandbox_refuses_attribute_escapes_at_role_creation(vault, target, template):
     with pytest.raises(InvalidConfig) as err:
         vault.create_role("mem", "evil", permissions=[template])
@@ -49,6 +53,7 @@ def test_all_four_variables_render(vault, target):
 
 
 # -- the per-engine `quote` filter ---------------------------------------------------------------
+
 
 class QuotingMemoryEngine(MemoryEngine):
     """The memory engine with a ``quote`` filter; the engine's name in the result shows whose ran."""
@@ -115,26 +120,45 @@ EXPENSIVE = [
     "SELECT {{ (9 ** (9 ** 7)) > 1 }}",  # folded at compile time before: seconds holding the GIL
     "{{ 2 ** 20000 }}",  # a 6,000-digit number: 500 before
     "{{ 10 ** 80 }}",
-    "{{ 'x' * 1000000000 }}", "{{ 1000000000 * 'x' }}", "{{ ['x'] * 1000000000 }}", "{{ ttl_seconds * 'x' }}",
+    "{{ 'x' * 1000000000 }}",
+    "{{ 1000000000 * 'x' }}",
+    "{{ ['x'] * 1000000000 }}",
+    "{{ ttl_seconds * 'x' }}",
     "{{ " + " ~ ".join(["('x' * 10000)"] * 7) + " }}",
     "{{ ('x' * 10000) + ('x' * 10000) }}",
-    "{{ name|center(1000000000) }}", "{{ name.center(1000000000) }}", "{{ name.ljust(1000000000) }}",
-    "{{ name.rjust(1000000000) }}", "{{ name.zfill(1000000000) }}", "{{ name|indent(1000000000, true) }}",
+    "{{ name|center(1000000000) }}",
+    "{{ name.center(1000000000) }}",
+    "{{ name.ljust(1000000000) }}",
+    "{{ name.rjust(1000000000) }}",
+    "{{ name.zfill(1000000000) }}",
+    "{{ name|indent(1000000000, true) }}",
     "{{ ('\\n' * 10000)|indent(100) }}",
-    "{{ ('x' * 10000)|replace('', 'yy') }}", "{{ ('x' * 10000).replace('x', 'yyy') }}",
-    "{{ ('x' * 10000)|join('yy') }}", "{{ ('y' * 100).join('x' * 10000) }}",
-    "{{ '%999999999s' % name }}", "{{ '%999999999d' is divisibleby 3 }}", "{{ '%999999999d' is odd }}",
-    "{{ 5|round(-1000000000) }}", "{{ ('9' * 4000)|int }}",
-    "{% for x in name %}{{ x }}{% endfor %}", "{% set x = name %}{{ x }}", "{% macro m() %}{% endmacro %}",
-    "{{ range(10)|join }}", "{{ lipsum(1000) }}", "{{ name.format(name) }}", "{{ name.format_map(name) }}",
-    "{{ name|map('upper')|join }}", "{{ name|batch(1000000000, 'x')|list }}",
+    "{{ ('x' * 10000)|replace('', 'yy') }}",
+    "{{ ('x' * 10000).replace('x', 'yyy') }}",
+    "{{ ('x' * 10000)|join('yy') }}",
+    "{{ ('y' * 100).join('x' * 10000) }}",
+    "{{ '%999999999s' % name }}",
+    "{{ '%999999999d' is divisibleby 3 }}",
+    "{{ '%999999999d' is odd }}",
+    "{{ 5|round(-1000000000) }}",
+    "{{ ('9' * 4000)|int }}",
+    "{% for x in name %}{{ x }}{% endfor %}",
+    "{% set x = name %}{{ x }}",
+    "{% macro m() %}{% endmacro %}",
+    "{{ range(10)|join }}",
+    "{{ lipsum(1000) }}",
+    "{{ name.format(name) }}",
+    "{{ name.format_map(name) }}",
+    "{{ name|map('upper')|join }}",
+    "{{ name|batch(1000000000, 'x')|list }}",
     "{{ name|wordwrap(1, wrapstring='x' * 10000) }}",
     "{% if ttl_seconds < 0 %}{{ name|no_such_filter }}{% endif %}",
     "{{ " + "(" * 500 + "1" + ")" * 500 + " }}",
     "{{ name " + "+ name " * 2000 + "}}",
     "{{ 1" + "0" * 5000 + " }}",
     "x" * 20000,
-    "{{ 1 / 0 }}", "{{ name - 1 }}",
+    "{{ 1 / 0 }}",
+    "{{ name - 1 }}",
 ]
 
 
@@ -146,14 +170,17 @@ def test_expensive_or_failing_templates_are_invalid_config_at_role_creation(vaul
     assert "x" * 100 not in err.value.message  # the reason, never the template's or a value's text
 
 
-@pytest.mark.parametrize("template,expected", [
-    ("{{ name|upper }}-{{ ttl_seconds // 60 }}", "{NAME}-30"),
-    ("{{ 'x' * 3 }}{{ (2 ** 10) + 1 }}", "xxx1025"),
-    ("{% if ttl_seconds > 60 %}long{% else %}short{% endif %}", "long"),
-    ("{{ name.replace('_', '-') }}|{{ name[:2] }}|{{ [name, 'x']|join(',') }}", "{name-}|v_|{name},x"),
-    ("{{ name|center(40)|trim|length > 0 }}{{ '%d' if false else 'ok' }}", "Trueok"),
-    ("{{ [3, 1, 2]|sort|reverse|list }} {{ 42.55|round(1, 'floor') }}", "[3, 2, 1] 42.5"),
-])
+@pytest.mark.parametrize(
+    "template,expected",
+    [
+        ("{{ name|upper }}-{{ ttl_seconds // 60 }}", "{NAME}-30"),
+        ("{{ 'x' * 3 }}{{ (2 ** 10) + 1 }}", "xxx1025"),
+        ("{% if ttl_seconds > 60 %}long{% else %}short{% endif %}", "long"),
+        ("{{ name.replace('_', '-') }}|{{ name[:2] }}|{{ [name, 'x']|join(',') }}", "{name-}|v_|{name},x"),
+        ("{{ name|center(40)|trim|length > 0 }}{{ '%d' if false else 'ok' }}", "Trueok"),
+        ("{{ [3, 1, 2]|sort|reverse|list }} {{ 42.55|round(1, 'floor') }}", "[3, 2, 1] 42.5"),
+    ],
+)
 def test_what_templates_may_do_still_renders(vault, target, template, expected):
     vault.create_role("mem", "fine", permissions=[template])
     creds = vault.issue("mem", "fine", ttl="30m")
@@ -166,10 +193,14 @@ def test_refusals_name_the_reason():
     from scaivault_core.templates import CORE_VARIABLES, Templates
 
     templates = Templates()
-    for template, reason in [("{{ 2 ** 2000 }}", "wider than 256 bits"), ("{{ 'x' * 100000 }}", "longer than 16,384"),
-                             ("{% for x in name %}{% endfor %}", "for loop"), ("{{ name._x }}", "starting with '_'"),
-                             ("{{ name.encode() }}", "string method"),
-                             ("{{ ('x' * 10000 ~ 'y') * 2 }}", "longer than")]:
+    for template, reason in [
+        ("{{ 2 ** 2000 }}", "wider than 256 bits"),
+        ("{{ 'x' * 100000 }}", "longer than 16,384"),
+        ("{% for x in name %}{% endfor %}", "for loop"),
+        ("{{ name._x }}", "starting with '_'"),
+        ("{{ name.encode() }}", "string method"),
+        ("{{ ('x' * 10000 ~ 'y') * 2 }}", "longer than"),
+    ]:
         with pytest.raises(InvalidConfig) as err:
             templates.validate("f", [template], CORE_VARIABLES)
         assert reason in err.value.message, (template, err.value.message)

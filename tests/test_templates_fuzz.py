@@ -26,14 +26,34 @@ TEMPLATES = Templates({"shout": lambda value: str(value).upper()})  # a plugin's
 # -- a grammar of template expressions ------------------------------------------------------------------
 
 INTEGERS = st.one_of(st.integers(-3, 12), st.sampled_from([0, 2, 9, 10, 64, 255, 4096, 16384, 10**6, 10**9, 10**20]))
-STRINGS = st.sampled_from(["''", "'x'", "'_'", "'%s'", "'%999999999d'", "'__class__'", "'\\n'", "'a b'", "'{{'",
-                           "'x' * 16384"])
-LITERALS = st.one_of(INTEGERS.map(str), STRINGS, st.sampled_from(["1.5", "1e308", "true", "none", "[1, 2]",
-                                                                  "['a', 'b']", "{'k': 'v'}", "(1,)", "range(5)"]))
+STRINGS = st.sampled_from(
+    ["''", "'x'", "'_'", "'%s'", "'%999999999d'", "'__class__'", "'\\n'", "'a b'", "'{{'", "'x' * 16384"]
+)
+LITERALS = st.one_of(
+    INTEGERS.map(str),
+    STRINGS,
+    st.sampled_from(["1.5", "1e308", "true", "none", "[1, 2]", "['a', 'b']", "{'k': 'v'}", "(1,)", "range(5)"]),
+)
 VARIABLES = st.sampled_from(CORE_VARIABLES)
 FILTERS = st.sampled_from([*SAFE_FILTERS, "shout", "quote", "attr", "map", "format", "batch", "pprint", "nope"])
-ATTRIBUTES = st.sampled_from(["upper", "center", "replace", "join", "split", "zfill", "format", "__class__", "_x",
-                              "mro", "__globals__", "real", "items", "0"])
+ATTRIBUTES = st.sampled_from(
+    [
+        "upper",
+        "center",
+        "replace",
+        "join",
+        "split",
+        "zfill",
+        "format",
+        "__class__",
+        "_x",
+        "mro",
+        "__globals__",
+        "real",
+        "items",
+        "0",
+    ]
+)
 BINARY = st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "~", "==", "<", "in", "and", "or"])
 ARGUMENTS = st.lists(st.one_of(INTEGERS.map(str), STRINGS, VARIABLES), max_size=3).map(", ".join)
 
@@ -49,26 +69,45 @@ def _extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.tuples(inner, INTEGERS, INTEGERS).map(lambda t: f"{t[0]}[{t[1]}:{t[2]}]"),
         st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
         st.tuples(inner, st.sampled_from(["odd", "divisibleby(3)", "string", "defined", "callable"])).map(
-            lambda t: f"({t[0]} is {t[1]})"),
+            lambda t: f"({t[0]} is {t[1]})"
+        ),
     )
 
 
 EXPRESSIONS = st.recursive(st.one_of(VARIABLES, LITERALS), _extend, max_leaves=8)
 OUTPUT = EXPRESSIONS.map(lambda e: "{{ " + e + " }}")
-TEMPLATES_TEXT = st.lists(st.one_of(  # mostly what may pass, so the render half is exercised too
-    OUTPUT, OUTPUT, OUTPUT, st.sampled_from(["SELECT ", '"{{name}}"', "'{{ password }}'", "\n"]),
-    st.tuples(EXPRESSIONS, EXPRESSIONS).map(lambda t: "{% if " + t[0] + " %}{{ " + t[1] + " }}{% endif %}"),
-    st.sampled_from(["{% for x in name %}{{ x }}{% endfor %}", "{% set y = 1 %}", "{{", "{% raw %}{{{% endraw %}",
-                     "{{ lipsum() }}"]),
-), min_size=1, max_size=4).map("".join)
+TEMPLATES_TEXT = st.lists(
+    st.one_of(  # mostly what may pass, so the render half is exercised too
+        OUTPUT,
+        OUTPUT,
+        OUTPUT,
+        st.sampled_from(["SELECT ", '"{{name}}"', "'{{ password }}'", "\n"]),
+        st.tuples(EXPRESSIONS, EXPRESSIONS).map(lambda t: "{% if " + t[0] + " %}{{ " + t[1] + " }}{% endif %}"),
+        st.sampled_from(
+            [
+                "{% for x in name %}{{ x }}{% endfor %}",
+                "{% set y = 1 %}",
+                "{{",
+                "{% raw %}{{{% endraw %}",
+                "{{ lipsum() }}",
+            ]
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+).map("".join)
 
 
 def issue_variables(data: st.DataObject) -> dict:
     """What the variables can be at issue: any role's name, the default password, any TTL."""
     role = data.draw(st.from_regex(r"[a-z0-9][a-z0-9._-]{0,40}", fullmatch=True), label="role")
     ttl = data.draw(st.integers(0, MAX_SECONDS), label="ttl")
-    return {"name": generate_username(role, 63), "password": "Aa1-" + "x" * 20, "ttl_seconds": ttl,
-            "expiration": "2030-01-01T00:00:00Z"}
+    return {
+        "name": generate_username(role, 63),
+        "password": "Aa1-" + "x" * 20,
+        "ttl_seconds": ttl,
+        "expiration": "2030-01-01T00:00:00Z",
+    }
 
 
 @FUZZ
@@ -89,8 +128,12 @@ def test_a_template_is_refused_at_creation_or_renders_bounded_at_issue(template,
     assert time.monotonic() - started < 30  # the sandbox stops a render after 1 s; this only catches a hang
 
 
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(template=TEMPLATES_TEXT)
 def test_through_the_vault_only_invalid_config_ever_comes_back(vault, target, template):
     """Role creation and issue as a caller meets them: a 400 with invalid_config, or a credential."""

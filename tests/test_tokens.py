@@ -10,8 +10,7 @@ import pytest
 from scaivault_core import InvalidRequest, LeaseNotFound, PermissionDenied, Settings, TTLExceedsMax, Unauthenticated
 from scaivault_core.auth import Caller
 
-DESK = [{"path_pattern": "sys/tokens", "permissions": ["create"]},
-        {"path_pattern": "apps/a", "permissions": ["read"]}]
+DESK = [{"path_pattern": "sys/tokens", "permissions": ["create"]}, {"path_pattern": "apps/a", "permissions": ["read"]}]
 
 
 def desk_session(vault, identity="sa:desk", rules=DESK):

@@ -23,8 +23,9 @@ def test_walkthrough_runs_on_the_default_store(tmp_path, pg_admin, guide_names_l
     try:
         done = subprocess.run([sys.executable, str(WALKTHROUGH)], env=env, capture_output=True, text=True, timeout=300)
         # README's Python snippet, as written, on the store the walkthrough left behind.
-        snippet = subprocess.run([sys.executable, "-c", readme_snippet()], env=env, capture_output=True, text=True,
-                                 timeout=120)
+        snippet = subprocess.run(
+            [sys.executable, "-c", readme_snippet()], env=env, capture_output=True, text=True, timeout=120
+        )
         cleanup = "from scaivault_core import Vault\nwith Vault() as v: print(v.revoke_prefix('lease_')['revoked'])"
         revoked = subprocess.run([sys.executable, "-c", cleanup], env=env, capture_output=True, text=True, timeout=120)
     finally:
@@ -34,8 +35,10 @@ def test_walkthrough_runs_on_the_default_store(tmp_path, pg_admin, guide_names_l
     assert snippet.returncode == 0, snippet.stderr[-3000:]
     user = re.fullmatch(r"postgresql://(v_readonly_\w+):[^@]+@127\.0\.0\.1:5432/support\n", snippet.stdout)
     assert user, snippet.stdout
-    assert revoked.stdout.strip() == "1" and not pg_admin.execute(
-        "SELECT 1 FROM pg_roles WHERE rolname = %s", (user[1],)).fetchone()
+    assert (
+        revoked.stdout.strip() == "1"
+        and not pg_admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user[1],)).fetchone()
+    )
     out = done.stdout
     assert f"vault: sqlite:///{tmp_path / 'home' / 'vault.db'}" in out
     assert "the new user reads: [('printer on fire',)]" in out

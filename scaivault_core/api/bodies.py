@@ -12,8 +12,12 @@ import types
 from typing import Any, ClassVar, Union, get_args, get_origin
 
 import attrs
-from cattrs.errors import (AttributeValidationNote, ClassValidationError, ForbiddenExtraKeysError,
-                           IterableValidationError)
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
 
 from ..converter import Unchecked, converter, is_unchecked
 from ..durations import Duration
@@ -66,8 +70,14 @@ def _problems(exc: BaseException, path: str, tp: Any) -> list[str]:
     return [f"invalid type ({path.removeprefix('body.')} must be {_what(tp)}) @ body"]
 
 
-_WHAT = {str: "a string", int: "a whole number", bool: "true or false", dict: "a JSON object", list: "a list",
-         Duration: "a duration ('1h', '30m') or a number of seconds"}
+_WHAT = {
+    str: "a string",
+    int: "a whole number",
+    bool: "true or false",
+    dict: "a JSON object",
+    list: "a list",
+    Duration: "a duration ('1h', '30m') or a number of seconds",
+}
 
 
 def _what(tp: Any) -> str:
@@ -90,26 +100,31 @@ def fields(cls: type) -> tuple[attrs.Attribute, ...]:
 
 # -- the bodies ---------------------------------------------------------------------------------------
 
+
 @attrs.define
 class Rule:
-    path_pattern: str = field(pattern=f"^{_SEGMENT}(/{_SEGMENT})*$",
-                              description="'/'-separated segments; '*' matches one segment, '**' any number.")
+    path_pattern: str = field(
+        pattern=f"^{_SEGMENT}(/{_SEGMENT})*$",
+        description="'/'-separated segments; '*' matches one segment, '**' any number.",
+    )
     permissions: list[str] = field(minItems=1, items={"type": "string", "enum": PERMISSIONS})
 
 
 @attrs.define
 class SecretWrite:
     # Which JSON type data must be depends on secret_type: the core checks the two together.
-    data: Any = field(type=["object", "string"],
-                      description="A JSON object (secret_type json) or a string (secret_type text).")
+    data: Any = field(
+        type=["object", "string"], description="A JSON object (secret_type json) or a string (secret_type text)."
+    )
     secret_type: str = field("json", enum=["json", "text"])
 
 
 @attrs.define
 class Rotate:
     reason: str | None = None
-    grace_period: Duration | None = field(None, description="How long the previous version stays valid; '0' "
-                                                            "retires it at once.")
+    grace_period: Duration | None = field(
+        None, description="How long the previous version stays valid; '0' retires it at once."
+    )
 
 
 @attrs.define
@@ -140,21 +155,24 @@ class BindingCreate:
 @attrs.define
 class TokenCreate:
     identity: str = field(pattern=IDENTITY, description="sa:<name>, user:<name> or dynamic:<engine>.")
-    ttl: Duration | None = field(None, description="Lifetime; absent or '0' for the operator's default, at most "
-                                                   "the operator's maximum.")
+    ttl: Duration | None = field(
+        None, description="Lifetime; absent or '0' for the operator's default, at most the operator's maximum."
+    )
     display_name: str = ""
 
 
 @attrs.define
 class EngineSettings:
     type: str = field(description="database, aws, azure, gcp, ssh or custom.")
-    config: dict[str, Any] = field(description="plugin (for type database), root_credentials_path, and the "
-                                               "plugin's own fields.")
+    config: dict[str, Any] = field(
+        description="plugin (for type database), root_credentials_path, and the plugin's own fields."
+    )
     default_ttl: Duration | None = None
     max_ttl: Duration | None = None
     max_leases: int | None = field(None, minimum=0, description="At most this many live leases.")
-    max_leases_per_identity: int | None = field(None, minimum=0, description="At most this many live leases of the "
-                                                                             "engine per calling identity.")
+    max_leases_per_identity: int | None = field(
+        None, minimum=0, description="At most this many live leases of the engine per calling identity."
+    )
 
 
 @attrs.define
@@ -177,9 +195,9 @@ class RoleSettings:
     default_ttl: Unchecked[Duration | None] = None
     max_ttl: Unchecked[Duration | None] = None
     max_leases: Unchecked[int | None] = field(None, minimum=0, description="At most this many live leases.")
-    max_leases_per_identity: Unchecked[int | None] = field(None, minimum=0, description="At most this many live "
-                                                                                       "leases of the role per "
-                                                                                       "calling identity.")
+    max_leases_per_identity: Unchecked[int | None] = field(
+        None, minimum=0, description="At most this many live leases of the role per calling identity."
+    )
 
 
 @attrs.define
@@ -203,12 +221,13 @@ class Issue:
 
 @attrs.define
 class Renew:
-    increment: Duration | None = field(None, description="Added to the current expiry, capped at issue time + "
-                                                         "max_ttl.")
+    increment: Duration | None = field(None, description="Added to the current expiry, capped at issue time + max_ttl.")
 
 
-SYNC = ("false: answer 202 at once with a job to follow at GET /v1/sys/jobs/{job_id}, for work that may outlast "
-        "a client's timeout.")
+SYNC = (
+    "false: answer 202 at once with a job to follow at GET /v1/sys/jobs/{job_id}, for work that may outlast "
+    "a client's timeout."
+)
 
 
 @attrs.define

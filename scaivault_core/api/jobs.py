@@ -8,7 +8,8 @@ synchronous call would have raised (the class of its code); a caller that stops 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ALL_ERRORS, JobStillRunning, ScaiVaultError
 
@@ -35,9 +36,12 @@ def outcome(job: dict[str, Any], gave_up_after: float | None) -> ScaiVaultError 
     if job["state"] == "running" and gave_up_after is not None:
         progress = job["progress"]
         total = progress["total"] if progress["total"] is not None else "?"
-        return JobStillRunning(f"Job {job['job_id']} is still running after {gave_up_after:g}s ({progress['done']} "
-                               f"of {total} done); follow it with GET {job['href']} (scaivault job show "
-                               f"{job['job_id']}).", job_id=job["job_id"])
+        return JobStillRunning(
+            f"Job {job['job_id']} is still running after {gave_up_after:g}s ({progress['done']} "
+            f"of {total} done); follow it with GET {job['href']} (scaivault job show "
+            f"{job['job_id']}).",
+            job_id=job["job_id"],
+        )
     return None
 
 
@@ -45,8 +49,9 @@ class Waiting:
     """How a caller follows a job, shared by the sync and asyncio clients: what each polled state means,
     and how long to pause before the next poll."""
 
-    def __init__(self, timeout: float | None, interval: float,
-                 progress: Callable[[dict[str, Any]], None] | None) -> None:
+    def __init__(
+        self, timeout: float | None, interval: float, progress: Callable[[dict[str, Any]], None] | None
+    ) -> None:
         self.timeout, self.interval, self.progress = timeout, interval, progress
         self.deadline = None if timeout is None else time.monotonic() + timeout
 
@@ -62,11 +67,19 @@ class Waiting:
         return False
 
     def pause(self) -> float:
-        return self.interval if self.deadline is None else max(0.0, min(self.interval, self.deadline - time.monotonic()))
+        return (
+            self.interval if self.deadline is None else max(0.0, min(self.interval, self.deadline - time.monotonic()))
+        )
 
 
-def follow(get_job: Callable[[str], dict[str, Any]], job_id: str, timeout: float | None, *, interval: float = 0.5,
-           progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def follow(
+    get_job: Callable[[str], dict[str, Any]],
+    job_id: str,
+    timeout: float | None,
+    *,
+    interval: float = 0.5,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Poll ``get_job(job_id)`` until the job ends; its ``result``. ``progress(job)`` hears each poll."""
     waiting = Waiting(timeout, interval, progress)
     while not waiting.ended(job := get_job(job_id)):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import attrs
@@ -51,7 +52,9 @@ class Query:
             if not re.fullmatch(r"-?[0-9]{1,12}", raw):  # [0-9], not isdigit(): that takes "٣", "²" too
                 raise InvalidRequest(f"{self.name} must be a whole number.", field=self.name)
             value: Any = int(raw)
-            if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            if (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum
+            ):
                 raise InvalidRequest(f"{self.name} must be between {self.minimum} and {self.maximum}.", field=self.name)
             return value
         if self.enum and raw not in self.enum:
@@ -60,8 +63,12 @@ class Query:
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": self.type}
-        for key, value in (("enum", list(self.enum) or None), ("minimum", self.minimum),
-                           ("maximum", self.maximum), ("default", self.default)):
+        for key, value in (
+            ("enum", list(self.enum) or None),
+            ("minimum", self.minimum),
+            ("maximum", self.maximum),
+            ("default", self.default),
+        ):
             if value is not None:
                 schema[key] = value
         return schema
@@ -89,8 +96,9 @@ class Method:
     def __init__(self, name: str, **renames: str) -> None:
         self.name, self.renames = name, renames
         self.signature = inspect.signature(getattr(VaultAPI, name))
-        self.positional = [p.name for p in self.signature.parameters.values()
-                           if p.kind is p.POSITIONAL_ONLY and p.name != "self"]
+        self.positional = [
+            p.name for p in self.signature.parameters.values() if p.kind is p.POSITIONAL_ONLY and p.name != "self"
+        ]
 
     def __repr__(self) -> str:
         return f"<Method {self.name}>"
@@ -158,13 +166,15 @@ class Operation:
 
     def url(self, path: dict[str, Any]) -> str:
         """The path with its parameters filled in from ``path``, each quoted as one segment (or a secret path)."""
+
         def fill(match: re.Match[str]) -> str:
             return quote(str(path[match[1]]), safe="/" if match[2] in SLASHED else "")
 
         return PATH_PARAMETER.sub(fill, self.path)
 
-    def run(self, api: VaultAPI, path: dict[str, str] | None = None, query: dict[str, Any] | None = None,
-            body: Any = None) -> Any:
+    def run(
+        self, api: VaultAPI, path: dict[str, str] | None = None, query: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
         """The handler on plain values, in-process: what the route would answer (the CLI's embedded mode)."""
         values = {q.name: (query or {}).get(q.name, q.default) for q in self.query}
         parsed, extra = parse({} if body is None else body, self.body) if self.body is not None else (None, {})
@@ -178,8 +188,11 @@ class Operation:
             if parameter.kind is parameter.VAR_KEYWORD:
                 arguments.update(arguments.pop(name, {}))
         url = self.url({p: arguments.pop(self.handler.renames.get(p, p)) for p in self.path_names()})
-        query = {q.name: q.encode(value) if q.encode else value
-                 for q in self.query if (value := arguments.pop(q.name, None)) is not None}
+        query = {
+            q.name: q.encode(value) if q.encode else value
+            for q in self.query
+            if (value := arguments.pop(q.name, None)) is not None
+        }
         if self.body is None:
             return url, query, None
         required = {a.name for a in fields(self.body) if a.default is attrs.NOTHING}

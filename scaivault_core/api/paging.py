@@ -9,7 +9,8 @@ from the whole ordered list. ``follow`` walks the pages of any of them, for the 
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from ..errors import InvalidRequest
 

@@ -324,8 +324,10 @@ class Job:
     request: dict[str, Any] = field(description="What was asked: the body's fields.")
     state: Literal["running", "succeeded", "failed"]
     progress: JobProgress
-    result: Any = field(description="Once succeeded: exactly what the call answers with `sync: true` "
-                                    "(RevokePrefixResult or ReconcileResult); null before.")
+    result: Any = field(
+        description="Once succeeded: exactly what the call answers with `sync: true` "
+        "(RevokePrefixResult or ReconcileResult); null before."
+    )
     error: JobError | None = field(description="Once failed: the error's stable code and message.")
     created_by: str
     created_at: Time
@@ -334,13 +336,42 @@ class Job:
     href: str = field(description="Where to follow it (also the 202's Location).")
 
 
-COMPONENTS = (Error, Health, Readiness, PluginList, NewToken, TokenInfo, TokenSelf, TokenList, SecretVersion, SecretVersionList,
-              RotationPeriod, Policy, PolicyList, Explanation, Binding, BindingList, Engine, EngineList, Role, RoleList,
-              Credentials, RenewResult, Lease, LeaseList, AuditEntry, AuditList, ReconcileResult, RevokePrefixResult,
-              Job)
+COMPONENTS = (
+    Error,
+    Health,
+    Readiness,
+    PluginList,
+    NewToken,
+    TokenInfo,
+    TokenSelf,
+    TokenList,
+    SecretVersion,
+    SecretVersionList,
+    RotationPeriod,
+    Policy,
+    PolicyList,
+    Explanation,
+    Binding,
+    BindingList,
+    Engine,
+    EngineList,
+    Role,
+    RoleList,
+    Credentials,
+    RenewResult,
+    Lease,
+    LeaseList,
+    AuditEntry,
+    AuditList,
+    ReconcileResult,
+    RevokePrefixResult,
+    Job,
+)
 # Answers that are not JSON objects: named for the operations that refer to them.
-OTHER_SCHEMAS = {"OpenAPI": {"type": "object"},
-                 "Metrics": {"type": "string", "description": "Prometheus text exposition format 0.0.4."}}
+OTHER_SCHEMAS = {
+    "OpenAPI": {"type": "object"},
+    "Metrics": {"type": "string", "description": "Prometheus text exposition format 0.0.4."},
+}
 
 
 def component_schemas() -> dict[str, Any]:

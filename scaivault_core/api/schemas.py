@@ -18,16 +18,26 @@ from ..durations import Duration
 
 Time = NewType("Time", str)  # an ISO 8601 date-time, as answers carry them: 2026-04-23T16:00:00Z
 
-DURATION = {"type": ["string", "integer"], "maxLength": MAX_DURATION_LENGTH,
-            "description": "A duration: '30m', '2h', '1h30m', '30d', '0', or whole seconds (ASCII digits)."}
+DURATION = {
+    "type": ["string", "integer"],
+    "maxLength": MAX_DURATION_LENGTH,
+    "description": "A duration: '30m', '2h', '1h30m', '30d', '0', or whole seconds (ASCII digits).",
+}
 _PRIMITIVES: dict[Any, dict[str, Any]] = {
-    str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"}, float: {"type": "number"},
-    dict: {"type": "object"}, Any: {}, Duration: DURATION, Time: {"type": "string", "format": "date-time"},
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    float: {"type": "number"},
+    dict: {"type": "object"},
+    Any: {},
+    Duration: DURATION,
+    Time: {"type": "string", "format": "date-time"},
 }
 
 
-def field(default: Any = attrs.NOTHING, *, description: str | None = None, kw_only: bool = False,
-          **keywords: Any) -> Any:
+def field(
+    default: Any = attrs.NOTHING, *, description: str | None = None, kw_only: bool = False, **keywords: Any
+) -> Any:
     """An attrs field with JSON-schema keywords: ``description``, ``pattern``, ``enum``, ``minimum``, ..."""
     schema = {key: value for key, value in {"description": description, **keywords}.items() if value is not None}
     return attrs.field(default=default, kw_only=kw_only, metadata={"schema": schema})

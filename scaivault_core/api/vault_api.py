@@ -9,8 +9,9 @@ the route answers ``204 No Content``; text for ``metrics``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import metadata
-from typing import Any, Iterator
+from typing import Any
 
 from ..durations import format_duration, parse_duration
 from ..errors import InvalidRequest, NotFound
@@ -18,8 +19,16 @@ from ..health import NotReady
 from ..models import LeaseState
 from .paging import DEFAULT_PAGE, MAX_PAGE, check_limit, follow, page
 
-LEASE_STATES = (LeaseState.INTENT, LeaseState.ACTIVE, LeaseState.REVOKING, LeaseState.REVOKED,
-                LeaseState.ROLLED_BACK, LeaseState.IRREVOCABLE, LeaseState.POOLED, "live")
+LEASE_STATES = (
+    LeaseState.INTENT,
+    LeaseState.ACTIVE,
+    LeaseState.REVOKING,
+    LeaseState.REVOKED,
+    LeaseState.ROLLED_BACK,
+    LeaseState.IRREVOCABLE,
+    LeaseState.POOLED,
+    "live",
+)
 
 
 def version() -> str:
@@ -70,17 +79,37 @@ class VaultAPI:
         """Prometheus metrics, as text (not JSON): needs ``read`` on ``sys/metrics``."""
         return self.ops.metrics_text()
 
-    def audit_log(self, identity: str | None = None, operation: str | None = None, path_prefix: str | None = None,
-                  outcome: str | None = None, lease_id: str | None = None, since: Any = None, until: Any = None,
-                  after: int | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+    def audit_log(
+        self,
+        identity: str | None = None,
+        operation: str | None = None,
+        path_prefix: str | None = None,
+        outcome: str | None = None,
+        lease_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        after: int | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> dict[str, Any]:
         """One page of audit entries, oldest first; ``next`` is the ``after`` of the following page, or null."""
         check_limit(limit)
         if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
             raise InvalidRequest("after must be an entry id (a whole number).", field="after")
-        entries = self.ops.audit_log(identity=identity, operation=operation, path_prefix=path_prefix, outcome=outcome,
-                                     lease_id=lease_id, since=since, until=until, after=after or 0, limit=limit)
-        return {"entries": [{"id": entry_id, **event.to_dict()} for entry_id, event in entries],
-                "next": entries[-1][0] if len(entries) == limit else None}
+        entries = self.ops.audit_log(
+            identity=identity,
+            operation=operation,
+            path_prefix=path_prefix,
+            outcome=outcome,
+            lease_id=lease_id,
+            since=since,
+            until=until,
+            after=after or 0,
+            limit=limit,
+        )
+        return {
+            "entries": [{"id": entry_id, **event.to_dict()} for entry_id, event in entries],
+            "next": entries[-1][0] if len(entries) == limit else None,
+        }
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -88,8 +117,9 @@ class VaultAPI:
         """A bearer token for ``identity`` (admin only); the token itself is shown only here."""
         return self.ops.create_token(identity, ttl=ttl, display_name=display_name)
 
-    def list_tokens(self, identity: str | None = None, after: str | None = None,
-                    limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+    def list_tokens(
+        self, identity: str | None = None, after: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> dict[str, Any]:
         """One page of tokens (never the tokens themselves) by accessor; ``next`` as for every list."""
         tokens, after = page(self.ops.list_tokens(identity), lambda t: t.accessor, after, limit)
         return {"tokens": [t.to_dict() for t in tokens], "next": after}
@@ -132,8 +162,11 @@ class VaultAPI:
         seconds = parse_duration(period, "period")
         grace = parse_duration(grace_period, "grace_period") or 0
         self.ops.set_rotation_period(path, seconds, grace)
-        return {"path": path, "period": format_duration(seconds) if seconds else None,
-                "grace_period": format_duration(grace) if seconds else None}
+        return {
+            "path": path,
+            "period": format_duration(seconds) if seconds else None,
+            "grace_period": format_duration(grace) if seconds else None,
+        }
 
     def rotate_secret(self, path: str, reason: str | None = None, grace_period: Any = None) -> dict[str, Any]:
         """Rotate the secret at ``path`` (an engine's root credential) where the core supports it."""
@@ -176,11 +209,19 @@ class VaultAPI:
 
     # -- engines and roles ----------------------------------------------------------------------
 
-    def create_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None,
-                      max_leases_per_identity: int | None = None) -> dict[str, Any]:
-        return self.ops.create_engine(name, type, config, default_ttl, max_ttl, max_leases,
-                                      max_leases_per_identity).to_dict()
+    def create_engine(
+        self,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any = None,
+        max_ttl: Any = None,
+        max_leases: int | None = None,
+        max_leases_per_identity: int | None = None,
+    ) -> dict[str, Any]:
+        return self.ops.create_engine(
+            name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity
+        ).to_dict()
 
     def list_engines(self, after: str | None = None, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
         """One page of engines by name."""
@@ -190,11 +231,19 @@ class VaultAPI:
     def get_engine(self, name: str) -> dict[str, Any]:
         return self.ops.get_engine(name).to_dict()
 
-    def update_engine(self, name: str, type: str, config: dict[str, Any], default_ttl: Any = None,
-                      max_ttl: Any = None, max_leases: int | None = None,
-                      max_leases_per_identity: int | None = None) -> dict[str, Any]:
-        return self.ops.update_engine(name, type, config, default_ttl, max_ttl, max_leases,
-                                      max_leases_per_identity).to_dict()
+    def update_engine(
+        self,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+        default_ttl: Any = None,
+        max_ttl: Any = None,
+        max_leases: int | None = None,
+        max_leases_per_identity: int | None = None,
+    ) -> dict[str, Any]:
+        return self.ops.update_engine(
+            name, type, config, default_ttl, max_ttl, max_leases, max_leases_per_identity
+        ).to_dict()
 
     def delete_engine(self, name: str) -> None:
         self.ops.delete_engine(name)
@@ -220,11 +269,14 @@ class VaultAPI:
 
     # -- leases ---------------------------------------------------------------------------------
 
-    def issue(self, engine: str, role: str, /, ttl: Any = None, metadata: dict[str, Any] | None = None,
-              **params: Any) -> dict[str, Any]:
+    def issue(
+        self, engine: str, role: str, /, ttl: Any = None, metadata: dict[str, Any] | None = None, **params: Any
+    ) -> dict[str, Any]:
         """Generate credentials: the guide's ``lease_id``, ``data``, ``lease_duration``, ``renewable``,
         ``expires_at``."""
-        return self.ops.issue(engine, role, ttl=ttl, metadata=metadata, **_free(params, "request", "engine", "role")).to_dict()
+        return self.ops.issue(
+            engine, role, ttl=ttl, metadata=metadata, **_free(params, "request", "engine", "role")
+        ).to_dict()
 
     def renew(self, lease_id: str, increment: Any = None) -> dict[str, Any]:
         return self.ops.renew(lease_id, increment).to_dict()
@@ -232,8 +284,9 @@ class VaultAPI:
     def revoke(self, lease_id: str) -> None:
         self.ops.revoke(lease_id)
 
-    def revoke_prefix(self, prefix: str, engine: str | None = None, role: str | None = None,
-                      sync: bool = True) -> dict[str, Any]:
+    def revoke_prefix(
+        self, prefix: str, engine: str | None = None, role: str | None = None, sync: bool = True
+    ) -> dict[str, Any]:
         """Revoke every live lease whose id starts with ``prefix`` (of ``engine``, of its ``role``); ``sync=False``
         answers at once with a job (202) whose ``result`` is, when done, what the synchronous call answers."""
         if sync:
@@ -261,17 +314,27 @@ class VaultAPI:
         the grant its operation needed."""
         return self.ops.get_job(job_id).to_dict()
 
-    def list_leases(self, engine: str | None = None, role: str | None = None, identity: str | None = None,
-                    state: str | None = None, prefix: str | None = None, after: str | None = None,
-                    limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+    def list_leases(
+        self,
+        engine: str | None = None,
+        role: str | None = None,
+        identity: str | None = None,
+        state: str | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> dict[str, Any]:
         """One page of leases ordered by id; ``next`` is the ``after`` of the following page, or null."""
         if state is not None and state not in LEASE_STATES:
             raise InvalidRequest(f"state must be one of {', '.join(LEASE_STATES)}.", field="state")
         check_limit(limit)
-        leases = self.ops.list_leases(engine=engine, role=role, identity=identity, state=state, prefix=prefix,
-                                      after=after, limit=limit)
-        return {"leases": [lease.to_dict() for lease in leases],
-                "next": leases[-1].lease_id if len(leases) == limit else None}
+        leases = self.ops.list_leases(
+            engine=engine, role=role, identity=identity, state=state, prefix=prefix, after=after, limit=limit
+        )
+        return {
+            "leases": [lease.to_dict() for lease in leases],
+            "next": leases[-1].lease_id if len(leases) == limit else None,
+        }
 
 
 class Accepted(dict):
@@ -285,8 +348,12 @@ def accepted(job: Any) -> Accepted:
 def plugin_list(infos: list[Any], after: str | None = None, limit: int = MAX_PAGE) -> dict[str, Any]:
     """``GET /v1/sys/plugins``'s body for ``plugins.plugin_infos(...)`` (the CLI lists them without a store)."""
     infos, after = page(infos, lambda p: p.name, after, limit)
-    return {"plugins": [{"name": p.name, "version": p.version, "engines": list(p.engines), "error": p.error}
-                        for p in infos], "next": after}
+    return {
+        "plugins": [
+            {"name": p.name, "version": p.version, "engines": list(p.engines), "error": p.error} for p in infos
+        ],
+        "next": after,
+    }
 
 
 def _free(fields: dict[str, Any], what: str, *reserved: str) -> dict[str, Any]:

@@ -35,8 +35,12 @@ __all__ = ["HIDDEN", "add_plugin_commands", "cli", "main", "parse_listen", "run_
 
 
 @click.group(cls=CLI)
-@click.option("--config", metavar="FILE", help="A TOML file of settings (SCAIVAULT_CONFIG); the environment "
-                                               "and flags win over it. See docs/configuration.md.")
+@click.option(
+    "--config",
+    metavar="FILE",
+    help="A TOML file of settings (SCAIVAULT_CONFIG); the environment "
+    "and flags win over it. See docs/configuration.md.",
+)
 @settings_options("cli")
 @click.version_option(package_name="scaivault")
 @click.pass_context

@@ -56,12 +56,18 @@ def _shape(pattern: re.Pattern[str]) -> str:
     return re.sub(r"\(\.\+\)", "PATH", pattern.pattern.replace("([^/]+)", "NAME"))
 
 
-@click.command("read", context_settings={"ignore_unknown_options": True}, params=[format_option()],
-               help="Vault-style: run the command that reads PATH (`read dynamic/engines/E/creds/R` is "
-                    "`creds E R`). PATH is one of: " + ", ".join(_shape(p) for p, _ in READS) + ".")
+@click.command(
+    "read",
+    context_settings={"ignore_unknown_options": True},
+    params=[format_option()],
+    help="Vault-style: run the command that reads PATH (`read dynamic/engines/E/creds/R` is "
+    "`creds E R`). PATH is one of: " + ", ".join(_shape(p) for p, _ in READS) + ".",
+)
 @click.argument("path")
 @click.argument("options", nargs=-1, type=click.UNPROCESSED)
 def read(path: str, options: tuple[str, ...]) -> None:
     # Reached only for a PATH that stands for no command: `expand` turned every other one into its command.
-    raise InvalidRequest(f"`read {path}` stands for no command; PATH is one of: "
-                         + ", ".join(_shape(p) for p, _ in READS) + ".", field="path")
+    raise InvalidRequest(
+        f"`read {path}` stands for no command; PATH is one of: " + ", ".join(_shape(p) for p, _ in READS) + ".",
+        field="path",
+    )

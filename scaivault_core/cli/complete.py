@@ -8,7 +8,8 @@ fails the shell: no store, no server or no token means no suggestions.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -34,8 +35,10 @@ def _leases(api: Any, ctx: click.Context, incomplete: str) -> list[str]:
 # (command group, parameter) -> what it names; "*" is any group. `engine show NAME` names an engine,
 # `role show ENGINE NAME` a role.
 COMPLETERS: dict[tuple[str, str], Lister] = {
-    ("*", "engine"): _engines, ("engine", "name"): _engines,
-    ("*", "role"): _roles, ("role", "name"): _roles,
+    ("*", "engine"): _engines,
+    ("engine", "name"): _engines,
+    ("*", "role"): _roles,
+    ("role", "name"): _roles,
     ("*", "lease_id"): _leases,
 }
 
@@ -65,4 +68,5 @@ def _asking(lister: Lister) -> Callable[[click.Context, click.Parameter, str], l
             except Exception:
                 pass
         return sorted(name for name in names if name.startswith(incomplete))
+
     return complete

@@ -23,8 +23,10 @@ def init() -> None:
     vault = state.open_vault(create=not exists)
     shown = vault.store.url  # a postgresql:// URL with its password masked
     if vault.list_tokens("user:admin"):
-        raise Conflict(f"The vault at {shown} is already initialised; use its admin token "
-                       "(or one created with `scaivault token create`).")
+        raise Conflict(
+            f"The vault at {shown} is already initialised; use its admin token "
+            "(or one created with `scaivault token create`)."
+        )
     token = vault.create_admin_token()
     if state.for_scripts:
         emit({"admin_token": token})

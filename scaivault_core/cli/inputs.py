@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 import click
@@ -93,21 +94,43 @@ def _settings(help: str) -> click.Option:
 
 
 INPUTS = {
-    "secret_data": Input("data", lambda: [
-        click.Argument(["fields"], nargs=-1),
-        click.Option(["--data"], help="The value as JSON, @FILE or - (stdin); or give KEY=VALUE arguments.")],
-        _secret_data),
-    "rules": Input("rules", lambda: [
-        click.Option(["--rule"], multiple=True, help="PATTERN=PERM[,PERM] (repeatable)."),
-        click.Option(["--rules"], help="The rules as JSON, @FILE or -.")], _rules),
-    "engine_config": Input("config", lambda: [
-        click.Option(["--config"], help="The engine config as JSON, @FILE or -."),
-        _settings("One config field, KEY=VALUE (repeatable).")],
-        lambda config, settings: {**_object(config, "config"), **pairs(settings, "--set")}),
-    "role_fields": Input("**", lambda: [
-        click.Option(["--body"], help="The role's fields as JSON, @FILE or -."),
-        _settings("One role field, KEY=VALUE; JSON values allowed.")], _role_fields),
-    "request_params": Input("**", lambda: [
-        click.Option(["--param", "params"], multiple=True, help="An engine-specific request field, KEY=VALUE.")],
-        lambda params: pairs(params, "--param")),
+    "secret_data": Input(
+        "data",
+        lambda: [
+            click.Argument(["fields"], nargs=-1),
+            click.Option(["--data"], help="The value as JSON, @FILE or - (stdin); or give KEY=VALUE arguments."),
+        ],
+        _secret_data,
+    ),
+    "rules": Input(
+        "rules",
+        lambda: [
+            click.Option(["--rule"], multiple=True, help="PATTERN=PERM[,PERM] (repeatable)."),
+            click.Option(["--rules"], help="The rules as JSON, @FILE or -."),
+        ],
+        _rules,
+    ),
+    "engine_config": Input(
+        "config",
+        lambda: [
+            click.Option(["--config"], help="The engine config as JSON, @FILE or -."),
+            _settings("One config field, KEY=VALUE (repeatable)."),
+        ],
+        lambda config, settings: {**_object(config, "config"), **pairs(settings, "--set")},
+    ),
+    "role_fields": Input(
+        "**",
+        lambda: [
+            click.Option(["--body"], help="The role's fields as JSON, @FILE or -."),
+            _settings("One role field, KEY=VALUE; JSON values allowed."),
+        ],
+        _role_fields,
+    ),
+    "request_params": Input(
+        "**",
+        lambda: [
+            click.Option(["--param", "params"], multiple=True, help="An engine-specific request field, KEY=VALUE.")
+        ],
+        lambda params: pairs(params, "--param"),
+    ),
 }

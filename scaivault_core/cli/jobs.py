@@ -9,7 +9,8 @@ on in the server; ``scaivault job show`` follows it), ``--no-wait`` prints the j
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -24,21 +25,37 @@ POLL = 0.25  # seconds between looks at a running job
 
 def job_options() -> list[click.Option]:
     return [
-        click.Option(["--timeout"], type=click.FloatRange(min=0, min_open=True), default=None,
-                     help="Give up waiting after this many seconds (the job goes on; `scaivault job show` follows "
-                          "it). Default: wait as long as it takes."),
-        click.Option(["--no-wait", "--async", "no_wait"], is_flag=True,
-                     help="Print the job at once instead of waiting for it (needs a server: --address)."),
+        click.Option(
+            ["--timeout"],
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Give up waiting after this many seconds (the job goes on; `scaivault job show` follows "
+            "it). Default: wait as long as it takes.",
+        ),
+        click.Option(
+            ["--no-wait", "--async", "no_wait"],
+            is_flag=True,
+            help="Print the job at once instead of waiting for it (needs a server: --address).",
+        ),
     ]
 
 
-def run_as_job(how: AsJob, start: Callable[[], dict[str, Any]], api: Any, arguments: dict[str, Any],
-               flags: dict[str, Any], timeout: float | None, no_wait: bool) -> None:
+def run_as_job(
+    how: AsJob,
+    start: Callable[[], dict[str, Any]],
+    api: Any,
+    arguments: dict[str, Any],
+    flags: dict[str, Any],
+    timeout: float | None,
+    no_wait: bool,
+) -> None:
     """Start the job, then print it (``--no-wait``) or follow it and show its outcome as ``how.show``."""
     embedded = isinstance(api, VaultAPI)
     if no_wait and embedded:
-        raise InvalidRequest("--no-wait needs a server (--address / SCAIVAULT_ADDR): without one the job runs in this "
-                             "command and stops with it.")
+        raise InvalidRequest(
+            "--no-wait needs a server (--address / SCAIVAULT_ADDR): without one the job runs in this "
+            "command and stops with it."
+        )
     if timeout is not None and not embedded:
         api = api.with_timeout(timeout)  # no single request waits longer than the whole command may
     job = start()
@@ -63,8 +80,9 @@ class _Meter:
     def __call__(self, job: dict[str, Any]) -> None:
         progress = job["progress"]
         total = "?" if progress["total"] is None else progress["total"]
-        click.echo(f"\r{job['operation']} {job['job_id']}: {progress['done']}/{total} {job['state']}\033[K",
-                   err=True, nl=False)
+        click.echo(
+            f"\r{job['operation']} {job['job_id']}: {progress['done']}/{total} {job['state']}\033[K", err=True, nl=False
+        )
         self.shown = True
 
     def end(self) -> None:

@@ -36,15 +36,24 @@ def key_rotate() -> None:
     """
     state = current()
     if state.address:
-        raise InvalidRequest("`key rotate` works on the store itself: run it with --store (SCAIVAULT_STORE) and "
-                             "the keyring NEW,OLD, not against a server.", field="address")
+        raise InvalidRequest(
+            "`key rotate` works on the store itself: run it with --store (SCAIVAULT_STORE) and "
+            "the keyring NEW,OLD, not against a server.",
+            field="address",
+        )
     vault = state.open_vault()
     if len(vault.keyring) < 2:
-        raise InvalidConfig("The keyring holds one key, so nothing is under an older one: give NEW,OLD "
-                            "(newest first) in SCAIVAULT_KEY or the key file.", field="key")
+        raise InvalidConfig(
+            "The keyring holds one key, so nothing is under an older one: give NEW,OLD "
+            "(newest first) in SCAIVAULT_KEY or the key file.",
+            field="key",
+        )
     counts = vault.rotate_encryption_key()
     if state.for_scripts:
         emit(counts)
     else:
-        done("Re-encrypted " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
-             + " under the newest key. Old keys read nothing in the store now: drop them.")
+        done(
+            "Re-encrypted "
+            + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
+            + " under the newest key. Old keys read nothing in the store now: drop them."
+        )

@@ -79,8 +79,9 @@ def command(op: Operation) -> click.Command:
         params.append(field_option())
 
     def run(**given: Any) -> None:
-        flags: dict[str, Any] = {name: given.pop(name) for name in ("reveal", "all_pages", "timeout", "no_wait")
-                                 if name in given}
+        flags: dict[str, Any] = {
+            name: given.pop(name) for name in ("reveal", "all_pages", "timeout", "no_wait") if name in given
+        }
         extra: dict[str, Any] = {}  # for the method's **fields
         for adapter in inputs:
             value = adapter.read(**{name: given.pop(name) for name in adapter.names()})
@@ -94,8 +95,15 @@ def command(op: Operation) -> click.Command:
         check_field(op, current().field, flags.get("reveal", False))
         api = current().api()
         if as_job:
-            run_as_job(spec.show, lambda: method.invoke(api, {**given, "sync": False}, extra), api, given, flags,
-                       flags["timeout"], flags["no_wait"])
+            run_as_job(
+                spec.show,
+                lambda: method.invoke(api, {**given, "sync": False}, extra),
+                api,
+                given,
+                flags,
+                flags["timeout"],
+                flags["no_wait"],
+            )
             return
         show(spec.show, lambda **more: method.invoke(api, {**given, **more}, extra), given, flags)
 
@@ -109,15 +117,18 @@ def check_field(op: Operation, field: str | None, reveal: bool) -> None:
         return
     top = field.split(".")[0]
     if attrs.has(op.response) and top not in attrs.fields_dict(op.response):
-        raise InvalidRequest(f"The answer has no field {field!r} (fields here: "
-                             f"{', '.join(attrs.fields_dict(op.response))}).", field="field")
+        raise InvalidRequest(
+            f"The answer has no field {field!r} (fields here: {', '.join(attrs.fields_dict(op.response))}).",
+            field="field",
+        )
     show = op.cli.show if op.cli is not None else None
     if isinstance(show, Record) and top == show.reveal and not reveal:
         raise InvalidRequest(f"{field} is a secret value: add --reveal to print it.", field="field")
 
 
-def _names(op: Operation, spec: Command, method: Method,
-           filled: set[str]) -> tuple[tuple[str, ...], list[str], list[str]]:
+def _names(
+    op: Operation, spec: Command, method: Method, filled: set[str]
+) -> tuple[tuple[str, ...], list[str], list[str]]:
     """(positional arguments, options, the method's named parameters) of ``op``'s command.
 
     By default the arguments are the method's parameters without a default; every other parameter
@@ -126,8 +137,11 @@ def _names(op: Operation, spec: Command, method: Method,
     """
     parameters = [p for p in method.signature.parameters.values() if p.name != "self"]
     named = [p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    arguments = spec.arguments if spec.arguments is not None else tuple(
-        p.name for p in parameters if p.name in named and p.default is p.empty and p.name not in filled)
+    arguments = (
+        spec.arguments
+        if spec.arguments is not None
+        else tuple(p.name for p in parameters if p.name in named and p.default is p.empty and p.name not in filled)
+    )
     options = [name for name in named if name not in arguments and name not in filled]
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         options += [a.name for a in fields(op.body) if a.name not in named and a.name not in filled]
@@ -173,8 +187,9 @@ def _scalar(tp: Any) -> type:
     return tp if tp in (bool, int, dict) else str
 
 
-def run_operation(op: Operation, path: dict[str, str] | None = None, query: dict[str, Any] | None = None,
-                  body: Any = None) -> Any:
+def run_operation(
+    op: Operation, path: dict[str, str] | None = None, query: dict[str, Any] | None = None, body: Any = None
+) -> Any:
     """Run a plugin's ``Operation`` in either mode: its handler in-process, or its request to the server.
 
     A plugin command is written once with this, like the core's commands against ``VaultAPI``.
@@ -184,4 +199,3 @@ def run_operation(op: Operation, path: dict[str, str] | None = None, query: dict
     if isinstance(api, VaultAPI):
         return op.run(api, path, query, body)
     return api._operation(op, dict(path or {}), query, body)
-

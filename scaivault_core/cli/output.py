@@ -7,7 +7,8 @@ presenters only one command has are in ``PRESENTERS``.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -104,11 +105,18 @@ def _reconcile(body: dict[str, Any]) -> None:
         return
     failed = {f["subject"]: f"failed ({f['code']}): {f['message']}" for f in body["failed"]}
     revoked = set(body["revoked"])
-    rows = [{"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
-            for subject in body["orphans"]]
+    rows = [
+        {"subject": subject, "status": "revoked" if subject in revoked else failed.get(subject, "orphan")}
+        for subject in body["orphans"]
+    ]
     # A skipped name came from the target as it is: escaped, so it cannot write control characters to a terminal.
-    rows += [{"subject": s["subject"] if s["subject"].isprintable() else json.dumps(s["subject"]),
-              "status": f"skipped ({s['reason']})"} for s in body.get("skipped", [])]
+    rows += [
+        {
+            "subject": s["subject"] if s["subject"].isprintable() else json.dumps(s["subject"]),
+            "status": f"skipped ({s['reason']})",
+        }
+        for s in body.get("skipped", [])
+    ]
     emit(rows, ("subject", "status"))
 
 
@@ -120,8 +128,10 @@ def _explain(body: dict[str, Any]) -> None:
     click.echo(body["message"])
     for verdict in body["principals"]:
         for grant in verdict["grants"]:
-            click.echo(f"  {verdict['identity']}: rule {grant['rule']} of policy {grant['policy']} "
-                       f"({grant['path_pattern']}: {', '.join(grant['permissions'])})")
+            click.echo(
+                f"  {verdict['identity']}: rule {grant['rule']} of policy {grant['policy']} "
+                f"({grant['path_pattern']}: {', '.join(grant['permissions'])})"
+            )
 
 
 PRESENTERS: dict[str, Callable[[Any], None]] = {"reconcile": _reconcile, "explain": _explain}

@@ -31,15 +31,22 @@ def plugins(ctx: click.Context) -> None:
 
 @plugins.command("new")
 @click.argument("name")
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
-              help="Directory to create the plugin distribution in.")
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory to create the plugin distribution in.",
+)
 @output
 def plugins_new(name: str, dest: Path) -> None:
     """Create a new engine plugin distribution from the template."""
     try:
         from ..plugin_scaffold import new_plugin
     except ImportError:
-        raise click.ClickException("This installation has no plugin template (scaivault_core.plugin_scaffold).") from None
+        raise click.ClickException(
+            "This installation has no plugin template (scaivault_core.plugin_scaffold)."
+        ) from None
     created = new_plugin(name, dest)
     if current().for_scripts:
         emit({"created": str(created)})

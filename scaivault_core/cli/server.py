@@ -52,8 +52,12 @@ def require_server_extra() -> None:
         try:
             importlib.import_module(module)
         except ImportError:
-            raise InvalidConfig(f"`scaivault server` needs the server extra ({module} is not installed): "
-                                "pip install 'scaivault[server]'.", missing=module, extra="server") from None
+            raise InvalidConfig(
+                f"`scaivault server` needs the server extra ({module} is not installed): "
+                "pip install 'scaivault[server]'.",
+                missing=module,
+                extra="server",
+            ) from None
 
 
 def check_tls_files(cert: str, key: str | None) -> None:
@@ -63,8 +67,11 @@ def check_tls_files(cert: str, key: str | None) -> None:
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
     except (ssl.SSLError, OSError, ValueError):  # never the library's text: it could quote the key file
-        raise InvalidConfig(f"Cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: they must be a PEM "
-                            "certificate (chain) and its unencrypted private key.", field="tls_cert") from None
+        raise InvalidConfig(
+            f"Cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: they must be a PEM "
+            "certificate (chain) and its unencrypted private key.",
+            field="tls_cert",
+        ) from None
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import click
@@ -20,10 +21,15 @@ def settings_options(scope: str) -> Callable[[Callable[..., Any]], Callable[...,
                 continue
             options = getattr(spec.read, "options", None)
             summary = spec.doc.split(". ")[0].rstrip(".").replace("``", "")
-            fn = click.option(spec.flag, field.name, multiple=spec.multiple, default=None,
-                              type=click.Choice(options) if options else None,
-                              metavar=None if options else _metavar(spec),
-                              help=f"{summary} ({spec.variable}).")(fn)
+            fn = click.option(
+                spec.flag,
+                field.name,
+                multiple=spec.multiple,
+                default=None,
+                type=click.Choice(options) if options else None,
+                metavar=None if options else _metavar(spec),
+                help=f"{summary} ({spec.variable}).",
+            )(fn)
         return fn
 
     return add

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -38,8 +39,14 @@ class CLI(click.Group):
             state = ctx.find_object(State)
             if state is not None and state.settings.debug:
                 raise
-            _report(ctx, {"code": "internal", "message": f"Unexpected {type(exc).__name__}; rerun with "
-                                                         "SCAIVAULT_DEBUG=1 for the traceback.", "details": {}})
+            _report(
+                ctx,
+                {
+                    "code": "internal",
+                    "message": f"Unexpected {type(exc).__name__}; rerun with SCAIVAULT_DEBUG=1 for the traceback.",
+                    "details": {},
+                },
+            )
 
 
 def _reader_gone(ctx: click.Context) -> None:
@@ -90,11 +97,14 @@ class State:
 
         url = self.store_url()
         if not create and is_sqlite_url(url) and not path_from_url(url).exists():
-            raise InvalidConfig(f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
-                                "(SCAIVAULT_STORE) or --address (SCAIVAULT_ADDR).")
+            raise InvalidConfig(
+                f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
+                "(SCAIVAULT_STORE) or --address (SCAIVAULT_ADDR)."
+            )
         self.pm = self.pm or make_plugin_manager()
-        vault = Vault(url, plugin_manager=self.pm, create=create, start_worker=start_worker,
-                      settings=settings or self.settings)
+        vault = Vault(
+            url, plugin_manager=self.pm, create=create, start_worker=start_worker, settings=settings or self.settings
+        )
         self._closers.append(vault.close)
         return vault
 
@@ -105,8 +115,9 @@ class State:
                 from ..client import ScaiVaultClient
 
                 if not self.settings.token:
-                    raise Unauthenticated(f"No token for {self.address}: set SCAIVAULT_TOKEN (or pass --token).",
-                                          address=self.address)
+                    raise Unauthenticated(
+                        f"No token for {self.address}: set SCAIVAULT_TOKEN (or pass --token).", address=self.address
+                    )
                 client = ScaiVaultClient(self.address, self.settings.token, verify=self.settings.ca_cert or True)
                 self._closers.append(client.close)
                 self._api = client
@@ -159,11 +170,23 @@ def _remember(attribute: str) -> Callable[[click.Context, Any, Any], None]:
         state = ctx.find_object(State)
         if value and state is not None:  # no State while the shell completes a word
             setattr(state, attribute, value)
+
     return remember
 
 
-_FORMAT: dict[str, Any] = dict(type=FORMATS, default=None, expose_value=False, callback=_remember("format"),
-                               is_eager=True, help="table for people, json for scripts.")
-_FIELD: dict[str, Any] = dict(default=None, expose_value=False, callback=_remember("field"), is_eager=True,
-                              metavar="NAME", help="Print only this value of the answer, raw (data.password: "
-                                                   "a nested one), for scripts.")
+_FORMAT: dict[str, Any] = dict(
+    type=FORMATS,
+    default=None,
+    expose_value=False,
+    callback=_remember("format"),
+    is_eager=True,
+    help="table for people, json for scripts.",
+)
+_FIELD: dict[str, Any] = dict(
+    default=None,
+    expose_value=False,
+    callback=_remember("field"),
+    is_eager=True,
+    metavar="NAME",
+    help="Print only this value of the answer, raw (data.password: a nested one), for scripts.",
+)

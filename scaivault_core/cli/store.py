@@ -21,12 +21,16 @@ def _local_store(command: str, *, migrated: bool = False) -> Any:
 
     state = current()
     if state.address:
-        raise InvalidRequest(f"`{command}` works on the store itself: run it with --store (SCAIVAULT_STORE), "
-                             "not against a server.", field="address")
+        raise InvalidRequest(
+            f"`{command}` works on the store itself: run it with --store (SCAIVAULT_STORE), not against a server.",
+            field="address",
+        )
     url = state.store_url()
     if is_sqlite_url(url) and not path_from_url(url).exists():
-        raise InvalidConfig(f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store "
-                            "(SCAIVAULT_STORE).", field="store")
+        raise InvalidConfig(
+            f"No vault at {path_from_url(url)}; run `scaivault init` first, or give --store (SCAIVAULT_STORE).",
+            field="store",
+        )
     state.pm = state.pm or make_plugin_manager()
     store = open_store(url, state.pm)
     state._closers.append(store.close)
@@ -44,9 +48,13 @@ def store_status() -> None:
     """The store's schema version, the migrations this release would apply, and its unfinished leases."""
     store = _local_store("store status")
     status = store.schema_status()
-    body: dict[str, Any] = {"store": status.store, "schema_version": status.version,
-                            "release_schema_version": status.release_version, "pending_migrations": status.pending,
-                            "last_migrated_at": max((m["applied_at"] or "" for m in status.applied), default="") or None}
+    body: dict[str, Any] = {
+        "store": status.store,
+        "schema_version": status.version,
+        "release_schema_version": status.release_version,
+        "pending_migrations": status.pending,
+        "last_migrated_at": max((m["applied_at"] or "" for m in status.applied), default="") or None,
+    }
     body["leases"] = _lease_counts(store) if status.version and not status.pending else None
     emit(body)
 
@@ -73,17 +81,24 @@ def migrate(dry_run: bool) -> None:
     if not dry_run and before.pending:
         store.migrate()
     after = before if dry_run else store.schema_status()
-    body = {"store": before.store, "dry_run": dry_run, "schema_version": before.version,
-            "to_schema_version": before.release_version, "migrations": before.pending,
-            "now_schema_version": after.version}
+    body = {
+        "store": before.store,
+        "dry_run": dry_run,
+        "schema_version": before.version,
+        "to_schema_version": before.release_version,
+        "migrations": before.pending,
+        "now_schema_version": after.version,
+    }
     if current().format == "json":
         emit(body)
     elif not before.pending:
         done(f"The store is at schema version {before.version}, this release's: nothing to migrate.")
     else:
         verb = "would apply" if dry_run else "applied"
-        done(f"Schema version {before.version} -> {before.release_version}: {verb} "
-             f"{len(before.pending)} migration(s): {', '.join(before.pending)}.")
+        done(
+            f"Schema version {before.version} -> {before.release_version}: {verb} "
+            f"{len(before.pending)} migration(s): {', '.join(before.pending)}."
+        )
 
 
 @click.group()
@@ -96,12 +111,16 @@ def _sqlite_path(command: str) -> Path:
 
     state = current()
     if state.address:
-        raise InvalidRequest(f"`{command}` works on the store itself: run it with --store, not against a server.",
-                             field="address")
+        raise InvalidRequest(
+            f"`{command}` works on the store itself: run it with --store, not against a server.", field="address"
+        )
     url = state.store_url()
     if not is_sqlite_url(url):
-        raise InvalidRequest(f"`{command}` is for a SQLite store; back up a PostgreSQL store with pg_dump and "
-                             "restore it with pg_restore (docs/deploy.md, Backups).", field="store")
+        raise InvalidRequest(
+            f"`{command}` is for a SQLite store; back up a PostgreSQL store with pg_dump and "
+            "restore it with pg_restore (docs/deploy.md, Backups).",
+            field="store",
+        )
     return path_from_url(url)
 
 

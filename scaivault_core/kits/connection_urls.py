@@ -32,15 +32,45 @@ _USERINFO_FORMS = ("", "{{username}}", "{{username}}:{{password}}", ":{{password
 
 # Options (lower case, percent-decoded) that name a file or directory the client reads or writes, or
 # make it use the server process's own credentials: libpq, pymongo, PyMySQL/mysqlclient, redis-py.
-REFUSED_OPTIONS = frozenset({
-    "passfile", "service", "servicefile", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslcrldir",
-    "sslkeylogfile", "gssdelegation", "gsslib",
-    "tlscafile", "tlscertificatekeyfile", "tlscertificatekeyfilepassword", "tlscrlfile", "ssl_ca_certs",
-    "ssl_certfile", "ssl_keyfile", "ssl_crlfile", "ssl_pem_passphrase", "authmechanismproperties",
-    "read_default_file", "read_default_group", "defaults_file", "ssl_ca", "ssl_capath", "ssl_cert", "ssl_key",
-    "local_infile", "unix_socket", "plugin_dir",
-    "ssl_ca_path", "ssl_password", "path", "unix_socket_path",
-})
+REFUSED_OPTIONS = frozenset(
+    {
+        "passfile",
+        "service",
+        "servicefile",
+        "sslcert",
+        "sslkey",
+        "sslrootcert",
+        "sslcrl",
+        "sslcrldir",
+        "sslkeylogfile",
+        "gssdelegation",
+        "gsslib",
+        "tlscafile",
+        "tlscertificatekeyfile",
+        "tlscertificatekeyfilepassword",
+        "tlscrlfile",
+        "ssl_ca_certs",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_crlfile",
+        "ssl_pem_passphrase",
+        "authmechanismproperties",
+        "read_default_file",
+        "read_default_group",
+        "defaults_file",
+        "ssl_ca",
+        "ssl_capath",
+        "ssl_cert",
+        "ssl_key",
+        "local_infile",
+        "unix_socket",
+        "plugin_dir",
+        "ssl_ca_path",
+        "ssl_password",
+        "path",
+        "unix_socket_path",
+    }
+)
 _REFUSED_SUFFIXES = ("file", "dir", "path")
 # MongoDB mechanisms that authenticate with the server process's own AWS, OIDC, Kerberos or X.509 identity.
 _OWN_PASSWORD_MECHANISMS = frozenset({"default", "scram-sha-1", "scram-sha-256", "plain", "mongodb-cr"})
@@ -58,23 +88,28 @@ def check_connection_url(url: object, field: str = URL_FIELD, *, require_credent
 def _check(url: str, field: str, require_credentials: bool) -> None:
     scheme, separator, rest = url.partition("://")
     if not separator or not scheme:
-        raise InvalidConfig(f"{field} must be a URL: scheme://[{{{{username}}}}:{{{{password}}}}@]host[:port]/...",
-                            field=field)
+        raise InvalidConfig(
+            f"{field} must be a URL: scheme://[{{{{username}}}}:{{{{password}}}}@]host[:port]/...", field=field
+        )
     end = min([i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0] or [len(rest)])
     userinfo, _, hosts = rest[:end].rpartition("@")
     if _TEMPLATE_SYNTAX.search(scheme + " " + _PLACEHOLDER.sub("", userinfo) + " " + hosts + rest[end:]):
         raise InvalidConfig(
             f"{field} may use only {{{{username}}}} and {{{{password}}}}, as the user and password before the host: "
             "they are substituted as values, so filters, expressions and placeholders elsewhere are refused.",
-            field=field)
+            field=field,
+        )
     normal = _PLACEHOLDER.sub(lambda m: "{{" + m.group(1) + "}}", userinfo)
     if _PLACEHOLDER.search(userinfo) and normal not in _USERINFO_FORMS:
         raise InvalidConfig(
             f"{field} takes the root credentials as {{{{username}}}}:{{{{password}}}}@ before the host and nowhere "
-            "else, each at most once, with nothing else in the user part.", field=field)
+            "else, each at most once, with nothing else in the user part.",
+            field=field,
+        )
     if require_credentials and "{{password}}" not in normal and "{{username}}" not in normal:
-        raise InvalidConfig(f"{field} must take the root credentials as {{{{username}}}} and {{{{password}}}}.",
-                            field=field)
+        raise InvalidConfig(
+            f"{field} must take the root credentials as {{{{username}}}} and {{{{password}}}}.", field=field
+        )
     for host in hosts.split(","):
         _check_host(unquote(host), field)
     for option in re.split(r"[&;]", rest[end:].partition("?")[2].partition("#")[0]):
@@ -84,8 +119,9 @@ def _check(url: str, field: str, require_credentials: bool) -> None:
 
 def _check_host(host: str, field: str) -> None:
     if "/" in host or host.startswith("@"):
-        raise InvalidConfig(f"{field} names a Unix socket (a file on the server); give a network host and port.",
-                            field=field)
+        raise InvalidConfig(
+            f"{field} names a Unix socket (a file on the server); give a network host and port.", field=field
+        )
 
 
 def _check_option(key: str, value: str, field: str) -> None:
@@ -93,14 +129,19 @@ def _check_option(key: str, value: str, field: str) -> None:
         raise InvalidConfig(
             f"{field} may not set {key!r}: options that name files (certificates, keys, password or service files) "
             "or sockets would make the server read its own files. TLS files come from the operator's "
-            "environment and settings.", field=field, option=key)
+            "environment and settings.",
+            field=field,
+            option=key,
+        )
     if key == "host":
         for host in value.split(","):
             _check_host(host.strip(), field)
     if key == "authmechanism" and value.strip().lower() not in _OWN_PASSWORD_MECHANISMS:
         raise InvalidConfig(
             f"{field} may not use authMechanism {value!r}: it would authenticate with the server's own identity "
-            "(AWS, OIDC, Kerberos or a client certificate), not the engine's root credentials.", field=field)
+            "(AWS, OIDC, Kerberos or a client certificate), not the engine's root credentials.",
+            field=field,
+        )
 
 
 def render_connection_url(template: str, username: str, password: str) -> str:
@@ -113,5 +154,6 @@ def render_connection_url(template: str, username: str, password: str) -> str:
 def root_connection_url(engine: Engine) -> str:
     """``engine.config.connection_url`` with the root credentials, read at each call so a rotated secret is used."""
     root = engine.context.root_credentials()
-    return render_connection_url(engine.config.connection_url, str(root.get("username", "")),
-                                 str(root.get("password", "")))
+    return render_connection_url(
+        engine.config.connection_url, str(root.get("username", "")), str(root.get("password", ""))
+    )

@@ -16,8 +16,9 @@ import random
 import ssl
 import threading
 import time
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, Callable, Generator
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -41,7 +42,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (0-based) when the server gave no Retry-After."""
-        return min(self.base_delay * 2 ** retry, self.max_delay) * random.uniform(0.5, 1.0)
+        return min(self.base_delay * 2**retry, self.max_delay) * random.uniform(0.5, 1.0)
 
 
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext | bool:
@@ -76,8 +77,15 @@ def retry_after(response: httpx.Response) -> float | None:
 class ApiClient:
     """A pooled httpx client shared by every call of one engine (thread-safe)."""
 
-    def __init__(self, *, ca_bundle: str | None, timeout: float, retry: RetryPolicy,
-                 sleep: Callable[[float], None] = time.sleep, logger: str = "scaivault.http") -> None:
+    def __init__(
+        self,
+        *,
+        ca_bundle: str | None,
+        timeout: float,
+        retry: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        logger: str = "scaivault.http",
+    ) -> None:
         self._http = httpx.Client(verify=tls_context(ca_bundle), timeout=timeout, follow_redirects=False)
         self._log = logging.getLogger(logger)
         self.retry = retry
@@ -88,8 +96,16 @@ class ApiClient:
         self._closed.set()
         self._http.close()
 
-    def send(self, method: str, url: str, *, service: str, idempotent: bool,
-             final: Callable[[httpx.Response], bool] | None = None, **kwargs: Any) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        service: str,
+        idempotent: bool,
+        final: Callable[[httpx.Response], bool] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """Send one request, retrying what is safe to retry; the last response is returned as is.
 
         ``final(response)`` true means "do not retry this one" (a 429 that is a hard limit).
@@ -103,21 +119,36 @@ class ApiClient:
                 # A refused or failed connection never reached the server; anything later might have.
                 safe = idempotent or isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 delay = self.retry.backoff(retry)
-                if not safe or retry >= self.retry.max_retries or waited + delay > self.retry.deadline \
-                        or self._closed.is_set():
+                if (
+                    not safe
+                    or retry >= self.retry.max_retries
+                    or waited + delay > self.retry.deadline
+                    or self._closed.is_set()
+                ):
                     raise EngineUnreachable(
                         f"Cannot reach {service} at {urlsplit(url).netloc}: {type(exc).__name__}"
-                        f"{': ' + str(exc) if str(exc) else ''}.", service=service) from None
+                        f"{': ' + str(exc) if str(exc) else ''}.",
+                        service=service,
+                    ) from None
                 self._log.info("%s %s: %s, retrying in %.1fs", method, service, type(exc).__name__, delay)
             else:
                 status = response.status_code
-                if status not in RETRY_ALWAYS and not (idempotent and status in RETRY_IF_IDEMPOTENT) \
-                        or final is not None and final(response):
+                if (
+                    status not in RETRY_ALWAYS
+                    and not (idempotent and status in RETRY_IF_IDEMPOTENT)
+                    or final is not None
+                    and final(response)
+                ):
                     return response
                 hinted = retry_after(response)
                 delay = self.retry.backoff(retry) if hinted is None else hinted
-                if retry >= self.retry.max_retries or hinted is not None and hinted > self.retry.max_retry_after \
-                        or waited + delay > self.retry.deadline or self._closed.is_set():
+                if (
+                    retry >= self.retry.max_retries
+                    or hinted is not None
+                    and hinted > self.retry.max_retry_after
+                    or waited + delay > self.retry.deadline
+                    or self._closed.is_set()
+                ):
                     return response
                 self._log.info("%s %s answered %d, retrying in %.1fs", method, service, status, delay)
             self._sleep(delay)
@@ -138,8 +169,9 @@ def error_parts(response: httpx.Response) -> tuple[str, str]:
         return str(response.status_code), response.reason_phrase or "no error body"
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
-        return str(error.get("status") or error.get("code") or response.status_code), \
-            str(error.get("message") or "").strip()
+        return str(error.get("status") or error.get("code") or response.status_code), str(
+            error.get("message") or ""
+        ).strip()
     if isinstance(error, str):
         description = str(body.get("error_description") or "")
         return error, description.splitlines()[0].strip() if description else ""
@@ -153,9 +185,16 @@ def response_error(response: httpx.Response, service: str, action: str) -> Excep
     if response.status_code in RETRY_ALWAYS or response.status_code >= 500:
         return EngineUnreachable(
             f"{service} answered {response.status_code} ({text}) to {action}; try again later.",
-            service=service, api_status=response.status_code, api_code=code)
-    return EngineError(f"{service} refused to {action}: {response.status_code} {text}",
-                       service=service, api_status=response.status_code, api_code=code)
+            service=service,
+            api_status=response.status_code,
+            api_code=code,
+        )
+    return EngineError(
+        f"{service} refused to {action}: {response.status_code} {text}",
+        service=service,
+        api_status=response.status_code,
+        api_code=code,
+    )
 
 
 class RootBearer(httpx.Auth):
@@ -181,5 +220,8 @@ class RootBearer(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             code, message = error_parts(response)
-            raise InvalidConfig(f"{self._service} does not accept {self._holder}'s token: {code}: {message}",
-                                field="root_credentials", api_code=code)
+            raise InvalidConfig(
+                f"{self._service} does not accept {self._holder}'s token: {code}: {message}",
+                field="root_credentials",
+                api_code=code,
+            )

@@ -23,8 +23,11 @@ def check_service_url(url: str, field: str, *, allow_http: bool = False, allow_h
         raise InvalidConfig(f"{field} must be an absolute https:// URL.", field=field)
     if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         how = f" Set {allow_http_setting} to accept plain http on a trusted network." if allow_http_setting else ""
-        raise InvalidConfig(f"{field} must use https: credentials travel over it, so plain http is accepted only to "
-                            f"this machine (localhost or a loopback address).{how}", field=field)
+        raise InvalidConfig(
+            f"{field} must use https: credentials travel over it, so plain http is accepted only to "
+            f"this machine (localhost or a loopback address).{how}",
+            field=field,
+        )
 
 
 def is_loopback(host: str | None) -> bool:

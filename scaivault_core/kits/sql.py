@@ -37,7 +37,11 @@ class StatementRole:
 def check_statement_role(role: StatementRole) -> None:
     """At least one creation statement; no ``{{password}}`` where the password is no longer known; a pool
     size within bounds."""
-    if isinstance(role.pool_size, bool) or not isinstance(role.pool_size, int) or not 0 <= role.pool_size <= MAX_POOL_SIZE:
+    if (
+        isinstance(role.pool_size, bool)
+        or not isinstance(role.pool_size, int)
+        or not 0 <= role.pool_size <= MAX_POOL_SIZE
+    ):
         raise InvalidConfig(f"pool_size must be a whole number from 0 to {MAX_POOL_SIZE}.", field="pool_size")
     if not role.creation_statements:
         raise InvalidConfig("creation_statements needs at least one statement.", field="creation_statements")
@@ -59,6 +63,10 @@ def plan_revocation(engine: Engine, request: IssueRequest, default: list[str]) -
 def render_renewal(engine: Engine, templates: list[str], username: str, expires_at: float) -> list[str]:
     """Renew statements for one user: ``{{expiration}}`` the new expiry, ``{{ttl_seconds}}`` the TTL left until it."""
     remaining = max(0, int(expires_at - engine.context.clock.time()))
-    variables = {"name": username, "expiration": engine.format_expiration(expires_at), "ttl_seconds": remaining,
-                 "password": ""}  # never used (check_statement_role), but the strict templates want every name
+    variables = {
+        "name": username,
+        "expiration": engine.format_expiration(expires_at),
+        "ttl_seconds": remaining,
+        "password": "",
+    }  # never used (check_statement_role), but the strict templates want every name
     return [engine.context.render(t, variables) for t in templates]

@@ -23,7 +23,9 @@ def new_plugin(name: str, dest: Path) -> Path:
     if not isinstance(name, str) or len(name) > MAX_NAME or not _NAME.fullmatch(name):
         raise InvalidRequest(
             f"A plugin name is lowercase letters and digits, optionally joined by '-' or '_', starting with a "
-            f"letter, at most {MAX_NAME} characters (e.g. 'acme' or 'acme-db').", field="name")
+            f"letter, at most {MAX_NAME} characters (e.g. 'acme' or 'acme-db').",
+            field="name",
+        )
     markers = _markers(name)
     root = Path(dest) / markers["@dist@"]
     if root.exists():

@@ -13,8 +13,8 @@ from . import api_docs, vault_compat
 from .deadlines import BodyDeadline
 from .errors import EXCEPTION_HANDLERS, CatchAll
 from .openapi import document
-from .request_context import RequestContext
 from .request import MAX_BODY_BYTES
+from .request_context import RequestContext
 from .routing import bearer_token, routes_for
 
 
@@ -31,8 +31,11 @@ def create_app(vault: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette
     ops.append(_openapi_operation(spec))
     routes = routes_for(ops, max_body_bytes) + api_docs.routes() + [r for r in added if not isinstance(r, Operation)]
     # RequestContext outermost: every answer, an error or a 404 too, carries the request's id.
-    middleware = [Middleware(RequestContext), Middleware(BodyDeadline, timeout=vault.settings.body_timeout),
-                  Middleware(CatchAll)]
+    middleware = [
+        Middleware(RequestContext),
+        Middleware(BodyDeadline, timeout=vault.settings.body_timeout),
+        Middleware(CatchAll),
+    ]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, middleware=middleware)
     app.router.redirect_slashes = False  # a trailing slash is a different (absent) path, not a redirect
     vault_compat.mount(app, max_body_bytes)  # Vault's paths for Vault's clients, after every native route
@@ -51,5 +54,13 @@ def session(request: Request) -> Any:
 
 
 def _openapi_operation(spec: dict[str, Any] | None) -> Operation:
-    return Operation("GET", "/v1/openapi.json", lambda api, c: spec, "This OpenAPI document", "openapi",
-                     response="OpenAPI", auth=False, tag="system")
+    return Operation(
+        "GET",
+        "/v1/openapi.json",
+        lambda api, c: spec,
+        "This OpenAPI document",
+        "openapi",
+        response="OpenAPI",
+        auth=False,
+        tag="system",
+    )

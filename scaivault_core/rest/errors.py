@@ -35,8 +35,9 @@ class RequestTimeout(InvalidRequest):
     status = 408
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"The request body did not arrive within {seconds:g}s; send it whole, at once.",
-                         timeout=seconds)
+        super().__init__(
+            f"The request body did not arrive within {seconds:g}s; send it whole, at once.", timeout=seconds
+        )
 
 
 class ServerBusy(ScaiVaultError):
@@ -62,8 +63,10 @@ def error_response(exc: BaseException, request: Request | None = None) -> JSONRe
         if exc.status_code == 404:
             exc = NoSuchEndpoint()
         elif exc.status_code == 405:
-            exc = MethodNotAllowed(f"This endpoint does not answer {request.method if request else 'that method'}.",
-                                   allowed=headers.get("Allow", ""))
+            exc = MethodNotAllowed(
+                f"This endpoint does not answer {request.method if request else 'that method'}.",
+                allowed=headers.get("Allow", ""),
+            )
         else:
             status = exc.status_code if 400 <= exc.status_code < 500 else 400
             exc = InvalidRequest(status_text(status))

@@ -36,8 +36,11 @@ PATH_PARAMETERS = {  # name: (description, example)
     "accessor": ("A token's accessor, as GET /v1/auth/tokens lists it.", "acc_0123456789abcdef"),
     "lease_id": ("A lease id.", "lease_db_abc123xyz"),
     "job_id": ("A job id, as the 202 of a `sync: false` call gave it.", "job_abc123xyz"),
-    "path": ("A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`, "
-             "`rotation` or `versions`.", "infra/postgres/support/root"),
+    "path": (
+        "A secret path: segments separated by '/'. Over REST its last segment cannot be `rotate`, "
+        "`rotation` or `versions`.",
+        "infra/postgres/support/root",
+    ),
 }
 
 
@@ -48,19 +51,31 @@ def document(operations: list[Operation]) -> dict[str, Any]:
         paths.setdefault(PATH_PARAMETER.sub(r"{\1}", op.path), {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ScaiVault", "version": version(),
-                 "description": "Dynamic secrets: short-lived credentials minted on demand, leased, renewed and revoked. "
-                                "Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."},
+        "info": {
+            "title": "ScaiVault",
+            "version": version(),
+            "description": "Dynamic secrets: short-lived credentials minted on demand, leased, renewed and revoked. "
+            'Errors are `{"error": {"code", "message", "details"}}`.',
+        },
         "paths": paths,
         "components": {
             "schemas": component_schemas(),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "A token from `scaivault init` or POST /v1/auth/tokens."}},
-            "headers": {"RequestId": {
-                "description": "The request's id: the X-Request-ID the request sent, "
-                               "if 1 to 128 of A-Za-z0-9._:+/=-, else a new one. "
-                               "The server's log lines and the audit entries of the request carry it.",
-                "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:+/=-]{1,128}$"}}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `scaivault init` or POST /v1/auth/tokens.",
+                }
+            },
+            "headers": {
+                "RequestId": {
+                    "description": "The request's id: the X-Request-ID the request sent, "
+                    "if 1 to 128 of A-Za-z0-9._:+/=-, else a new one. "
+                    "The server's log lines and the audit entries of the request carry it.",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:+/=-]{1,128}$"},
+                }
+            },
         },
     }
 
@@ -71,32 +86,46 @@ def _operation(op: Operation) -> dict[str, Any]:
     if description.strip():
         body["description"] = description.strip()
     parameters = [_path_parameter(name) for name in op.path_names()]
-    parameters += [{"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": q.schema()}
-                   for q in op.query]
+    parameters += [
+        {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": q.schema()}
+        for q in op.query
+    ]
     if parameters:
         body["parameters"] = parameters
     if op.body is not None:
-        body["requestBody"] = {"required": op.body_required,
-                               "content": {"application/json": {"schema": _body_schema(op)}}}
+        body["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": _body_schema(op)}},
+        }
     body["security"] = [{"bearer": []}] if op.auth else []
     responses: dict[str, Any] = {}
     if op.status == 204:
         responses["204"] = {"description": "Done; no content.", "headers": REQUEST_ID}
     else:
         schema = _response_schema(op)
-        responses[str(op.status)] = {"description": "Success.", "headers": REQUEST_ID,
-                                     "content": {op.media_type: {"schema": schema}}}
+        responses[str(op.status)] = {
+            "description": "Success.",
+            "headers": REQUEST_ID,
+            "content": {op.media_type: {"schema": schema}},
+        }
     if op.accepted is not None:
-        responses["202"] = {"description": "Accepted as a job (`sync: false`): follow it at its Location.",
-                            "headers": {**REQUEST_ID, "Location": {"description": "The job: GET /v1/sys/jobs/{job_id}.",
-                                                     "schema": {"type": "string"}}},
-                            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{op.accepted.__name__}"}}}}
+        responses["202"] = {
+            "description": "Accepted as a job (`sync: false`): follow it at its Location.",
+            "headers": {
+                **REQUEST_ID,
+                "Location": {"description": "The job: GET /v1/sys/jobs/{job_id}.", "schema": {"type": "string"}},
+            },
+            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{op.accepted.__name__}"}}},
+        }
     statuses = {400, *op.errors, *((401, 403) if op.auth else ())}
     if op.body is not None:
         statuses.add(413)
     for status in sorted(statuses):
-        responses[str(status)] = {"description": ERROR_TEXT.get(status, "An error."), "headers": REQUEST_ID,
-                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        responses[str(status)] = {
+            "description": ERROR_TEXT.get(status, "An error."),
+            "headers": REQUEST_ID,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     body["responses"] = responses
     return body
 
@@ -125,8 +154,13 @@ def _response_schema(op: Operation) -> dict[str, Any]:
 def _path_parameter(name: str) -> dict[str, Any]:
     """A path parameter; a plugin's own parameter names are described by name only."""
     description, example = PATH_PARAMETERS.get(name, (f"The {name}.", None))
-    parameter = {"name": name, "in": "path", "required": True, "description": description,
-                 "schema": {"type": "string", "minLength": 1}}
+    parameter = {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
     if example is not None:
         parameter["example"] = example
     return parameter

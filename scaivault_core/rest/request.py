@@ -14,7 +14,10 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON (``{}`` when there is none, unlike an explicit JSON null); too large is 413, malformed is 400."""
+    """The body as JSON (``{}`` when there is none, unlike an explicit JSON null).
+
+    Too large is 413, malformed is 400.
+    """
     return parse_json(await read_body(request, limit))
 
 

@@ -56,8 +56,14 @@ class RequestContext:
 def _log_access(scope: Scope, status: int, seconds: float) -> None:
     path = logged_path(scope)
     duration_ms = round(seconds * 1000, 2)
-    log.info("%s %s %s %.2fms", scope["method"], path, status, duration_ms,
-             extra={"method": scope["method"], "path": path, "status": status, "duration_ms": duration_ms})
+    log.info(
+        "%s %s %s %.2fms",
+        scope["method"],
+        path,
+        status,
+        duration_ms,
+        extra={"method": scope["method"], "path": path, "status": status, "duration_ms": duration_ms},
+    )
 
 
 def logged_path(scope: Scope) -> str:

@@ -7,7 +7,8 @@ are both built from the same list, so what is documented is what is served.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
@@ -65,8 +66,10 @@ def routes_for(operations: list[Operation], max_body: int) -> list[Route]:
     for op in operations:
         methods = by_path.setdefault(op.path, {})
         if op.method in methods:  # a plugin may add endpoints, never replace one
-            raise InvalidConfig(f"Two REST operations answer {op.method} {op.path}: {methods[op.method].operation_id} "
-                                f"and {op.operation_id}.")
+            raise InvalidConfig(
+                f"Two REST operations answer {op.method} {op.path}: {methods[op.method].operation_id} "
+                f"and {op.operation_id}."
+            )
         methods[op.method] = op
     return [Route(path, _endpoint(ops, max_body), methods=list(ops)) for path, ops in by_path.items()]
 

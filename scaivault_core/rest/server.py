@@ -25,15 +25,29 @@ MAX_HEADER_BYTES = 64 * 1024  # request line and headers; a request with more is
 
 
 def _raw_response(status: str, body: bytes, *extra: bytes) -> bytes:
-    head = [f"HTTP/1.1 {status}".encode(), b"content-type: application/json",
-            b"content-length: " + str(len(body)).encode(), b"connection: close", *extra]
+    head = [
+        f"HTTP/1.1 {status}".encode(),
+        b"content-type: application/json",
+        b"content-length: " + str(len(body)).encode(),
+        b"connection: close",
+        *extra,
+    ]
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
 BUSY = _raw_response("503 Service Unavailable", json.dumps(ServerBusy().to_dict()).encode(), b"retry-after: 1")
-HEADERS_TOO_LARGE = _raw_response("431 Request Header Fields Too Large", json.dumps(
-    {"error": {"code": "invalid_request", "message": f"The request's headers are larger than {MAX_HEADER_BYTES} "
-                                                     "bytes.", "details": {"limit": MAX_HEADER_BYTES}}}).encode())
+HEADERS_TOO_LARGE = _raw_response(
+    "431 Request Header Fields Too Large",
+    json.dumps(
+        {
+            "error": {
+                "code": "invalid_request",
+                "message": f"The request's headers are larger than {MAX_HEADER_BYTES} bytes.",
+                "details": {"limit": MAX_HEADER_BYTES},
+            }
+        }
+    ).encode(),
+)
 
 
 class LimitedProtocol(HttpToolsProtocol):
@@ -104,8 +118,11 @@ class LimitedProtocol(HttpToolsProtocol):
 
 def protocol_for(settings: Settings) -> type[LimitedProtocol]:
     """``LimitedProtocol`` with ``settings``' limits (uvicorn makes one instance per connection from a class)."""
-    return type("LimitedProtocol", (LimitedProtocol,), {"header_timeout": float(settings.header_timeout),
-                                                        "max_connections": settings.max_connections})
+    return type(
+        "LimitedProtocol",
+        (LimitedProtocol,),
+        {"header_timeout": float(settings.header_timeout), "max_connections": settings.max_connections},
+    )
 
 
 def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_key: str | None = None) -> None:
@@ -118,6 +135,17 @@ def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_
     import uvicorn
 
     settings = vault.settings
-    uvicorn.run(create_app(vault), host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
-                log_config=None, log_level=None, access_log=False, server_header=False,
-                http=protocol_for(settings), ws="none", timeout_keep_alive=settings.keep_alive_timeout)
+    uvicorn.run(
+        create_app(vault),
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_config=None,
+        log_level=None,
+        access_log=False,
+        server_header=False,
+        http=protocol_for(settings),
+        ws="none",
+        timeout_keep_alive=settings.keep_alive_timeout,
+    )

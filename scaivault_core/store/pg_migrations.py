@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
@@ -27,11 +27,14 @@ def migration(fn: Migration) -> Migration:
 
 def applied(conn: psycopg.Connection, schema: str) -> list[tuple[str, str | None]]:
     """The migrations ``schema`` has had, and when (nothing if it does not exist yet); changes nothing."""
-    exists = conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = '_migrations'",
-                          (schema,)).fetchone()
+    exists = conn.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = '_migrations'", (schema,)
+    ).fetchone()
     if not exists:
         return []
-    rows = conn.execute(sql.SQL("SELECT name, applied_at FROM {}._migrations ORDER BY name").format(sql.Identifier(schema)))
+    rows = conn.execute(
+        sql.SQL("SELECT name, applied_at FROM {}._migrations ORDER BY name").format(sql.Identifier(schema))
+    )
     return [(name, iso(at)) for name, at in rows.fetchall()]
 
 
@@ -49,20 +52,25 @@ def migrate(conn: psycopg.Connection, schema: str, store: str) -> None:
         # Under the lock: CREATE SCHEMA IF NOT EXISTS still races with itself in PostgreSQL.
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name text PRIMARY KEY, applied_at double precision NOT NULL)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name text PRIMARY KEY, applied_at double precision NOT NULL)"
+        )
         done = [row[0] for row in conn.execute("SELECT name FROM _migrations").fetchall()]
         todo = pending(done, [fn.__name__ for fn in MIGRATIONS], store)
         for fn in MIGRATIONS:
             if fn.__name__ in todo:
                 with conn.transaction():
                     fn(conn)
-                    conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (%s, %s)", (fn.__name__, time.time()))
+                    conn.execute(
+                        "INSERT INTO _migrations (name, applied_at) VALUES (%s, %s)", (fn.__name__, time.time())
+                    )
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(schema),))
 
 
 # Text keys that are paged through or prefix-matched use the "C" collation, so ordering (and
 # therefore ``after=`` paging) is byte order whatever the database's locale, as in SQLite.
+
 
 @migration
 def m001_initial(conn: psycopg.Connection) -> None:
@@ -126,7 +134,9 @@ def m002_rotation(conn: psycopg.Connection) -> None:
     )
     conn.execute("ALTER TABLE secrets ADD COLUMN retire_at double precision")  # end of a grace period
     conn.execute("CREATE INDEX secrets_retire ON secrets (retire_at) WHERE retire_at IS NOT NULL")
-    conn.execute("CREATE TABLE rotation_schedule (path text PRIMARY KEY, period bigint NOT NULL, next_at double precision)")
+    conn.execute(
+        "CREATE TABLE rotation_schedule (path text PRIMARY KEY, period bigint NOT NULL, next_at double precision)"
+    )
 
 
 @migration
@@ -160,7 +170,9 @@ def m006_identity_quotas(conn: psycopg.Connection) -> None:
     # Per-identity lease quotas, and the index that counts one identity's live leases of an engine.
     conn.execute("ALTER TABLE engines ADD COLUMN max_leases_per_identity bigint")
     conn.execute("ALTER TABLE roles ADD COLUMN max_leases_per_identity bigint")
-    conn.execute("CREATE INDEX leases_identity ON leases (engine, identity) WHERE state IN ('intent', 'active', 'revoking')")
+    conn.execute(
+        "CREATE INDEX leases_identity ON leases (engine, identity) WHERE state IN ('intent', 'active', 'revoking')"
+    )
 
 
 @migration

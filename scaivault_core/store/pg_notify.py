@@ -71,14 +71,16 @@ class DueChannel:
         # In a transaction of its own with asynchronous commit: PostgreSQL serialises the commits of
         # notifying transactions, so one that waited for a WAL flush would queue every other process
         # behind it. A notification lost in a server crash costs at most one worker sleep.
-        notify = sql.SQL("; ").join(sql.SQL("SELECT pg_notify({}, {})").format(sql.Literal(self.name), sql.Literal(repr(t)))
-                                    for t in due_times)
+        notify = sql.SQL("; ").join(
+            sql.SQL("SELECT pg_notify({}, {})").format(sql.Literal(self.name), sql.Literal(repr(t))) for t in due_times
+        )
         try:
             with self._pool.connection() as conn:
                 conn.execute(sql.SQL("BEGIN; SET LOCAL synchronous_commit TO off; {}; COMMIT").format(notify))
         except psycopg.Error as exc:
-            log.warning("announcing a due lease failed (other processes find it within a worker sleep): %s",
-                        type(exc).__name__)
+            log.warning(
+                "announcing a due lease failed (other processes find it within a worker sleep): %s", type(exc).__name__
+            )
 
     def _tell(self, due_at: float) -> None:
         for callback in list(self._callbacks):
@@ -104,7 +106,10 @@ class DueChannel:
             except psycopg.Error as exc:
                 if self._closed.is_set():
                     return
-                log.warning("listening for new leases failed, reconnecting in %.1fs: %s", backoff,
-                            redact(str(exc).strip(), self._credentials))
+                log.warning(
+                    "listening for new leases failed, reconnecting in %.1fs: %s",
+                    backoff,
+                    redact(str(exc).strip(), self._credentials),
+                )
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -65,6 +65,9 @@ def url_credentials(url: str) -> list[str]:
     """The credentials in ``url``, as written and decoded, to mask wherever a driver might quote them."""
     parts = urlsplit(url)
     found = [parts.password] if parts.password else []
-    found += [value for key, value in parse_qsl(parts.query, keep_blank_values=True)
-              if key.lower() in _CREDENTIAL_PARAMETERS and value]
+    found += [
+        value
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key.lower() in _CREDENTIAL_PARAMETERS and value
+    ]
     return sorted({*found, *(unquote(v) for v in found)}, key=len, reverse=True)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -27,17 +28,45 @@ from ..audit_chain import CHAIN_COLUMNS, ChainHead, ChainRow
 from ..errors import Conflict, InvalidConfig, InvalidRequest
 from ..models import AuditEvent, EngineRecord, Job, Lease, Policy, RoleRecord, SecretVersion, Token
 from ..redaction import redact
+from . import LEASE_COLUMNS
 from .pg_migrations import MIGRATIONS, applied, migrate
-from .schema import SchemaStatus, status
 from .pg_notify import DueChannel
 from .pg_urls import parse_url, url_credentials
-from .rows import (ENGINE_COLUMNS, JOB_COLUMNS, LIVE_STATES, ROLE_COLUMNS, SECRET_COLUMNS,
-                   TOKEN_COLUMNS, TOKEN_TREE, UNFINISHED_STATES, audit_from_row, audit_list_query, engine_from_row,
-                   engine_row, equal_to, head_values, job_from_row, job_row, job_update, lease_from_row,
-                   lease_list_query, lease_sets, lease_update, listed_lease_from_row, policy_from_row,
-                   pool_count_query, pooled_query,
-                   role_from_row, role_row, rules_json, secret_from_row, token_from_row, token_row, where)
-from . import LEASE_COLUMNS
+from .rows import (
+    ENGINE_COLUMNS,
+    JOB_COLUMNS,
+    LIVE_STATES,
+    ROLE_COLUMNS,
+    SECRET_COLUMNS,
+    TOKEN_COLUMNS,
+    TOKEN_TREE,
+    UNFINISHED_STATES,
+    audit_from_row,
+    audit_list_query,
+    engine_from_row,
+    engine_row,
+    equal_to,
+    head_values,
+    job_from_row,
+    job_row,
+    job_update,
+    lease_from_row,
+    lease_list_query,
+    lease_sets,
+    lease_update,
+    listed_lease_from_row,
+    policy_from_row,
+    pool_count_query,
+    pooled_query,
+    role_from_row,
+    role_row,
+    rules_json,
+    secret_from_row,
+    token_from_row,
+    token_row,
+    where,
+)
+from .schema import SchemaStatus, status
 
 _COLS = ", ".join(LEASE_COLUMNS)
 _INSERT_RETRIES = 20
@@ -49,9 +78,15 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self._conninfo, self.schema, pool_sizes, self.url = parse_url(url)
         self._credentials = url_credentials(url)
-        self._pool = ConnectionPool(self._conninfo, kwargs={"autocommit": True}, configure=self._configure,
-                                    open=False, name=f"scaivault-{self.schema}",
-                                    min_size=pool_sizes["min_size"], max_size=pool_sizes["max_size"])
+        self._pool = ConnectionPool(
+            self._conninfo,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=False,
+            name=f"scaivault-{self.schema}",
+            min_size=pool_sizes["min_size"],
+            max_size=pool_sizes["max_size"],
+        )
         self._due = DueChannel(self._conninfo, self.schema, self._pool, self._credentials)
         self._opened = False
         self._open_lock = threading.Lock()
@@ -71,7 +106,9 @@ class PostgresStore:
             return psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
             message = redact(str(exc).strip(), self._credentials)
-            raise InvalidConfig(f"Cannot connect to the PostgreSQL store {self.url}: {message}", field="store") from None
+            raise InvalidConfig(
+                f"Cannot connect to the PostgreSQL store {self.url}: {message}", field="store"
+            ) from None
 
     def _ensure_open(self) -> None:
         if not self._opened:
@@ -98,8 +135,9 @@ class PostgresStore:
             except psycopg.DataError:
                 # A NUL character or an out-of-range number: SQLite would store it, PostgreSQL can't.
                 # The value is not quoted back: it came from a request and could be anything.
-                raise InvalidRequest("A value in the request cannot be stored: it holds a NUL character "
-                                     "or a number out of range.") from None
+                raise InvalidRequest(
+                    "A value in the request cannot be stored: it holds a NUL character or a number out of range."
+                ) from None
 
     def _exec(self, query: Any, params: Iterable[Any] = ()) -> int:
         with self._cursor(query, params) as cur:
@@ -154,13 +192,12 @@ class PostgresStore:
             return
         self._ensure_open()
         local.announce = []
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                local.conn, local.depth = conn, 1
-                try:
-                    yield
-                finally:
-                    local.conn, local.depth = None, 0
+        with self._pool.connection() as conn, conn.transaction():
+            local.conn, local.depth = conn, 1
+            try:
+                yield
+            finally:
+                local.conn, local.depth = None, 0
         self._due.send(local.announce)  # only once committed: listeners must find what they are told of
 
     # -- notifications -------------------------------------------------------------------------
@@ -181,14 +218,19 @@ class PostgresStore:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self._exec("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                   (key, value))
+        self._exec(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     # -- engines and roles ---------------------------------------------------------------------
 
     def insert_engine(self, engine: EngineRecord) -> None:
-        self._insert(f"INSERT INTO engines ({', '.join(ENGINE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ENGINE_COLUMNS))})",
-                     engine_row(engine), f"Engine {engine.name!r}")
+        self._insert(
+            f"INSERT INTO engines ({', '.join(ENGINE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ENGINE_COLUMNS))})",
+            engine_row(engine),
+            f"Engine {engine.name!r}",
+        )
 
     def update_engine(self, engine: EngineRecord) -> None:
         sets = ", ".join(f"{c} = %s" for c in ENGINE_COLUMNS[1:])
@@ -207,13 +249,17 @@ class PostgresStore:
             return self._exec("DELETE FROM engines WHERE name = %s", (name,)) > 0
 
     def insert_role(self, role: RoleRecord) -> None:
-        self._insert(f"INSERT INTO roles ({', '.join(ROLE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ROLE_COLUMNS))})",
-                     role_row(role), f"Role {role.name!r}")
+        self._insert(
+            f"INSERT INTO roles ({', '.join(ROLE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(ROLE_COLUMNS))})",
+            role_row(role),
+            f"Role {role.name!r}",
+        )
 
     def update_role(self, role: RoleRecord) -> None:
         sets = ", ".join(f"{c} = %s" for c in ROLE_COLUMNS[2:])
-        self._exec(f"UPDATE roles SET {sets} WHERE engine = %s AND name = %s",
-                   (*role_row(role)[2:], role.engine, role.name))
+        self._exec(
+            f"UPDATE roles SET {sets} WHERE engine = %s AND name = %s", (*role_row(role)[2:], role.engine, role.name)
+        )
 
     def get_role(self, engine: str, name: str) -> RoleRecord | None:
         row = self._one(f"SELECT {', '.join(ROLE_COLUMNS)} FROM roles WHERE engine = %s AND name = %s", (engine, name))
@@ -236,8 +282,15 @@ class PostgresStore:
                 "INSERT INTO secrets (path, version, sealed, secret_type, created_at, created_by, reason) "
                 "SELECT %s, COALESCE(MAX(version), 0) + 1, %s, %s, %s, %s, %s FROM secrets WHERE path = %s "
                 "ON CONFLICT DO NOTHING RETURNING version",
-                (version.path, sealed, version.secret_type, version.created_at, version.created_by, version.reason,
-                 version.path),
+                (
+                    version.path,
+                    sealed,
+                    version.secret_type,
+                    version.created_at,
+                    version.created_by,
+                    version.reason,
+                    version.path,
+                ),
             )
             if row:
                 return row[0]
@@ -246,8 +299,11 @@ class PostgresStore:
     def get_secret_version(self, path: str, version: int | None = None) -> tuple[SecretVersion, bytes | None] | None:
         cols = ", ".join(SECRET_COLUMNS)
         if version is None:
-            row = self._one(f"SELECT {cols}, sealed FROM secrets WHERE path = %s AND sealed IS NOT NULL "
-                            "ORDER BY version DESC LIMIT 1", (path,))
+            row = self._one(
+                f"SELECT {cols}, sealed FROM secrets WHERE path = %s AND sealed IS NOT NULL "
+                "ORDER BY version DESC LIMIT 1",
+                (path,),
+            )
         else:
             row = self._one(f"SELECT {cols}, sealed FROM secrets WHERE path = %s AND version = %s", (path, version))
         if not row:
@@ -259,20 +315,26 @@ class PostgresStore:
         return [secret_from_row(r) for r in rows]
 
     def list_secret_paths(self, prefix: str = "") -> list[str]:
-        rows = self._all("SELECT DISTINCT path FROM secrets WHERE left(path, %s) = %s ORDER BY path", (len(prefix), prefix))
+        rows = self._all(
+            "SELECT DISTINCT path FROM secrets WHERE left(path, %s) = %s ORDER BY path", (len(prefix), prefix)
+        )
         return [r[0] for r in rows]
 
     def reseal_secret_version(self, path: str, version: int, sealed: bytes) -> None:
         # Never bring back a value retired meanwhile.
-        self._exec("UPDATE secrets SET sealed = %s WHERE path = %s AND version = %s AND sealed IS NOT NULL",
-                   (sealed, path, version))
+        self._exec(
+            "UPDATE secrets SET sealed = %s WHERE path = %s AND version = %s AND sealed IS NOT NULL",
+            (sealed, path, version),
+        )
 
     def delete_secret(self, path: str) -> bool:
         return self._exec("DELETE FROM secrets WHERE path = %s", (path,)) > 0
 
     def schedule_retirement(self, path: str, version: int, retire_at: float) -> None:
-        self._exec("UPDATE secrets SET retire_at = %s WHERE path = %s AND version = %s AND sealed IS NOT NULL",
-                   (retire_at, path, version))
+        self._exec(
+            "UPDATE secrets SET retire_at = %s WHERE path = %s AND version = %s AND sealed IS NOT NULL",
+            (retire_at, path, version),
+        )
 
     def due_retirements(self, now: float) -> list[tuple[str, int]]:
         """Versions whose grace period is over; each is pushed a minute on, so one process retires it."""
@@ -287,20 +349,36 @@ class PostgresStore:
 
     def retire_secret_version(self, path: str, version: int, retired_at: float) -> None:
         # The value is destroyed, not hidden: the row keeps only its history.
-        self._exec("UPDATE secrets SET sealed = NULL, retired_at = %s, retire_at = NULL WHERE path = %s AND version = %s",
-                   (retired_at, path, version))
+        self._exec(
+            "UPDATE secrets SET sealed = NULL, retired_at = %s, retire_at = NULL WHERE path = %s AND version = %s",
+            (retired_at, path, version),
+        )
 
     # -- rotations -----------------------------------------------------------------------------
 
     _ROTATION = ("path", "engine", "sealed_new", "identity", "reason", "grace_period", "started_at")
 
-    def begin_rotation(self, path: str, engine: str | None, sealed_new: bytes, identity: str, reason: str | None,
-                       grace_period: int, now: float) -> None:
-        self._insert(f"INSERT INTO rotations ({', '.join(self._ROTATION)}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                     (path, engine, sealed_new, identity, reason, grace_period, now), f"A rotation of {path!r}")
+    def begin_rotation(
+        self,
+        path: str,
+        engine: str | None,
+        sealed_new: bytes,
+        identity: str,
+        reason: str | None,
+        grace_period: int,
+        now: float,
+    ) -> None:
+        self._insert(
+            f"INSERT INTO rotations ({', '.join(self._ROTATION)}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (path, engine, sealed_new, identity, reason, grace_period, now),
+            f"A rotation of {path!r}",
+        )
 
     def pending_rotations(self) -> list[dict[str, Any]]:
-        return [dict(zip(self._ROTATION, r, strict=True)) for r in self._all(f"SELECT {', '.join(self._ROTATION)} FROM rotations")]
+        return [
+            dict(zip(self._ROTATION, r, strict=True))
+            for r in self._all(f"SELECT {', '.join(self._ROTATION)} FROM rotations")
+        ]
 
     def reseal_rotation(self, path: str, sealed_new: bytes) -> None:
         self._exec("UPDATE rotations SET sealed_new = %s WHERE path = %s", (sealed_new, path))
@@ -312,9 +390,12 @@ class PostgresStore:
         if period is None:
             self._exec("DELETE FROM rotation_schedule WHERE path = %s", (path,))
         else:
-            self._exec("INSERT INTO rotation_schedule (path, period, next_at, grace_period) VALUES (%s, %s, %s, %s) "
-                       "ON CONFLICT (path) DO UPDATE SET period = excluded.period, next_at = excluded.next_at, "
-                       "grace_period = excluded.grace_period", (path, period, next_at, grace_period))
+            self._exec(
+                "INSERT INTO rotation_schedule (path, period, next_at, grace_period) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (path) DO UPDATE SET period = excluded.period, next_at = excluded.next_at, "
+                "grace_period = excluded.grace_period",
+                (path, period, next_at, grace_period),
+            )
 
     def claim_due_rotations(self, now: float) -> list[tuple[str, int]]:
         """(path, grace period) of each scheduled rotation now due.
@@ -330,8 +411,10 @@ class PostgresStore:
         return [(r[0], r[1] or 0) for r in rows]
 
     def next_scheduled_at(self) -> float | None:
-        row = self._one("SELECT LEAST((SELECT MIN(next_at) FROM rotation_schedule), "
-                        "(SELECT MIN(retire_at) FROM secrets WHERE retire_at IS NOT NULL))")
+        row = self._one(
+            "SELECT LEAST((SELECT MIN(next_at) FROM rotation_schedule), "
+            "(SELECT MIN(retire_at) FROM secrets WHERE retire_at IS NOT NULL))"
+        )
         return row[0] if row else None
 
     # -- policies, bindings, tokens -------------------------------------------------------------
@@ -339,11 +422,16 @@ class PostgresStore:
     def put_policy(self, policy: Policy, *, create: bool) -> None:
         rules = rules_json(policy)
         if create:
-            self._insert("INSERT INTO policies (name, rules, description) VALUES (%s, %s, %s)",
-                         (policy.name, rules, policy.description), f"Policy {policy.name!r}")
+            self._insert(
+                "INSERT INTO policies (name, rules, description) VALUES (%s, %s, %s)",
+                (policy.name, rules, policy.description),
+                f"Policy {policy.name!r}",
+            )
         else:
-            self._exec("UPDATE policies SET rules = %s, description = %s WHERE name = %s",
-                       (rules, policy.description, policy.name))
+            self._exec(
+                "UPDATE policies SET rules = %s, description = %s WHERE name = %s",
+                (rules, policy.description, policy.name),
+            )
 
     def get_policy(self, name: str) -> Policy | None:
         row = self._one("SELECT name, rules, description FROM policies WHERE name = %s", (name,))
@@ -369,13 +457,19 @@ class PostgresStore:
         return [tuple(r) for r in rows]
 
     def policies_for(self, identity: str) -> list[Policy]:
-        rows = self._all("SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name "
-                         "WHERE b.identity = %s", (identity,))
+        rows = self._all(
+            "SELECT p.name, p.rules, p.description FROM policies p JOIN bindings b ON b.policy = p.name "
+            "WHERE b.identity = %s",
+            (identity,),
+        )
         return [policy_from_row(r) for r in rows]
 
     def insert_token(self, token: Token) -> None:
-        self._insert(f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) VALUES ({', '.join(['%s'] * len(TOKEN_COLUMNS))})",
-                     token_row(token), "Token")
+        self._insert(
+            f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) VALUES ({', '.join(['%s'] * len(TOKEN_COLUMNS))})",
+            token_row(token),
+            "Token",
+        )
 
     def token_by_hash(self, token_hash: str) -> Token | None:
         row = self._one(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = %s", (token_hash,))
@@ -388,16 +482,24 @@ class PostgresStore:
 
     def revoke_token(self, accessor: str) -> bool:
         """Revoke the token and every token minted from it, however far down."""
-        return self._exec(f"UPDATE tokens SET revoked = true WHERE accessor IN {TOKEN_TREE.format(param='%s')}",
-                          (accessor,)) > 0
+        return (
+            self._exec(
+                f"UPDATE tokens SET revoked = true WHERE accessor IN {TOKEN_TREE.format(param='%s')}", (accessor,)
+            )
+            > 0
+        )
 
     def token_by_accessor(self, accessor: str) -> Token | None:
         row = self._one(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE accessor = %s", (accessor,))
         return token_from_row(row) if row else None
 
     def set_token_expiry(self, accessor: str, expires_at: float) -> bool:
-        return self._exec("UPDATE tokens SET expires_at = %s WHERE accessor = %s AND revoked = false",
-                          (expires_at, accessor)) > 0
+        return (
+            self._exec(
+                "UPDATE tokens SET expires_at = %s WHERE accessor = %s AND revoked = false", (expires_at, accessor)
+            )
+            > 0
+        )
 
     # -- leases --------------------------------------------------------------------------------
 
@@ -406,8 +508,11 @@ class PostgresStore:
         values["metadata"] = json.dumps(lease.metadata)
         values["renewable"] = bool(lease.renewable)
         values["sealed_handle"] = sealed_handle
-        self._insert(f"INSERT INTO leases ({_COLS}) VALUES ({', '.join(['%s'] * len(LEASE_COLUMNS))})",
-                     [values[c] for c in LEASE_COLUMNS], f"Lease {lease.lease_id!r}")
+        self._insert(
+            f"INSERT INTO leases ({_COLS}) VALUES ({', '.join(['%s'] * len(LEASE_COLUMNS))})",
+            [values[c] for c in LEASE_COLUMNS],
+            f"Lease {lease.lease_id!r}",
+        )
         self._announce_due(lease.due_at)
 
     def get_lease(self, lease_id: str) -> tuple[Lease, bytes] | None:
@@ -421,7 +526,9 @@ class PostgresStore:
             self._announce_due(changes["due_at"])
         return changed
 
-    def claim_lease(self, lease_id: str, claimant: str, deadline: float, now: float, states: Iterable[str]) -> tuple[Lease, bytes] | None:
+    def claim_lease(
+        self, lease_id: str, claimant: str, deadline: float, now: float, states: Iterable[str]
+    ) -> tuple[Lease, bytes] | None:
         row = self._one(
             f"UPDATE leases SET claimed_by = %s, claim_deadline = %s WHERE lease_id = %s AND state = ANY(%s) "
             f"AND (claimed_by IS NULL OR claim_deadline < %s) RETURNING {_COLS}",
@@ -429,8 +536,9 @@ class PostgresStore:
         )
         return lease_from_row(row) if row else None
 
-    def claim_leases(self, lease_ids: list[str], claimant: str, deadline: float, now: float,
-                     states: Iterable[str]) -> list[tuple[Lease, bytes]]:
+    def claim_leases(
+        self, lease_ids: list[str], claimant: str, deadline: float, now: float, states: Iterable[str]
+    ) -> list[tuple[Lease, bytes]]:
         """``claim_lease`` of many leases in one statement: the ones it could claim."""
         rows = self._all(
             f"UPDATE leases SET claimed_by = %s, claim_deadline = %s WHERE lease_id = ANY(%s) AND state = ANY(%s) "
@@ -463,11 +571,20 @@ class PostgresStore:
         )
         return row[0] if row else None
 
-    def list_leases(self, *, engine: str | None = None, role: str | None = None, identity: str | None = None,
-                    states: Iterable[str] | None = None, prefix: str | None = None, after: str | None = None,
-                    limit: int = 100) -> list[Lease]:
-        sql, params = lease_list_query("%s", engine=engine, role=role, identity=identity, states=states, prefix=prefix,
-                                       after=after, limit=limit)
+    def list_leases(
+        self,
+        *,
+        engine: str | None = None,
+        role: str | None = None,
+        identity: str | None = None,
+        states: Iterable[str] | None = None,
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Lease]:
+        sql, params = lease_list_query(
+            "%s", engine=engine, role=role, identity=identity, states=states, prefix=prefix, after=after, limit=limit
+        )
         return [listed_lease_from_row(r) for r in self._all(sql, params)]
 
     def count_live_leases(self, engine: str, role: str | None = None, identity: str | None = None) -> int:
@@ -477,8 +594,9 @@ class PostgresStore:
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
-        return self._all(f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}",
-                         tuple(params))[0][0]
+        return self._all(
+            f"SELECT COUNT(*) FROM leases WHERE {' AND '.join(where)} AND state IN {LIVE_STATES}", tuple(params)
+        )[0][0]
 
     def leases_by_subject(self, subjects: Iterable[str]) -> list[tuple[str, str, str]]:
         """(subject, engine, state) of every lease, of any engine and state, whose subject is one of ``subjects``."""
@@ -486,8 +604,10 @@ class PostgresStore:
         return [tuple(r) for r in rows]
 
     def lease_counts(self) -> list[tuple[str, str, str, int]]:
-        rows = self._all(f"SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN {UNFINISHED_STATES} "
-                         "GROUP BY engine, role, state")
+        rows = self._all(
+            f"SELECT engine, role, state, COUNT(*) FROM leases WHERE state IN {UNFINISHED_STATES} "
+            "GROUP BY engine, role, state"
+        )
         return [tuple(r) for r in rows]
 
     def add_to_pool(self, engine: str, role: str, size: int, items: list[tuple[Lease, bytes]]) -> int:
@@ -500,23 +620,27 @@ class PostgresStore:
             if self._one("SELECT 1 FROM roles WHERE engine = %s AND name = %s FOR UPDATE", (engine, role)) is None:
                 return 0  # deleted meanwhile
             room = size - self._all(pool_count_query("%s"), (engine, role))[0][0]
-            for lease, sealed in items[:max(room, 0)]:
+            for lease, sealed in items[: max(room, 0)]:
                 self.insert_lease(lease, sealed)
         return max(min(room, len(items)), 0)
 
     def count_pool(self, engine: str, role: str) -> int:
         return self._all(pool_count_query("%s"), (engine, role))[0][0]
 
-    def claim_pooled(self, engine: str, role: str | None, limit: int, changes: dict[str, Any]) -> list[tuple[Lease, bytes]]:
+    def claim_pooled(
+        self, engine: str, role: str | None, limit: int, changes: dict[str, Any]
+    ) -> list[tuple[Lease, bytes]]:
         """Take up to ``limit`` pooled users of ``engine`` (of ``role``, if given) out of the pool with ``changes``.
 
         SKIP LOCKED: processes issuing at the same moment take different users instead of queueing.
         """
         sets, params = lease_sets(changes, "%s")
         select, select_params = pooled_query("%s", engine, role, limit)
-        rows = self._all(f"WITH taken AS ({select} FOR UPDATE SKIP LOCKED) UPDATE leases l SET {sets} FROM taken "
-                         f"WHERE l.lease_id = taken.lease_id RETURNING {', '.join('l.' + c for c in LEASE_COLUMNS)}",
-                         [*select_params, *params])
+        rows = self._all(
+            f"WITH taken AS ({select} FOR UPDATE SKIP LOCKED) UPDATE leases l SET {sets} FROM taken "
+            f"WHERE l.lease_id = taken.lease_id RETURNING {', '.join('l.' + c for c in LEASE_COLUMNS)}",
+            [*select_params, *params],
+        )
         return [lease_from_row(r) for r in rows]
 
     def claimants(self) -> list[str]:
@@ -524,8 +648,10 @@ class PostgresStore:
 
     def release_claims(self, claimant: str, now: float) -> int:
         """Hand a dead process's claims (and intents) to the worker at once."""
-        released = self._exec("UPDATE leases SET claim_deadline = %s, due_at = LEAST(due_at, %s) WHERE claimed_by = %s",
-                              (now - 1, now, claimant))
+        released = self._exec(
+            "UPDATE leases SET claim_deadline = %s, due_at = LEAST(due_at, %s) WHERE claimed_by = %s",
+            (now - 1, now, claimant),
+        )
         if released:
             self._announce_due(now)
         return released
@@ -538,8 +664,11 @@ class PostgresStore:
         count, after = 0, ""
         while True:
             with self.transaction():
-                rows = self._all("SELECT lease_id, sealed_handle FROM leases WHERE lease_id > %s ORDER BY lease_id "
-                                 "LIMIT %s FOR UPDATE", (after, batch))
+                rows = self._all(
+                    "SELECT lease_id, sealed_handle FROM leases WHERE lease_id > %s ORDER BY lease_id "
+                    "LIMIT %s FOR UPDATE",
+                    (after, batch),
+                )
                 if not rows:
                     return count
                 for lease_id, sealed in rows:
@@ -552,8 +681,11 @@ class PostgresStore:
     # -- jobs ----------------------------------------------------------------------------------
 
     def insert_job(self, job: Job) -> None:
-        self._insert(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join(['%s'] * len(JOB_COLUMNS))})",
-                     job_row(job), f"Job {job.job_id!r}")
+        self._insert(
+            f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join(['%s'] * len(JOB_COLUMNS))})",
+            job_row(job),
+            f"Job {job.job_id!r}",
+        )
 
     def get_job(self, job_id: str) -> Job | None:
         row = self._one(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE job_id = %s", (job_id,))
@@ -581,28 +713,60 @@ class PostgresStore:
             self._exec(
                 "WITH entry AS (INSERT INTO audit (time, identity, operation, path, outcome, lease_id, details, seq, "
                 "mac, key_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) " + _SET_HEAD,
-                (event.time, event.identity, event.operation, event.path, event.outcome, event.lease_id, details,
-                 seq, mac, key_id, *head_values(head)),
+                (
+                    event.time,
+                    event.identity,
+                    event.operation,
+                    event.path,
+                    event.outcome,
+                    event.lease_id,
+                    details,
+                    seq,
+                    mac,
+                    key_id,
+                    *head_values(head),
+                ),
             )
 
-    def list_audit(self, *, lease_id: str | None = None, operation: str | None = None, after: int = 0,
-                   limit: int = 100, identity: str | None = None, path_prefix: str | None = None,
-                   outcome: str | None = None, since: float | None = None,
-                   until: float | None = None) -> list[tuple[int, AuditEvent]]:
-        sql, params = audit_list_query("%s", lease_id=lease_id, operation=operation, after=after, limit=limit,
-                                       identity=identity, path_prefix=path_prefix, outcome=outcome, since=since,
-                                       until=until)
+    def list_audit(
+        self,
+        *,
+        lease_id: str | None = None,
+        operation: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+        identity: str | None = None,
+        path_prefix: str | None = None,
+        outcome: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[tuple[int, AuditEvent]]:
+        sql, params = audit_list_query(
+            "%s",
+            lease_id=lease_id,
+            operation=operation,
+            after=after,
+            limit=limit,
+            identity=identity,
+            path_prefix=path_prefix,
+            outcome=outcome,
+            since=since,
+            until=until,
+        )
         return [audit_from_row(r) for r in self._all(sql, params)]
 
     def audit_head(self, *, lock: bool = False) -> ChainHead:
         """The chain head; ``lock`` (in a transaction) holds it, so no other process appends until commit."""
-        row = self._one("SELECT seq, mac, key_id, head_mac, resign_seq, resign_mac FROM audit_head WHERE id = 1"
-                        + (" FOR UPDATE" if lock else ""))
+        row = self._one(
+            "SELECT seq, mac, key_id, head_mac, resign_seq, resign_mac FROM audit_head WHERE id = 1"
+            + (" FOR UPDATE" if lock else "")
+        )
         return ChainHead(*row) if row else ChainHead()
 
     def audit_chain_rows(self, after: int, limit: int) -> list[ChainRow]:
-        rows = self._all(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit WHERE id > %s ORDER BY id LIMIT %s",
-                         (after, limit))
+        rows = self._all(
+            f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit WHERE id > %s ORDER BY id LIMIT %s", (after, limit)
+        )
         return [ChainRow(*r) for r in rows]
 
     def find_audit_seq(self, seq: int) -> int | None:
@@ -614,12 +778,16 @@ class PostgresStore:
         with self.transaction():
             if links:
                 with self._conn() as conn, conn.cursor() as cur:
-                    cur.executemany("UPDATE audit SET mac = %s, key_id = %s WHERE id = %s",
-                                    [(mac, key_id, entry_id) for entry_id, mac, key_id in links])
+                    cur.executemany(
+                        "UPDATE audit SET mac = %s, key_id = %s WHERE id = %s",
+                        [(mac, key_id, entry_id) for entry_id, mac, key_id in links],
+                    )
             self._exec(_SET_HEAD, head_values(head))
 
 
-_SET_HEAD = ("INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
-             "VALUES (1, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
-             "mac = excluded.mac, key_id = excluded.key_id, head_mac = excluded.head_mac, "
-             "resign_seq = excluded.resign_seq, resign_mac = excluded.resign_mac")
+_SET_HEAD = (
+    "INSERT INTO audit_head (id, seq, mac, key_id, head_mac, resign_seq, resign_mac) "
+    "VALUES (1, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
+    "mac = excluded.mac, key_id = excluded.key_id, head_mac = excluded.head_mac, "
+    "resign_seq = excluded.resign_seq, resign_mac = excluded.resign_mac"
+)

@@ -9,22 +9,66 @@ is built here once, in SQL both dialects read, with the dialect's placeholder as
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from ..models import POOL_IDENTITY, AuditEvent, EngineRecord, Job, Lease, LeaseState, Policy, Rule, RoleRecord, SecretVersion, Token
+from ..models import (
+    POOL_IDENTITY,
+    AuditEvent,
+    EngineRecord,
+    Job,
+    Lease,
+    LeaseState,
+    Policy,
+    RoleRecord,
+    Rule,
+    SecretVersion,
+    Token,
+)
 from . import LEASE_COLUMNS
 
-ENGINE_COLUMNS = ("name", "type", "plugin", "config", "root_credentials_path", "default_ttl", "max_ttl",
-                  "max_leases", "created_at", "updated_at", "max_leases_per_identity")
-ROLE_COLUMNS = ("engine", "name", "params", "default_ttl", "max_ttl", "max_leases", "created_at", "updated_at",
-                "max_leases_per_identity")
+ENGINE_COLUMNS = (
+    "name",
+    "type",
+    "plugin",
+    "config",
+    "root_credentials_path",
+    "default_ttl",
+    "max_ttl",
+    "max_leases",
+    "created_at",
+    "updated_at",
+    "max_leases_per_identity",
+)
+ROLE_COLUMNS = (
+    "engine",
+    "name",
+    "params",
+    "default_ttl",
+    "max_ttl",
+    "max_leases",
+    "created_at",
+    "updated_at",
+    "max_leases_per_identity",
+)
 SECRET_COLUMNS = ("path", "version", "secret_type", "created_at", "created_by", "reason", "retired_at")
-TOKEN_COLUMNS = ("accessor", "token_hash", "identity", "created_at", "expires_at", "revoked", "display_name",
-                 "parent", "ceilings")
+TOKEN_COLUMNS = (
+    "accessor",
+    "token_hash",
+    "identity",
+    "created_at",
+    "expires_at",
+    "revoked",
+    "display_name",
+    "parent",
+    "ceilings",
+)
 # The accessors of the token named by the parameter and of every token minted from it, however far
 # down (both dialects; a subquery, as Python's sqlite3 counts no rows for a statement starting WITH).
-TOKEN_TREE = ("(WITH RECURSIVE tree(accessor) AS (SELECT accessor FROM tokens WHERE accessor = {param} "
-              "UNION SELECT t.accessor FROM tokens t JOIN tree ON t.parent = tree.accessor) SELECT accessor FROM tree)")
+TOKEN_TREE = (
+    "(WITH RECURSIVE tree(accessor) AS (SELECT accessor FROM tokens WHERE accessor = {param} "
+    "UNION SELECT t.accessor FROM tokens t JOIN tree ON t.parent = tree.accessor) SELECT accessor FROM tree)"
+)
 LEASE_LIST_COLUMNS = tuple(c for c in LEASE_COLUMNS if c != "sealed_handle")
 
 
@@ -53,8 +97,16 @@ def job_update(job_id: str, changes: dict[str, Any], expect: dict[str, Any], par
     return _compare_and_set("jobs", "job_id", JOB_COLUMNS, JOB_JSON, job_id, changes, expect, param)
 
 
-def _compare_and_set(table: str, key: str, columns: tuple[str, ...], json_columns: tuple[str, ...], key_value: str,
-                     changes: dict[str, Any], expect: dict[str, Any], param: str) -> tuple[str, list[Any]]:
+def _compare_and_set(
+    table: str,
+    key: str,
+    columns: tuple[str, ...],
+    json_columns: tuple[str, ...],
+    key_value: str,
+    changes: dict[str, Any],
+    expect: dict[str, Any],
+    param: str,
+) -> tuple[str, list[Any]]:
     sets, params = _sets(table, columns, json_columns, changes, param)
     where = [f"{key} = {param}"]
     params.append(key_value)
@@ -71,8 +123,9 @@ def _compare_and_set(table: str, key: str, columns: tuple[str, ...], json_column
     return f"UPDATE {table} SET {sets} WHERE {' AND '.join(where)}", params
 
 
-def _sets(table: str, columns: tuple[str, ...], json_columns: tuple[str, ...], changes: dict[str, Any],
-          param: str) -> tuple[str, list[Any]]:
+def _sets(
+    table: str, columns: tuple[str, ...], json_columns: tuple[str, ...], changes: dict[str, Any], param: str
+) -> tuple[str, list[Any]]:
     """``a = ?, b = ?`` for the columns of ``changes``, and their values (JSON columns encoded)."""
     sets, params = [], []
     for column, value in changes.items():
@@ -88,14 +141,31 @@ def _checked(table: str, columns: tuple[str, ...], column: str) -> str:
     return column
 
 
-JOB_COLUMNS = ("job_id", "operation", "params", "identity", "ceilings", "state", "done", "total", "result", "error",
-               "created_at", "updated_at", "finished_at", "claimed_by", "claim_deadline")
+JOB_COLUMNS = (
+    "job_id",
+    "operation",
+    "params",
+    "identity",
+    "ceilings",
+    "state",
+    "done",
+    "total",
+    "result",
+    "error",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "claimed_by",
+    "claim_deadline",
+)
 JOB_JSON = ("params", "ceilings", "result", "error")
 
 
 def job_row(job: Job) -> tuple:
-    return tuple(json.dumps(getattr(job, c)) if c in JOB_JSON and getattr(job, c) is not None else getattr(job, c)
-                 for c in JOB_COLUMNS)
+    return tuple(
+        json.dumps(getattr(job, c)) if c in JOB_JSON and getattr(job, c) is not None else getattr(job, c)
+        for c in JOB_COLUMNS
+    )
 
 
 def job_from_row(row: Iterable[Any]) -> Job:
@@ -113,8 +183,10 @@ def lease_sets(changes: dict[str, Any], param: str) -> tuple[str, list[Any]]:
 
 def pool_count_query(param: str) -> str:
     """A role's pool: its pooled users, and the ones being made (intents of the pool identity)."""
-    return (f"SELECT COUNT(*) FROM leases WHERE engine = {param} AND role = {param} AND "
-            f"(state = '{LeaseState.POOLED}' OR (state = '{LeaseState.INTENT}' AND identity = '{POOL_IDENTITY}'))")
+    return (
+        f"SELECT COUNT(*) FROM leases WHERE engine = {param} AND role = {param} AND "
+        f"(state = '{LeaseState.POOLED}' OR (state = '{LeaseState.INTENT}' AND identity = '{POOL_IDENTITY}'))"
+    )
 
 
 def pooled_query(param: str, engine: str, role: str | None, limit: int) -> tuple[str, list[Any]]:
@@ -125,8 +197,19 @@ def pooled_query(param: str, engine: str, role: str | None, limit: int) -> tuple
 
 
 def engine_row(e: EngineRecord) -> tuple:
-    return (e.name, e.type, e.plugin, json.dumps(e.config), e.root_credentials_path, e.default_ttl,
-            e.max_ttl, e.max_leases, e.created_at, e.updated_at, e.max_leases_per_identity)
+    return (
+        e.name,
+        e.type,
+        e.plugin,
+        json.dumps(e.config),
+        e.root_credentials_path,
+        e.default_ttl,
+        e.max_ttl,
+        e.max_leases,
+        e.created_at,
+        e.updated_at,
+        e.max_leases_per_identity,
+    )
 
 
 def engine_from_row(row: Iterable[Any]) -> EngineRecord:
@@ -136,8 +219,17 @@ def engine_from_row(row: Iterable[Any]) -> EngineRecord:
 
 
 def role_row(r: RoleRecord) -> tuple:
-    return (r.engine, r.name, json.dumps(r.params), r.default_ttl, r.max_ttl, r.max_leases, r.created_at, r.updated_at,
-            r.max_leases_per_identity)
+    return (
+        r.engine,
+        r.name,
+        json.dumps(r.params),
+        r.default_ttl,
+        r.max_ttl,
+        r.max_leases,
+        r.created_at,
+        r.updated_at,
+        r.max_leases_per_identity,
+    )
 
 
 def role_from_row(row: Iterable[Any]) -> RoleRecord:
@@ -151,8 +243,17 @@ def secret_from_row(row: Iterable[Any]) -> SecretVersion:
 
 
 def token_row(t: Token) -> tuple:
-    return (t.accessor, t.token_hash, t.identity, t.created_at, t.expires_at, t.revoked, t.display_name,
-            t.parent, json.dumps(list(t.ceilings)))
+    return (
+        t.accessor,
+        t.token_hash,
+        t.identity,
+        t.created_at,
+        t.expires_at,
+        t.revoked,
+        t.display_name,
+        t.parent,
+        json.dumps(list(t.ceilings)),
+    )
 
 
 def token_from_row(row: Iterable[Any]) -> Token:
@@ -206,9 +307,17 @@ def equal_to(pairs: Iterable[tuple[str, Any]], param: str) -> tuple[list[str], l
     return conditions, params
 
 
-def lease_list_query(param: str, *, engine: str | None, role: str | None, identity: str | None,
-                     states: Iterable[str] | None, prefix: str | None, after: str | None,
-                     limit: int) -> tuple[str, list[Any]]:
+def lease_list_query(
+    param: str,
+    *,
+    engine: str | None,
+    role: str | None,
+    identity: str | None,
+    states: Iterable[str] | None,
+    prefix: str | None,
+    after: str | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
     """``list_leases``: leases by filter, ordered by id, a page after ``after``."""
     conditions, params = equal_to((("engine", engine), ("role", role), ("identity", identity)), param)
     if states:
@@ -230,12 +339,23 @@ def lease_list_query(param: str, *, engine: str | None, role: str | None, identi
 AUDIT_LIST_COLUMNS = ("id", "time", "identity", "operation", "path", "outcome", "lease_id", "details")
 
 
-def audit_list_query(param: str, *, lease_id: str | None, operation: str | None, after: int, limit: int,
-                     identity: str | None, path_prefix: str | None, outcome: str | None, since: float | None,
-                     until: float | None) -> tuple[str, list[Any]]:
+def audit_list_query(
+    param: str,
+    *,
+    lease_id: str | None,
+    operation: str | None,
+    after: int,
+    limit: int,
+    identity: str | None,
+    path_prefix: str | None,
+    outcome: str | None,
+    since: float | None,
+    until: float | None,
+) -> tuple[str, list[Any]]:
     """``list_audit``: entries by filter, oldest first, a page after the id ``after``."""
-    conditions, params = equal_to((("lease_id", lease_id), ("operation", operation), ("identity", identity),
-                                   ("outcome", outcome)), param)
+    conditions, params = equal_to(
+        (("lease_id", lease_id), ("operation", operation), ("identity", identity), ("outcome", outcome)), param
+    )
     if path_prefix:
         conditions.append(f"substr(path, 1, {param}) = {param}")
         params.extend((len(path_prefix), path_prefix))

@@ -9,8 +9,8 @@ refused, since this code would misread what those migrations changed.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import attrs
 
@@ -31,7 +31,7 @@ def version(names: Iterable[str]) -> int:
 
 def now() -> str:
     """When a migration is applied, as recorded by the SQLite store (the PostgreSQL store records epoch seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def pending(applied: Iterable[str], known: list[str], store: str) -> list[str]:
@@ -43,7 +43,8 @@ def pending(applied: Iterable[str], known: list[str], store: str) -> list[str]:
             f"The store {store} has schema version {version(done)} ({newer[-1]}), newer than this release's "
             f"version {version(known)}: a newer ScaiVault upgraded it. Run that release or a later one "
             "(`pip install -U scaivault`), or restore a snapshot taken before the upgrade (docs/deploy.md).",
-            field="store")
+            field="store",
+        )
     return [name for name in known if name not in done]
 
 
@@ -60,14 +61,19 @@ class SchemaStatus:
 
 def status(store: str, applied: list[tuple[str, str | None]], known: list[str]) -> SchemaStatus:
     todo = pending([name for name, _ in applied], known, store)
-    return SchemaStatus(store, version(name for name, _ in applied), version(known),
-                        [{"name": name, "applied_at": at} for name, at in applied], todo)
+    return SchemaStatus(
+        store,
+        version(name for name, _ in applied),
+        version(known),
+        [{"name": name, "applied_at": at} for name, at in applied],
+        todo,
+    )
 
 
 def iso(value: object) -> str | None:
     """An ``applied_at`` as recorded (epoch seconds, ISO text, or the placeholder ``"now"`` of old releases)."""
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(value, tz=UTC).isoformat(timespec="seconds")
     if isinstance(value, str) and value[:1].isdigit():
         return value
     return None

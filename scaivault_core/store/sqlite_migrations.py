@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import schema
 from .schema import iso
@@ -46,26 +47,59 @@ def migrate(db: sqlite_utils.Database) -> None:
 def m001_initial(db: sqlite_utils.Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key")
     db.table("engines").create(
-        {"name": str, "type": str, "plugin": str, "config": str, "root_credentials_path": str,
-         "default_ttl": int, "max_ttl": int, "max_leases": int, "created_at": float, "updated_at": float},
+        {
+            "name": str,
+            "type": str,
+            "plugin": str,
+            "config": str,
+            "root_credentials_path": str,
+            "default_ttl": int,
+            "max_ttl": int,
+            "max_leases": int,
+            "created_at": float,
+            "updated_at": float,
+        },
         pk="name",
     )
     db.table("roles").create(
-        {"engine": str, "name": str, "params": str, "default_ttl": int, "max_ttl": int, "max_leases": int,
-         "created_at": float, "updated_at": float},
+        {
+            "engine": str,
+            "name": str,
+            "params": str,
+            "default_ttl": int,
+            "max_ttl": int,
+            "max_leases": int,
+            "created_at": float,
+            "updated_at": float,
+        },
         pk=("engine", "name"),
     )
     db.table("secrets").create(
-        {"path": str, "version": int, "sealed": bytes, "secret_type": str, "created_at": float,
-         "created_by": str, "reason": str, "retired_at": float},
+        {
+            "path": str,
+            "version": int,
+            "sealed": bytes,
+            "secret_type": str,
+            "created_at": float,
+            "created_by": str,
+            "reason": str,
+            "retired_at": float,
+        },
         pk=("path", "version"),
     )
     db.table("policies").create({"name": str, "rules": str, "description": str}, pk="name")
     db.table("bindings").create({"policy": str, "identity": str}, pk=("policy", "identity"))
     db.table("bindings").create_index(["identity"])
     db.table("tokens").create(
-        {"accessor": str, "token_hash": str, "identity": str, "created_at": float, "expires_at": float,
-         "revoked": int, "display_name": str},
+        {
+            "accessor": str,
+            "token_hash": str,
+            "identity": str,
+            "created_at": float,
+            "expires_at": float,
+            "revoked": int,
+            "display_name": str,
+        },
         pk="accessor",
     )
     db.table("tokens").create_index(["token_hash"], unique=True)
@@ -83,8 +117,16 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX leases_engine ON leases(engine, role, state)")
     db.execute("CREATE INDEX leases_claimed ON leases(claimed_by) WHERE claimed_by IS NOT NULL")
     db.table("audit").create(
-        {"id": int, "time": float, "identity": str, "operation": str, "path": str, "outcome": str,
-         "lease_id": str, "details": str},
+        {
+            "id": int,
+            "time": float,
+            "identity": str,
+            "operation": str,
+            "path": str,
+            "outcome": str,
+            "lease_id": str,
+            "details": str,
+        },
         pk="id",
     )
     db.table("audit").create_index(["lease_id"])
@@ -94,8 +136,15 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 def m002_rotation(db: sqlite_utils.Database) -> None:
     # A rotation in flight: the new credential is sealed here before the target is changed.
     db.table("rotations").create(
-        {"path": str, "engine": str, "sealed_new": bytes, "identity": str, "reason": str,
-         "grace_period": int, "started_at": float},
+        {
+            "path": str,
+            "engine": str,
+            "sealed_new": bytes,
+            "identity": str,
+            "reason": str,
+            "grace_period": int,
+            "started_at": float,
+        },
         pk="path",
     )
     db.table("secrets").add_column("retire_at", float)  # end of a grace period: the value is destroyed then
@@ -137,7 +186,9 @@ def m006_identity_quotas(db: sqlite_utils.Database) -> None:
     # Per-identity lease quotas, and the index that counts one identity's live leases of an engine.
     db.table("engines").add_column("max_leases_per_identity", int)
     db.table("roles").add_column("max_leases_per_identity", int)
-    db.execute("CREATE INDEX leases_identity ON leases(engine, identity) WHERE state IN ('intent', 'active', 'revoking')")
+    db.execute(
+        "CREATE INDEX leases_identity ON leases(engine, identity) WHERE state IN ('intent', 'active', 'revoking')"
+    )
 
 
 @migration

@@ -64,8 +64,10 @@ def restore(snapshot: Path, store: Path) -> dict[str, object]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise Conflict(f"A running process (a server?) has the store {store} open: stop it "
-                               "(`systemctl stop scaivault`), then restore.") from None
+                raise Conflict(
+                    f"A running process (a server?) has the store {store} open: stop it "
+                    "(`systemctl stop scaivault`), then restore."
+                ) from None
             target = sqlite3.connect(store)
             try:
                 source.backup(target)
@@ -85,11 +87,14 @@ def _open_snapshot(snapshot: Path) -> sqlite3.Connection:
     source = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
     try:
         if source.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise InvalidConfig(f"{snapshot} is damaged (SQLite's quick_check fails); restore another snapshot.",
-                                field="snapshot")
+            raise InvalidConfig(
+                f"{snapshot} is damaged (SQLite's quick_check fails); restore another snapshot.", field="snapshot"
+            )
     except sqlite3.DatabaseError:
         source.close()
-        raise InvalidConfig(f"{snapshot} is not a SQLite database, so not a ScaiVault snapshot.", field="snapshot") from None
+        raise InvalidConfig(
+            f"{snapshot} is not a SQLite database, so not a ScaiVault snapshot.", field="snapshot"
+        ) from None
     except BaseException:
         source.close()
         raise

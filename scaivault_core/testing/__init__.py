@@ -23,7 +23,21 @@ from .vaults import VaultFactory
 from .waiting import wait_until
 
 __all__ = [
-    "EngineContract", "SimulatedCrash", "ROOT_PATH", "ENGINE_POLICY",
-    "MemoryEngine", "MemoryPlugin", "MemoryTarget", "MemoryUser", "TCPProxy", "VaultFactory", "imported_at_start_up",
-    "wait_until", "rotate_and_die", "KILL_POINTS", "free_port", "ScramCluster", "LoopbackTLS",
+    "EngineContract",
+    "SimulatedCrash",
+    "ROOT_PATH",
+    "ENGINE_POLICY",
+    "MemoryEngine",
+    "MemoryPlugin",
+    "MemoryTarget",
+    "MemoryUser",
+    "TCPProxy",
+    "VaultFactory",
+    "imported_at_start_up",
+    "wait_until",
+    "rotate_and_die",
+    "KILL_POINTS",
+    "free_port",
+    "ScramCluster",
+    "LoopbackTLS",
 ]

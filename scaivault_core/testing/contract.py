@@ -38,7 +38,8 @@ import contextlib
 import logging
 import re
 import time
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 
@@ -49,8 +50,8 @@ from ..hookspecs import hookimpl
 from ..leases import LeaseOptions
 from ..models import IssuedCredentials, LeaseState
 from ..plugin_manager import make_plugin_manager
-from ..templates import generate_username
 from ..settings import Settings
+from ..templates import generate_username
 from ..vault import Vault
 from .proxy import TCPProxy
 from .vaults import VaultFactory
@@ -120,7 +121,9 @@ class EngineContract:
         """Provide if the target records an expiry: it, as epoch seconds (checked against the lease after renew)."""
         return None
 
-    def bad_configs(self, target: Any, address: tuple[str, int] | None) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
+    def bad_configs(
+        self, target: Any, address: tuple[str, int] | None
+    ) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
         """Provide: named (config, root credentials) pairs that must be refused with ``invalid_config``.
 
         The suite always adds an unknown config field. Include a root credential the target refuses.
@@ -172,8 +175,13 @@ class EngineContract:
     @pytest.fixture
     def open_vault(self, tmp_path: Any, contract_clock: ManualClock, contract_settings: Settings) -> Iterator[Any]:
         """``open_vault(engine_class=None)``: a vault on this test's store; reopening stands for a restart."""
-        factory = VaultFactory(tmp_path / "contract.db", clock=contract_clock, start_worker=False,
-                               lease_options=self.lease_options, settings=contract_settings)
+        factory = VaultFactory(
+            tmp_path / "contract.db",
+            clock=contract_clock,
+            start_worker=False,
+            lease_options=self.lease_options,
+            settings=contract_settings,
+        )
 
         def open_(engine_class: type[Engine] | None = None) -> Vault:
             pm = make_plugin_manager(load_entrypoints=False, plugins=[_Registers(engine_class or self.engine_class)])
@@ -191,8 +199,16 @@ class EngineContract:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def configure(self, vault: Vault, target: Any, proxy: TCPProxy | None, *, config: dict[str, Any] | None = None,
-                  root: dict[str, Any] | None = None, role: bool = True) -> None:
+    def configure(
+        self,
+        vault: Vault,
+        target: Any,
+        proxy: TCPProxy | None,
+        *,
+        config: dict[str, Any] | None = None,
+        root: dict[str, Any] | None = None,
+        role: bool = True,
+    ) -> None:
         """Store the root credential, grant the engine's identity ``read`` on it, create the engine and role."""
         root = self.root_credentials(target) if root is None else root
         if config is None:
@@ -208,7 +224,9 @@ class EngineContract:
             config["root_credentials_path"] = ROOT_PATH
         vault.create_engine(self.engine_name, self.engine_class.type, config, default_ttl="1h", max_ttl="24h")
         if role:
-            vault.create_role(self.engine_name, self.role_name, **{"default_ttl": "1h", "max_ttl": "3h", **self.role(target)})
+            vault.create_role(
+                self.engine_name, self.role_name, **{"default_ttl": "1h", "max_ttl": "3h", **self.role(target)}
+            )
 
     def issue(self, vault: Vault, **kwargs: Any) -> IssuedCredentials:
         return vault.issue(self.engine_name, self.role_name, **kwargs)
@@ -298,8 +316,9 @@ class EngineContract:
         with pytest.raises(EngineNotFound):
             vault.get_engine(self.engine_name)
 
-    def test_unreachable_at_issue(self, vault: Vault, target: Any, contract_proxy: TCPProxy | None,
-                                  contract_clock: ManualClock) -> None:
+    def test_unreachable_at_issue(
+        self, vault: Vault, target: Any, contract_proxy: TCPProxy | None, contract_clock: ManualClock
+    ) -> None:
         """Issuing while the target is down is ``engine_unreachable``; the intent is undone once it is back."""
         self.issue(vault)  # a pooled connection exists and must notice it broke
         self.make_unreachable(target, contract_proxy)
@@ -313,8 +332,9 @@ class EngineContract:
         assert LeaseState.INTENT not in states and LeaseState.REVOKING not in states
         assert self.credential_works(target, self.issue(vault)), "issuing works again once the target is back"
 
-    def test_unreachable_revocation_is_retried(self, vault: Vault, target: Any, contract_proxy: TCPProxy | None,
-                                               contract_clock: ManualClock) -> None:
+    def test_unreachable_revocation_is_retried(
+        self, vault: Vault, target: Any, contract_proxy: TCPProxy | None, contract_clock: ManualClock
+    ) -> None:
         """A revocation that cannot reach the target stays queued and succeeds once the target is back."""
         issued = self.issue(vault)
         self.make_unreachable(target, contract_proxy)
@@ -330,8 +350,10 @@ class EngineContract:
     def test_bad_config_is_invalid_config(self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None) -> None:
         """Every bad config the plugin names, and an unknown field, is ``invalid_config`` and nothing is stored."""
         address = contract_proxy.address if contract_proxy else None
-        cases = {"unknown field": ({**self.engine_config(target, address), "no_such_field": 1}, None),
-                 **self.bad_configs(target, address)}
+        cases = {
+            "unknown field": ({**self.engine_config(target, address), "no_such_field": 1}, None),
+            **self.bad_configs(target, address),
+        }
         vault = open_vault()
         for label, (config, root) in cases.items():
             with pytest.raises(InvalidConfig) as caught:
@@ -349,7 +371,9 @@ class EngineContract:
     def test_failed_create_leaves_nothing(self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None) -> None:
         """When ``create`` fails after the target made the credential, the core revokes it at once."""
         made: list[tuple[IssueRequest, Issued]] = []
-        vault = open_vault(_failing_after_create(self.engine_class, made, EngineError("simulated failure after create")))
+        vault = open_vault(
+            _failing_after_create(self.engine_class, made, EngineError("simulated failure after create"))
+        )
         self.configure(vault, target, contract_proxy)
         with pytest.raises(EngineError):
             self.issue(vault)
@@ -358,8 +382,9 @@ class EngineContract:
         assert lease.state == LeaseState.ROLLED_BACK
         assert not self.credential_works(target, IssuedCredentials(lease, issued.data))
 
-    def test_crash_after_create_is_rolled_back(self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None,
-                                               contract_clock: ManualClock) -> None:
+    def test_crash_after_create_is_rolled_back(
+        self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None, contract_clock: ManualClock
+    ) -> None:
         """A process that dies after the target made the credential leaves an intent the next start undoes."""
         made: list[tuple[IssueRequest, Issued]] = []
         vault = open_vault(_failing_after_create(self.engine_class, made, SimulatedCrash()))
@@ -377,8 +402,9 @@ class EngineContract:
         assert lease.state == LeaseState.ROLLED_BACK
         assert not self.credential_works(target, IssuedCredentials(lease, issued.data))
 
-    def test_crash_before_create_is_rolled_back(self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None,
-                                                contract_clock: ManualClock) -> None:
+    def test_crash_before_create_is_rolled_back(
+        self, open_vault: Any, target: Any, contract_proxy: TCPProxy | None, contract_clock: ManualClock
+    ) -> None:
         """An intent whose credential was never made rolls back cleanly: revoking what never existed is success."""
         vault = open_vault(_crashing_before_create(self.engine_class))
         self.configure(vault, target, contract_proxy)
@@ -406,36 +432,52 @@ class EngineContract:
             self.create_foreign_user(target, lookalike)
             relisted = engine.list_subjects()
             assert relisted is not None and lookalike not in relisted, (
-                "a user made in the target by someone else was listed")
+                "a user made in the target by someone else was listed"
+            )
             report = vault.reconcile(self.engine_name, revoke=True)
             assert lookalike not in report["revoked"] and live.lease.subject not in report["revoked"]
             assert self.credential_works(target, live)
         finally:
             self.drop_foreign_user(target, lookalike)
 
-    def test_reconcile_removes_an_orphan_of_this_engine(self, vault: Vault, target: Any,
-                                                        contract_clock: ManualClock) -> None:
+    def test_reconcile_removes_an_orphan_of_this_engine(
+        self, vault: Vault, target: Any, contract_clock: ManualClock
+    ) -> None:
         """A user whose lease the store closed without revoking it (a lost revocation) is found and removed."""
         issued = self.issue(vault)
         if self.live_engine(vault).list_subjects() is None:
             pytest.skip("the engine does not list its users, so it has no reconcile")
-        assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED,
-                                                          "revoked_at": contract_clock.time()},
-                                        expect={"state": LeaseState.ACTIVE})
+        assert vault.store.update_lease(
+            issued.lease_id,
+            {"state": LeaseState.REVOKED, "revoked_at": contract_clock.time()},
+            expect={"state": LeaseState.ACTIVE},
+        )
         assert self.credential_works(target, issued)
         assert issued.lease.subject in vault.reconcile(self.engine_name)["orphans"]
         assert vault.reconcile(self.engine_name, revoke=True)["revoked"] == [issued.lease.subject]
         assert not self.credential_works(target, issued)
 
-    def test_no_secret_in_repr_logs_or_errors(self, vault: Vault, target: Any, contract_proxy: TCPProxy | None,
-                                              contract_clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    def test_no_secret_in_repr_logs_or_errors(
+        self,
+        vault: Vault,
+        target: Any,
+        contract_proxy: TCPProxy | None,
+        contract_clock: ManualClock,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
         """No root or issued secret appears in a repr, a log record, an error, a lease or the audit log."""
         caplog.set_level(logging.DEBUG)
         issued = self.issue(vault, metadata={"purpose": "contract"})
         if issued.lease.renewable:
             vault.renew(issued.lease_id, "10m")
-        shown: list[str] = [repr(issued), repr(issued.lease), repr(self.live_engine(vault)), repr(vault),
-                            str(issued.lease.to_dict()), str(vault.lookup(issued.lease_id).to_dict())]
+        shown: list[str] = [
+            repr(issued),
+            repr(issued.lease),
+            repr(self.live_engine(vault)),
+            repr(vault),
+            str(issued.lease.to_dict()),
+            str(vault.lookup(issued.lease_id).to_dict()),
+        ]
         errors: list[ScaiVaultError] = []
         # Where there is no way to cut this target off, the failure paths are checked without it.
         with contextlib.suppress(pytest.skip.Exception):

@@ -25,10 +25,20 @@ import httpx
 from .tls import LoopbackTLS
 
 # Fields whose values are credentials: the request log keeps the field, never the value.
-SECRET_FIELDS = frozenset({
-    "client_secret", "client_assertion", "assertion", "secretText", "privateKeyData",
-    "access_token", "accessToken", "private_key", "refresh_token", "password",
-})
+SECRET_FIELDS = frozenset(
+    {
+        "client_secret",
+        "client_assertion",
+        "assertion",
+        "secretText",
+        "privateKeyData",
+        "access_token",
+        "accessToken",
+        "private_key",
+        "refresh_token",
+        "password",
+    }
+)
 REDACTED = "<redacted>"
 
 
@@ -141,9 +151,12 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         request = Request(
-            method=self.command, path=url.path, query=parse_qs(url.query, keep_blank_values=True),
+            method=self.command,
+            path=url.path,
+            query=parse_qs(url.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=self.rfile.read(length) if length else b"")
+            body=self.rfile.read(length) if length else b"",
+        )
         status, body, headers = self.server.double._respond(request)
         if status is None:
             self.close_connection = True
@@ -172,8 +185,9 @@ class HttpsDouble:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
         self.requests: list[LoggedRequest] = []
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name=f"https-double-{type(api).__name__}")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name=f"https-double-{type(api).__name__}"
+        )
         api.base_url = self.base_url
         self.api = api  # last: from here on, __setattr__ forwards the API's own attributes
 
@@ -216,9 +230,17 @@ class HttpsDouble:
             self._faults.clear()
             self.requests.clear()
 
-    def fail_next(self, path: str, *, status: int = 429, count: int = 1, method: str | None = None,
-                  retry_after: int | None = None, body: dict | None = None,
-                  disconnect: bool = False) -> None:
+    def fail_next(
+        self,
+        path: str,
+        *,
+        status: int = 429,
+        count: int = 1,
+        method: str | None = None,
+        retry_after: int | None = None,
+        body: dict | None = None,
+        disconnect: bool = False,
+    ) -> None:
         """Answer the next `count` requests whose path matches the regex `path` with a fault.
 
         `status` 429 defaults `retry_after` to 1 second; `body` defaults to the API's own
@@ -227,8 +249,9 @@ class HttpsDouble:
         if status == 429 and retry_after is None:
             retry_after = 1
         with self._lock:
-            self._faults.append(_Fault(re.compile(path), method and method.upper(), status, count,
-                                       retry_after, body, disconnect))
+            self._faults.append(
+                _Fault(re.compile(path), method and method.upper(), status, count, retry_after, body, disconnect)
+            )
 
     def clear_faults(self) -> None:
         """Forget faults that have not fired yet."""
@@ -238,8 +261,9 @@ class HttpsDouble:
     def requests_matching(self, path: str, method: str | None = None) -> list[LoggedRequest]:
         """Logged requests whose path matches the regex `path` (and `method`, if given)."""
         with self._lock:
-            return [r for r in self.requests if re.search(path, r.path)
-                    and (method is None or r.method == method.upper())]
+            return [
+                r for r in self.requests if re.search(path, r.path) and (method is None or r.method == method.upper())
+            ]
 
     def _take_fault(self, request: Request) -> _Fault | None:
         for fault in self._faults:
@@ -255,13 +279,26 @@ class HttpsDouble:
             fault = self._take_fault(request)
             if fault is not None:
                 status, body, headers = (
-                    (None, None, None) if fault.disconnect else
-                    (fault.status, fault.body or self.api.error_body(request.path, fault.status),
-                     {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}))
+                    (None, None, None)
+                    if fault.disconnect
+                    else (
+                        fault.status,
+                        fault.body or self.api.error_body(request.path, fault.status),
+                        {"Retry-After": str(fault.retry_after)} if fault.retry_after else {},
+                    )
+                )
             else:
                 # One lock around the API keeps its state consistent without per-API locking.
                 status, body, headers = self.api.handle(request)
-            self.requests.append(LoggedRequest(
-                request.method, request.path, request.query, _loggable_body(request), status,
-                request.caller, time.time()))
+            self.requests.append(
+                LoggedRequest(
+                    request.method,
+                    request.path,
+                    request.query,
+                    _loggable_body(request),
+                    status,
+                    request.caller,
+                    time.time(),
+                )
+            )
         return status, body, headers

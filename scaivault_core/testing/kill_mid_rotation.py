@@ -18,13 +18,21 @@ from typing import Any
 
 KILL_POINTS = (
     "before-recorded",  # the engine made the new credential; the vault never sealed it
-    "before-target",    # the new credential is recorded; the target not yet switched
-    "after-target",     # the target took it; the new version not yet committed
+    "before-target",  # the new credential is recorded; the target not yet switched
+    "after-target",  # the target took it; the new version not yet committed
 )
 
 
-def rotate_and_die(store: str | os.PathLike, engine_class: type, secret_path: str, when: str, *,
-                   report: str | None = None, timeout: float = 120, settings: Any = None) -> str:
+def rotate_and_die(
+    store: str | os.PathLike,
+    engine_class: type,
+    secret_path: str,
+    when: str,
+    *,
+    report: str | None = None,
+    timeout: float = 120,
+    settings: Any = None,
+) -> str:
     """Rotate ``secret_path`` of the vault at ``store`` in a child process killed at ``when``.
 
     ``engine_class`` is the plugin's engine (the child subclasses it, so its ``type`` and
@@ -37,16 +45,32 @@ def rotate_and_die(store: str | os.PathLike, engine_class: type, secret_path: st
         raise ValueError(f"when must be one of {KILL_POINTS}, not {when!r}")
     target = f"{engine_class.__module__}:{engine_class.__qualname__}"
     result = subprocess.run(
-        [sys.executable, "-m", "scaivault_core.testing._rotate_until_killed", os.fspath(store), target, secret_path,
-         when, report or ""],
-        capture_output=True, text=True, timeout=timeout, env=_operator_env(settings),
+        [
+            sys.executable,
+            "-m",
+            "scaivault_core.testing._rotate_until_killed",
+            os.fspath(store),
+            target,
+            secret_path,
+            when,
+            report or "",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_operator_env(settings),
     )
-    assert result.returncode == -signal.SIGKILL, f"rotation not killed at {when} (exit {result.returncode}):\n{result.stderr}"
+    assert result.returncode == -signal.SIGKILL, (
+        f"rotation not killed at {when} (exit {result.returncode}):\n{result.stderr}"
+    )
     return result.stdout.strip()
 
 
 def _operator_env(settings: Any) -> dict[str, str] | None:
     if settings is None:
         return None
-    return {**os.environ, "SCAIVAULT_COMMAND_DIRS": os.pathsep.join(settings.command_dirs),
-            "SCAIVAULT_FILE_DIRS": os.pathsep.join(settings.file_dirs)}
+    return {
+        **os.environ,
+        "SCAIVAULT_COMMAND_DIRS": os.pathsep.join(settings.command_dirs),
+        "SCAIVAULT_FILE_DIRS": os.pathsep.join(settings.file_dirs),
+    }

@@ -25,7 +25,7 @@ from ..hookspecs import hookimpl
 DEFAULT_TARGET = "default"
 """The target an engine config without ``target`` uses: ``MemoryTarget.new(name=DEFAULT_TARGET)`` registers it."""
 
-_targets: dict[str, "MemoryTarget"] = {}
+_targets: dict[str, MemoryTarget] = {}
 _counter = itertools.count(1)
 _lock = threading.Lock()
 
@@ -59,7 +59,7 @@ class MemoryTarget:
         return f"<MemoryTarget {self.name} users={len(self.users)}{' down' if self.down else ''}>"
 
     @classmethod
-    def new(cls, admin_password: str | None = None, *, name: str | None = None) -> "MemoryTarget":
+    def new(cls, admin_password: str | None = None, *, name: str | None = None) -> MemoryTarget:
         """A fresh target, registered so an engine config ``{"target": t.name}`` finds it.
 
         ``name`` registers it under that name instead of a new one, replacing any target there.
@@ -70,7 +70,7 @@ class MemoryTarget:
         return target
 
     @staticmethod
-    def get(name: str) -> "MemoryTarget":
+    def get(name: str) -> MemoryTarget:
         with _lock:
             try:
                 return _targets[name]
@@ -86,8 +86,12 @@ class MemoryTarget:
     def login(self, username: str, password: str, now: float | None = None) -> bool:
         """Whether ``username``/``password`` would be accepted (at ``now``, if given)."""
         user = self.users.get(username)
-        return (user is not None and not user.locked and user.password == password
-                and (now is None or now < user.expires_at))
+        return (
+            user is not None
+            and not user.locked
+            and user.password == password
+            and (now is None or now < user.expires_at)
+        )
 
     def _enter(self, operation: str, username: str = "") -> None:
         if (held := self.hang.get(operation)) is not None:
@@ -142,14 +146,16 @@ class MemoryEngine(Engine):
             raise InvalidConfig("permissions needs at least one entry.", field="permissions")
 
     def limits(self, role: MemoryRole) -> LeaseLimits:
-        return LeaseLimits(renewable=self.config.renewable, max_ttl=self.config.max_ttl,
-                           reason="the memory target's own limit")
+        return LeaseLimits(
+            renewable=self.config.renewable, max_ttl=self.config.max_ttl, reason="the memory target's own limit"
+        )
 
     def create(self, request: IssueRequest) -> Issued:
         self.target._enter("create", request.username)
         permissions = request.render(request.role.permissions, self.context.render)
-        self.target.users[request.username] = MemoryUser(request.password, request.expires_at, permissions,
-                                                         engine=self.context.name)
+        self.target.users[request.username] = MemoryUser(
+            request.password, request.expires_at, permissions, engine=self.context.name
+        )
         return Issued(data={"username": request.username, "password": request.password})
 
     def create_pooled(self, requests: list[IssueRequest]) -> list[Issued]:
@@ -157,8 +163,9 @@ class MemoryEngine(Engine):
         self.target._enter("create_pooled", requests[0].username)
         for request in requests:
             permissions = request.render(request.role.permissions, self.context.render)
-            self.target.users[request.username] = MemoryUser(request.password, request.expires_at, permissions,
-                                                             engine=self.context.name, locked=True)
+            self.target.users[request.username] = MemoryUser(
+                request.password, request.expires_at, permissions, engine=self.context.name, locked=True
+            )
         return [Issued(data={}) for _ in requests]
 
     def activate(self, handle: dict[str, Any], request: IssueRequest) -> Issued:

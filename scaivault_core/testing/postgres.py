@@ -36,26 +36,56 @@ class ScramCluster:
     def _as_postgres(self, *args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True)
 
-    def start(self) -> "ScramCluster":
+    def start(self) -> ScramCluster:
         self._dir = Path(tempfile.mkdtemp(prefix="sv-pg-"))
         shutil.chown(self._dir, "postgres", "postgres")
         (self._dir / "pw").write_text(self.password + "\n")
         shutil.chown(self._dir / "pw", "postgres")
-        self._as_postgres(str(self._bin / "initdb"), "-D", str(self._dir / "data"), "-U", "postgres",
-                          "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={self._dir / 'pw'}")
-        self._as_postgres(str(self._bin / "pg_ctl"), "-D", str(self._dir / "data"), "-l", str(self._dir / "log"),
-                          "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._dir}", "-w", "start")
+        self._as_postgres(
+            str(self._bin / "initdb"),
+            "-D",
+            str(self._dir / "data"),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={self._dir / 'pw'}",
+        )
+        self._as_postgres(
+            str(self._bin / "pg_ctl"),
+            "-D",
+            str(self._dir / "data"),
+            "-l",
+            str(self._dir / "log"),
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._dir}",
+            "-w",
+            "start",
+        )
         return self
 
     def stop(self) -> None:
         if self._dir is None:
             return
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self._bin / "pg_ctl"), "-D", str(self._dir / "data"),
-                        "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(self._bin / "pg_ctl"),
+                "-D",
+                str(self._dir / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+        )
         shutil.rmtree(self._dir, ignore_errors=True)
         self._dir = None
 
-    def __enter__(self) -> "ScramCluster":
+    def __enter__(self) -> ScramCluster:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

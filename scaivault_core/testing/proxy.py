@@ -33,7 +33,7 @@ class TCPProxy:
     def address(self) -> tuple[str, int]:
         return self.host, self.port
 
-    def __enter__(self) -> "TCPProxy":
+    def __enter__(self) -> TCPProxy:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -42,13 +42,13 @@ class TCPProxy:
     def __repr__(self) -> str:
         return f"<TCPProxy {self.host}:{self.port} -> {self.upstream[0]}:{self.upstream[1]} {self.mode}>"
 
-    def start(self) -> "TCPProxy":
+    def start(self) -> TCPProxy:
         """Listen (again, on the same port) and relay."""
         self.mode = "forward"
         self._listen()
         return self
 
-    def blackhole(self) -> "TCPProxy":
+    def blackhole(self) -> TCPProxy:
         """Accept connections but never relay or answer: clients wait until their own timeout."""
         self.mode = "blackhole"
         self._cut_connections()
@@ -85,7 +85,7 @@ class TCPProxy:
         while self._listener is listener:
             try:
                 client, _ = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -39,11 +39,12 @@ class ThreadedServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     lifespan="off"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        )
         self._thread = threading.Thread(target=self._server.run, name="scaivault-test-server", daemon=True)
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:
@@ -60,8 +61,14 @@ class ThreadedServer:
 class LiveServer:
     """A ``scaivault server`` subprocess on its own store (a SQLite file in ``directory``)."""
 
-    def __init__(self, directory: Path, *, tls: bool = False, env: dict[str, str] | None = None,
-                 server_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        tls: bool = False,
+        env: dict[str, str] | None = None,
+        server_args: tuple[str, ...] = (),
+    ) -> None:
         self.directory = Path(directory)
         self.server_args = server_args  # more flags for ``scaivault server`` (e.g. its limits)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -92,7 +99,9 @@ class LiveServer:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the CLI embedded on this server's store."""
-        result = subprocess.run([*scaivault_command(), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [*scaivault_command(), *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"scaivault {args[0]} failed ({result.returncode}): {result.stderr.strip()}")
         return result
@@ -102,7 +111,7 @@ class LiveServer:
         self.admin_token = json.loads(self.cli("init", "--format", "json").stdout)["admin_token"]
         return self.admin_token
 
-    def start(self, timeout: float = 30.0) -> "LiveServer":
+    def start(self, timeout: float = 30.0) -> LiveServer:
         if self.admin_token is None and not self.store.exists():
             self.init()
         # Quiet (warnings up) unless the environment asks for a level: a test about logs sets SCAIVAULT_LOG_LEVEL.
@@ -147,7 +156,7 @@ class LiveServer:
                 self.process.wait(timeout=30)
         self.process = None
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

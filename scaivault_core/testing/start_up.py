@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 _PROBE = """
 import json, sys
@@ -24,6 +24,11 @@ def imported_at_start_up(plugin: str, engine_type: str, engine_plugin: str, modu
     ``assert imported_at_start_up("scaivault-postgresql", "database", "postgresql", ["psycopg"]) == []``
     """
     env = {**os.environ, "SCAIVAULT_LOAD_PLUGINS": plugin}
-    out = subprocess.run([sys.executable, "-c", _PROBE, engine_type, engine_plugin, *modules], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, engine_type, engine_plugin, *modules],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)

@@ -22,7 +22,7 @@ class LoopbackTLS:
     key: Path
 
     @classmethod
-    def create(cls, directory: str | os.PathLike[str]) -> "LoopbackTLS":
+    def create(cls, directory: str | os.PathLike[str]) -> LoopbackTLS:
         """A new CA and a server certificate it signed for 127.0.0.1 and localhost, written to ``directory``."""
         import trustme  # a test dependency (the ``testing`` extra), needed only by servers that speak HTTPS
 

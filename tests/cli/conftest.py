@@ -15,7 +15,6 @@ from scaivault_core.cli import cli
 from scaivault_core.testing.servers import LiveServer, scaivault_command
 
 
-
 class Runner:
     """Runs `scaivault ARGS` in-process (click's runner) with this mode's environment and the installed plugins.
 
@@ -28,8 +27,9 @@ class Runner:
 
     def __call__(self, *args: str, expect: int = 0, input: str | None = None) -> Result:
         if self.console:
-            done = subprocess.run([*scaivault_command(), *args], env=self.env, capture_output=True, text=True,
-                                  input=input, timeout=120)
+            done = subprocess.run(
+                [*scaivault_command(), *args], env=self.env, capture_output=True, text=True, input=input, timeout=120
+            )
             result = Result(done.returncode, done.stdout, done.stderr)
         else:
             env = {**{k: None for k in os.environ if k.startswith("SCAIVAULT_")}, **self.env}
@@ -37,10 +37,12 @@ class Runner:
             result = Result(ran.exit_code, ran.stdout, ran.stderr)
             if ran.exception is not None and not isinstance(ran.exception, SystemExit):
                 raise ran.exception
-        assert result.returncode == expect, f"scaivault {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+        assert result.returncode == expect, (
+            f"scaivault {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
         return result
 
-    def with_env(self, **changes: str | None) -> "Runner":
+    def with_env(self, **changes: str | None) -> Runner:
         """The same runner with some environment variables changed (None removes one)."""
         env = {**self.env, **{k: v for k, v in changes.items() if v is not None}}
         for name in [k for k, v in changes.items() if v is None]:
@@ -79,14 +81,16 @@ def scaivault(request, tmp_path, plugin_manager):
     commands.mkdir()
     operator = {"SCAIVAULT_COMMAND_DIRS": str(commands)}
     if request.param == "embedded":
-        runner = Runner("embedded", {**_base_env(), "SCAIVAULT_STORE": str(tmp_path / "vault.db"), **operator},
-                        plugin_manager)
+        runner = Runner(
+            "embedded", {**_base_env(), "SCAIVAULT_STORE": str(tmp_path / "vault.db"), **operator}, plugin_manager
+        )
         runner.admin_token = runner.json_out("init")["admin_token"]
         yield runner
         return
     server = LiveServer(tmp_path / "server", env=operator).start()
-    runner = Runner("remote", {**_base_env(), "SCAIVAULT_ADDR": server.url, "SCAIVAULT_TOKEN": server.admin_token},
-                    plugin_manager)
+    runner = Runner(
+        "remote", {**_base_env(), "SCAIVAULT_ADDR": server.url, "SCAIVAULT_TOKEN": server.admin_token}, plugin_manager
+    )
     runner.admin_token = server.admin_token
     runner.server = server
     yield runner

@@ -15,11 +15,11 @@ from scaivault_core.cli import HIDDEN, add_plugin_commands, cli
 ROLE = {
     "creation_statements": [
         "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\"",
+        'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
     ],
     "revocation_statements": [
-        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM \"{{name}}\"",
-        "DROP ROLE IF EXISTS \"{{name}}\"",
+        'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+        'DROP ROLE IF EXISTS "{{name}}"',
     ],
 }
 
@@ -32,13 +32,27 @@ def configure(scaivault, pg_database, tmp_path):
     scaivault("policy", "create", "pg-root", "--rule", "infra/pg/root=read,rotate")
     scaivault("policy", "bind", "pg-root", "dynamic:pg")
     engine = scaivault.json_out(
-        "engine", "create", "pg", "--type", "database", "--set", "plugin=postgresql",
-        "--set", f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
-        "--set", "root_credentials_path=infra/pg/root", "--default-ttl", "1h", "--max-ttl", "24h")
+        "engine",
+        "create",
+        "pg",
+        "--type",
+        "database",
+        "--set",
+        "plugin=postgresql",
+        "--set",
+        f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+        "--set",
+        "root_credentials_path=infra/pg/root",
+        "--default-ttl",
+        "1h",
+        "--max-ttl",
+        "24h",
+    )
     assert engine["config"]["plugin"] == "postgresql"
     (tmp_path / "readonly.json").write_text(json.dumps(ROLE))
-    role = scaivault.json_out("role", "create", "pg", "readonly", "--body", f"@{tmp_path / 'readonly.json'}",
-                              "--max-ttl", "8h")
+    role = scaivault.json_out(
+        "role", "create", "pg", "readonly", "--body", f"@{tmp_path / 'readonly.json'}", "--max-ttl", "8h"
+    )
     assert role["max_ttl"] == "8h" and role["creation_statements"] == ROLE["creation_statements"]
     return root_password
 
@@ -70,8 +84,10 @@ def test_walkthrough(scaivault, pg_database, pg_role_exists, tmp_path):
     assert pg_role_exists(username)
     table = scaivault("lease", "list", "--engine", "pg").stdout
     assert lease_id in table and table.splitlines()[0].startswith("LEASE_ID")
-    assert {lease["lease_id"] for lease in scaivault.json_out("lease", "list", "--all", "--limit", "1")["leases"]} \
-        == {lease_id, revealed["lease_id"]}
+    assert {lease["lease_id"] for lease in scaivault.json_out("lease", "list", "--all", "--limit", "1")["leases"]} == {
+        lease_id,
+        revealed["lease_id"],
+    }
     renewed = scaivault.json_out("lease", "renew", lease_id, "--increment", "1h")
     assert renewed["capped"] is False
 
@@ -140,7 +156,9 @@ def test_remote_mode_errors(scaivault):
         pytest.skip("remote mode only")
     no_token = scaivault.with_env(SCAIVAULT_TOKEN=None)("engine", "list", expect=1)
     assert no_token.stderr.startswith("Error (unauthenticated):")
-    assert scaivault.with_env(SCAIVAULT_TOKEN="svt.nope")("engine", "list", expect=1).stderr.startswith("Error (unauthenticated):")
+    assert scaivault.with_env(SCAIVAULT_TOKEN="svt.nope")("engine", "list", expect=1).stderr.startswith(
+        "Error (unauthenticated):"
+    )
     nobody = scaivault.json_out("token", "create", "sa:nobody")["token"]
     denied = scaivault.with_env(SCAIVAULT_TOKEN=nobody)("engine", "list", expect=1)
     assert denied.stderr.startswith("Error (permission_denied): sa:nobody has no policy granting 'list'")

@@ -40,7 +40,8 @@ def test_audit_verify_runs_on_the_store(scaivault):
     assert ok.stdout.startswith("OK: 3 signed entries verified up to the chain head (position 3, MAC ")
     assert scaivault.json_out("audit", "verify")["ok"] is True
     assert scaivault("audit", "--limit", "5", "verify", expect=1).stderr.startswith(
-        "Error (invalid_request): --limit is for listing")
+        "Error (invalid_request): --limit is for listing"
+    )
 
     with sqlite3.connect(scaivault.env["SCAIVAULT_STORE"]) as db:
         db.execute("UPDATE audit SET details = '{}' WHERE path = 'apps/a'")

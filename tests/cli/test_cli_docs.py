@@ -20,11 +20,16 @@ def runnable_blocks() -> list[str]:
 def test_cli_page_runs(tmp_path, pg_admin):
     script = "set -euo pipefail\n" + "\n".join(runnable_blocks())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
-    env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}", SCAIVAULT_HOME=str(tmp_path / "home"),
-               SCAIVAULT_LOAD_PLUGINS="scaivault-postgresql")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}",
+        SCAIVAULT_HOME=str(tmp_path / "home"),
+        SCAIVAULT_LOAD_PLUGINS="scaivault-postgresql",
+    )
     embedded = {**env, "SCAIVAULT_STORE": str(tmp_path / "vault.db")}
     try:
-        done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
         out = done.stdout
         assert "Admin token (shown only now" in out
@@ -35,9 +40,20 @@ def test_cli_page_runs(tmp_path, pg_admin):
         assert "Yes: sa:reporting-service may read dynamic/engines/support-db/roles/readonly." in out
     finally:
         # After a failure, take back whatever the page issued before its database goes.
-        subprocess.run(["scaivault", "lease", "revoke-prefix", "lease_"], cwd=tmp_path, env=embedded,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["scaivault", "lease", "revoke-prefix", "lease_"],
+            cwd=tmp_path,
+            env=embedded,
+            capture_output=True,
+            timeout=120,
+        )
         pg_admin.execute("DROP DATABASE IF EXISTS docs_cli WITH (FORCE)")
-    live = subprocess.run(["scaivault", "--format", "json", "lease", "list", "--state", "live"], cwd=tmp_path,
-                          env=embedded, capture_output=True, text=True, timeout=120)
+    live = subprocess.run(
+        ["scaivault", "--format", "json", "lease", "list", "--state", "live"],
+        cwd=tmp_path,
+        env=embedded,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert json.loads(live.stdout)["leases"] == []  # every lease the page made was revoked in PostgreSQL

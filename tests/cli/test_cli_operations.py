@@ -30,7 +30,9 @@ def test_metrics(scaivault):
     if scaivault.mode == "remote":
         nobody = scaivault.json_out("token", "create", "sa:nobody")["token"]
         denied = scaivault.with_env(SCAIVAULT_TOKEN=nobody)("metrics", expect=1)
-        assert denied.stderr.startswith("Error (permission_denied): sa:nobody has no policy granting 'read' on 'sys/metrics'")
+        assert denied.stderr.startswith(
+            "Error (permission_denied): sa:nobody has no policy granting 'read' on 'sys/metrics'"
+        )
         scaivault("policy", "create", "prometheus", "--rule", "sys/metrics=read")
         scaivault("policy", "bind", "prometheus", "sa:prometheus")
         scraper = scaivault.json_out("token", "create", "sa:prometheus")["token"]
@@ -44,14 +46,40 @@ def pg_engine(scaivault, pg_database, pg_admin):
     scaivault("secrets", "put", "infra/pg/root", "username=postgres", "password=unused-with-trust")
     scaivault("policy", "create", "pg-root", "--rule", "infra/pg/root=read")
     scaivault("policy", "bind", "pg-root", "dynamic:pg")
-    scaivault("engine", "create", "pg", "--type", "database", "--set", "plugin=postgresql",
-              "--set", f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
-              "--set", "root_credentials_path=infra/pg/root", "--set", f"username_prefix=v_{role}_")
-    scaivault("role", "create", "pg", role, "--body", json.dumps({"creation_statements": [
-        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"]}))
+    scaivault(
+        "engine",
+        "create",
+        "pg",
+        "--type",
+        "database",
+        "--set",
+        "plugin=postgresql",
+        "--set",
+        f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+        "--set",
+        "root_credentials_path=infra/pg/root",
+        "--set",
+        f"username_prefix=v_{role}_",
+    )
+    scaivault(
+        "role",
+        "create",
+        "pg",
+        role,
+        "--body",
+        json.dumps(
+            {
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
+                ]
+            }
+        ),
+    )
     yield role
     scaivault("lease", "revoke-prefix", "lease_", "--engine", "pg")
-    for name, in pg_admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"v\\_{role}\\_%",)).fetchall():
+    for (name,) in pg_admin.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"v\\_{role}\\_%",)
+    ).fetchall():
         pg_admin.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
@@ -67,15 +95,22 @@ def test_reconcile(scaivault, pg_engine, pg_admin, pg_role_exists):
     pg_admin.execute(f"COMMENT ON ROLE \"{odd}\" IS 'scaivault engine=pg'")
 
     table = scaivault("reconcile", "pg").stdout.splitlines()
-    assert table[0].split() == ["SUBJECT", "STATUS"] and [line.split() for line in table[1:]] == \
-        [[o, "orphan"] for o in orphans] + [[odd, "skipped", "(not_generated)"]]
-    assert scaivault.json_out("reconcile", "pg") == {"engine": "pg", "orphans": orphans, "revoked": [], "failed": [],
-                                                     "skipped": [{"subject": odd, "reason": "not_generated"}]}
+    assert table[0].split() == ["SUBJECT", "STATUS"] and [line.split() for line in table[1:]] == [
+        [o, "orphan"] for o in orphans
+    ] + [[odd, "skipped", "(not_generated)"]]
+    assert scaivault.json_out("reconcile", "pg") == {
+        "engine": "pg",
+        "orphans": orphans,
+        "revoked": [],
+        "failed": [],
+        "skipped": [{"subject": odd, "reason": "not_generated"}],
+    }
     assert all(pg_role_exists(o) for o in orphans)  # listing removes nothing
 
     removed = scaivault("reconcile", "pg", "--revoke").stdout.splitlines()
-    assert [line.split() for line in removed[1:]] == [[o, "revoked"] for o in orphans] + \
-        [[odd, "skipped", "(not_generated)"]]
+    assert [line.split() for line in removed[1:]] == [[o, "revoked"] for o in orphans] + [
+        [odd, "skipped", "(not_generated)"]
+    ]
     assert not any(pg_role_exists(o) for o in orphans) and pg_role_exists(leased)
     assert pg_role_exists(odd)
     pg_admin.execute(f'DROP ROLE "{odd}"')
@@ -102,8 +137,14 @@ def test_lease_forget(scaivault, tmp_path):
         (scripts / name).write_text(f"#!{sys.executable}\n{text}")
         (scripts / name).chmod(0o755)
     scaivault("engine", "create", "stuck", "--type", "custom", "--config", "{}")
-    scaivault("role", "create", "stuck", "user", "--body", json.dumps({
-        "create": [str(scripts / "create.py")], "revoke": [str(scripts / "revoke.py")]}))
+    scaivault(
+        "role",
+        "create",
+        "stuck",
+        "user",
+        "--body",
+        json.dumps({"create": [str(scripts / "create.py")], "revoke": [str(scripts / "revoke.py")]}),
+    )
     lease_id = scaivault.json_out("creds", "stuck", "user")["lease_id"]
 
     early = scaivault("lease", "forget", lease_id, expect=1)
@@ -135,8 +176,14 @@ def test_secret_versions_and_rotation_period(scaivault):
     # A schedule that could never run is refused now, not in a log line when it comes due.
     refused = scaivault("secrets", "rotation-period", "app/key", "30d", expect=1)
     assert refused.stderr.startswith("Error (invalid_request):") and "no rotation handler" in refused.stderr
-    assert scaivault("secrets", "rotation-period", "app/key", "0").stdout.split() == \
-        ["path", "app/key", "period", "-", "grace_period", "-"]
+    assert scaivault("secrets", "rotation-period", "app/key", "0").stdout.split() == [
+        "path",
+        "app/key",
+        "period",
+        "-",
+        "grace_period",
+        "-",
+    ]
     bad = scaivault("secrets", "rotation-period", "app/key", "monthly", expect=1)
     assert bad.stderr.startswith("Error (invalid_request): period must be a duration")
 

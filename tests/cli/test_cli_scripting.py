@@ -10,7 +10,6 @@ import os
 import subprocess
 
 import click
-import pytest
 
 from scaivault_core.cli import cli
 from scaivault_core.testing.servers import scaivault_command
@@ -28,17 +27,39 @@ def with_engine(scaivault: Runner, pg_database: str) -> None:
     scaivault("secrets", "put", "infra/pg/root", "username=postgres", "password=unused-with-trust")
     scaivault("policy", "create", "pg-root", "--rule", "infra/pg/root=read")
     scaivault("policy", "bind", "pg-root", "dynamic:pg")
-    scaivault("engine", "create", "pg", "--type", "database", "--set", "plugin=postgresql",
-              "--set", f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
-              "--set", "root_credentials_path=infra/pg/root")
-    scaivault("role", "create", "pg", "ro", "--set", 'creation_statements=["CREATE ROLE \\"{{name}}\\" LOGIN"]',
-              "--set", 'revocation_statements=["DROP ROLE IF EXISTS \\"{{name}}\\""]')
+    scaivault(
+        "engine",
+        "create",
+        "pg",
+        "--type",
+        "database",
+        "--set",
+        "plugin=postgresql",
+        "--set",
+        f"connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+        "--set",
+        "root_credentials_path=infra/pg/root",
+    )
+    scaivault(
+        "role",
+        "create",
+        "pg",
+        "ro",
+        "--set",
+        'creation_statements=["CREATE ROLE \\"{{name}}\\" LOGIN"]',
+        "--set",
+        'revocation_statements=["DROP ROLE IF EXISTS \\"{{name}}\\""]',
+    )
 
 
 def complete(runner: Runner, words: str) -> list[str]:
     """What bash is offered for the last word of ``words`` (click's bash completion protocol)."""
-    env = {**runner.env, "_SCAIVAULT_COMPLETE": "bash_complete", "COMP_WORDS": words,
-           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+    env = {
+        **runner.env,
+        "_SCAIVAULT_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
     done = subprocess.run(scaivault_command(), env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     return [line.split(",", 1)[1] for line in done.stdout.splitlines() if line]
@@ -103,8 +124,14 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run([*scaivault_command(), "audit", "--all"], env=env, stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=120)
+        done = subprocess.run(
+            [*scaivault_command(), "audit", "--all"],
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (141, "")
@@ -114,17 +141,22 @@ def test_remote_errors_for_scripts_are_one_line(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}, "SCAIVAULT_LOAD_PLUGINS": ""}
     console = Runner("remote", {**env, "SCAIVAULT_ADDR": "https://127.0.0.1:9"}, console=True)
     no_token = console("engine", "list", expect=1)
-    assert no_token.stderr == ("Error (unauthenticated): No token for https://127.0.0.1:9: set SCAIVAULT_TOKEN "
-                               "(or pass --token).\n")
+    assert no_token.stderr == (
+        "Error (unauthenticated): No token for https://127.0.0.1:9: set SCAIVAULT_TOKEN (or pass --token).\n"
+    )
     (tmp_path / "not-a-ca.pem").write_text("not a certificate\n")
-    for bundle, reason in ((tmp_path / "missing.pem", "no such file or directory"),
-                           (tmp_path / "not-a-ca.pem", "it holds no PEM certificate")):
+    for bundle, reason in (
+        (tmp_path / "missing.pem", "no such file or directory"),
+        (tmp_path / "not-a-ca.pem", "it holds no PEM certificate"),
+    ):
         bad = console.with_env(SCAIVAULT_TOKEN="svt.x", SCAIVAULT_CACERT=str(bundle))("engine", "list", expect=1)
         assert bad.stderr.splitlines() == [
             f"Error (invalid_config): Cannot use the CA bundle {bundle}: {reason}. Give the PEM file of the CA that "
-            "signed the server's certificate (--ca-cert, SCAIVAULT_CACERT)."]
+            "signed the server's certificate (--ca-cert, SCAIVAULT_CACERT)."
+        ]
     as_json = console.with_env(SCAIVAULT_TOKEN="svt.x", SCAIVAULT_CACERT=str(tmp_path / "missing.pem"))(
-        "engine", "list", "--format", "json", expect=1)
+        "engine", "list", "--format", "json", expect=1
+    )
     assert json.loads(as_json.stderr)["error"]["code"] == "invalid_config"
 
 

@@ -11,7 +11,7 @@ import sys
 from scaivault_core.cli.server import SERVER_MODULES
 from scaivault_core.testing.servers import scaivault_command
 
-BLOCKER = f'''
+BLOCKER = f"""
 import sys
 
 class WithoutServerExtra:
@@ -20,7 +20,7 @@ class WithoutServerExtra:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
 sys.meta_path.insert(0, WithoutServerExtra())
-'''
+"""
 
 
 def without_server_extra(tmp_path) -> dict[str, str]:
@@ -44,8 +44,13 @@ with Vault(sys.argv[1], plugin_manager=pm, create=True) as vault:
 loaded = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:]))
 print("loaded:", loaded)
 """
-    done = subprocess.run([sys.executable, "-c", program, str(tmp_path / "embedded.db"), *SERVER_MODULES],
-                          env=without_server_extra(tmp_path), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", program, str(tmp_path / "embedded.db"), *SERVER_MODULES],
+        env=without_server_extra(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["revoked", "loaded: []"]
 
@@ -54,9 +59,15 @@ def test_server_names_the_extra_in_one_line(tmp_path):
     env = without_server_extra(tmp_path)
     init = subprocess.run([*scaivault_command(), "init"], env=env, capture_output=True, text=True, timeout=120)
     assert init.returncode == 0, init.stderr
-    done = subprocess.run([*scaivault_command(), "server", "--listen", "127.0.0.1:1"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*scaivault_command(), "server", "--listen", "127.0.0.1:1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "Error (invalid_config): `scaivault server` needs the server extra (starlette is not installed): "
-        "pip install 'scaivault[server]'."]
+        "pip install 'scaivault[server]'."
+    ]

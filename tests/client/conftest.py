@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-
 import psycopg
 import pytest
 
 from scaivault_core.client import ScaiVaultClient
 from scaivault_core.testing.servers import LiveServer
-
 
 
 @pytest.fixture(scope="module")
@@ -35,21 +33,36 @@ def configure(live: LiveServer, pg_database: str) -> None:
         admin.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
         admin.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
         admin.bind_policy("pg-root", "dynamic:pg")
-        admin.create_engine("pg", "database", {
-            "plugin": "postgresql",
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
-            "root_credentials_path": "infra/pg/root",
-        })
-        admin.create_role("pg", "readonly", creation_statements=[
-            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\"",
-        ], revocation_statements=[
-            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM \"{{name}}\"",
-            "DROP ROLE IF EXISTS \"{{name}}\"",
-        ], max_ttl="8h")
-        admin.create_role("pg", "brief", creation_statements=[
-            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-        ], max_ttl="5s")
+        admin.create_engine(
+            "pg",
+            "database",
+            {
+                "plugin": "postgresql",
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+                "root_credentials_path": "infra/pg/root",
+            },
+        )
+        admin.create_role(
+            "pg",
+            "readonly",
+            creation_statements=[
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+                'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+            ],
+            revocation_statements=[
+                'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+                'DROP ROLE IF EXISTS "{{name}}"',
+            ],
+            max_ttl="8h",
+        )
+        admin.create_role(
+            "pg",
+            "brief",
+            creation_statements=[
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+            ],
+            max_ttl="5s",
+        )
         admin.create_policy("svc", [{"path_pattern": "dynamic/engines/pg/roles/*", "permissions": ["read"]}])
         admin.bind_policy("svc", "sa:svc")
         live.service_token = admin.create_token("sa:svc", ttl="1h")["token"]
@@ -64,6 +77,7 @@ def client(server):
 @pytest.fixture
 def can_login(pg_database):
     """Whether a credential's connection_url logs in to PostgreSQL and can read the table right now."""
+
     def check(url: str) -> bool:
         try:
             with psycopg.connect(url, connect_timeout=5) as conn:
@@ -71,4 +85,5 @@ def can_login(pg_database):
             return True
         except psycopg.OperationalError:
             return False
+
     return check

@@ -8,7 +8,15 @@ import time
 
 import pytest
 
-from scaivault_core import EngineNotFound, EngineUnreachable, InvalidRequest, LeaseExpired, PermissionDenied, TTLExceedsMax, Unauthenticated
+from scaivault_core import (
+    EngineNotFound,
+    EngineUnreachable,
+    InvalidRequest,
+    LeaseExpired,
+    PermissionDenied,
+    TTLExceedsMax,
+    Unauthenticated,
+)
 from scaivault_core.client import AsyncScaiVaultClient, DynamicCredentials, ScaiVaultClient, ServerUnreachable
 from scaivault_core.hvac_names import ALIASES
 from scaivault_core.rest import VaultAPI
@@ -17,10 +25,12 @@ from scaivault_core.testing.servers import LiveServer, free_port
 
 def public_methods(cls) -> dict[str, inspect.Signature]:
     # Parameters only: the client's return annotation is "whatever the server sent" (or an awaitable of it).
-    return {name: inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
-            for name, fn in inspect.getmembers(cls, inspect.isfunction)
-            if not name.startswith("_") and name not in ("close", "aclose", "dynamic_credentials", "wait_job",
-                                                         "with_timeout", *ALIASES)}
+    return {
+        name: inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
+        for name, fn in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+        and name not in ("close", "aclose", "dynamic_credentials", "wait_job", "with_timeout", *ALIASES)
+    }
 
 
 def test_client_mirrors_the_rest_api_method_for_method():
@@ -141,16 +151,29 @@ def test_tls_with_a_ca_bundle(tmp_path):
 
 
 def test_renewal_bookkeeping():
-    creds = DynamicCredentials.from_issue({"lease_id": "lease_db_x", "data": {"password": "p"}, "lease_duration": "1h30m",
-                                           "renewable": True, "expires_at": "2030-01-01T00:00:00Z"})
+    creds = DynamicCredentials.from_issue(
+        {
+            "lease_id": "lease_db_x",
+            "data": {"password": "p"},
+            "lease_duration": "1h30m",
+            "renewable": True,
+            "expires_at": "2030-01-01T00:00:00Z",
+        }
+    )
     assert creds.period == 5400
     assert creds.record_renewal({"expires_at": "2030-01-01T01:30:00Z", "lease_duration": "3h", "capped": False})
     assert creds.renewals == 1 and creds.renewal_error is None and creds.expires_at == "2030-01-01T01:30:00Z"
     assert creds.record_renewal(EngineUnreachable("target down"))  # transient: try again soon
     assert creds.seconds_until_renewal() <= 5
     assert not creds.record_renewal(LeaseExpired("expired"))  # final
-    assert not creds.record_renewal({"expires_at": "2030-01-01T02:00:00Z", "lease_duration": "3h", "capped": True,
-                                     "data": {"certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}})
+    assert not creds.record_renewal(
+        {
+            "expires_at": "2030-01-01T02:00:00Z",
+            "lease_duration": "3h",
+            "capped": True,
+            "data": {"certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"},
+        }
+    )
     assert creds.data == {"password": "p", "certificate": "ssh-ed25519-cert-v01@openssh.com AAAA"}
 
 

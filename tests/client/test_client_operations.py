@@ -49,8 +49,11 @@ def test_secret_versions_and_rotation_period(admin):
         admin.list_secret_versions("app/none")
     with pytest.raises(InvalidRequest):  # no engine's root credential and no rotation handler: refused now
         admin.set_rotation_period("app/client-key", "30d")
-    assert admin.set_rotation_period("app/client-key", None) == \
-        {"path": "app/client-key", "period": None, "grace_period": None}
+    assert admin.set_rotation_period("app/client-key", None) == {
+        "path": "app/client-key",
+        "period": None,
+        "grace_period": None,
+    }
     with pytest.raises(InvalidRequest):
         admin.set_rotation_period("app/client-key", "monthly")
 
@@ -60,17 +63,29 @@ def test_reconcile(admin, pg_database, pg_admin, pg_role_exists):
     admin.put_secret("infra/pgrc/root", {"username": "postgres", "password": "unused-with-trust"})
     admin.create_policy("pgrc-root", [{"path_pattern": "infra/pgrc/root", "permissions": ["read"]}])
     admin.bind_policy("pgrc-root", "dynamic:pgrc")
-    admin.create_engine("pgrc", "database", {
-        "plugin": "postgresql", "root_credentials_path": "infra/pgrc/root", "username_prefix": f"v_{role}_",
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}"})
+    admin.create_engine(
+        "pgrc",
+        "database",
+        {
+            "plugin": "postgresql",
+            "root_credentials_path": "infra/pgrc/root",
+            "username_prefix": f"v_{role}_",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+        },
+    )
     admin.create_role("pgrc", role, creation_statements=["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'"])
     orphan = generate_username(role, 63)
     pg_admin.execute(f'CREATE ROLE "{orphan}"')
     pg_admin.execute(f"COMMENT ON ROLE \"{orphan}\" IS 'scaivault engine=pgrc'")  # engine pgrc made it
     try:
         leased = admin.issue("pgrc", role)
-        assert admin.reconcile("pgrc") == {"engine": "pgrc", "orphans": [orphan], "revoked": [], "failed": [],
-                                           "skipped": []}
+        assert admin.reconcile("pgrc") == {
+            "engine": "pgrc",
+            "orphans": [orphan],
+            "revoked": [],
+            "failed": [],
+            "skipped": [],
+        }
         assert pg_role_exists(orphan)
         assert admin.reconcile("pgrc", revoke=True)["revoked"] == [orphan]
         assert not pg_role_exists(orphan) and pg_role_exists(leased["data"]["username"])
@@ -82,15 +97,18 @@ def test_reconcile(admin, pg_database, pg_admin, pg_role_exists):
 
 
 def test_forget_an_irrevocable_lease(server, admin):
-    scripts = {"create.py": "import json, sys\nr = json.load(sys.stdin)\n"
-                            "print(json.dumps({'username': r['name'], 'password': r['password']}))\n",
-               "revoke.py": "import sys\nsys.stdin.read()\nsys.exit(1)\n"}
+    scripts = {
+        "create.py": "import json, sys\nr = json.load(sys.stdin)\n"
+        "print(json.dumps({'username': r['name'], 'password': r['password']}))\n",
+        "revoke.py": "import sys\nsys.stdin.read()\nsys.exit(1)\n",
+    }
     for name, text in scripts.items():  # installed where the server's operator allows commands
         (server.commands / name).write_text(f"#!{sys.executable}\n{text}")
         (server.commands / name).chmod(0o755)
     admin.create_engine("stuck", "custom", {})
-    admin.create_role("stuck", "user", create=[str(server.commands / "create.py")],
-                      revoke=[str(server.commands / "revoke.py")])
+    admin.create_role(
+        "stuck", "user", create=[str(server.commands / "create.py")], revoke=[str(server.commands / "revoke.py")]
+    )
     lease_id = admin.issue("stuck", "user")["lease_id"]
     with pytest.raises(InvalidRequest):
         admin.forget_lease(lease_id)

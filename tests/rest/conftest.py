@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import warnings
 
 import pytest
@@ -13,7 +12,6 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is
 
 from scaivault_core.rest import create_app
 from scaivault_core.testing.servers import LiveServer
-
 
 
 @pytest.fixture
@@ -45,20 +43,35 @@ def live_server(tmp_path):
 @pytest.fixture
 def pg_engine(pg_database):
     """Configures engine "pg" (root: the postgres superuser) with role "readonly" through any VaultAPI-like object."""
+
     def configure(api, *, role_max_ttl: str = "8h") -> None:
         api.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
         api.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read", "rotate"]}])
         api.bind_policy("pg-root", "dynamic:pg")
-        api.create_engine("pg", "database", {
-            "plugin": "postgresql",
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
-            "root_credentials_path": "infra/pg/root",
-        }, default_ttl="1h", max_ttl="24h")
-        api.create_role("pg", "readonly", creation_statements=[
-            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\"",
-        ], revocation_statements=[
-            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM \"{{name}}\"",
-            "DROP ROLE IF EXISTS \"{{name}}\"",
-        ], default_ttl="1h", max_ttl=role_max_ttl)
+        api.create_engine(
+            "pg",
+            "database",
+            {
+                "plugin": "postgresql",
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+                "root_credentials_path": "infra/pg/root",
+            },
+            default_ttl="1h",
+            max_ttl="24h",
+        )
+        api.create_role(
+            "pg",
+            "readonly",
+            creation_statements=[
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+                'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+            ],
+            revocation_statements=[
+                'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+                'DROP ROLE IF EXISTS "{{name}}"',
+            ],
+            default_ttl="1h",
+            max_ttl=role_max_ttl,
+        )
+
     return configure

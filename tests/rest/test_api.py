@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from scaivault_core import EngineNotFound, Vault, hookimpl, make_plugin_manager
-from scaivault_core.rest import create_app, operations
-from scaivault_core.rest.errors import error_response
 from scaivault_core.logs import RequestIdFilter
-from scaivault_core.rest import api_docs, vault_compat
+from scaivault_core.rest import api_docs, create_app, operations, vault_compat
+from scaivault_core.rest.errors import error_response
 
 ISSUE = "/v1/dynamic/engines/mem/creds/readonly"
 
@@ -25,6 +23,7 @@ def error_of(response) -> dict:
 
 
 # -- the issue's error checks --------------------------------------------------------------------
+
 
 def test_no_token_is_401_unauthenticated(app_client):
     response = app_client.get("/v1/dynamic/engines", headers={"Authorization": ""})
@@ -55,20 +54,24 @@ def test_a_small_body_without_a_valid_token_is_401_whatever_it_holds(app_client)
     """A small body is received before the token is checked, but parsed only after: malformed JSON from
     a caller without a valid token is refused as unauthenticated, never as a bad body."""
     for token in ("", "Bearer svt.not-a-token"):
-        response = app_client.post("/v1/policies", content=b'{"name": ', headers={
-            "Content-Type": "application/json", "Authorization": token})
+        response = app_client.post(
+            "/v1/policies", content=b'{"name": ', headers={"Content-Type": "application/json", "Authorization": token}
+        )
         assert response.status_code == 401 and error_of(response)["code"] == "unauthenticated"
 
 
 def test_unknown_engine_is_404_engine_not_found(app_client):
-    for response in (app_client.post("/v1/dynamic/engines/nope/creds/readonly", json={}),
-                     app_client.get("/v1/dynamic/engines/nope"),
-                     app_client.post("/v1/dynamic/engines/nope/roles", json={"name": "r"})):
+    for response in (
+        app_client.post("/v1/dynamic/engines/nope/creds/readonly", json={}),
+        app_client.get("/v1/dynamic/engines/nope"),
+        app_client.post("/v1/dynamic/engines/nope/roles", json={"name": "r"}),
+    ):
         assert response.status_code == 404
         assert error_of(response)["code"] == "engine_not_found"
 
 
 # -- bodies --------------------------------------------------------------------------------------
+
 
 def test_unknown_and_mistyped_fields_are_refused_by_name(app_client):
     unknown = app_client.post("/v1/policies", json={"name": "p", "rules": [], "colour": "red"})
@@ -136,8 +139,9 @@ def test_plugin_routes_and_unexpected_errors(make_vault, caplog):
         assert boom.status_code == 500
         # The body carries the request id, which finds the log line with the traceback.
         rid = boom.headers["x-request-id"]
-        assert boom.json() == {"error": {"code": "internal", "message": "Internal server error.",
-                                         "details": {"request_id": rid}}}
+        assert boom.json() == {
+            "error": {"code": "internal", "message": "Internal server error.", "details": {"request_id": rid}}
+        }
     assert "hunter2" not in caplog.text
     traceback = next(r for r in caplog.records if r.name == "scaivault.rest" and "unhandled RuntimeError" in r.message)
     assert traceback.request_id == rid and "boom" in traceback.message
@@ -150,6 +154,7 @@ def test_error_response_never_shows_an_unexpected_message(caplog):
 
 
 # -- areas ---------------------------------------------------------------------------------------
+
 
 def test_health_and_openapi_need_no_token(app_client):
     del app_client.headers["Authorization"]
@@ -227,8 +232,10 @@ def test_lease_listing_filters_and_pages(app_client):
     assert seen == ids
     active = app_client.get("/v1/dynamic/leases", params={"state": "active"}).json()["leases"]
     assert [lease["lease_id"] for lease in active] == ids[1:]
-    assert app_client.get("/v1/dynamic/leases", params={"state": "live", "engine": "mem", "role": "readonly",
-                                                        "identity": "user:admin", "prefix": "lease_"}).json()["leases"]
+    assert app_client.get(
+        "/v1/dynamic/leases",
+        params={"state": "live", "engine": "mem", "role": "readonly", "identity": "user:admin", "prefix": "lease_"},
+    ).json()["leases"]
     assert app_client.get("/v1/dynamic/leases", params={"role": "other"}).json() == {"leases": [], "next": None}
     for params in ({"state": "sleeping"}, {"limit": 0}, {"limit": 1001}, {"limit": "ten"}):
         response = app_client.get("/v1/dynamic/leases", params=params)
@@ -247,8 +254,9 @@ def test_revoke_prefix(app_client):
 
 
 def test_tokens(app_client):
-    created = app_client.post("/v1/auth/tokens", json={"identity": "sa:reporting-service", "ttl": "1h",
-                                                       "display_name": "reports"})
+    created = app_client.post(
+        "/v1/auth/tokens", json={"identity": "sa:reporting-service", "ttl": "1h", "display_name": "reports"}
+    )
     assert created.status_code == 201
     body = created.json()
     assert set(body) == {"token", "accessor", "identity", "expires_at"} and body["identity"] == "sa:reporting-service"
@@ -256,7 +264,12 @@ def test_tokens(app_client):
     assert [t["accessor"] for t in listed] == [body["accessor"]] and body["token"] not in str(listed)
     assert "token_hash" not in listed[0]
     as_service = {"Authorization": f"Bearer {body['token']}"}
-    assert app_client.get("/v1/dynamic/leases", params={"identity": "sa:reporting-service"}, headers=as_service).status_code == 200
+    assert (
+        app_client.get(
+            "/v1/dynamic/leases", params={"identity": "sa:reporting-service"}, headers=as_service
+        ).status_code
+        == 200
+    )
     assert app_client.delete(f"/v1/auth/tokens/{body['accessor']}").status_code == 204
     assert app_client.get("/v1/dynamic/leases", headers=as_service).status_code == 401
     assert app_client.delete("/v1/auth/tokens/acc_nope").status_code == 404
@@ -266,7 +279,9 @@ def test_tokens(app_client):
 
 def test_only_admins_create_tokens(app_client):
     token = app_client.post("/v1/auth/tokens", json={"identity": "sa:worker"}).json()["token"]
-    response = app_client.post("/v1/auth/tokens", json={"identity": "user:admin"}, headers={"Authorization": f"Bearer {token}"})
+    response = app_client.post(
+        "/v1/auth/tokens", json={"identity": "user:admin"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 403 and error_of(response)["code"] == "permission_denied"
 
 
@@ -282,8 +297,15 @@ def test_policies_and_bindings(app_client):
     mismatch = app_client.put("/v1/policies/svc", json={"name": "other", "rules": rules})
     assert mismatch.status_code == 400
 
-    assert app_client.post("/v1/policies/svc/bindings", json={"identity": "sa:svc"}).json() == {"policy": "svc", "identity": "sa:svc"}
-    assert app_client.get("/v1/policies/svc/bindings").json() == {"policy": "svc", "identities": ["sa:svc"], "next": None}
+    assert app_client.post("/v1/policies/svc/bindings", json={"identity": "sa:svc"}).json() == {
+        "policy": "svc",
+        "identity": "sa:svc",
+    }
+    assert app_client.get("/v1/policies/svc/bindings").json() == {
+        "policy": "svc",
+        "identities": ["sa:svc"],
+        "next": None,
+    }
     bad_identity = app_client.post("/v1/policies/svc/bindings", json={"identity": "svc"})
     assert bad_identity.status_code == 400
     token = app_client.post("/v1/auth/tokens", json={"identity": "sa:svc"}).json()["token"]
@@ -298,21 +320,38 @@ def test_policies_and_bindings(app_client):
 
 
 def test_engines_and_roles(app_client):
-    created = app_client.post("/v1/dynamic/engines", json={"name": "mem2", "type": "database", "config": {"plugin": "memory"},
-                                                           "default_ttl": "30m", "max_ttl": "2h", "max_leases": 3})
+    created = app_client.post(
+        "/v1/dynamic/engines",
+        json={
+            "name": "mem2",
+            "type": "database",
+            "config": {"plugin": "memory"},
+            "default_ttl": "30m",
+            "max_ttl": "2h",
+            "max_leases": 3,
+        },
+    )
     assert created.status_code == 201
     assert created.json()["config"] == {"plugin": "memory"} and created.json()["max_leases"] == 3
-    assert app_client.post("/v1/dynamic/engines", json={"name": "mem2", "type": "database",
-                                                        "config": {"plugin": "memory"}}).status_code == 409
-    unknown = app_client.post("/v1/dynamic/engines", json={"name": "x", "type": "database", "config": {"plugin": "oracle"}})
+    assert (
+        app_client.post(
+            "/v1/dynamic/engines", json={"name": "mem2", "type": "database", "config": {"plugin": "memory"}}
+        ).status_code
+        == 409
+    )
+    unknown = app_client.post(
+        "/v1/dynamic/engines", json={"name": "x", "type": "database", "config": {"plugin": "oracle"}}
+    )
     assert unknown.status_code == 400 and "scaivault-oracle" in error_of(unknown)["message"]
     assert {e["name"] for e in app_client.get("/v1/dynamic/engines").json()["engines"]} == {"mem", "mem2"}
-    updated = app_client.put("/v1/dynamic/engines/mem2", json={"type": "database", "config": {"plugin": "memory"},
-                                                                "max_ttl": "4h"})
+    updated = app_client.put(
+        "/v1/dynamic/engines/mem2", json={"type": "database", "config": {"plugin": "memory"}, "max_ttl": "4h"}
+    )
     assert updated.status_code == 200 and updated.json()["max_ttl"] == "4h"
 
-    role = app_client.post("/v1/dynamic/engines/mem2/roles", json={"name": "r", "max_ttl": "1h",
-                                                                    "permissions": ["make {{name}}"]})
+    role = app_client.post(
+        "/v1/dynamic/engines/mem2/roles", json={"name": "r", "max_ttl": "1h", "permissions": ["make {{name}}"]}
+    )
     assert role.status_code == 201 and role.json()["permissions"] == ["make {{name}}"]
     strict = app_client.post("/v1/dynamic/engines/mem2/roles", json={"name": "r2", "permissions": ["{{nope}}"]})
     assert strict.status_code == 400 and error_of(strict)["code"] == "invalid_config"
@@ -336,7 +375,9 @@ def test_secrets(app_client):
     assert written.status_code == 200 and written.json()["version"] == 1 and "s3cret-value" not in written.text
     app_client.put("/v1/secrets/app/db/root", json={"data": {"password": "second-value"}})
     assert app_client.get("/v1/secrets/app/db/root").json()["data"] == {"password": "second-value"}
-    assert app_client.get("/v1/secrets/app/db/root", params={"version": 1}).json()["data"] == {"password": "s3cret-value"}
+    assert app_client.get("/v1/secrets/app/db/root", params={"version": 1}).json()["data"] == {
+        "password": "s3cret-value"
+    }
     text = app_client.put("/v1/secrets/app/motd", json={"data": "hello", "secret_type": "text"})
     assert text.status_code == 200
     # ".../rotate" names rotation, so a secret path cannot end in it over REST.

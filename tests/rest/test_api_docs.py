@@ -51,16 +51,25 @@ def test_the_browser_renders_every_operation_from_the_servers_own_document(serve
     operations = {(method.upper(), path) for path, methods in spec["paths"].items() for method in methods}
     requested_urls(browser)  # from here on: what the page asks for (not the browser's own start page)
     browser.get(server.url + "/docs")
-    blocks = wait_for(lambda: len(found := browser.find_elements(By.CSS_SELECTOR, ".opblock")) >= len(operations)
-                      and found)
-    rendered = {(b.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text,
-                 b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path")) for b in blocks}
+    blocks = wait_for(
+        lambda: len(found := browser.find_elements(By.CSS_SELECTOR, ".opblock")) >= len(operations) and found
+    )
+    rendered = {
+        (
+            b.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text,
+            b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"),
+        )
+        for b in blocks
+    }
     assert rendered == operations
     assert browser.title == "ScaiVault API"
 
     # Open the issue-credentials operation: its path parameters and its permission are shown.
-    issue = next(b for b in blocks if b.find_element(By.CSS_SELECTOR, ".opblock-summary-path")
-                 .get_attribute("data-path") == ISSUE)
+    issue = next(
+        b
+        for b in blocks
+        if b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path") == ISSUE
+    )
     issue.find_element(By.CSS_SELECTOR, ".opblock-summary-control").click()
     names = wait_for(lambda: [e.text.split()[0] for e in issue.find_elements(By.CSS_SELECTOR, ".parameter__name")])
     assert names[:2] == ["engine", "role"]
@@ -90,7 +99,9 @@ def test_try_it_out_with_a_token_asks_this_server(server, browser):
     block.find_element(By.CSS_SELECTOR, ".opblock-summary-control").click()
     wait_for(lambda: block.find_elements(By.CSS_SELECTOR, ".try-out__btn"))[0].click()
     wait_for(lambda: block.find_elements(By.CSS_SELECTOR, ".execute"))[0].click()
-    answer = wait_for(lambda: block.find_elements(By.CSS_SELECTOR, ".live-responses-table .response-col_description pre"))
+    answer = wait_for(
+        lambda: block.find_elements(By.CSS_SELECTOR, ".live-responses-table .response-col_description pre")
+    )
     assert json.loads(answer[0].text)["identity"] == "user:admin"
     assert browser.execute_script("return window.localStorage.length") == 0, "the token is not kept in the browser"
     assert browser_problems(browser) == []

@@ -18,8 +18,9 @@ def token_for(app_client, identity: str, rules: list[dict] | None = None) -> dic
 
 
 def explain(app_client, headers, identity: str, permission: str = "read", path: str = ROLE):
-    return app_client.get("/v1/sys/explain", params={"identity": identity, "permission": permission, "path": path},
-                          headers=headers)
+    return app_client.get(
+        "/v1/sys/explain", params={"identity": identity, "permission": permission, "path": path}, headers=headers
+    )
 
 
 def test_an_identity_may_explain_its_own_access(app_client):
@@ -45,15 +46,20 @@ def test_another_identitys_access_needs_read_on_every_policy(app_client):
 
 
 def test_every_question_part_is_required_and_checked(app_client):
-    for params in ({"permission": "read", "path": ROLE}, {"identity": "sa:x", "path": ROLE},
-                   {"identity": "sa:x", "permission": "read"}, {"identity": "sa:x", "permission": "fly", "path": ROLE},
-                   {"identity": "nobody", "permission": "read", "path": ROLE}):
+    for params in (
+        {"permission": "read", "path": ROLE},
+        {"identity": "sa:x", "path": ROLE},
+        {"identity": "sa:x", "permission": "read"},
+        {"identity": "sa:x", "permission": "fly", "path": ROLE},
+        {"identity": "nobody", "permission": "read", "path": ROLE},
+    ):
         answer = app_client.get("/v1/sys/explain", params=params)
         assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_request", params
 
 
 def test_the_client_asks_the_same(app_client):
-    client = ScaiVaultClient("http://testserver", transport=app_client._transport,
-                             token=app_client.headers["Authorization"].split()[1])
+    client = ScaiVaultClient(
+        "http://testserver", transport=app_client._transport, token=app_client.headers["Authorization"].split()[1]
+    )
     body = client.explain("user:admin", "rotate", "infra/anything")
     assert body["allowed"] is True and body["principals"][0]["grants"][0]["policy"] == "root"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -55,9 +55,10 @@ def guide_target(pg_admin, guide_names_lock):
         # cluster-wide and other runs share this server, so only those tied to `support` go.
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/support", autocommit=True) as conn:
             for (name,) in conn.execute(
-                    "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
-                    "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = 'support') "
-                    "AND r.rolname LIKE 'v\\_readonly\\_%'").fetchall():
+                "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
+                "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = 'support') "
+                "AND r.rolname LIKE 'v\\_readonly\\_%'"
+            ).fetchall():
                 conn.execute(f'DROP OWNED BY "{name}"')
                 conn.execute(f'DROP ROLE IF EXISTS "{name}"')
         if made_db:
@@ -78,8 +79,13 @@ def curl(tmp_path):
         command = block.replace(HOST, server.url)
         if lease_id:
             command = command.replace(EXAMPLE_LEASE, lease_id)
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "CURL_HOME": str(home), "CURL_CA_BUNDLE": str(server.ca),
-               **tokens}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(home),
+            "CURL_HOME": str(home),
+            "CURL_CA_BUNDLE": str(server.ca),
+            **tokens,
+        }
         done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         body, _, status = done.stdout.rpartition("\n__STATUS__")
@@ -97,8 +103,9 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     bash = [b.replace("@db.internal:", "@127.0.0.1:") for b in code_blocks("bash")]
     assert len(bash) == 12, "the guide's curl blocks changed; update this test's expectations"
     admin = {"ADMIN_TOKEN": server.admin_token}
-    http = httpx.Client(base_url=server.url, verify=server.verify,
-                        headers={"Authorization": f"Bearer {server.admin_token}"})
+    http = httpx.Client(
+        base_url=server.url, verify=server.verify, headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
 
     # 1. Store the root credentials.
     status, body = curl(bash[0], server, admin)
@@ -116,7 +123,10 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     status, body = curl(bash[3], server, admin)
     assert status == 201, body
     assert body["name"] == "support-db" and body["type"] == "database"
-    assert body["config"]["plugin"] == "postgresql" and body["config"]["root_credentials_path"] == "infra/postgres/support/root"
+    assert (
+        body["config"]["plugin"] == "postgresql"
+        and body["config"]["root_credentials_path"] == "infra/postgres/support/root"
+    )
     assert (body["default_ttl"], body["max_ttl"]) == ("1h", "24h")
 
     # 3. Define a role.
@@ -136,7 +146,7 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     service = {"SERVICE_TOKEN": issued_token.json()["token"]}
 
     # 5. Generate credentials: the response has exactly the guide's shape.
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     status, lease = curl(bash[7], server, service)
     assert status == 200, lease
     example = json.loads(next(b for b in code_blocks("json") if '"lease_id"' in b))
@@ -145,7 +155,9 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
     assert re.fullmatch(r"v_readonly_[a-z0-9_]+", lease["data"]["username"])
     assert (lease["data"]["host"], lease["data"]["port"], lease["data"]["database"]) == ("127.0.0.1", 5432, "support")
     assert lease["lease_duration"] == "2h" and lease["renewable"] is True
-    assert timedelta(hours=2) - timedelta(seconds=5) <= when(lease["expires_at"]) - before <= timedelta(hours=2, seconds=5)
+    assert (
+        timedelta(hours=2) - timedelta(seconds=5) <= when(lease["expires_at"]) - before <= timedelta(hours=2, seconds=5)
+    )
     username = lease["data"]["username"]
     with psycopg.connect(lease["data"]["connection_url"]) as conn:  # the application uses connection_url
         assert ("printer on fire",) in conn.execute("SELECT subject FROM tickets").fetchall()
@@ -178,12 +190,18 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
 
     monkeypatch.setenv("SSL_CERT_FILE", str(server.ca))
     pattern = guide_url(code_blocks("python")[1], server)
-    exec(compile(pattern, "guide-context-manager", "exec"), {"TOKEN": service["SERVICE_TOKEN"], "run_query_with": run_query_with})
+    exec(
+        compile(pattern, "guide-context-manager", "exec"),
+        {"TOKEN": service["SERVICE_TOKEN"], "run_query_with": run_query_with},
+    )
     assert len(seen) == 1 and seen[0].startswith("v_readonly_") and not pg_role_exists(seen[0])
 
     # Emergency revoke-all: every live lease of the engine goes.
-    extra = http.post("/v1/dynamic/engines/support-db/creds/readonly", json={"ttl": "30m"},
-                      headers={"Authorization": f"Bearer {service['SERVICE_TOKEN']}"}).json()
+    extra = http.post(
+        "/v1/dynamic/engines/support-db/creds/readonly",
+        json={"ttl": "30m"},
+        headers={"Authorization": f"Bearer {service['SERVICE_TOKEN']}"},
+    ).json()
     assert pg_role_exists(extra["data"]["username"])
     status, body = curl(bash[10], server, admin)
     assert status == 200 and body == {"revoked": 1, "failed": [], "in_progress": 0}
@@ -196,8 +214,11 @@ def test_guide_walkthrough_runs_verbatim(guide_target, curl, live_server, pg_rol
         assert body["version"] == 2 and body["reason"] == "incident response" and "data" not in body
         secret = http.get("/v1/secrets/infra/postgres/support/root").json()
         assert secret["version"] == 2 and secret["data"]["password"] != "REDACTED"
-        again = http.post("/v1/dynamic/engines/support-db/creds/readonly", json={"ttl": "5m"},
-                          headers={"Authorization": f"Bearer {service['SERVICE_TOKEN']}"})
+        again = http.post(
+            "/v1/dynamic/engines/support-db/creds/readonly",
+            json={"ttl": "5m"},
+            headers={"Authorization": f"Bearer {service['SERVICE_TOKEN']}"},
+        )
         assert again.status_code == 200, again.text
         assert http.delete(f"/v1/dynamic/leases/{again.json()['lease_id']}").status_code == 204
     else:  # until the core can rotate, the route answers the core's refusal

@@ -26,15 +26,26 @@ def slow_roles(admin: ScaiVaultClient, database: str) -> None:
     admin.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
     admin.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
     admin.bind_policy("pg-root", "dynamic:pg")
-    admin.create_engine("pg", "database", {
-        "plugin": "postgresql",
-        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{database}",
-        "root_credentials_path": "infra/pg/root",
-    }, default_ttl="1h", max_ttl="24h")
+    admin.create_engine(
+        "pg",
+        "database",
+        {
+            "plugin": "postgresql",
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{database}",
+            "root_credentials_path": "infra/pg/root",
+        },
+        default_ttl="1h",
+        max_ttl="24h",
+    )
     for role in ("slow", "other"):
-        admin.create_role("pg", role, creation_statements=[
-            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-        ], revocation_statements=[f"SELECT pg_sleep({SLOW})", "DROP ROLE IF EXISTS \"{{name}}\""])
+        admin.create_role(
+            "pg",
+            role,
+            creation_statements=[
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+            ],
+            revocation_statements=[f"SELECT pg_sleep({SLOW})", 'DROP ROLE IF EXISTS "{{name}}"'],
+        )
 
 
 def issue(admin: ScaiVaultClient, role: str, count: int) -> list[str]:
@@ -44,8 +55,11 @@ def issue(admin: ScaiVaultClient, role: str, count: int) -> list[str]:
 
 def cli(server, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
-    env.update(SCAIVAULT_ADDR=server.url, SCAIVAULT_TOKEN=token or server.admin_token,
-               SCAIVAULT_HOME="/nonexistent-scaivault-home")
+    env.update(
+        SCAIVAULT_ADDR=server.url,
+        SCAIVAULT_TOKEN=token or server.admin_token,
+        SCAIVAULT_HOME="/nonexistent-scaivault-home",
+    )
     return subprocess.run([*scaivault_command(), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -64,9 +78,12 @@ def setup(live_server, pg_database, pg_role_exists):
 def test_async_revoke_prefix_answers_202_and_the_job_revokes_every_user(setup, pg_role_exists):
     server, admin = setup
     users = issue(admin, "slow", 150)
-    answer = httpx.post(f"{server.url}/v1/dynamic/leases/revoke-prefix", timeout=30,
-                        headers={"Authorization": f"Bearer {server.admin_token}"},
-                        json={"prefix": "lease_", "engine": "pg", "sync": False})
+    answer = httpx.post(
+        f"{server.url}/v1/dynamic/leases/revoke-prefix",
+        timeout=30,
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        json={"prefix": "lease_", "engine": "pg", "sync": False},
+    )
     assert answer.status_code == 202
     job = answer.json()
     assert answer.headers["location"] == job["href"] == f"/v1/sys/jobs/{job['job_id']}"
@@ -108,8 +125,11 @@ def test_the_cli_waits_for_the_job_or_gives_up_after_its_timeout(setup, pg_role_
     assert gave_up.stderr.startswith("Error (job_still_running): Job job_")
     job_id = gave_up.stderr.split("Job ", 1)[1].split(" ", 1)[0]
 
-    assert wait_until(lambda: json.loads(cli(server, "job", "show", job_id, "--format", "json").stdout)["state"]
-                      == "succeeded", timeout=120, interval=0.3)
+    assert wait_until(
+        lambda: json.loads(cli(server, "job", "show", job_id, "--format", "json").stdout)["state"] == "succeeded",
+        timeout=120,
+        interval=0.3,
+    )
     shown = json.loads(cli(server, "job", "show", job_id, "--format", "json").stdout)
     assert shown["result"]["revoked"] == 120
 
@@ -145,8 +165,11 @@ def test_a_job_is_read_by_its_creator_or_a_holder_of_its_grant_and_is_404_to_any
     admin.bind_policy("pg-ops", "sa:oncall")
     tokens = {name: admin.create_token(f"sa:{name}", ttl="1h")["token"] for name in ("ops", "oncall", "stranger")}
     issue(admin, "slow", 2)
-    with ScaiVaultClient(server.url, tokens["ops"]) as ops, ScaiVaultClient(server.url, tokens["oncall"]) as oncall, \
-            ScaiVaultClient(server.url, tokens["stranger"]) as stranger:
+    with (
+        ScaiVaultClient(server.url, tokens["ops"]) as ops,
+        ScaiVaultClient(server.url, tokens["oncall"]) as oncall,
+        ScaiVaultClient(server.url, tokens["stranger"]) as stranger,
+    ):
         job = ops.reconcile("pg", sync=False)
         assert ops.wait_job(job["job_id"], timeout=60)["engine"] == "pg"
         assert oncall.get_job(job["job_id"])["created_by"] == "sa:ops"  # holds revoke on the engine
@@ -171,8 +194,14 @@ def test_the_cli_shows_progress_on_a_terminal(setup):
     env.update(SCAIVAULT_ADDR=server.url, SCAIVAULT_TOKEN=server.admin_token)
     terminal, stderr = pty.openpty()
     try:
-        done = subprocess.run([*scaivault_command(), "lease", "revoke-prefix", "lease_", "--engine", "pg"], env=env,
-                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=300)
+        done = subprocess.run(
+            [*scaivault_command(), "lease", "revoke-prefix", "lease_", "--engine", "pg"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=300,
+        )
         os.close(stderr)
         shown = b""
         while True:

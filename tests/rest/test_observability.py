@@ -28,26 +28,32 @@ BOUND = 60  # seconds any awaited condition gets: generous, never a sleep
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory):
     """A JSON-logging server, a few requests made to it, and then (stopped) its log lines, parsed."""
-    server = LiveServer(tmp_path_factory.mktemp("traced"),
-                        env={"SCAIVAULT_LOG_FORMAT": "json", "SCAIVAULT_LOG_LEVEL": "info"}).start()
+    server = LiveServer(
+        tmp_path_factory.mktemp("traced"), env={"SCAIVAULT_LOG_FORMAT": "json", "SCAIVAULT_LOG_LEVEL": "info"}
+    ).start()
     token = server.admin_token
     admin = {"Authorization": f"Bearer {token}"}
     answers: dict[str, httpx.Response] = {}
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             # The token also in the query string, where a careless client might put it: it must not be logged.
-            answers["write"] = http.put(f"/v1/secrets/app/db?token={token}", json={"data": {"password": "s3cr3t-v4lue"}},
-                                        headers={**admin, "X-Request-ID": "trace-write-1"})
+            answers["write"] = http.put(
+                f"/v1/secrets/app/db?token={token}",
+                json={"data": {"password": "s3cr3t-v4lue"}},
+                headers={**admin, "X-Request-ID": "trace-write-1"},
+            )
             answers["audit"] = http.get("/v1/sys/audit", params={"operation": "secret.write"}, headers=admin)
             answers["health"] = http.get("/v1/health")
             answers["ready"] = http.get("/v1/health/ready")
             answers["bad_token"] = http.get("/v1/secrets/app/db", headers={"Authorization": "Bearer nope"})
             answers["missing"] = http.get("/v1/no/such/endpoint", headers=admin)
-            answers["vault_denied"] = http.put("/v1/sys/leases/lookup", json={"lease_id": "x"},
-                                               headers={"X-Vault-Token": "nope"})
+            answers["vault_denied"] = http.put(
+                "/v1/sys/leases/lookup", json={"lease_id": "x"}, headers={"X-Vault-Token": "nope"}
+            )
             answers["vault_missing"] = http.get("/v1/secret/data/x", headers={"X-Vault-Token": token})
-            answers["vault_lookup"] = http.get("/v1/auth/token/lookup-self",
-                                               headers={"X-Vault-Token": token, "X-Request-ID": "vault-lookup-1"})
+            answers["vault_lookup"] = http.get(
+                "/v1/auth/token/lookup-self", headers={"X-Vault-Token": token, "X-Request-ID": "vault-lookup-1"}
+            )
             answers["too_long"] = http.get("/v1/health", headers={"X-Request-ID": "x" * 129})
             answers["bad_chars"] = http.get("/v1/health", headers={"X-Request-ID": "two words"})
         verify = server.cli("audit", "verify", check=False)
@@ -92,9 +98,18 @@ def test_every_answer_carries_a_request_id(traced):
     answers, lines, _, _, _ = traced
     for name, answer in answers.items():
         assert answer.headers.get("x-request-id"), name
-    assert [answers[n].status_code for n in ("bad_token", "missing", "vault_denied", "vault_missing")] == [401, 404, 403, 404]
+    assert [answers[n].status_code for n in ("bad_token", "missing", "vault_denied", "vault_missing")] == [
+        401,
+        404,
+        403,
+        404,
+    ]
     # The Vault-compatible envelope's own request_id is the same id.
-    assert answers["vault_lookup"].headers["x-request-id"] == answers["vault_lookup"].json()["request_id"] == "vault-lookup-1"
+    assert (
+        answers["vault_lookup"].headers["x-request-id"]
+        == answers["vault_lookup"].json()["request_id"]
+        == "vault-lookup-1"
+    )
     # An id too long or with unsafe characters is replaced by a new one, which the log line carries.
     for name in ("too_long", "bad_chars"):
         rid = answers[name].headers["x-request-id"]
@@ -106,8 +121,10 @@ def test_every_answer_carries_a_request_id(traced):
 def test_a_running_server_is_ready(traced):
     answers, _, _, _, _ = traced
     assert answers["ready"].status_code == 200
-    assert answers["ready"].json() == {"status": "ready",
-                                       "checks": {"store": "ok", "expiry_worker": "ok", "plugins": "ok"}}
+    assert answers["ready"].json() == {
+        "status": "ready",
+        "checks": {"store": "ok", "expiry_worker": "ok", "plugins": "ok"},
+    }
     assert answers["health"].json()["status"] == "ok"
 
 
@@ -119,6 +136,7 @@ def test_a_stuck_expiry_worker_makes_the_server_not_ready(make_vault, target, cl
     held = target.hang["revoke"] = threading.Event()  # the target stops answering revocations
     try:
         with ThreadedServer(create_app(vault)) as server:
+
             def readiness() -> httpx.Response:
                 return httpx.get(f"{server.url}/v1/health/ready", timeout=30)
 
@@ -161,21 +179,37 @@ def test_a_plugin_that_failed_to_load_makes_the_server_not_ready(tmp_path):
     assert "broken on purpose" not in answer.text  # the reason is for the operator: scaivault plugins, the log
 
 
-def test_a_server_whose_worker_hangs_on_a_target_is_not_ready_until_the_target_answers(tmp_path, pg_database,
-                                                                                       pg_role_exists):
+def test_a_server_whose_worker_hangs_on_a_target_is_not_ready_until_the_target_answers(
+    tmp_path, pg_database, pg_role_exists
+):
     with TCPProxy(("127.0.0.1", 5432)) as proxy:
         server = LiveServer(tmp_path / "server", env={"SCAIVAULT_CLAIM_TIMEOUT": "1s"})
         with server, ScaiVaultClient(server.url, server.admin_token) as client:
             client.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
             client.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
             client.bind_policy("pg-root", "dynamic:pg")
-            client.create_engine("pg", "database", {
-                "plugin": "postgresql", "root_credentials_path": "infra/pg/root", "connect_timeout": 2,
-                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{proxy.port}/{pg_database}",
-            }, default_ttl="1h", max_ttl="24h")
-            client.create_role("pg", "readonly", creation_statements=[
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-            ], revocation_statements=["DROP ROLE IF EXISTS \"{{name}}\""], default_ttl="1h", max_ttl="8h")
+            client.create_engine(
+                "pg",
+                "database",
+                {
+                    "plugin": "postgresql",
+                    "root_credentials_path": "infra/pg/root",
+                    "connect_timeout": 2,
+                    "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{proxy.port}/{pg_database}",
+                },
+                default_ttl="1h",
+                max_ttl="24h",
+            )
+            client.create_role(
+                "pg",
+                "readonly",
+                creation_statements=[
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+                ],
+                revocation_statements=['DROP ROLE IF EXISTS "{{name}}"'],
+                default_ttl="1h",
+                max_ttl="8h",
+            )
             lease = client.issue("pg", "readonly", ttl="2s")
             assert client.ready()["status"] == "ready"
             proxy.blackhole()  # the target stops answering: the worker hangs in the lease's revocation

@@ -18,11 +18,22 @@ from pathlib import Path
 from scaivault_core.rest import create_app
 from scaivault_core.testing.servers import ThreadedServer
 
-CHECKS = ",".join([
-    "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
-    "response_schema_conformance", "negative_data_rejection", "unsupported_method", "ignored_auth",
-    "missing_required_header", "allow_header_conformance", "use_after_free", "ensure_resource_availability",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "unsupported_method",
+        "ignored_auth",
+        "missing_required_header",
+        "allow_header_conformance",
+        "use_after_free",
+        "ensure_resource_availability",
+    ]
+)
 
 
 def test_server_conforms_to_its_openapi_document(make_vault, target, tmp_path):
@@ -30,16 +41,34 @@ def test_server_conforms_to_its_openapi_document(make_vault, target, tmp_path):
     vault.put_secret("infra/postgres/support/root", {"username": "scaivault_admin", "password": "REDACTED"})
     vault.create_engine("support-db", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="24h")
     vault.create_role("support-db", "readonly", default_ttl="1h", max_ttl="8h")
-    vault.create_policy("reporting-service-dynamic", [{"path_pattern": "dynamic/engines/support-db/roles/readonly",
-                                                       "permissions": ["read"]}])
+    vault.create_policy(
+        "reporting-service-dynamic",
+        [{"path_pattern": "dynamic/engines/support-db/roles/readonly", "permissions": ["read"]}],
+    )
     vault.bind_policy("reporting-service-dynamic", "sa:reporting-service")
     vault.issue("support-db", "readonly", ttl="2h")
     token = vault.create_admin_token()
     with ThreadedServer(create_app(vault)) as server:
         st = Path(sys.executable).with_name("st")
         result = subprocess.run(
-            [str(st), "run", f"{server.url}/v1/openapi.json", "--checks", CHECKS, "-H", f"Authorization: Bearer {token}",
-             "--workers", "1", "--max-examples", "50", "--seed", "1"],
-            capture_output=True, text=True, timeout=900, cwd=tmp_path,
+            [
+                str(st),
+                "run",
+                f"{server.url}/v1/openapi.json",
+                "--checks",
+                CHECKS,
+                "-H",
+                f"Authorization: Bearer {token}",
+                "--workers",
+                "1",
+                "--max-examples",
+                "50",
+                "--seed",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=tmp_path,
         )
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]

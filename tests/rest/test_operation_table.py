@@ -51,10 +51,15 @@ def test_token_self_says_who_the_caller_is(app_client):
     minted = app_client.post("/v1/auth/tokens", json={"identity": "sa:who", "ttl": "1h"}).json()
     mine = app_client.get("/v1/auth/tokens/self", headers={"Authorization": f"Bearer {minted['token']}"})
     assert mine.status_code == 200
-    assert mine.json() == {"identity": "sa:who", "ceilings": [], "accessor": minted["accessor"],
-                           "expires_at": minted["expires_at"]}
-    sub = app_client.post("/v1/auth/tokens", json={"identity": "sa:sub"},
-                          headers={"Authorization": f"Bearer {minted['token']}"}).json()
+    assert mine.json() == {
+        "identity": "sa:who",
+        "ceilings": [],
+        "accessor": minted["accessor"],
+        "expires_at": minted["expires_at"],
+    }
+    sub = app_client.post(
+        "/v1/auth/tokens", json={"identity": "sa:sub"}, headers={"Authorization": f"Bearer {minted['token']}"}
+    ).json()
     theirs = app_client.get("/v1/auth/tokens/self", headers={"Authorization": f"Bearer {sub['token']}"}).json()
     assert theirs["identity"] == "sa:sub" and theirs["ceilings"] == ["sa:who"]  # it may do only what sa:who may
     assert app_client.get("/v1/auth/tokens/self", headers={"Authorization": ""}).status_code == 401

@@ -29,13 +29,16 @@ def token_for(client, identity: str, rules: list[dict] | None = None) -> dict:
 
 # -- metrics ---------------------------------------------------------------------------------------
 
+
 def test_metrics_are_prometheus_text_behind_read_on_sys_metrics(app_client):
     lease = app_client.post(ISSUE, json={}).json()
     response = app_client.get("/v1/metrics")
     assert response.status_code == 200 and response.headers["content-type"] == CONTENT_TYPE
     assert 'scaivault_leases_active{engine="mem",role="readonly"} 1.0' in response.text
-    assert re.search(r'scaivault_lease_operations_total\{engine="mem",operation="issue",outcome="ok",role="readonly"\} 1\.0',
-                     response.text)
+    assert re.search(
+        r'scaivault_lease_operations_total\{engine="mem",operation="issue",outcome="ok",role="readonly"\} 1\.0',
+        response.text,
+    )
     assert lease["data"]["password"] not in response.text
 
     assert app_client.get("/v1/metrics", headers={"Authorization": ""}).status_code == 401
@@ -54,6 +57,7 @@ def test_metrics_are_text_in_the_openapi_document(app_client):
 
 # -- reconcile -------------------------------------------------------------------------------------
 
+
 def orphans_of_mem(target, count: int) -> list[str]:
     """Users engine "mem" made (marked as its own in the target) that no lease record accounts for."""
     names = sorted(generate_username("readonly", 63) for _ in range(count))
@@ -69,8 +73,13 @@ def test_reconcile_lists_then_removes_users_no_lease_accounts_for(app_client, ta
 
     listed = app_client.post("/v1/dynamic/engines/mem/reconcile")  # no body: list only
     assert listed.status_code == 200
-    assert listed.json() == {"engine": "mem", "orphans": orphans, "revoked": [], "failed": [],
-                             "skipped": [{"subject": "v_readonly_not'ours", "reason": "not_generated"}]}
+    assert listed.json() == {
+        "engine": "mem",
+        "orphans": orphans,
+        "revoked": [],
+        "failed": [],
+        "skipped": [{"subject": "v_readonly_not'ours", "reason": "not_generated"}],
+    }
     assert orphans[0] in target.users
 
     removed = app_client.post("/v1/dynamic/engines/mem/reconcile", json={"revoke": True}).json()
@@ -83,17 +92,21 @@ def test_reconcile_errors(app_client, target):
     assert app_client.post("/v1/dynamic/engines/mem/reconcile", json={"revoke": "yes"}).status_code == 400
     assert app_client.post("/v1/dynamic/engines/mem/reconcile", json={"dry_run": True}).status_code == 400
     assert app_client.post("/v1/dynamic/engines/nope/reconcile").json()["error"]["code"] == "engine_not_found"
-    reader = token_for(app_client, "sa:reader", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}])
+    reader = token_for(
+        app_client, "sa:reader", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}]
+    )
     denied = app_client.post("/v1/dynamic/engines/mem/reconcile", headers=reader)
     assert denied.status_code == 403 and denied.json()["error"]["details"]["permission"] == "revoke"
     (orphan,) = orphans_of_mem(target, 1)
     target.down_for = {"revoke"}  # the target still lists its users; each removal fails on its own, and says why
     failed = app_client.post("/v1/dynamic/engines/mem/reconcile", json={"revoke": True}).json()
-    assert failed["revoked"] == [] and [(f["subject"], f["code"]) for f in failed["failed"]] == \
-        [(orphan, "engine_unreachable")]
+    assert failed["revoked"] == [] and [(f["subject"], f["code"]) for f in failed["failed"]] == [
+        (orphan, "engine_unreachable")
+    ]
 
 
 # -- irrevocable leases ---------------------------------------------------------------------------
+
 
 def test_forget_an_irrevocable_lease(app_client, target):
     lease_id = app_client.post(ISSUE, json={}).json()["lease_id"]
@@ -104,7 +117,9 @@ def test_forget_an_irrevocable_lease(app_client, target):
         assert app_client.delete(f"/v1/dynamic/leases/{lease_id}").status_code == 502
     assert app_client.get(f"/v1/dynamic/leases/{lease_id}").json()["state"] == "irrevocable"
 
-    owner_less = token_for(app_client, "sa:reader", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}])
+    owner_less = token_for(
+        app_client, "sa:reader", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}]
+    )
     # Without 'revoke' on the engine the lease is not theirs to see: the same 404 as a missing lease.
     assert app_client.post(f"/v1/dynamic/leases/{lease_id}/forget", headers=owner_less).status_code == 404
     forgotten = app_client.post(f"/v1/dynamic/leases/{lease_id}/forget")
@@ -118,14 +133,19 @@ def test_forget_an_irrevocable_lease(app_client, target):
 
 # -- secret versions and scheduled rotation ---------------------------------------------------------
 
+
 @pytest.fixture
 def rooted(app_client, target):
     """Engine "memroot" whose root secret is rotatable (the memory engine records what it was given)."""
     app_client.put(f"/v1/secrets/{ROOT}", json={"data": {"username": "admin", "password": "original-pw"}})
-    app_client.post("/v1/policies", json={"name": "mem-root", "rules": [{"path_pattern": ROOT, "permissions": ["read", "rotate"]}]})
+    app_client.post(
+        "/v1/policies", json={"name": "mem-root", "rules": [{"path_pattern": ROOT, "permissions": ["read", "rotate"]}]}
+    )
     app_client.post("/v1/policies/mem-root/bindings", json={"identity": "dynamic:memroot"})
-    created = app_client.post("/v1/dynamic/engines", json={"name": "memroot", "type": "database",
-                                                           "config": {"plugin": "memory", "root_credentials_path": ROOT}})
+    created = app_client.post(
+        "/v1/dynamic/engines",
+        json={"name": "memroot", "type": "database", "config": {"plugin": "memory", "root_credentials_path": ROOT}},
+    )
     assert created.status_code == 201
     return app_client
 
@@ -153,8 +173,11 @@ def test_rotation_period_schedules_rotation(rooted, target, clock):
     versions = rooted.get(f"/v1/secrets/{ROOT}/versions").json()["versions"]
     assert [v["reason"] for v in versions] == [None, "scheduled rotation"] and len(target.root_passwords) == 1
 
-    assert rooted.put(f"/v1/secrets/{ROOT}/rotation", json={"period": None}).json() == \
-        {"path": ROOT, "period": None, "grace_period": None}
+    assert rooted.put(f"/v1/secrets/{ROOT}/rotation", json={"period": None}).json() == {
+        "path": ROOT,
+        "period": None,
+        "grace_period": None,
+    }
     clock.advance(60 * 86400)
     vault.worker._scheduled()
     assert len(target.root_passwords) == 1  # stopped
@@ -177,11 +200,14 @@ def test_secret_paths_ending_in_an_action_are_not_secrets_over_rest(app_client):
     assert app_client.put("/v1/secrets/app/versions", json={"data": {"k": "v"}}).status_code == 405
     assert app_client.get("/v1/secrets/app/rotation").status_code == 405
     assert app_client.get("/v1/secrets/app/versions").json()["error"]["message"] == "No secret at 'app'."
-    assert app_client.put("/v1/secrets/app/versions/x", json={"data": {"k": "v"}}).status_code == 200  # only the last segment
+    assert (
+        app_client.put("/v1/secrets/app/versions/x", json={"data": {"k": "v"}}).status_code == 200
+    )  # only the last segment
     assert app_client.get("/v1/secrets/app/versions/x/versions").json()["versions"][0]["path"] == "app/versions/x"
 
 
 # -- endpoints a plugin adds as operations ---------------------------------------------------------
+
 
 def _engine_type(api, call):
     return f"{api.ops.get_engine(call.path['engine']).type}\n"
@@ -190,11 +216,31 @@ def _engine_type(api, call):
 class OperationsPlugin:
     @hookimpl
     def register_routes(self, routes):
-        routes.append(Operation("GET", "/v1/dynamic/engines/{engine}/acme/type", _engine_type, "An engine's type",
-                                "acmeType", media_type="text/plain", errors=(404,), tag="acme"))
-        routes.append(Operation("POST", "/v1/acme/echo", lambda api, call: {"got": call.body, "as": api.ops.identity},
-                                "Echo a body", "acmeEcho", body=dict, body_schema={"type": "object"},
-                                response={"type": "object"}, tag="acme"))
+        routes.append(
+            Operation(
+                "GET",
+                "/v1/dynamic/engines/{engine}/acme/type",
+                _engine_type,
+                "An engine's type",
+                "acmeType",
+                media_type="text/plain",
+                errors=(404,),
+                tag="acme",
+            )
+        )
+        routes.append(
+            Operation(
+                "POST",
+                "/v1/acme/echo",
+                lambda api, call: {"got": call.body, "as": api.ops.identity},
+                "Echo a body",
+                "acmeEcho",
+                body=dict,
+                body_schema={"type": "object"},
+                response={"type": "object"},
+                tag="acme",
+            )
+        )
 
 
 class ClashingPlugin:
@@ -221,7 +267,9 @@ def test_plugin_operations_are_served_and_documented_like_the_core(make_vault, t
     typed_doc = paths["/v1/dynamic/engines/{engine}/acme/type"]["get"]
     assert typed_doc["responses"]["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
     assert typed_doc["parameters"][0]["name"] == "engine" and typed_doc["security"] == [{"bearer": []}]
-    assert paths["/v1/acme/echo"]["post"]["responses"]["200"]["content"]["application/json"]["schema"] == {"type": "object"}
+    assert paths["/v1/acme/echo"]["post"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "type": "object"
+    }
 
 
 def test_a_plugin_cannot_replace_a_core_endpoint(make_vault):

@@ -50,9 +50,15 @@ def server(tmp_path_factory, pg_database):
             for n in range(MANY):
                 admin.create_policy(f"pg{n}-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
                 admin.bind_policy(f"pg{n}-root", f"dynamic:pg{n}")
-                admin.create_engine(f"pg{n}", "database", {
-                    "plugin": "postgresql", "root_credentials_path": "infra/pg/root",
-                    "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}"})
+                admin.create_engine(
+                    f"pg{n}",
+                    "database",
+                    {
+                        "plugin": "postgresql",
+                        "root_credentials_path": "infra/pg/root",
+                        "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{pg_database}",
+                    },
+                )
                 admin.create_role("pg0", f"r{n}", creation_statements=CREATION, revocation_statements=REVOCATION)
                 admin.create_token("sa:svc", ttl="1h")
                 admin.put_secret("apps/rotating", {"n": n})
@@ -68,8 +74,9 @@ def server(tmp_path_factory, pg_database):
 
 
 def get(server: LiveServer, url: str, **query) -> dict:
-    response = httpx.get(server.url + url, params=query, timeout=30,
-                         headers={"Authorization": f"Bearer {server.admin_token}"})
+    response = httpx.get(
+        server.url + url, params=query, timeout=30, headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -80,8 +87,13 @@ def items_key(name: str) -> str:
 
 def test_every_list_operation_is_paged_and_tested_here():
     """A list the table answers (an operation whose answer holds a list of records) pages, and is walked below."""
-    lists = {op.name for op in OPERATIONS if op.response is not None and not isinstance(op.response, (str, dict))
-             and "next" in attrs.fields_dict(op.response)}
+    lists = {
+        op.name
+        for op in OPERATIONS
+        if op.response is not None
+        and not isinstance(op.response, (str, dict))
+        and "next" in attrs.fields_dict(op.response)
+    }
     assert lists == {op.name for op in OPERATIONS if op.items} == set(LISTS)
     for op in OPERATIONS:
         if op.items:
@@ -107,8 +119,9 @@ def test_walking_the_pages_shows_every_item_once(server, name):
         assert pages <= len(whole[key]), "next must come to an end"
     assert walked == whole[key], "every item exactly once, in the order of the whole list"
     assert len({json.dumps(item, sort_keys=True) for item in walked}) == len(walked)
-    assert {k: v for k, v in page.items() if k not in (key, "next")} == \
-        {k: v for k, v in whole.items() if k not in (key, "next")}, "the rest of the answer is the same on every page"
+    assert {k: v for k, v in page.items() if k not in (key, "next")} == {
+        k: v for k, v in whole.items() if k not in (key, "next")
+    }, "the rest of the answer is the same on every page"
 
 
 @pytest.mark.parametrize("name", LISTS)
@@ -135,27 +148,35 @@ def test_a_list_that_is_not_paged_is_refused_by_iterate(server):
 
 def test_limit_is_bounded_on_every_list(server):
     for name, (url, query) in LISTS.items():
-        response = httpx.get(server.url + url, params={**query, "limit": MAX_PAGE + 1}, timeout=30,
-                             headers={"Authorization": f"Bearer {server.admin_token}"})
+        response = httpx.get(
+            server.url + url,
+            params={**query, "limit": MAX_PAGE + 1},
+            timeout=30,
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+        )
         assert response.status_code == 400 and response.json()["error"]["details"]["field"] == "limit", name
 
 
-@pytest.mark.parametrize("command, key", [
-    (("engine", "list"), "engines"),
-    (("role", "list", "pg0"), "roles"),
-    (("policy", "list"), "policies"),
-    (("policy", "bindings", "team"), "identities"),
-    (("token", "list", "--identity", "sa:svc"), "tokens"),
-    (("secrets", "versions", "apps/rotating"), "versions"),
-    (("lease", "list", "--engine", "pg0"), "leases"),
-])
+@pytest.mark.parametrize(
+    "command, key",
+    [
+        (("engine", "list"), "engines"),
+        (("role", "list", "pg0"), "roles"),
+        (("policy", "list"), "policies"),
+        (("policy", "bindings", "team"), "identities"),
+        (("token", "list", "--identity", "sa:svc"), "tokens"),
+        (("secrets", "versions", "apps/rotating"), "versions"),
+        (("lease", "list", "--engine", "pg0"), "leases"),
+    ],
+)
 def test_the_cli_follows_next_with_all(server, command, key):
     env = {**os.environ, "SCAIVAULT_ADDR": server.url, "SCAIVAULT_TOKEN": server.admin_token}
     env.pop("SCAIVAULT_STORE", None)
 
     def scaivault(*args: str) -> subprocess.CompletedProcess:
-        done = subprocess.run([*scaivault_command(), *command, *args], env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [*scaivault_command(), *command, *args], env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         return done
 
@@ -179,4 +200,6 @@ def test_an_after_of_another_list_is_invalid_request_in_process(vault):
     with pytest.raises(InvalidRequest) as refused:
         api.list_secret_versions("apps/x", after="one")
     assert refused.value.details == {"field": "after"}
-    assert [e["name"] for e in api.iterate("list_engines", limit=1)] == [e["name"] for e in api.list_engines()["engines"]]
+    assert [e["name"] for e in api.iterate("list_engines", limit=1)] == [
+        e["name"] for e in api.list_engines()["engines"]
+    ]

@@ -26,8 +26,10 @@ def test_sigkill_and_restart(live_server, pg_engine, pg_role_exists):
     due_while_down = admin.issue("pg", "readonly", ttl="3s")
     due_after_restart = admin.issue("pg", "readonly", ttl="12s")
     kept = service.issue("pg", "readonly", ttl="1h")
-    users = {name: lease["data"]["username"] for name, lease in
-             (("down", due_while_down), ("after", due_after_restart), ("kept", kept))}
+    users = {
+        name: lease["data"]["username"]
+        for name, lease in (("down", due_while_down), ("after", due_after_restart), ("kept", kept))
+    }
     assert all(pg_role_exists(u) for u in users.values())
 
     server.kill()

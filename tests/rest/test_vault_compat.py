@@ -63,8 +63,9 @@ def test_renew_counts_the_increment_from_now_capped_at_the_max(vault_client, clo
     assert vault_client.vault.lookup(native).expires_at == clock.time() + 3600
     capped = vault_client.put(f"/v1/sys/leases/renew/{lease_id}", json={"increment": "100h"}).json()
     assert capped["lease_duration"] == 8 * 3600 - 600
-    assert capped["warnings"] == ['TTL of "100h" exceeded the effective max_ttl of "7h50m"; '
-                                  "TTL value is capped accordingly"]
+    assert capped["warnings"] == [
+        'TTL of "100h" exceeded the effective max_ttl of "7h50m"; TTL value is capped accordingly'
+    ]
     # the native path keeps the guide's rule: from the current expiry
     native_renew = vault_client.post(f"/v1/dynamic/leases/{native}/renew", json={"increment": "1m"})
     assert native_renew.json()["capped"] is True
@@ -84,8 +85,17 @@ def test_lookup_and_revoke_by_vault_id(vault_client, target):
     assert vault_client.put(f"/v1/sys/leases/revoke/{lease_id}").status_code == 204
 
 
-@pytest.mark.parametrize("bad", ["mem/creds/readonly/lease_db_doesnotexist", "garbage", "mem/creds/other/{native}",
-                                 "other/creds/readonly/{native}", "mem/creds/readonly/{native}/x", 12])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "mem/creds/readonly/lease_db_doesnotexist",
+        "garbage",
+        "mem/creds/other/{native}",
+        "other/creds/readonly/{native}",
+        "mem/creds/readonly/{native}/x",
+        12,
+    ],
+)
 def test_a_lease_id_that_does_not_parse_or_name_the_lease_is_answered_as_missing(vault_client, bad):
     native = vault_client.get("/v1/mem/creds/readonly").json()["lease_id"].rsplit("/", 1)[1]
     bad = bad.format(native=native) if isinstance(bad, str) else bad
@@ -111,8 +121,10 @@ def test_a_lease_not_yours_is_answered_exactly_as_a_missing_one(vault_client):
 
 def test_issuing_needs_the_same_grant_as_natively_and_a_denied_caller_learns_nothing(vault_client):
     nobody = caller(vault_client, "sa:nobody", [])
-    answers = [vault_client.get(path, headers=nobody) for path in
-               ("/v1/mem/creds/readonly", "/v1/mem/creds/nope", "/v1/nomount/creds/readonly")]
+    answers = [
+        vault_client.get(path, headers=nobody)
+        for path in ("/v1/mem/creds/readonly", "/v1/mem/creds/nope", "/v1/nomount/creds/readonly")
+    ]
     assert {(a.status_code, a.json()["errors"][0]) for a in answers} == {(403, "permission denied")}
     issuer = caller(vault_client, "sa:issuer", ISSUER)
     assert vault_client.get("/v1/mem/creds/readonly", headers=issuer).status_code == 200
@@ -152,8 +164,12 @@ def test_health_unknown_paths_and_methods_answer_as_vault(vault_client):
     health = vault_client.get("/v1/sys/health", headers={"X-Vault-Token": ""})
     assert health.status_code == 200 and health.json()["initialized"] is True and health.json()["sealed"] is False
     assert vault_client.head("/v1/sys/health").status_code == 200
-    for path in ("/v1/sys/internal/ui/mounts/mem/creds/readonly", "/v1/secret/data/x", "/v1/auth/token/nope",
-                 "/v1/sys/leases"):
+    for path in (
+        "/v1/sys/internal/ui/mounts/mem/creds/readonly",
+        "/v1/secret/data/x",
+        "/v1/auth/token/nope",
+        "/v1/sys/leases",
+    ):
         response = vault_client.get(path)
         assert (response.status_code, response.json()) == (404, {"errors": []}), path
     wrong = vault_client.delete("/v1/sys/leases/renew")
@@ -190,8 +206,12 @@ def test_list_leases_one_level_at_a_time(vault_client):
     assert vault_client.get("/v1/sys/leases/lookup/mem/").status_code == 405  # GET without list=true
     # a caller without 'list' on the engine sees only its own leases
     issuer = caller(vault_client, "sa:issuer", ISSUER)
-    assert vault_client.get("/v1/sys/leases/lookup/mem/creds/readonly/", params={"list": "true"},
-                            headers=issuer).status_code == 404
+    assert (
+        vault_client.get(
+            "/v1/sys/leases/lookup/mem/creds/readonly/", params={"list": "true"}, headers=issuer
+        ).status_code
+        == 404
+    )
     mine = vault_client.get("/v1/mem/creds/readonly", headers=issuer).json()["lease_id"].rsplit("/", 1)[1]
     listed = vault_client.get("/v1/sys/leases/lookup/mem/creds/readonly/", params={"list": "true"}, headers=issuer)
     assert listed.json()["data"]["keys"] == [mine]

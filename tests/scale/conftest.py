@@ -50,14 +50,19 @@ class Target:
     def lease_users_left(self) -> list[str]:
         """Roles this test's leases created that still exist in the cluster."""
         with self.connect() as conn:
-            return [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)",
-                                               (f"v_{self.role}_",)).fetchall()]
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (f"v_{self.role}_",)
+                ).fetchall()
+            ]
 
     def drop(self) -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            for (name,) in conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)",
-                                        (f"v_{self.role}_",)).fetchall():
+            for (name,) in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (f"v_{self.role}_",)
+            ).fetchall():
                 conn.execute(f'DROP ROLE IF EXISTS "{name}"')
             conn.execute(f'DROP ROLE IF EXISTS "{self.group}"')
 
@@ -84,8 +89,9 @@ class Cluster:
         return ScaiVaultClient(self.servers[index].url, self.admin_token)
 
     def http(self, index: int) -> httpx.Client:
-        return httpx.Client(base_url=self.servers[index].url, timeout=60,
-                            headers={"Authorization": f"Bearer {self.admin_token}"})
+        return httpx.Client(
+            base_url=self.servers[index].url, timeout=60, headers={"Authorization": f"Bearer {self.admin_token}"}
+        )
 
     def configure_engine(self, *, default_ttl: str = "1h") -> None:
         """Engine "pg" on the target, role ``target.role`` granting the pre-made group role (flat cost per user)."""
@@ -94,14 +100,26 @@ class Cluster:
             admin.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
             admin.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])
             admin.bind_policy("pg-root", "dynamic:pg")
-            admin.create_engine("pg", "database", {
-                "plugin": "postgresql", "root_credentials_path": "infra/pg/root",
-                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/{self.target.database}",
-            }, default_ttl=default_ttl, max_ttl="24h")
-            admin.create_role("pg", self.target.role, creation_statements=[
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                f'GRANT "{self.target.group}" TO "{{{{name}}}}"',
-            ], revocation_statements=['DROP ROLE IF EXISTS "{{name}}"'])
+            admin.create_engine(
+                "pg",
+                "database",
+                {
+                    "plugin": "postgresql",
+                    "root_credentials_path": "infra/pg/root",
+                    "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{PG}/{self.target.database}",
+                },
+                default_ttl=default_ttl,
+                max_ttl="24h",
+            )
+            admin.create_role(
+                "pg",
+                self.target.role,
+                creation_statements=[
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+                    f'GRANT "{self.target.group}" TO "{{{{name}}}}"',
+                ],
+                revocation_statements=['DROP ROLE IF EXISTS "{{name}}"'],
+            )
         finally:
             admin.close()
 
@@ -129,4 +147,3 @@ def cluster(tmp_path, target):
     yield make
     for c in made:
         c.stop()
-

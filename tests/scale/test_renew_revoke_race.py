@@ -37,8 +37,10 @@ def test_concurrent_renew_and_revoke_have_one_clear_outcome(cluster, target):
             results[what] = (response.status_code, code)
 
         threads = [
-            threading.Thread(target=call, args=("renew", renewer, "POST", f"/v1/dynamic/leases/{lease_id}/renew",
-                                                {"increment": "1h"})),
+            threading.Thread(
+                target=call,
+                args=("renew", renewer, "POST", f"/v1/dynamic/leases/{lease_id}/renew", {"increment": "1h"}),
+            ),
             threading.Thread(target=call, args=("revoke", revoker, "DELETE", f"/v1/dynamic/leases/{lease_id}")),
         ]
         for t in threads:
@@ -48,8 +50,9 @@ def test_concurrent_renew_and_revoke_have_one_clear_outcome(cluster, target):
         outcomes.append((lease_id, *results["renew"], results["revoke"][0]))
 
     assert all(revoke == 204 for *_, revoke in outcomes), outcomes
-    assert all((status, code) in {(200, ""), (409, "conflict"), (400, "lease_expired")}
-               for _, status, code, _ in outcomes), outcomes
+    assert all(
+        (status, code) in {(200, ""), (409, "conflict"), (400, "lease_expired")} for _, status, code, _ in outcomes
+    ), outcomes
     time.sleep(1.0)  # a renewal that lost the race must not land late
     for (lease_id, _), client in zip(leases, clients * PAIRS, strict=False):
         lease = client.get(f"/v1/dynamic/leases/{lease_id}").json()
@@ -57,8 +60,11 @@ def test_concurrent_renew_and_revoke_have_one_clear_outcome(cluster, target):
         again = client.post(f"/v1/dynamic/leases/{lease_id}/renew", json={"increment": "1h"})
         assert again.status_code == 400 and again.json()["error"]["code"] == "lease_expired"
     assert target.lease_users_left() == []
-    revokes = dict(target.query("SELECT lease_id, count(*) FROM audit WHERE operation = 'lease.revoke' "
-                                "AND outcome = 'ok' GROUP BY lease_id"))
+    revokes = dict(
+        target.query(
+            "SELECT lease_id, count(*) FROM audit WHERE operation = 'lease.revoke' AND outcome = 'ok' GROUP BY lease_id"
+        )
+    )
     assert revokes == {lease_id: 1 for lease_id, _ in leases}
     for c in clients:
         c.close()

@@ -72,8 +72,10 @@ def test_three_processes_revoke_every_lease_exactly_once_through_a_sigkill(clust
         # Once 40% are issued, wait for the victim to hold a batch of due leases it is revoking; kill it then.
         wait_until(lambda: len(issued) >= LEASES * 0.4, timeout=60, interval=0.05)
         pattern = f"%/{victim_pid}/%"
-        holding = "SELECT lease_id FROM leases WHERE claimed_by LIKE %s AND state IN ('active', 'revoking') " \
-                  "AND due_at <= extract(epoch FROM clock_timestamp())"
+        holding = (
+            "SELECT lease_id FROM leases WHERE claimed_by LIKE %s AND state IN ('active', 'revoking') "
+            "AND due_at <= extract(epoch FROM clock_timestamp())"
+        )
 
         def stopped_holding_claims() -> bool:
             # Freeze the victim, then look: polling a running one missed windows of a few ms.
@@ -86,8 +88,9 @@ def test_three_processes_revoke_every_lease_exactly_once_through_a_sigkill(clust
         wait_until(stopped_holding_claims, timeout=30, interval=0.02)
         servers[VICTIM].kill()
         dead.set()
-        claimed_by_victim.extend(r[0] for r in target.query("SELECT lease_id FROM leases WHERE claimed_by LIKE %s",
-                                                            (pattern,)))
+        claimed_by_victim.extend(
+            r[0] for r in target.query("SELECT lease_id FROM leases WHERE claimed_by LIKE %s", (pattern,))
+        )
 
     killer = threading.Thread(target=kill_mid_revocation)
     killer.start()
@@ -98,22 +101,32 @@ def test_three_processes_revoke_every_lease_exactly_once_through_a_sigkill(clust
     issuing_done = time.monotonic()
 
     unfinished = "SELECT count(*) FROM leases WHERE state IN ('intent', 'active', 'revoking') OR claimed_by IS NOT NULL"
-    assert wait_until(lambda: target.query(unfinished)[0][0] == 0, timeout=60, interval=0.5), \
-        target.query("SELECT state, claimed_by IS NOT NULL, count(*) FROM leases GROUP BY 1, 2")
+    assert wait_until(lambda: target.query(unfinished)[0][0] == 0, timeout=60, interval=0.5), target.query(
+        "SELECT state, claimed_by IS NOT NULL, count(*) FROM leases GROUP BY 1, 2"
+    )
 
     assert server_errors == []
     assert len(issued) == LEASES
     assert dead.is_set() and claimed_by_victim, "the victim was killed while holding revocation claims"
-    revokes = dict(target.query("SELECT lease_id, count(*) FROM audit WHERE operation = 'lease.revoke' "
-                                "AND outcome = 'ok' GROUP BY lease_id"))
+    revokes = dict(
+        target.query(
+            "SELECT lease_id, count(*) FROM audit WHERE operation = 'lease.revoke' AND outcome = 'ok' GROUP BY lease_id"
+        )
+    )
     states = dict(target.query("SELECT lease_id, state FROM leases"))
     assert {lease_id: revokes.get(lease_id) for lease_id in issued} == {lease_id: 1 for lease_id in issued}
     # Leases the clients never heard of (a response lost with the victim) were revoked or rolled back, once.
-    assert all(states[lease_id] == "revoked" and revokes[lease_id] == 1
-               or states[lease_id] == "rolled_back" and lease_id not in revokes for lease_id in states), (
-        {lease_id: (states[lease_id], revokes.get(lease_id)) for lease_id in states if revokes.get(lease_id, 0) > 1})
+    assert all(
+        states[lease_id] == "revoked"
+        and revokes[lease_id] == 1
+        or states[lease_id] == "rolled_back"
+        and lease_id not in revokes
+        for lease_id in states
+    ), {lease_id: (states[lease_id], revokes.get(lease_id)) for lease_id in states if revokes.get(lease_id, 0) > 1}
     assert all(states[lease_id] in ("revoked", "rolled_back") for lease_id in claimed_by_victim)
     assert target.lease_users_left() == []
     assert not set(issued.values()) & set(target.lease_users_left())
-    print(f"\n{LEASES} leases through 3 processes (one killed holding {len(claimed_by_victim)} claims): "
-          f"issued in {issuing_done - started:.1f}s, all revoked {time.monotonic() - issuing_done:.1f}s later")
+    print(
+        f"\n{LEASES} leases through 3 processes (one killed holding {len(claimed_by_victim)} claims): "
+        f"issued in {issuing_done - started:.1f}s, all revoked {time.monotonic() - issuing_done:.1f}s later"
+    )

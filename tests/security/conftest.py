@@ -16,8 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from scaivault_core.testing.servers import LiveServer
 from scaivault_core.testing import ScramCluster
+from scaivault_core.testing.servers import LiveServer
 
 ROOT_PATH = "infra/pg/root"
 
@@ -27,8 +27,9 @@ class Api:
 
     def __init__(self, server: LiveServer, token: str, identity: str) -> None:
         self.server, self.token, self.identity = server, token, identity
-        self.http = httpx.Client(base_url=server.url, verify=server.verify, timeout=60,
-                                 headers={"Authorization": f"Bearer {token}"})
+        self.http = httpx.Client(
+            base_url=server.url, verify=server.verify, timeout=60, headers={"Authorization": f"Bearer {token}"}
+        )
 
     def __repr__(self) -> str:
         return f"<Api {self.identity}>"
@@ -111,27 +112,51 @@ def server(tmp_path):
 def pg_engine(scram_cluster, target_db):
     """``pg_engine(server, name="pg")``: the guide's steps 1-3 as the admin: the root secret (the cluster's
     superuser), its policy bound to ``dynamic:<name>``, the engine, and role ``readonly``."""
+
     def configure(live: LiveServer, name: str = "pg") -> str:
         admin = live.admin
-        admin.ok("PUT", f"/v1/secrets/{ROOT_PATH}", {"data": {"username": "postgres",
-                                                              "password": scram_cluster.password}})
-        admin.ok("POST", "/v1/policies", {"name": f"{name}-root",
-                                          "rules": [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}]})
+        admin.ok(
+            "PUT", f"/v1/secrets/{ROOT_PATH}", {"data": {"username": "postgres", "password": scram_cluster.password}}
+        )
+        admin.ok(
+            "POST",
+            "/v1/policies",
+            {"name": f"{name}-root", "rules": [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}]},
+        )
         admin.ok("POST", f"/v1/policies/{name}-root/bindings", {"identity": f"dynamic:{name}"})
-        admin.ok("POST", "/v1/dynamic/engines", {
-            "name": name, "type": "database",
-            "config": {"plugin": "postgresql", "root_credentials_path": ROOT_PATH,
-                       "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
-                                         f"{scram_cluster.port}/{target_db}"},
-            "default_ttl": "1h", "max_ttl": "24h"})
-        admin.ok("POST", f"/v1/dynamic/engines/{name}/roles", {
-            "name": "readonly",
-            "creation_statements": [
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"'],
-            "revocation_statements": ['REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-                                      'DROP ROLE IF EXISTS "{{name}}"'],
-            "default_ttl": "1h", "max_ttl": "8h"})
+        admin.ok(
+            "POST",
+            "/v1/dynamic/engines",
+            {
+                "name": name,
+                "type": "database",
+                "config": {
+                    "plugin": "postgresql",
+                    "root_credentials_path": ROOT_PATH,
+                    "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
+                    f"{scram_cluster.port}/{target_db}",
+                },
+                "default_ttl": "1h",
+                "max_ttl": "24h",
+            },
+        )
+        admin.ok(
+            "POST",
+            f"/v1/dynamic/engines/{name}/roles",
+            {
+                "name": "readonly",
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+                    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+                ],
+                "revocation_statements": [
+                    'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+                    'DROP ROLE IF EXISTS "{{name}}"',
+                ],
+                "default_ttl": "1h",
+                "max_ttl": "8h",
+            },
+        )
         return name
 
     return configure

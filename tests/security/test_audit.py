@@ -48,7 +48,9 @@ def test_denied_requests_are_in_the_log(live):
 
     denied = entries(auditor, operation="access.denied", identity="sa:mallory")
     assert {(e["path"], e["outcome"], e["details"]["permission"]) for e in denied} >= {
-        ("dynamic/engines/pg", "permission_denied", "read"), ("apps/x", "permission_denied", "update")}
+        ("dynamic/engines/pg", "permission_denied", "read"),
+        ("apps/x", "permission_denied", "update"),
+    }
     anonymous = entries(auditor, operation="access.denied", outcome="unauthenticated")
     assert [(e["identity"], e["path"]) for e in anonymous] == [("anonymous", "sys/auth")]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from scaivault_core import InvalidConfig, Vault
-from scaivault_core.testing.servers import scaivault_command
 from scaivault_core.testing import free_port
+from scaivault_core.testing.servers import scaivault_command
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 
@@ -33,8 +33,14 @@ def run(args: list[str], home: Path, *, umask: int = 0o022, **env: str) -> subpr
     """The real CLI in a fresh process with ``umask`` and ``SCAIVAULT_HOME=home`` (the default store)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
     environ.update(SCAIVAULT_HOME=str(home), **env)
-    return subprocess.run([*scaivault_command(), *args], env=environ, capture_output=True, text=True, timeout=120,
-                          preexec_fn=lambda: os.umask(umask))
+    return subprocess.run(
+        [*scaivault_command(), *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(umask),
+    )
 
 
 @pytest.fixture
@@ -56,6 +62,7 @@ def refused(home: Path, *fragments: str) -> str:
 
 # -- created owner-only --------------------------------------------------------------------------
 
+
 def test_under_umask_000_the_home_and_files_are_still_owner_only(tmp_path):
     home = tmp_path / "new" / "home"  # neither exists yet
     done = run(["init"], home, umask=0o000)
@@ -63,12 +70,19 @@ def test_under_umask_000_the_home_and_files_are_still_owner_only(tmp_path):
     assert mode(home) == mode(home.parent) == 0o700
     assert mode(home / "vault.db") == mode(home / "vault.key") == 0o600
     # While a vault is open, SQLite's -wal and -shm exist beside the store: owner-only too.
-    script = ("import json, os, sys; from scaivault_core import Vault; v = Vault(sys.argv[1], start_worker=False); "
-              "v.put_secret('app/x', {'a': 1}); "
-              "home = sys.argv[2]; "
-              "print(json.dumps({n: oct(os.stat(os.path.join(home, n)).st_mode & 0o777) for n in os.listdir(home)}))")
-    listing = subprocess.run([sys.executable, "-c", script, str(home / "vault.db"), str(home)], capture_output=True,
-                             text=True, timeout=120, preexec_fn=lambda: os.umask(0))
+    script = (
+        "import json, os, sys; from scaivault_core import Vault; v = Vault(sys.argv[1], start_worker=False); "
+        "v.put_secret('app/x', {'a': 1}); "
+        "home = sys.argv[2]; "
+        "print(json.dumps({n: oct(os.stat(os.path.join(home, n)).st_mode & 0o777) for n in os.listdir(home)}))"
+    )
+    listing = subprocess.run(
+        [sys.executable, "-c", script, str(home / "vault.db"), str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.umask(0),
+    )
     assert listing.returncode == 0, listing.stderr
     modes = json.loads(listing.stdout)
     assert {"vault.db-wal", "vault.db-shm"} <= set(modes) and set(modes.values()) == {"0o600"}, modes
@@ -82,6 +96,7 @@ def test_a_key_file_given_by_path_is_created_owner_only_in_a_new_directory(tmp_p
 
 
 # -- refused when another user could change them ----------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["vault.db", "vault.key"])
 def test_a_file_owned_by_another_user_is_refused(home, name):
@@ -118,6 +133,7 @@ def test_a_store_only_the_group_can_read_is_accepted(home):
 
 
 # -- links are not followed ------------------------------------------------------------------------------
+
 
 def test_a_link_at_the_store_path_is_refused_and_its_target_untouched(home, tmp_path):
     elsewhere = tmp_path / "elsewhere.db"

@@ -16,5 +16,5 @@ def test_a_narrow_grant_issues_and_nothing_more(server, pg_engine, scram_cluster
     with psycopg.connect(scram_cluster.url(data["username"], data["password"], target_db)) as conn:
         assert conn.execute("SELECT body FROM reports").fetchone() == ("hello",)
     assert app.get("/v1/dynamic/engines/pg").status_code == 403
-    assert app.get(f"/v1/secrets/infra/pg/root").status_code == 403
+    assert app.get("/v1/secrets/infra/pg/root").status_code == 403
     assert app.delete(f"/v1/dynamic/leases/{issued['lease_id']}").status_code == 204

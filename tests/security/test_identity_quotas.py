@@ -17,8 +17,14 @@ def test_one_caller_cannot_take_the_whole_engine_quota(server, pg_engine):
     live = server()
     pg_engine(live)
     engine = live.admin.ok("GET", "/v1/dynamic/engines/pg")
-    body = {"type": engine["type"], "config": engine["config"], "default_ttl": "1h", "max_ttl": "24h",
-            "max_leases": 4, "max_leases_per_identity": 2}
+    body = {
+        "type": engine["type"],
+        "config": engine["config"],
+        "default_ttl": "1h",
+        "max_ttl": "24h",
+        "max_leases": 4,
+        "max_leases_per_identity": 2,
+    }
     assert live.admin.ok("PUT", "/v1/dynamic/engines/pg", body)["max_leases_per_identity"] == 2
     rules = [{"path_pattern": ROLE_PATH, "permissions": ["read"]}]
     mallory, alice = grant(live, "sa:mallory", rules), grant(live, "sa:alice", rules)
@@ -49,6 +55,8 @@ def test_a_roles_quota_per_identity_holds_too(server, pg_engine):
 def test_a_bad_quota_is_refused(server):
     live = server()
     for value, code in ((-1, "invalid_config"), ("2", "invalid_request"), (True, "invalid_request")):
-        answer = live.admin.post("/v1/dynamic/engines", {"name": "x", "type": "database", "config": {"plugin": "memory"},
-                                                         "max_leases_per_identity": value})
+        answer = live.admin.post(
+            "/v1/dynamic/engines",
+            {"name": "x", "type": "database", "config": {"plugin": "memory"}, "max_leases_per_identity": value},
+        )
         assert answer.status_code == 400 and answer.json()["error"]["code"] == code, answer.text

@@ -43,20 +43,25 @@ def install(directory: Path, name: str, text: str) -> Path:
 
 
 VERIFY_OK = "import sys; sys.stdin.read()\n"
-CREATE_OK = ("import json, sys\nr = json.load(sys.stdin)\n"
-             "print(json.dumps({'username': r['name'], 'password': r['password']}))\n")
+CREATE_OK = (
+    "import json, sys\nr = json.load(sys.stdin)\n"
+    "print(json.dumps({'username': r['name'], 'password': r['password']}))\n"
+)
 
 
 # -- item 1: engine configuration runs code as the server ------------------------------------------
+
 
 @pytest.mark.parametrize("who", ["engine creator", "admin"])
 def test_creating_an_engine_runs_no_program_unless_the_operator_allows_it(server, tmp_path, who):
     live = server()  # the default: the operator allows no command at all
     marker = tmp_path / "ran"
-    caller = live.admin if who == "admin" else grant(live, "sa:mallory", [
-        {"path_pattern": f"{ENGINES}/evil", "permissions": ["create"]}])
-    answer = caller.post("/v1/dynamic/engines", {"name": "evil", "type": "custom",
-                                                 "config": {"verify": shell(marker)}})
+    caller = (
+        live.admin
+        if who == "admin"
+        else grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/evil", "permissions": ["create"]}])
+    )
+    answer = caller.post("/v1/dynamic/engines", {"name": "evil", "type": "custom", "config": {"verify": shell(marker)}})
     refused(answer, "config.verify", "SCAIVAULT_COMMAND_DIRS")
     assert not marker.exists()
     assert live.admin.get(f"/v1/{ENGINES}/evil").status_code == 404
@@ -67,7 +72,7 @@ def escapes(allowed: Path, outside: Path) -> dict[str, list[str]]:
     link = allowed / "innocent"
     if not link.exists():
         link.symlink_to("/bin/sh")
-    (outside / "tool").write_text("#!/bin/sh\ntouch \"$0.ran\"\n")
+    (outside / "tool").write_text('#!/bin/sh\ntouch "$0.ran"\n')
     (outside / "tool").chmod(0o755)
     return {
         "absolute path outside": ["/bin/sh"],
@@ -79,9 +84,17 @@ def escapes(allowed: Path, outside: Path) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("escape", ["absolute path outside", "symlink inside to outside",
-                                    "dot-dot out of the allowed directory", "relative path",
-                                    "bare name found only on PATH", "sibling directory sharing the prefix"])
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "absolute path outside",
+        "symlink inside to outside",
+        "dot-dot out of the allowed directory",
+        "relative path",
+        "bare name found only on PATH",
+        "sibling directory sharing the prefix",
+    ],
+)
 def test_an_allowed_directory_cannot_be_escaped(server, tmp_path, escape):
     allowed, outside = tmp_path / "allowed", tmp_path / "outside"
     install(allowed, "verify", VERIFY_OK)
@@ -105,33 +118,57 @@ def test_a_role_command_runs_only_where_the_operator_allows(server, tmp_path):
     install(allowed, "revoke", VERIFY_OK)
     live = server(SCAIVAULT_COMMAND_DIRS=str(allowed))
     live.admin.ok("POST", "/v1/dynamic/engines", {"name": "scripts", "type": "custom", "config": {}})
-    mallory = grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/scripts/roles/*",
-                                          "permissions": ["create", "update", "read"]}])
+    mallory = grant(
+        live,
+        "sa:mallory",
+        [{"path_pattern": f"{ENGINES}/scripts/roles/*", "permissions": ["create", "update", "read"]}],
+    )
     marker = tmp_path / "ran"
     for field in ("create", "revoke", "renew"):
-        role = {"name": f"evil-{field}", "create": [str(allowed / "create")], "revoke": [str(allowed / "revoke")],
-                field: shell(marker)}
+        role = {
+            "name": f"evil-{field}",
+            "create": [str(allowed / "create")],
+            "revoke": [str(allowed / "revoke")],
+            field: shell(marker),
+        }
         refused(mallory.post(f"/v1/{ENGINES}/scripts/roles", role), field, "SCAIVAULT_COMMAND_DIRS")
     # A legitimate role, then an update that swaps its command for a shell.
-    mallory.ok("POST", f"/v1/{ENGINES}/scripts/roles",
-               {"name": "deploy", "create": ["create"], "revoke": ["revoke"]})
-    refused(mallory.put(f"/v1/{ENGINES}/scripts/roles/deploy", {"create": shell(marker), "revoke": ["revoke"]}),
-            "create", "SCAIVAULT_COMMAND_DIRS")
+    mallory.ok("POST", f"/v1/{ENGINES}/scripts/roles", {"name": "deploy", "create": ["create"], "revoke": ["revoke"]})
+    refused(
+        mallory.put(f"/v1/{ENGINES}/scripts/roles/deploy", {"create": shell(marker), "revoke": ["revoke"]}),
+        "create",
+        "SCAIVAULT_COMMAND_DIRS",
+    )
     issued = mallory.ok("POST", f"/v1/{ENGINES}/scripts/creds/deploy", {})
     assert issued["data"]["username"].startswith("v_deploy_")
     mallory.ok("DELETE", f"/v1/dynamic/leases/{issued['lease_id']}")
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("variable", ["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "BASH_ENV", "PYTHONPATH",
-                                      "PYTHONSTARTUP", "PERL5OPT", "NODE_OPTIONS", "GCONV_PATH", "ld_preload"])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "PATH",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "BASH_ENV",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PERL5OPT",
+        "NODE_OPTIONS",
+        "GCONV_PATH",
+        "ld_preload",
+    ],
+)
 def test_the_environment_cannot_change_how_programs_load(server, tmp_path, variable):
     allowed = tmp_path / "allowed"
     install(allowed, "verify", VERIFY_OK)
     live = server(SCAIVAULT_COMMAND_DIRS=str(allowed))
     config = {"verify": ["verify"], "environment": {variable: str(tmp_path / "evil")}}
-    error = refused(live.admin.post("/v1/dynamic/engines", {"name": "evil", "type": "custom", "config": config}),
-                    "config.environment")
+    error = refused(
+        live.admin.post("/v1/dynamic/engines", {"name": "evil", "type": "custom", "config": config}),
+        "config.environment",
+    )
     assert variable in error["message"]
 
 
@@ -149,13 +186,21 @@ def test_update_cannot_turn_an_engine_into_one_that_runs_commands(server, pg_eng
     commands = tmp_path / "commands"
     live = server(SCAIVAULT_COMMAND_DIRS=str(commands))  # even where commands are allowed at all
     pg_engine(live)
-    mallory = grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]},
-                                         {"path_pattern": ROOT_PATH, "permissions": ["read"]}])
+    mallory = grant(
+        live,
+        "sa:mallory",
+        [
+            {"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]},
+            {"path_pattern": ROOT_PATH, "permissions": ["read"]},
+        ],
+    )
     marker = tmp_path / "ran"
     before = live.admin.ok("GET", f"/v1/{ENGINES}/pg")
     install(commands, "allowed", "open(" + repr(str(marker)) + ", 'w')\n")
-    answer = mallory.put(f"/v1/{ENGINES}/pg", {"type": "custom", "config": {
-        "root_credentials_path": ROOT_PATH, "verify": [str(commands / "allowed")]}})
+    answer = mallory.put(
+        f"/v1/{ENGINES}/pg",
+        {"type": "custom", "config": {"root_credentials_path": ROOT_PATH, "verify": [str(commands / "allowed")]}},
+    )
     refused(answer, "type")
     mysql = dict(before["config"], plugin="mysql")
     refused(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": mysql}), "config.plugin")
@@ -171,16 +216,23 @@ def test_an_engine_type_is_one_of_the_guides(server):
 
 # -- item 3: an ssh engine's configurer writes any file the server can -------------------------------
 
+
 def ssh_root(live, name: str = "ssh", permissions=("read", "create", "update")) -> None:
     live.admin.ok("PUT", "/v1/secrets/infra/ssh/ca", {"data": {}})
-    live.admin.ok("POST", "/v1/policies", {"name": f"{name}-ca", "rules": [
-        {"path_pattern": "infra/ssh/ca", "permissions": list(permissions)}]})
+    live.admin.ok(
+        "POST",
+        "/v1/policies",
+        {"name": f"{name}-ca", "rules": [{"path_pattern": "infra/ssh/ca", "permissions": list(permissions)}]},
+    )
     live.admin.ok("POST", f"/v1/policies/{name}-ca/bindings", {"identity": f"dynamic:{name}"})
 
 
 def ssh_engine(name: str = "ssh", **config) -> dict:
-    return {"name": name, "type": "ssh", "config": {"root_credentials_path": "infra/ssh/ca", "generate_ca": True,
-                                                    **config}}
+    return {
+        "name": name,
+        "type": "ssh",
+        "config": {"root_credentials_path": "infra/ssh/ca", "generate_ca": True, **config},
+    }
 
 
 def test_an_ssh_engine_cannot_write_the_vault_key_or_an_authorized_keys_file(server, tmp_path):
@@ -195,14 +247,20 @@ def test_an_ssh_engine_cannot_write_the_vault_key_or_an_authorized_keys_file(ser
     (outputs / "key-link").symlink_to(key_file)
     (outputs / "keys-link").symlink_to(authorized)
     originals = {key_file: key_file.read_bytes(), authorized: authorized.read_bytes()}
-    mallory = grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/ssh", "permissions": ["create", "update"]},
-                                         {"path_pattern": "infra/ssh/ca", "permissions": ["read"]}])
+    mallory = grant(
+        live,
+        "sa:mallory",
+        [
+            {"path_pattern": f"{ENGINES}/ssh", "permissions": ["create", "update"]},
+            {"path_pattern": "infra/ssh/ca", "permissions": ["read"]},
+        ],
+    )
     attempts = [
         ("krl_path", str(key_file)),
-        ("krl_path", str(outputs / "key-link")),                              # a symlink inside to outside
-        ("krl_path", f"{outputs}/../{key_file.relative_to(tmp_path)}"),       # .. out of the allowed directory
-        ("krl_path", f"{outputs}//..//{key_file.relative_to(tmp_path)}"),    # and spelled otherwise
-        ("krl_path", "revoked.krl"),                                          # relative: where would it land?
+        ("krl_path", str(outputs / "key-link")),  # a symlink inside to outside
+        ("krl_path", f"{outputs}/../{key_file.relative_to(tmp_path)}"),  # .. out of the allowed directory
+        ("krl_path", f"{outputs}//..//{key_file.relative_to(tmp_path)}"),  # and spelled otherwise
+        ("krl_path", "revoked.krl"),  # relative: where would it land?
         ("trusted_ca_keys_path", str(authorized)),
         ("trusted_ca_keys_path", str(outputs / "keys-link")),
     ]
@@ -212,12 +270,19 @@ def test_an_ssh_engine_cannot_write_the_vault_key_or_an_authorized_keys_file(ser
             refused(caller.post("/v1/dynamic/engines", ssh_engine(**config)), f"config.{field}")
     assert {path: path.read_bytes() for path in originals} == originals
     # Where the operator allows it, the same engine works; an update cannot move its files out again.
-    mallory.ok("POST", "/v1/dynamic/engines", ssh_engine(krl_path=str(outputs / "revoked.krl"),
-                                                          trusted_ca_keys_path=str(outputs / "ca.pub")))
+    mallory.ok(
+        "POST",
+        "/v1/dynamic/engines",
+        ssh_engine(krl_path=str(outputs / "revoked.krl"), trusted_ca_keys_path=str(outputs / "ca.pub")),
+    )
     assert (outputs / "revoked.krl").read_bytes().startswith(b"SSHKRL")
     for field, path in attempts:
-        config = {"root_credentials_path": "infra/ssh/ca", "generate_ca": True,
-                  "krl_path": str(outputs / "revoked.krl"), field: path}
+        config = {
+            "root_credentials_path": "infra/ssh/ca",
+            "generate_ca": True,
+            "krl_path": str(outputs / "revoked.krl"),
+            field: path,
+        }
         refused(mallory.put(f"/v1/{ENGINES}/ssh", {"type": "ssh", "config": config}), f"config.{field}")
     assert {path: path.read_bytes() for path in originals} == originals
 
@@ -225,26 +290,37 @@ def test_an_ssh_engine_cannot_write_the_vault_key_or_an_authorized_keys_file(ser
 def test_with_no_file_directories_no_engine_names_a_file(server, tmp_path):
     live = server()
     ssh_root(live)
-    refused(live.admin.post("/v1/dynamic/engines", ssh_engine(krl_path=str(tmp_path / "revoked.krl"))),
-            "config.krl_path", "SCAIVAULT_FILE_DIRS")
+    refused(
+        live.admin.post("/v1/dynamic/engines", ssh_engine(krl_path=str(tmp_path / "revoked.krl"))),
+        "config.krl_path",
+        "SCAIVAULT_FILE_DIRS",
+    )
     assert not (tmp_path / "revoked.krl").exists()
 
 
-@pytest.mark.parametrize("engine", [
-    {"type": "database", "config": {"plugin": "redis", "host": "127.0.0.1", "tls": True, "tls_ca_file": "{key}"}},
-    {"type": "azure", "config": {"ca_bundle": "{key}"}},
-    {"type": "gcp", "config": {"ca_bundle": "{key}"}},
-], ids=["redis tls_ca_file", "azure ca_bundle", "gcp ca_bundle"])
+@pytest.mark.parametrize(
+    "engine",
+    [
+        {"type": "database", "config": {"plugin": "redis", "host": "127.0.0.1", "tls": True, "tls_ca_file": "{key}"}},
+        {"type": "azure", "config": {"ca_bundle": "{key}"}},
+        {"type": "gcp", "config": {"ca_bundle": "{key}"}},
+    ],
+    ids=["redis tls_ca_file", "azure ca_bundle", "gcp ca_bundle"],
+)
 def test_files_an_engine_reads_are_the_operators_too(server, tmp_path, engine):
     live = server(SCAIVAULT_FILE_DIRS=str(tmp_path / "allowed"))
     live.admin.ok("PUT", "/v1/secrets/infra/x/root", {"data": {"username": "u", "password": "p"}})
-    live.admin.ok("POST", "/v1/policies", {"name": "x-root", "rules": [{"path_pattern": "infra/x/root",
-                                                                        "permissions": ["read"]}]})
+    live.admin.ok(
+        "POST", "/v1/policies", {"name": "x-root", "rules": [{"path_pattern": "infra/x/root", "permissions": ["read"]}]}
+    )
     live.admin.ok("POST", "/v1/policies/x-root/bindings", {"identity": "dynamic:reader"})
     field = next(k for k, v in engine["config"].items() if v == "{key}")
     config = {**engine["config"], field: str(live.store.with_suffix(".key")), "root_credentials_path": "infra/x/root"}
-    refused(live.admin.post("/v1/dynamic/engines", {"name": "reader", "type": engine["type"], "config": config}),
-            f"config.{field}", "SCAIVAULT_FILE_DIRS")
+    refused(
+        live.admin.post("/v1/dynamic/engines", {"name": "reader", "type": engine["type"], "config": config}),
+        f"config.{field}",
+        "SCAIVAULT_FILE_DIRS",
+    )
 
 
 def test_a_generated_ca_is_stored_only_with_a_grant_to_write_it(server, tmp_path):
@@ -254,8 +330,11 @@ def test_a_generated_ca_is_stored_only_with_a_grant_to_write_it(server, tmp_path
     ssh_root(live, permissions=("read",))  # the engine may read its root path, not write it
     answer = live.admin.post("/v1/dynamic/engines", ssh_engine(krl_path=str(outputs / "revoked.krl")))
     error = refused(answer, "config.root_credentials_path")
-    assert error["details"]["missing_grant"] == {"identity": "dynamic:ssh", "path": "infra/ssh/ca",
-                                                 "permission": "update"}
+    assert error["details"]["missing_grant"] == {
+        "identity": "dynamic:ssh",
+        "path": "infra/ssh/ca",
+        "permission": "update",
+    }
     assert [v["version"] for v in live.admin.ok("GET", "/v1/secrets/infra/ssh/ca/versions")["versions"]] == [1]
 
 
@@ -265,8 +344,9 @@ def test_narrowed_settings_apply_at_restart_with_a_clear_message(server, tmp_pat
     live = server(SCAIVAULT_FILE_DIRS=str(outputs))
     ssh_root(live)
     live.admin.ok("POST", "/v1/dynamic/engines", ssh_engine(krl_path=str(outputs / "revoked.krl")))
-    live.admin.ok("POST", f"/v1/{ENGINES}/ssh/roles", {"name": "deploy", "allowed_users": ["deploy"],
-                                                      "default_user": "deploy"})
+    live.admin.ok(
+        "POST", f"/v1/{ENGINES}/ssh/roles", {"name": "deploy", "allowed_users": ["deploy"], "default_user": "deploy"}
+    )
     live.stop()
     del live.env["SCAIVAULT_FILE_DIRS"]  # the operator takes the permission back
     live.start()

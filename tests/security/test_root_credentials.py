@@ -103,8 +103,7 @@ def bind_root(live, identity: str) -> None:
 REPLACE = '{{password|replace("%","%25")}}'
 
 
-def test_the_issue_reproduction_is_refused_before_any_connection(server, pg_engine, scram_cluster, target_db,
-                                                                  listener):
+def test_the_issue_reproduction_is_refused_before_any_connection(server, pg_engine, scram_cluster, target_db, listener):
     live = server()
     pg_engine(live)
     mallory = grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]}])
@@ -121,21 +120,24 @@ def test_the_issue_reproduction_is_refused_before_any_connection(server, pg_engi
     assert scram_cluster.password not in live.log.read_text()
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{password[0:]}}",
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{password|upper}}",
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{ password ~ '' }}",
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{ password|urlencode }}",
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{% if password %}{{username}}{% endif %}",
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{#{{password}}#}",
-    "postgresql://{{username}}:{{password}}{{password}}@127.0.0.1:PORT/DB",
-    "postgresql://{{password}}:{{password}}@127.0.0.1:PORT/DB",
-    "postgresql://{{username}}:{{password}}@{{password}}.invalid:PORT/DB",
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/{{password}}",
-    "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/DB?application_name={{password}}",
-    "postgresql://{{username}}@127.0.0.1:PORT/DB?password={{password}}&options=-c%20x.y={{password}}",
-    "postgresql://{{username}}:x@{{password}}@127.0.0.1:PORT/DB",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{password[0:]}}",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{password|upper}}",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{ password ~ '' }}",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{{ password|urlencode }}",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{% if password %}{{username}}{% endif %}",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/x{#{{password}}#}",
+        "postgresql://{{username}}:{{password}}{{password}}@127.0.0.1:PORT/DB",
+        "postgresql://{{password}}:{{password}}@127.0.0.1:PORT/DB",
+        "postgresql://{{username}}:{{password}}@{{password}}.invalid:PORT/DB",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/{{password}}",
+        "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/DB?application_name={{password}}",
+        "postgresql://{{username}}@127.0.0.1:PORT/DB?password={{password}}&options=-c%20x.y={{password}}",
+        "postgresql://{{username}}:x@{{password}}@127.0.0.1:PORT/DB",
+    ],
+)
 def test_placeholders_are_values_in_their_place_only(server, pg_engine, scram_cluster, target_db, url):
     live = server()
     pg_engine(live)
@@ -146,14 +148,18 @@ def test_placeholders_are_values_in_their_place_only(server, pg_engine, scram_cl
     assert scram_cluster.password not in live.log.read_text()
 
 
-@pytest.mark.parametrize("plugin, url", [
-    ("postgresql", "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/postgres"),
-    ("mysql", "mysql://{{username}}:{{password}}@127.0.0.1:PORT/mysql"),
-    ("redis", "redis://{{username}}:{{password}}@127.0.0.1:PORT/0"),
-    ("mongodb", "mongodb://{{username}}:{{password}}@127.0.0.1:PORT/admin?directConnection=true"),
-])
-def test_no_engine_sends_a_root_credential_to_a_host_its_configurer_picks(server, pg_engine, target_db, listener,
-                                                                          plugin, url):
+@pytest.mark.parametrize(
+    "plugin, url",
+    [
+        ("postgresql", "postgresql://{{username}}:{{password}}@127.0.0.1:PORT/postgres"),
+        ("mysql", "mysql://{{username}}:{{password}}@127.0.0.1:PORT/mysql"),
+        ("redis", "redis://{{username}}:{{password}}@127.0.0.1:PORT/0"),
+        ("mongodb", "mongodb://{{username}}:{{password}}@127.0.0.1:PORT/admin?directConnection=true"),
+    ],
+)
+def test_no_engine_sends_a_root_credential_to_a_host_its_configurer_picks(
+    server, pg_engine, target_db, listener, plugin, url
+):
     live = server()
     pg_engine(live)
     url = url.replace("PORT", str(listener.port))
@@ -163,8 +169,9 @@ def test_no_engine_sends_a_root_credential_to_a_host_its_configurer_picks(server
     config = {"plugin": plugin, "root_credentials_path": ROOT_PATH, "connection_url": url, "connect_timeout": 2}
     denied(creator.post("/v1/dynamic/engines", {"name": "evil", "type": "database", "config": config}))
     # ...or re-pointing the existing one, or deleting it and creating it again under its name.
-    updater = grant(live, "sa:updater", [{"path_pattern": f"{ENGINES}/pg",
-                                          "permissions": ["read", "update", "delete", "create"]}])
+    updater = grant(
+        live, "sa:updater", [{"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update", "delete", "create"]}]
+    )
     if plugin == "postgresql":
         denied(updater.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": config}))
     updater.ok("DELETE", f"/v1/{ENGINES}/pg")
@@ -172,21 +179,31 @@ def test_no_engine_sends_a_root_credential_to_a_host_its_configurer_picks(server
     assert listener.received == []
 
 
-def test_changing_an_engine_needs_read_on_the_old_and_new_root_but_ttls_do_not(server, pg_engine, scram_cluster,
-                                                                               target_db):
+def test_changing_an_engine_needs_read_on_the_old_and_new_root_but_ttls_do_not(
+    server, pg_engine, scram_cluster, target_db
+):
     live = server()
     pg_engine(live)
     live.admin.ok("PUT", "/v1/secrets/mallory/root", {"data": {"username": "postgres", "password": "hers"}})
-    mallory = grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]},
-                                         {"path_pattern": "mallory/root", "permissions": ["read"]}])
+    mallory = grant(
+        live,
+        "sa:mallory",
+        [
+            {"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]},
+            {"path_pattern": "mallory/root", "permissions": ["read"]},
+        ],
+    )
     current = live.admin.ok("GET", f"/v1/{ENGINES}/pg")
     moved = dict(current["config"], root_credentials_path="mallory/root")
     denied(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": moved}))  # not the old one
     for key, value in (("connect_timeout", 9), ("username_prefix", "w_")):  # any key at all
         changed = dict(current["config"], **{key: value})
         denied(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": changed}))
-    updated = mallory.ok("PUT", f"/v1/{ENGINES}/pg", {"type": "database", "config": current["config"],
-                                                    "default_ttl": "30m", "max_ttl": "12h", "max_leases": 50})
+    updated = mallory.ok(
+        "PUT",
+        f"/v1/{ENGINES}/pg",
+        {"type": "database", "config": current["config"], "default_ttl": "30m", "max_ttl": "12h", "max_leases": 50},
+    )
     assert (updated["default_ttl"], updated["max_ttl"], updated["max_leases"]) == ("30m", "12h", 50)
 
 
@@ -204,31 +221,43 @@ def test_a_refusal_says_the_same_whether_or_not_the_secret_exists(server, pg_eng
 
 # -- roles that route the root credential -------------------------------------------------------------
 
+
 def test_a_role_that_passes_the_root_credential_on_needs_read_on_it(server, tmp_path, listener):
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     echo = allowed / "echo"  # an operator's create command that (carelessly) echoes what it was given
-    echo.write_text(f"#!{sys.executable}\nimport json, sys\nr = json.load(sys.stdin)\n"
-                    "if r['operation'] == 'create':\n"
-                    "    print(json.dumps({'username': r['name'], 'password': r['password'], 'got': r}))\n")
+    echo.write_text(
+        f"#!{sys.executable}\nimport json, sys\nr = json.load(sys.stdin)\n"
+        "if r['operation'] == 'create':\n"
+        "    print(json.dumps({'username': r['name'], 'password': r['password'], 'got': r}))\n"
+    )
     echo.chmod(0o755)
     live = server(SCAIVAULT_COMMAND_DIRS=str(allowed))
     hmac_key = secrets.token_hex(32)
     live.admin.ok("PUT", "/v1/secrets/infra/custom/root", {"data": {"hmac_key": hmac_key, "token": "root-token-x9"}})
-    live.admin.ok("POST", "/v1/policies", {"name": "custom-root", "rules": [
-        {"path_pattern": "infra/custom/root", "permissions": ["read"]}]})
+    live.admin.ok(
+        "POST",
+        "/v1/policies",
+        {"name": "custom-root", "rules": [{"path_pattern": "infra/custom/root", "permissions": ["read"]}]},
+    )
     live.admin.ok("POST", "/v1/policies/custom-root/bindings", {"identity": "dynamic:scripts"})
-    live.admin.ok("POST", "/v1/dynamic/engines", {"name": "scripts", "type": "custom",
-                                                  "config": {"root_credentials_path": "infra/custom/root"}})
+    live.admin.ok(
+        "POST",
+        "/v1/dynamic/engines",
+        {"name": "scripts", "type": "custom", "config": {"root_credentials_path": "infra/custom/root"}},
+    )
     live.admin.ok("POST", f"/v1/{ENGINES}/scripts/roles", {"name": "plain", "create": ["echo"], "revoke": ["echo"]})
-    author = grant(live, "sa:author", [{"path_pattern": f"{ENGINES}/scripts/roles/*",
-                                        "permissions": ["create", "update", "read"]}])
+    author = grant(
+        live, "sa:author", [{"path_pattern": f"{ENGINES}/scripts/roles/*", "permissions": ["create", "update", "read"]}]
+    )
     passing = {"create": ["echo"], "revoke": ["echo"], "pass_root_credentials": True}
     denied(author.post(f"/v1/{ENGINES}/scripts/roles", {"name": "leak", **passing}), "infra/custom/root")
     denied(author.put(f"/v1/{ENGINES}/scripts/roles/plain", passing), "infra/custom/root")
     hook = f"http://127.0.0.1:{listener.port}/hook"
-    denied(author.post(f"/v1/{ENGINES}/scripts/roles", {"name": "hook", "create_url": hook, "revoke_url": hook}),
-           "infra/custom/root")
+    denied(
+        author.post(f"/v1/{ENGINES}/scripts/roles", {"name": "hook", "create_url": hook, "revoke_url": hook}),
+        "infra/custom/root",
+    )
     assert author.post(f"/v1/{ENGINES}/scripts/creds/leak", {}).status_code == 404
     assert author.post(f"/v1/{ENGINES}/scripts/creds/hook", {}).status_code == 404
     assert listener.received == []
@@ -241,19 +270,24 @@ def test_a_role_that_passes_the_root_credential_on_needs_read_on_it(server, tmp_
 
 # -- no target error brings the root credential back, in any form -------------------------------------
 
+
 @pytest.mark.parametrize("form", ["url-encoded", "upper case", "json-escaped"])
-def test_a_root_password_echoed_by_the_target_in_another_form_is_masked(server, pg_engine, scram_cluster, target_db,
-                                                                        form):
+def test_a_root_password_echoed_by_the_target_in_another_form_is_masked(
+    server, pg_engine, scram_cluster, target_db, form
+):
     live = server()
     pg_engine(live)
     # A root user whose password reads differently in each form, as any generated password may.
-    password = f'Pw%"{secrets.token_hex(6)}\'/@ x'
+    password = f"Pw%\"{secrets.token_hex(6)}'/@ x"
     user = f"sec_root_{secrets.token_hex(3)}"
     with psycopg.connect(scram_cluster.admin_url(target_db), autocommit=True) as conn:
         conn.execute(f"CREATE ROLE \"{user}\" LOGIN CREATEROLE PASSWORD '{password.replace(chr(39), chr(39) * 2)}'")
     live.admin.ok("PUT", f"/v1/secrets/{ROOT_PATH}", {"data": {"username": user, "password": password}})
-    written = {"url-encoded": quote(password, safe=""), "upper case": password.upper(),
-               "json-escaped": json.dumps(password)[1:-1]}[form]
+    written = {
+        "url-encoded": quote(password, safe=""),
+        "upper case": password.upper(),
+        "json-escaped": json.dumps(password)[1:-1],
+    }[form]
     # The database named after the password: PostgreSQL says 'database "<it>" does not exist'.
     url = pg_url(scram_cluster.port, quote(written, safe=""))
     answer = live.admin.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": pg_config(url)})
@@ -266,11 +300,18 @@ def test_a_root_password_echoed_by_the_target_in_another_form_is_masked(server, 
 
 # -- audit ----------------------------------------------------------------------------------------------
 
+
 def test_failed_changes_and_root_reads_are_audited(server, pg_engine, target_db):
     live = server()
     pg_engine(live)
-    mallory = grant(live, "sa:mallory", [{"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]},
-                                         {"path_pattern": f"{ENGINES}/pg/roles/*", "permissions": ["create"]}])
+    mallory = grant(
+        live,
+        "sa:mallory",
+        [
+            {"path_pattern": f"{ENGINES}/pg", "permissions": ["read", "update"]},
+            {"path_pattern": f"{ENGINES}/pg/roles/*", "permissions": ["create"]},
+        ],
+    )
     config = pg_config(f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:1/x{REPLACE}")
     denied(mallory.put(f"/v1/{ENGINES}/pg", {"type": "database", "config": config}))
     assert mallory.post(f"/v1/{ENGINES}/pg/roles", {"name": "bad", "creation_statements": []}).status_code == 400
@@ -293,11 +334,25 @@ def test_a_generated_ca_write_and_its_reads_are_the_engines_own_in_the_audit(ser
     outputs.mkdir()
     live = server(SCAIVAULT_FILE_DIRS=str(outputs))
     live.admin.ok("PUT", "/v1/secrets/infra/ssh/ca", {"data": {}})
-    live.admin.ok("POST", "/v1/policies", {"name": "ssh-ca", "rules": [
-        {"path_pattern": "infra/ssh/ca", "permissions": ["read", "update"]}]})
+    live.admin.ok(
+        "POST",
+        "/v1/policies",
+        {"name": "ssh-ca", "rules": [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "update"]}]},
+    )
     live.admin.ok("POST", "/v1/policies/ssh-ca/bindings", {"identity": "dynamic:ssh"})
-    live.admin.ok("POST", "/v1/dynamic/engines", {"name": "ssh", "type": "ssh", "config": {
-        "root_credentials_path": "infra/ssh/ca", "generate_ca": True, "krl_path": str(outputs / "revoked.krl")}})
+    live.admin.ok(
+        "POST",
+        "/v1/dynamic/engines",
+        {
+            "name": "ssh",
+            "type": "ssh",
+            "config": {
+                "root_credentials_path": "infra/ssh/ca",
+                "generate_ca": True,
+                "krl_path": str(outputs / "revoked.krl"),
+            },
+        },
+    )
     writes = [(e.identity, e.path) for e in audit(live, "secret.write")]
     assert ("dynamic:ssh", "infra/ssh/ca") in writes
     reads = {(e.identity, e.path, e.details.get("version")) for e in audit(live, "secret.read")}

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from scaivault_core.testing.servers import LiveServer
 from scaivault_core.testing import wait_until
+from scaivault_core.testing.servers import LiveServer
 
 BOUND = 45.0  # seconds: far above every limit a test sets, so only a missing limit reaches it
 LIMIT = 2  # the header and body timeouts the tests set, in seconds
@@ -67,14 +67,19 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def request_head(method: str, path: str, token: str | None, length: int) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-             f"Content-Length: {length}"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+    ]
     if token:
         lines.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 # -- headers ------------------------------------------------------------------------------------
+
 
 def test_connections_dribbling_header_bytes_are_closed_at_the_header_timeout(server):
     live = server(SCAIVAULT_HEADER_TIMEOUT=f"{LIMIT}s")
@@ -83,7 +88,7 @@ def test_connections_dribbling_header_bytes_are_closed_at_the_header_timeout(ser
         sock.send(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     header = b"X-Slow: " + b"a" * 400
     times = [seconds_until_closed(sock, dribble=header) for sock in attackers]  # one after the other: the
-    assert all(t is not None for t in times), times                          # later ones are closed already
+    assert all(t is not None for t in times), times  # later ones are closed already
     assert times[0] >= LIMIT * 0.75  # closed by the header deadline, not refused for some other reason
     assert live.admin.get("/v1/health").status_code == 200
 
@@ -119,6 +124,7 @@ def test_headers_larger_than_the_cap_are_refused_431(server):
 
 
 # -- bodies -------------------------------------------------------------------------------------
+
 
 def test_a_body_shorter_than_its_content_length_is_answered_408_and_not_processed(server):
     live = server(SCAIVAULT_BODY_TIMEOUT=f"{LIMIT}s")
@@ -158,6 +164,7 @@ def test_a_partial_body_on_an_operation_without_one_closes_the_connection(server
 
 # -- the token before the body ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("token", [None, "svt_not-a-real-token", "x" * 300])
 def test_a_request_without_a_valid_token_is_refused_before_its_body_is_sent(server, token):
     live = server()
@@ -190,6 +197,7 @@ def test_a_valid_token_still_sends_its_body(server):
 
 # -- connections ------------------------------------------------------------------------------
 
+
 def test_connections_beyond_the_limit_get_503_and_the_server_recovers(server):
     live = server(SCAIVAULT_MAX_CONNECTIONS="5", SCAIVAULT_HEADER_TIMEOUT="120s")
     held = [connect(live) for _ in range(5)]
@@ -217,9 +225,13 @@ def _health(live: LiveServer) -> int:
 
 # -- the settings reach the server --------------------------------------------------------------
 
+
 def test_flags_win_over_the_variables(tmp_path: Path):
-    live = LiveServer(tmp_path / "flags", env={"SCAIVAULT_HEADER_TIMEOUT": "10m", "SCAIVAULT_MAX_CONNECTIONS": "1000"},
-                      server_args=("--header-timeout", f"{LIMIT}s", "--max-connections", "3"))
+    live = LiveServer(
+        tmp_path / "flags",
+        env={"SCAIVAULT_HEADER_TIMEOUT": "10m", "SCAIVAULT_MAX_CONNECTIONS": "1000"},
+        server_args=("--header-timeout", f"{LIMIT}s", "--max-connections", "3"),
+    )
     with live:
         held = [connect(live) for _ in range(3)]
         elapsed = seconds_until_closed(held[0])
@@ -233,10 +245,14 @@ def test_a_bad_limit_is_refused_at_start_up(tmp_path: Path):
     live.init()
     live.env["SCAIVAULT_BODY_TIMEOUT"] = "soon"
     result = live.cli("server", "--listen", f"127.0.0.1:{live.port}", check=False)
-    assert result.returncode == 1 and "Error (invalid_config): SCAIVAULT_BODY_TIMEOUT must be a duration" in result.stderr
+    assert (
+        result.returncode == 1 and "Error (invalid_config): SCAIVAULT_BODY_TIMEOUT must be a duration" in result.stderr
+    )
     del live.env["SCAIVAULT_BODY_TIMEOUT"]
     result = live.cli("server", "--listen", f"127.0.0.1:{live.port}", "--max-connections", "0", check=False)
-    assert result.returncode == 1 and "SCAIVAULT_MAX_CONNECTIONS (--max-connections) must be at least 1" in result.stderr
+    assert (
+        result.returncode == 1 and "SCAIVAULT_MAX_CONNECTIONS (--max-connections) must be at least 1" in result.stderr
+    )
 
 
 def test_every_settings_field_has_a_server_flag_and_reaches_the_served_vault(tmp_path: Path, monkeypatch):
@@ -248,18 +264,50 @@ def test_every_settings_field_has_a_server_flag_and_reaches_the_served_vault(tmp
     from scaivault_core.cli import cli
 
     flagged = {name for name, field in attrs.fields_dict(Settings).items() if field.metadata["setting"].flag}
-    assert flagged == {param.name for param in [*cli.params, *cli.commands["server"].params]} - {"config", "version", "help"}
+    assert flagged == {param.name for param in [*cli.params, *cli.commands["server"].params]} - {
+        "config",
+        "version",
+        "help",
+    }
     served: list[Settings] = []
     monkeypatch.setattr(rest_server, "serve", lambda vault, *args, **kwargs: served.append(vault.settings))
     commands, files = [str(tmp_path / name) for name in ("bin", "sbin")], str(tmp_path / "files")
     store = ["--store", str(tmp_path / "vault.db")]
     assert CliRunner().invoke(cli, [*store, "init"]).exit_code == 0
-    flags = ["--command-dir", commands[0], "--command-dir", commands[1], "--file-dir", files,
-             "--token-default-ttl", "1h", "--token-max-ttl", "2h", "--header-timeout", "3s", "--body-timeout", "4s",
-             "--keep-alive-timeout", "6s", "--max-connections", "7"]
-    result = CliRunner().invoke(cli, [*store, "server", *flags],
-                                env={"SCAIVAULT_COMMAND_DIRS": "/usr/bin", "SCAIVAULT_HEADER_TIMEOUT": "1m"})
+    flags = [
+        "--command-dir",
+        commands[0],
+        "--command-dir",
+        commands[1],
+        "--file-dir",
+        files,
+        "--token-default-ttl",
+        "1h",
+        "--token-max-ttl",
+        "2h",
+        "--header-timeout",
+        "3s",
+        "--body-timeout",
+        "4s",
+        "--keep-alive-timeout",
+        "6s",
+        "--max-connections",
+        "7",
+    ]
+    result = CliRunner().invoke(
+        cli, [*store, "server", *flags], env={"SCAIVAULT_COMMAND_DIRS": "/usr/bin", "SCAIVAULT_HEADER_TIMEOUT": "1m"}
+    )
     assert result.exit_code == 0, result.output
-    assert served == [Settings(store=store[1], command_dirs=tuple(commands), file_dirs=(files,),
-                               token_default_ttl=3600, token_max_ttl=7200, header_timeout=3, body_timeout=4,
-                               keep_alive_timeout=6, max_connections=7)]
+    assert served == [
+        Settings(
+            store=store[1],
+            command_dirs=tuple(commands),
+            file_dirs=(files,),
+            token_default_ttl=3600,
+            token_max_ttl=7200,
+            header_timeout=3,
+            body_timeout=4,
+            keep_alive_timeout=6,
+            max_connections=7,
+        )
+    ]

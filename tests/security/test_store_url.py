@@ -16,8 +16,8 @@ import pytest
 from scaivault_core import InvalidConfig
 from scaivault_core.crypto import encode_key, new_key
 from scaivault_core.store.postgresql import PostgresStore
-from scaivault_core.testing.servers import scaivault_command
 from scaivault_core.testing import free_port
+from scaivault_core.testing.servers import scaivault_command
 
 USER_PW, QUERY_PW, KEY_PW = "userinfo-pw-1f8a", "query+pw/2c9b", "ssl-key-pass-3d7e"
 SECRETS = (USER_PW, QUERY_PW, "query%2Bpw%2F2c9b", "query+pw%2F2c9b", KEY_PW)
@@ -25,8 +25,10 @@ SECRETS = (USER_PW, QUERY_PW, "query%2Bpw%2F2c9b", "query+pw%2F2c9b", KEY_PW)
 
 def store_url(port: int, schema: str) -> str:
     # The machine's PostgreSQL trusts loopback logins, so the passwords are carried, never checked.
-    return (f"postgresql://postgres:{USER_PW}@127.0.0.1:{port}/postgres?sslmode=disable&password=query%2Bpw%2F2c9b"
-            f"&sslpassword={KEY_PW}&schema={schema}")
+    return (
+        f"postgresql://postgres:{USER_PW}@127.0.0.1:{port}/postgres?sslmode=disable&password=query%2Bpw%2F2c9b"
+        f"&sslpassword={KEY_PW}&schema={schema}"
+    )
 
 
 @pytest.fixture

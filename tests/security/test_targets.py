@@ -19,18 +19,27 @@ from psycopg import sql
 
 from .conftest import ROOT_PATH, grant
 
-GUIDE_CREATION = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                  'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"']
+GUIDE_CREATION = [
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+]
 # After an existing role's name: REASSIGN OWNED BY "{{name}}" TO CURRENT_USER, joined on one line with the
 # other statements, becomes the REASSIGN, then ALTER USER, then a comment to the end of the line.
 EXPLOIT = '" TO CURRENT_USER;ALTER USER {attacker} SUPERUSER--'
 # Other names a CREATEROLE user may give a role, with every quoting character PostgreSQL knows.
-PG_HOSTILE = ["'; ALTER USER {attacker} SUPERUSER; --", "\\'; ALTER USER {attacker} SUPERUSER; --",
-              '"; ALTER USER {attacker} SUPERUSER; --', "\n;ALTER USER {attacker} SUPERUSER;\n",
-              "$$;ALTER USER {attacker} SUPERUSER;$$", "ü名", "x" * 60]
+PG_HOSTILE = [
+    "'; ALTER USER {attacker} SUPERUSER; --",
+    "\\'; ALTER USER {attacker} SUPERUSER; --",
+    '"; ALTER USER {attacker} SUPERUSER; --',
+    "\n;ALTER USER {attacker} SUPERUSER;\n",
+    "$$;ALTER USER {attacker} SUPERUSER;$$",
+    "ü名",
+    "x" * 60,
+]
 
 
 # -- PostgreSQL on the private scram cluster ------------------------------------------------------
+
 
 def admin_conn(cluster, database: str) -> psycopg.Connection:
     return psycopg.connect(cluster.admin_url(database), autocommit=True)
@@ -59,8 +68,9 @@ def attacker(scram_cluster, target_db):
     """``(name, password)`` of a login role with CREATEROLE and nothing else (target_db drops it afterwards)."""
     name, password = "m" + secrets.token_hex(2), secrets.token_urlsafe(16)  # short: role names hold 63 bytes
     with admin_conn(scram_cluster, target_db) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(name),
-                                                                                   sql.Literal(password)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
+        )
     return name, password
 
 
@@ -73,8 +83,11 @@ def create_as(cluster, database: str, who: tuple[str, str], role: str) -> None:
 
 def add_role(live, engine: str, name: str) -> None:
     """A role with the guide's creation statements and the engine's default revocation."""
-    live.admin.ok("POST", f"/v1/dynamic/engines/{engine}/roles",
-                  {"name": name, "creation_statements": GUIDE_CREATION, "default_ttl": "1h", "max_ttl": "8h"})
+    live.admin.ok(
+        "POST",
+        f"/v1/dynamic/engines/{engine}/roles",
+        {"name": name, "creation_statements": GUIDE_CREATION, "default_ttl": "1h", "max_ttl": "8h"},
+    )
 
 
 def reconcile(live, engine: str) -> dict:
@@ -105,8 +118,9 @@ def test_names_with_any_quoting_character_are_left_alone(server, pg_engine, scra
     add_role(live, "pg", "ro")
     lease = live.admin.ok("POST", "/v1/dynamic/engines/pg/creds/ro", {})
     prefix = lease["data"]["username"][:-12]  # v_ro_: named like the engine's own users
-    hostile = [(prefix + text.format(attacker=attacker[0])).encode()[:63].decode(errors="ignore")
-               for text in PG_HOSTILE]
+    hostile = [
+        (prefix + text.format(attacker=attacker[0])).encode()[:63].decode(errors="ignore") for text in PG_HOSTILE
+    ]
     hostile.append(lease["data"]["username"][:-1] + "'")  # a generated name but for its last character
     for name in hostile:
         create_as(scram_cluster, target_db, attacker, name)
@@ -121,8 +135,7 @@ def test_names_with_any_quoting_character_are_left_alone(server, pg_engine, scra
     assert logs_in(scram_cluster, target_db, lease["data"])
 
 
-def test_reconcile_of_one_engine_leaves_the_other_engines_live_users_alone(server, pg_engine, scram_cluster,
-                                                                         target_db):
+def test_reconcile_of_one_engine_leaves_the_other_engines_live_users_alone(server, pg_engine, scram_cluster, target_db):
     live = server()
     pg_engine(live)
     pg_engine_on_same_database(live, scram_cluster, target_db, "pg2")
@@ -141,11 +154,19 @@ def test_reconcile_of_one_engine_leaves_the_other_engines_live_users_alone(serve
 def pg_engine_on_same_database(live, cluster, database: str, name: str) -> None:
     """A second engine on the same database, with the same root secret (its policy bound to it too)."""
     live.admin.ok("POST", "/v1/policies/pg-root/bindings", {"identity": f"dynamic:{name}"})
-    live.admin.ok("POST", "/v1/dynamic/engines", {
-        "name": name, "type": "database",
-        "config": {"plugin": "postgresql", "root_credentials_path": ROOT_PATH,
-                   "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
-                                     f"{cluster.port}/{database}"}})
+    live.admin.ok(
+        "POST",
+        "/v1/dynamic/engines",
+        {
+            "name": name,
+            "type": "database",
+            "config": {
+                "plugin": "postgresql",
+                "root_credentials_path": ROOT_PATH,
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{cluster.port}/{database}",
+            },
+        },
+    )
     add_role(live, name, "readonly")
 
 
@@ -153,25 +174,39 @@ def test_a_createrole_root_revokes_with_the_default_statements(server, scram_clu
     """17.8: a root with CREATEROLE only (and grant options on what the role hands out)."""
     root, password = "svroot_" + secrets.token_hex(3), secrets.token_urlsafe(18)
     with admin_conn(scram_cluster, target_db) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(root),
-                                                                                   sql.Literal(password)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(root), sql.Literal(password))
+        )
         conn.execute(sql.SQL("GRANT SELECT ON reports TO {} WITH GRANT OPTION").format(sql.Identifier(root)))
     live = server()
     live.admin.ok("PUT", "/v1/secrets/infra/limited/root", {"data": {"username": root, "password": password}})
-    live.admin.ok("POST", "/v1/policies", {"name": "limited-root",
-                                           "rules": [{"path_pattern": "infra/limited/root", "permissions": ["read"]}]})
+    live.admin.ok(
+        "POST",
+        "/v1/policies",
+        {"name": "limited-root", "rules": [{"path_pattern": "infra/limited/root", "permissions": ["read"]}]},
+    )
     live.admin.ok("POST", "/v1/policies/limited-root/bindings", {"identity": "dynamic:limited"})
-    live.admin.ok("POST", "/v1/dynamic/engines", {
-        "name": "limited", "type": "database",
-        "config": {"plugin": "postgresql", "root_credentials_path": "infra/limited/root",
-                   "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
-                                     f"{scram_cluster.port}/{target_db}"}})
+    live.admin.ok(
+        "POST",
+        "/v1/dynamic/engines",
+        {
+            "name": "limited",
+            "type": "database",
+            "config": {
+                "plugin": "postgresql",
+                "root_credentials_path": "infra/limited/root",
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
+                f"{scram_cluster.port}/{target_db}",
+            },
+        },
+    )
     add_role(live, "limited", "readonly")
     try:
         leases = [live.admin.ok("POST", "/v1/dynamic/engines/limited/creds/readonly", {}) for _ in range(3)]
         assert all(logs_in(scram_cluster, target_db, lease["data"]) for lease in leases)
-        session = psycopg.connect(scram_cluster.url(leases[0]["data"]["username"], leases[0]["data"]["password"],
-                                                    target_db), autocommit=True)
+        session = psycopg.connect(
+            scram_cluster.url(leases[0]["data"]["username"], leases[0]["data"]["password"], target_db), autocommit=True
+        )
         for lease in leases:
             live.admin.ok("DELETE", f"/v1/dynamic/leases/{lease['lease_id']}")
         states = {live.admin.ok("GET", f"/v1/dynamic/leases/{lease['lease_id']}")["state"] for lease in leases}
@@ -193,14 +228,25 @@ def test_a_root_that_cannot_create_roles_is_refused(server, scram_cluster, targe
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(root), sql.Literal(password)))
     live = server()
     live.admin.ok("PUT", "/v1/secrets/infra/plain/root", {"data": {"username": root, "password": password}})
-    live.admin.ok("POST", "/v1/policies", {"name": "plain-root",
-                                           "rules": [{"path_pattern": "infra/plain/root", "permissions": ["read"]}]})
+    live.admin.ok(
+        "POST",
+        "/v1/policies",
+        {"name": "plain-root", "rules": [{"path_pattern": "infra/plain/root", "permissions": ["read"]}]},
+    )
     live.admin.ok("POST", "/v1/policies/plain-root/bindings", {"identity": "dynamic:plain"})
-    refused = live.admin.post("/v1/dynamic/engines", {
-        "name": "plain", "type": "database",
-        "config": {"plugin": "postgresql", "root_credentials_path": "infra/plain/root",
-                   "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
-                                     f"{scram_cluster.port}/{target_db}"}})
+    refused = live.admin.post(
+        "/v1/dynamic/engines",
+        {
+            "name": "plain",
+            "type": "database",
+            "config": {
+                "plugin": "postgresql",
+                "root_credentials_path": "infra/plain/root",
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:"
+                f"{scram_cluster.port}/{target_db}",
+            },
+        },
+    )
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "invalid_config" and "CREATEROLE" in error["message"]
@@ -211,8 +257,13 @@ def test_a_root_that_cannot_create_roles_is_refused(server, scram_cluster, targe
 
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 # What a MariaDB user might name an account; none ends in a space (MariaDB drops trailing spaces).
-MYSQL_HOSTILE = ["x'@'%'; DROP USER '{victim}'@'%';#", "x`; DROP DATABASE `{database}`;#",
-                 "x\\'; DROP USER '{victim}'@'%';#", "x\"; DROP USER '{victim}'@'%';#", "ü名;#"]
+MYSQL_HOSTILE = [
+    "x'@'%'; DROP USER '{victim}'@'%';#",
+    "x`; DROP DATABASE `{database}`;#",
+    "x\\'; DROP USER '{victim}'@'%';#",
+    "x\"; DROP USER '{victim}'@'%';#",
+    "ü名;#",
+]
 
 
 def mysql(statement: str, args=None) -> list[tuple]:
@@ -235,8 +286,9 @@ def mariadb():
     mysql(f"CREATE TABLE `{database}`.items (id INT PRIMARY KEY)")
     mysql("CREATE USER %s@'%%' IDENTIFIED BY 'victim-password'", (victim,))
     yield database, role, victim
-    for user, host in mysql("SELECT User, Host FROM mysql.user WHERE User LIKE %s OR User = %s",
-                            (f"v\\_{role}\\_%", victim)):
+    for user, host in mysql(
+        "SELECT User, Host FROM mysql.user WHERE User LIKE %s OR User = %s", (f"v\\_{role}\\_%", victim)
+    ):
         mysql("DROP USER IF EXISTS %s@%s", (user, host))
     mysql(f"DROP DATABASE IF EXISTS `{database}`")
 
@@ -245,16 +297,37 @@ def test_mysql_account_names_with_quotes_and_backticks_are_left_alone(server, ma
     database, role, victim = mariadb
     live = server()
     live.admin.ok("PUT", "/v1/secrets/infra/mysql/root", {"data": {"username": MYSQL["user"], "password": ""}})
-    live.admin.ok("POST", "/v1/policies", {"name": "mysql-root",
-                                           "rules": [{"path_pattern": "infra/mysql/root", "permissions": ["read"]}]})
+    live.admin.ok(
+        "POST",
+        "/v1/policies",
+        {"name": "mysql-root", "rules": [{"path_pattern": "infra/mysql/root", "permissions": ["read"]}]},
+    )
     live.admin.ok("POST", "/v1/policies/mysql-root/bindings", {"identity": "dynamic:my"})
-    live.admin.ok("POST", "/v1/dynamic/engines", {
-        "name": "my", "type": "database",
-        "config": {"plugin": "mysql", "root_credentials_path": "infra/mysql/root", "username_prefix": f"v_{role}_",
-                   "connection_url": f"mysql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:3306/{database}"}})
-    live.admin.ok("POST", "/v1/dynamic/engines/my/roles", {
-        "name": role, "creation_statements": ["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-                                              f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'"]})
+    live.admin.ok(
+        "POST",
+        "/v1/dynamic/engines",
+        {
+            "name": "my",
+            "type": "database",
+            "config": {
+                "plugin": "mysql",
+                "root_credentials_path": "infra/mysql/root",
+                "username_prefix": f"v_{role}_",
+                "connection_url": f"mysql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:3306/{database}",
+            },
+        },
+    )
+    live.admin.ok(
+        "POST",
+        "/v1/dynamic/engines/my/roles",
+        {
+            "name": role,
+            "creation_statements": [
+                "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+                f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
+            ],
+        },
+    )
     lease = live.admin.ok("POST", f"/v1/dynamic/engines/my/creds/{role}", {})
     hostile = [f"v_{role}_{text.format(victim=victim, database=database)}" for text in MYSQL_HOSTILE]
     hostile.append(lease["data"]["username"][:-1] + "x")  # named exactly like ours, made by someone else
@@ -264,8 +337,9 @@ def test_mysql_account_names_with_quotes_and_backticks_are_left_alone(server, ma
     report = reconcile(live, "my")
 
     assert report["revoked"] == [] and report["failed"] == []
-    accounts = {r[0] for r in mysql("SELECT User FROM mysql.user WHERE User LIKE %s OR User = %s",
-                                    (f"v\\_{role}\\_%", victim))}
+    accounts = {
+        r[0] for r in mysql("SELECT User FROM mysql.user WHERE User LIKE %s OR User = %s", (f"v\\_{role}\\_%", victim))
+    }
     assert {*hostile, victim, lease["data"]["username"]} <= accounts
     assert mysql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,)) == [(1,)]
     live.admin.ok("DELETE", f"/v1/dynamic/leases/{lease['lease_id']}")  # DROP USER IF EXISTS {{name|quote}}@'%'
@@ -283,10 +357,13 @@ def redis_admin():
     """``(client, role, root)``: the machine's Redis, a role name of this test's own and an ACL admin for the
     engine; every user named after the role, and the admin, are deleted afterwards."""
     client = redis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
-    role, root = f"r{secrets.token_hex(3)}", {"username": f"sv_sec_{secrets.token_hex(3)}",
-                                               "password": secrets.token_urlsafe(18)}
-    client.execute_command("ACL", "SETUSER", root["username"], "reset", "on", f">{root['password']}", "~*", "&*",
-                           "+@all")
+    role, root = (
+        f"r{secrets.token_hex(3)}",
+        {"username": f"sv_sec_{secrets.token_hex(3)}", "password": secrets.token_urlsafe(18)},
+    )
+    client.execute_command(
+        "ACL", "SETUSER", root["username"], "reset", "on", f">{root['password']}", "~*", "&*", "+@all"
+    )
     yield client, role, root
     users = [u for u in client.execute_command("ACL", "USERS") if u.startswith(f"v_{role}_")]
     client.execute_command("ACL", "DELUSER", root["username"], *users)
@@ -296,15 +373,28 @@ def test_redis_user_names_with_odd_characters_are_left_alone(server, redis_admin
     client, role, root = redis_admin
     live = server()
     live.admin.ok("PUT", "/v1/secrets/infra/redis/root", {"data": root})
-    live.admin.ok("POST", "/v1/policies", {"name": "redis-root",
-                                           "rules": [{"path_pattern": "infra/redis/root", "permissions": ["read"]}]})
+    live.admin.ok(
+        "POST",
+        "/v1/policies",
+        {"name": "redis-root", "rules": [{"path_pattern": "infra/redis/root", "permissions": ["read"]}]},
+    )
     live.admin.ok("POST", "/v1/policies/redis-root/bindings", {"identity": "dynamic:cache"})
-    live.admin.ok("POST", "/v1/dynamic/engines", {
-        "name": "cache", "type": "database",
-        "config": {"plugin": "redis", "root_credentials_path": "infra/redis/root",
-                   "connection_url": "redis://{{username}}:{{password}}@127.0.0.1:6379/0"}})
-    live.admin.ok("POST", "/v1/dynamic/engines/cache/roles", {"name": role, "keys": [f"{role}:*"],
-                                                               "commands": ["+get"]})
+    live.admin.ok(
+        "POST",
+        "/v1/dynamic/engines",
+        {
+            "name": "cache",
+            "type": "database",
+            "config": {
+                "plugin": "redis",
+                "root_credentials_path": "infra/redis/root",
+                "connection_url": "redis://{{username}}:{{password}}@127.0.0.1:6379/0",
+            },
+        },
+    )
+    live.admin.ok(
+        "POST", "/v1/dynamic/engines/cache/roles", {"name": role, "keys": [f"{role}:*"], "commands": ["+get"]}
+    )
     lease = live.admin.ok("POST", f"/v1/dynamic/engines/cache/creds/{role}", {})
     odd = [f"v_{role}_{text}" for text in REDIS_ODD] + [lease["data"]["username"][:-1] + "x"]
     for name in odd:
@@ -315,8 +405,12 @@ def test_redis_user_names_with_odd_characters_are_left_alone(server, redis_admin
     assert report["revoked"] == [] and report["failed"] == []
     users = set(client.execute_command("ACL", "USERS"))
     assert {*odd, lease["data"]["username"], root["username"]} <= users
-    user = redis.Redis(host="127.0.0.1", port=6379, username=lease["data"]["username"],
-                       password=lease["data"]["password"], decode_responses=True)
+    user = redis.Redis(
+        host="127.0.0.1",
+        port=6379,
+        username=lease["data"]["username"],
+        password=lease["data"]["password"],
+        decode_responses=True,
+    )
     assert user.get(f"{role}:missing") is None  # the lease's user still logs in and may GET
     user.close()
-

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 
 import httpx
-import pytest
 
 from .conftest import grant
 
@@ -18,17 +17,21 @@ EXPENSIVE = [
     "SELECT {{ (9 ** (9 ** 7)) > 1 }}",  # folded while compiling: seconds holding the GIL, then accepted
     "SELECT {{ 2 ** 20000 }}",  # accepted, then a 500 at every issue
     "SELECT '{{ 'x' * 300000000 }}'",  # 300 MB
-    "SELECT '{{ name|center(300000000) }}'", "SELECT '{{ name.ljust(300000000) }}'",
+    "SELECT '{{ name|center(300000000) }}'",
+    "SELECT '{{ name.ljust(300000000) }}'",
     "SELECT '{{ ('x' * 10000)|replace('', 'x' * 10000) }}'",  # 100 MB from two small strings
-    "SELECT '{{ '%300000000s' % name }}'", "SELECT '{{ '%300000000d' is odd }}'",
+    "SELECT '{{ '%300000000s' % name }}'",
+    "SELECT '{{ '%300000000d' is odd }}'",
     "SELECT '{{ 7|round(-300000000) }}'",  # 10 ** 300000000
     "{% for x in range(100000) %}{% for y in range(100000) %}{% endfor %}{% endfor %}SELECT 1",
 ]
 ESCAPES = [
     "SELECT '{{ name.__class__.__mro__ }}'",  # accepted before, and failed at issue
-    "SELECT '{{ name['__class__'] }}'", "SELECT '{{ name|attr('__class__') }}'",
+    "SELECT '{{ name['__class__'] }}'",
+    "SELECT '{{ name|attr('__class__') }}'",
     "SELECT '{% if ttl_seconds < 0 %}{{ name.__class__ }}{% endif %}'",  # in a branch that never runs
-    "SELECT '{{ name.format(name) }}'", "SELECT '{{ lipsum() }}'",
+    "SELECT '{{ name.format(name) }}'",
+    "SELECT '{{ lipsum() }}'",
 ]
 BAD_TTLS = ["9" * 5000, "9" * 5000 + "h", "٣", "５m", "1٣h", "²", "1h\u00a0", "\u30001h", "1" * 33]
 
@@ -47,8 +50,11 @@ def test_expensive_templates_are_refused_at_creation_while_the_server_answers(se
     pg_engine(live)
     for template in EXPENSIVE:
         answers: list[httpx.Response] = []
-        creating = threading.Thread(target=lambda answers=answers, template=template: answers.append(
-            live.admin.post(ROLES, role("costly", template))))
+        creating = threading.Thread(
+            target=lambda answers=answers, template=template: answers.append(
+                live.admin.post(ROLES, role("costly", template))
+            )
+        )
         creating.start()
         with httpx.Client(base_url=live.url, timeout=60) as other:  # another caller, while that role is checked
             assert other.get("/v1/health").status_code == 200, template
@@ -94,8 +100,17 @@ def test_malformed_ttls_are_invalid_request_without_a_traceback(server, pg_engin
         for caller, method, path, body, field in [
             (app, "POST", "/v1/dynamic/engines/pg/creds/readonly", {"ttl": ttl}, "ttl"),
             (live.admin, "POST", ROLES, {**role("r", "SELECT 1"), "max_ttl": ttl}, "max_ttl"),
-            (live.admin, "PUT", "/v1/dynamic/engines/pg", {"type": "database", "default_ttl": ttl, "config": {
-                **engine["config"], "plugin": "postgresql", "root_credentials_path": "infra/pg/root"}}, "default_ttl"),
+            (
+                live.admin,
+                "PUT",
+                "/v1/dynamic/engines/pg",
+                {
+                    "type": "database",
+                    "default_ttl": ttl,
+                    "config": {**engine["config"], "plugin": "postgresql", "root_credentials_path": "infra/pg/root"},
+                },
+                "default_ttl",
+            ),
         ]:
             answer = caller.http.request(method, path, json=body)
             assert answer.status_code == 400, (ttl, path, answer.text)
@@ -111,6 +126,9 @@ def test_integer_query_parameters_take_ascii_digits(server):
     for limit in ["٣", "²", "--5", "9" * 5000]:
         answer = live.admin.get("/v1/dynamic/leases", params={"limit": limit})
         assert answer.status_code == 400, (limit, answer.text)
-        assert answer.json()["error"] == {"code": "invalid_request", "message": "limit must be a whole number.",
-                                          "details": {"field": "limit"}}, limit
+        assert answer.json()["error"] == {
+            "code": "invalid_request",
+            "message": "limit must be a whole number.",
+            "details": {"field": "limit"},
+        }, limit
     no_traceback(live)

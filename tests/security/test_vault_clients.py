@@ -28,9 +28,12 @@ ISSUE = [{"path_pattern": "dynamic/engines/pg/roles/*", "permissions": ["read"]}
 STATEMENTS = {
     "creation_statements": [
         "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-        'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"'],
-    "revocation_statements": ['REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-                              'DROP ROLE IF EXISTS "{{name}}"'],
+        'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+    ],
+    "revocation_statements": [
+        'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+        'DROP ROLE IF EXISTS "{{name}}"',
+    ],
 }
 
 
@@ -136,8 +139,12 @@ def test_the_bao_cli_reads_and_manages_leases(server, pg_engine, scram_cluster, 
     gone = bao(live, app, "lease", "lookup", lease_id, home=tmp_path)
     assert gone.returncode == 2 and "invalid lease" in gone.stderr
 
-    users = [json.loads(bao(live, app, "read", "-format=json", "pg/creds/readonly", home=tmp_path).stdout)
-             ["data"]["username"] for _ in range(2)]
+    users = [
+        json.loads(bao(live, app, "read", "-format=json", "pg/creds/readonly", home=tmp_path).stdout)["data"][
+            "username"
+        ]
+        for _ in range(2)
+    ]
     denied = bao(live, app, "lease", "revoke", "-prefix", "pg/creds/readonly/", home=tmp_path)
     assert denied.returncode == 2 and "permission denied" in denied.stderr
     prefix = bao(live, live.admin_token, "lease", "revoke", "-prefix", "pg/creds/readonly/", home=tmp_path)
@@ -169,12 +176,14 @@ template {{
 TEMPLATE = '{{ with secret "pg/creds/agent" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}\n'
 
 
-def test_bao_agent_renders_renews_and_lets_the_lease_go_when_stopped(server, pg_engine, scram_cluster, target_db,
-                                                                     tmp_path):
+def test_bao_agent_renders_renews_and_lets_the_lease_go_when_stopped(
+    server, pg_engine, scram_cluster, target_db, tmp_path
+):
     live = server()
     pg_engine(live)
-    live.admin.ok("POST", "/v1/dynamic/engines/pg/roles", {"name": "agent", "default_ttl": "30s", "max_ttl": "1h",
-                                                           **STATEMENTS})
+    live.admin.ok(
+        "POST", "/v1/dynamic/engines/pg/roles", {"name": "agent", "default_ttl": "30s", "max_ttl": "1h", **STATEMENTS}
+    )
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
     (agent_dir / "token").write_text(grant(live, "sa:agent", ISSUE).token)
@@ -183,8 +192,12 @@ def test_bao_agent_renders_renews_and_lets_the_lease_go_when_stopped(server, pg_
     log = agent_dir / "agent.log"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     with open(log, "wb") as out:
-        agent = subprocess.Popen([BAO, "agent", f"-config={agent_dir / 'agent.hcl'}", "-log-level=debug"],
-                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+        agent = subprocess.Popen(
+            [BAO, "agent", f"-config={agent_dir / 'agent.hcl'}", "-log-level=debug"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         rendered = agent_dir / "creds.txt"
         assert wait_until(lambda: rendered.exists() and rendered.read_text().strip(), timeout=60), log.read_text()
@@ -193,8 +206,9 @@ def test_bao_agent_renders_renews_and_lets_the_lease_go_when_stopped(server, pg_
         assert login(scram_cluster, target_db, user, password) == "hello"
         first_expiry = native(live, lease_id)["expires_at"]
         # the agent renews at about two thirds of the 30s lease; each renewal is in the audit log
-        assert wait_until(lambda: native(live, lease_id)["expires_at"] > first_expiry, timeout=90, interval=1), \
+        assert wait_until(lambda: native(live, lease_id)["expires_at"] > first_expiry, timeout=90, interval=1), (
             log.read_text()
+        )
         renewals = live.admin.ok("GET", "/v1/sys/audit?operation=lease.renew&identity=sa:agent")["entries"]
         assert renewals and all(e["details"]["from_now"] for e in renewals)
         assert login(scram_cluster, target_db, user, password) == "hello"

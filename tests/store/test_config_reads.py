@@ -47,7 +47,9 @@ def test_an_unbound_policy_stops_granting_at_once(two_vaults, changed_by):
 @pytest.mark.parametrize("changed_by", ["same vault", "other vault"])
 def test_a_role_change_applies_to_the_next_issue(two_vaults, changed_by):
     first, second = two_vaults
-    assert first.issue("mem", "app").lease.expires_at - first.issue("mem", "app").lease.issued_at == pytest.approx(3600, abs=2)
+    assert first.issue("mem", "app").lease.expires_at - first.issue("mem", "app").lease.issued_at == pytest.approx(
+        3600, abs=2
+    )
     (first if changed_by == "same vault" else second).update_role("mem", "app", default_ttl="10m")
     lease = first.issue("mem", "app").lease
     assert lease.expires_at - lease.issued_at == pytest.approx(600, abs=2)
@@ -56,10 +58,9 @@ def test_a_role_change_applies_to_the_next_issue(two_vaults, changed_by):
 def test_a_change_rolled_back_is_not_remembered(two_vaults):
     first, _ = two_vaults
     store = first.store
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.delete_role("mem", "app")
-            assert store.get_role("mem", "app") is None  # seen inside the transaction only
-            raise RuntimeError("abort")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.delete_role("mem", "app")
+        assert store.get_role("mem", "app") is None  # seen inside the transaction only
+        raise RuntimeError("abort")
     assert store.get_role("mem", "app") is not None
     first.issue("mem", "app")

@@ -48,8 +48,9 @@ def test_rotation_reencrypts_everything_online(make_vault, target):
     first.put_secret(ROOT, {"username": "admin", "password": "root-pw-1"})
     first.create_policy("mem-root", [{"path_pattern": ROOT, "permissions": ["read", "rotate"]}])
     first.bind_policy("mem-root", "dynamic:mem")
-    first.create_engine("mem", "database", {"plugin": "memory", "root_credentials_path": ROOT},
-                        default_ttl="1h", max_ttl="24h")
+    first.create_engine(
+        "mem", "database", {"plugin": "memory", "root_credentials_path": ROOT}, default_ttl="1h", max_ttl="24h"
+    )
     first.create_role("mem", "readonly")
     first.put_secret("apps/a", {"v": 1})
     first.put_secret("apps/a", {"v": 2})
@@ -57,9 +58,15 @@ def test_rotation_reencrypts_everything_online(make_vault, target):
     finished = first.issue("mem", "readonly")
     first.revoke(finished.lease_id)
     # A root rotation caught between "recorded" and "applied" (a crash would leave exactly this).
-    first.store.begin_rotation(ROOT, "mem", first.keyring.encrypt_json({"username": "admin", "password": "root-pw-2"},
-                                                                      f"rotation:{ROOT}"),
-                               "user:admin", "test", 0, first.clock.time())
+    first.store.begin_rotation(
+        ROOT,
+        "mem",
+        first.keyring.encrypt_json({"username": "admin", "password": "root-pw-2"}, f"rotation:{ROOT}"),
+        "user:admin",
+        "test",
+        0,
+        first.clock.time(),
+    )
     first.close()
 
     # Every process now runs with NEW,OLD; one of them rotates while another keeps issuing.
@@ -114,7 +121,9 @@ def test_pending_rotation_is_resealed_too(make_vault, target):
     vault.store.begin_rotation("apps/pending", None, sealed_under_old, "user:admin", None, 0, vault.clock.time())
     assert vault.rotate_encryption_key()["rotations"] == 1
     (pending,) = vault.store.pending_rotations()
-    assert Keyring(decode_keys(new)).decrypt_json(pending["sealed_new"], "rotation:apps/pending") == {"password": "pending-pw"}
+    assert Keyring(decode_keys(new)).decrypt_json(pending["sealed_new"], "rotation:apps/pending") == {
+        "password": "pending-pw"
+    }
     assert not _readable(Keyring(decode_keys(old)), "rotation:apps/pending", pending["sealed_new"])
     vault.store.end_rotation("apps/pending")
 

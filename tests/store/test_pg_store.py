@@ -51,11 +51,14 @@ def _ok_revocations(vault) -> dict[str, int]:
 
 def test_url_options_stay_out_of_libpq_and_the_password_out_of_reprs():
     conninfo, schema, pool, masked = parse_url(
-        "postgresql://app:S3cret-pw@db.internal:6432/vault?schema=sv_prod&pool_min=2&pool_max=7&sslmode=require")
+        "postgresql://app:S3cret-pw@db.internal:6432/vault?schema=sv_prod&pool_min=2&pool_max=7&sslmode=require"
+    )
     assert schema == "sv_prod" and pool == {"min_size": 2, "max_size": 7}
     assert "schema" not in conninfo and "pool_" not in conninfo and "sslmode=require" in conninfo
     assert "S3cret-pw" not in masked and "app:***@db.internal" in masked
-    assert "options=-c%20statement_timeout%3D5s" in parse_url("postgresql://h/db?options=-c%20statement_timeout%3D5s")[0]
+    assert (
+        "options=-c%20statement_timeout%3D5s" in parse_url("postgresql://h/db?options=-c%20statement_timeout%3D5s")[0]
+    )
     store = PostgresStore("postgres://app:S3cret-pw@db.internal/vault")
     assert store.schema == "scaivault" and "S3cret-pw" not in repr(store) and "S3cret-pw" not in store.url
     for bad in ("x;drop", "1abc", "a" * 64):
@@ -65,8 +68,12 @@ def test_url_options_stay_out_of_libpq_and_the_password_out_of_reprs():
 
 def test_unreachable_store_is_a_clear_error_without_the_password():
     with pytest.raises(InvalidConfig) as err:  # a loopback port nothing listens on
-        Vault(f"postgresql://app:Unreachable-pw9@127.0.0.1:{free_port()}/vault", key=encode_key(new_key()),
-              plugin_manager=make_plugin_manager(load_entrypoints=False), start_worker=False)
+        Vault(
+            f"postgresql://app:Unreachable-pw9@127.0.0.1:{free_port()}/vault",
+            key=encode_key(new_key()),
+            plugin_manager=make_plugin_manager(load_entrypoints=False),
+            start_worker=False,
+        )
     assert "Cannot connect to the PostgreSQL store" in err.value.message
     assert "Unreachable-pw9" not in err.value.message and "***" in err.value.message
 
@@ -102,8 +109,12 @@ def test_database_holds_no_secret_value_or_key(make_vault, target, store_url, tm
     vault.revoke(creds[0].lease_id)
     key = (tmp_path / "vault.key").read_text().strip()
     with _pg(store_url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            ).fetchall()
+        ]
         dump = "\n".join(str(row) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"').fetchall())
     assert "leases" in tables and "RootPassw0rd-unique" not in dump and key not in dump
     for c in creds:
@@ -140,12 +151,11 @@ def test_migrations_run_once_when_processes_start_together(store_url):
 @ON_POSTGRESQL
 def test_nested_transactions_join_the_outer_one_and_roll_back_with_it(make_vault):
     store = make_vault().store
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError), store.transaction():
+        store.set_meta("a", "1")
         with store.transaction():
-            store.set_meta("a", "1")
-            with store.transaction():
-                store.set_meta("b", "2")
-            raise RuntimeError("undo both")
+            store.set_meta("b", "2")
+        raise RuntimeError("undo both")
     assert store.get_meta("a") is None and store.get_meta("b") is None
     with store.transaction():
         store.set_meta("a", "1")
@@ -212,8 +222,10 @@ def test_claims_are_disjoint_and_a_dead_processs_claims_pass_on_after_their_dead
     assert other.expire_due() == 20
     assert target.users == {}
     assert _ok_revocations(other) == {lease_id: 1 for lease_id in leases}
-    assert all(other.lookup(lease_id).state == LeaseState.REVOKED and other.lookup(lease_id).claimed_by is None
-               for lease_id in leases)
+    assert all(
+        other.lookup(lease_id).state == LeaseState.REVOKED and other.lookup(lease_id).claimed_by is None
+        for lease_id in leases
+    )
 
 
 @ON_POSTGRESQL

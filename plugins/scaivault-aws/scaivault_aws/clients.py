@@ -95,9 +95,7 @@ class AwsClients:
         return self._identity
 
 
-def make_clients(
-    target: AwsTarget, credentials: AwsCredentials, *, max_attempts: int | None = None
-) -> AwsClients:
+def make_clients(target: AwsTarget, credentials: AwsCredentials, *, max_attempts: int | None = None) -> AwsClients:
     """IAM and STS clients for `target`, signed with `credentials`."""
     import boto3
 
@@ -120,8 +118,6 @@ def verify(clients: AwsClients) -> CallerIdentity:
     # GetCallerIdentity needs no permission, so AccessDenied here can only mean the keys are bad.
     with translate_errors(access_denied_is_bad_credentials=True):
         answer = clients.sts.get_caller_identity()
-    identity = CallerIdentity(
-        account=answer["Account"], arn=answer["Arn"], user_id=answer["UserId"]
-    )
+    identity = CallerIdentity(account=answer["Account"], arn=answer["Arn"], user_id=answer["UserId"])
     clients._identity = identity
     return identity

@@ -183,15 +183,20 @@ class AwsEngine(Engine):
             elif role.credential_type == ASSUMED_ROLE:
                 # The lease id as session name: CloudTrail then names the lease behind each call.
                 credentials = assume_role(
-                    clients, _pick_role_arn(role, request.params), request.lease_id,
+                    clients,
+                    _pick_role_arn(role, request.params),
+                    request.lease_id,
                     duration_seconds=request.ttl_seconds,
-                    policy=role.policy_document, policy_arns=listed(role.policy_arns, "policy_arns"),
+                    policy=role.policy_document,
+                    policy_arns=listed(role.policy_arns, "policy_arns"),
                 )
             else:
                 credentials = get_federation_token(
-                    clients, request.lease_id,
+                    clients,
+                    request.lease_id,
                     duration_seconds=request.ttl_seconds,
-                    policy=role.policy_document, policy_arns=listed(role.policy_arns, "policy_arns"),
+                    policy=role.policy_document,
+                    policy_arns=listed(role.policy_arns, "policy_arns"),
                 )
         data: dict[str, Any] = {**credentials.lease_data(), "arn": credentials.principal_arn}
         if request.params.wait_for_propagation:
@@ -275,11 +280,12 @@ class AwsEngine(Engine):
             # CreateUser failed with EntityAlreadyExists: the name belongs to someone else.
             self.log.warning(
                 "aws engine %s: IAM user %s is not lease %s's user; left alone",
-                self.context.name, user_name, lease_id,
+                self.context.name,
+                user_name,
+                lease_id,
             )
             return False
         return True
-
 
     # -- reconcile -----------------------------------------------------------------------------
 
@@ -366,9 +372,7 @@ class AwsEngine(Engine):
 def _root_key_pair(root: dict[str, Any]) -> AwsCredentials:
     for key in ("access_key_id", "secret_access_key"):
         if not isinstance(root.get(key), str) or not root[key]:
-            raise InvalidConfig(
-                f"The root credentials secret needs a non-empty {key!r}.", field=ROOT_FIELD
-            )
+            raise InvalidConfig(f"The root credentials secret needs a non-empty {key!r}.", field=ROOT_FIELD)
     token = root.get("session_token")
     if token is not None and not isinstance(token, str):
         raise InvalidConfig("session_token in the root credentials must be a string.", field=ROOT_FIELD)
@@ -381,7 +385,8 @@ def _pick_role_arn(role: Role, params: Request) -> str:
         if len(arns) > 1:
             raise InvalidRequest(
                 f"This role allows {len(arns)} role ARNs; say which one with role_arn.",
-                field="role_arn", allowed=arns,
+                field="role_arn",
+                allowed=arns,
             )
         return arns[0]
     if params.role_arn not in arns:

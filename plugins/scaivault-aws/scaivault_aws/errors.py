@@ -175,9 +175,7 @@ def _from_client_error(exc: botocore.exceptions.ClientError, denied_is_bad: bool
     operation = exc.operation_name
     if code in BAD_CREDENTIAL_CODES or (denied_is_bad and code in ACCESS_DENIED_CODES):
         # AWS's own text is left out: it is generic here and we never want key material near it.
-        return AwsBadCredentials(
-            f"AWS refused the credentials ({code} on {operation})", operation=operation, code=code
-        )
+        return AwsBadCredentials(f"AWS refused the credentials ({code} on {operation})", operation=operation, code=code)
     message = exc.response.get("Error", {}).get("Message", "")
     text = f"{code} on {operation}: {message}" if message else f"{code} on {operation}"
     if code in ACCESS_DENIED_CODES:
@@ -210,7 +208,8 @@ def as_core_error(exc: BaseException) -> ScaiVaultError:
     if isinstance(exc, TtlTooLong):
         return TTLExceedsMax(
             f"{exc}; ask for at most {format_duration(exc.limit)}.",
-            ttl=format_duration(exc.requested), max_ttl=format_duration(exc.limit),
+            ttl=format_duration(exc.requested),
+            max_ttl=format_duration(exc.limit),
         )
     if isinstance(exc, TtlOutOfRange):
         return InvalidRequest(f"{exc}.", field="ttl")
@@ -224,7 +223,8 @@ def as_core_error(exc: BaseException) -> ScaiVaultError:
         return InvalidConfig(
             f"AWS refused the engine's root credentials ({exc.code or 'no key'}: {reason}); store a "
             "valid access_key_id and secret_access_key at the engine's root_credentials_path.",
-            field=ROOT_FIELD, **details,
+            field=ROOT_FIELD,
+            **details,
         )
     if isinstance(exc, AwsAccessDenied):
         return EngineError(

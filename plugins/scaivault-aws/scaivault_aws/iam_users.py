@@ -37,9 +37,7 @@ def validate_iam_user_settings(
 ) -> None:
     """Check an iam_user role's settings; raise InvalidField naming the first bad one."""
     if policy_document is None and not policy_arns and not groups:
-        raise InvalidField(
-            "policy_document", "an iam_user role needs a policy_document, policy_arns or groups"
-        )
+        raise InvalidField("policy_document", "an iam_user role needs a policy_document, policy_arns or groups")
     if policy_document is not None:
         validate_policy_document(policy_document)
     validate_policy_arns(policy_arns)
@@ -151,13 +149,9 @@ def _strip_user(iam: Any, user_name: str) -> None:
         _ignore_missing(iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
     _ignore_missing(iam.delete_login_profile, UserName=user_name)
     for cert in _pages(iam, "list_signing_certificates", "Certificates", user_name):
-        _ignore_missing(
-            iam.delete_signing_certificate, UserName=user_name, CertificateId=cert["CertificateId"]
-        )
+        _ignore_missing(iam.delete_signing_certificate, UserName=user_name, CertificateId=cert["CertificateId"])
     for ssh_key in _pages(iam, "list_ssh_public_keys", "SSHPublicKeys", user_name):
-        _ignore_missing(
-            iam.delete_ssh_public_key, UserName=user_name, SSHPublicKeyId=ssh_key["SSHPublicKeyId"]
-        )
+        _ignore_missing(iam.delete_ssh_public_key, UserName=user_name, SSHPublicKeyId=ssh_key["SSHPublicKeyId"])
     for device in _pages(iam, "list_mfa_devices", "MFADevices", user_name):
         serial = device["SerialNumber"]
         _ignore_missing(iam.deactivate_mfa_device, UserName=user_name, SerialNumber=serial)
@@ -168,9 +162,7 @@ def _strip_user(iam: Any, user_name: str) -> None:
     for policy in _pages(iam, "list_attached_user_policies", "AttachedPolicies", user_name):
         _ignore_missing(iam.detach_user_policy, UserName=user_name, PolicyArn=policy["PolicyArn"])
     for group in _pages(iam, "list_groups_for_user", "Groups", user_name):
-        _ignore_missing(
-            iam.remove_user_from_group, UserName=user_name, GroupName=group["GroupName"]
-        )
+        _ignore_missing(iam.remove_user_from_group, UserName=user_name, GroupName=group["GroupName"])
 
 
 def _delete_service_specific_credentials(iam: Any, user_name: str) -> None:
@@ -185,11 +177,7 @@ def _delete_service_specific_credentials(iam: Any, user_name: str) -> None:
 
 def _pages(iam: Any, operation: str, key: str, user_name: str) -> Iterator[Any]:
     # Materialised before deleting, so deletions never shift the pages under the iterator.
-    items = [
-        item
-        for page in iam.get_paginator(operation).paginate(UserName=user_name)
-        for item in page.get(key, [])
-    ]
+    items = [item for page in iam.get_paginator(operation).paginate(UserName=user_name) for item in page.get(key, [])]
     return iter(items)
 
 

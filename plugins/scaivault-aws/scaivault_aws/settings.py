@@ -135,9 +135,7 @@ def check_role(role: Role) -> None:
             tags=tags,
         )
         return
-    validate_session_policy(
-        role.policy_document, policy_arns, required=kind == FEDERATION_TOKEN
-    )
+    validate_session_policy(role.policy_document, policy_arns, required=kind == FEDERATION_TOKEN)
     if kind == ASSUMED_ROLE:
         arns = listed(role.role_arns, "role_arns")
         if not arns:

@@ -142,14 +142,10 @@ def validate_session_policy(
         )
     document = None
     if policy is not None:
-        document = validate_policy_document(
-            policy, max_chars=SESSION_POLICY_MAX_CHARS, count_spaces=True
-        )
+        document = validate_policy_document(policy, max_chars=SESSION_POLICY_MAX_CHARS, count_spaces=True)
     arns = validate_policy_arns(policy_arns)
     if len(arns) > MAX_SESSION_POLICY_ARNS:
-        raise InvalidField(
-            "policy_arns", f"STS takes at most {MAX_SESSION_POLICY_ARNS} session policy ARNs"
-        )
+        raise InvalidField("policy_arns", f"STS takes at most {MAX_SESSION_POLICY_ARNS} session policy ARNs")
     return document
 
 

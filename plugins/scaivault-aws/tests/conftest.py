@@ -185,9 +185,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 @pytest.fixture(scope="session")
 def moto_enforcing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """A moto server with IAM enforcement, for the whole session."""
-    server = _start(
-        tmp_path_factory, "moto-enforcing", {"INITIAL_NO_AUTH_ACTION_COUNT": str(BOOTSTRAP_CALLS)}
-    )
+    server = _start(tmp_path_factory, "moto-enforcing", {"INITIAL_NO_AUTH_ACTION_COUNT": str(BOOTSTRAP_CALLS)})
     yield server
     server.stop()
 
@@ -210,9 +208,7 @@ def moto_enforcing(moto_enforcing_server: MotoServer) -> Iterator[MotoAccount]:
     bootstrap = MotoAccount(server, AwsCredentials("AKIAIOSFODNN7EXAMPLE", "bootstrap"), True)
     iam = bootstrap.client("iam")
     iam.create_user(UserName="scaivault-admin")
-    iam.put_user_policy(
-        UserName="scaivault-admin", PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY)
-    )
+    iam.put_user_policy(UserName="scaivault-admin", PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY))
     key = iam.create_access_key(UserName="scaivault-admin")["AccessKey"]
     root = AwsCredentials(key["AccessKeyId"], key["SecretAccessKey"])
     yield MotoAccount(server, root, True)
@@ -274,24 +270,28 @@ class Kit:
     def config(account: MotoAccount | str, **overrides: Any) -> dict[str, Any]:
         """The guide's AWS engine config, pointed at a moto server (or any URL)."""
         url = account if isinstance(account, str) else account.url
-        return {"region": REGION, "root_credentials_path": ROOT_PATH,
-                "iam_endpoint": url, "sts_endpoint": url, **overrides}
+        return {
+            "region": REGION,
+            "root_credentials_path": ROOT_PATH,
+            "iam_endpoint": url,
+            "sts_endpoint": url,
+            **overrides,
+        }
 
     @staticmethod
     def store_root(vault: Vault, credentials: AwsCredentials) -> None:
         """The root key pair at ROOT_PATH, readable by the engine's identity only."""
-        vault.put_secret(ROOT_PATH, {"access_key_id": credentials.access_key_id,
-                                     "secret_access_key": credentials.secret_access_key})
+        vault.put_secret(
+            ROOT_PATH, {"access_key_id": credentials.access_key_id, "secret_access_key": credentials.secret_access_key}
+        )
         if not any(p.name == "aws-root" for p in vault.list_policies()):
             vault.create_policy("aws-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
             vault.bind_policy("aws-root", f"dynamic:{ENGINE}")
 
-    def add_engine(self, vault: Vault, account: MotoAccount, root: AwsCredentials | None = None,
-                   **config: Any) -> Any:
+    def add_engine(self, vault: Vault, account: MotoAccount, root: AwsCredentials | None = None, **config: Any) -> Any:
         """Store the root key pair and create engine `aws` (default_ttl 1h, max_ttl 48h)."""
         self.store_root(vault, root or account.root)
-        return vault.create_engine(ENGINE, "aws", self.config(account, **config),
-                                   default_ttl="1h", max_ttl="48h")
+        return vault.create_engine(ENGINE, "aws", self.config(account, **config), default_ttl="1h", max_ttl="48h")
 
     @staticmethod
     def live_engine(vault: Vault) -> Any:
@@ -307,8 +307,12 @@ class Kit:
     @staticmethod
     def credentials_of(data: dict[str, Any]) -> AwsCredentials:
         """A lease's data as AwsCredentials."""
-        return AwsCredentials(data["access_key_id"], data["secret_access_key"],
-                              session_token=data.get("session_token"), principal_arn=data.get("arn"))
+        return AwsCredentials(
+            data["access_key_id"],
+            data["secret_access_key"],
+            session_token=data.get("session_token"),
+            principal_arn=data.get("arn"),
+        )
 
     @staticmethod
     def error_code(call: Any, **kwargs: Any) -> str:

@@ -36,8 +36,7 @@ class TestContract(EngineContract):
         return {"region": "us-east-1", "iam_endpoint": url, "sts_endpoint": url}
 
     def root_credentials(self, target):
-        return {"access_key_id": target.root.access_key_id,
-                "secret_access_key": target.root.secret_access_key}
+        return {"access_key_id": target.root.access_key_id, "secret_access_key": target.root.secret_access_key}
 
     def role(self, target):
         return {"credential_type": "iam_user", "policy_document": S3_READ_REPORTS}
@@ -49,8 +48,9 @@ class TestContract(EngineContract):
 
     def credential_works(self, target, issued):
         try:
-            verify(target.clients_for(
-                type(target.root)(issued.data["access_key_id"], issued.data["secret_access_key"])))
+            verify(
+                target.clients_for(type(target.root)(issued.data["access_key_id"], issued.data["secret_access_key"]))
+            )
         except AwsBadCredentials:
             return False
         return True
@@ -64,10 +64,14 @@ class TestContract(EngineContract):
     def bad_configs(self, target, address):
         good = self.engine_config(target, address)
         return {
-            "unknown access key": (good, {"access_key_id": "AKIAUNKNOWNKEY000001",
-                                          "secret_access_key": "unknown-secret-key-000"}),
-            "wrong secret": (good, {"access_key_id": target.root.access_key_id,
-                                    "secret_access_key": "wrong-secret-key-0000"}),
+            "unknown access key": (
+                good,
+                {"access_key_id": "AKIAUNKNOWNKEY000001", "secret_access_key": "unknown-secret-key-000"},
+            ),
+            "wrong secret": (
+                good,
+                {"access_key_id": target.root.access_key_id, "secret_access_key": "wrong-secret-key-0000"},
+            ),
             "no secret": (good, {"access_key_id": target.root.access_key_id}),
             "bad region": ({**good, "region": "Moon"}, None),
             "endpoint without scheme": ({**good, "sts_endpoint": "127.0.0.1:1"}, None),

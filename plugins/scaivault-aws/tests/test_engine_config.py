@@ -152,36 +152,48 @@ def vault(make_vault, moto, kit):
     ("fields", "field"),
     [
         ({"credential_type": "access_key"}, "credential_type"),
-        ({"credential_type": "iam_user", "policy_document": '{"Version": "2012-10-17",'},
-         "policy_document"),
-        ({"credential_type": "iam_user", "policy_document": {"Statement": []}},
-         "policy_document.Version"),
-        ({"credential_type": "iam_user", "policy_document": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3 GetObject", "Resource": "*"}]}},
-         "policy_document.Statement[0].Action"),
-        ({"credential_type": "iam_user", "policy_arns": ["arn:aws:iam::123:policy/x"]},
-         "policy_arns[0]"),
-        ({"credential_type": "iam_user", "policy_arns": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
-         "policy_arns"),
-        ({"credential_type": "iam_user", "policy_document": S3_READ_REPORTS,
-          "permissions_boundary": "boundary"}, "permissions_boundary"),
-        ({"credential_type": "iam_user", "policy_document": S3_READ_REPORTS, "path": "scaivault"},
-         "path"),
-        ({"credential_type": "iam_user", "policy_document": S3_READ_REPORTS,
-          "tags": {"scaivault:lease": "x"}}, "tags"),
-        ({"credential_type": "iam_user", "policy_document": S3_READ_REPORTS,
-          "role_arns": ["arn:aws:iam::123456789012:role/r"]}, "role_arns"),
+        ({"credential_type": "iam_user", "policy_document": '{"Version": "2012-10-17",'}, "policy_document"),
+        ({"credential_type": "iam_user", "policy_document": {"Statement": []}}, "policy_document.Version"),
+        (
+            {
+                "credential_type": "iam_user",
+                "policy_document": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3 GetObject", "Resource": "*"}],
+                },
+            },
+            "policy_document.Statement[0].Action",
+        ),
+        ({"credential_type": "iam_user", "policy_arns": ["arn:aws:iam::123:policy/x"]}, "policy_arns[0]"),
+        ({"credential_type": "iam_user", "policy_arns": "arn:aws:iam::aws:policy/ReadOnlyAccess"}, "policy_arns"),
+        (
+            {"credential_type": "iam_user", "policy_document": S3_READ_REPORTS, "permissions_boundary": "boundary"},
+            "permissions_boundary",
+        ),
+        ({"credential_type": "iam_user", "policy_document": S3_READ_REPORTS, "path": "scaivault"}, "path"),
+        ({"credential_type": "iam_user", "policy_document": S3_READ_REPORTS, "tags": {"scaivault:lease": "x"}}, "tags"),
+        (
+            {
+                "credential_type": "iam_user",
+                "policy_document": S3_READ_REPORTS,
+                "role_arns": ["arn:aws:iam::123456789012:role/r"],
+            },
+            "role_arns",
+        ),
         ({"credential_type": "iam_user"}, "policy_document"),
         ({"credential_type": "assumed_role"}, "role_arns"),
-        ({"credential_type": "assumed_role", "role_arns": ["arn:aws:iam::123456789012:user/u"]},
-         "role_arns[0]"),
-        ({"credential_type": "assumed_role", "role_arns": "arn:aws:iam::123456789012:role/r"},
-         "role_arns"),
-        ({"credential_type": "assumed_role", "role_arns": ["arn:aws:iam::123456789012:role/r"],
-          "groups": ["readers"]}, "groups"),
+        ({"credential_type": "assumed_role", "role_arns": ["arn:aws:iam::123456789012:user/u"]}, "role_arns[0]"),
+        ({"credential_type": "assumed_role", "role_arns": "arn:aws:iam::123456789012:role/r"}, "role_arns"),
+        (
+            {
+                "credential_type": "assumed_role",
+                "role_arns": ["arn:aws:iam::123456789012:role/r"],
+                "groups": ["readers"],
+            },
+            "groups",
+        ),
         ({"credential_type": "federation_token"}, "policy_document"),
-        ({"credential_type": "federation_token", "policy_document": S3_READ_REPORTS,
-          "path": "/x/"}, "path"),
+        ({"credential_type": "federation_token", "policy_document": S3_READ_REPORTS, "path": "/x/"}, "path"),
     ],
 )
 def test_a_malformed_role_is_invalid_config_naming_the_field(vault, fields, field):
@@ -193,7 +205,6 @@ def test_a_malformed_role_is_invalid_config_naming_the_field(vault, fields, fiel
 
 
 def test_a_policy_document_may_be_a_json_string(vault):
-    vault.create_role(ENGINE, "s3-read", credential_type="iam_user",
-                      policy_document=json.dumps(S3_READ_REPORTS))
+    vault.create_role(ENGINE, "s3-read", credential_type="iam_user", policy_document=json.dumps(S3_READ_REPORTS))
     issued = vault.issue(ENGINE, "s3-read")
     vault.revoke(issued.lease_id)

@@ -25,9 +25,7 @@ S3_READ_REPORTS = {
 
 
 @pytest.mark.parametrize("operation", ["CreateUser", "PutUserPolicy", "CreateAccessKey"])
-def test_a_crash_between_intent_and_lease_leaves_no_iam_user(
-    kit, make_vault, moto_enforcing, tmp_path, operation
-):
+def test_a_crash_between_intent_and_lease_leaves_no_iam_user(kit, make_vault, moto_enforcing, tmp_path, operation):
     vault = make_vault(clock=SystemClock())
     kit.add_engine(vault, moto_enforcing)
     vault.create_role(ENGINE, "s3-read", credential_type="iam_user", policy_document=S3_READ_REPORTS)
@@ -35,7 +33,9 @@ def test_a_crash_between_intent_and_lease_leaves_no_iam_user(
 
     crashed = subprocess.run(
         [sys.executable, str(SCRIPT), str(tmp_path / "vault.db"), "s3-read", operation],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
 

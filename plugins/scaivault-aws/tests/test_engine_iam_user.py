@@ -38,14 +38,13 @@ def vault(make_vault, moto_enforcing, kit):
     """A vault with engine `aws` on the enforcing moto and the guide's `s3-read` role."""
     vault = make_vault()
     kit.add_engine(vault, moto_enforcing)
-    vault.create_role(ENGINE, "s3-read", credential_type="iam_user",
-                      policy_document=S3_READ_REPORTS, default_ttl="30m", max_ttl="2h")
+    vault.create_role(
+        ENGINE, "s3-read", credential_type="iam_user", policy_document=S3_READ_REPORTS, default_ttl="30m", max_ttl="2h"
+    )
     return vault
 
 
-def test_lease_keys_authenticate_and_the_policy_allows_only_the_prefix(
-    kit, vault, moto_enforcing, buckets
-):
+def test_lease_keys_authenticate_and_the_policy_allows_only_the_prefix(kit, vault, moto_enforcing, buckets):
     issued = vault.issue(ENGINE, "s3-read")
     assert issued.lease_id.startswith("lease_aws_")
     assert set(issued.data) == {"access_key_id", "secret_access_key", "arn"}
@@ -70,13 +69,25 @@ def test_lease_keys_authenticate_and_the_policy_allows_only_the_prefix(
 def test_revoke_removes_the_user_its_keys_and_policies(kit, vault, moto_enforcing, buckets):
     admin = moto_enforcing.client("iam")
     admin.create_group(GroupName="readers")
-    managed = admin.create_policy(PolicyName="list-reports", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"}]}),
+    managed = admin.create_policy(
+        PolicyName="list-reports",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"}],
+            }
+        ),
     )["Policy"]["Arn"]
-    vault.create_role(ENGINE, "full", credential_type="iam_user", policy_document=S3_READ_REPORTS,
-                      policy_arns=[managed], groups=["readers"], path="/scaivault/",
-                      tags={"team": "reports"})
+    vault.create_role(
+        ENGINE,
+        "full",
+        credential_type="iam_user",
+        policy_document=S3_READ_REPORTS,
+        policy_arns=[managed],
+        groups=["readers"],
+        path="/scaivault/",
+        tags={"team": "reports"},
+    )
     issued = vault.issue(ENGINE, "full")
     user = issued.lease.subject
     assert admin.get_user(UserName=user)["User"]["Path"] == "/scaivault/"
@@ -140,17 +151,15 @@ def test_revoke_leaves_a_namesake_that_is_not_the_leases_user_alone(kit, vault, 
     # What an EntityAlreadyExists on CreateUser leaves: the planned name belongs to someone else.
     admin = moto_enforcing.client("iam")
     admin.create_user(UserName="v_s3_read_namesake0000")
-    handle = {"credential_type": "iam_user", "user_name": "v_s3_read_namesake0000",
-              "lease_id": "lease_aws_notthisone"}
+    handle = {"credential_type": "iam_user", "user_name": "v_s3_read_namesake0000", "lease_id": "lease_aws_notthisone"}
     kit.live_engine(vault).revoke(handle)
     assert kit.user_names(moto_enforcing) == ["v_s3_read_namesake0000"]
 
 
-def test_a_failed_step_after_create_user_leaves_no_user_and_rolls_the_intent_back(
-    kit, vault, moto_enforcing
-):
-    vault.create_role(ENGINE, "bad-group", credential_type="iam_user",
-                      policy_document=S3_READ_REPORTS, groups=["no-such-group"])
+def test_a_failed_step_after_create_user_leaves_no_user_and_rolls_the_intent_back(kit, vault, moto_enforcing):
+    vault.create_role(
+        ENGINE, "bad-group", credential_type="iam_user", policy_document=S3_READ_REPORTS, groups=["no-such-group"]
+    )
     with pytest.raises(EngineError) as caught:
         vault.issue(ENGINE, "bad-group")
     assert caught.value.details["aws_code"] == "NoSuchEntity"
@@ -176,9 +185,7 @@ def test_wait_for_propagation_must_be_a_boolean(vault):
     assert vault.list_leases(engine=ENGINE) == []  # refused before any intent
 
 
-def test_a_key_not_accepted_in_time_is_still_leased_with_a_warning(
-    kit, make_vault, moto, moto_enforcing
-):
+def test_a_key_not_accepted_in_time_is_still_leased_with_a_warning(kit, make_vault, moto, moto_enforcing):
     # IAM on the plain server, STS on the enforcing one: the enforcing STS accepts the root key
     # (its admin's) but never learns the new user's key, which is what a slow propagation looks
     # like from the outside.

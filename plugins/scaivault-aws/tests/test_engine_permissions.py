@@ -40,12 +40,17 @@ def _actions(statement: dict) -> list[str]:
 
 def engine_user(account, without: tuple[str, ...] = ()) -> AwsCredentials:
     """An IAM user with the documented policy (resources widened, `without` actions removed)."""
-    statements = [{**s, "Resource": "*", "Action": [a for a in _actions(s) if a not in without]}
-                  for s in documented_policy()["Statement"]]
+    statements = [
+        {**s, "Resource": "*", "Action": [a for a in _actions(s) if a not in without]}
+        for s in documented_policy()["Statement"]
+    ]
     iam = account.client("iam")
     iam.create_user(UserName="scaivault-engine")
-    iam.put_user_policy(UserName="scaivault-engine", PolicyName="engine", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": statements}))
+    iam.put_user_policy(
+        UserName="scaivault-engine",
+        PolicyName="engine",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
     key = iam.create_access_key(UserName="scaivault-engine")["AccessKey"]
     return AwsCredentials(key["AccessKeyId"], key["SecretAccessKey"])
 
@@ -54,12 +59,17 @@ def test_the_documented_policy_covers_every_credential_type(kit, make_vault, mot
     root = engine_user(moto_enforcing)
     admin = moto_enforcing.client("iam")
     admin.create_group(GroupName="readers")
-    boundary = admin.create_policy(PolicyName="boundary", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}),
+    boundary = admin.create_policy(
+        PolicyName="boundary",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
     )["Policy"]["Arn"]
     engine_arn = verify(moto_enforcing.clients_for(root)).arn
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": engine_arn}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": engine_arn}, "Action": "sts:AssumeRole"}],
+    }
     role_arn = admin.create_role(RoleName="deployer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
     vault = make_vault()
@@ -67,9 +77,17 @@ def test_the_documented_policy_covers_every_credential_type(kit, make_vault, mot
     clients = kit.live_engine(vault).clients()
     iam_calls = moto_enforcing.record_calls(clients.iam)
     sts_calls = moto_enforcing.record_calls(clients.sts)
-    vault.create_role(ENGINE, "full", credential_type="iam_user", policy_document=S3_READ_REPORTS,
-                      policy_arns=[boundary], groups=["readers"], permissions_boundary=boundary,
-                      path="/scaivault/", tags={"team": "reports"})
+    vault.create_role(
+        ENGINE,
+        "full",
+        credential_type="iam_user",
+        policy_document=S3_READ_REPORTS,
+        policy_arns=[boundary],
+        groups=["readers"],
+        permissions_boundary=boundary,
+        path="/scaivault/",
+        tags={"team": "reports"},
+    )
     vault.create_role(ENGINE, "deploy", credential_type="assumed_role", role_arns=[role_arn])
     vault.create_role(ENGINE, "fed", credential_type="federation_token", policy_document=S3_READ_REPORTS)
 
@@ -77,8 +95,9 @@ def test_the_documented_policy_covers_every_credential_type(kit, make_vault, mot
     assert user_lease.data["propagated"] is True
     # An MFA device an operator added by hand: revocation must be allowed to remove it.
     mfa = admin.create_virtual_mfa_device(VirtualMFADeviceName="m")["VirtualMFADevice"]["SerialNumber"]
-    admin.enable_mfa_device(UserName=user_lease.lease.subject, SerialNumber=mfa,
-                            AuthenticationCode1="123456", AuthenticationCode2="654321")
+    admin.enable_mfa_device(
+        UserName=user_lease.lease.subject, SerialNumber=mfa, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
     vault.revoke(user_lease.lease_id)
     assert kit.user_names(moto_enforcing) == ["scaivault-engine"]
 
@@ -92,8 +111,15 @@ def test_the_documented_policy_covers_every_credential_type(kit, make_vault, mot
     used = {f"iam:{op}" for op in iam_calls} | {f"sts:{op}" for op in sts_calls}
     used.discard("sts:GetCallerIdentity")  # allowed to every key; no policy can deny it
     assert used <= documented_actions(), used - documented_actions()
-    assert {"iam:CreateUser", "iam:DeleteUser", "iam:DeleteVirtualMFADevice", "iam:GetRole",
-            "iam:ListUsers", "sts:AssumeRole", "sts:GetFederationToken"} <= used
+    assert {
+        "iam:CreateUser",
+        "iam:DeleteUser",
+        "iam:DeleteVirtualMFADevice",
+        "iam:GetRole",
+        "iam:ListUsers",
+        "sts:AssumeRole",
+        "sts:GetFederationToken",
+    } <= used
 
 
 def test_a_missing_permission_is_an_engine_error_naming_the_operation(kit, make_vault, moto_enforcing):

@@ -106,8 +106,7 @@ def test_reconcile_finds_only_this_engines_users_without_a_lease(kit, vault, mot
     assert report["orphans"] == ["v_s3_read_leftover0001"]
     report = vault.reconcile(ENGINE, revoke=True)
     assert report["revoked"] == ["v_s3_read_leftover0001"] and report["failed"] == []
-    assert kit.user_names(moto_enforcing) == sorted(
-        [live.lease.subject, "v_someone_elses_user", "v_other_engine_user"])
+    assert kit.user_names(moto_enforcing) == sorted([live.lease.subject, "v_someone_elses_user", "v_other_engine_user"])
 
     with pytest.raises(InvalidRequest):
         kit.live_engine(vault).revoke_subject("v_someone_elses_user")

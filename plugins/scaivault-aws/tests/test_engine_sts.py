@@ -28,8 +28,12 @@ S3_READ_REPORTS = {
 def make_role(account, name: str, max_session: int | None = None) -> str:
     """An IAM role the engine's admin may assume, allowed to read reports/*; returns its ARN."""
     iam = account.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": verify(account.clients).arn}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": verify(account.clients).arn}, "Action": "sts:AssumeRole"}
+        ],
+    }
     extra = {"MaxSessionDuration": max_session} if max_session else {}
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), **extra)["Role"]["Arn"]
     iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps(S3_READ_REPORTS))
@@ -98,10 +102,13 @@ def test_assumed_role_ttl_is_bounded_by_the_roles_max_session_duration(vault, mo
 
 def test_session_policy_narrows_the_assumed_role(kit, vault, moto_enforcing, buckets):
     role_arn = make_role(moto_enforcing, "reports-reader")
-    only_q1 = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/q1.csv"}]}
-    vault.create_role(ENGINE, "narrow", credential_type="assumed_role", role_arns=[role_arn],
-                      policy_document=json.dumps(only_q1))
+    only_q1 = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/q1.csv"}],
+    }
+    vault.create_role(
+        ENGINE, "narrow", credential_type="assumed_role", role_arns=[role_arn], policy_document=json.dumps(only_q1)
+    )
     sent = moto_enforcing.record_calls(kit.live_engine(vault).clients().sts, with_params=True)
     issued = vault.issue(ENGINE, "narrow")
     name, params = sent[-1]
@@ -126,14 +133,14 @@ def test_a_role_with_several_arns_needs_role_arn_in_the_request(vault, moto_enfo
 def test_a_role_arn_that_does_not_exist_is_refused_at_role_creation(vault):
     # moto would happily assume it; AWS would refuse every issue.
     with pytest.raises(InvalidConfig) as caught:
-        vault.create_role(ENGINE, "ghost", credential_type="assumed_role",
-                          role_arns=["arn:aws:iam::123456789012:role/absent"])
+        vault.create_role(
+            ENGINE, "ghost", credential_type="assumed_role", role_arns=["arn:aws:iam::123456789012:role/absent"]
+        )
     assert caught.value.details["field"] == "role_arns[0]"
 
 
 def test_expiry_of_an_sts_lease_just_ends_it(vault, moto_enforcing):
-    vault.create_role(ENGINE, "reader", credential_type="assumed_role",
-                      role_arns=[make_role(moto_enforcing, "reader")])
+    vault.create_role(ENGINE, "reader", credential_type="assumed_role", role_arns=[make_role(moto_enforcing, "reader")])
     issued = vault.issue(ENGINE, "reader", ttl="15m")
     vault.clock.advance(16 * 60)
     assert vault.expire_due() == 1

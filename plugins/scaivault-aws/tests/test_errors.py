@@ -22,9 +22,7 @@ from scaivault_aws import (
 
 S3_READ_REPORTS = {
     "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}
-    ],
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}],
 }
 
 
@@ -72,8 +70,7 @@ def test_closed_port_is_unreachable_quickly(unreachable_target):
 
 def test_default_retries_still_give_up_within_seconds(unreachable_target):
     # The production defaults (3 attempts, standard retry mode) against a refused connection.
-    target = AwsTarget(region="us-east-1", sts_endpoint=unreachable_target.sts_endpoint,
-                       connect_timeout=1.0)
+    target = AwsTarget(region="us-east-1", sts_endpoint=unreachable_target.sts_endpoint, connect_timeout=1.0)
     started = time.monotonic()
     with pytest.raises(AwsUnreachable):
         verify(make_clients(target, AwsCredentials("AKIAEXAMPLE", "secret")))

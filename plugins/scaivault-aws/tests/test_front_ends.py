@@ -15,8 +15,10 @@ from scaivault_core.rest import create_app
 from scaivault_core.testing.servers import ThreadedServer
 
 ENGINE = "aws"
-S3_READ = {"Version": "2012-10-17",
-           "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}]}
+S3_READ = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}],
+}
 
 
 @pytest.fixture
@@ -56,8 +58,12 @@ def test_wait_for_propagation_as_a_cli_param(served, tmp_path, mode):
     env = {"SCAIVAULT_STORE": str(tmp_path / "vault.db"), "SCAIVAULT_ADDR": None, "SCAIVAULT_TOKEN": None}
     if mode == "remote":
         env.update(SCAIVAULT_ADDR=served.url, SCAIVAULT_TOKEN=served.token)
-    run = CliRunner().invoke(cli, ["--format", "json", "creds", ENGINE, "s3-read", "--param", "wait_for_propagation=true",
-                                   "--reveal"], env=env, obj=served.vault.pm)
+    run = CliRunner().invoke(
+        cli,
+        ["--format", "json", "creds", ENGINE, "s3-read", "--param", "wait_for_propagation=true", "--reveal"],
+        env=env,
+        obj=served.vault.pm,
+    )
     assert run.exit_code == 0, run.output
     body = json.loads(run.stdout)
     assert body["data"]["propagated"] is True

@@ -30,9 +30,7 @@ from scaivault_aws import (
 
 S3_READ_REPORTS = {
     "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}
-    ],
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}],
 }
 # What AWS requires gone before DeleteUser (API reference, DeleteUser).
 DETACHING_CALLS = {
@@ -87,13 +85,18 @@ def test_all_settings_are_applied(moto_enforcing):
     admin_iam.create_group(GroupName="readers")
     managed = admin_iam.create_policy(
         PolicyName="list-reports",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"}]}),
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"}],
+            }
+        ),
     )["Policy"]["Arn"]
     boundary = admin_iam.create_policy(
-        PolicyName="boundary", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+        PolicyName="boundary",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
     )["Policy"]["Arn"]
 
     sent = moto_enforcing.record_calls(moto_enforcing.clients.iam, with_params=True)
@@ -110,12 +113,15 @@ def test_all_settings_are_applied(moto_enforcing):
     user = admin_iam.get_user(UserName="v-full-1")["User"]
     assert user["Path"] == "/scaivault/"
     # moto drops a user's permissions boundary, so check what we asked AWS for.
-    assert sent[0] == ("CreateUser", {
-        "UserName": "v-full-1",
-        "Path": "/scaivault/",
-        "PermissionsBoundary": boundary,
-        "Tags": [{"Key": "scaivault:lease", "Value": "lease_123"}],
-    })
+    assert sent[0] == (
+        "CreateUser",
+        {
+            "UserName": "v-full-1",
+            "Path": "/scaivault/",
+            "PermissionsBoundary": boundary,
+            "Tags": [{"Key": "scaivault:lease", "Value": "lease_123"}],
+        },
+    )
     assert {"Key": "scaivault:lease", "Value": "lease_123"} in user["Tags"]
     assert admin_iam.list_user_policies(UserName="v-full-1")["PolicyNames"] == ["scaivault"]
     attached = admin_iam.list_attached_user_policies(UserName="v-full-1")["AttachedPolicies"]
@@ -130,18 +136,29 @@ def test_revoke_removes_user_keys_and_policies_and_the_old_key_is_refused(moto_e
     admin_iam.create_group(GroupName="readers")
     managed = admin_iam.create_policy(
         PolicyName="list-reports",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"}]}),
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::reports"}],
+            }
+        ),
     )["Policy"]["Arn"]
     creds = create_iam_user(
-        moto_enforcing.clients, "v-revoke-1",
-        policy_document=S3_READ_REPORTS, policy_arns=[managed], groups=["readers"],
+        moto_enforcing.clients,
+        "v-revoke-1",
+        policy_document=S3_READ_REPORTS,
+        policy_arns=[managed],
+        groups=["readers"],
     )
     # Things an operator might have added by hand; AWS refuses DeleteUser until they are gone.
     admin_iam.create_login_profile(UserName="v-revoke-1", Password="Initial-passw0rd!")
     mfa = admin_iam.create_virtual_mfa_device(VirtualMFADeviceName="v-revoke-1")["VirtualMFADevice"]
-    admin_iam.enable_mfa_device(UserName="v-revoke-1", SerialNumber=mfa["SerialNumber"],
-                                AuthenticationCode1="123456", AuthenticationCode2="654321")
+    admin_iam.enable_mfa_device(
+        UserName="v-revoke-1",
+        SerialNumber=mfa["SerialNumber"],
+        AuthenticationCode1="123456",
+        AuthenticationCode2="654321",
+    )
     admin_iam.create_access_key(UserName="v-revoke-1")  # a second key
     s3 = moto_enforcing.client("s3", creds)
     s3.get_object(Bucket="reports", Key="q1.csv")
@@ -179,8 +196,10 @@ def test_a_failed_step_after_create_user_removes_the_half_created_user(moto_enfo
     admin_iam = moto_enforcing.client("iam")
     with pytest.raises(AwsRequestRejected) as caught:
         create_iam_user(
-            moto_enforcing.clients, "v-half-1",
-            policy_document=S3_READ_REPORTS, groups=["no-such-group"],
+            moto_enforcing.clients,
+            "v-half-1",
+            policy_document=S3_READ_REPORTS,
+            groups=["no-such-group"],
         )
     assert caught.value.operation == "AddUserToGroup" and caught.value.code == "NoSuchEntity"
     assert aws_error_code(admin_iam.get_user, UserName="v-half-1") == "NoSuchEntity"

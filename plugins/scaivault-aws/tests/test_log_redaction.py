@@ -17,8 +17,10 @@ def masked(message: str, *args) -> str:
 
 
 def test_secret_shapes_are_masked():
-    xml = (b"<CreateAccessKeyResult><AccessKey><AccessKeyId>AKIAEXAMPLE</AccessKeyId>"
-           b"<SecretAccessKey>wJalr/XUtn+FEMI</SecretAccessKey></AccessKey></CreateAccessKeyResult>")
+    xml = (
+        b"<CreateAccessKeyResult><AccessKey><AccessKeyId>AKIAEXAMPLE</AccessKeyId>"
+        b"<SecretAccessKey>wJalr/XUtn+FEMI</SecretAccessKey></AccessKey></CreateAccessKeyResult>"
+    )
     out = masked("Response body:\n%s", xml)
     assert "wJalr" not in out and "<SecretAccessKey>***</SecretAccessKey>" in out
     assert "AKIAEXAMPLE" in out  # an identifier, kept for debugging
@@ -33,8 +35,16 @@ def test_secret_shapes_are_masked():
 def test_sts_and_iam_leases_leave_no_secret_in_debug_logs(kit, make_vault, moto_enforcing, caplog):
     caplog.set_level(logging.DEBUG)
     admin = moto_enforcing.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-             "Principal": {"AWS": "arn:aws:iam::123456789012:user/scaivault-admin"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:user/scaivault-admin"},
+            }
+        ],
+    }
     role_arn = admin.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     vault = make_vault()
     # Enforcing moto never accepts federation-token credentials: keep that wait short.

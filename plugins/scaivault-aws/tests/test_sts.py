@@ -13,7 +13,7 @@ moto leniencies, with what our code does instead:
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -31,9 +31,7 @@ from scaivault_aws import (
 
 S3_READ_REPORTS = {
     "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}
-    ],
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}],
 }
 
 
@@ -41,13 +39,13 @@ def make_role(account, name: str, max_session: int | None = None) -> str:
     """A role the engine's admin user may assume, allowed to read reports/*; returns its ARN."""
     iam = account.client("iam")
     admin_arn = verify(account.clients).arn
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": admin_arn}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin_arn}, "Action": "sts:AssumeRole"}],
+    }
     extra = {"MaxSessionDuration": max_session} if max_session else {}
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), **extra)
-    iam.put_role_policy(
-        RoleName=name, PolicyName="read", PolicyDocument=json.dumps(S3_READ_REPORTS)
-    )
+    iam.put_role_policy(RoleName=name, PolicyName="read", PolicyDocument=json.dumps(S3_READ_REPORTS))
     return role["Role"]["Arn"]
 
 
@@ -61,7 +59,7 @@ def buckets(moto_enforcing):
 
 def test_assumed_role_credentials_work_and_carry_the_roles_policy(moto_enforcing, buckets):
     role_arn = make_role(moto_enforcing, "reports-reader")
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     creds = assume_role(moto_enforcing.clients, role_arn, "lease_abc", duration_seconds=900)
     assert creds.session_token
     assert creds.principal_arn.endswith(":assumed-role/reports-reader/lease_abc")
@@ -79,10 +77,18 @@ def test_assumed_role_credentials_work_and_carry_the_roles_policy(moto_enforcing
 def test_session_policy_and_policy_arns_are_sent(moto_enforcing):
     role_arn = make_role(moto_enforcing, "reports-reader")
     sent = moto_enforcing.record_calls(moto_enforcing.clients.sts, with_params=True)
-    narrow = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/q1.csv"}]}
-    assume_role(moto_enforcing.clients, role_arn, "lease_abc", duration_seconds=1800,
-                policy=narrow, policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"])
+    narrow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/q1.csv"}],
+    }
+    assume_role(
+        moto_enforcing.clients,
+        role_arn,
+        "lease_abc",
+        duration_seconds=1800,
+        policy=narrow,
+        policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    )
     name, params = sent[-1]
     assert name == "AssumeRole" and params["DurationSeconds"] == 1800
     assert json.loads(params["Policy"]) == narrow
@@ -130,8 +136,7 @@ def test_stss_fixed_ranges_are_checked_before_calling(moto_enforcing):
     with pytest.raises(TtlTooShort):
         assume_role(moto_enforcing.clients, role_arn, "s1", duration_seconds=600)
     with pytest.raises(TtlTooLong):
-        get_federation_token(moto_enforcing.clients, "fed", duration_seconds=129_601,
-                             policy=S3_READ_REPORTS)
+        get_federation_token(moto_enforcing.clients, "fed", duration_seconds=129_601, policy=S3_READ_REPORTS)
     with pytest.raises(InvalidField):
         assume_role(moto_enforcing.clients, role_arn, "x", duration_seconds=900)  # name too short
     assert calls == []
@@ -141,12 +146,10 @@ def test_federation_token_returns_session_credentials(moto):
     # Without enforcement: moto accepts any key, so this checks the request and the answer's
     # shape, not that the policy scopes anything.
     sent = moto.record_calls(moto.clients.sts, with_params=True)
-    creds = get_federation_token(
-        moto.clients, "lease_abc", duration_seconds=3600, policy=S3_READ_REPORTS
-    )
+    creds = get_federation_token(moto.clients, "lease_abc", duration_seconds=3600, policy=S3_READ_REPORTS)
     assert creds.access_key_id and creds.secret_access_key and creds.session_token
     assert creds.principal_arn == "arn:aws:sts::123456789012:federated-user/lease_abc"
-    assert creds.expiration > datetime.now(timezone.utc) + timedelta(seconds=3500)
+    assert creds.expiration > datetime.now(UTC) + timedelta(seconds=3500)
     assert sent[0][0] == "GetFederationToken" and sent[0][1]["DurationSeconds"] == 3600
     assert json.loads(sent[0][1]["Policy"]) == S3_READ_REPORTS
     verify(moto.clients_for(creds))
@@ -161,12 +164,12 @@ def test_federation_token_needs_a_policy(moto):
 def test_federation_ttl_limit_depends_on_who_calls(moto):
     assert federation_token_ttl_limit(moto.clients).maximum == 129_600  # moto acts as an IAM user
     # moto cannot sign as an account root user; set the identity these clients cache.
-    moto.clients._identity = CallerIdentity(
-        "123456789012", "arn:aws:iam::123456789012:root", "123456789012")
+    moto.clients._identity = CallerIdentity("123456789012", "arn:aws:iam::123456789012:root", "123456789012")
     root_limit = federation_token_ttl_limit(moto.clients)
     assert root_limit.maximum == 3600 and "root" in root_limit.source
     moto.clients._identity = CallerIdentity(
-        "123456789012", "arn:aws:sts::123456789012:assumed-role/r/s", "AROAEXAMPLE:s")
+        "123456789012", "arn:aws:sts::123456789012:assumed-role/r/s", "AROAEXAMPLE:s"
+    )
     with pytest.raises(InvalidField):
         federation_token_ttl_limit(moto.clients)
     # Role chaining: a role session may assume another role for at most one hour.

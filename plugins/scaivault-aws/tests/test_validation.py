@@ -27,9 +27,7 @@ from scaivault_aws.validation import (
 
 S3_READ = {
     "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}
-    ],
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}],
 }
 
 
@@ -42,8 +40,9 @@ def field_of(call, *args, **kwargs) -> str:
 
 def test_the_guides_policy_is_valid_as_object_and_as_json_text():
     assert validate_policy_document(S3_READ) == S3_READ
-    assert validate_policy_document('{"Version": "2012-10-17", "Statement": {"Effect": "Deny",'
-                                    ' "NotAction": ["iam:*"], "NotResource": "*"}}')
+    assert validate_policy_document(
+        '{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "NotAction": ["iam:*"], "NotResource": "*"}}'
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,8 +56,7 @@ def test_the_guides_policy_is_valid_as_object_and_as_json_text():
         ({"Version": "2012-10-17", "Statement": []}, "policy_document.Statement"),
         ({**S3_READ, "Extra": 1}, "policy_document.Extra"),
         (
-            {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]},
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]},
             "policy_document.Statement[0].Effect",
         ),
         (
@@ -70,18 +68,18 @@ def test_the_guides_policy_is_valid_as_object_and_as_json_text():
             "policy_document.Statement[0]",
         ),
         (
-            {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Allow", "Action": "GetObject", "Resource": "*"}]},
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "GetObject", "Resource": "*"}]},
             "policy_document.Statement[0].Action",
         ),
         (
-            {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "reports"}]},
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "reports"}]},
             "policy_document.Statement[0].Resource",
         ),
         (
-            {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Principal": "*"}]},
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Principal": "*"}],
+            },
             "policy_document.Statement[0].Principal",
         ),
     ],
@@ -93,21 +91,30 @@ def test_malformed_policy_documents_name_the_field(document, field):
 def test_policy_size_limits_follow_iam_and_sts():
     big = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
-                       "Resource": [f"arn:aws:s3:::bucket-{i:04d}/*" for i in range(80)]}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [f"arn:aws:s3:::bucket-{i:04d}/*" for i in range(80)],
+            }
+        ],
     }
     # IAM's per-user inline limit is 2,048 characters without whitespace.
     assert field_of(validate_policy_document, big) == "policy_document"
-    spaced = {"Version": "2012-10-17", "Statement": [
-        {"Sid": " " * 2000, "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    spaced = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": " " * 2000, "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
     validate_policy_document(spaced)  # whitespace does not count for IAM...
     with pytest.raises(InvalidField):  # ...but does for an STS session policy's plaintext
         validate_session_policy(spaced)
 
 
 def test_policy_characters_are_limited_to_latin_1():
-    document = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "caf\u00e9", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "caf\u00e9", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
     validate_policy_document(document)
     document["Statement"][0]["Sid"] = "\u4e2d"
     assert field_of(validate_policy_document, document) == "policy_document"
@@ -118,8 +125,13 @@ def test_arns():
     assert (role["account"], role["role_name"]) == ("123456789012", "deployer")
     assert validate_policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")["account"] == "aws"
     validate_policy_arn("arn:aws-us-gov:iam::123456789012:policy/path/p")
-    for bad in ("deployer", "arn:aws:iam::12345:role/x", "arn:aws:s3:::reports",
-                "arn:aws:iam::123456789012:user/x", "arn:aws:iam::123456789012:role/"):
+    for bad in (
+        "deployer",
+        "arn:aws:iam::12345:role/x",
+        "arn:aws:s3:::reports",
+        "arn:aws:iam::123456789012:user/x",
+        "arn:aws:iam::123456789012:role/",
+    ):
         assert field_of(validate_role_arn, bad) == "role_arns"
     assert field_of(validate_policy_arn, "arn:aws:iam::123456789012:role/x") == "policy_arns"
 
@@ -145,12 +157,15 @@ def test_iam_user_settings_name_the_first_bad_field():
     validate_iam_user_settings(policy_document=S3_READ)
     validate_iam_user_settings(groups=["readers"])
     assert field_of(validate_iam_user_settings) == "policy_document"
-    assert field_of(validate_iam_user_settings, policy_document=S3_READ,
-                    policy_arns=["arn:aws:iam::aws:policy/A", "nope"]) == "policy_arns[1]"
-    assert field_of(validate_iam_user_settings, policy_document=S3_READ,
-                    groups=["ok", "not ok"]) == "groups[1]"
-    assert field_of(validate_iam_user_settings, policy_document=S3_READ,
-                    permissions_boundary="boundary") == "permissions_boundary"
+    assert (
+        field_of(validate_iam_user_settings, policy_document=S3_READ, policy_arns=["arn:aws:iam::aws:policy/A", "nope"])
+        == "policy_arns[1]"
+    )
+    assert field_of(validate_iam_user_settings, policy_document=S3_READ, groups=["ok", "not ok"]) == "groups[1]"
+    assert (
+        field_of(validate_iam_user_settings, policy_document=S3_READ, permissions_boundary="boundary")
+        == "permissions_boundary"
+    )
     assert field_of(validate_iam_user_settings, policy_document=S3_READ, path="x") == "path"
 
 
@@ -168,9 +183,7 @@ def test_ttl_limit_names_its_source():
     with pytest.raises(TtlTooLong) as too_long:
         limit.check(7201)
     assert (too_long.value.limit, too_long.value.requested) == (7200, 7201)
-    assert "7200s maximum (MaxSessionDuration of arn:aws:iam::123456789012:role/r)" in str(
-        too_long.value
-    )
+    assert "7200s maximum (MaxSessionDuration of arn:aws:iam::123456789012:role/r)" in str(too_long.value)
     with pytest.raises(TtlTooShort) as too_short:
         limit.check(60)
     assert too_short.value.limit == 900

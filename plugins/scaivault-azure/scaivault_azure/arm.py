@@ -11,8 +11,10 @@ from __future__ import annotations
 import threading
 from urllib.parse import quote
 
-from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
-from scaivault_core import InvalidConfig
+from scaivault_core import (
+    InvalidConfig,
+    kits,  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+)
 
 from .settings import GUID, AzureRole
 from .tokens import RootTokens
@@ -41,8 +43,15 @@ class Arm:
         self._lock = threading.Lock()
 
     def _call(self, method: str, path: str, *, params: dict | None = None, **kwargs):
-        return self._tokens.call(method, self._base + path, scope=self._scope, service=SERVICE, idempotent=True,
-                                 params={"api-version": API_VERSION, **(params or {})}, **kwargs)
+        return self._tokens.call(
+            method,
+            self._base + path,
+            scope=self._scope,
+            service=SERVICE,
+            idempotent=True,
+            params={"api-version": API_VERSION, **(params or {})},
+            **kwargs,
+        )
 
     def role_definition_id(self, item: AzureRole, where: str) -> str:
         """The full roleDefinitionId for a role given by name (looked up once) or by id."""
@@ -56,15 +65,21 @@ class Arm:
                 return self._definitions[key]
         # https://learn.microsoft.com/en-us/rest/api/authorization/role-definitions/list?view=rest-authorization-2022-04-01
         name = item.role_name.replace("'", "''")
-        response = self._call("GET", f"{_scope_path(item.scope)}{PROVIDER}/roleDefinitions",
-                              params={"$filter": f"roleName eq '{name}'"})
+        response = self._call(
+            "GET", f"{_scope_path(item.scope)}{PROVIDER}/roleDefinitions", params={"$filter": f"roleName eq '{name}'"}
+        )
         if response.status_code != 200:
-            raise kits.http.response_error(response, SERVICE,
-                                                f"look up role definition {item.role_name!r} at {item.scope}")
-        found = [d for d in response.json().get("value", []) if d.get("properties", {}).get("roleName") == item.role_name]
+            raise kits.http.response_error(
+                response, SERVICE, f"look up role definition {item.role_name!r} at {item.scope}"
+            )
+        found = [
+            d for d in response.json().get("value", []) if d.get("properties", {}).get("roleName") == item.role_name
+        ]
         if not found:
-            raise InvalidConfig(f"{where}.role_name: no role definition named {item.role_name!r} is visible at "
-                                f"{item.scope}.", field=f"{where}.role_name")
+            raise InvalidConfig(
+                f"{where}.role_name: no role definition named {item.role_name!r} is visible at {item.scope}.",
+                field=f"{where}.role_name",
+            )
         with self._lock:
             self._definitions[key] = found[0]["id"]
         return found[0]["id"]
@@ -78,8 +93,9 @@ class Arm:
         guid = definition.rsplit("/", 1)[-1]
         response = self._call("GET", f"{_scope_path(item.scope)}{PROVIDER}/roleDefinitions/{quote(guid, safe='')}")
         if response.status_code == 404:
-            raise InvalidConfig(f"{where}.role_id: no role definition {guid} is visible at {item.scope}.",
-                                field=f"{where}.role_id")
+            raise InvalidConfig(
+                f"{where}.role_id: no role definition {guid} is visible at {item.scope}.", field=f"{where}.role_id"
+            )
         if response.status_code != 200:
             raise kits.http.response_error(response, SERVICE, f"read role definition {guid} at {item.scope}")
 
@@ -90,9 +106,17 @@ class Arm:
         of looking it up in a directory replica that may not have it yet (PrincipalNotFound).
         https://learn.microsoft.com/en-us/rest/api/authorization/role-assignments/create?view=rest-authorization-2022-04-01
         """
-        response = self._call("PUT", f"{_scope_path(scope)}{PROVIDER}/roleAssignments/{name}", json={
-            "properties": {"roleDefinitionId": role_definition_id, "principalId": principal_id,
-                           "principalType": "ServicePrincipal"}})
+        response = self._call(
+            "PUT",
+            f"{_scope_path(scope)}{PROVIDER}/roleAssignments/{name}",
+            json={
+                "properties": {
+                    "roleDefinitionId": role_definition_id,
+                    "principalId": principal_id,
+                    "principalType": "ServicePrincipal",
+                }
+            },
+        )
         if response.status_code not in (200, 201):
             raise kits.http.response_error(response, SERVICE, f"assign a role at {scope}")
 

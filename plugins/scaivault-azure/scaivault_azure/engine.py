@@ -43,8 +43,12 @@ class AzureEngine(Engine):
         # imported at first use: start-up loads every installed plugin
         from scaivault_core.kits.http import ApiClient, RetryPolicy
 
-        self._api = ApiClient(logger="scaivault.azure.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
-                              retry=RetryPolicy(max_retries=self.config.max_retries))
+        self._api = ApiClient(
+            logger="scaivault.azure.http",
+            ca_bundle=self.config.ca_bundle,
+            timeout=self.config.timeout,
+            retry=RetryPolicy(max_retries=self.config.max_retries),
+        )
         self._tokens = RootTokens(self._api, self._endpoints, self._root)
         self._graph = Graph(self._tokens, self._endpoints.graph, self._endpoints.graph_scope)
         self._arm = Arm(self._tokens, self._endpoints.arm, self._endpoints.arm_scope)
@@ -69,16 +73,22 @@ class AzureEngine(Engine):
         check_role(role)
         if role.application_object_id is not None:
             if self._graph.get_application(by_object_id(role.application_object_id)) is None:
-                raise InvalidConfig(f"application_object_id: no application has the object id "
-                                    f"{role.application_object_id}.", field="application_object_id")
+                raise InvalidConfig(
+                    f"application_object_id: no application has the object id {role.application_object_id}.",
+                    field="application_object_id",
+                )
             return
         for i, item in enumerate(role.azure_roles):
             self._arm.check_definition(item, f"azure_roles[{i}]")
 
     def limits(self, role: Role) -> LeaseLimits:
-        return LeaseLimits(max_ttl=self._secret_lifetime, reason=(
-            f"the client secret's endDateTime is {format_duration(self._secret_lifetime)} after issue "
-            "(config.secret_lifetime)"))
+        return LeaseLimits(
+            max_ttl=self._secret_lifetime,
+            reason=(
+                f"the client secret's endDateTime is {format_duration(self._secret_lifetime)} after issue "
+                "(config.secret_lifetime)"
+            ),
+        )
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -87,16 +97,27 @@ class AzureEngine(Engine):
 
     def _assignment_names(self, request: IssueRequest) -> list[str]:
         # Derived, not random, so plan() and create() agree without sharing state.
-        return [str(uuid.uuid5(_ASSIGNMENT_NAMESPACE, f"{self.context.name}/{request.lease_id}/{i}"))
-                for i in range(len(request.role.azure_roles or []))]
+        return [
+            str(uuid.uuid5(_ASSIGNMENT_NAMESPACE, f"{self.context.name}/{request.lease_id}/{i}"))
+            for i in range(len(request.role.azure_roles or []))
+        ]
 
     def plan(self, request: IssueRequest) -> dict[str, Any]:
         role: Role = request.role
         if role.application_object_id is not None:
-            return {"kind": SECRET, "application_object_id": role.application_object_id,
-                    "secret_name": self._name(request)}
-        return {"kind": APPLICATION, "unique_name": self._name(request), "assignments": [
-            {"scope": item.scope, "name": name} for item, name in zip(role.azure_roles, self._assignment_names(request), strict=True)]}
+            return {
+                "kind": SECRET,
+                "application_object_id": role.application_object_id,
+                "secret_name": self._name(request),
+            }
+        return {
+            "kind": APPLICATION,
+            "unique_name": self._name(request),
+            "assignments": [
+                {"scope": item.scope, "name": name}
+                for item, name in zip(role.azure_roles, self._assignment_names(request), strict=True)
+            ],
+        }
 
     def create(self, request: IssueRequest) -> Issued:
         role: Role = request.role
@@ -107,22 +128,33 @@ class AzureEngine(Engine):
             path = by_object_id(role.application_object_id)
             app = self._graph.get_application(path)
             if app is None:
-                raise EngineError(f"Application {role.application_object_id} no longer exists; fix the role's "
-                                  "application_object_id.", application_object_id=role.application_object_id)
+                raise EngineError(
+                    f"Application {role.application_object_id} no longer exists; fix the role's application_object_id.",
+                    application_object_id=role.application_object_id,
+                )
             password = self._graph.add_password(path, name, end)
-            return Issued(data=self._data(app["appId"], password["secretText"], tenant),
-                          handle={"app_id": app["appId"], "key_id": password["keyId"]})
+            return Issued(
+                data=self._data(app["appId"], password["secretText"], tenant),
+                handle={"app_id": app["appId"], "key_id": password["keyId"]},
+            )
         app = self._graph.upsert_application(name, name)
         principal = self._graph.create_service_principal(app["appId"])
         for i, (item, assignment) in enumerate(zip(role.azure_roles, self._assignment_names(request), strict=True)):
             definition = self._arm.role_definition_id(item, f"azure_roles[{i}]")
             self._arm.assign(item.scope, assignment, definition, principal["id"])
         password = self._graph.add_password(by_object_id(app["id"]), name, end)
-        self.log.info("created application %s (appId %s) with %d role assignment(s)", name, app["appId"],
-                      len(role.azure_roles))
-        return Issued(data=self._data(app["appId"], password["secretText"], tenant),
-                      handle={"app_id": app["appId"], "app_object_id": app["id"],
-                              "service_principal_id": principal["id"], "key_id": password["keyId"]})
+        self.log.info(
+            "created application %s (appId %s) with %d role assignment(s)", name, app["appId"], len(role.azure_roles)
+        )
+        return Issued(
+            data=self._data(app["appId"], password["secretText"], tenant),
+            handle={
+                "app_id": app["appId"],
+                "app_object_id": app["id"],
+                "service_principal_id": principal["id"],
+                "key_id": password["keyId"],
+            },
+        )
 
     @staticmethod
     def _data(client_id: str, client_secret: str, tenant_id: str) -> dict[str, Any]:
@@ -132,8 +164,7 @@ class AzureEngine(Engine):
         """Remove the secret, or the role assignments, service principal and application; gone is success."""
         if handle["kind"] == SECRET:
             key_ids = {handle["key_id"]} if handle.get("key_id") else set()
-            self._graph.remove_passwords(by_object_id(handle["application_object_id"]), key_ids,
-                                         handle["secret_name"])
+            self._graph.remove_passwords(by_object_id(handle["application_object_id"]), key_ids, handle["secret_name"])
             return
         # Assignments first: they outlive their principal, and would be left behind if it went first.
         for assignment in handle["assignments"]:

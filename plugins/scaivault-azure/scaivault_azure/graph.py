@@ -6,7 +6,7 @@ longer listed) are successes, because revocation must be idempotent.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -37,7 +37,7 @@ def by_app_id(app_id: str) -> str:
 
 
 def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Graph:
@@ -47,8 +47,9 @@ class Graph:
         self._tokens, self._base, self._scope = tokens, base_url, scope
 
     def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any):
-        return self._tokens.call(method, self._base + path, scope=self._scope, service=SERVICE,
-                                 idempotent=idempotent, **kwargs)
+        return self._tokens.call(
+            method, self._base + path, scope=self._scope, service=SERVICE, idempotent=idempotent, **kwargs
+        )
 
     def upsert_application(self, unique_name: str, display_name: str) -> dict[str, Any]:
         """Create the application with this uniqueName, or find the one an earlier attempt created.
@@ -57,8 +58,9 @@ class Graph:
         204 when it exists already. Repeating it is harmless, so it is retried like a GET.
         """
         path = by_unique_name(unique_name)
-        response = self._call("PATCH", path, idempotent=True, headers={"Prefer": "create-if-missing"},
-                              json={"displayName": display_name})
+        response = self._call(
+            "PATCH", path, idempotent=True, headers={"Prefer": "create-if-missing"}, json={"displayName": display_name}
+        )
         if response.status_code == 201:
             return response.json()
         if response.status_code == 204:
@@ -112,8 +114,7 @@ class Graph:
         credential = {"displayName": display_name}
         if end is not None:
             credential["endDateTime"] = iso(end)
-        response = self._call("POST", f"{path}/addPassword", idempotent=False, json={
-            "passwordCredential": credential})
+        response = self._call("POST", f"{path}/addPassword", idempotent=False, json={"passwordCredential": credential})
         if response.status_code != 200:
             raise kits.http.response_error(response, SERVICE, "add a client secret")
         return response.json()
@@ -126,8 +127,11 @@ class Graph:
         app = self.get_application(path)
         if app is None:
             return
-        doomed = [p["keyId"] for p in app.get("passwordCredentials") or []
-                  if p.get("keyId") in key_ids or display_name and p.get("displayName") == display_name]
+        doomed = [
+            p["keyId"]
+            for p in app.get("passwordCredentials") or []
+            if p.get("keyId") in key_ids or display_name and p.get("displayName") == display_name
+        ]
         for key_id in doomed:
             response = self._call("POST", f"{path}/removePassword", idempotent=True, json={"keyId": key_id})
             if response.status_code in (200, 204):

@@ -45,8 +45,9 @@ def _hint(secret: str) -> str:
 class RootRotation:
     """The three rotation steps the core drives, for the root application (found by its appId)."""
 
-    def __init__(self, graph: Graph, api: ApiClient, endpoints: Endpoints, config: Config, engine: str,
-                 log: logging.Logger) -> None:
+    def __init__(
+        self, graph: Graph, api: ApiClient, endpoints: Endpoints, config: Config, engine: str, log: logging.Logger
+    ) -> None:
         self._graph, self._api, self._endpoints = graph, api, endpoints
         self._config, self._engine, self._log = config, engine, log
 
@@ -56,9 +57,11 @@ class RootRotation:
     def _passwords(self, client_id: str) -> list[dict[str, Any]]:
         app = self._graph.get_application(by_app_id(client_id))
         if app is None:
-            raise InvalidConfig(f"Microsoft Graph has no application with the root client id {client_id}; the root "
-                                "credentials must be a client secret of an application in this tenant.",
-                                field="root_credentials.client_id")
+            raise InvalidConfig(
+                f"Microsoft Graph has no application with the root client id {client_id}; the root "
+                "credentials must be a client secret of an application in this tenant.",
+                field="root_credentials.client_id",
+            )
         return app.get("passwordCredentials") or []
 
     def new(self, current: dict[str, Any]) -> dict[str, Any]:
@@ -71,14 +74,21 @@ class RootRotation:
         name = secret_name(self._config, self._engine, generation)
         stale = {p["keyId"] for p in passwords if p.get("displayName") == name and p.get("keyId") != current_key}
         if stale:
-            self._log.warning("removing %d secret(s) of the root application left by an interrupted rotation: %s",
-                              len(stale), ", ".join(sorted(stale)))
+            self._log.warning(
+                "removing %d secret(s) of the root application left by an interrupted rotation: %s",
+                len(stale),
+                ", ".join(sorted(stale)),
+            )
             self._graph.remove_passwords(path, stale, None)
         # No endDateTime: Graph's default (two years) or the tenant's app management policy applies.
         password = self._graph.add_password(path, name, None)
         self._log.info("added root secret %s (keyId %s) to application %s", name, password["keyId"], creds.client_id)
-        return {**current, "client_secret": password["secretText"], "key_id": password["keyId"],
-                "generation": generation}
+        return {
+            **current,
+            "client_secret": password["secretText"],
+            "key_id": password["keyId"],
+            "generation": generation,
+        }
 
     def _identify(self, current: dict[str, Any], passwords: list[dict[str, Any]]) -> str:
         """The keyId of the current root secret: recorded, or the one secret whose hint matches it."""
@@ -87,15 +97,20 @@ class RootRotation:
         if isinstance(key_id, str) and key_id:
             listed = next((p for p in passwords if p.get("keyId") == key_id), None)
             if listed is not None and listed.get("hint") not in (None, _hint(creds.client_secret)):
-                raise InvalidConfig(f"key_id {key_id} in the root credentials names another secret of the root "
-                                    "application than client_secret; correct it before rotating.",
-                                    field="root_credentials.key_id")
+                raise InvalidConfig(
+                    f"key_id {key_id} in the root credentials names another secret of the root "
+                    "application than client_secret; correct it before rotating.",
+                    field="root_credentials.key_id",
+                )
             return key_id
         matches = [p["keyId"] for p in passwords if p.get("hint") == _hint(creds.client_secret)]
         if len(matches) != 1:
-            raise InvalidConfig("The root application's secrets cannot tell which one the root credentials hold "
-                                f"({len(matches)} share its first characters); add its keyId to the root "
-                                "credentials as key_id before rotating.", field="root_credentials.key_id")
+            raise InvalidConfig(
+                "The root application's secrets cannot tell which one the root credentials hold "
+                f"({len(matches)} share its first characters); add its keyId to the root "
+                "credentials as key_id before rotating.",
+                field="root_credentials.key_id",
+            )
         return matches[0]
 
     def wait_until_accepted(self, current: dict[str, Any], new: dict[str, Any]) -> None:
@@ -114,9 +129,11 @@ class RootRotation:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._undo(new)
-                raise EngineError(f"Microsoft Entra ID still refused the new root secret after "
-                                  f"{self._config.propagation_timeout:g}s ({refusal.message}); it was removed again.",
-                                  key_id=new.get("key_id"))
+                raise EngineError(
+                    f"Microsoft Entra ID still refused the new root secret after "
+                    f"{self._config.propagation_timeout:g}s ({refusal.message}); it was removed again.",
+                    key_id=new.get("key_id"),
+                )
             time.sleep(min(POLL_INTERVAL, remaining))
 
     def _undo(self, new: dict[str, Any]) -> None:
@@ -124,8 +141,11 @@ class RootRotation:
         try:
             self._graph.remove_passwords(by_app_id(self._creds(new).client_id), {new["key_id"]}, None)
         except ScaiVaultError as exc:
-            self._log.warning("could not remove the unused root secret %s (the next rotation will): %s",
-                              new.get("key_id"), exc.message)
+            self._log.warning(
+                "could not remove the unused root secret %s (the next rotation will): %s",
+                new.get("key_id"),
+                exc.message,
+            )
 
     def retire(self, old: dict[str, Any], current: dict[str, Any]) -> None:
         """Remove the previous root secret from the application (gone already is success)."""
@@ -142,15 +162,21 @@ class RootRotation:
             if listed is None:
                 return
             if listed.get("hint") not in (None, _hint(creds.client_secret)):
-                raise EngineError(f"The retired root credentials' key_id {key_id} names a secret they do not hold; "
-                                  "it is left on the application: remove the old secret by hand.", key_id=key_id)
+                raise EngineError(
+                    f"The retired root credentials' key_id {key_id} names a secret they do not hold; "
+                    "it is left on the application: remove the old secret by hand.",
+                    key_id=key_id,
+                )
         else:
             matches = [p["keyId"] for p in passwords if p.get("hint") == _hint(creds.client_secret)]
             if not matches:
                 return
             if len(matches) > 1:
-                raise EngineError("The retired root secret cannot be told apart from other secrets of the root "
-                                  f"application ({', '.join(matches)}); remove it by hand.", candidate_key_ids=matches)
+                raise EngineError(
+                    "The retired root secret cannot be told apart from other secrets of the root "
+                    f"application ({', '.join(matches)}); remove it by hand.",
+                    candidate_key_ids=matches,
+                )
             key_id = matches[0]
         self._graph.remove_passwords(path, {key_id}, None)
         self._log.info("removed the retired root secret %s from application %s", key_id, creds.client_id)

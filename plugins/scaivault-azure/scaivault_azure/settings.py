@@ -25,12 +25,17 @@ class Cloud:
 
 # https://learn.microsoft.com/en-us/graph/deployments and the ARM endpoints of each national cloud.
 CLOUDS = {
-    "AzurePublicCloud": Cloud("https://login.microsoftonline.com", "https://graph.microsoft.com",
-                              "https://management.azure.com"),
-    "AzureUSGovernment": Cloud("https://login.microsoftonline.us", "https://graph.microsoft.us",
-                               "https://management.usgovcloudapi.net"),
-    "AzureChinaCloud": Cloud("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn",
-                             "https://management.chinacloudapi.cn"),
+    "AzurePublicCloud": Cloud(
+        "https://login.microsoftonline.com", "https://graph.microsoft.com", "https://management.azure.com"
+    ),
+    "AzureUSGovernment": Cloud(
+        "https://login.microsoftonline.us", "https://graph.microsoft.us", "https://management.usgovcloudapi.net"
+    ),
+    "AzureChinaCloud": Cloud(
+        "https://login.chinacloudapi.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
+        "https://management.chinacloudapi.cn",
+    ),
 }
 
 
@@ -87,16 +92,24 @@ def endpoints(config: Config) -> Endpoints:
     if cloud is None:
         raise InvalidConfig(f"config.environment must be one of {', '.join(CLOUDS)}.", field="config.environment")
     found = {}
-    for field, default in (("authority_host", cloud.authority_host), ("graph_endpoint", cloud.graph_endpoint),
-                           ("arm_endpoint", cloud.arm_endpoint)):
+    for field, default in (
+        ("authority_host", cloud.authority_host),
+        ("graph_endpoint", cloud.graph_endpoint),
+        ("arm_endpoint", cloud.arm_endpoint),
+    ):
         value = (getattr(config, field) or default).rstrip("/")
         if not value.startswith("https://"):
             raise InvalidConfig(f"config.{field} must be an https:// URL.", field=f"config.{field}")
         found[field] = value
     graph_resource = (config.graph_resource or found["graph_endpoint"]).rstrip("/")
     arm_resource = (config.arm_resource or found["arm_endpoint"]).rstrip("/")
-    return Endpoints(found["authority_host"], found["graph_endpoint"] + "/v1.0", graph_resource + "/.default",
-                     found["arm_endpoint"], arm_resource + "/.default")
+    return Endpoints(
+        found["authority_host"],
+        found["graph_endpoint"] + "/v1.0",
+        graph_resource + "/.default",
+        found["arm_endpoint"],
+        arm_resource + "/.default",
+    )
 
 
 def check_config(config: Config) -> int:
@@ -108,11 +121,12 @@ def check_config(config: Config) -> int:
     if not 0 <= config.max_retries <= 10:
         raise InvalidConfig("config.max_retries must be 0 to 10.", field="config.max_retries")
     if not 1 <= config.propagation_timeout <= 600:
-        raise InvalidConfig("config.propagation_timeout must be 1 to 600 seconds.",
-                            field="config.propagation_timeout")
+        raise InvalidConfig("config.propagation_timeout must be 1 to 600 seconds.", field="config.propagation_timeout")
     if not re.fullmatch(rf"[A-Za-z0-9_.-]{{0,{MAX_NAME_PREFIX}}}", config.name_prefix):
-        raise InvalidConfig(f"config.name_prefix may hold up to {MAX_NAME_PREFIX} letters, digits, '_', '.' or '-'.",
-                            field="config.name_prefix")
+        raise InvalidConfig(
+            f"config.name_prefix may hold up to {MAX_NAME_PREFIX} letters, digits, '_', '.' or '-'.",
+            field="config.name_prefix",
+        )
     try:
         lifetime = parse_duration(config.secret_lifetime, "config.secret_lifetime")
     except ScaiVaultError as exc:
@@ -125,12 +139,17 @@ def check_config(config: Config) -> int:
 def check_role(role: Role) -> None:
     """Check a role's shape; raise ``InvalidConfig`` naming the first bad field."""
     if (role.azure_roles is None) == (role.application_object_id is None):
-        raise InvalidConfig("A role needs exactly one of azure_roles (a new application per lease) or "
-                            "application_object_id (a new secret on an existing application).", field="azure_roles")
+        raise InvalidConfig(
+            "A role needs exactly one of azure_roles (a new application per lease) or "
+            "application_object_id (a new secret on an existing application).",
+            field="azure_roles",
+        )
     if role.application_object_id is not None:
         if not GUID.fullmatch(role.application_object_id):
-            raise InvalidConfig("application_object_id must be the application's object id (a GUID), "
-                                "not its name.", field="application_object_id")
+            raise InvalidConfig(
+                "application_object_id must be the application's object id (a GUID), not its name.",
+                field="application_object_id",
+            )
         return
     if not role.azure_roles:
         raise InvalidConfig("azure_roles needs at least one {role_name or role_id, scope}.", field="azure_roles")
@@ -138,15 +157,21 @@ def check_role(role: Role) -> None:
     for i, item in enumerate(role.azure_roles):
         where = f"azure_roles[{i}]"
         if not item.scope.startswith("/") or "//" in item.scope or item.scope.endswith("/") and item.scope != "/":
-            raise InvalidConfig(f"{where}.scope must be an ARM scope such as /subscriptions/<id> or "
-                                "/subscriptions/<id>/resourceGroups/<name>.", field=f"{where}.scope")
+            raise InvalidConfig(
+                f"{where}.scope must be an ARM scope such as /subscriptions/<id> or "
+                "/subscriptions/<id>/resourceGroups/<name>.",
+                field=f"{where}.scope",
+            )
         if (item.role_name is None) == (item.role_id is None):
             raise InvalidConfig(f"{where} needs exactly one of role_name or role_id.", field=where)
-        if item.role_id is not None and not (GUID.fullmatch(item.role_id) or GUID.fullmatch(
-                item.role_id.rsplit("/", 1)[-1]) and "/providers/microsoft.authorization/roledefinitions/"
-                in item.role_id.lower()):
-            raise InvalidConfig(f"{where}.role_id must be a role definition GUID or a full roleDefinitionId.",
-                                field=f"{where}.role_id")
+        if item.role_id is not None and not (
+            GUID.fullmatch(item.role_id)
+            or GUID.fullmatch(item.role_id.rsplit("/", 1)[-1])
+            and "/providers/microsoft.authorization/roledefinitions/" in item.role_id.lower()
+        ):
+            raise InvalidConfig(
+                f"{where}.role_id must be a role definition GUID or a full roleDefinitionId.", field=f"{where}.role_id"
+            )
         if item.role_name is not None and not item.role_name.strip():
             raise InvalidConfig(f"{where}.role_name is empty.", field=f"{where}.role_name")
         key = (item.scope.lower(), (item.role_name or item.role_id).lower())

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
-from scaivault_core import InvalidConfig
+from scaivault_core import (
+    InvalidConfig,
+    kits,  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+)
 
 from .settings import GUID, Endpoints
 
@@ -42,8 +45,11 @@ def root_credentials(data: dict[str, Any], config_tenant: str | None) -> RootCre
             raise InvalidConfig(f"The root credentials need {field}.", field=f"root_credentials.{field}")
     tenant = config_tenant or data.get("tenant_id")
     if not isinstance(tenant, str) or not GUID.fullmatch(tenant):
-        raise InvalidConfig("The tenant id is missing: set config.tenant_id or tenant_id in the root credentials "
-                            "(the directory id, a GUID).", field="config.tenant_id")
+        raise InvalidConfig(
+            "The tenant id is missing: set config.tenant_id or tenant_id in the root credentials "
+            "(the directory id, a GUID).",
+            field="config.tenant_id",
+        )
     return RootCredentials(data["client_id"], data["client_secret"], tenant)
 
 
@@ -75,22 +81,36 @@ class RootTokens:
     def _request(self, scope: str) -> tuple[str, float]:
         creds = self._credentials()
         url = f"{self._endpoints.authority_host}/{creds.tenant_id}/oauth2/v2.0/token"
-        response = self._api.send("POST", url, service=TOKEN_SERVICE, idempotent=True, data={
-            "grant_type": "client_credentials", "client_id": creds.client_id,
-            "client_secret": creds.client_secret, "scope": scope})
+        response = self._api.send(
+            "POST",
+            url,
+            service=TOKEN_SERVICE,
+            idempotent=True,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "scope": scope,
+            },
+        )
         if response.status_code in (400, 401):
             # The identity platform refuses bad tenants, clients, secrets and scopes with 400/401.
             code, message = kits.http.error_parts(response)
-            raise InvalidConfig(f"Microsoft Entra ID refused the root credentials for {scope}: {code}: {message}",
-                                field="root_credentials", api_code=code)
+            raise InvalidConfig(
+                f"Microsoft Entra ID refused the root credentials for {scope}: {code}: {message}",
+                field="root_credentials",
+                api_code=code,
+            )
         if response.status_code != 200:
             raise kits.http.response_error(response, TOKEN_SERVICE, f"issue a token for {scope}")
         body = response.json()
         return body["access_token"], float(body.get("expires_in", 3599))
 
-    def call(self, method: str, url: str, *, scope: str, service: str, idempotent: bool,
-             **kwargs: Any) -> httpx.Response:
+    def call(
+        self, method: str, url: str, *, scope: str, service: str, idempotent: bool, **kwargs: Any
+    ) -> httpx.Response:
         """Send a request with a token for ``scope``; on 401, once more with a fresh token."""
-        auth = kits.http.RootBearer(lambda fresh: self.token(scope, fresh=fresh), service=service,
-                                    holder="the root client")
+        auth = kits.http.RootBearer(
+            lambda fresh: self.token(scope, fresh=fresh), service=service, holder="the root client"
+        )
         return self._api.send(method, url, service=service, idempotent=idempotent, auth=auth, **kwargs)

@@ -24,12 +24,14 @@ ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.window
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "_.-"
 # An object is addressed by id, or by an alternate key: appId, or (applications only) the
 # client-chosen uniqueName (https://learn.microsoft.com/en-us/graph/api/application-upsert).
-_GRAPH_PATH = re.compile(r"/v1\.0/(applications|servicePrincipals)"
-                         r"(?:/([^/(]+)|\((appId|uniqueName)='([^']*)'\))?(?:/([A-Za-z]+))?")
+_GRAPH_PATH = re.compile(
+    r"/v1\.0/(applications|servicePrincipals)"
+    r"(?:/([^/(]+)|\((appId|uniqueName)='([^']*)'\))?(?:/([A-Za-z]+))?"
+)
 
 
 def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _hash(secret: str) -> str:
@@ -102,14 +104,20 @@ class AzureApi:
         self.propagation_delay = 0.0
         root = Application(self.root_object_id, self.root_client_id, "scaivault-root", now)
         root.passwords[self.root_secret_key_id] = Password(
-            self.root_secret_key_id, "root", self.root_client_secret[:3],
-            _hash(self.root_client_secret), now, now + 2 * 365 * 86400, 0)
-        existing = Application(self.existing_app_object_id, self.existing_app_client_id,
-                               "existing-app", now)
+            self.root_secret_key_id,
+            "root",
+            self.root_client_secret[:3],
+            _hash(self.root_client_secret),
+            now,
+            now + 2 * 365 * 86400,
+            0,
+        )
+        existing = Application(self.existing_app_object_id, self.existing_app_client_id, "existing-app", now)
         self.applications = {a.id: a for a in (root, existing)}
         self.service_principals = {
             self.root_sp_id: ServicePrincipal(self.root_sp_id, self.root_client_id, "scaivault-root", 0),
-            "sp-" + existing.id: ServicePrincipal("sp-" + existing.id, existing.app_id, "existing-app", 0)}
+            "sp-" + existing.id: ServicePrincipal("sp-" + existing.id, existing.app_id, "existing-app", 0),
+        }
         self.ever_principals = set(self.service_principals)
         self.graph_writers = {self.root_client_id}  # apps holding Application.ReadWrite.All
         self.tokens: dict[str, Token] = {}
@@ -127,7 +135,8 @@ class AzureApi:
     def application(self, key: str) -> Application | None:
         """An application by object id, appId or uniqueName."""
         return self.applications.get(key) or next(
-            (a for a in self.applications.values() if key in (a.app_id, a.unique_name)), None)
+            (a for a in self.applications.values() if key in (a.app_id, a.unique_name)), None
+        )
 
     def _app(self, ref: tuple[str, str]) -> Application | None:
         kind, value = ref
@@ -145,7 +154,8 @@ class AzureApi:
     def service_principal(self, key: str) -> ServicePrincipal | None:
         """A service principal by object id or appId."""
         return self.service_principals.get(key) or next(
-            (s for s in self.service_principals.values() if s.app_id == key), None)
+            (s for s in self.service_principals.values() if s.app_id == key), None
+        )
 
     def expire_tokens(self) -> None:
         """Make every access token issued so far expired."""
@@ -180,12 +190,20 @@ class AzureApi:
         # https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes#handling-error-codes-in-your-application
         trace, corr, now = str(uuid.uuid4()), str(uuid.uuid4()), time.time()
         stamp = _iso(now).replace("T", " ")
-        return status, {
-            "error": error,
-            "error_description": f"AADSTS{code}: {description}\r\nTrace ID: {trace}\r\n"
-                                 f"Correlation ID: {corr}\r\nTimestamp: {stamp}",
-            "error_codes": [code], "timestamp": stamp, "trace_id": trace, "correlation_id": corr,
-            "error_uri": f"{self.base_url}/error?code={code}"}, {}
+        return (
+            status,
+            {
+                "error": error,
+                "error_description": f"AADSTS{code}: {description}\r\nTrace ID: {trace}\r\n"
+                f"Correlation ID: {corr}\r\nTimestamp: {stamp}",
+                "error_codes": [code],
+                "timestamp": stamp,
+                "trace_id": trace,
+                "correlation_id": corr,
+                "error_uri": f"{self.base_url}/error?code={code}",
+            },
+            {},
+        )
 
     def _known_tenant(self, tenant: str) -> bool:
         # Client credentials need the tenant itself; /common and /organizations are refused.
@@ -198,52 +216,83 @@ class AzureApi:
         form = req.form()
         for field in ("grant_type", "client_id", "scope"):
             if not form.get(field):
-                return self._aad_error(400, "invalid_request", 900144,
-                                       f"The request body must contain the following parameter: '{field}'.")
+                return self._aad_error(
+                    400, "invalid_request", 900144, f"The request body must contain the following parameter: '{field}'."
+                )
         if form["grant_type"] != "client_credentials":
-            return self._aad_error(400, "unsupported_grant_type", 70003,
-                                   f"The app requested an unsupported grant type '{form['grant_type']}'.")
+            return self._aad_error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                f"The app requested an unsupported grant type '{form['grant_type']}'.",
+            )
         scopes = form["scope"].split()
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
-            return self._aad_error(400, "invalid_scope", 1002012,
-                                   f"The provided value for scope {form['scope']} is not valid. Client credential "
-                                   "flows must have a scope value with /.default suffixed to the resource identifier.")
+            return self._aad_error(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {form['scope']} is not valid. Client credential "
+                "flows must have a scope value with /.default suffixed to the resource identifier.",
+            )
         resource = scopes[0][: -len("/.default")].rstrip("/")
         if resource not in (GRAPH_AUDIENCE, *ARM_AUDIENCES):
-            return self._aad_error(400, "invalid_resource", 500011,
-                                   f"The resource principal named {resource} was not found in the tenant "
-                                   f"named {tenant}.")
+            return self._aad_error(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {resource} was not found in the tenant named {tenant}.",
+            )
         client_id = form["client_id"]
         app = next((a for a in self.applications.values() if a.app_id == client_id), None)
         if app is None:
-            return self._aad_error(400, "unauthorized_client", 700016,
-                                   f"Application with identifier '{client_id}' was not found in the "
-                                   f"directory '{tenant}'.")
+            return self._aad_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+            )
         if not form.get("client_secret"):
-            return self._aad_error(401, "invalid_client", 7000218, "The request body must contain the "
-                                   "following parameter: 'client_assertion' or 'client_secret'.")
+            return self._aad_error(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )
         digest, now = _hash(form["client_secret"]), time.time()
-        match = next((p for p in app.passwords.values()
-                      if p.secret_sha256 == digest and p.visible_at <= time.monotonic()), None)
+        match = next(
+            (p for p in app.passwords.values() if p.secret_sha256 == digest and p.visible_at <= time.monotonic()), None
+        )
         if match is None:
-            return self._aad_error(401, "invalid_client", 7000215,
-                                   "Invalid client secret provided. Ensure the secret being sent in the request is "
-                                   f"the client secret value, not the client secret ID, for a secret added to app "
-                                   f"'{client_id}'.")
+            return self._aad_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is "
+                f"the client secret value, not the client secret ID, for a secret added to app "
+                f"'{client_id}'.",
+            )
         if match.end <= now:
-            return self._aad_error(401, "invalid_client", 7000222,
-                                   f"The provided client secret keys for app '{client_id}' are expired.")
+            return self._aad_error(
+                401, "invalid_client", 7000222, f"The provided client secret keys for app '{client_id}' are expired."
+            )
         sp = self.service_principal(client_id)
         if sp is None or sp.visible_at > time.monotonic():
             # Field reports: apps created through the API need their own service principal.
-            return self._aad_error(400, "invalid_client", 7000229,
-                                   f"The client application {client_id} is missing service principal in the "
-                                   f"tenant {self.tenant_id}.")
+            return self._aad_error(
+                400,
+                "invalid_client",
+                7000229,
+                f"The client application {client_id} is missing service principal in the tenant {self.tenant_id}.",
+            )
         req.caller = client_id
         access_token = secrets.token_urlsafe(48)
         self.tokens[access_token] = Token(client_id, sp.id, resource, now + 3599)
-        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                     "access_token": access_token}, {}
+        return (
+            200,
+            {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": access_token},
+            {},
+        )
 
     def _openid_configuration(self, tenant):
         # https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri
@@ -251,11 +300,17 @@ class AzureApi:
             return self._aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
         base = f"{self.base_url}/{tenant}"
         # Only the fields MSAL reads; run MSAL with instance_discovery=False against this host.
-        return 200, {"token_endpoint": f"{base}/oauth2/v2.0/token",
-                     "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                     "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                     "issuer": f"{self.base_url}/{self.tenant_id}/v2.0",
-                     "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"]}, {}
+        return (
+            200,
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "issuer": f"{self.base_url}/{self.tenant_id}/v2.0",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            },
+            {},
+        )
 
     def authenticate(self, req, audiences):
         """The request's valid token for one of `audiences`, else (None, reason)."""
@@ -276,28 +331,44 @@ class AzureApi:
     def _graph_error(self, status, code, message):
         # https://learn.microsoft.com/en-us/graph/errors
         rid = str(uuid.uuid4())
-        return status, {"error": {"code": code, "message": message, "innerError": {
-            "date": _iso(time.time())[:-1], "request-id": rid, "client-request-id": rid}}}, {"request-id": rid}
+        return (
+            status,
+            {
+                "error": {
+                    "code": code,
+                    "message": message,
+                    "innerError": {"date": _iso(time.time())[:-1], "request-id": rid, "client-request-id": rid},
+                }
+            },
+            {"request-id": rid},
+        )
 
     def _graph_not_found(self, key):
-        return self._graph_error(404, "Request_ResourceNotFound", f"Resource '{key}' does not exist or one "
-                                 "of its queried reference-property objects are not present.")
+        return self._graph_error(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
+        )
 
     def _graph(self, req):
         token, reason = self.authenticate(req, (GRAPH_AUDIENCE,))
         if token is None:
-            message = {"missing": "Access token is empty.", "expired": "Lifetime validation failed, the "
-                       "token is expired."}.get(reason, "Access token validation failure.")
+            message = {
+                "missing": "Access token is empty.",
+                "expired": "Lifetime validation failed, the token is expired.",
+            }.get(reason, "Access token validation failure.")
             if reason.startswith("audience:"):
                 message = "Access token validation failure. Invalid audience."
             return self._graph_error(401, "InvalidAuthenticationToken", message)
         m = _GRAPH_PATH.fullmatch(req.path)
         if m is None:
-            return self._graph_error(400, "BadRequest", f"Resource not found for the segment "
-                                     f"'{req.path.rsplit('/', 1)[-1]}'.")
+            return self._graph_error(
+                400, "BadRequest", f"Resource not found for the segment '{req.path.rsplit('/', 1)[-1]}'."
+            )
         if token.app_id not in self.graph_writers:
-            return self._graph_error(403, "Authorization_RequestDenied",
-                                     "Insufficient privileges to complete the operation.")
+            return self._graph_error(
+                403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+            )
         collection, action = m[1], m[5]
         key = ("id", m[2]) if m[2] else (m[3], m[4]) if m[3] else None
         if key and key[0] == "uniqueName" and collection != "applications":
@@ -309,8 +380,12 @@ class AzureApi:
             except ValueError:
                 body = None
             if not isinstance(body, dict):
-                return self._graph_error(400, "BadRequest", "Unable to read JSON request payload. Please "
-                                         "ensure Content-Type header is set and payload is of valid JSON format.")
+                return self._graph_error(
+                    400,
+                    "BadRequest",
+                    "Unable to read JSON request payload. Please "
+                    "ensure Content-Type header is set and payload is of valid JSON format.",
+                )
         handler = {
             ("applications", False, None, "POST"): self._create_application,
             ("applications", True, None, "GET"): self._get_application,
@@ -323,38 +398,59 @@ class AzureApi:
             ("servicePrincipals", True, None, "DELETE"): self._delete_service_principal,
         }.get((collection, key is not None, action, req.method))
         if handler is None:
-            return self._graph_error(405, "Request_BadRequest", f"{req.method} is not supported on "
-                                     f"'{req.path}' by this double.")
+            return self._graph_error(
+                405, "Request_BadRequest", f"{req.method} is not supported on '{req.path}' by this double."
+            )
         if req.method == "PATCH" and key[0] != "uniqueName":
-            return self._graph_error(405, "Request_BadRequest", "PATCH is supported by this double only as "
-                                     "the upsert on applications(uniqueName='...').")
+            return self._graph_error(
+                405,
+                "Request_BadRequest",
+                "PATCH is supported by this double only as the upsert on applications(uniqueName='...').",
+            )
         return handler(req, key, body or {})
 
     def _app_json(self, app: Application) -> dict:
         # https://learn.microsoft.com/en-us/graph/api/resources/application
-        return {"@odata.context": f"{self.base_url}/v1.0/$metadata#applications/$entity",
-                "id": app.id, "appId": app.app_id, "displayName": app.display_name,
-                "uniqueName": app.unique_name,
-                "createdDateTime": _iso(app.created), "deletedDateTime": None, "description": None,
-                "notes": None, "signInAudience": "AzureADMyOrg", "tags": [], "keyCredentials": [],
-                "passwordCredentials": [dict(self._password_json(p), secretText=None)
-                                        for p in app.passwords.values()]}
+        return {
+            "@odata.context": f"{self.base_url}/v1.0/$metadata#applications/$entity",
+            "id": app.id,
+            "appId": app.app_id,
+            "displayName": app.display_name,
+            "uniqueName": app.unique_name,
+            "createdDateTime": _iso(app.created),
+            "deletedDateTime": None,
+            "description": None,
+            "notes": None,
+            "signInAudience": "AzureADMyOrg",
+            "tags": [],
+            "keyCredentials": [],
+            "passwordCredentials": [dict(self._password_json(p), secretText=None) for p in app.passwords.values()],
+        }
 
     @staticmethod
     def _password_json(p: Password) -> dict:
         # https://learn.microsoft.com/en-us/graph/api/resources/passwordcredential
-        return {"customKeyIdentifier": None, "displayName": p.display_name, "endDateTime": _iso(p.end),
-                "hint": p.hint, "keyId": p.key_id, "secretText": None, "startDateTime": _iso(p.start)}
+        return {
+            "customKeyIdentifier": None,
+            "displayName": p.display_name,
+            "endDateTime": _iso(p.end),
+            "hint": p.hint,
+            "keyId": p.key_id,
+            "secretText": None,
+            "startDateTime": _iso(p.start),
+        }
 
     def _create_application(self, req, _key, body):
         # https://learn.microsoft.com/en-us/graph/api/application-post-applications
         unknown = set(body) - {"displayName", "description", "notes", "signInAudience", "tags"}
         if unknown:
-            return self._graph_error(400, "Request_BadRequest",
-                                     f"Property '{sorted(unknown)[0]}' is not supported by this double.")
+            return self._graph_error(
+                400, "Request_BadRequest", f"Property '{sorted(unknown)[0]}' is not supported by this double."
+            )
         if not isinstance(body.get("displayName"), str) or not body["displayName"]:
-            return self._graph_error(400, "Request_BadRequest", "A value is required for property "
-                                     "'displayName' of resource 'Application'.")
+            return self._graph_error(
+                400, "Request_BadRequest", "A value is required for property 'displayName' of resource 'Application'."
+            )
         app = Application(str(uuid.uuid4()), str(uuid.uuid4()), body["displayName"], time.time())
         self.applications[app.id] = app
         return 201, self._app_json(app), {}
@@ -365,11 +461,15 @@ class AzureApi:
         # is sent; 404 when it is free and the header is missing; 204 (an update) when it exists.
         unknown = set(body) - {"displayName", "description", "notes", "signInAudience", "tags"}
         if unknown:
-            return self._graph_error(400, "Request_BadRequest",
-                                     f"Property '{sorted(unknown)[0]}' is not supported by this double.")
+            return self._graph_error(
+                400, "Request_BadRequest", f"Property '{sorted(unknown)[0]}' is not supported by this double."
+            )
         if "displayName" in body and (not isinstance(body["displayName"], str) or not body["displayName"]):
-            return self._graph_error(400, "Request_BadRequest", "Invalid value specified for property "
-                                     "'displayName' of resource 'Application'.")
+            return self._graph_error(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'displayName' of resource 'Application'.",
+            )
         app = self._app(key)
         if app is not None:
             if "displayName" in body:
@@ -379,10 +479,10 @@ class AzureApi:
         if "create-if-missing" not in prefer:
             return self._graph_not_found(key[1])
         if "displayName" not in body:
-            return self._graph_error(400, "Request_BadRequest", "A value is required for property "
-                                     "'displayName' of resource 'Application'.")
-        app = Application(str(uuid.uuid4()), str(uuid.uuid4()), body["displayName"], time.time(),
-                          unique_name=key[1])
+            return self._graph_error(
+                400, "Request_BadRequest", "A value is required for property 'displayName' of resource 'Application'."
+            )
+        app = Application(str(uuid.uuid4()), str(uuid.uuid4()), body["displayName"], time.time(), unique_name=key[1])
         self.applications[app.id] = app
         return 201, self._app_json(app), {}
 
@@ -410,22 +510,40 @@ class AzureApi:
         spec = body.get("passwordCredential") or {}
         now = time.time()
         try:
-            start = datetime.datetime.fromisoformat(spec["startDateTime"]).timestamp() \
-                if spec.get("startDateTime") else now
-            end = datetime.datetime.fromisoformat(spec["endDateTime"]).timestamp() \
-                if spec.get("endDateTime") else start + 2 * 365 * 86400  # documented default
+            start = (
+                datetime.datetime.fromisoformat(spec["startDateTime"]).timestamp() if spec.get("startDateTime") else now
+            )
+            end = (
+                datetime.datetime.fromisoformat(spec["endDateTime"]).timestamp()
+                if spec.get("endDateTime")
+                else start + 2 * 365 * 86400
+            )  # documented default
         except (TypeError, ValueError):
-            return self._graph_error(400, "Request_BadRequest", "Invalid value specified for property "
-                                     "'endDateTime' or 'startDateTime' of resource 'PasswordCredential'.")
+            return self._graph_error(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property "
+                "'endDateTime' or 'startDateTime' of resource 'PasswordCredential'.",
+            )
         if end <= start:
             return self._graph_error(400, "Request_BadRequest", "The end date must be later than the start date.")
         secret = _new_secret()
-        password = Password(str(uuid.uuid4()), spec.get("displayName"), secret[:3], _hash(secret),
-                            start, end, time.monotonic() + self.propagation_delay)
+        password = Password(
+            str(uuid.uuid4()),
+            spec.get("displayName"),
+            secret[:3],
+            _hash(secret),
+            start,
+            end,
+            time.monotonic() + self.propagation_delay,
+        )
         app.passwords[password.key_id] = password
         result = dict(self._password_json(password), secretText=secret)
-        return 200, {"@odata.context": f"{self.base_url}/v1.0/$metadata#microsoft.graph.passwordCredential",
-                     **result}, {}
+        return (
+            200,
+            {"@odata.context": f"{self.base_url}/v1.0/$metadata#microsoft.graph.passwordCredential", **result},
+            {},
+        )
 
     def _remove_password(self, req, key, body):
         # https://learn.microsoft.com/en-us/graph/api/application-removepassword
@@ -435,31 +553,44 @@ class AzureApi:
         key_id = body.get("keyId")
         if key_id not in app.passwords:
             # Field reports: an unknown keyId is a 400 "not found", not a 404.
-            return self._graph_error(400, "Request_BadRequest",
-                                     f"No password credential found with keyId '{key_id}'.")
+            return self._graph_error(400, "Request_BadRequest", f"No password credential found with keyId '{key_id}'.")
         del app.passwords[key_id]
         return 204, None, {}
 
     def _sp_json(self, sp: ServicePrincipal) -> dict:
         # https://learn.microsoft.com/en-us/graph/api/resources/serviceprincipal
-        return {"@odata.context": f"{self.base_url}/v1.0/$metadata#servicePrincipals/$entity",
-                "id": sp.id, "appId": sp.app_id, "displayName": sp.display_name, "accountEnabled": True,
-                "appOwnerOrganizationId": self.tenant_id, "servicePrincipalType": "Application",
-                "servicePrincipalNames": [sp.app_id], "deletedDateTime": None, "tags": []}
+        return {
+            "@odata.context": f"{self.base_url}/v1.0/$metadata#servicePrincipals/$entity",
+            "id": sp.id,
+            "appId": sp.app_id,
+            "displayName": sp.display_name,
+            "accountEnabled": True,
+            "appOwnerOrganizationId": self.tenant_id,
+            "servicePrincipalType": "Application",
+            "servicePrincipalNames": [sp.app_id],
+            "deletedDateTime": None,
+            "tags": [],
+        }
 
     def _create_service_principal(self, req, _key, body):
         # https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals
         app_id = body.get("appId")
         app = next((a for a in self.applications.values() if a.app_id == app_id), None)
         if app is None:
-            return self._graph_error(400, "Request_BadRequest", f"The appId '{app_id}' of the service "
-                                     "principal does not reference a valid application object.")
+            return self._graph_error(
+                400,
+                "Request_BadRequest",
+                f"The appId '{app_id}' of the service principal does not reference a valid application object.",
+            )
         if self.service_principal(app_id) is not None:
-            return self._graph_error(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal "
-                                     f"cannot be created, updated, or restored because the service principal "
-                                     f"name {app_id} is already in use.")
-        sp = ServicePrincipal(str(uuid.uuid4()), app_id, app.display_name,
-                              time.monotonic() + self.propagation_delay)
+            return self._graph_error(
+                409,
+                "Request_MultipleObjectsWithSameKeyValue",
+                "The service principal "
+                f"cannot be created, updated, or restored because the service principal "
+                f"name {app_id} is already in use.",
+            )
+        sp = ServicePrincipal(str(uuid.uuid4()), app_id, app.display_name, time.monotonic() + self.propagation_delay)
         self.service_principals[sp.id] = sp
         self.ever_principals.add(sp.id)
         return 201, self._sp_json(sp), {}
@@ -477,4 +608,3 @@ class AzureApi:
             return self._graph_not_found(key[1])
         del self.service_principals[sp.id]
         return 204, None, {}
-

@@ -69,7 +69,8 @@ def _load(name: str):
     # Test folders are not packages and may not import each other, so the double's modules
     # are loaded by path under names no other plugin's tests can collide with.
     spec = importlib.util.spec_from_file_location(
-        f"scaivault_azure_tests_{name}", Path(__file__).with_name(f"{name}.py"))
+        f"scaivault_azure_tests_{name}", Path(__file__).with_name(f"{name}.py")
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -95,14 +96,23 @@ class AzureDouble(HttpsDouble):
     def graph_url(self) -> str:
         return f"{self.base_url}/v1.0"
 
-    def token(self, scope: str = "https://graph.microsoft.com/.default", client_id: str | None = None,
-              client_secret: str | None = None) -> str:
+    def token(
+        self,
+        scope: str = "https://graph.microsoft.com/.default",
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> str:
         """An access token from the double's token endpoint (root credentials by default)."""
         with self.client() as http:
-            response = http.post(self.token_url, data={
-                "grant_type": "client_credentials", "scope": scope,
-                "client_id": client_id or self.root_client_id,
-                "client_secret": client_secret or self.root_client_secret})
+            response = http.post(
+                self.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "scope": scope,
+                    "client_id": client_id or self.root_client_id,
+                    "client_secret": client_secret or self.root_client_secret,
+                },
+            )
         assert response.status_code == 200, response.json()
         return response.json()["access_token"]
 
@@ -110,8 +120,9 @@ class AzureDouble(HttpsDouble):
 @pytest.fixture(scope="session")
 def azure_double_server(tmp_path_factory):
     """The running Azure double for the whole session; tests use ``azure_double``."""
-    double = AzureDouble(_directory.AzureApi(_arm.RoleAssignmentsApi),
-                         tmp_path_factory.mktemp("azure-double-tls")).start()
+    double = AzureDouble(
+        _directory.AzureApi(_arm.RoleAssignmentsApi), tmp_path_factory.mktemp("azure-double-tls")
+    ).start()
     yield double
     double.stop()
 
@@ -140,17 +151,30 @@ GRAPH_RESOURCE, ARM_RESOURCE = "https://graph.microsoft.com", "https://managemen
 
 def engine_config(double, **overrides) -> dict:
     """The engine config pointing every endpoint at the double (audiences stay Azure's own)."""
-    return {"root_credentials_path": ROOT_PATH, "authority_host": double.base_url,
-            "graph_endpoint": double.base_url, "graph_resource": GRAPH_RESOURCE,
-            "arm_endpoint": double.base_url, "arm_resource": ARM_RESOURCE,
-            "ca_bundle": str(double.ca_path), **overrides}
+    return {
+        "root_credentials_path": ROOT_PATH,
+        "authority_host": double.base_url,
+        "graph_endpoint": double.base_url,
+        "graph_resource": GRAPH_RESOURCE,
+        "arm_endpoint": double.base_url,
+        "arm_resource": ARM_RESOURCE,
+        "ca_bundle": str(double.ca_path),
+        **overrides,
+    }
 
 
 def configure(vault, double, *, engine: str = ENGINE, root: dict | None = None, **overrides) -> None:
     """Root secret, the policy letting ``dynamic:<engine>`` read and rotate it, and the engine itself."""
-    vault.put_secret(ROOT_PATH, root or {"client_id": double.root_client_id,
-                                         "client_secret": double.root_client_secret,
-                                         "tenant_id": double.tenant_id}, "json")
+    vault.put_secret(
+        ROOT_PATH,
+        root
+        or {
+            "client_id": double.root_client_id,
+            "client_secret": double.root_client_secret,
+            "tenant_id": double.tenant_id,
+        },
+        "json",
+    )
     vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
     vault.create_engine(engine, "azure", engine_config(double, **overrides), default_ttl="1h", max_ttl="24h")
@@ -187,8 +211,14 @@ def vault_factory(tmp_path, clock, operator_settings):
     from scaivault_core import LeaseOptions
     from scaivault_core.testing import VaultFactory
 
-    factory = VaultFactory(tmp_path / "vault.db", plugins=[scaivault_azure], clock=clock, start_worker=False,
-                           lease_options=LeaseOptions(backoff_base=1.0), settings=operator_settings)
+    factory = VaultFactory(
+        tmp_path / "vault.db",
+        plugins=[scaivault_azure],
+        clock=clock,
+        start_worker=False,
+        lease_options=LeaseOptions(backoff_base=1.0),
+        settings=operator_settings,
+    )
     yield factory
     factory.close_all()
 

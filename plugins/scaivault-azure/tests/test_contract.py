@@ -32,13 +32,23 @@ class TestContract(EngineContract):
 
     def engine_config(self, target, address):
         base = f"https://{address[0]}:{address[1]}" if address else target.base_url
-        return {"authority_host": base, "graph_endpoint": base, "graph_resource": "https://graph.microsoft.com",
-                "arm_endpoint": base, "arm_resource": "https://management.azure.com",
-                "ca_bundle": str(target.ca_path), "max_retries": 1, "timeout": 5}
+        return {
+            "authority_host": base,
+            "graph_endpoint": base,
+            "graph_resource": "https://graph.microsoft.com",
+            "arm_endpoint": base,
+            "arm_resource": "https://management.azure.com",
+            "ca_bundle": str(target.ca_path),
+            "max_retries": 1,
+            "timeout": 5,
+        }
 
     def root_credentials(self, target):
-        return {"client_id": target.root_client_id, "client_secret": target.root_client_secret,
-                "tenant_id": target.tenant_id}
+        return {
+            "client_id": target.root_client_id,
+            "client_secret": target.root_client_secret,
+            "tenant_id": target.tenant_id,
+        }
 
     def role(self, target):
         scope = f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
@@ -46,9 +56,15 @@ class TestContract(EngineContract):
 
     def credential_works(self, target, issued):
         with target.client() as http:
-            response = http.post(target.token_url, data={
-                "grant_type": "client_credentials", "scope": "https://management.azure.com/.default",
-                "client_id": issued.data["client_id"], "client_secret": issued.data["client_secret"]})
+            response = http.post(
+                target.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "scope": "https://management.azure.com/.default",
+                    "client_id": issued.data["client_id"],
+                    "client_secret": issued.data["client_secret"],
+                },
+            )
         return response.status_code == 200
 
     def bad_configs(self, target, address):

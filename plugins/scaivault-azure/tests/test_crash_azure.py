@@ -14,7 +14,7 @@ import pytest
 
 from scaivault_core import LeaseState
 
-CRASHING_ISSUER = textwrap.dedent('''
+CRASHING_ISSUER = textwrap.dedent("""
     import os, signal, sys
     from scaivault_core import Vault, hookimpl, make_plugin_manager
     from scaivault_azure import AzureEngine
@@ -40,12 +40,13 @@ CRASHING_ISSUER = textwrap.dedent('''
 
     vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
     vault.issue("prod-azure", "rg-reader")
-''')
+""")
 
 
 @pytest.mark.parametrize("point", ["after_application", "after_create"])
-def test_crash_after_azure_created_objects_is_undone_on_restart(vault_factory, configure, azure_double, tmp_path,
-                                                                 point):
+def test_crash_after_azure_created_objects_is_undone_on_restart(
+    vault_factory, configure, azure_double, tmp_path, point
+):
     vault = vault_factory()
     configure(vault, azure_double)
     scope = f"/subscriptions/{azure_double.subscription_id}/resourceGroups/{azure_double.resource_group}"
@@ -54,8 +55,9 @@ def test_crash_after_azure_created_objects_is_undone_on_restart(vault_factory, c
 
     script = tmp_path / "crash.py"
     script.write_text(CRASHING_ISSUER)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db"), point],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "vault.db"), point], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == -9, result.stderr
     client_id = result.stdout.strip()
     app = azure_double.application(client_id)

@@ -12,8 +12,15 @@ ENGINE = "prod-azure"
 
 def _token_response(double, client_id, client_secret, scope="https://management.azure.com/.default"):
     with double.client() as http:
-        return http.post(double.token_url, data={"grant_type": "client_credentials", "scope": scope,
-                                                 "client_id": client_id, "client_secret": client_secret})
+        return http.post(
+            double.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "scope": scope,
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+        )
 
 
 def _rg_scope(double):
@@ -21,15 +28,25 @@ def _rg_scope(double):
 
 
 def _reader_role(vault, double, name="rg-reader", **fields):
-    vault.create_role(ENGINE, name, azure_roles=[
-        {"role_name": "Reader", "scope": _rg_scope(double)},
-        {"role_id": "b24988ac-6180-42a0-ab88-20f7382dd24c", "scope": f"/subscriptions/{double.subscription_id}"},
-    ], default_ttl="1h", max_ttl="8h", **fields)
+    vault.create_role(
+        ENGINE,
+        name,
+        azure_roles=[
+            {"role_name": "Reader", "scope": _rg_scope(double)},
+            {"role_id": "b24988ac-6180-42a0-ab88-20f7382dd24c", "scope": f"/subscriptions/{double.subscription_id}"},
+        ],
+        default_ttl="1h",
+        max_ttl="8h",
+        **fields,
+    )
 
 
 def _assignments_of(double, principal_id):
-    return sorted((a.scope, a.role_definition_id.rsplit("/", 1)[-1], a.principal_type)
-                  for a in double.role_assignments.values() if a.principal_id == principal_id)
+    return sorted(
+        (a.scope, a.role_definition_id.rsplit("/", 1)[-1], a.principal_type)
+        for a in double.role_assignments.values()
+        if a.principal_id == principal_id
+    )
 
 
 def test_dynamic_application_secret_works_with_its_roles_until_revoked(azure_vault, azure_double):
@@ -44,10 +61,16 @@ def test_dynamic_application_secret_works_with_its_roles_until_revoked(azure_vau
     app = azure_double.application(data["client_id"])
     principal = azure_double.service_principal(data["client_id"])
     assert app.unique_name == app.display_name and app.display_name.startswith("scaivault-v_rg_reader_")
-    assert _assignments_of(azure_double, principal.id) == sorted([
-        (_rg_scope(azure_double), "acdd72a7-3d48-4cf4-a9b7-b3ebe5a9a8c0", "ServicePrincipal"),
-        (f"/subscriptions/{azure_double.subscription_id}", "b24988ac-6180-42a0-ab88-20f7382dd24c",
-         "ServicePrincipal")])
+    assert _assignments_of(azure_double, principal.id) == sorted(
+        [
+            (_rg_scope(azure_double), "acdd72a7-3d48-4cf4-a9b7-b3ebe5a9a8c0", "ServicePrincipal"),
+            (
+                f"/subscriptions/{azure_double.subscription_id}",
+                "b24988ac-6180-42a0-ab88-20f7382dd24c",
+                "ServicePrincipal",
+            ),
+        ]
+    )
     [password] = app.passwords.values()
     assert password.end - password.start == pytest.approx(30 * 86400, abs=5)  # config.secret_lifetime
 
@@ -67,8 +90,10 @@ def test_secret_on_existing_application_until_revoked(azure_vault, azure_double)
     second = azure_vault.issue(ENGINE, "existing")
     for creds in (first, second):
         assert creds.data["client_id"] == azure_double.existing_app_client_id
-        assert _token_response(azure_double, **{k: creds.data[k] for k in ("client_id", "client_secret")}
-                               ).status_code == 200
+        assert (
+            _token_response(azure_double, **{k: creds.data[k] for k in ("client_id", "client_secret")}).status_code
+            == 200
+        )
     assert len(azure_double.application(azure_double.existing_app_object_id).passwords) == 2
 
     azure_vault.revoke(first.lease_id)
@@ -88,16 +113,29 @@ def test_ttl_cannot_outlive_the_client_secret(vault_factory, azure_double, confi
         vault.issue(ENGINE, "existing", ttl="3h")
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({}, "exactly one of azure_roles"),
-    ({"azure_roles": [], "application_object_id": "x"}, "exactly one of azure_roles"),
-    ({"azure_roles": []}, "at least one"),
-    ({"azure_roles": [{"role_name": "Reader", "scope": "subscriptions/x"}]}, r"azure_roles\[0\]\.scope"),
-    ({"azure_roles": [{"role_name": "Reader", "role_id": "b24988ac-6180-42a0-ab88-20f7382dd24c",
-                       "scope": "/subscriptions/x"}]}, "exactly one of role_name or role_id"),
-    ({"azure_roles": [{"role_nme": "Reader", "scope": "/subscriptions/x"}]}, "role_nme"),
-    ({"application_object_id": "my-app"}, "object id"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({}, "exactly one of azure_roles"),
+        ({"azure_roles": [], "application_object_id": "x"}, "exactly one of azure_roles"),
+        ({"azure_roles": []}, "at least one"),
+        ({"azure_roles": [{"role_name": "Reader", "scope": "subscriptions/x"}]}, r"azure_roles\[0\]\.scope"),
+        (
+            {
+                "azure_roles": [
+                    {
+                        "role_name": "Reader",
+                        "role_id": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+                        "scope": "/subscriptions/x",
+                    }
+                ]
+            },
+            "exactly one of role_name or role_id",
+        ),
+        ({"azure_roles": [{"role_nme": "Reader", "scope": "/subscriptions/x"}]}, "role_nme"),
+        ({"application_object_id": "my-app"}, "object id"),
+    ],
+)
 def test_role_shape_is_checked(azure_vault, fields, message):
     with pytest.raises(InvalidConfig, match=message):
         azure_vault.create_role(ENGINE, "bad", **fields)
@@ -107,8 +145,11 @@ def test_role_names_and_applications_are_checked_against_azure(azure_vault, azur
     with pytest.raises(InvalidConfig, match=r"azure_roles\[0\]\.role_name: no role definition named 'Reeder'"):
         azure_vault.create_role(ENGINE, "typo", azure_roles=[{"role_name": "Reeder", "scope": _rg_scope(azure_double)}])
     with pytest.raises(InvalidConfig, match=r"azure_roles\[0\]\.role_id: no role definition"):
-        azure_vault.create_role(ENGINE, "typo2", azure_roles=[
-            {"role_id": "00000000-0000-0000-0000-000000000000", "scope": _rg_scope(azure_double)}])
+        azure_vault.create_role(
+            ENGINE,
+            "typo2",
+            azure_roles=[{"role_id": "00000000-0000-0000-0000-000000000000", "scope": _rg_scope(azure_double)}],
+        )
     with pytest.raises(InvalidConfig, match="no application has the object id"):
         azure_vault.create_role(ENGINE, "gone", application_object_id="00000000-0000-0000-0000-000000000000")
 
@@ -117,22 +158,36 @@ def test_refused_root_secret_is_invalid_config_without_the_secret(vault_factory,
     vault = vault_factory()
     wrong = "wrong-secret-value-123"
     with pytest.raises(InvalidConfig) as caught:
-        configure(vault, azure_double, root={"client_id": azure_double.root_client_id, "client_secret": wrong,
-                                              "tenant_id": azure_double.tenant_id})
+        configure(
+            vault,
+            azure_double,
+            root={
+                "client_id": azure_double.root_client_id,
+                "client_secret": wrong,
+                "tenant_id": azure_double.tenant_id,
+            },
+        )
     assert "AADSTS7000215" in caught.value.message and wrong not in str(caught.value.to_dict())
 
 
 def test_missing_tenant_is_named(vault_factory, azure_double, configure):
     with pytest.raises(InvalidConfig, match="tenant") as caught:
-        configure(vault_factory(), azure_double, root={"client_id": azure_double.root_client_id,
-                                                       "client_secret": azure_double.root_client_secret})
+        configure(
+            vault_factory(),
+            azure_double,
+            root={"client_id": azure_double.root_client_id, "client_secret": azure_double.root_client_secret},
+        )
     assert caught.value.details["field"] == "config.tenant_id"
 
 
 def test_tenant_from_config_overrides_root_credentials(vault_factory, azure_double, configure):
     vault = vault_factory()
-    configure(vault, azure_double, tenant_id=azure_double.tenant_id,
-              root={"client_id": azure_double.root_client_id, "client_secret": azure_double.root_client_secret})
+    configure(
+        vault,
+        azure_double,
+        tenant_id=azure_double.tenant_id,
+        root={"client_id": azure_double.root_client_id, "client_secret": azure_double.root_client_secret},
+    )
     vault.create_role(ENGINE, "existing", application_object_id=azure_double.existing_app_object_id)
     assert vault.issue(ENGINE, "existing").data["tenant_id"] == azure_double.tenant_id
 
@@ -155,8 +210,9 @@ def test_config_typos_and_bad_values_are_named(vault_factory, azure_double, conf
     with pytest.raises(InvalidConfig, match="config.environment"):
         vault.create_engine(ENGINE, "azure", {"root_credentials_path": "infra/azure/root", "environment": "Mars"})
     with pytest.raises(InvalidConfig, match="https://"):
-        vault.create_engine(ENGINE, "azure", {"root_credentials_path": "infra/azure/root",
-                                            "graph_endpoint": "http://127.0.0.1:1"})
+        vault.create_engine(
+            ENGINE, "azure", {"root_credentials_path": "infra/azure/root", "graph_endpoint": "http://127.0.0.1:1"}
+        )
 
 
 def test_throttling_and_server_errors_are_retried_with_backoff(azure_vault, azure_double):
@@ -187,8 +243,7 @@ def test_a_failed_create_is_undone_from_the_plan(azure_vault, azure_double):
     assert lease.state == LeaseState.ROLLED_BACK
 
 
-def test_a_revocation_that_keeps_failing_stays_queued_and_is_retried(vault_factory, configure, azure_double,
-                                                                     clock):
+def test_a_revocation_that_keeps_failing_stays_queued_and_is_retried(vault_factory, configure, azure_double, clock):
     azure_vault = vault_factory()
     configure(azure_vault, azure_double, max_retries=2)
     _reader_role(azure_vault, azure_double)
@@ -225,8 +280,7 @@ def test_expiry_revokes(azure_vault, azure_double, clock):
 
 
 def test_renew_extends_the_lease_and_the_secret_keeps_working(azure_vault, azure_double):
-    azure_vault.create_role(ENGINE, "existing", application_object_id=azure_double.existing_app_object_id,
-                            max_ttl="8h")
+    azure_vault.create_role(ENGINE, "existing", application_object_id=azure_double.existing_app_object_id, max_ttl="8h")
     creds = azure_vault.issue(ENGINE, "existing", ttl="1h")
     result = azure_vault.renew(creds.lease_id, "2h")
     assert not result.capped
@@ -248,8 +302,7 @@ def test_no_secret_reaches_the_request_log_or_the_engine_repr(azure_vault, azure
     assert creds.data["client_secret"] not in repr(creds)
 
 
-def test_httpx_ignores_requests_ca_bundle_from_the_environment(vault_factory, azure_double, configure,
-                                                                 monkeypatch):
+def test_httpx_ignores_requests_ca_bundle_from_the_environment(vault_factory, azure_double, configure, monkeypatch):
     # This machine exports REQUESTS_CA_BUNDLE; the engine must trust config.ca_bundle alone.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent.pem")
     monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent.pem")

@@ -18,8 +18,15 @@ SCOPE = "https://graph.microsoft.com/.default"
 def token_status(double, client_id: str, client_secret: str) -> int:
     """The token endpoint's status for these client credentials (200: they work)."""
     with double.client() as http:
-        return http.post(double.token_url, data={"grant_type": "client_credentials", "scope": SCOPE,
-                                                  "client_id": client_id, "client_secret": client_secret}).status_code
+        return http.post(
+            double.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "scope": SCOPE,
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+        ).status_code
 
 
 def root_secrets(double) -> dict[str, str | None]:
@@ -30,9 +37,11 @@ def root_secrets(double) -> dict[str, str | None]:
 def add_root_secret(double, name: str) -> dict:
     """A secret added to the root application through Graph, as an administrator would."""
     with double.client() as http:
-        response = http.post(f"/v1.0/applications(appId='{double.root_client_id}')/addPassword",
-                             headers={"Authorization": f"Bearer {double.token()}"},
-                             json={"passwordCredential": {"displayName": name}})
+        response = http.post(
+            f"/v1.0/applications(appId='{double.root_client_id}')/addPassword",
+            headers={"Authorization": f"Bearer {double.token()}"},
+            json={"passwordCredential": {"displayName": name}},
+        )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -54,7 +63,9 @@ def test_with_a_grace_period_both_secrets_work_until_it_ends(rotating, azure_dou
     new = vault.get_secret(ROOT_PATH).data
     assert new["client_id"] == old["client_id"] and new["client_secret"] != old["client_secret"]
     assert new["generation"] == 1 and root_secrets(double) == {
-        double.root_secret_key_id: "root", new["key_id"]: "scaivault-root-prod-azure-1"}
+        double.root_secret_key_id: "root",
+        new["key_id"]: "scaivault-root-prod-azure-1",
+    }
     assert token_status(double, old["client_id"], old["client_secret"]) == 200
     assert token_status(double, new["client_id"], new["client_secret"]) == 200
     assert vault.get_secret(ROOT_PATH, 1).data == old  # the previous version stays readable
@@ -95,9 +106,16 @@ def test_grace_zero_removes_the_old_secret_at_once_and_generations_count_up(rota
 def test_a_key_id_naming_another_secret_is_refused_before_anything_changes(vault_factory, configure, azure_double):
     other = add_root_secret(azure_double, "someone else's")
     vault = vault_factory()
-    configure(vault, azure_double, root={"client_id": azure_double.root_client_id,
-                                         "client_secret": azure_double.root_client_secret,
-                                         "tenant_id": azure_double.tenant_id, "key_id": other["keyId"]})
+    configure(
+        vault,
+        azure_double,
+        root={
+            "client_id": azure_double.root_client_id,
+            "client_secret": azure_double.root_client_secret,
+            "tenant_id": azure_double.tenant_id,
+            "key_id": other["keyId"],
+        },
+    )
     with pytest.raises(InvalidConfig) as caught:
         vault.rotate_secret(ROOT_PATH, grace_period="0")
     assert caught.value.details["field"] == "root_credentials.key_id"
@@ -108,10 +126,16 @@ def test_a_key_id_naming_another_secret_is_refused_before_anything_changes(vault
 def test_a_recorded_key_id_is_what_retirement_removes(vault_factory, configure, azure_double):
     other = add_root_secret(azure_double, "an operator's")
     vault = vault_factory()
-    configure(vault, azure_double, root={"client_id": azure_double.root_client_id,
-                                         "client_secret": azure_double.root_client_secret,
-                                         "tenant_id": azure_double.tenant_id,
-                                         "key_id": azure_double.root_secret_key_id})
+    configure(
+        vault,
+        azure_double,
+        root={
+            "client_id": azure_double.root_client_id,
+            "client_secret": azure_double.root_client_secret,
+            "tenant_id": azure_double.tenant_id,
+            "key_id": azure_double.root_secret_key_id,
+        },
+    )
     vault.rotate_secret(ROOT_PATH, grace_period="0")
     new = vault.get_secret(ROOT_PATH).data
     assert set(root_secrets(azure_double)) == {new["key_id"], other["keyId"]}  # only the old root secret went
@@ -169,7 +193,8 @@ def test_a_crash_mid_rotation_leaves_a_working_vault(rotating, vault_factory, az
 
 
 def test_a_secret_minted_before_the_vault_recorded_it_is_removed_by_the_next_rotation(
-        rotating, vault_factory, azure_double, tmp_path):
+    rotating, vault_factory, azure_double, tmp_path
+):
     rotating.close()
     _rotate_and_die(tmp_path, "before-recorded")
     [stray] = [k for k, name in root_secrets(azure_double).items() if name == "scaivault-root-prod-azure-1"]

@@ -55,6 +55,8 @@ def _seconds(variable: str, default: str) -> float:
 
 @hookimpl
 def register_routes(routes):
-    console = Console(idle_timeout=_seconds("SCAIVAULT_CONSOLE_IDLE_TIMEOUT", "30m"),
-                      lifetime=_seconds("SCAIVAULT_CONSOLE_SESSION_LIFETIME", "12h"))
+    console = Console(
+        idle_timeout=_seconds("SCAIVAULT_CONSOLE_IDLE_TIMEOUT", "30m"),
+        lifetime=_seconds("SCAIVAULT_CONSOLE_SESSION_LIFETIME", "12h"),
+    )
     routes.extend(console_routes(console))

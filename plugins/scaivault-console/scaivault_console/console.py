@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
@@ -23,8 +24,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from scaivault_core import (InvalidRequest, PermissionDenied, ScaiVaultError, Session, Unauthenticated, Vault,
-                            format_duration)
+from scaivault_core import (
+    InvalidRequest,
+    PermissionDenied,
+    ScaiVaultError,
+    Session,
+    Unauthenticated,
+    Vault,
+    format_duration,
+)
 
 from .sign_ins import SignIn, SignInForms, SignIns, same_token
 
@@ -33,8 +41,10 @@ FORM_COOKIE = "scaivault_console_form"  # the sign-in form's CSRF cookie, before
 MAX_FORM_BYTES = 16 * 1024
 
 # No inline script or style anywhere, no other origin: what an injected tag could load or run is nothing.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -103,8 +113,12 @@ class Console:
         self.forms = SignInForms()
         self.static = _load_static()
         self.env = jinja2.Environment(
-            loader=jinja2.PackageLoader("scaivault_console", "templates"), autoescape=True,
-            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+            loader=jinja2.PackageLoader("scaivault_console", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.env.filters.update(when=when, left=left, duration=format_duration, pretty=pretty)
         self.env.globals.update(static=self.static_url, query_with=query_with)
 
@@ -131,8 +145,13 @@ class Console:
             self.sign_ins.end(cookie)
             return self.to_sign_in(request, "expired")
         if request.method == "POST" and not (same_origin(request) and same_token(sign_in.csrf, form.get("csrf"))):
-            return self.render_error(request, sign_in, 403, "This form is not one the console gave you (its CSRF token "
-                                     "or origin does not match): reload the page and try again.")
+            return self.render_error(
+                request,
+                sign_in,
+                403,
+                "This form is not one the console gave you (its CSRF token "
+                "or origin does not match): reload the page and try again.",
+            )
         page = Page(request, vault, session, sign_in, form, vault.clock.time())
         try:
             result = page_function(page)
@@ -181,17 +200,37 @@ class Console:
                     self.sign_ins.end(request.cookies.get(COOKIE))  # whoever was signed in here is not any more
                     cookie, _ = self.sign_ins.start(token, caller)
                     response = redirect(next_page)
-                    response.set_cookie(COOKIE, cookie, path="/ui/", httponly=True, samesite="strict",
-                                        secure=request.url.scheme == "https")
+                    response.set_cookie(
+                        COOKIE,
+                        cookie,
+                        path="/ui/",
+                        httponly=True,
+                        samesite="strict",
+                        secure=request.url.scheme == "https",
+                    )
                     response.delete_cookie(FORM_COOKIE, path="/ui/sign-in", httponly=True, samesite="strict")
                     return response
         form_cookie = self.forms.new_cookie()
         kind = "ok" if status == 200 and why == "signed-out" else "error"
-        view = View("sign_in.html", {"form_csrf": self.forms.token_for(form_cookie), "message": message,
-                                     "message_kind": kind, "next": next_page}, status)
+        view = View(
+            "sign_in.html",
+            {
+                "form_csrf": self.forms.token_for(form_cookie),
+                "message": message,
+                "message_kind": kind,
+                "next": next_page,
+            },
+            status,
+        )
         response = self.render(request, view)
-        response.set_cookie(FORM_COOKIE, form_cookie, path="/ui/sign-in", httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            FORM_COOKIE,
+            form_cookie,
+            path="/ui/sign-in",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     def sign_out(self, page: Page) -> Response:
@@ -228,7 +267,7 @@ class Console:
             return Response("Not found.", status_code=404, media_type="text/plain", headers=HEADERS)
         body, version = self.static[name]
         headers = {**HEADERS, "Cache-Control": "public, max-age=86400", "ETag": f'"{version}"'}
-        return Response(body, media_type=STATIC_TYPES[name[name.rindex("."):]], headers=headers)
+        return Response(body, media_type=STATIC_TYPES[name[name.rindex(".") :]], headers=headers)
 
 
 # -- request and response helpers ------------------------------------------------------------------
@@ -287,7 +326,7 @@ def query_with(here: str, **changes: Any) -> str:
 def when(epoch: float | None) -> str:
     if epoch is None:
         return "—"
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def left(epoch: float | None, now: float) -> str:
@@ -313,4 +352,3 @@ def _load_static() -> dict[str, tuple[bytes, str]]:
             body = item.read_bytes()
             files[item.name] = (body, hashlib.sha256(body).hexdigest()[:12])
     return files
-

@@ -21,8 +21,9 @@ AUDIT_FILTERS = ("identity", "operation", "path_prefix", "outcome", "lease_id", 
 def overview(page: Page) -> View:
     """Who you are and what needs attention, as far as you may see."""
     everyone = may(page, "list", "dynamic/leases")
-    counts = {state: len(page.session.list_leases(state=state, limit=1000)) if everyone else None
-              for state in STUCK_STATES}
+    counts = {
+        state: len(page.session.list_leases(state=state, limit=1000)) if everyone else None for state in STUCK_STATES
+    }
     try:
         mine: list[Lease] | None = page.session.list_leases(identity=page.identity, state="live", limit=1000)
     except PermissionDenied:  # a token bounded by a minter who may not list leases
@@ -74,9 +75,19 @@ def leases(page: Page) -> View:
         found, note = _list_leases(page, filters, state, after)
     except ScaiVaultError as err:
         error = err
-    return View("leases.html", {"leases": found, "filters": filters, "state": state, "states": LEASE_STATES,
-                                "note": note, "error": error, "next_after": _next(found, "lease_id"),
-                                "now": page.now})
+    return View(
+        "leases.html",
+        {
+            "leases": found,
+            "filters": filters,
+            "state": state,
+            "states": LEASE_STATES,
+            "note": note,
+            "error": error,
+            "next_after": _next(found, "lease_id"),
+            "now": page.now,
+        },
+    )
 
 
 def attention(page: Page) -> View:
@@ -133,11 +144,14 @@ def forget(page: Page) -> Any:
 
     def act() -> str:
         if page.form.get("understood") != "yes":
-            raise InvalidRequest("Tick the box saying you understand the credential may remain in the target, "
-                                 "then forget the lease.")
+            raise InvalidRequest(
+                "Tick the box saying you understand the credential may remain in the target, then forget the lease."
+            )
         done = page.session.forget_lease(lease_id)
-        return (f"Forgot {lease_id}: it is no longer retried. Remove {done.subject or 'its credential'} "
-                f"from engine {done.engine}'s target by hand if it is still there.")
+        return (
+            f"Forgot {lease_id}: it is no longer retried. Remove {done.subject or 'its credential'} "
+            f"from engine {done.engine}'s target by hand if it is still there."
+        )
 
     return _lease_action(page, lease_id, "forget", act)
 
@@ -147,8 +161,11 @@ def _lease_action(page: Page, lease_id: str, verb: str, act: Any) -> Any:
         page.flash("ok", act())
     except LeaseNotFound:
         # The vault answers a lease the caller may not act on exactly as one that does not exist.
-        page.flash("denied", f"Denied: {lease_id} is not a lease {page.identity} may {verb} (the vault answers "
-                             "lease_not_found for those, whether or not they exist).")
+        page.flash(
+            "denied",
+            f"Denied: {lease_id} is not a lease {page.identity} may {verb} (the vault answers "
+            "lease_not_found for those, whether or not they exist).",
+        )
     except PermissionDenied as err:
         page.flash("denied", f"Denied: {err.message}")
     except ScaiVaultError as err:
@@ -184,17 +201,19 @@ def audit(page: Page) -> View:
 
 
 def explain(page: Page) -> View:
-    """"Can sa:x do read on dynamic/engines/pg/roles/ro?", answered rule by rule."""
-    question = {"identity": page.query("identity") or page.identity, "permission": page.query("permission", "read"),
-                "path": page.query("path")}
+    """ "Can sa:x do read on dynamic/engines/pg/roles/ro?", answered rule by rule."""
+    question = {
+        "identity": page.query("identity") or page.identity,
+        "permission": page.query("permission", "read"),
+        "path": page.query("path"),
+    }
     answer, error = None, None
     if question["path"]:
         try:
             answer = page.session.explain(question["identity"], question["permission"], question["path"])
         except ScaiVaultError as err:
             error = err
-    return View("explain.html", {"question": question, "answer": answer, "error": error,
-                                 "permissions": PERMISSIONS})
+    return View("explain.html", {"question": question, "answer": answer, "error": error, "permissions": PERMISSIONS})
 
 
 def _next(items: list[Any], attribute: str) -> str | None:

@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 
@@ -48,8 +48,15 @@ class SignIn:
 class SignIns:
     """The sign-ins of one console, bounded in time and in number, in all and per identity (the oldest go first)."""
 
-    def __init__(self, *, idle_timeout: float, lifetime: float, limit: int = 10_000, per_identity: int = 20,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        idle_timeout: float,
+        lifetime: float,
+        limit: int = 10_000,
+        per_identity: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.idle_timeout, self.lifetime, self._clock = idle_timeout, lifetime, clock
         self.limit, self.per_identity = limit, per_identity
         self._by_hash: OrderedDict[str, SignIn] = OrderedDict()
@@ -63,7 +70,7 @@ class SignIns:
         with self._lock:
             # One identity's sign-ins cannot crowd out everyone else's: past its share, its oldest goes.
             own = [key for key, other in self._by_hash.items() if other.identity == sign_in.identity]
-            for key in own[:max(0, len(own) - self.per_identity + 1)]:
+            for key in own[: max(0, len(own) - self.per_identity + 1)]:
                 del self._by_hash[key]
             self._by_hash[_key(cookie)] = sign_in
             while len(self._by_hash) > self.limit:

@@ -23,10 +23,15 @@ POLICIES = {
     # sa:app issues from role ro and may act on its own leases only.
     "app": ([{"path_pattern": "dynamic/engines/mem/roles/ro", "permissions": ["read"]}], "sa:app"),
     # user:oncall may see every lease of engine mem (list), the engines and the audit log, and revoke nothing.
-    "oncall": ([{"path_pattern": "dynamic/engines/mem", "permissions": ["list", "read"]},
-                {"path_pattern": "dynamic/engines", "permissions": ["list"]},
-                {"path_pattern": "dynamic/engines/mem/roles", "permissions": ["list"]},
-                {"path_pattern": "sys/audit", "permissions": ["read"]}], "user:oncall"),
+    "oncall": (
+        [
+            {"path_pattern": "dynamic/engines/mem", "permissions": ["list", "read"]},
+            {"path_pattern": "dynamic/engines", "permissions": ["list"]},
+            {"path_pattern": "dynamic/engines/mem/roles", "permissions": ["list"]},
+            {"path_pattern": "sys/audit", "permissions": ["read"]},
+        ],
+        "user:oncall",
+    ),
 }
 
 
@@ -40,9 +45,13 @@ def target():
 @pytest.fixture
 def vault(tmp_path, target):
     """Engine ``mem`` with role ``ro``; policies ``app`` (sa:app) and ``oncall`` (user:oncall)."""
-    factory = VaultFactory(tmp_path / "vault.db", plugins=[MemoryPlugin(), scaivault_console],
-                           clock=ManualClock(start=1_800_000_000), start_worker=False,
-                           lease_options=LeaseOptions(max_attempts=1, backoff_base=0.01))
+    factory = VaultFactory(
+        tmp_path / "vault.db",
+        plugins=[MemoryPlugin(), scaivault_console],
+        clock=ManualClock(start=1_800_000_000),
+        start_worker=False,
+        lease_options=LeaseOptions(max_attempts=1, backoff_base=0.01),
+    )
     vault = factory()
     vault.create_engine("mem", "database", {"plugin": "memory", "target": target.name}, default_ttl="1h", max_ttl="8h")
     vault.create_role("mem", "ro")
@@ -59,16 +68,22 @@ class ConsoleClient(TestClient):
     vault: object
 
     def token_for(self, identity: str) -> str:
-        return self.vault.create_admin_token() if identity == "user:admin" else \
-            self.vault.create_token(identity, ttl="1h")["token"]
+        return (
+            self.vault.create_admin_token()
+            if identity == "user:admin"
+            else self.vault.create_token(identity, ttl="1h")["token"]
+        )
 
     def sign_in(self, identity_or_token: str, next_page: str = "/ui/"):
         """Sign in through the form (with a fresh token for an identity); returns the page signed in to."""
         token = identity_or_token if identity_or_token.startswith("svt.") else self.token_for(identity_or_token)
         self.cookies.clear()  # as a fresh browser: signed in as someone else, /ui/sign-in just goes on
         form = self.get("/ui/sign-in")
-        response = self.post("/ui/sign-in", data={"csrf": csrf_of(form.text), "token": token, "next": next_page},
-                             headers={"Origin": ORIGIN})
+        response = self.post(
+            "/ui/sign-in",
+            data={"csrf": csrf_of(form.text), "token": token, "next": next_page},
+            headers={"Origin": ORIGIN},
+        )
         assert response.status_code == 200, response.text
         return response
 
@@ -93,5 +108,7 @@ def csrf_of(page_html: str) -> str:
 
 def flashes(page_html: str) -> list[tuple[str, str]]:
     """(kind, text) of the messages a page shows."""
-    return [(kind, html.unescape(re.sub(r"<[^>]+>", "", text)).strip()) for kind, text in
-            re.findall(r'<p class="flash (\w+)" role="(?:status|alert)">(.*?)</p>', page_html, re.S)]
+    return [
+        (kind, html.unescape(re.sub(r"<[^>]+>", "", text)).strip())
+        for kind, text in re.findall(r'<p class="flash (\w+)" role="(?:status|alert)">(.*?)</p>', page_html, re.S)
+    ]

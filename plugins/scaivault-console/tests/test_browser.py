@@ -26,12 +26,21 @@ REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = Path(os.environ.get("SCAIVAULT_SCREENSHOTS", REPO / "build" / "console-screenshots"))
 PG = "postgresql://postgres@127.0.0.1:5432"
 ROOT_PATH = "infra/postgres/console/root"
-CREATION = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-            'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"']
-REVOCATION = ['REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"', 'DROP OWNED BY "{{name}}"',
-              'DROP ROLE IF EXISTS "{{name}}"']
+CREATION = [
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+]
+REVOCATION = [
+    'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+    'DROP OWNED BY "{{name}}"',
+    'DROP ROLE IF EXISTS "{{name}}"',
+]
 # A role whose users own a table their revocation forgets to drop: DROP ROLE fails, as it would for real.
-STICKY_CREATION = [*CREATION, 'CREATE TABLE "{{name}}_scratch" (id int)', 'ALTER TABLE "{{name}}_scratch" OWNER TO "{{name}}"']
+STICKY_CREATION = [
+    *CREATION,
+    'CREATE TABLE "{{name}}_scratch" (id int)',
+    'ALTER TABLE "{{name}}_scratch" OWNER TO "{{name}}"',
+]
 STICKY_REVOCATION = ['DROP ROLE IF EXISTS "{{name}}"']
 XSS = {
     "note": "<script>window.__pwned = 1; document.title = 'pwned'</script>",
@@ -47,12 +56,18 @@ class Deployment:
     tokens: dict[str, str]  # identity -> token
 
     def api(self, identity: str, method: str, path: str, **kwargs) -> httpx.Response:
-        return httpx.request(method, self.server.url + path, timeout=30,
-                             headers={"Authorization": f"Bearer {self.tokens[identity]}"}, **kwargs)
+        return httpx.request(
+            method,
+            self.server.url + path,
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.tokens[identity]}"},
+            **kwargs,
+        )
 
     def issue(self, role: str = "ro", metadata: dict | None = None, identity: str = "sa:app") -> dict:
-        response = self.api(identity, "POST", f"/v1/dynamic/engines/pg/creds/{role}",
-                            json={"ttl": "2h", "metadata": metadata or {}})
+        response = self.api(
+            identity, "POST", f"/v1/dynamic/engines/pg/creds/{role}", json={"ttl": "2h", "metadata": metadata or {}}
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -77,7 +92,8 @@ def database():
         roles = conn.execute(
             "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
             "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND r.rolname LIKE 'v\\_%'").fetchall()
+            "AND r.rolname LIKE 'v\\_%'"
+        ).fetchall()
         for (role,) in roles:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
@@ -90,27 +106,42 @@ def deployment(tmp_path_factory, database):
     """`scaivault server` with the console installed, engine `pg` (roles `ro` and `sticky`) on the real
     PostgreSQL, and three identities: the admin, sa:app (issues from both roles) and user:oncall (sees
     every lease of `pg` and the audit log, revokes nothing)."""
-    pytest.importorskip("scaivault_postgresql", reason="the browser tests' engine is the in-tree postgresql plugin "
-                                                       "(scripts/bootstrap installs it; scripts/isolated does not)")
+    pytest.importorskip(
+        "scaivault_postgresql",
+        reason="the browser tests' engine is the in-tree postgresql plugin "
+        "(scripts/bootstrap installs it; scripts/isolated does not)",
+    )
     server = LiveServer(tmp_path_factory.mktemp("console"))
     tokens = {"user:admin": server.init()}
     with Vault(server.store, start_worker=False) as vault:  # set up embedded, as `scaivault` on the host would
         vault.put_secret(ROOT_PATH, {"username": "postgres", "password": "unused-with-trust-auth"})
         vault.create_policy("pg-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
         vault.bind_policy("pg-root", "dynamic:pg")
-        vault.create_engine("pg", "database", {
-            "plugin": "postgresql", "root_credentials_path": ROOT_PATH,
-            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{database}"},
-            default_ttl="1h", max_ttl="24h")
-        vault.create_role("pg", "ro", creation_statements=CREATION, revocation_statements=REVOCATION,
-                          default_ttl="1h", max_ttl="8h")
-        vault.create_role("pg", "sticky", creation_statements=STICKY_CREATION,
-                          revocation_statements=STICKY_REVOCATION)
+        vault.create_engine(
+            "pg",
+            "database",
+            {
+                "plugin": "postgresql",
+                "root_credentials_path": ROOT_PATH,
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:5432/{database}",
+            },
+            default_ttl="1h",
+            max_ttl="24h",
+        )
+        vault.create_role(
+            "pg", "ro", creation_statements=CREATION, revocation_statements=REVOCATION, default_ttl="1h", max_ttl="8h"
+        )
+        vault.create_role("pg", "sticky", creation_statements=STICKY_CREATION, revocation_statements=STICKY_REVOCATION)
         vault.create_policy("app", [{"path_pattern": "dynamic/engines/pg/roles/*", "permissions": ["read"]}])
         vault.bind_policy("app", "sa:app")
-        vault.create_policy("oncall", [{"path_pattern": "dynamic/engines/pg", "permissions": ["list", "read"]},
-                                       {"path_pattern": "dynamic/engines", "permissions": ["list"]},
-                                       {"path_pattern": "sys/audit", "permissions": ["read"]}])
+        vault.create_policy(
+            "oncall",
+            [
+                {"path_pattern": "dynamic/engines/pg", "permissions": ["list", "read"]},
+                {"path_pattern": "dynamic/engines", "permissions": ["list"]},
+                {"path_pattern": "sys/audit", "permissions": ["read"]},
+            ],
+        )
         vault.bind_policy("oncall", "user:oncall")
         for identity in ("sa:app", "user:oncall"):
             tokens[identity] = vault.create_token(identity, ttl="2h")["token"]
@@ -267,8 +298,11 @@ def test_a_denied_action_is_shown_as_denied(console, deployment):
 def test_xss_through_lease_metadata_is_inert(console, deployment):
     lease = deployment.issue(metadata=XSS)
     console.sign_in("user:admin", start=f"/ui/leases/{lease['lease_id']}")
-    for path in (f"/ui/leases/{lease['lease_id']}", "/ui/leases?engine=pg",
-                 f"/ui/audit?lease_id={lease['lease_id']}&since="):
+    for path in (
+        f"/ui/leases/{lease['lease_id']}",
+        "/ui/leases?engine=pg",
+        f"/ui/audit?lease_id={lease['lease_id']}&since=",
+    ):
         console.open(path)
         assert console.driver.execute_script("return window.__pwned === undefined")
         assert "pwned" not in console.driver.title
@@ -319,9 +353,16 @@ def test_a_tour_of_every_page(console, deployment):
         ("/ui/engines", "Engines", "engines"),
         ("/ui/engines/pg", "Engine pg", "engine"),
         ("/ui/audit?since=1h&operation=lease.issue", "Audit log", "audit"),
-        ("/ui/explain?identity=sa%3Aapp&permission=read&path=dynamic%2Fengines%2Fpg%2Froles%2Fro", "Explain", "explain"),
-        ("/ui/explain?identity=user%3Aoncall&permission=revoke&path=dynamic%2Fengines%2Fpg%2Froles%2Fro", "Explain",
-         "explain-no"),
+        (
+            "/ui/explain?identity=sa%3Aapp&permission=read&path=dynamic%2Fengines%2Fpg%2Froles%2Fro",
+            "Explain",
+            "explain",
+        ),
+        (
+            "/ui/explain?identity=user%3Aoncall&permission=revoke&path=dynamic%2Fengines%2Fpg%2Froles%2Fro",
+            "Explain",
+            "explain-no",
+        ),
     ]
     for path, heading, name in tour:
         console.open(path)

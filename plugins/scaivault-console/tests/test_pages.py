@@ -7,14 +7,21 @@ import re
 
 import pytest
 
+from scaivault_console.console import CSP, safe_next
 from scaivault_core import InvalidConfig, ScaiVaultError
 from scaivault_core.rest import create_app
-from scaivault_console.console import CSP, safe_next
 
 ORIGIN = "http://127.0.0.1"
 
-PAGES = ["/ui/", "/ui/leases", "/ui/attention", "/ui/engines", "/ui/engines/mem", "/ui/audit",
-         "/ui/explain?path=dynamic/engines/mem/roles/ro"]
+PAGES = [
+    "/ui/",
+    "/ui/leases",
+    "/ui/attention",
+    "/ui/engines",
+    "/ui/engines/mem",
+    "/ui/audit",
+    "/ui/explain?path=dynamic/engines/mem/roles/ro",
+]
 XSS = {"note": "<script>document.title='pwned'</script>", "owner": '"><img src=x onerror="document.title=1">'}
 
 
@@ -43,8 +50,12 @@ def test_sign_in_keeps_the_token_on_the_server(client, vault):
     """The cookie is a random id, HttpOnly and SameSite=Strict; the token is in no cookie, URL or page."""
     token = client.token_for("sa:app")
     form = client.get("/ui/sign-in?next=/ui/leases")
-    response = client.post("/ui/sign-in", data={"csrf": client.csrf_of(form.text), "token": token, "next": "/ui/leases"},
-                           headers={"Origin": ORIGIN}, follow_redirects=False)
+    response = client.post(
+        "/ui/sign-in",
+        data={"csrf": client.csrf_of(form.text), "token": token, "next": "/ui/leases"},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and response.headers["location"] == "/ui/leases"
     cookies = response.headers.get_list("set-cookie")
     session = next(c for c in cookies if c.startswith("scaivault_console="))
@@ -66,8 +77,9 @@ def test_the_sign_in_form_asks_for_the_token_by_post_only(client, vault):
 
 def test_a_bad_token_is_refused_and_starts_nothing(client):
     form = client.get("/ui/sign-in")
-    response = client.post("/ui/sign-in", data={"csrf": client.csrf_of(form.text), "token": "svt.nope"},
-                           headers={"Origin": ORIGIN})
+    response = client.post(
+        "/ui/sign-in", data={"csrf": client.csrf_of(form.text), "token": "svt.nope"}, headers={"Origin": ORIGIN}
+    )
     assert response.status_code == 401
     assert "not valid" in response.text and "svt.nope" not in response.text
     assert not any(c.startswith("scaivault_console=") for c in response.headers.get_list("set-cookie"))
@@ -107,15 +119,18 @@ def test_a_revoked_token_ends_the_console_session_at_once(client, vault):
     assert response.url.path == "/ui/sign-in" and "expired or was revoked" in response.text
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("/ui/leases?engine=mem", "/ui/leases?engine=mem"),
-    ("//evil.example/ui/", "/ui/"),
-    ("https://evil.example/ui/", "/ui/"),
-    ("/ui/\\evil", "/ui/"),
-    ("/v1/sys/audit", "/ui/"),
-    ("/ui/x\r\nSet-Cookie: a=b", "/ui/"),
-    (None, "/ui/"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("/ui/leases?engine=mem", "/ui/leases?engine=mem"),
+        ("//evil.example/ui/", "/ui/"),
+        ("https://evil.example/ui/", "/ui/"),
+        ("/ui/\\evil", "/ui/"),
+        ("/v1/sys/audit", "/ui/"),
+        ("/ui/x\r\nSet-Cookie: a=b", "/ui/"),
+        (None, "/ui/"),
+    ],
+)
 def test_redirects_stay_on_the_console(value, expected):
     assert safe_next(value) == expected
 
@@ -187,7 +202,9 @@ def test_find_a_lease_and_revoke_it(client, vault, target):
     assert "OPS-1" in page.text and "in 1h" in page.text
     response = client.submit(f"/ui/leases/{lease.lease_id}/revoke", page.text, back="/ui/leases?identity=sa:app")
     assert response.url.path == "/ui/leases"
-    assert client.flashes(response.text) == [("ok", f"Revoked {lease.lease_id}: {lease.lease.subject} is gone from engine mem.")]
+    assert client.flashes(response.text) == [
+        ("ok", f"Revoked {lease.lease_id}: {lease.lease.subject} is gone from engine mem.")
+    ]
     assert lease.lease.subject not in target.users
     assert vault.lookup(lease.lease_id).state == "revoked"
 
@@ -196,8 +213,9 @@ def test_renew_from_the_lease_page(client, vault):
     lease = vault.as_identity("sa:app").issue("mem", "ro", ttl="30m")
     client.sign_in("sa:app")
     page = lease_page(client, lease.lease_id)
-    response = client.submit(f"/ui/leases/{lease.lease_id}/renew", page.text, increment="1h",
-                    back=f"/ui/leases/{lease.lease_id}")
+    response = client.submit(
+        f"/ui/leases/{lease.lease_id}/renew", page.text, increment="1h", back=f"/ui/leases/{lease.lease_id}"
+    )
     [(kind, text)] = client.flashes(response.text)
     assert kind == "ok" and text.startswith(f"Renewed {lease.lease_id}")
     assert vault.lookup(lease.lease_id).expires_at == lease.lease.expires_at + 3600
@@ -295,7 +313,7 @@ def test_irrevocable_leases_show_their_last_error(client, vault, irrevocable, ta
     page = client.get("/ui/attention")
     assert irrevocable.lease_id in page.text
     assert f"Memory target {target.name} is down." in page.text
-    assert client.get("/ui/").text.count('<strong>1</strong>') == 1  # the overview counts it
+    assert client.get("/ui/").text.count("<strong>1</strong>") == 1  # the overview counts it
 
 
 def test_forget_needs_the_box_ticked_and_revoke_on_the_engine(client, vault, irrevocable):
@@ -308,11 +326,14 @@ def test_forget_needs_the_box_ticked_and_revoke_on_the_engine(client, vault, irr
     client.sign_in("user:admin")
     page = client.get("/ui/attention")
     response = client.submit(f"/ui/leases/{irrevocable.lease_id}/forget", page.text)
-    assert client.flashes(response.text)[0] == ("error", "Tick the box saying you understand the credential may remain "
-                                                  "in the target, then forget the lease.")
+    assert client.flashes(response.text)[0] == (
+        "error",
+        "Tick the box saying you understand the credential may remain in the target, then forget the lease.",
+    )
     assert vault.lookup(irrevocable.lease_id).state == "irrevocable"
-    response = client.submit(f"/ui/leases/{irrevocable.lease_id}/forget", page.text, understood="yes",
-                    back="/ui/attention")
+    response = client.submit(
+        f"/ui/leases/{irrevocable.lease_id}/forget", page.text, understood="yes", back="/ui/attention"
+    )
     assert client.flashes(response.text)[0][1].startswith(f"Forgot {irrevocable.lease_id}")
     assert vault.lookup(irrevocable.lease_id).state == "revoked"
 
@@ -368,8 +389,10 @@ def test_audit_first_visit_shows_the_last_hour(client, vault):
 def test_explain_answers_rule_by_rule(client, vault):
     client.sign_in("user:admin")
     page = client.get("/ui/explain?identity=sa:app&permission=read&path=dynamic/engines/mem/roles/ro")
-    assert "Yes: sa:app may read dynamic/engines/mem/roles/ro. sa:app is granted it by rule 1 of policy " \
-           "&#39;app&#39;" in page.text
+    assert (
+        "Yes: sa:app may read dynamic/engines/mem/roles/ro. sa:app is granted it by rule 1 of policy "
+        "&#39;app&#39;" in page.text
+    )
     no = client.get("/ui/explain?identity=sa:app&permission=revoke&path=dynamic/engines/mem/roles/ro")
     assert 'class="answer no"' in no.text
 

@@ -12,7 +12,8 @@ import json
 import os
 import signal
 import subprocess
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, ScaiVaultError, redact
 
@@ -26,8 +27,17 @@ def command_environment(extra: dict[str, str]) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", os.defpath), **extra}
 
 
-def run_command(argv: list[str], document: dict[str, Any], *, what: str, timeout: float, env: dict[str, str],
-                cwd: str | None, secrets: Iterable[Any], failure: type[ScaiVaultError] = EngineError) -> bytes:
+def run_command(
+    argv: list[str],
+    document: dict[str, Any],
+    *,
+    what: str,
+    timeout: float,
+    env: dict[str, str],
+    cwd: str | None,
+    secrets: Iterable[Any],
+    failure: type[ScaiVaultError] = EngineError,
+) -> bytes:
     """Run ``argv`` with ``document`` on stdin; its stdout, or an error with its redacted stderr.
 
     Exit status 75 (EX_TEMPFAIL) is ``engine_unreachable``; any other failure is ``failure``.
@@ -35,8 +45,16 @@ def run_command(argv: list[str], document: dict[str, Any], *, what: str, timeout
     secrets = list(secrets)
     label = f"The {what} command ({os.path.basename(argv[0])})"
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=cwd, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
     except OSError as exc:
         raise InvalidConfig(f"{label} cannot be started: {exc.strerror or type(exc).__name__}.", field=what) from None
     payload = json.dumps(document).encode()
@@ -44,16 +62,18 @@ def run_command(argv: list[str], document: dict[str, Any], *, what: str, timeout
         stdout, stderr = proc.communicate(payload, timeout=timeout)
     except subprocess.TimeoutExpired:
         stderr = _kill(proc)
-        raise EngineError(f"{label} did not finish within {timeout:g}s and was killed{_tail(stderr, secrets)}",
-                          command=what) from None
+        raise EngineError(
+            f"{label} did not finish within {timeout:g}s and was killed{_tail(stderr, secrets)}", command=what
+        ) from None
     if proc.returncode == 0:
         if len(stdout) > MAX_OUTPUT:
             raise EngineError(f"{label} printed more than {MAX_OUTPUT} bytes.", command=what)
         return stdout
     secrets += _values_in(stdout)  # a command that failed half way may have printed a credential
     if proc.returncode == EX_TEMPFAIL:
-        raise EngineUnreachable(f"{label} reports its target unreachable (exit status 75){_tail(stderr, secrets)}",
-                                command=what)
+        raise EngineUnreachable(
+            f"{label} reports its target unreachable (exit status 75){_tail(stderr, secrets)}", command=what
+        )
     if proc.returncode < 0:
         how = f"was killed by {signal.Signals(-proc.returncode).name}"
     else:
@@ -108,16 +128,19 @@ def parse_output(stdout: bytes, *, what: str, secrets: Iterable[Any], allow_empt
     if not stdout.strip():
         if allow_empty:
             return {}
-        raise EngineError(f"The {what} step printed nothing; it must print the credential as a JSON object.",
-                          command=what)
+        raise EngineError(
+            f"The {what} step printed nothing; it must print the credential as a JSON object.", command=what
+        )
     try:
         value = json.loads(stdout)
     except ValueError as exc:
         # The parser's message gives a position, never the text, so it cannot leak a value.
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise EngineError(f"The {what} step printed invalid JSON ({detail}); it must print one JSON object.",
-                          command=what) from None
+        raise EngineError(
+            f"The {what} step printed invalid JSON ({detail}); it must print one JSON object.", command=what
+        ) from None
     if not isinstance(value, dict):
-        raise EngineError(f"The {what} step printed a JSON {type(value).__name__}; it must print a JSON object.",
-                          command=what)
+        raise EngineError(
+            f"The {what} step printed a JSON {type(value).__name__}; it must print a JSON object.", command=what
+        )
     return value

@@ -8,8 +8,17 @@ from typing import Any
 
 import attrs
 
-from scaivault_core import (Engine, EngineError, InvalidConfig, Issued, IssueRequest, Renewed, command_field,
-                            directory_field, environment_field)
+from scaivault_core import (
+    Engine,
+    EngineError,
+    InvalidConfig,
+    Issued,
+    IssueRequest,
+    Renewed,
+    command_field,
+    directory_field,
+    environment_field,
+)
 
 from .commands import command_environment, parse_output, run_command
 from .webhooks import WebhookClient, check_url
@@ -83,19 +92,35 @@ class CustomEngine(Engine):
         if root:
             document["root_credentials"] = _shareable(root)
         if self.config.verify is not None:
-            run_command(self.config.verify, document, what="verify", timeout=self.config.timeout, env=self._env,
-                        cwd=self.config.working_directory, secrets=[root], failure=InvalidConfig)
+            run_command(
+                self.config.verify,
+                document,
+                what="verify",
+                timeout=self.config.timeout,
+                env=self._env,
+                cwd=self.config.working_directory,
+                secrets=[root],
+                failure=InvalidConfig,
+            )
         if self.config.verify_url is not None:
-            self._client().post(self.config.verify_url, json.dumps(document).encode(),
-                                key=self._hmac_key(root, "config.verify_url"), what="verify",
-                                timeout=self.config.timeout, lease_id=None, secrets=[root], refused=InvalidConfig)
+            self._client().post(
+                self.config.verify_url,
+                json.dumps(document).encode(),
+                key=self._hmac_key(root, "config.verify_url"),
+                what="verify",
+                timeout=self.config.timeout,
+                lease_id=None,
+                secrets=[root],
+                refused=InvalidConfig,
+            )
 
     def validate_role(self, role: Role) -> None:
         commands = [name for name in _COMMANDS if getattr(role, name) is not None]
         urls = [f"{name}_url" for name in _COMMANDS if getattr(role, f"{name}_url") is not None]
         if commands and urls:
-            raise InvalidConfig(f"A role uses commands or webhooks, not both: it sets {', '.join(commands + urls)}.",
-                                field=urls[0])
+            raise InvalidConfig(
+                f"A role uses commands or webhooks, not both: it sets {', '.join(commands + urls)}.", field=urls[0]
+            )
         if urls:
             for field in ("create_url", "revoke_url"):
                 if getattr(role, field) is None:
@@ -110,8 +135,9 @@ class CustomEngine(Engine):
         if role.timeout is not None:
             _check_timeout(role.timeout, "timeout")
         if role.pass_root_credentials and not self.context.root_credentials():
-            raise InvalidConfig("pass_root_credentials needs the engine to have root_credentials_path.",
-                                field="pass_root_credentials")
+            raise InvalidConfig(
+                "pass_root_credentials needs the engine to have root_credentials_path.", field="pass_root_credentials"
+            )
 
     def role_receives_root_credentials(self, role: Role) -> bool:
         """Its commands get the root credentials, or its webhooks get requests signed with them."""
@@ -120,8 +146,11 @@ class CustomEngine(Engine):
     def _hmac_key(self, root: dict[str, Any], field: str) -> bytes:
         key = root.get(HMAC_KEY)
         if not isinstance(key, str) or len(key) < MIN_HMAC_KEY:
-            raise InvalidConfig(f"Webhooks need the engine's root credentials to hold {HMAC_KEY!r}, a string of at "
-                                f"least {MIN_HMAC_KEY} characters (32 random bytes, hex, recommended).", field=field)
+            raise InvalidConfig(
+                f"Webhooks need the engine's root credentials to hold {HMAC_KEY!r}, a string of at "
+                f"least {MIN_HMAC_KEY} characters (32 random bytes, hex, recommended).",
+                field=field,
+            )
         return key.encode()
 
     def _client(self) -> WebhookClient:
@@ -140,8 +169,10 @@ class CustomEngine(Engine):
             "lease_id": request.lease_id,
             "role": request.role_name,
             "metadata": dict(request.metadata),
-            "revoke": role.revoke, "renew": role.renew,
-            "revoke_url": role.revoke_url, "renew_url": role.renew_url,
+            "revoke": role.revoke,
+            "renew": role.renew,
+            "revoke_url": role.revoke_url,
+            "renew_url": role.renew_url,
             "pass_root_credentials": role.pass_root_credentials,
             "timeout": role.timeout,
         }
@@ -149,16 +180,24 @@ class CustomEngine(Engine):
     def create(self, request: IssueRequest) -> Issued:
         role: Role = request.role
         handle = self.plan(request)
-        document = self._document("create", handle, expiration=request.variables["expiration"],
-                                  ttl_seconds=request.ttl_seconds, password=request.password)
+        document = self._document(
+            "create",
+            handle,
+            expiration=request.variables["expiration"],
+            ttl_seconds=request.ttl_seconds,
+            password=request.password,
+        )
         output = self._call("create", role.create, role.create_url, handle, document, [request.password])
         data = parse_output(output, what="create", secrets=[request.password], allow_empty=False)
         kept = data.pop("handle", None)
         if kept is not None and not isinstance(kept, dict):
             raise EngineError("The create step's 'handle' must be a JSON object.", command="create")
         username = data.get("username")
-        return Issued(data=data, handle={"handle": kept or {}},
-                      subject=username if isinstance(username, str) and username else None)
+        return Issued(
+            data=data,
+            handle={"handle": kept or {}},
+            subject=username if isinstance(username, str) and username else None,
+        )
 
     def renew(self, handle: dict[str, Any], role: Role | None, expires_at: float) -> Renewed | None:
         """Runs ``renew`` if the lease has one; without it the lease is extended in the vault only."""
@@ -179,12 +218,26 @@ class CustomEngine(Engine):
         self._call("revoke", handle.get("revoke"), handle.get("revoke_url"), handle, document, [])
 
     def _document(self, operation: str, handle: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        return {"operation": operation, "engine": self.context.name, "role": handle["role"],
-                "lease_id": handle["lease_id"], "name": handle["username"], **fields,
-                "metadata": handle.get("metadata", {}), "handle": handle.get("handle", {})}
+        return {
+            "operation": operation,
+            "engine": self.context.name,
+            "role": handle["role"],
+            "lease_id": handle["lease_id"],
+            "name": handle["username"],
+            **fields,
+            "metadata": handle.get("metadata", {}),
+            "handle": handle.get("handle", {}),
+        }
 
-    def _call(self, what: str, argv: list[str] | None, url: str | None, handle: dict[str, Any],
-              document: dict[str, Any], secrets: list[Any]) -> bytes:
+    def _call(
+        self,
+        what: str,
+        argv: list[str] | None,
+        url: str | None,
+        handle: dict[str, Any],
+        document: dict[str, Any],
+        secrets: list[Any],
+    ) -> bytes:
         timeout = handle.get("timeout") or self.config.timeout
         # Read once per call (each read is audited), for the signing key and for the document alike.
         root = self.context.root_credentials() if url or handle.get("pass_root_credentials") else {}
@@ -195,14 +248,29 @@ class CustomEngine(Engine):
         if url is not None:
             client = self._client()
             body = json.dumps(document).encode()
-            return client.post(url, body, key=self._hmac_key(root, f"{what}_url"), what=what, timeout=timeout,
-                               lease_id=handle["lease_id"], secrets=secrets, gone_ok=what == "revoke")
+            return client.post(
+                url,
+                body,
+                key=self._hmac_key(root, f"{what}_url"),
+                what=what,
+                timeout=timeout,
+                lease_id=handle["lease_id"],
+                secrets=secrets,
+                gone_ok=what == "revoke",
+            )
         if argv is None:
             raise InvalidConfig(f"The lease has no {what} command.", field=what)
         # Kept in the lease since issue: the operator may have narrowed the allowed commands since.
         argv = self.context.check_command(argv, what)
-        return run_command(argv, document, what=what, timeout=timeout, env=self._env,
-                           cwd=self.config.working_directory, secrets=secrets)
+        return run_command(
+            argv,
+            document,
+            what=what,
+            timeout=timeout,
+            env=self._env,
+            cwd=self.config.working_directory,
+            secrets=secrets,
+        )
 
 
 def _shareable(root: dict[str, Any]) -> dict[str, Any]:

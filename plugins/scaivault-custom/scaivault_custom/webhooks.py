@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, redact
@@ -35,8 +36,9 @@ def sign(key: bytes, body: bytes, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify_signature(key: bytes, header: str | None, body: bytes, *, now: float | None = None,
-                     tolerance: int = TOLERANCE) -> bool:
+def verify_signature(
+    key: bytes, header: str | None, body: bytes, *, now: float | None = None, tolerance: int = TOLERANCE
+) -> bool:
     """For receivers: whether ``header`` signs ``body`` with ``key`` within ``tolerance`` seconds of ``now``.
 
     ``key`` is the engine's ``hmac_key`` string as bytes (``root["hmac_key"].encode()``), ``header`` the
@@ -74,14 +76,26 @@ class WebhookClient:
     def __init__(self, timeout: float) -> None:
         import httpx  # imported at first use: start-up loads every installed plugin
 
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                                    headers={"User-Agent": "scaivault-custom"})
+        self._client = httpx.Client(
+            timeout=timeout, follow_redirects=False, trust_env=False, headers={"User-Agent": "scaivault-custom"}
+        )
 
     def close(self) -> None:
         self._client.close()
 
-    def post(self, url: str, body: bytes, *, key: bytes, what: str, timeout: float, lease_id: str | None,
-             secrets: Iterable[Any], refused: type[Exception] = EngineError, gone_ok: bool = False) -> bytes:
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        key: bytes,
+        what: str,
+        timeout: float,
+        lease_id: str | None,
+        secrets: Iterable[Any],
+        refused: type[Exception] = EngineError,
+        gone_ok: bool = False,
+    ) -> bytes:
         """POST ``body``; the response body on 2xx, else the core's error for what the service answered."""
         import httpx
 
@@ -96,18 +110,23 @@ class WebhookClient:
             raise EngineUnreachable(f"{label} cannot be reached: {type(exc).__name__}.", command=what) from None
         except httpx.TimeoutException:
             # Sent, and no answer: the service may still act on it, after the core has undone the issue.
-            raise EngineUnreachable(f"{label} did not answer within {timeout:g}s.", command=what,
-                                    may_still_apply=True) from None
+            raise EngineUnreachable(
+                f"{label} did not answer within {timeout:g}s.", command=what, may_still_apply=True
+            ) from None
         except httpx.TransportError as exc:
-            raise EngineUnreachable(f"{label} cannot be reached: {type(exc).__name__}.", command=what,
-                                    may_still_apply=True) from None
+            raise EngineUnreachable(
+                f"{label} cannot be reached: {type(exc).__name__}.", command=what, may_still_apply=True
+            ) from None
         status = response.status_code
         if 200 <= status < 300 or (gone_ok and status == 410):
             return response.content
         text = redact(response.text.strip()[:BODY_IN_MESSAGE], list(secrets)) or "(empty body)"
         if status in (401, 403):
-            raise InvalidConfig(f"{label} refused the request (HTTP {status}): check that hmac_key in the engine's "
-                                f"root credentials matches the service's. It said: {text}", command=what)
+            raise InvalidConfig(
+                f"{label} refused the request (HTTP {status}): check that hmac_key in the engine's "
+                f"root credentials matches the service's. It said: {text}",
+                command=what,
+            )
         if status in _UNAVAILABLE:
             raise EngineUnreachable(f"{label} is unavailable (HTTP {status}): {text}", command=what)
         raise refused(f"{label} answered HTTP {status}: {text}", command=what, status=status)

@@ -39,8 +39,6 @@ def install_scripts(directory: Path) -> Path:
     return directory
 
 
-
-
 class UserDir:
     """The scripts' target: $USERS_DIR/users.json. ``cut()`` removes the directory from view (unreachable)."""
 
@@ -104,7 +102,7 @@ class WebhookServer:
         host, port = address or self.address
         return f"http://{host}:{port}/{path}"
 
-    def start(self) -> "WebhookServer":
+    def start(self) -> WebhookServer:
         self._thread.start()
         return self
 
@@ -198,9 +196,14 @@ def operator_settings(scripts, commands):
 @pytest.fixture
 def vault(tmp_path, clock, operator_settings):
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_custom])
-    vault = Vault(tmp_path / "vault.db", plugin_manager=pm, clock=clock, start_worker=False,
-                  lease_options=LeaseOptions(backoff_base=1.0, backoff_max=5.0, max_attempts=4),
-                  settings=operator_settings)
+    vault = Vault(
+        tmp_path / "vault.db",
+        plugin_manager=pm,
+        clock=clock,
+        start_worker=False,
+        lease_options=LeaseOptions(backoff_base=1.0, backoff_max=5.0, max_attempts=4),
+        settings=operator_settings,
+    )
     yield vault
     vault.close()
 
@@ -226,6 +229,7 @@ def process_gone(pid: int) -> bool:
 
 
 # Tests run with --import-mode=importlib and cannot import this module: helpers are handed out as fixtures.
+
 
 @pytest.fixture(name="script")
 def _script(scripts):

@@ -9,17 +9,33 @@ from pathlib import Path
 import pytest
 
 import scaivault_custom
-from scaivault_core import (EngineError, EngineUnreachable, InvalidConfig, LeaseState, Settings, Vault,
-                            make_plugin_manager)
+from scaivault_core import (
+    EngineError,
+    EngineUnreachable,
+    InvalidConfig,
+    LeaseState,
+    Settings,
+    Vault,
+    make_plugin_manager,
+)
 
 
 @pytest.fixture
 def engine(vault, userdir, configure, script):
     """The engine and a role running userdir.py, which sees the root credential (the role opts in)."""
-    configure(vault, root={"admin_token": userdir.admin_token}, environment=userdir.environment(),
-              verify=script("userdir.py"))
-    vault.create_role("scripts", "deploy", create=script("userdir.py", "deployers"), revoke=script("userdir.py"),
-                      renew=script("userdir.py"), pass_root_credentials=True, default_ttl="1h", max_ttl="3h")
+    configure(
+        vault, root={"admin_token": userdir.admin_token}, environment=userdir.environment(), verify=script("userdir.py")
+    )
+    vault.create_role(
+        "scripts",
+        "deploy",
+        create=script("userdir.py", "deployers"),
+        revoke=script("userdir.py"),
+        renew=script("userdir.py"),
+        pass_root_credentials=True,
+        default_ttl="1h",
+        max_ttl="3h",
+    )
     return "scripts"
 
 
@@ -33,8 +49,21 @@ def test_issue_and_revoke_through_real_scripts(vault, engine, userdir, clock):
     assert user["password"] == issued.data["password"] and user["groups"] == ["deployers"]
     assert user["lease_id"] == issued.lease_id and user["metadata"] == {"ticket": "OPS-7"}
     assert user["ttl_seconds"] == 1800 and user["saw_root"]
-    assert user["keys"] == sorted(["operation", "engine", "role", "lease_id", "name", "password", "expiration",
-                                   "ttl_seconds", "metadata", "handle", "root_credentials"])
+    assert user["keys"] == sorted(
+        [
+            "operation",
+            "engine",
+            "role",
+            "lease_id",
+            "name",
+            "password",
+            "expiration",
+            "ttl_seconds",
+            "metadata",
+            "handle",
+            "root_credentials",
+        ]
+    )
     assert userdir.expiration(name) == clock.time() + 1800
 
     vault.revoke(issued.lease_id)
@@ -73,8 +102,9 @@ def test_a_command_gets_only_path_and_configured_variables(vault, configure, scr
     os.environ["SCAIVAULT_CUSTOM_LEAK_CHECK"] = "must-not-reach-commands"
     try:
         configure(vault, environment={"TARGET_REGION": "eu-west"}, working_directory=str(commands))
-        vault.create_role("scripts", "env", create=script("show_environment.py", "--flag", "two words"),
-                          revoke=script("userdir.py"))
+        vault.create_role(
+            "scripts", "env", create=script("show_environment.py", "--flag", "two words"), revoke=script("userdir.py")
+        )
         data = vault.issue("scripts", "env").data
     finally:
         del os.environ["SCAIVAULT_CUSTOM_LEAK_CHECK"]
@@ -98,8 +128,9 @@ def test_commands_run_without_a_shell(vault, configure, script, tmp_path, comman
 
 def test_non_zero_exit_is_an_engine_error_with_stderr_redacted(vault, userdir, configure, script):
     configure(vault, root={"admin_token": userdir.admin_token}, environment=userdir.environment())
-    vault.create_role("scripts", "leaky", create=script("leaky_failure.py"), revoke=script("userdir.py"),
-                      pass_root_credentials=True)
+    vault.create_role(
+        "scripts", "leaky", create=script("leaky_failure.py"), revoke=script("userdir.py"), pass_root_credentials=True
+    )
     with pytest.raises(EngineError) as caught:
         vault.issue("scripts", "leaky")
     message = caught.value.message
@@ -137,12 +168,15 @@ def test_invalid_json_is_an_engine_error_and_whatever_was_made_is_removed(vault,
     assert lease.state == LeaseState.ROLLED_BACK
 
 
-@pytest.mark.parametrize("output, expected", [
-    ('["PASSWORD"]', "printed a JSON list"),
-    ("", "printed nothing"),
-    ("{'password': 'PASSWORD'}", "printed invalid JSON"),
-    ('{"handle": "PASSWORD"}', "'handle' must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ('["PASSWORD"]', "printed a JSON list"),
+        ("", "printed nothing"),
+        ("{'password': 'PASSWORD'}", "printed invalid JSON"),
+        ('{"handle": "PASSWORD"}', "'handle' must be a JSON object"),
+    ],
+)
 def test_malformed_output_is_an_engine_error(vault, configure, script, output, expected):
     configure(vault)
     vault.create_role("scripts", "out", create=script("print_output.py", output), revoke=script("userdir.py"))
@@ -175,25 +209,32 @@ def test_a_lease_stays_revocable_after_its_role_is_deleted(vault, engine, userdi
 
 def test_verify_failure_is_invalid_config_with_the_token_redacted(vault, userdir, configure, script):
     with pytest.raises(InvalidConfig) as caught:
-        configure(vault, root={"admin_token": "wrong-admin-token-123"}, environment=userdir.environment(),
-                  verify=script("userdir.py"))
+        configure(
+            vault,
+            root={"admin_token": "wrong-admin-token-123"},
+            environment=userdir.environment(),
+            verify=script("userdir.py"),
+        )
     assert "exited with status 1" in caught.value.message and "userdir refused the given token" in caught.value.message
 
 
 NOOP = "noop.sh"  # a program in the allowed scripts directory, by bare name: looked up only there
 
 
-@pytest.mark.parametrize("role, field", [
-    ({"create": ["/no/such/script"], "revoke": [NOOP]}, "create"),
-    ({"create": ["no-such-program-anywhere"], "revoke": [NOOP]}, "create"),
-    ({"create": ["relative/script.py"], "revoke": [NOOP]}, "create"),
-    ({"create": ["/bin/true"], "revoke": [NOOP]}, "create"),  # exists, but the operator does not allow /bin
-    ({"create": [], "revoke": [NOOP]}, "create"),
-    ({"create": [NOOP]}, "revoke"),
-    ({"create": [NOOP], "revoke": [NOOP], "create_url": "http://127.0.0.1:9/c"}, "create_url"),
-    ({"create": [NOOP], "revoke": [NOOP], "pass_root_credentials": True}, "pass_root_credentials"),
-    ({"create": [NOOP], "revoke": [NOOP], "timeout": 0}, "timeout"),
-])
+@pytest.mark.parametrize(
+    "role, field",
+    [
+        ({"create": ["/no/such/script"], "revoke": [NOOP]}, "create"),
+        ({"create": ["no-such-program-anywhere"], "revoke": [NOOP]}, "create"),
+        ({"create": ["relative/script.py"], "revoke": [NOOP]}, "create"),
+        ({"create": ["/bin/true"], "revoke": [NOOP]}, "create"),  # exists, but the operator does not allow /bin
+        ({"create": [], "revoke": [NOOP]}, "create"),
+        ({"create": [NOOP]}, "revoke"),
+        ({"create": [NOOP], "revoke": [NOOP], "create_url": "http://127.0.0.1:9/c"}, "create_url"),
+        ({"create": [NOOP], "revoke": [NOOP], "pass_root_credentials": True}, "pass_root_credentials"),
+        ({"create": [NOOP], "revoke": [NOOP], "timeout": 0}, "timeout"),
+    ],
+)
 def test_bad_roles_are_invalid_config_naming_the_field(vault, configure, role, field):
     configure(vault)
     with pytest.raises(InvalidConfig) as caught:
@@ -209,16 +250,19 @@ def test_a_bare_program_name_runs_the_allowed_program_at_its_resolved_path(vault
     assert vault.issue("scripts", "bare").data["args"] == "one"
 
 
-@pytest.mark.parametrize("config, field", [
-    ({"timeout": 0}, "config.timeout"),
-    ({"timeout": 3600}, "config.timeout"),
-    ({"working_directory": "/no/such/dir"}, "config.working_directory"),
-    ({"verify": ["/no/such/verify"]}, "config.verify"),
-    ({"verify_url": "http://example.com/verify"}, "config.verify_url"),
-    ({"environment": {"A=B": "x"}}, "config.environment"),
-    ({"environment": {"LD_PRELOAD": "/tmp/x.so"}}, "config.environment"),
-    ({"environment": {"PATH": "/tmp"}}, "config.environment"),
-])
+@pytest.mark.parametrize(
+    "config, field",
+    [
+        ({"timeout": 0}, "config.timeout"),
+        ({"timeout": 3600}, "config.timeout"),
+        ({"working_directory": "/no/such/dir"}, "config.working_directory"),
+        ({"verify": ["/no/such/verify"]}, "config.verify"),
+        ({"verify_url": "http://example.com/verify"}, "config.verify_url"),
+        ({"environment": {"A=B": "x"}}, "config.environment"),
+        ({"environment": {"LD_PRELOAD": "/tmp/x.so"}}, "config.environment"),
+        ({"environment": {"PATH": "/tmp"}}, "config.environment"),
+    ],
+)
 def test_bad_engine_configs_are_invalid_config(vault, configure, config, field):
     with pytest.raises(InvalidConfig) as caught:
         configure(vault, **config)
@@ -247,8 +291,9 @@ def test_a_command_killed_by_a_signal_is_an_engine_error(vault, configure, comma
     assert "was killed by SIGKILL; stderr: dying" in caught.value.message
 
 
-def test_a_command_kept_in_a_lease_runs_only_while_the_operator_allows_it(vault, userdir, configure, script, tmp_path,
-                                                                          clock, operator_settings):
+def test_a_command_kept_in_a_lease_runs_only_while_the_operator_allows_it(
+    vault, userdir, configure, script, tmp_path, clock, operator_settings
+):
     configure(vault, environment=userdir.environment())
     vault.create_role("scripts", "plain", create=script("userdir.py"), revoke=script("userdir.py"))
     issued = vault.issue("scripts", "plain")
@@ -262,7 +307,8 @@ def test_a_command_kept_in_a_lease_runs_only_while_the_operator_allows_it(vault,
             again.revoke(issued.lease_id)
         assert "SCAIVAULT_COMMAND_DIRS" in caught.value.message
         assert issued.data["username"] in userdir.users()
-    with Vault(tmp_path / "vault.db", plugin_manager=pm, clock=clock, start_worker=False,
-               settings=operator_settings) as restored:
+    with Vault(
+        tmp_path / "vault.db", plugin_manager=pm, clock=clock, start_worker=False, settings=operator_settings
+    ) as restored:
         restored.revoke(issued.lease_id)
     assert userdir.users() == {}

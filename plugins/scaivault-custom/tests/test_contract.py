@@ -41,8 +41,12 @@ class TestCommandContract(EngineContract):
         target.restore()
 
     def role(self, target):
-        return {"create": target.command, "revoke": target.command, "renew": target.command,
-                "pass_root_credentials": True}
+        return {
+            "create": target.command,
+            "revoke": target.command,
+            "renew": target.command,
+            "pass_root_credentials": True,
+        }
 
     def credential_works(self, target, issued):
         return target.login(issued.data["username"], issued.data["password"])
@@ -81,8 +85,10 @@ class TestWebhookContract(EngineContract):
         return {"hmac_key": self.key}
 
     def role(self, target):
-        return {name: target.url(name.removesuffix("_url"), target.proxied)
-                for name in ("create_url", "revoke_url", "renew_url")}
+        return {
+            name: target.url(name.removesuffix("_url"), target.proxied)
+            for name in ("create_url", "revoke_url", "renew_url")
+        }
 
     def credential_works(self, target, issued):
         user = target.users.get(issued.data["username"])

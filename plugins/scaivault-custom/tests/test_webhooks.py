@@ -16,11 +16,22 @@ KEY = "webhook-hmac-key-5d1e0b6a8c2f4e97"
 
 @pytest.fixture
 def engine(vault, webhook_server, configure):
-    configure(vault, name="hooks", root={"hmac_key": KEY, "api_token": "provisioner-api-token-91ab"},
-              verify_url=webhook_server.url("verify"), timeout=2)
-    vault.create_role("hooks", "deploy", create_url=webhook_server.url("create"),
-                      revoke_url=webhook_server.url("revoke"), renew_url=webhook_server.url("renew"),
-                      default_ttl="1h", max_ttl="3h")
+    configure(
+        vault,
+        name="hooks",
+        root={"hmac_key": KEY, "api_token": "provisioner-api-token-91ab"},
+        verify_url=webhook_server.url("verify"),
+        timeout=2,
+    )
+    vault.create_role(
+        "hooks",
+        "deploy",
+        create_url=webhook_server.url("create"),
+        revoke_url=webhook_server.url("revoke"),
+        renew_url=webhook_server.url("renew"),
+        default_ttl="1h",
+        max_ttl="3h",
+    )
     return "hooks"
 
 
@@ -49,8 +60,13 @@ def test_issue_renew_and_revoke_through_signed_webhooks(vault, engine, webhook_s
 
 
 def test_the_signing_key_is_never_sent_even_to_roles_that_opt_in(vault, engine, webhook_server):
-    vault.create_role("hooks", "admin", create_url=webhook_server.url("create"),
-                      revoke_url=webhook_server.url("revoke"), pass_root_credentials=True)
+    vault.create_role(
+        "hooks",
+        "admin",
+        create_url=webhook_server.url("create"),
+        revoke_url=webhook_server.url("revoke"),
+        pass_root_credentials=True,
+    )
     vault.issue(engine, "admin")
     doc = webhook_server.requests[-1]["document"]
     assert doc["root_credentials"] == {"api_token": "provisioner-api-token-91ab"}
@@ -58,8 +74,9 @@ def test_the_signing_key_is_never_sent_even_to_roles_that_opt_in(vault, engine, 
 
 def test_a_wrong_key_is_invalid_config(vault, webhook_server, configure):
     with pytest.raises(InvalidConfig) as caught:
-        configure(vault, name="hooks", root={"hmac_key": "not-the-servers-key-000"},
-                  verify_url=webhook_server.url("verify"))
+        configure(
+            vault, name="hooks", root={"hmac_key": "not-the-servers-key-000"}, verify_url=webhook_server.url("verify")
+        )
     assert "refused the request (HTTP 401)" in caught.value.message and "hmac_key" in caught.value.message
     assert "not-the-servers-key-000" not in caught.value.message
 
@@ -147,12 +164,15 @@ def test_revoke_accepts_gone_and_retries_other_failures(vault, engine, webhook_s
     assert vault.lookup(second.lease_id).state == LeaseState.REVOKED
 
 
-@pytest.mark.parametrize("root, role, field", [
-    (None, {}, "create_url"),
-    ({"hmac_key": KEY}, {"create_url": "ftp://127.0.0.1/c"}, "create_url"),
-    ({"hmac_key": KEY}, {"create_url": "http://provisioner.example/c"}, "create_url"),
-    ({"hmac_key": KEY}, {"revoke_url": None}, "revoke_url"),
-])
+@pytest.mark.parametrize(
+    "root, role, field",
+    [
+        (None, {}, "create_url"),
+        ({"hmac_key": KEY}, {"create_url": "ftp://127.0.0.1/c"}, "create_url"),
+        ({"hmac_key": KEY}, {"create_url": "http://provisioner.example/c"}, "create_url"),
+        ({"hmac_key": KEY}, {"revoke_url": None}, "revoke_url"),
+    ],
+)
 def test_bad_webhook_roles_are_invalid_config(vault, configure, root, role, field):
     configure(vault, name="hooks", root=root)
     body = {"create_url": "http://127.0.0.1:1/create", "revoke_url": "http://127.0.0.1:1/revoke", **role}
@@ -170,7 +190,9 @@ def test_a_short_signing_key_is_refused_when_the_engine_is_configured(vault, con
 
 def test_plain_http_to_other_hosts_needs_allow_http(vault, configure):
     configure(vault, name="hooks", root={"hmac_key": KEY}, allow_http=True)
-    vault.create_role("hooks", "lan", create_url="http://provisioner.example/c", revoke_url="http://provisioner.example/r")
+    vault.create_role(
+        "hooks", "lan", create_url="http://provisioner.example/c", revoke_url="http://provisioner.example/r"
+    )
 
 
 def test_signature_checks():

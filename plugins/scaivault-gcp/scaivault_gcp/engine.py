@@ -21,8 +21,16 @@ from scaivault_core import Engine, EngineError, InvalidConfig, Issued, IssueRequ
 
 from .iam import Iam, decode_key_file, key_id_of, limit_error
 from .root_rotation import RootRotation
-from .settings import (ACCESS_TOKEN, MAX_TOKEN_LIFETIME, MAX_USER_MANAGED_KEYS, SERVICE_ACCOUNT_KEY, Config, Role,
-                       check_role, endpoints)
+from .settings import (
+    ACCESS_TOKEN,
+    MAX_TOKEN_LIFETIME,
+    MAX_USER_MANAGED_KEYS,
+    SERVICE_ACCOUNT_KEY,
+    Config,
+    Role,
+    check_role,
+    endpoints,
+)
 from .tokens import RootTokens
 
 _REMEMBER = 3600.0  # seconds an outcome is kept: far past the core's intent timeout
@@ -65,8 +73,12 @@ class GcpEngine(Engine):
         # imported at first use: start-up loads every installed plugin
         from scaivault_core.kits.http import ApiClient, RetryPolicy
 
-        self._api = ApiClient(logger="scaivault.gcp.http", ca_bundle=self.config.ca_bundle, timeout=self.config.timeout,
-                              retry=RetryPolicy(max_retries=self.config.max_retries))
+        self._api = ApiClient(
+            logger="scaivault.gcp.http",
+            ca_bundle=self.config.ca_bundle,
+            timeout=self.config.timeout,
+            retry=RetryPolicy(max_retries=self.config.max_retries),
+        )
         self._tokens = RootTokens(self._api, self._endpoints, self.context.root_credentials)
         self._iam = Iam(self._tokens, self._endpoints.iam, self._endpoints.iamcredentials)
         self._outcomes = _Outcomes()
@@ -89,13 +101,15 @@ class GcpEngine(Engine):
             try:
                 self._iam.user_managed_keys(role.service_account_email)
             except EngineError as exc:
-                raise InvalidConfig(f"service_account_email: {exc.message}", field="service_account_email",
-                                    **exc.details) from None
+                raise InvalidConfig(
+                    f"service_account_email: {exc.message}", field="service_account_email", **exc.details
+                ) from None
 
     def limits(self, role: Role) -> LeaseLimits:
         if role.secret_type == ACCESS_TOKEN:
-            return LeaseLimits(renewable=False, max_ttl=MAX_TOKEN_LIFETIME,
-                               reason="Google's generateAccessToken allows at most 1h")
+            return LeaseLimits(
+                renewable=False, max_ttl=MAX_TOKEN_LIFETIME, reason="Google's generateAccessToken allows at most 1h"
+            )
         return LeaseLimits()
 
     # -- leases -----------------------------------------------------------------------------
@@ -108,16 +122,27 @@ class GcpEngine(Engine):
         keys = self._iam.user_managed_keys(email)
         if len(keys) >= MAX_USER_MANAGED_KEYS:
             raise limit_error(email)  # before an intent exists: nothing to undo
-        return {"kind": SERVICE_ACCOUNT_KEY, "service_account_email": email, "lease_id": request.lease_id,
-                "keys_before": sorted(key_id_of(k["name"]) for k in keys)}
+        return {
+            "kind": SERVICE_ACCOUNT_KEY,
+            "service_account_email": email,
+            "lease_id": request.lease_id,
+            "keys_before": sorted(key_id_of(k["name"]) for k in keys),
+        }
 
     def create(self, request: IssueRequest) -> Issued:
         role: Role = request.role
         email = role.service_account_email
         if role.secret_type == ACCESS_TOKEN:
             token = self._iam.generate_access_token(email, list(role.token_scopes), request.ttl_seconds)
-            return Issued(data={"token": token["accessToken"], "expires_at": token["expireTime"],
-                                "token_type": "Bearer", "service_account_email": email}, subject=email)
+            return Issued(
+                data={
+                    "token": token["accessToken"],
+                    "expires_at": token["expireTime"],
+                    "token_type": "Bearer",
+                    "service_account_email": email,
+                },
+                subject=email,
+            )
         try:
             key = self._iam.create_key(email, role.key_algorithm)
         except ScaiVaultError as exc:
@@ -130,12 +155,22 @@ class GcpEngine(Engine):
         try:
             key_file = decode_key_file(key["privateKeyData"])
         except (KeyError, ValueError) as exc:  # the core's rollback deletes the key (noted above)
-            raise EngineError(f"Google returned key {key_id} of {email} without a readable key file "
-                              f"({type(exc).__name__}); the key is deleted again.", key_id=key_id) from None
+            raise EngineError(
+                f"Google returned key {key_id} of {email} without a readable key file "
+                f"({type(exc).__name__}); the key is deleted again.",
+                key_id=key_id,
+            ) from None
         self.log.info("created key %s for %s", key_id, email)
-        return Issued(data={"private_key_data": key["privateKeyData"], "key_json": key_file, "key_id": key_id,
-                            "service_account_email": email},
-                      handle={"key_id": key_id}, subject=f"{email}/keys/{key_id}")
+        return Issued(
+            data={
+                "private_key_data": key["privateKeyData"],
+                "key_json": key_file,
+                "key_id": key_id,
+                "service_account_email": email,
+            },
+            handle={"key_id": key_id},
+            subject=f"{email}/keys/{key_id}",
+        )
 
     def revoke(self, handle: dict[str, Any]) -> None:
         """Delete the key (gone is success); access tokens cannot be revoked and expire on their own."""
@@ -152,15 +187,18 @@ class GcpEngine(Engine):
                 self._iam.delete_key(email, key_id)
             return
         before = set(handle.get("keys_before", []))
-        unknown = sorted(key_id_of(k["name"]) for k in self._iam.user_managed_keys(email)
-                         if key_id_of(k["name"]) not in before)
+        unknown = sorted(
+            key_id_of(k["name"]) for k in self._iam.user_managed_keys(email) if key_id_of(k["name"]) not in before
+        )
         if unknown:
             raise EngineError(
                 f"The key this lease may have created was never recorded. Service account {email} has "
                 f"user-managed key(s) created since the lease was planned: {', '.join(unknown)}; one may be this "
                 "lease's, others may belong to other leases. Delete the one no lease owns; this rollback is "
                 "retried and succeeds once none of them is left.",
-                service_account=email, candidate_key_ids=unknown)
+                service_account=email,
+                candidate_key_ids=unknown,
+            )
 
     # -- root credential rotation -----------------------------------------------------------
 

@@ -11,8 +11,10 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
-from scaivault_core import EngineError
+from scaivault_core import (
+    EngineError,
+    kits,  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+)
 
 from .settings import MAX_USER_MANAGED_KEYS
 from .tokens import RootTokens
@@ -29,7 +31,10 @@ def limit_error(email: str, api_status: int | None = None) -> EngineError:
     return EngineError(
         f"Service account {email} already has {MAX_USER_MANAGED_KEYS} user-managed keys, Google's limit per "
         "service account; revoke leases of this role or delete unused keys of the account, then retry.",
-        service_account=email, limit=MAX_USER_MANAGED_KEYS, api_status=api_status)
+        service_account=email,
+        limit=MAX_USER_MANAGED_KEYS,
+        api_status=api_status,
+    )
 
 
 def _maybe_key_limit(response: httpx.Response) -> bool:
@@ -37,8 +42,9 @@ def _maybe_key_limit(response: httpx.Response) -> bool:
     # 429 "Maximum number of keys on account reached.", which is a limit, not throttling. The same
     # 400 status also means other things (an org policy forbidding key creation), so a recount decides.
     code, message = kits.http.error_parts(response)
-    return (response.status_code == 400 and code == "FAILED_PRECONDITION") or \
-        (response.status_code == 429 and "maximum number of keys" in message.lower())
+    return (response.status_code == 400 and code == "FAILED_PRECONDITION") or (
+        response.status_code == 429 and "maximum number of keys" in message.lower()
+    )
 
 
 def key_id_of(name: str) -> str:
@@ -57,8 +63,9 @@ class Iam:
 
     def user_managed_keys(self, email: str) -> list[dict[str, Any]]:
         """https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys/list"""
-        response = self._tokens.call("GET", self._keys(email), service=IAM, idempotent=True,
-                                     params={"keyTypes": "USER_MANAGED"})
+        response = self._tokens.call(
+            "GET", self._keys(email), service=IAM, idempotent=True, params={"keyTypes": "USER_MANAGED"}
+        )
         if response.status_code != 200:
             raise kits.http.response_error(response, IAM, f"list the keys of {email}")
         return response.json().get("keys", [])  # proto3 JSON leaves out an empty list
@@ -72,8 +79,9 @@ class Iam:
         body = {"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE"}
         if algorithm:
             body["keyAlgorithm"] = algorithm
-        response = self._tokens.call("POST", self._keys(email), service=IAM, idempotent=False, json=body,
-                                     final=_maybe_key_limit)
+        response = self._tokens.call(
+            "POST", self._keys(email), service=IAM, idempotent=False, json=body, final=_maybe_key_limit
+        )
         if response.status_code != 200:
             if _maybe_key_limit(response) and len(self.user_managed_keys(email)) >= MAX_USER_MANAGED_KEYS:
                 raise limit_error(email, response.status_code)
@@ -102,8 +110,9 @@ class Iam:
         Repeating it is harmless (an unused token expires on its own), so it is retried like a GET.
         """
         url = f"{self._credentials}/v1/projects/-/serviceAccounts/{quote(email, safe='@')}:generateAccessToken"
-        response = self._tokens.call("POST", url, service=CREDENTIALS, idempotent=True,
-                                     json={"scope": scopes, "lifetime": f"{lifetime}s"})
+        response = self._tokens.call(
+            "POST", url, service=CREDENTIALS, idempotent=True, json={"scope": scopes, "lifetime": f"{lifetime}s"}
+        )
         if response.status_code != 200:
             raise kits.http.response_error(response, CREDENTIALS, f"generate an access token for {email}")
         return response.json()

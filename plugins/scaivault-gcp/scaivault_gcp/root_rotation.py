@@ -52,15 +52,21 @@ class RootRotation:
                 f"Service account {email} already has {len(keys)} user-managed keys, Google's limit is "
                 f"{MAX_USER_MANAGED_KEYS}, and rotating needs one more. Delete a key nobody uses (the account's "
                 f"keys besides the root key {current_key}: {', '.join(others)}), then rotate again.",
-                service_account=email, limit=MAX_USER_MANAGED_KEYS, other_key_ids=others)
+                service_account=email,
+                limit=MAX_USER_MANAGED_KEYS,
+                other_key_ids=others,
+            )
         key = self._iam.create_key(email, None)
         key_id = key_id_of(key["name"])
         try:
             key_file = service_account_info(decode_key_file(key["privateKeyData"]))
         except (KeyError, ValueError, InvalidConfig) as exc:
             self._delete(email, key_id)
-            raise EngineError(f"Google returned key {key_id} of {email} without a usable key file "
-                              f"({type(exc).__name__}); it was deleted again.", key_id=key_id) from None
+            raise EngineError(
+                f"Google returned key {key_id} of {email} without a usable key file "
+                f"({type(exc).__name__}); it was deleted again.",
+                key_id=key_id,
+            ) from None
         self._log.info("created root key %s for %s", key_id, email)
         return with_key_file(current, key_file)
 
@@ -81,9 +87,11 @@ class RootRotation:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._delete(info["client_email"], info["private_key_id"])
-                raise EngineError(f"Google still refused the new root key {info['private_key_id']} after "
-                                  f"{self._config.propagation_timeout:g}s ({refusal.message}); it was deleted again.",
-                                  key_id=info["private_key_id"])
+                raise EngineError(
+                    f"Google still refused the new root key {info['private_key_id']} after "
+                    f"{self._config.propagation_timeout:g}s ({refusal.message}); it was deleted again.",
+                    key_id=info["private_key_id"],
+                )
             time.sleep(min(POLL_INTERVAL, remaining))
 
     def _delete(self, email: str, key_id: str) -> None:
@@ -91,8 +99,9 @@ class RootRotation:
         try:
             self._iam.delete_key(email, key_id)
         except ScaiVaultError as exc:
-            self._log.warning("could not delete the unused root key %s of %s (delete it by hand): %s",
-                              key_id, email, exc.message)
+            self._log.warning(
+                "could not delete the unused root key %s of %s (delete it by hand): %s", key_id, email, exc.message
+            )
 
     def retire(self, old: dict[str, Any], current: dict[str, Any]) -> None:
         """Delete the previous root key by its private_key_id (gone already is success)."""

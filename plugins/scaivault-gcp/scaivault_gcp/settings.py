@@ -59,15 +59,15 @@ def _https(value: str, field: str) -> str:
 def endpoints(config: Config) -> Endpoints:
     """The config's endpoints, defaults filled in; checks the other config fields too."""
     if not re.fullmatch(r"[a-z0-9.-]+\.[a-z]{2,}", config.universe_domain):
-        raise InvalidConfig("config.universe_domain must be a domain such as googleapis.com.",
-                            field="config.universe_domain")
+        raise InvalidConfig(
+            "config.universe_domain must be a domain such as googleapis.com.", field="config.universe_domain"
+        )
     if not 1 <= config.timeout <= 300:
         raise InvalidConfig("config.timeout must be 1 to 300 seconds.", field="config.timeout")
     if not 0 <= config.max_retries <= 10:
         raise InvalidConfig("config.max_retries must be 0 to 10.", field="config.max_retries")
     if not 1 <= config.propagation_timeout <= 600:
-        raise InvalidConfig("config.propagation_timeout must be 1 to 600 seconds.",
-                            field="config.propagation_timeout")
+        raise InvalidConfig("config.propagation_timeout must be 1 to 600 seconds.", field="config.propagation_timeout")
     domain = config.universe_domain
     return Endpoints(
         _https(config.token_uri, "token_uri") if config.token_uri else None,
@@ -82,8 +82,10 @@ def check_role(role: Role) -> None:
     if role.secret_type not in SECRET_TYPES:
         raise InvalidConfig(f"secret_type must be {' or '.join(SECRET_TYPES)}.", field="secret_type")
     if not _EMAIL.fullmatch(role.service_account_email):
-        raise InvalidConfig("service_account_email must be a service account's email, e.g. "
-                            "app@project.iam.gserviceaccount.com.", field="service_account_email")
+        raise InvalidConfig(
+            "service_account_email must be a service account's email, e.g. app@project.iam.gserviceaccount.com.",
+            field="service_account_email",
+        )
     if role.secret_type == SERVICE_ACCOUNT_KEY:
         if role.token_scopes is not None:
             raise InvalidConfig("token_scopes applies only to secret_type access_token.", field="token_scopes")
@@ -93,8 +95,10 @@ def check_role(role: Role) -> None:
     if role.key_algorithm is not None:
         raise InvalidConfig("key_algorithm applies only to secret_type service_account_key.", field="key_algorithm")
     if not role.token_scopes:
-        raise InvalidConfig("An access_token role needs token_scopes, e.g. "
-                            "[\"https://www.googleapis.com/auth/cloud-platform\"].", field="token_scopes")
+        raise InvalidConfig(
+            'An access_token role needs token_scopes, e.g. ["https://www.googleapis.com/auth/cloud-platform"].',
+            field="token_scopes",
+        )
     for i, scope in enumerate(role.token_scopes):
         if not scope.startswith("https://") or any(c.isspace() for c in scope):
             raise InvalidConfig(f"token_scopes[{i}] must be an OAuth scope URL.", field=f"token_scopes[{i}]")

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from scaivault_core import kits  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
-from scaivault_core import InvalidConfig
+from scaivault_core import (
+    InvalidConfig,
+    kits,  # the HTTP kit by attribute: httpx is imported at first use, not at start-up
+)
 
 from .settings import Endpoints
 
@@ -40,11 +43,15 @@ def service_account_info(data: dict[str, Any]) -> dict[str, Any]:
             try:
                 info = json.loads(info)
             except ValueError:
-                raise InvalidConfig("The root credentials' credentials field is not JSON.",
-                                    field="root_credentials.credentials") from None
+                raise InvalidConfig(
+                    "The root credentials' credentials field is not JSON.", field="root_credentials.credentials"
+                ) from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
-        raise InvalidConfig("The root credentials must be a service-account key file (\"type\": "
-                            "\"service_account\"), or hold one under credentials.", field="root_credentials")
+        raise InvalidConfig(
+            'The root credentials must be a service-account key file ("type": '
+            '"service_account"), or hold one under credentials.',
+            field="root_credentials",
+        )
     for field in _KEY_FIELDS:
         if not isinstance(info.get(field), str) or not info[field]:
             raise InvalidConfig(f"The root service-account key has no {field}.", field=f"root_credentials.{field}")
@@ -80,8 +87,10 @@ class RootTokens:
             try:
                 signer = crypt.RSASigner.from_service_account_info(info)
             except (ValueError, TypeError):
-                raise InvalidConfig("The root service-account key's private_key is not a usable RSA key.",
-                                    field="root_credentials.private_key") from None
+                raise InvalidConfig(
+                    "The root service-account key's private_key is not a usable RSA key.",
+                    field="root_credentials.private_key",
+                ) from None
             self._signer = (info["private_key_id"], signer)
         return jwt.encode(self._signer[1], claims).decode()
 
@@ -93,14 +102,30 @@ class RootTokens:
         now = int(time.time())
         # Google documents the audience as always its own token URI, whichever host (a private
         # endpoint, a proxy) the request is sent to.
-        assertion = self._sign(info, {"iss": info["client_email"], "scope": CLOUD_PLATFORM,
-                                      "aud": self._endpoints.default_token_uri, "iat": now, "exp": now + 3600})
-        response = self._api.send("POST", token_uri, service=TOKEN_SERVICE, idempotent=True,
-                                  data={"grant_type": JWT_BEARER, "assertion": assertion})
+        assertion = self._sign(
+            info,
+            {
+                "iss": info["client_email"],
+                "scope": CLOUD_PLATFORM,
+                "aud": self._endpoints.default_token_uri,
+                "iat": now,
+                "exp": now + 3600,
+            },
+        )
+        response = self._api.send(
+            "POST",
+            token_uri,
+            service=TOKEN_SERVICE,
+            idempotent=True,
+            data={"grant_type": JWT_BEARER, "assertion": assertion},
+        )
         if response.status_code in (400, 401, 403):
             code, message = kits.http.error_parts(response)
-            raise InvalidConfig(f"Google refused the root service-account key of {info['client_email']}: "
-                                f"{code}: {message}", field="root_credentials", api_code=code)
+            raise InvalidConfig(
+                f"Google refused the root service-account key of {info['client_email']}: {code}: {message}",
+                field="root_credentials",
+                api_code=code,
+            )
         if response.status_code != 200:
             raise kits.http.response_error(response, TOKEN_SERVICE, "issue a token for the root service account")
         body = response.json()
@@ -108,6 +133,7 @@ class RootTokens:
 
     def call(self, method: str, url: str, *, service: str, idempotent: bool, **kwargs: Any) -> httpx.Response:
         """Send a request with the root token; on 401, once more with a fresh token."""
-        auth = kits.http.RootBearer(lambda fresh: self.token(fresh=fresh), service=service,
-                                    holder="the root service account")
+        auth = kits.http.RootBearer(
+            lambda fresh: self.token(fresh=fresh), service=service, holder="the root service account"
+        )
         return self._api.send(method, url, service=service, idempotent=idempotent, auth=auth, **kwargs)

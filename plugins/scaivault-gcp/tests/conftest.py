@@ -56,10 +56,10 @@ from pathlib import Path
 
 import google.auth.transport.requests
 import pytest
-
-from scaivault_core.testing.https_double import HttpsDouble
 import requests
 from google.oauth2 import service_account
+
+from scaivault_core.testing.https_double import HttpsDouble
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -67,8 +67,7 @@ CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 def _load(name: str):
     # Test folders are not packages and may not import each other, so the double's modules
     # are loaded by path under names no other plugin's tests can collide with.
-    spec = importlib.util.spec_from_file_location(
-        f"scaivault_gcp_tests_{name}", Path(__file__).with_name(f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(f"scaivault_gcp_tests_{name}", Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -102,8 +101,7 @@ class GcpDouble(HttpsDouble):
 
     def credentials(self, info: dict | None = None, scopes=(CLOUD_PLATFORM,)):
         """google-auth service-account credentials for a key file (the root key by default)."""
-        return service_account.Credentials.from_service_account_info(
-            info or self.root_key_info, scopes=list(scopes))
+        return service_account.Credentials.from_service_account_info(info or self.root_key_info, scopes=list(scopes))
 
     def token(self, info: dict | None = None, scopes=(CLOUD_PLATFORM,)) -> str:
         """An access token for a key file, obtained the way google-auth refreshes."""
@@ -146,10 +144,19 @@ def configure(vault, double, *, engine: str = ENGINE, root: dict | None = None, 
     vault.put_secret(ROOT_PATH, root or double.root_key_info, "json")
     vault.create_policy(f"{engine}-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
-    vault.create_engine(engine, "gcp", {"root_credentials_path": ROOT_PATH, "iam_endpoint": double.iam_url,
-                                        "iamcredentials_endpoint": double.iamcredentials_url,
-                                        "ca_bundle": str(double.ca_path), **overrides},
-                        default_ttl="1h", max_ttl="24h")
+    vault.create_engine(
+        engine,
+        "gcp",
+        {
+            "root_credentials_path": ROOT_PATH,
+            "iam_endpoint": double.iam_url,
+            "iamcredentials_endpoint": double.iamcredentials_url,
+            "ca_bundle": str(double.ca_path),
+            **overrides,
+        },
+        default_ttl="1h",
+        max_ttl="24h",
+    )
 
 
 @pytest.fixture
@@ -185,8 +192,14 @@ def vault_factory(tmp_path, clock, operator_settings):
     from scaivault_core import LeaseOptions
     from scaivault_core.testing import VaultFactory
 
-    factory = VaultFactory(tmp_path / "vault.db", plugins=[scaivault_gcp], clock=clock, start_worker=False,
-                           lease_options=LeaseOptions(backoff_base=1.0), settings=operator_settings)
+    factory = VaultFactory(
+        tmp_path / "vault.db",
+        plugins=[scaivault_gcp],
+        clock=clock,
+        start_worker=False,
+        lease_options=LeaseOptions(backoff_base=1.0),
+        settings=operator_settings,
+    )
     yield factory
     factory.close_all()
 

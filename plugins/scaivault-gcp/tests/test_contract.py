@@ -43,8 +43,14 @@ class TestContract(EngineContract):
 
     def engine_config(self, target, address):
         base = f"https://{address[0]}:{address[1]}" if address else target.base_url
-        return {"token_uri": f"{base}/token", "iam_endpoint": base, "iamcredentials_endpoint": base,
-                "ca_bundle": str(target.ca_path), "max_retries": 1, "timeout": 5}
+        return {
+            "token_uri": f"{base}/token",
+            "iam_endpoint": base,
+            "iamcredentials_endpoint": base,
+            "ca_bundle": str(target.ca_path),
+            "max_retries": 1,
+            "timeout": 5,
+        }
 
     def root_credentials(self, target):
         return target.root_key_info

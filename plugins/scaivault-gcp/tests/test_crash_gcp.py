@@ -16,7 +16,7 @@ import pytest
 
 from scaivault_core import LeaseState
 
-CRASHING_ISSUER = textwrap.dedent('''
+CRASHING_ISSUER = textwrap.dedent("""
     import os, signal, sys
     from scaivault_core import Vault, hookimpl, make_plugin_manager
     from scaivault_gcp import GcpEngine
@@ -41,14 +41,15 @@ CRASHING_ISSUER = textwrap.dedent('''
 
     vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
     vault.issue("prod-gcp", "keys")
-''')
+""")
 
 
 def _crash(tmp_path, point: str) -> str:
     script = tmp_path / "crash.py"
     script.write_text(CRASHING_ISSUER)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db"), point],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "vault.db"), point], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == -9, result.stderr
     return result.stdout.strip()
 
@@ -57,8 +58,9 @@ def _crash(tmp_path, point: str) -> str:
 def configured(vault_factory, configure, gcp_double):
     vault = vault_factory()
     configure(vault, gcp_double)
-    vault.create_role("prod-gcp", "keys", secret_type="service_account_key",
-                      service_account_email=gcp_double.target_email)
+    vault.create_role(
+        "prod-gcp", "keys", secret_type="service_account_key", service_account_email=gcp_double.target_email
+    )
     vault.close()
 
 
@@ -72,7 +74,8 @@ def test_crash_before_google_made_a_key_rolls_back(configured, vault_factory, gc
 
 
 def test_crash_after_google_made_a_key_keeps_the_intent_until_the_key_is_gone(
-        configured, vault_factory, gcp_double, tmp_path, clock):
+    configured, vault_factory, gcp_double, tmp_path, clock
+):
     key_id = _crash(tmp_path, "after_create")
     assert [k.id for k in gcp_double.user_managed_keys(gcp_double.target_email)] == [key_id]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,13 +23,19 @@ def _keys_url(double, email, project="-") -> str:
 
 
 def _create_key(double, http, token, email=None):
-    return http.post(_keys_url(double, email or double.target_email), headers=_auth(token),
-                     json={"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE", "keyAlgorithm": "KEY_ALG_RSA_2048"})
+    return http.post(
+        _keys_url(double, email or double.target_email),
+        headers=_auth(token),
+        json={"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE", "keyAlgorithm": "KEY_ALG_RSA_2048"},
+    )
 
 
 def _generate(double, http, token, email=None, project="-", **body):
-    return http.post(f"/v1/projects/{project}/serviceAccounts/{email or double.target_email}:generateAccessToken",
-                     headers=_auth(token), json={"scope": [CLOUD_PLATFORM], **body})
+    return http.post(
+        f"/v1/projects/{project}/serviceAccounts/{email or double.target_email}:generateAccessToken",
+        headers=_auth(token),
+        json={"scope": [CLOUD_PLATFORM], **body},
+    )
 
 
 def test_google_auth_refreshes_the_root_key_against_the_double(gcp_double):
@@ -55,8 +60,9 @@ def test_created_key_works_until_deleted(gcp_double):
         info = json.loads(base64.b64decode(body["privateKeyData"]))
         assert info["type"] == "service_account" and info["client_email"] == gcp_double.target_email
         assert info["token_uri"] == gcp_double.token_uri and info["project_id"] == gcp_double.project_id
-        assert body["name"] == (f"projects/{gcp_double.project_id}/serviceAccounts/{gcp_double.target_email}"
-                                f"/keys/{info['private_key_id']}")
+        assert body["name"] == (
+            f"projects/{gcp_double.project_id}/serviceAccounts/{gcp_double.target_email}/keys/{info['private_key_id']}"
+        )
         assert gcp_double.token(info)  # the new key signs its own token request
 
         key_url = f"{_keys_url(gcp_double, gcp_double.target_email)}/{info['private_key_id']}"
@@ -93,8 +99,9 @@ def test_the_eleventh_user_managed_key_is_a_failed_precondition(gcp_double):
             assert _create_key(gcp_double, http, root).status_code == 200
         refused = _create_key(gcp_double, http, root)
     assert refused.status_code == 400
-    assert refused.json() == {"error": {"code": 400, "message": "Precondition check failed.",
-                                        "status": "FAILED_PRECONDITION"}}
+    assert refused.json() == {
+        "error": {"code": 400, "message": "Precondition check failed.", "status": "FAILED_PRECONDITION"}
+    }
     assert len(gcp_double.user_managed_keys(gcp_double.target_email)) == 10
 
 
@@ -102,8 +109,11 @@ def test_key_request_validation(gcp_double):
     root = gcp_double.token()
     url = _keys_url(gcp_double, gcp_double.target_email)
     with gcp_double.client() as http:
-        unknown = http.post(url, headers=_auth(root), json={"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE",
-                                                            "keyAlgo": "KEY_ALG_RSA_2048"})
+        unknown = http.post(
+            url,
+            headers=_auth(root),
+            json={"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE", "keyAlgo": "KEY_ALG_RSA_2048"},
+        )
         bad_enum = http.post(url, headers=_auth(root), json={"privateKeyType": "JSON"})
         defaults = http.post(url, headers=_auth(root))
     assert unknown.status_code == 400 and 'Unknown name "keyAlgo"' in unknown.json()["error"]["message"]
@@ -120,10 +130,12 @@ def test_iam_authentication_and_permission_errors(gcp_double):
         nobody = f"nobody@{gcp_double.project_id}.iam.gserviceaccount.com"
         cases = [
             (http.get(_keys_url(gcp_double, gcp_double.target_email)), 401, "UNAUTHENTICATED"),
-            (http.get(_keys_url(gcp_double, gcp_double.target_email), headers=_auth("ya29.nope")),
-             401, "UNAUTHENTICATED"),
-            (http.get(_keys_url(gcp_double, gcp_double.target_email), headers=_auth(narrow)),
-             403, "PERMISSION_DENIED"),
+            (
+                http.get(_keys_url(gcp_double, gcp_double.target_email), headers=_auth("ya29.nope")),
+                401,
+                "UNAUTHENTICATED",
+            ),
+            (http.get(_keys_url(gcp_double, gcp_double.target_email), headers=_auth(narrow)), 403, "PERMISSION_DENIED"),
             (_create_key(gcp_double, http, target, gcp_double.root_email), 403, "PERMISSION_DENIED"),
             (_create_key(gcp_double, http, root, nobody), 404, "NOT_FOUND"),
         ]
@@ -131,8 +143,7 @@ def test_iam_authentication_and_permission_errors(gcp_double):
         error = response.json()["error"]
         assert (response.status_code, error["code"], error["status"]) == (status, status, name)
     denied = cases[3][0].json()["error"]
-    assert denied["message"] == ("Permission 'iam.serviceAccountKeys.create' denied on resource "
-                                 "(or it may not exist).")
+    assert denied["message"] == ("Permission 'iam.serviceAccountKeys.create' denied on resource (or it may not exist).")
     assert denied["details"][0]["reason"] == "IAM_PERMISSION_DENIED"
     assert cases[2][0].json()["error"]["details"][0]["reason"] == "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
 
@@ -161,13 +172,17 @@ def test_generate_access_token_refusals(gcp_double):
         unknown = _generate(gcp_double, http, root, email=nobody)
         with_project = _generate(gcp_double, http, root, project=gcp_double.project_id)
         bad_lifetime = _generate(gcp_double, http, root, lifetime="an hour")
-        no_scope = http.post(f"/v1/projects/-/serviceAccounts/{gcp_double.target_email}:generateAccessToken",
-                             headers=_auth(root), json={"scope": []})
+        no_scope = http.post(
+            f"/v1/projects/-/serviceAccounts/{gcp_double.target_email}:generateAccessToken",
+            headers=_auth(root),
+            json={"scope": []},
+        )
         gcp_double.revoke(gcp_double.root_email, "roles/iam.serviceAccountTokenCreator", on=gcp_double.target_email)
         revoked = _generate(gcp_double, http, root)
     assert self_impersonation.status_code == 403
     assert self_impersonation.json()["error"]["message"].startswith(
-        "Permission 'iam.serviceAccounts.getAccessToken' denied")
+        "Permission 'iam.serviceAccounts.getAccessToken' denied"
+    )
     assert unknown.status_code == 404
     assert unknown.json()["error"]["message"] == f"Not found; Gaia id not found for email {nobody}"
     for response in (with_project, bad_lifetime, no_scope):
@@ -179,8 +194,13 @@ def test_token_endpoint_checks_the_jwt(gcp_double):
     info = gcp_double.root_key_info
     signer = crypt.RSASigner.from_service_account_info(info)
     now = int(time.time())
-    good = {"iss": info["client_email"], "aud": "https://oauth2.googleapis.com/token", "scope": CLOUD_PLATFORM,
-            "iat": now, "exp": now + 3600}
+    good = {
+        "iss": info["client_email"],
+        "aud": "https://oauth2.googleapis.com/token",
+        "scope": CLOUD_PLATFORM,
+        "iat": now,
+        "exp": now + 3600,
+    }
 
     def grant(claims, key_id=info["private_key_id"], grant_type="urn:ietf:params:oauth:grant-type:jwt-bearer"):
         assertion = jwt.encode(signer, claims, key_id=key_id).decode()
@@ -238,8 +258,12 @@ def test_request_log_records_callers_without_credentials(gcp_double):
     assert [(r.method, r.path, r.caller) for r in log] == [
         ("POST", "/token", gcp_double.root_email),
         ("POST", _keys_url(gcp_double, gcp_double.target_email), gcp_double.root_email),
-        ("POST", f"/v1/projects/-/serviceAccounts/{gcp_double.target_email}:generateAccessToken",
-         gcp_double.root_email)]
+        (
+            "POST",
+            f"/v1/projects/-/serviceAccounts/{gcp_double.target_email}:generateAccessToken",
+            gcp_double.root_email,
+        ),
+    ]
     assert log[0].body["assertion"] == "<redacted>"
     text = repr(log)
     for value in (root, key["privateKeyData"], issued["accessToken"], gcp_double.root_key_info["private_key"]):

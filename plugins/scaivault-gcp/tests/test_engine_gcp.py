@@ -21,8 +21,14 @@ def _key_role(vault, double, name="keys"):
 
 
 def _token_role(vault, double, name="tokens"):
-    vault.create_role(ENGINE, name, secret_type="access_token", service_account_email=double.target_email,
-                      token_scopes=[CLOUD_PLATFORM], default_ttl="30m")
+    vault.create_role(
+        ENGINE,
+        name,
+        secret_type="access_token",
+        service_account_email=double.target_email,
+        token_scopes=[CLOUD_PLATFORM],
+        default_ttl="30m",
+    )
 
 
 def _tokeninfo(double, token):
@@ -59,8 +65,11 @@ def test_the_eleventh_key_is_a_clear_error(gcp_vault, gcp_double):
         gcp_vault.issue(ENGINE, "keys")
     message = caught.value.message
     # The core masks every value of the root secret in messages, the key file's project_id too.
-    assert re.search(r"Service account app-runtime@(scaivault-test|\*\*\*)\.iam\.gserviceaccount\.com already "
-                     r"has 10 user-managed keys, Google's limit per service account", message), message
+    assert re.search(
+        r"Service account app-runtime@(scaivault-test|\*\*\*)\.iam\.gserviceaccount\.com already "
+        r"has 10 user-managed keys, Google's limit per service account",
+        message,
+    ), message
     assert caught.value.details["limit"] == 10
     assert len(gcp_double.user_managed_keys(gcp_double.target_email)) == 10
     assert len(gcp_vault.list_leases(engine=ENGINE)) == 10  # refused before any intent was recorded
@@ -102,9 +111,18 @@ def test_the_limit_reached_in_a_race_is_the_same_clear_error(vault_factory, conf
 
 def test_key_creation_forbidden_by_policy_is_not_mistaken_for_the_limit(gcp_vault, gcp_double):
     _key_role(gcp_vault, gcp_double)
-    gcp_double.fail_next(r"/keys$", status=400, method="POST", body={"error": {
-        "code": 400, "message": "Key creation is not allowed on this service account.",
-        "status": "FAILED_PRECONDITION"}})
+    gcp_double.fail_next(
+        r"/keys$",
+        status=400,
+        method="POST",
+        body={
+            "error": {
+                "code": 400,
+                "message": "Key creation is not allowed on this service account.",
+                "status": "FAILED_PRECONDITION",
+            }
+        },
+    )
     with pytest.raises(EngineError, match="FAILED_PRECONDITION: Key creation is not allowed") as caught:
         gcp_vault.issue(ENGINE, "keys")
     assert "limit" not in caught.value.message
@@ -140,18 +158,39 @@ def test_token_creator_missing_is_an_engine_error_naming_the_permission(gcp_vaul
         gcp_vault.issue(ENGINE, "tokens")
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"secret_type": "oauth", "service_account_email": "a@b.iam.gserviceaccount.com"}, "secret_type"),
-    ({"secret_type": "access_token", "service_account_email": "a@b.iam.gserviceaccount.com"}, "token_scopes"),
-    ({"secret_type": "access_token", "service_account_email": "a@b.iam.gserviceaccount.com",
-      "token_scopes": ["cloud-platform"]}, r"token_scopes\[0\]"),
-    ({"secret_type": "service_account_key", "service_account_email": "a@b.iam.gserviceaccount.com",
-      "token_scopes": [CLOUD_PLATFORM]}, "token_scopes applies only"),
-    ({"secret_type": "service_account_key", "service_account_email": "app-runtime"}, "service_account_email"),
-    ({"secret_type": "service_account_key", "service_account_email": "a@b.iam.gserviceaccount.com",
-      "key_algorithm": "KEY_ALG_EC"}, "key_algorithm"),
-    ({"secret_type": "service_account_key"}, "service_account_email"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"secret_type": "oauth", "service_account_email": "a@b.iam.gserviceaccount.com"}, "secret_type"),
+        ({"secret_type": "access_token", "service_account_email": "a@b.iam.gserviceaccount.com"}, "token_scopes"),
+        (
+            {
+                "secret_type": "access_token",
+                "service_account_email": "a@b.iam.gserviceaccount.com",
+                "token_scopes": ["cloud-platform"],
+            },
+            r"token_scopes\[0\]",
+        ),
+        (
+            {
+                "secret_type": "service_account_key",
+                "service_account_email": "a@b.iam.gserviceaccount.com",
+                "token_scopes": [CLOUD_PLATFORM],
+            },
+            "token_scopes applies only",
+        ),
+        ({"secret_type": "service_account_key", "service_account_email": "app-runtime"}, "service_account_email"),
+        (
+            {
+                "secret_type": "service_account_key",
+                "service_account_email": "a@b.iam.gserviceaccount.com",
+                "key_algorithm": "KEY_ALG_EC",
+            },
+            "key_algorithm",
+        ),
+        ({"secret_type": "service_account_key"}, "service_account_email"),
+    ],
+)
 def test_role_shape_is_checked(gcp_vault, fields, message):
     with pytest.raises(InvalidConfig, match=message):
         gcp_vault.create_role(ENGINE, "bad", **fields)
@@ -159,8 +198,12 @@ def test_role_shape_is_checked(gcp_vault, fields, message):
 
 def test_a_key_role_for_a_missing_account_is_refused_at_creation(gcp_vault, gcp_double):
     with pytest.raises(InvalidConfig, match="service_account_email: .*does not exist"):
-        gcp_vault.create_role(ENGINE, "ghost", secret_type="service_account_key",
-                              service_account_email=f"ghost@{gcp_double.project_id}.iam.gserviceaccount.com")
+        gcp_vault.create_role(
+            ENGINE,
+            "ghost",
+            secret_type="service_account_key",
+            service_account_email=f"ghost@{gcp_double.project_id}.iam.gserviceaccount.com",
+        )
 
 
 def test_refused_root_key_is_invalid_config_without_the_key(vault_factory, gcp_double, configure):
@@ -170,12 +213,17 @@ def test_refused_root_key_is_invalid_config_without_the_key(vault_factory, gcp_d
     assert info["private_key"].splitlines()[1] not in str(caught.value.to_dict())
 
 
-@pytest.mark.parametrize("root, field", [
-    ({"hello": "world"}, "root_credentials"),
-    ({"type": "service_account", "client_email": "x@y.iam.gserviceaccount.com", "private_key_id": "k"},
-     "root_credentials.private_key"),
-    ({"credentials": "{not json"}, "root_credentials.credentials"),
-])
+@pytest.mark.parametrize(
+    "root, field",
+    [
+        ({"hello": "world"}, "root_credentials"),
+        (
+            {"type": "service_account", "client_email": "x@y.iam.gserviceaccount.com", "private_key_id": "k"},
+            "root_credentials.private_key",
+        ),
+        ({"credentials": "{not json"}, "root_credentials.credentials"),
+    ],
+)
 def test_malformed_root_credentials_name_the_field(vault_factory, gcp_double, configure, root, field):
     with pytest.raises(InvalidConfig) as caught:
         configure(vault_factory(), gcp_double, root=root)

@@ -8,9 +8,9 @@ import time
 import google.auth.exceptions
 import pytest
 
-from scaivault_gcp import GcpEngine
 from scaivault_core import EngineError, PermissionDenied
 from scaivault_core.testing import rotate_and_die
+from scaivault_gcp import GcpEngine
 
 ENGINE, ROOT_PATH = "prod-gcp", "infra/gcp/root"
 NOT_YET = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
@@ -34,8 +34,11 @@ def add_root_keys(double, count: int) -> list[str]:
     made = []
     with double.client() as http:
         for _ in range(count):
-            response = http.post(f"/v1/projects/-/serviceAccounts/{double.root_email}/keys",
-                                 headers={"Authorization": f"Bearer {double.token()}"}, json={})
+            response = http.post(
+                f"/v1/projects/-/serviceAccounts/{double.root_email}/keys",
+                headers={"Authorization": f"Bearer {double.token()}"},
+                json={},
+            )
             assert response.status_code == 200, response.text
             made.append(response.json()["name"].rsplit("/", 1)[-1])
     return made
@@ -43,8 +46,9 @@ def add_root_keys(double, count: int) -> list[str]:
 
 @pytest.fixture
 def rotating(gcp_vault, gcp_double):
-    gcp_vault.create_role(ENGINE, "keys", secret_type="service_account_key",
-                          service_account_email=gcp_double.target_email)
+    gcp_vault.create_role(
+        ENGINE, "keys", secret_type="service_account_key", service_account_email=gcp_double.target_email
+    )
     return gcp_vault
 
 
@@ -153,7 +157,8 @@ def test_a_crash_mid_rotation_leaves_a_working_vault(rotating, vault_factory, gc
 
 
 def test_a_key_made_before_the_vault_recorded_it_stays_and_is_named_at_the_limit(
-        rotating, vault_factory, gcp_double, tmp_path):
+    rotating, vault_factory, gcp_double, tmp_path
+):
     rotating.close()
     stray = _rotate_and_die(tmp_path, "before-recorded")
     assert stray in root_keys(gcp_double)

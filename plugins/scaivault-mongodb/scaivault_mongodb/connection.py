@@ -10,7 +10,8 @@ rotated them since this one connected.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig, ScaiVaultError
 
@@ -52,8 +53,9 @@ def classify(exc: PyMongoError, action: str) -> ScaiVaultError:
 
     if isinstance(exc, OperationFailure):
         if exc.code == AUTHENTICATION_FAILED:
-            return InvalidConfig(f"MongoDB refused the root credentials: {server_reason(exc)}",
-                                 field="root_credentials")
+            return InvalidConfig(
+                f"MongoDB refused the root credentials: {server_reason(exc)}", field="root_credentials"
+            )
         return EngineError(f"MongoDB refused {action}: {server_reason(exc)}")
     if isinstance(exc, ConnectionFailure):  # refused, timed out, no server selectable, connection lost
         return EngineUnreachable(f"Cannot reach MongoDB ({action}): {_short(exc)}")
@@ -93,13 +95,15 @@ class RootClient:
                     raise classify(exc, "connecting") from None
             return self._client
 
-    def command(self, database: str, action: str, command: dict[str, Any], *,
-                ok_codes: tuple[int, ...] = ()) -> dict[str, Any]:
+    def command(
+        self, database: str, action: str, command: dict[str, Any], *, ok_codes: tuple[int, ...] = ()
+    ) -> dict[str, Any]:
         """Run ``command`` on ``database``; a refusal whose code is in ``ok_codes`` is returned, not raised."""
         return self.run(action, lambda client: client[database].command(command), ok_codes=ok_codes)
 
-    def run(self, action: str, work: Callable[[MongoClient], T], *,
-            ok_codes: tuple[int, ...] = ()) -> T | dict[str, Any]:
+    def run(
+        self, action: str, work: Callable[[MongoClient], T], *, ok_codes: tuple[int, ...] = ()
+    ) -> T | dict[str, Any]:
         """``work(client)``, with pymongo's errors translated; retried once after an authentication failure."""
         from pymongo.errors import OperationFailure, PyMongoError
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
-from scaivault_core import Engine, EngineUnreachable, InvalidConfig, IssueRequest, Issued, ScaiVaultError
+from scaivault_core import Engine, EngineUnreachable, InvalidConfig, Issued, IssueRequest, ScaiVaultError
 from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url
 
 from .connection import UNAUTHORIZED, USER_NOT_FOUND, RootClient, classify, client_options
@@ -55,8 +56,9 @@ class MongoDBEngine(Engine):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._template = check_config(self.config)
-        self._root = RootClient(self._root_url, client_options(self.config.connect_timeout,
-                                                               self.config.operation_timeout))
+        self._root = RootClient(
+            self._root_url, client_options(self.config.connect_timeout, self.config.operation_timeout)
+        )
 
     def _root_url(self) -> str:
         """The connection URL with the root credentials in it; none at all when the stored username is empty."""
@@ -97,8 +99,9 @@ class MongoDBEngine(Engine):
     def _check_roles_exist(self, role: Role) -> None:
         """rolesInfo answers with the roles it found, built-in and user-defined; a missing one is a typo."""
         wanted = [attrs.asdict(item) for item in role.db_roles]
-        reply = self._root.command(self.config.auth_database, "rolesInfo", {"rolesInfo": wanted},
-                                   ok_codes=(UNAUTHORIZED,))
+        reply = self._root.command(
+            self.config.auth_database, "rolesInfo", {"rolesInfo": wanted}, ok_codes=(UNAUTHORIZED,)
+        )
         if reply.get("code") == UNAUTHORIZED:
             self.log.warning("The root user may not run rolesInfo; db_roles are checked only when issuing.")
             return
@@ -118,9 +121,12 @@ class MongoDBEngine(Engine):
         return {"username": request.username, "database": self.config.auth_database}
 
     def create(self, request: IssueRequest) -> Issued:
-        command = {"createUser": request.username, "pwd": request.password,
-                   "customData": {MARK: self.context.name},
-                   "roles": [attrs.asdict(item) for item in request.role.db_roles]}
+        command = {
+            "createUser": request.username,
+            "pwd": request.password,
+            "customData": {MARK: self.context.name},
+            "roles": [attrs.asdict(item) for item in request.role.db_roles],
+        }
         self._root.command(self.config.auth_database, "createUser", command)
         return Issued(data=self.credential_data(request.username, request.password))
 
@@ -128,8 +134,14 @@ class MongoDBEngine(Engine):
         """What the caller gets: the user, and a URL that logs in as it against ``auth_database``."""
         url = self._template.with_credentials(username, password).with_option("authSource", self.config.auth_database)
         host, port = url.first_host()
-        return {"username": username, "password": password, "connection_url": str(url),
-                "host": host, "port": port, "database": self.config.auth_database}
+        return {
+            "username": username,
+            "password": password,
+            "connection_url": str(url),
+            "host": host,
+            "port": port,
+            "database": self.config.auth_database,
+        }
 
     def revoke(self, handle: dict[str, Any]) -> None:
         error = self.revoke_many([handle])[0]
@@ -165,8 +177,11 @@ class MongoDBEngine(Engine):
         as its leases; never the root user."""
         prefix, root = self.config.username_prefix, str(self.context.root_credentials().get("username") or "")
         reply = self._root.command(self.config.auth_database, "usersInfo", {"usersInfo": 1})
-        users = [u for u in reply.get("users", []) if isinstance(u.get("user"), str)
-                 and u["user"].startswith(prefix) and u["user"] != root]
+        users = [
+            u
+            for u in reply.get("users", [])
+            if isinstance(u.get("user"), str) and u["user"].startswith(prefix) and u["user"] != root
+        ]
         marked = [u["user"] for u in users if _mark_of(u) == self.context.name]
         unmarked = [u["user"] for u in users if _mark_of(u) is None]
         known = self.context.known_subjects(unmarked) if unmarked and self.context.known_subjects else set()

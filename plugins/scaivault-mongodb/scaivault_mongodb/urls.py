@@ -38,11 +38,11 @@ class MongoURL:
         host, port = self.host_list()[0]
         return host, None if self.srv else (port or DEFAULT_PORT)
 
-    def with_credentials(self, username: str, password: str) -> "MongoURL":
+    def with_credentials(self, username: str, password: str) -> MongoURL:
         """This URL logging in as ``username``, both parts percent-encoded."""
         return attrs.evolve(self, userinfo=f"{quote(username, safe='')}:{quote(password, safe='')}")
 
-    def without_credentials(self) -> "MongoURL":
+    def without_credentials(self) -> MongoURL:
         return attrs.evolve(self, userinfo="")
 
     def option(self, name: str) -> str | None:
@@ -53,10 +53,11 @@ class MongoURL:
                 return unquote(value)
         return None
 
-    def with_option(self, name: str, value: str) -> "MongoURL":
+    def with_option(self, name: str, value: str) -> MongoURL:
         """``name=value`` replacing any option of that name (option names are case-insensitive)."""
-        kept = [part for part in re.split(r"[&;]", self.options)
-                if part and part.split("=", 1)[0].lower() != name.lower()]
+        kept = [
+            part for part in re.split(r"[&;]", self.options) if part and part.split("=", 1)[0].lower() != name.lower()
+        ]
         return attrs.evolve(self, options="&".join([*kept, f"{name}={quote(value, safe='')}"]))
 
     def __str__(self) -> str:
@@ -92,7 +93,7 @@ def _split_host(item: str) -> tuple[str, int | None]:
         end = item.find("]")
         if end < 0:
             raise ValueError("has an IPv6 address without its closing ']'")
-        host, rest = item[1:end], item[end + 1:]
+        host, rest = item[1:end], item[end + 1 :]
         port_text = rest[1:] if rest.startswith(":") else rest
     else:
         host, _, port_text = item.partition(":")

@@ -14,8 +14,9 @@ import contextlib
 import threading
 import time
 import types
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from mockupdb import MockupDB, OpMsg
@@ -94,14 +95,18 @@ class Peer:
         assert self.body(request) == {"ping": 1}
         request.ok()
 
-    def answer_roles_info(self, roles: list[dict[str, str]], found: list[dict[str, str]] | None = None,
-                          db: str = "admin") -> None:
+    def answer_roles_info(
+        self, roles: list[dict[str, str]], found: list[dict[str, str]] | None = None, db: str = "admin"
+    ) -> None:
         """rolesInfo for ``roles``, answered as MongoDB does: the roles it found (by default all of them)."""
         request = self.expect("rolesInfo", db)
         assert self.body(request) == {"rolesInfo": roles}
         found = roles if found is None else found
-        request.ok(roles=[{"role": r["role"], "db": r["db"], "isBuiltin": True, "roles": [], "inheritedRoles": []}
-                          for r in found])
+        request.ok(
+            roles=[
+                {"role": r["role"], "db": r["db"], "isBuiltin": True, "roles": [], "inheritedRoles": []} for r in found
+            ]
+        )
 
 
 class MongoDouble:
@@ -114,8 +119,19 @@ class MongoDouble:
     """
 
     ANY_DATABASE_ROLES = ("read", "readWrite", "dbAdmin", "dbOwner", "userAdmin")
-    ADMIN_ONLY_ROLES = ("readAnyDatabase", "readWriteAnyDatabase", "dbAdminAnyDatabase", "userAdminAnyDatabase",
-                        "clusterAdmin", "clusterManager", "clusterMonitor", "hostManager", "backup", "restore", "root")
+    ADMIN_ONLY_ROLES = (
+        "readAnyDatabase",
+        "readWriteAnyDatabase",
+        "dbAdminAnyDatabase",
+        "userAdminAnyDatabase",
+        "clusterAdmin",
+        "clusterManager",
+        "clusterMonitor",
+        "hostManager",
+        "backup",
+        "restore",
+        "root",
+    )
 
     def __init__(self) -> None:
         self.users: dict[tuple[str, str], dict[str, Any]] = {}  # (db, user) -> {"pwd", "roles"}
@@ -133,8 +149,9 @@ class MongoDouble:
         return user is not None and user["pwd"] == password
 
     def _role_exists(self, role: dict[str, Any]) -> bool:
-        return (role.get("role") in self.ANY_DATABASE_ROLES
-                or (role.get("db") == "admin" and role.get("role") in self.ADMIN_ONLY_ROLES))
+        return role.get("role") in self.ANY_DATABASE_ROLES or (
+            role.get("db") == "admin" and role.get("role") in self.ADMIN_ONLY_ROLES
+        )
 
     def _handle(self, request) -> bool | None:
         if not isinstance(request, OpMsg) or request.command_name.lower() in ("ismaster", "hello"):
@@ -146,35 +163,57 @@ class MongoDouble:
             if name == "createUser":
                 key = (db, doc["createUser"])
                 if key in self.users:
-                    return request.command_err(code=51003, errmsg=f'User "{key[1]}@{db}" already exists',
-                                               codeName="DuplicateKey")
+                    return request.command_err(
+                        code=51003, errmsg=f'User "{key[1]}@{db}" already exists', codeName="DuplicateKey"
+                    )
                 missing = [r for r in doc["roles"] if not self._role_exists(r)]
                 if missing:
-                    return request.command_err(code=31, errmsg=f"Could not find role: {missing[0]['role']}@"
-                                                               f"{missing[0]['db']}", codeName="RoleNotFound")
-                self.users[key] = {"pwd": doc["pwd"], "roles": plain(doc["roles"]),
-                                   **({"customData": plain(doc["customData"])} if "customData" in doc else {})}
+                    return request.command_err(
+                        code=31,
+                        errmsg=f"Could not find role: {missing[0]['role']}@{missing[0]['db']}",
+                        codeName="RoleNotFound",
+                    )
+                self.users[key] = {
+                    "pwd": doc["pwd"],
+                    "roles": plain(doc["roles"]),
+                    **({"customData": plain(doc["customData"])} if "customData" in doc else {}),
+                }
                 return request.ok()
             if name == "dropUser":
                 if self.users.pop((db, doc["dropUser"]), None) is None:
-                    return request.command_err(code=11, errmsg=f"User {doc['dropUser']}@{db} not found",
-                                               codeName="UserNotFound")
+                    return request.command_err(
+                        code=11, errmsg=f"User {doc['dropUser']}@{db} not found", codeName="UserNotFound"
+                    )
                 return request.ok()
             if name == "updateUser":
                 user = self.users.get((db, doc["updateUser"]))
                 if user is None:
-                    return request.command_err(code=11, errmsg=f"User {doc['updateUser']}@{db} not found",
-                                               codeName="UserNotFound")
+                    return request.command_err(
+                        code=11, errmsg=f"User {doc['updateUser']}@{db} not found", codeName="UserNotFound"
+                    )
                 user["pwd"] = doc["pwd"]
                 return request.ok()
             if name == "rolesInfo":
-                found = [{"role": r["role"], "db": r["db"], "isBuiltin": True, "roles": [], "inheritedRoles": []}
-                         for r in plain(doc["rolesInfo"]) if self._role_exists(r)]
+                found = [
+                    {"role": r["role"], "db": r["db"], "isBuiltin": True, "roles": [], "inheritedRoles": []}
+                    for r in plain(doc["rolesInfo"])
+                    if self._role_exists(r)
+                ]
                 return request.ok(roles=found)
             if name == "usersInfo":
-                return request.ok(users=[{"_id": f"{d}.{u}", "user": u, "db": d, "roles": v["roles"],
-                                          **({"customData": v["customData"]} if "customData" in v else {})}
-                                         for (d, u), v in sorted(self.users.items()) if d == db])
+                return request.ok(
+                    users=[
+                        {
+                            "_id": f"{d}.{u}",
+                            "user": u,
+                            "db": d,
+                            "roles": v["roles"],
+                            **({"customData": v["customData"]} if "customData" in v else {}),
+                        }
+                        for (d, u), v in sorted(self.users.items())
+                        if d == db
+                    ]
+                )
         return request.command_err(code=59, errmsg=f"no such command: '{name}'", codeName="CommandNotFound")
 
 
@@ -246,12 +285,20 @@ def engine_config(url: str, **config: Any) -> dict[str, Any]:
     return {"plugin": "mongodb", "connection_url": url, "root_credentials_path": ROOT_PATH, **config}
 
 
-def configure(vault: Vault, peer: Peer, *, root: dict[str, str] = NO_AUTH, engine: str = ENGINE,
-              roles: list[dict[str, str]] | None = None, **config: Any) -> None:
+def configure(
+    vault: Vault,
+    peer: Peer,
+    *,
+    root: dict[str, str] = NO_AUTH,
+    engine: str = ENGINE,
+    roles: list[dict[str, str]] | None = None,
+    **config: Any,
+) -> None:
     """Root secret, engine (answering its ping) and, unless ``roles`` is empty, a role ``readonly``."""
     store_root(vault, root, engine)
-    pending = background(vault.create_engine, engine, "database", engine_config(peer.url(), **config),
-                         default_ttl="1h", max_ttl="24h")
+    pending = background(
+        vault.create_engine, engine, "database", engine_config(peer.url(), **config), default_ttl="1h", max_ttl="24h"
+    )
     peer.answer_ping()
     pending.result(timeout=10)
     roles = [{"role": "read", "db": "app"}] if roles is None else roles
@@ -264,9 +311,16 @@ def configure(vault: Vault, peer: Peer, *, root: dict[str, str] = NO_AUTH, engin
 @pytest.fixture
 def kit():
     """The helpers above, for test modules (which may not import conftest)."""
-    return types.SimpleNamespace(ROOT_PATH=ROOT_PATH, ENGINE=ENGINE, NO_AUTH=NO_AUTH, url_template=url_template,
-                                 store_root=store_root, engine_config=engine_config, configure=configure,
-                                 plain=plain)
+    return types.SimpleNamespace(
+        ROOT_PATH=ROOT_PATH,
+        ENGINE=ENGINE,
+        NO_AUTH=NO_AUTH,
+        url_template=url_template,
+        store_root=store_root,
+        engine_config=engine_config,
+        configure=configure,
+        plain=plain,
+    )
 
 
 @pytest.fixture

@@ -33,8 +33,12 @@ def test_engine_creation_pings_admin_without_authenticating(make_vault, peer, ki
 def test_issue_sends_create_user_with_the_roles_and_the_password(vault, peer):
     creds, request = issue(vault, peer, ttl="2h")
     data = creds.data
-    assert peer.body(request) == {"createUser": data["username"], "pwd": data["password"], "roles": READ_APP,
-                                  "customData": {"scaivault_engine": "app-db"}}  # the mark reconcile reads
+    assert peer.body(request) == {
+        "createUser": data["username"],
+        "pwd": data["password"],
+        "roles": READ_APP,
+        "customData": {"scaivault_engine": "app-db"},
+    }  # the mark reconcile reads
     assert data["username"].startswith("v_readonly_")
     assert (data["host"], data["port"], data["database"]) == ("127.0.0.1", peer.port, "admin")
     parsed = parse_uri(data["connection_url"])  # pymongo's own reading of the URL the caller gets
@@ -192,12 +196,15 @@ def test_role_is_accepted_when_root_may_not_list_roles(make_vault, peer, kit):
     assert pending.result(timeout=10).name == "reader"
 
 
-@pytest.mark.parametrize(("fields", "field"), [
-    ({"db_roles": []}, "db_roles"),
-    ({"db_roles": [{"role": "", "db": "app"}]}, "db_roles[0].role"),
-    ({"db_roles": [{"role": "read", "db": "app.orders"}]}, "db_roles[0].db"),
-    ({"db_roles": [{"role": "read", "db": "app"}, {"role": "read", "db": "app"}]}, "db_roles[1]"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"db_roles": []}, "db_roles"),
+        ({"db_roles": [{"role": "", "db": "app"}]}, "db_roles[0].role"),
+        ({"db_roles": [{"role": "read", "db": "app.orders"}]}, "db_roles[0].db"),
+        ({"db_roles": [{"role": "read", "db": "app"}, {"role": "read", "db": "app"}]}, "db_roles[1]"),
+    ],
+)
 def test_malformed_roles_are_refused_before_asking_mongodb(make_vault, peer, kit, fields, field):
     vault = make_vault()
     kit.configure(vault, peer, roles=[])
@@ -207,11 +214,14 @@ def test_malformed_roles_are_refused_before_asking_mongodb(make_vault, peer, kit
     assert not peer.server.got(timeout=0.2)
 
 
-@pytest.mark.parametrize("db_roles", [
-    [{"role": "read"}],  # db missing
-    [{"role": "read", "db": "app", "collection": "x"}],  # not a field
-    ["read"],  # a bare name: roles must say their database
-])
+@pytest.mark.parametrize(
+    "db_roles",
+    [
+        [{"role": "read"}],  # db missing
+        [{"role": "read", "db": "app", "collection": "x"}],  # not a field
+        ["read"],  # a bare name: roles must say their database
+    ],
+)
 def test_roles_of_the_wrong_shape_name_db_roles(make_vault, peer, kit, db_roles):
     vault = make_vault()
     kit.configure(vault, peer, roles=[])
@@ -288,12 +298,16 @@ def test_list_subjects_reads_users_info_and_keeps_this_engines_users(vault, peer
     pending = peer.call(live_engine(vault).list_subjects)
     request = peer.expect("usersInfo")
     assert peer.body(request) == {"usersInfo": 1}
-    request.ok(users=[{"_id": "admin.v_ro_b", "user": "v_ro_b", "db": "admin", "customData": ours},
-                      {"_id": "admin.app", "user": "app", "db": "admin", "customData": ours},
-                      {"_id": "admin.v_ro_c", "user": "v_ro_c", "db": "admin", "customData": {"scaivault_engine": "x"}},
-                      {"_id": "admin.v_ro_d", "user": "v_ro_d", "db": "admin"},  # no mark, no lease: not ours
-                      {"_id": "admin.v_ro_e", "user": "v_ro_e", "db": "admin", "customData": "odd"},
-                      {"_id": "admin.v_ro_a", "user": "v_ro_a", "db": "admin", "customData": ours}])
+    request.ok(
+        users=[
+            {"_id": "admin.v_ro_b", "user": "v_ro_b", "db": "admin", "customData": ours},
+            {"_id": "admin.app", "user": "app", "db": "admin", "customData": ours},
+            {"_id": "admin.v_ro_c", "user": "v_ro_c", "db": "admin", "customData": {"scaivault_engine": "x"}},
+            {"_id": "admin.v_ro_d", "user": "v_ro_d", "db": "admin"},  # no mark, no lease: not ours
+            {"_id": "admin.v_ro_e", "user": "v_ro_e", "db": "admin", "customData": "odd"},
+            {"_id": "admin.v_ro_a", "user": "v_ro_a", "db": "admin", "customData": ours},
+        ]
+    )
     assert pending.result(timeout=10) == ["v_ro_a", "v_ro_b"]
 
 

@@ -11,27 +11,55 @@ from scaivault_mongodb.engine import Config, check_config
 SRV_NOWHERE = "mongodb+srv://{{username}}:{{password}}@cluster0.scaivault-test.invalid/admin"
 
 
-@pytest.mark.parametrize(("config", "field", "words"), [
-    ({"connection_url": "postgresql://{{username}}:{{password}}@h:5432/x"}, "config.connection_url", "mongodb://"),
-    ({"connection_url": "mongodb://root:literal@h:27017/admin"}, "config.connection_url", "{{username}}:{{password}}@"),
-    ({"connection_url": "mongodb+srv://{{username}}:{{password}}@c.example.net:27017/admin"},
-     "config.connection_url", "no port"),
-    ({"connection_url": "mongodb://{{username}}:{{password}}@{{host}}:27017/admin"}, "config.connection_url",
-     "only {{username}} and {{password}}"),
-    ({"connection_url": "mongodb://{{username}}:{{password|upper}}@h:27017/admin"}, "config.connection_url",
-     "only {{username}} and {{password}}"),
-    ({"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?tlsCAFile=/etc/ca.pem"},
-     "config.connection_url", "'tlscafile'"),
-    ({"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?authMechanism=MONGODB-AWS"},
-     "config.connection_url", "the server's own identity"),
-    ({"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?tls=perhaps"}, "config.connection_url",
-     "tls must be 'true' or 'false'"),
-    ({"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?replSet=rs0"}, "config.connection_url",
-     "Unknown option"),
-    ({"connection_url": SRV_NOWHERE + "?directConnection=true"}, "config.connection_url", "directConnection"),
-    ({"auth_database": "my.db"}, "config.auth_database", "contains '.'"),
-    ({"connect_timeout": 0}, "config.connect_timeout", "positive"),
-])
+@pytest.mark.parametrize(
+    ("config", "field", "words"),
+    [
+        ({"connection_url": "postgresql://{{username}}:{{password}}@h:5432/x"}, "config.connection_url", "mongodb://"),
+        (
+            {"connection_url": "mongodb://root:literal@h:27017/admin"},
+            "config.connection_url",
+            "{{username}}:{{password}}@",
+        ),
+        (
+            {"connection_url": "mongodb+srv://{{username}}:{{password}}@c.example.net:27017/admin"},
+            "config.connection_url",
+            "no port",
+        ),
+        (
+            {"connection_url": "mongodb://{{username}}:{{password}}@{{host}}:27017/admin"},
+            "config.connection_url",
+            "only {{username}} and {{password}}",
+        ),
+        (
+            {"connection_url": "mongodb://{{username}}:{{password|upper}}@h:27017/admin"},
+            "config.connection_url",
+            "only {{username}} and {{password}}",
+        ),
+        (
+            {"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?tlsCAFile=/etc/ca.pem"},
+            "config.connection_url",
+            "'tlscafile'",
+        ),
+        (
+            {"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?authMechanism=MONGODB-AWS"},
+            "config.connection_url",
+            "the server's own identity",
+        ),
+        (
+            {"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?tls=perhaps"},
+            "config.connection_url",
+            "tls must be 'true' or 'false'",
+        ),
+        (
+            {"connection_url": "mongodb://{{username}}:{{password}}@h:27017/admin?replSet=rs0"},
+            "config.connection_url",
+            "Unknown option",
+        ),
+        ({"connection_url": SRV_NOWHERE + "?directConnection=true"}, "config.connection_url", "directConnection"),
+        ({"auth_database": "my.db"}, "config.auth_database", "contains '.'"),
+        ({"connect_timeout": 0}, "config.connect_timeout", "positive"),
+    ],
+)
 def test_bad_config_is_invalid_config_naming_the_field(make_vault, kit, closed_port, config, field, words):
     vault = make_vault()
     kit.store_root(vault, kit.NO_AUTH)

@@ -22,8 +22,10 @@ class TestContract(EngineContract):
 
     def engine_config(self, target, address):
         host, port = address
-        return {"connection_url": f"mongodb://{{{{username}}}}:{{{{password}}}}@{host}:{port}/admin",
-                "connect_timeout": 2}  # > pymongo's 0.5 s re-check of a lost server
+        return {
+            "connection_url": f"mongodb://{{{{username}}}}:{{{{password}}}}@{host}:{port}/admin",
+            "connect_timeout": 2,
+        }  # > pymongo's 0.5 s re-check of a lost server
 
     def root_credentials(self, target):
         return {"username": "", "password": ""}  # mockupdb cannot do SCRAM: the root connects unauthenticated
@@ -49,9 +51,15 @@ class TestContract(EngineContract):
         host, port = address
         good = self.engine_config(target, address)
         return {
-            "http scheme": ({**good, "connection_url": f"http://{{{{username}}}}:{{{{password}}}}@{host}:{port}/"}, None),
+            "http scheme": (
+                {**good, "connection_url": f"http://{{{{username}}}}:{{{{password}}}}@{host}:{port}/"},
+                None,
+            ),
             "literal credentials": ({**good, "connection_url": f"mongodb://root:pw@{host}:{port}/admin"}, None),
-            "srv with a port": ({**good, "connection_url": "mongodb+srv://{{username}}:{{password}}@c.example.net:1/"}, None),
+            "srv with a port": (
+                {**good, "connection_url": "mongodb+srv://{{username}}:{{password}}@c.example.net:1/"},
+                None,
+            ),
             "bad option value": ({**good, "connection_url": good["connection_url"] + "?tls=ture"}, None),
             "bad auth database": ({**good, "auth_database": "a.b"}, None),
             "password without username": (good, {"username": "", "password": "orphan-password"}),

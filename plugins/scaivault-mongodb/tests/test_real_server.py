@@ -29,8 +29,10 @@ ROLE = "svtest"  # users are v_svtest_<random>, which cleanup looks for
 def real():
     url = os.environ.get(ENV)
     if not url:
-        pytest.skip(f"{ENV} is not set: no real MongoDB server to run the login/revoke cycle against "
-                    "(the commands themselves are checked against mockupdb in test_commands.py)")
+        pytest.skip(
+            f"{ENV} is not set: no real MongoDB server to run the login/revoke cycle against "
+            "(the commands themselves are checked against mockupdb in test_commands.py)"
+        )
     parsed = parse_url(url)
     username, _, password = parsed.userinfo.partition(":")
     database = f"sv_test_{uuid.uuid4().hex[:8]}"
@@ -40,7 +42,8 @@ def real():
         yield types.SimpleNamespace(
             root={"username": unquote(username), "password": unquote(password)},
             template=str(attrs.evolve(parsed, userinfo="{{username}}:{{password}}")),
-            database=database, admin=admin,
+            database=database,
+            admin=admin,
         )
     finally:
         for user in admin.admin.command("usersInfo", 1)["users"]:

@@ -25,8 +25,9 @@ def test_reconcile_touches_only_this_engines_users(make_vault, kit, mongo_double
     their_orphan = vault.issue("other-db", "readonly")
     orphan = vault.issue("app-db", "readonly")
     for lost in (their_orphan, orphan):  # the store says revoked, the user is still there
-        assert vault.store.update_lease(lost.lease_id, {"state": LeaseState.REVOKED},
-                                        expect={"state": LeaseState.ACTIVE})
+        assert vault.store.update_lease(
+            lost.lease_id, {"state": LeaseState.REVOKED}, expect={"state": LeaseState.ACTIVE}
+        )
     strangers = [generate_username("readonly", 63), *(f"v_readonly_{text}" for text in ODD)]
     for name in strangers:
         mongo_double.users[("admin", name)] = {"pwd": "made-by-someone-else", "roles": []}

@@ -12,7 +12,11 @@ TEMPLATE = "mongodb://{{username}}:{{password}}@db1.internal:27017,db2.internal/
 
 def test_self_hosted_template_splits_into_its_parts():
     url = parse_url(TEMPLATE)
-    assert (url.scheme, url.userinfo, url.hosts) == ("mongodb", "{{username}}:{{password}}", "db1.internal:27017,db2.internal")
+    assert (url.scheme, url.userinfo, url.hosts) == (
+        "mongodb",
+        "{{username}}:{{password}}",
+        "db1.internal:27017,db2.internal",
+    )
     assert (url.database, url.options) == ("admin", "replicaSet=rs0&tls=true")
     assert url.host_list() == [("db1.internal", 27017), ("db2.internal", None)]
     assert url.first_host() == ("db1.internal", 27017)
@@ -28,14 +32,17 @@ def test_srv_url_has_one_host_and_no_port():
         parse_url("mongodb+srv://u:p@a.example.net,b.example.net/admin")
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("postgresql://u:p@db:5432/x", "must start with mongodb://"),
-    ("db.internal:27017", "must start with mongodb://"),
-    ("mongodb://u:p@/admin", "names no host"),
-    ("mongodb://u:p@db:27o17/admin", "port that is not a number"),
-    ("mongodb://u:p@db:70000/admin", "port that is not a number"),
-    ("mongodb://u:p@[::1/admin", "closing ']'"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("postgresql://u:p@db:5432/x", "must start with mongodb://"),
+        ("db.internal:27017", "must start with mongodb://"),
+        ("mongodb://u:p@/admin", "names no host"),
+        ("mongodb://u:p@db:27o17/admin", "port that is not a number"),
+        ("mongodb://u:p@db:70000/admin", "port that is not a number"),
+        ("mongodb://u:p@[::1/admin", "closing ']'"),
+    ],
+)
 def test_malformed_urls_are_named_without_their_values(text, problem):
     with pytest.raises(ValueError, match=problem) as caught:
         parse_url(text)
@@ -70,9 +77,18 @@ def test_credentials_are_dropped_for_an_unauthenticated_root_and_never_shown_in_
     assert "hunter2" not in repr(url)
 
 
-@pytest.mark.parametrize(("name", "ok"), [
-    ("admin", True), ("orders_2024", True), ("", False), ("a.b", False), ("a b", False), ("a$b", False),
-    ("a/b", False), ("x" * 64, False),
-])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("admin", True),
+        ("orders_2024", True),
+        ("", False),
+        ("a.b", False),
+        ("a b", False),
+        ("a$b", False),
+        ("a/b", False),
+        ("x" * 64, False),
+    ],
+)
 def test_database_names(name, ok):
     assert (check_database_name(name) is None) == ok

@@ -8,7 +8,8 @@ and revocations from interleaving and saves a login per lease.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -55,7 +56,9 @@ def parse_url(url: str) -> Target:
     """A ``mysql://user:password@host:port/database`` URL as a ``Target``; ``invalid_config`` if malformed."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        raise InvalidConfig("config.connection_url must start with mysql:// (or mariadb://).", field="config.connection_url")
+        raise InvalidConfig(
+            "config.connection_url must start with mysql:// (or mariadb://).", field="config.connection_url"
+        )
     if parts.query or parts.fragment:
         raise InvalidConfig("config.connection_url takes no query parameters.", field="config.connection_url")
     try:
@@ -78,7 +81,8 @@ def is_lost(exc: BaseException) -> bool:
     import pymysql  # imported at first use: start-up loads every installed plugin
 
     return isinstance(exc, pymysql.err.InterfaceError) or (
-        isinstance(exc, pymysql.err.OperationalError) and error_code(exc) in LOST)
+        isinstance(exc, pymysql.err.OperationalError) and error_code(exc) in LOST
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -90,8 +94,9 @@ def _reason(exc: BaseException) -> str:
 def classify(exc: BaseException, *, connecting: bool) -> Exception:
     """A driver error as the core's error: refused credentials, unreachable target, or a refused statement."""
     if connecting and error_code(exc) in REFUSED:
-        return InvalidConfig(f"MySQL refused the root credentials: {_reason(exc)}", field="root_credentials",
-                             mysql_error=error_code(exc))
+        return InvalidConfig(
+            f"MySQL refused the root credentials: {_reason(exc)}", field="root_credentials", mysql_error=error_code(exc)
+        )
     if connecting or is_lost(exc):
         return EngineUnreachable(f"Cannot reach MySQL: {_reason(exc)}")
     return EngineError(f"MySQL refused the statement: {_reason(exc)}", mysql_error=error_code(exc))
@@ -111,9 +116,15 @@ class RootConnection:
         target = parse_url(self._url())
         try:
             return pymysql.connect(
-                host=target.host, port=target.port, user=target.username, password=target.password,
-                database=target.database, charset="utf8mb4", autocommit=True,
-                connect_timeout=self._connect_timeout, read_timeout=self._statement_timeout,
+                host=target.host,
+                port=target.port,
+                user=target.username,
+                password=target.password,
+                database=target.database,
+                charset="utf8mb4",
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._statement_timeout,
                 write_timeout=self._statement_timeout,
             )
         except pymysql.MySQLError as exc:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from scaivault_core import Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed
 from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url, root_connection_url
-from scaivault_core.kits.sql import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation,
-                                     render_renewal)
+from scaivault_core.kits.sql import (
+    STATEMENT_FIELDS,
+    StatementRole,
+    check_statement_role,
+    plan_revocation,
+    render_renewal,
+)
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
@@ -26,8 +31,9 @@ DEFAULT_REVOCATION = ["DROP USER IF EXISTS {{name|quote}}@'%'"]
 _SYNTAX_ERRORS = {1064, 1065, 1149}  # parse error, empty query, syntax error
 _UNKNOWN_THREAD = 1094  # KILL of a session that ended meanwhile
 _BATCH = 500  # user names per IN (...) list or DROP USER
-_LONE_DROP = re.compile(r"^\s*DROP\s+USER\s+IF\s+EXISTS\s+(?P<account>'(?P<name>[A-Za-z0-9_]+)'@'[^'\\]*')\s*;?\s*$",
-                        re.IGNORECASE)
+_LONE_DROP = re.compile(
+    r"^\s*DROP\s+USER\s+IF\s+EXISTS\s+(?P<account>'(?P<name>[A-Za-z0-9_]+)'@'[^'\\]*')\s*;?\s*$", re.IGNORECASE
+)
 
 
 @attrs.define
@@ -53,8 +59,9 @@ class MySQLEngine(Engine):
         super().__init__(context)
         check_connection_url(self.config.connection_url, require_credentials=True)
         self._target = parse_url(render_connection_url(self.config.connection_url, "", ""))
-        self._root = RootConnection(lambda: root_connection_url(self), self.config.connect_timeout,
-                                    self.config.statement_timeout)
+        self._root = RootConnection(
+            lambda: root_connection_url(self), self.config.connect_timeout, self.config.statement_timeout
+        )
 
     def close(self) -> None:
         self._root.close()
@@ -67,10 +74,17 @@ class MySQLEngine(Engine):
     def validate_role(self, role: StatementRole) -> None:
         """Each statement is rendered with sample values and parsed by the server (PREPARE), not run."""
         check_statement_role(role)
-        sample = {"name": "v_check_000000000000", "password": "Sample-password-0",
-                  "expiration": self.format_expiration(self.context.clock.time() + 3600), "ttl_seconds": 3600}
-        rendered = [(f"{field}[{i}]", self.context.render(text, sample))
-                    for field in self.template_fields for i, text in enumerate(getattr(role, field))]
+        sample = {
+            "name": "v_check_000000000000",
+            "password": "Sample-password-0",
+            "expiration": self.format_expiration(self.context.clock.time() + 3600),
+            "ttl_seconds": 3600,
+        }
+        rendered = [
+            (f"{field}[{i}]", self.context.render(text, sample))
+            for field in self.template_fields
+            for i, text in enumerate(getattr(role, field))
+        ]
         self._root.run(lambda conn: _check_syntax(conn, rendered))
 
     def quote(self, value: str) -> str:
@@ -87,7 +101,7 @@ class MySQLEngine(Engine):
 
     def format_expiration(self, expires_at: float) -> str:
         """A MySQL DATETIME literal in UTC, e.g. ``2026-04-23 16:00:00``."""
-        return datetime.fromtimestamp(int(expires_at), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromtimestamp(int(expires_at), tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     # -- leases -----------------------------------------------------------------------------------
 
@@ -116,14 +130,17 @@ class MySQLEngine(Engine):
         exists for a moment with the throwaway password, which nobody was ever given; once locked,
         no password logs in (error 4151). The accounts' hosts go into the handle for ``activate``.
         """
+
         def work(conn: pymysql.connections.Connection) -> list[Issued]:
             made = []
             for request in requests:
                 _execute(conn, request.render(request.role.creation_statements, self.context.render))
                 hosts = _hosts(conn, request.username)
                 with conn.cursor() as cur:
-                    cur.execute(f"ALTER USER {', '.join(['%s@%s'] * len(hosts))} ACCOUNT LOCK",
-                                [v for host in hosts for v in (request.username, host)])
+                    cur.execute(
+                        f"ALTER USER {', '.join(['%s@%s'] * len(hosts))} ACCOUNT LOCK",
+                        [v for host in hosts for v in (request.username, host)],
+                    )
                 made.append(Issued(data={}, handle={"hosts": hosts}))
             return made
 
@@ -142,8 +159,10 @@ class MySQLEngine(Engine):
 
         def work(conn: pymysql.connections.Connection) -> None:
             with conn.cursor() as cur:
-                cur.execute(f"ALTER USER {', '.join(['%s@%s IDENTIFIED BY %s'] * len(hosts))} ACCOUNT UNLOCK",
-                            [v for host in hosts for v in (request.username, host, request.password)])
+                cur.execute(
+                    f"ALTER USER {', '.join(['%s@%s IDENTIFIED BY %s'] * len(hosts))} ACCOUNT UNLOCK",
+                    [v for host in hosts for v in (request.username, host, request.password)],
+                )
 
         self._root.run(work)
         return Issued(data=self._credential_data(request.username, request.password))
@@ -293,8 +312,9 @@ def _check_syntax(conn: pymysql.connections.Connection, rendered: list[tuple[str
                     raise
                 if error_code(exc) not in _SYNTAX_ERRORS:  # not preparable, or depends on state: running it will tell
                     continue
-                raise InvalidConfig(f"{where} was refused by the server: {classify(exc, connecting=False).message}",
-                                    field=where) from None
+                raise InvalidConfig(
+                    f"{where} was refused by the server: {classify(exc, connecting=False).message}", field=where
+                ) from None
             cur.execute("DEALLOCATE PREPARE scaivault_check")
 
 
@@ -307,7 +327,7 @@ def _lone_drop(handle: dict[str, Any]) -> str | None:
 
 def _chunks(items: list[str]) -> list[list[str]]:
     unique = list(dict.fromkeys(items))
-    return [unique[i:i + _BATCH] for i in range(0, len(unique), _BATCH)]
+    return [unique[i : i + _BATCH] for i in range(0, len(unique), _BATCH)]
 
 
 def _hosts(conn: pymysql.connections.Connection, name: str) -> list[str]:
@@ -331,8 +351,9 @@ def _kill_sessions(conn: pymysql.connections.Connection, names: list[str]) -> No
 
     with conn.cursor() as cur:
         for chunk in _chunks(names):
-            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN "
-                        f"({', '.join(['%s'] * len(chunk))})", chunk)
+            cur.execute(
+                f"SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN ({', '.join(['%s'] * len(chunk))})", chunk
+            )
             for (thread_id,) in cur.fetchall():
                 try:
                     cur.execute("KILL CONNECTION %s", (thread_id,))

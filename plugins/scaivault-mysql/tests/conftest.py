@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pymysql
@@ -34,8 +35,9 @@ class Server:
         self.user, self.password = unquote(parts.username or "root"), unquote(parts.password or "")
 
     def admin(self) -> pymysql.connections.Connection:
-        return pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password,
-                               autocommit=True, connect_timeout=5)
+        return pymysql.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password, autocommit=True, connect_timeout=5
+        )
 
     def execute(self, statement: str, args: Any = None) -> list[tuple]:
         conn = self.admin()
@@ -47,16 +49,25 @@ class Server:
             conn.close()
 
     def connect_as(self, user: str, password: str, database: str | None = None) -> pymysql.connections.Connection:
-        return pymysql.connect(host=self.host, port=self.port, user=user, password=password, database=database,
-                               autocommit=True, connect_timeout=5, read_timeout=10)
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=user,
+            password=password,
+            database=database,
+            autocommit=True,
+            connect_timeout=5,
+            read_timeout=10,
+        )
 
     def users_like(self, prefix: str) -> list[str]:
         pattern = prefix.replace("_", "\\_") + "%"
         return [r[0] for r in self.execute("SELECT User FROM mysql.user WHERE User LIKE %s", (pattern,))]
 
     def drop_users(self, prefix: str) -> None:
-        for user, host in self.execute("SELECT User, Host FROM mysql.user WHERE User LIKE %s",
-                                       (prefix.replace("_", "\\_") + "%",)):
+        for user, host in self.execute(
+            "SELECT User, Host FROM mysql.user WHERE User LIKE %s", (prefix.replace("_", "\\_") + "%",)
+        ):
             self.execute("DROP USER IF EXISTS %s@%s", (user, host))
 
     def login_error(self, user: str, password: str, database: str | None = None) -> int | None:
@@ -77,9 +88,13 @@ def configure_engine(vault: Vault, name: str, connection_url: str, root: dict[st
     vault.put_secret(path, root)
     vault.create_policy(f"{name}-root", [{"path_pattern": path, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{name}-root", f"dynamic:{name}")
-    return vault.create_engine(name, "database", {"plugin": "mysql", "connection_url": connection_url,
-                                                  "root_credentials_path": path, **config},
-                               default_ttl="1h", max_ttl="4h")
+    return vault.create_engine(
+        name,
+        "database",
+        {"plugin": "mysql", "connection_url": connection_url, "root_credentials_path": path, **config},
+        default_ttl="1h",
+        max_ttl="4h",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -151,10 +166,14 @@ def engine(vault: Vault, server: Server, engine_url: str) -> str:
 @pytest.fixture
 def readonly(vault: Vault, engine: str, database: str, role_name: str) -> str:
     """The guide's role: CREATE USER and GRANT SELECT on the test database, default revocation."""
-    vault.create_role(engine, role_name, creation_statements=[
-        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-        f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
-    ])
+    vault.create_role(
+        engine,
+        role_name,
+        creation_statements=[
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+            f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
+        ],
+    )
     return role_name
 
 

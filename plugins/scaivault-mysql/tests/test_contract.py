@@ -27,8 +27,10 @@ class TestMySQLContract(EngineContract):
     def engine_config(self, target, address):
         _, database = target
         host, port = address
-        return {"connection_url": f"mysql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/{database}",
-                "connect_timeout": 2}
+        return {
+            "connection_url": f"mysql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/{database}",
+            "connect_timeout": 2,
+        }
 
     def root_credentials(self, target):
         server, _ = target
@@ -36,8 +38,12 @@ class TestMySQLContract(EngineContract):
 
     def role(self, target):
         _, database = target
-        return {"creation_statements": ["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-                                        f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'"]}
+        return {
+            "creation_statements": [
+                "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+                f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
+            ]
+        }
 
     def credential_works(self, target, issued):
         server, database = target
@@ -66,6 +72,9 @@ class TestMySQLContract(EngineContract):
         return {
             "root user the server does not know": (good, {"username": "sv_no_such_root", "password": "x-password"}),
             "connection_url without credentials": ({**good, "connection_url": f"mysql://{host}:{port}/x"}, None),
-            "unknown database": ({**good, "connection_url": f"mysql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/sv_nope"}, None),
+            "unknown database": (
+                {**good, "connection_url": f"mysql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/sv_nope"},
+                None,
+            ),
             "connect_timeout of the wrong type": ({**good, "connect_timeout": "soon"}, None),
         }

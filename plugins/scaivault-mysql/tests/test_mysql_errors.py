@@ -19,7 +19,9 @@ def test_unreachable_server_at_creation(vault, configure, closed_port):
     assert vault.list_engines() == []
 
 
-def test_wrong_root_password_is_invalid_config_with_the_servers_reason(vault, server, configure, admin_account, database):
+def test_wrong_root_password_is_invalid_config_with_the_servers_reason(
+    vault, server, configure, admin_account, database
+):
     wrong = {**admin_account, "password": admin_account["password"] + "-wrong"}
     with pytest.raises(InvalidConfig) as refused:
         configure(vault, "badroot", URL % (server.port, database), wrong)
@@ -30,10 +32,14 @@ def test_wrong_root_password_is_invalid_config_with_the_servers_reason(vault, se
 
 def test_a_dedicated_admin_account_works_as_root(vault, server, configure, admin_account, database, role_name):
     configure(vault, "admin", URL % (server.port, database), admin_account)
-    vault.create_role("admin", role_name, creation_statements=[
-        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-        f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
-    ])
+    vault.create_role(
+        "admin",
+        role_name,
+        creation_statements=[
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+            f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
+        ],
+    )
     issued = vault.issue("admin", role_name)
     assert server.login_error(issued.data["username"], issued.data["password"], database) is None
     vault.revoke(issued.lease_id)
@@ -42,15 +48,23 @@ def test_a_dedicated_admin_account_works_as_root(vault, server, configure, admin
 
 def test_unknown_database_is_invalid_config(vault, server, configure):
     with pytest.raises(InvalidConfig) as refused:
-        configure(vault, "nodb", URL % (server.port, "sv_no_such_database"), {"username": server.user, "password": server.password})
+        configure(
+            vault,
+            "nodb",
+            URL % (server.port, "sv_no_such_database"),
+            {"username": server.user, "password": server.password},
+        )
     assert "1049" in refused.value.message
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("mysql://root:@127.0.0.1:3306/x", "{{username}}"),
-    ("postgresql://{{username}}:{{password}}@127.0.0.1:3306/x", "mysql://"),
-    ("mysql://{{username}}:{{password}}@127.0.0.1:3306/x?ssl=1", "query"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("mysql://root:@127.0.0.1:3306/x", "{{username}}"),
+        ("postgresql://{{username}}:{{password}}@127.0.0.1:3306/x", "mysql://"),
+        ("mysql://{{username}}:{{password}}@127.0.0.1:3306/x?ssl=1", "query"),
+    ],
+)
 def test_malformed_urls(vault, configure, url, problem):
     with pytest.raises(InvalidConfig) as bad:
         configure(vault, "badurl", url, {"username": "root", "password": ""})
@@ -90,10 +104,14 @@ def test_a_root_account_with_only_the_documented_grants(vault, server, configure
         server.execute(f"GRANT SELECT ON mysql.user TO '{user}'@'%'")
         server.execute(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%' WITH GRANT OPTION")
         configure(vault, "narrow", URL % (server.port, database), {"username": user, "password": password})
-        vault.create_role("narrow", role_name, creation_statements=[
-            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-            f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
-        ])
+        vault.create_role(
+            "narrow",
+            role_name,
+            creation_statements=[
+                "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+                f"GRANT SELECT ON `{database}`.* TO '{{{{name}}}}'@'%'",
+            ],
+        )
         issued = vault.issue("narrow", role_name)
         held = server.connect_as(issued.data["username"], issued.data["password"], database)
         vault.revoke(issued.lease_id)

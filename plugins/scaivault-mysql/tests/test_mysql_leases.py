@@ -21,9 +21,8 @@ def assert_gone(server, data, held: pymysql.connections.Connection) -> None:
     assert server.users_like(data["username"]) == []
     assert server.login_error(data["username"], data["password"]) in ACCESS_DENIED
     assert server.sessions_of(data["username"]) == []
-    with pytest.raises(pymysql.err.OperationalError):
-        with held.cursor() as cur:
-            cur.execute("SELECT 1")
+    with pytest.raises(pymysql.err.OperationalError), held.cursor() as cur:
+        cur.execute("SELECT 1")
 
 
 def test_issued_user_can_select_but_not_insert(vault, server, readonly, database):
@@ -33,7 +32,11 @@ def test_issued_user_can_select_but_not_insert(vault, server, readonly, database
     assert data["username"].startswith(f"v_{readonly}_") and len(data["username"]) <= 32
     assert (data["host"], data["port"], data["database"]) == (server.host, server.port, database)
     url = urlsplit(data["connection_url"])
-    assert (unquote(url.username), unquote(url.password), url.path) == (data["username"], data["password"], f"/{database}")
+    assert (unquote(url.username), unquote(url.password), url.path) == (
+        data["username"],
+        data["password"],
+        f"/{database}",
+    )
 
     conn = server.connect_as(data["username"], data["password"], database)
     try:
@@ -98,11 +101,16 @@ def drop_user_statements(live) -> int:
     return live._root.run(work)
 
 
-def test_default_revocations_are_one_drop_user_and_others_run_their_own(vault, server, readonly, engine, database,
-                                                                        role_name, clock):
+def test_default_revocations_are_one_drop_user_and_others_run_their_own(
+    vault, server, readonly, engine, database, role_name, clock
+):
     custom = f"{role_name}x"
-    vault.create_role(engine, custom, creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"],
-                      revocation_statements=["REVOKE USAGE ON *.* FROM '{{name}}'@'%'", "DROP USER '{{name}}'@'%'"])
+    vault.create_role(
+        engine,
+        custom,
+        creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"],
+        revocation_statements=["REVOKE USAGE ON *.* FROM '{{name}}'@'%'", "DROP USER '{{name}}'@'%'"],
+    )
     plain = [vault.issue(engine, readonly, ttl="5m") for _ in range(6)]
     own = [vault.issue(engine, custom, ttl="5m") for _ in range(2)]
     server.execute("DROP USER %s@'%%'", (plain[0].data["username"],))  # one already gone
@@ -127,13 +135,18 @@ def test_a_user_already_gone_counts_as_revoked(vault, server, readonly):
 
 
 def test_role_revocation_statements_are_used(vault, server, engine, database, role_name):
-    vault.create_role(engine, role_name, creation_statements=[
-        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-        f"GRANT SELECT, INSERT ON `{database}`.items TO '{{{{name}}}}'@'%'",
-    ], revocation_statements=[
-        f"REVOKE ALL PRIVILEGES ON `{database}`.items FROM '{{{{name}}}}'@'%'",
-        "DROP USER '{{name}}'@'%'",
-    ])
+    vault.create_role(
+        engine,
+        role_name,
+        creation_statements=[
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+            f"GRANT SELECT, INSERT ON `{database}`.items TO '{{{{name}}}}'@'%'",
+        ],
+        revocation_statements=[
+            f"REVOKE ALL PRIVILEGES ON `{database}`.items FROM '{{{{name}}}}'@'%'",
+            "DROP USER '{{name}}'@'%'",
+        ],
+    )
     issued = vault.issue(engine, role_name)
     conn = server.connect_as(issued.data["username"], issued.data["password"], database)
     with conn.cursor() as cur:
@@ -146,10 +159,14 @@ def test_role_revocation_statements_are_used(vault, server, engine, database, ro
 def test_a_failed_creation_leaves_no_user(vault, server, engine, database, role_name):
     # The GRANT parses (so the role is accepted) but fails when run: the table does not exist yet.
     server.execute(f"CREATE TABLE `{database}`.later (id INT)")
-    vault.create_role(engine, role_name, creation_statements=[
-        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-        f"GRANT SELECT ON `{database}`.later TO '{{{{name}}}}'@'%'",
-    ])
+    vault.create_role(
+        engine,
+        role_name,
+        creation_statements=[
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+            f"GRANT SELECT ON `{database}`.later TO '{{{{name}}}}'@'%'",
+        ],
+    )
     server.execute(f"DROP TABLE `{database}`.later")
 
     with pytest.raises(EngineError) as failed:
@@ -172,11 +189,16 @@ def test_renew_changes_nothing_in_the_server_by_default(vault, server, readonly,
 
 
 def test_renew_statements_run_with_the_new_expiry(vault, server, engine, database, role_name, clock):
-    vault.create_role(engine, role_name, creation_statements=[
-        "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}' WITH MAX_QUERIES_PER_HOUR 10",
-    ], renew_statements=[
-        "ALTER USER '{{name}}'@'%' WITH MAX_QUERIES_PER_HOUR {{ttl_seconds}}",
-    ])
+    vault.create_role(
+        engine,
+        role_name,
+        creation_statements=[
+            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}' WITH MAX_QUERIES_PER_HOUR 10",
+        ],
+        renew_statements=[
+            "ALTER USER '{{name}}'@'%' WITH MAX_QUERIES_PER_HOUR {{ttl_seconds}}",
+        ],
+    )
     issued = vault.issue(engine, role_name, ttl="1h")
     clock.advance(600)
 
@@ -214,10 +236,18 @@ def test_threads_share_the_root_connection(vault, server, readonly, clock):
 
     def cycle(n: int) -> str:
         name = f"v_{readonly}_thread{n:02d}"
-        request = IssueRequest(lease_id=f"lease_db_t{n}", role_name=readonly, role=role, username=name,
-                               password=f"Pw-thread-{n:02d}", expires_at=clock.time() + 60, ttl_seconds=60,
-                               metadata={}, params=None, variables={"name": name, "password": f"Pw-thread-{n:02d}",
-                                                                    "expiration": "", "ttl_seconds": 60})
+        request = IssueRequest(
+            lease_id=f"lease_db_t{n}",
+            role_name=readonly,
+            role=role,
+            username=name,
+            password=f"Pw-thread-{n:02d}",
+            expires_at=clock.time() + 60,
+            ttl_seconds=60,
+            metadata={},
+            params=None,
+            variables={"name": name, "password": f"Pw-thread-{n:02d}", "expiration": "", "ttl_seconds": 60},
+        )
         live.create(request)
         assert server.login_error(name, f"Pw-thread-{n:02d}") is None
         live.revoke(live.plan(request))
@@ -234,11 +264,15 @@ def test_a_pre_made_database_role_as_default_role(vault, server, engine, databas
     server.execute(f"CREATE ROLE {group}")
     try:
         server.execute(f"GRANT SELECT ON `{database}`.* TO {group}")
-        vault.create_role(engine, role_name, creation_statements=[
-            "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
-            f"GRANT {group} TO '{{{{name}}}}'@'%'",
-            f"SET DEFAULT ROLE {group} FOR '{{{{name}}}}'@'%'",  # MySQL 8: SET DEFAULT ROLE ... TO ...
-        ])
+        vault.create_role(
+            engine,
+            role_name,
+            creation_statements=[
+                "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'",
+                f"GRANT {group} TO '{{{{name}}}}'@'%'",
+                f"SET DEFAULT ROLE {group} FOR '{{{{name}}}}'@'%'",  # MySQL 8: SET DEFAULT ROLE ... TO ...
+            ],
+        )
         issued = vault.issue(engine, role_name)
         conn = server.connect_as(issued.data["username"], issued.data["password"], database)
         with conn.cursor() as cur:

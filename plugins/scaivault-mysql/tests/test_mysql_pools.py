@@ -16,8 +16,9 @@ def pooled_users(server, role: str, issued: set[str] = frozenset()) -> set[str]:
 
 
 def test_pooled_users_cannot_log_in_until_issued(vault, server, readonly, database):
-    vault.update_role("db", readonly, creation_statements=vault.get_role("db", readonly).params["creation_statements"],
-                      pool_size=3)
+    vault.update_role(
+        "db", readonly, creation_statements=vault.get_role("db", readonly).params["creation_statements"], pool_size=3
+    )
     assert vault.fill_pools() == 3
     pooled = pooled_users(server, readonly)
     assert len(pooled) == 3
@@ -60,6 +61,10 @@ def test_role_change_and_delete_drop_the_pool(vault, server, readonly):
 @pytest.mark.parametrize("size", [-1, 501, "3", True])
 def test_pool_size_is_bounded(vault, readonly, size):
     with pytest.raises(InvalidConfig) as caught:
-        vault.update_role("db", readonly, creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"],
-                          pool_size=size)
+        vault.update_role(
+            "db",
+            readonly,
+            creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"],
+            pool_size=size,
+        )
     assert "pool_size" in caught.value.message

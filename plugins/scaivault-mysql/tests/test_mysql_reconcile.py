@@ -15,8 +15,14 @@ from .conftest import configure_engine
 
 # Names a user of the server might give an account to look like ours and run something when rendered.
 # (MariaDB drops trailing spaces from user names, so none ends in one.)
-HOSTILE = ["'@'%'; DROP USER 'victim_{role}'@'%';#", "`; DROP DATABASE `{database}`;#",
-           "\\'; DROP USER 'victim_{role}'@'%';#", "\"; DROP USER 'victim_{role}'@'%';#", "\n;#", " ü名"]
+HOSTILE = [
+    "'@'%'; DROP USER 'victim_{role}'@'%';#",
+    "`; DROP DATABASE `{database}`;#",
+    "\\'; DROP USER 'victim_{role}'@'%';#",
+    "\"; DROP USER 'victim_{role}'@'%';#",
+    "\n;#",
+    " ü名",
+]
 
 
 @pytest.fixture
@@ -30,14 +36,14 @@ def victim(server, role_name):
 
 def lose_revocation(vault, issued) -> None:
     """The store says revoked, the user is still there: what a store restored from a backup looks like."""
-    assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED},
-                                    expect={"state": LeaseState.ACTIVE})
+    assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED}, expect={"state": LeaseState.ACTIVE})
 
 
 def test_reconcile_touches_only_this_engines_users(vault, server, engine, engine_url, readonly, database, victim):
     configure_engine(vault, "other", engine_url, {"username": server.user, "password": server.password})
-    vault.create_role("other", readonly,
-                      creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"])
+    vault.create_role(
+        "other", readonly, creation_statements=["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'"]
+    )
     live = vault.issue(engine, readonly)
     theirs = vault.issue("other", readonly)
     their_orphan = vault.issue("other", readonly)
@@ -56,8 +62,9 @@ def test_reconcile_touches_only_this_engines_users(vault, server, engine, engine
     assert {lookalike, *hostile, live.data["username"], theirs.data["username"], their_orphan.data["username"]} <= users
     assert orphan.data["username"] not in users
     assert server.users_like(victim) == [victim]
-    assert server.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
-                          (database,)) == [(1,)]
+    assert server.execute("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,)) == [
+        (1,)
+    ]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
 
@@ -24,8 +25,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Messages that mean the server answered and refused us: a config problem, not an outage.
-_REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied",
-            "authentication failed", "role is not permitted to log in", "invalid password")
+_REFUSED = (
+    "password authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "authentication failed",
+    "role is not permitted to log in",
+    "invalid password",
+)
 
 
 def classify(exc: psycopg.Error, *, connecting: bool) -> Exception:
@@ -37,12 +45,14 @@ def classify(exc: psycopg.Error, *, connecting: bool) -> Exception:
         if any(reason in message for reason in _REFUSED):
             return InvalidConfig(f"PostgreSQL refused the root credentials: {message}")
         return EngineUnreachable(f"Cannot reach PostgreSQL: {message}")
-    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
+        exc, psycopg.errors.ProgramLimitExceeded
+    ):
         return EngineUnreachable(f"Lost the connection to PostgreSQL: {message}")
     if "row is too big" in message:
         return EngineError(
             "PostgreSQL refused the statement: row is too big. Each user granted rights directly on a table adds "
-            "to that table's ACL; grant a pre-made group role instead (GRANT readonly_group TO \"{{name}}\").",
+            'to that table\'s ACL; grant a pre-made group role instead (GRANT readonly_group TO "{{name}}").',
         )
     return EngineError(f"PostgreSQL refused the statement: {message}")
 
@@ -71,7 +81,7 @@ class TurnLock:
         with self._cond:
             self._waiting[priority] += 1
             try:
-                while self._held or any(self._waiting[priority + 1:]):
+                while self._held or any(self._waiting[priority + 1 :]):
                     self._cond.wait()
             finally:
                 self._waiting[priority] -= 1
@@ -102,8 +112,9 @@ class RootConnection:
         except psycopg.Error as exc:
             raise classify(exc, connecting=True) from None
         try:
-            row = conn.execute("SELECT rolsuper, rolsuper OR rolcreaterole FROM pg_roles "
-                               "WHERE rolname = current_user").fetchone()
+            row = conn.execute(
+                "SELECT rolsuper, rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
         except psycopg.Error as exc:
             conn.close()
             raise classify(exc, connecting=True) from None

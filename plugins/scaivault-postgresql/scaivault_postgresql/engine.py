@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -11,8 +11,13 @@ import attrs
 
 from scaivault_core import Engine, InvalidConfig, InvalidRequest, Issued, IssueRequest, Renewed, random_password
 from scaivault_core.kits.connection_urls import check_connection_url, render_connection_url, root_connection_url
-from scaivault_core.kits.sql import (STATEMENT_FIELDS, StatementRole, check_statement_role, plan_revocation,
-                                     render_renewal)
+from scaivault_core.kits.sql import (
+    STATEMENT_FIELDS,
+    StatementRole,
+    check_statement_role,
+    plan_revocation,
+    render_renewal,
+)
 
 from .connection import REFILL, REVOKE, RootConnection
 
@@ -64,7 +69,9 @@ class PostgreSQLEngine(Engine):
             raise InvalidConfig(
                 "The root role has neither SUPERUSER nor CREATEROLE, so it cannot create or drop lease roles: "
                 "ALTER ROLE ... CREATEROLE (see the PostgreSQL engine's page for the rights it needs).",
-                field="root_credentials", missing_right="CREATEROLE")
+                field="root_credentials",
+                missing_right="CREATEROLE",
+            )
 
     def validate_role(self, role: StatementRole) -> None:
         check_statement_role(role)
@@ -77,13 +84,15 @@ class PostgreSQLEngine(Engine):
         if "\x00" in value:
             raise InvalidRequest("A PostgreSQL identifier cannot hold a NUL character.")
         if len(value.encode()) > MAX_IDENTIFIER_BYTES:
-            raise InvalidRequest(f"A PostgreSQL identifier holds at most {MAX_IDENTIFIER_BYTES} bytes; "
-                                "a longer one would be cut and could name another role.")
+            raise InvalidRequest(
+                f"A PostgreSQL identifier holds at most {MAX_IDENTIFIER_BYTES} bytes; "
+                "a longer one would be cut and could name another role."
+            )
         return sql.Identifier(value).as_string(None)
 
     def format_expiration(self, expires_at: float) -> str:
         """A PostgreSQL timestamp literal, e.g. ``2026-04-23 16:00:00+00``."""
-        return datetime.fromtimestamp(int(expires_at), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+        return datetime.fromtimestamp(int(expires_at), tz=UTC).strftime("%Y-%m-%d %H:%M:%S+00")
 
     # -- leases ---------------------------------------------------------------------------------
 
@@ -111,8 +120,9 @@ class PostgreSQLEngine(Engine):
         for request in requests:
             variables = {**request.variables, "password": "md5" + os.urandom(16).hex()}
             statements += [self.context.render(s, variables) for s in request.role.creation_statements]
-            statements.append(sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(
-                sql.Identifier(request.username)).as_string(None))
+            statements.append(
+                sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(sql.Identifier(request.username)).as_string(None)
+            )
             statements.append(self._mark(request.username))
         self._root.execute_atomically(statements, REFILL)
         return [Issued(data={}) for _ in requests]
@@ -127,16 +137,21 @@ class PostgreSQLEngine(Engine):
         from psycopg import sql
 
         statement = sql.SQL("ALTER ROLE {} LOGIN PASSWORD {} VALID UNTIL {}").format(
-            sql.Identifier(request.username), sql.Literal(request.password),
-            sql.Literal(self.format_expiration(request.expires_at)))
+            sql.Identifier(request.username),
+            sql.Literal(request.password),
+            sql.Literal(self.format_expiration(request.expires_at)),
+        )
         self._root.execute_atomically([statement.as_string(None)])
         return Issued(data=self._credential_data(request.username, request.password))
 
     def _mark(self, username: str) -> str:
         from psycopg import sql
 
-        return sql.SQL("COMMENT ON ROLE {} IS {}").format(
-            sql.Identifier(username), sql.Literal(MARK.format(self.context.name))).as_string(None)
+        return (
+            sql.SQL("COMMENT ON ROLE {} IS {}")
+            .format(sql.Identifier(username), sql.Literal(MARK.format(self.context.name)))
+            .as_string(None)
+        )
 
     def _credential_data(self, username: str, password: str) -> dict[str, Any]:
         url = render_connection_url(self.config.connection_url, username, password)
@@ -215,12 +230,20 @@ class PostgreSQLEngine(Engine):
         from psycopg import sql  # imported at first use: start-up loads every installed plugin
 
         # quote_ident: to_regrole parses its text as an identifier, which would fold unquoted capitals.
-        oids = sql.SQL(", ").join(sql.SQL("to_regrole(quote_ident({}))").format(sql.Literal(h["username"]))
-                                  for h in handles)
-        terminate = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) "
-                            "WHERE usesysid IN ({})").format(oids)
-        memberships = [] if self._root.run(lambda conn: self._root.rights.superuser, REVOKE) else [
-            sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(h["username"])).as_string(None) for h in handles]
+        oids = sql.SQL(", ").join(
+            sql.SQL("to_regrole(quote_ident({}))").format(sql.Literal(h["username"])) for h in handles
+        )
+        terminate = sql.SQL(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) WHERE usesysid IN ({})"
+        ).format(oids)
+        memberships = (
+            []
+            if self._root.run(lambda conn: self._root.rights.superuser, REVOKE)
+            else [
+                sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(h["username"])).as_string(None)
+                for h in handles
+            ]
+        )
         return [*memberships, terminate.as_string(None), *(s for h in handles for s in h["revocation"])]
 
     def _existing(self, usernames: list[str]) -> set[str]:
@@ -235,10 +258,13 @@ class PostgreSQLEngine(Engine):
     def list_subjects(self) -> list[str]:
         """Roles this engine marked as its own, and unmarked ones (made before marks) the store knows as its leases."""
         prefix = self.config.username_prefix.replace("\\", "\\\\").replace("_", r"\_").replace("%", r"\%")
-        rows = self._root.run(lambda conn: conn.execute(
-            "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
-            "WHERE rolname LIKE %s AND rolname <> current_user AND NOT rolsuper ORDER BY rolname",
-            (prefix + "%",)).fetchall())
+        rows = self._root.run(
+            lambda conn: conn.execute(
+                "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
+                "WHERE rolname LIKE %s AND rolname <> current_user AND NOT rolsuper ORDER BY rolname",
+                (prefix + "%",),
+            ).fetchall()
+        )
         mark = MARK.format(self.context.name)
         marked = [name for name, comment in rows if comment == mark]
         unmarked = [name for name, comment in rows if comment is None]
@@ -250,8 +276,10 @@ class PostgreSQLEngine(Engine):
         may own anything (a SECURITY DEFINER function, say), and the root must not become its owner."""
         from psycopg import sql
 
-        statements = [sql.SQL("DROP OWNED BY {}").format(sql.Identifier(subject)),
-                      sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(subject))]
+        statements = [
+            sql.SQL("DROP OWNED BY {}").format(sql.Identifier(subject)),
+            sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(subject)),
+        ]
         self.revoke({"username": subject, "revocation": [s.as_string(None) for s in statements]})
 
     def new_root_credentials(self, current: dict[str, Any]) -> dict[str, Any]:
@@ -261,6 +289,7 @@ class PostgreSQLEngine(Engine):
         from psycopg import sql
 
         statement = sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-            sql.Identifier(current["username"]), sql.Literal(new["password"]))
+            sql.Identifier(current["username"]), sql.Literal(new["password"])
+        )
         self._root.run(lambda conn: conn.execute(statement))
         self._root.close()  # later connections authenticate with the new password

@@ -59,7 +59,8 @@ class Target:
             rows = conn.execute(
                 "SELECT DISTINCT r.rolname FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid "
                 "WHERE d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND r.rolname LIKE 'v\\_%'").fetchall()
+                "AND r.rolname LIKE 'v\\_%'"
+            ).fetchall()
             for (role,) in rows:
                 conn.execute(f'DROP OWNED BY "{role}"')
                 conn.execute(f'DROP ROLE IF EXISTS "{role}"')
@@ -104,12 +105,27 @@ def configure(vault: Vault, target: Target, *, engine: str = "support-db", role:
     vault.put_secret(ROOT_PATH, {"username": "postgres", "password": target.admin_password}, "json")
     vault.create_policy("dynamic-engine-pg-root", [{"path_pattern": ROOT_PATH, "permissions": ["read", "rotate"]}])
     vault.bind_policy("dynamic-engine-pg-root", f"dynamic:{engine}")
-    vault.create_engine(engine, "database", {"plugin": "postgresql", "connection_url": target.connection_url(),
-                                             "root_credentials_path": ROOT_PATH, **engine_config},
-                        default_ttl="1h", max_ttl="24h")
+    vault.create_engine(
+        engine,
+        "database",
+        {
+            "plugin": "postgresql",
+            "connection_url": target.connection_url(),
+            "root_credentials_path": ROOT_PATH,
+            **engine_config,
+        },
+        default_ttl="1h",
+        max_ttl="24h",
+    )
     if role:
-        vault.create_role(engine, "readonly", creation_statements=GUIDE_CREATION,
-                          revocation_statements=GUIDE_REVOCATION, default_ttl="1h", max_ttl="8h")
+        vault.create_role(
+            engine,
+            "readonly",
+            creation_statements=GUIDE_CREATION,
+            revocation_statements=GUIDE_REVOCATION,
+            default_ttl="1h",
+            max_ttl="8h",
+        )
 
 
 @pytest.fixture

@@ -46,8 +46,13 @@ def test_random_sigkills_leave_target_and_records_consistent(tmp_path, scram, co
     vault = Vault(server.store)
     configure(vault, scram)
     readonly = vault.get_role("support-db", "readonly").to_dict()
-    vault.create_role("support-db", "chaos", creation_statements=readonly["creation_statements"],
-                      revocation_statements=readonly["revocation_statements"], max_ttl="8h")
+    vault.create_role(
+        "support-db",
+        "chaos",
+        creation_statements=readonly["creation_statements"],
+        revocation_statements=readonly["revocation_statements"],
+        max_ttl="8h",
+    )
     vault.close()
     headers = {"Authorization": f"Bearer {token}"}
     known: list[str] = []

@@ -23,8 +23,10 @@ class TestPostgreSQLContract(EngineContract):
 
     def engine_config(self, target, address):
         host, port = address
-        return {"connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/{target.database}",
-                "connect_timeout": 2}
+        return {
+            "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/{target.database}",
+            "connect_timeout": 2,
+        }
 
     def root_credentials(self, target):
         # Trust auth ignores the password, but it is still a secret that must never be shown.
@@ -41,17 +43,23 @@ class TestPostgreSQLContract(EngineContract):
 
     def credential_works(self, target, issued):
         try:
-            with psycopg.connect(host=target.host, port=target.port, dbname=target.database,
-                                 user=issued.data["username"], password=issued.data["password"],
-                                 connect_timeout=3) as conn:
+            with psycopg.connect(
+                host=target.host,
+                port=target.port,
+                dbname=target.database,
+                user=issued.data["username"],
+                password=issued.data["password"],
+                connect_timeout=3,
+            ) as conn:
                 return conn.execute("SELECT count(*) FROM reports").fetchone()[0] == 1
         except psycopg.OperationalError:
             return False
 
     def credential_expiry(self, target, issued):
         with psycopg.connect(target.admin_url(), autocommit=True) as conn:
-            row = conn.execute("SELECT extract(epoch FROM rolvaliduntil) FROM pg_roles WHERE rolname = %s",
-                               (issued.data["username"],)).fetchone()
+            row = conn.execute(
+                "SELECT extract(epoch FROM rolvaliduntil) FROM pg_roles WHERE rolname = %s", (issued.data["username"],)
+            ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
     def create_foreign_user(self, target, name):

@@ -8,7 +8,7 @@ import textwrap
 
 from scaivault_core import LeaseState
 
-CRASHING_ISSUER = textwrap.dedent('''
+CRASHING_ISSUER = textwrap.dedent("""
     import os, signal, sys
     from scaivault_core import Vault, hookimpl, make_plugin_manager
     from scaivault_postgresql import PostgreSQLEngine
@@ -26,7 +26,7 @@ CRASHING_ISSUER = textwrap.dedent('''
 
     vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]))
     vault.issue("support-db", "readonly")
-''')
+""")
 
 
 def test_crash_between_intent_and_lease_leaves_no_role(vault_factory, scram, configure, tmp_path):
@@ -36,8 +36,9 @@ def test_crash_between_intent_and_lease_leaves_no_role(vault_factory, scram, con
 
     script = tmp_path / "crash.py"
     script.write_text(CRASHING_ISSUER)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db")], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "vault.db")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == -9, result.stderr
     username = result.stdout.strip()
     assert username in scram.roles()  # the crash really left a role behind

@@ -13,13 +13,18 @@ def test_fresh_venv_discovers_the_plugin_through_its_entry_point(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT), str(ROOT / "plugins" / "scaivault-postgresql")],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(ROOT), str(ROOT / "plugins" / "scaivault-postgresql")],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     probe = (
         "import sys; from scaivault_core import Vault; "
         "v = Vault(sys.argv[1], start_worker=False); "
         "print([(p.name, p.engines) for p in v.plugins()]); v.close()"
     )
-    out = subprocess.run([str(python), "-c", probe, str(tmp_path / "v.db")], check=True, capture_output=True,
-                         text=True, timeout=60).stdout
+    out = subprocess.run(
+        [str(python), "-c", probe, str(tmp_path / "v.db")], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     assert "('scaivault-postgresql', ['database/postgresql'])" in out

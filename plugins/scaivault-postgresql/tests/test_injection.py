@@ -8,8 +8,13 @@ import pytest
 
 from scaivault_core import InvalidRequest, ScaiVaultError
 
-ATTACKS = ["x\"; DROP TABLE reports; --", "x'; DROP TABLE reports; --", "{{ name }}'; DROP TABLE reports; --",
-           "{% for x in range(3) %}DROP TABLE reports;{% endfor %}", "readonly\x00"]
+ATTACKS = [
+    'x"; DROP TABLE reports; --',
+    "x'; DROP TABLE reports; --",
+    "{{ name }}'; DROP TABLE reports; --",
+    "{% for x in range(3) %}DROP TABLE reports;{% endfor %}",
+    "readonly\x00",
+]
 
 
 def reports_intact(target) -> bool:

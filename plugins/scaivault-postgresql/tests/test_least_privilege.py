@@ -29,11 +29,14 @@ def limited_root(scram):
     name, password = "sv_root_" + secrets.token_hex(3), secrets.token_urlsafe(18)
     with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS scratch")
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(name),
-                                                                                   sql.Literal(password)))
-        for grant in ("GRANT USAGE ON SCHEMA public TO {} WITH GRANT OPTION",
-                      "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {} WITH GRANT OPTION",
-                      "GRANT USAGE, CREATE ON SCHEMA scratch TO {} WITH GRANT OPTION"):
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
+        )
+        for grant in (
+            "GRANT USAGE ON SCHEMA public TO {} WITH GRANT OPTION",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {} WITH GRANT OPTION",
+            "GRANT USAGE, CREATE ON SCHEMA scratch TO {} WITH GRANT OPTION",
+        ):
             conn.execute(sql.SQL(grant).format(sql.Identifier(name)))
     yield name, password
     with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
@@ -46,14 +49,24 @@ def configure_limited(vault, target, root, *, creation=SCRATCH_CREATION) -> None
     vault.put_secret(ROOT_PATH, {"username": root[0], "password": root[1]})
     vault.create_policy("limited-root", [{"path_pattern": ROOT_PATH, "permissions": ["read"]}])
     vault.bind_policy("limited-root", "dynamic:limited")
-    vault.create_engine("limited", "database", {"plugin": "postgresql", "connection_url": target.connection_url(),
-                                                "root_credentials_path": ROOT_PATH})
+    vault.create_engine(
+        "limited",
+        "database",
+        {"plugin": "postgresql", "connection_url": target.connection_url(), "root_credentials_path": ROOT_PATH},
+    )
     vault.create_role("limited", "readonly", creation_statements=creation)  # the default revocation
 
 
 def connect_as(target, issued) -> psycopg.Connection:
-    return psycopg.connect(host=target.host, port=target.port, dbname=target.database, connect_timeout=3,
-                           user=issued.data["username"], password=issued.data["password"], autocommit=True)
+    return psycopg.connect(
+        host=target.host,
+        port=target.port,
+        dbname=target.database,
+        connect_timeout=3,
+        user=issued.data["username"],
+        password=issued.data["password"],
+        autocommit=True,
+    )
 
 
 def logs_in(target, issued) -> bool:
@@ -80,10 +93,13 @@ def test_createrole_root_revokes_with_the_default_statements(vault_factory, scra
     assert not logs_in(scram, issued)
     assert issued.data["username"] not in scram.roles()
     with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
-        owner = conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname || '.' || tablename = %s",
-                             (table,)).fetchone()
-        member = conn.execute("SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
-                              "WHERE r.rolname = %s", (limited_root[0],)).fetchone()
+        owner = conn.execute(
+            "SELECT tableowner FROM pg_tables WHERE schemaname || '.' || tablename = %s", (table,)
+        ).fetchone()
+        member = conn.execute(
+            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = %s",
+            (limited_root[0],),
+        ).fetchone()
     assert owner is None, "what the lease's user made went with it, not to the root"
     assert member == (0,), "the membership the root took for the revocation went with the role"
 
@@ -135,16 +151,25 @@ def test_the_default_revocation_leaves_nothing_that_runs_as_the_root(vault_facto
     vault.put_secret("infra/postgres/super/root", {"username": "postgres", "password": scram.admin_password})
     vault.create_policy("super-root", [{"path_pattern": "infra/postgres/super/root", "permissions": ["read"]}])
     vault.bind_policy("super-root", "dynamic:super")
-    vault.create_engine("super", "database", {"plugin": "postgresql", "connection_url": scram.connection_url(),
-                                              "root_credentials_path": "infra/postgres/super/root"})
+    vault.create_engine(
+        "super",
+        "database",
+        {
+            "plugin": "postgresql",
+            "connection_url": scram.connection_url(),
+            "root_credentials_path": "infra/postgres/super/root",
+        },
+    )
     with psycopg.connect(scram.admin_url(), autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS scratch")
     vault.create_role("super", "writer", creation_statements=SCRATCH_CREATION)  # the default revocation
     issued = vault.issue("super", "writer")
     suffix = secrets.token_hex(3)
     with connect_as(scram, issued) as session:
-        session.execute(f"CREATE FUNCTION scratch.whoami_{suffix}() RETURNS text LANGUAGE sql SECURITY DEFINER "
-                        "AS 'SELECT current_user::text'")
+        session.execute(
+            f"CREATE FUNCTION scratch.whoami_{suffix}() RETURNS text LANGUAGE sql SECURITY DEFINER "
+            "AS 'SELECT current_user::text'"
+        )
         session.execute(f"CREATE VIEW scratch.secrets_{suffix} AS SELECT rolname FROM pg_authid")
         session.execute(f"GRANT SELECT ON scratch.secrets_{suffix} TO PUBLIC")
 

@@ -18,7 +18,6 @@ from scaivault_core.testing import wait_until
 
 from .conftest import GUIDE_CREATION, GUIDE_REVOCATION
 
-
 # A role name of this module's own: PostgreSQL roles are cluster-wide, and other test runs share the server.
 ROLE = f"pool{uuid.uuid4().hex[:6]}"
 
@@ -30,8 +29,9 @@ def users(target) -> set[str]:
 def pooled(target) -> set[str]:
     """This role's users that cannot log in: the pool."""
     with psycopg.connect(target.admin_url(), autocommit=True) as conn:
-        rows = conn.execute("SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s) AND NOT rolcanlogin",
-                            (f"v_{ROLE}_",)).fetchall()
+        rows = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s) AND NOT rolcanlogin", (f"v_{ROLE}_",)
+        ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -43,8 +43,15 @@ def ready(vault) -> int:
 def with_pool(vault, size: int, creation=GUIDE_CREATION) -> None:
     if ROLE not in {role.name for role in vault.list_roles("support-db")}:
         vault.create_role("support-db", ROLE, creation_statements=creation)
-    vault.update_role("support-db", ROLE, creation_statements=creation,
-                      revocation_statements=GUIDE_REVOCATION, default_ttl="1h", max_ttl="8h", pool_size=size)
+    vault.update_role(
+        "support-db",
+        ROLE,
+        creation_statements=creation,
+        revocation_statements=GUIDE_REVOCATION,
+        default_ttl="1h",
+        max_ttl="8h",
+        pool_size=size,
+    )
 
 
 def login_fails(target, user: str, password: str | None) -> bool:
@@ -134,7 +141,7 @@ def test_role_change_drops_the_pool(vault_factory, trust_db, configure):
     assert pooled(trust_db) == set()
 
 
-CRASHING_REFILL = textwrap.dedent('''
+CRASHING_REFILL = textwrap.dedent("""
     import os, signal, sys
     from scaivault_core import Vault, hookimpl, make_plugin_manager
     from scaivault_postgresql import PostgreSQLEngine
@@ -153,7 +160,7 @@ CRASHING_REFILL = textwrap.dedent('''
     vault = Vault(sys.argv[1], plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[Plugin()]),
                   start_worker=False)
     vault.fill_pools()
-''')
+""")
 
 
 def test_crash_mid_refill_leaves_no_role(vault_factory, trust_db, configure, tmp_path):
@@ -164,8 +171,9 @@ def test_crash_mid_refill_leaves_no_role(vault_factory, trust_db, configure, tmp
 
     script = tmp_path / "crash.py"
     script.write_text(CRASHING_REFILL)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "vault.db")], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "vault.db")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == -9, result.stderr
     made = set(result.stdout.split())
     assert len(made) == 3 and made <= users(trust_db)  # the crash really left roles behind

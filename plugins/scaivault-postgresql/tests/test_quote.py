@@ -12,8 +12,9 @@ from scaivault_core import InvalidRequest
 
 from .conftest import GUIDE_CREATION
 
-IDENTIFIER_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
-                          max_size=63).filter(lambda s: len(s.encode()) <= 63)
+IDENTIFIER_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=63
+).filter(lambda s: len(s.encode()) <= 63)
 EDGES = ['"', '""', "'", "\\", ";", "--", "/*", "\n", "a\"b'c\\d;e", "Ünï名", "UPPER", " lead", "$1", "x" * 63]
 
 
@@ -56,10 +57,15 @@ def test_quote_refuses_what_postgresql_cannot_hold_or_would_cut(engine, value):
 def test_roles_may_use_quote_and_the_guides_quotes_keep_working(vault_factory, trust_db, configure):
     vault = vault_factory()
     configure(vault, trust_db)  # the guide's '"{{name}}"' statements
-    vault.create_role("support-db", "quoted",
-                      creation_statements=["CREATE ROLE {{name|quote}} WITH LOGIN PASSWORD '{{password}}'",
-                                           "GRANT SELECT ON reports TO {{ name | quote }}"],
-                      revocation_statements=["DROP OWNED BY {{name|quote}}", "DROP ROLE {{name|quote}}"])
+    vault.create_role(
+        "support-db",
+        "quoted",
+        creation_statements=[
+            "CREATE ROLE {{name|quote}} WITH LOGIN PASSWORD '{{password}}'",
+            "GRANT SELECT ON reports TO {{ name | quote }}",
+        ],
+        revocation_statements=["DROP OWNED BY {{name|quote}}", "DROP ROLE {{name|quote}}"],
+    )
     issued = [vault.issue("support-db", role) for role in ("readonly", "quoted")]
     assert {i.data["username"] for i in issued} <= trust_db.roles()
     for item in issued:

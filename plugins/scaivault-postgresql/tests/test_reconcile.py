@@ -19,9 +19,14 @@ from .conftest import GUIDE_CREATION, ROOT_PATH
 # the statements joined on one line, runs the REASSIGN and then ALTER USER, and comments out the rest.
 EXPLOIT = '" TO CURRENT_USER;ALTER USER {attacker} SUPERUSER--'
 # Other names with PostgreSQL's identifier quote in them, mixed with every other quoting character.
-HOSTILE = ["'\"; ALTER USER {attacker} SUPERUSER; --", '\\"; ALTER USER {attacker} SUPERUSER; --',
-           '"\n;ALTER USER {attacker} SUPERUSER;\n--', '"ü名; ALTER USER {attacker} SUPERUSER--',
-           '""; ALTER USER {attacker} SUPERUSER--', '"' + "x" * 60]
+HOSTILE = [
+    "'\"; ALTER USER {attacker} SUPERUSER; --",
+    '\\"; ALTER USER {attacker} SUPERUSER; --',
+    '"\n;ALTER USER {attacker} SUPERUSER;\n--',
+    '"ü名; ALTER USER {attacker} SUPERUSER--',
+    '""; ALTER USER {attacker} SUPERUSER--',
+    '"' + "x" * 60,
+]
 
 
 def admin(target):
@@ -47,8 +52,14 @@ def drop_role(target, name: str) -> None:
 
 def logs_in(target, issued) -> bool:
     try:
-        with psycopg.connect(host=target.host, port=target.port, dbname=target.database, connect_timeout=3,
-                             user=issued.data["username"], password=issued.data["password"]) as conn:
+        with psycopg.connect(
+            host=target.host,
+            port=target.port,
+            dbname=target.database,
+            connect_timeout=3,
+            user=issued.data["username"],
+            password=issued.data["password"],
+        ) as conn:
             return conn.execute("SELECT count(*) FROM reports").fetchone() == (1,)
     except psycopg.OperationalError:
         return False
@@ -64,15 +75,22 @@ def attacker(scram):
     """A role that may create roles (CREATEROLE), as some application owner might; dropped afterwards."""
     name, password = "a" + secrets.token_hex(2), secrets.token_urlsafe(16)  # short: a role name holds 63 bytes
     with admin(scram) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(name),
-                                                                                   sql.Literal(password)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
+        )
     yield name, password
     drop_role(scram, name)
 
 
 def attacker_creates(target, attacker, name: str) -> None:
-    with psycopg.connect(host=target.host, port=target.port, dbname=target.database, user=attacker[0],
-                         password=attacker[1], autocommit=True) as conn:
+    with psycopg.connect(
+        host=target.host,
+        port=target.port,
+        dbname=target.database,
+        user=attacker[0],
+        password=attacker[1],
+        autocommit=True,
+    ) as conn:
         conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(name)))
 
 
@@ -87,15 +105,17 @@ def planted(target, attacker, existing: str) -> str:
 def second_engine(vault, target, name: str = "other-db") -> None:
     """Another engine on the same database (the first one's root policy, bound to it too)."""
     vault.bind_policy("dynamic-engine-pg-root", f"dynamic:{name}")
-    vault.create_engine(name, "database", {"plugin": "postgresql", "connection_url": target.connection_url(),
-                                           "root_credentials_path": ROOT_PATH})
+    vault.create_engine(
+        name,
+        "database",
+        {"plugin": "postgresql", "connection_url": target.connection_url(), "root_credentials_path": ROOT_PATH},
+    )
     vault.create_role(name, "readonly", creation_statements=GUIDE_CREATION)
 
 
 def lose_revocation(vault, issued) -> None:
     """The store says revoked, the role is still there: what a store restored from a backup looks like."""
-    assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED},
-                                    expect={"state": LeaseState.ACTIVE})
+    assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED}, expect={"state": LeaseState.ACTIVE})
 
 
 def test_the_engine_marks_each_role_it_creates(vault_factory, scram, configure):
@@ -103,8 +123,9 @@ def test_the_engine_marks_each_role_it_creates(vault_factory, scram, configure):
     configure(vault, scram)
     issued = vault.issue("support-db", "readonly")
     with admin(scram) as conn:
-        comment = conn.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
-                               (issued.data["username"],)).fetchone()[0]
+        comment = conn.execute(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (issued.data["username"],)
+        ).fetchone()[0]
     assert comment == "scaivault engine=support-db"
     vault.revoke(issued.lease_id)
 
@@ -163,8 +184,9 @@ def test_revoke_subject_drops_a_planted_name_and_runs_nothing_else(vault_factory
         drop_role(scram, existing)
 
 
-@pytest.mark.parametrize("suffix", HOSTILE, ids=["single-quote", "backslash", "newline", "unicode", "doubled",
-                                                  "longest"])
+@pytest.mark.parametrize(
+    "suffix", HOSTILE, ids=["single-quote", "backslash", "newline", "unicode", "doubled", "longest"]
+)
 def test_revoke_subject_takes_any_name_as_one_identifier(vault_factory, scram, configure, attacker, suffix):
     """Whatever pg_roles holds, revoke_subject drops exactly that role and runs nothing else."""
     vault = vault_factory()

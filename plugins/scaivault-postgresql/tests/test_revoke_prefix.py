@@ -16,9 +16,14 @@ def test_revoke_prefix_of_a_large_batch_removes_every_role(vault_factory, trust_
         conn.execute(f'CREATE ROLE "{trust_db.database}_readers" NOLOGIN')
     try:
         # The docs' group-role pattern, without a password hash per user: the test is about revocation.
-        vault.create_role("support-db", "bulk", creation_statements=[
-            f'CREATE ROLE "{{{{name}}}}" LOGIN VALID UNTIL \'{{{{expiration}}}}\' '
-            f'IN ROLE "{trust_db.database}_readers"'])
+        vault.create_role(
+            "support-db",
+            "bulk",
+            creation_statements=[
+                f"CREATE ROLE \"{{{{name}}}}\" LOGIN VALID UNTIL '{{{{expiration}}}}' "
+                f'IN ROLE "{trust_db.database}_readers"'
+            ],
+        )
         leases = [vault.issue("support-db", "bulk").lease_id for _ in range(COUNT)]
         assert len(trust_db.roles("v_bulk_")) == COUNT
 

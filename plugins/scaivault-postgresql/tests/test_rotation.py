@@ -38,8 +38,13 @@ def setup(vault, scram, configure, rotator_role):
     configure(vault, scram)
     user, password = rotator_role
     vault.put_secret(ROOT_PATH, {"username": user, "password": password})
-    vault.update_engine("support-db", "database", {"plugin": "postgresql", "connection_url": scram.connection_url(),
-                                                   "root_credentials_path": ROOT_PATH}, "1h", "24h")
+    vault.update_engine(
+        "support-db",
+        "database",
+        {"plugin": "postgresql", "connection_url": scram.connection_url(), "root_credentials_path": ROOT_PATH},
+        "1h",
+        "24h",
+    )
 
 
 def test_rotation_changes_the_password_in_the_target_and_keeps_issuing(vault_factory, scram, configure, rotator_role):

@@ -25,8 +25,9 @@ def test_issued_user_reads_cannot_write_and_is_gone_after_revoke(vault_factory, 
         assert conn.execute("SELECT body FROM reports").fetchall() == [("hello",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("INSERT INTO reports VALUES (2, 'nope')")
-    with psycopg.connect(host="127.0.0.1", port=scram.port, dbname="support", user=data["username"],
-                         password=data["password"]) as conn:
+    with psycopg.connect(
+        host="127.0.0.1", port=scram.port, dbname="support", user=data["username"], password=data["password"]
+    ) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)  # username and password work on their own too
 
     vault.revoke(creds.lease_id)
@@ -57,8 +58,9 @@ def test_renew_moves_valid_until(vault_factory, scram, configure):
     creds = vault.issue("support-db", "readonly", ttl="1h")
     renewed = vault.renew(creds.lease_id, "2h")
     with psycopg.connect(scram.admin_url(), autocommit=True) as admin:
-        (until,) = admin.execute("SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s",
-                                 (creds.data["username"],)).fetchone()
+        (until,) = admin.execute(
+            "SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s", (creds.data["username"],)
+        ).fetchone()
     assert int(until.timestamp()) == int(renewed.lease.expires_at)
     vault.revoke(creds.lease_id)
 
@@ -95,10 +97,14 @@ def test_bad_root_password_is_invalid_config_with_the_servers_reason(vault_facto
 def test_failed_creation_leaves_nothing_behind(vault_factory, scram, configure):
     vault = vault_factory()
     configure(vault, scram)
-    vault.create_role("support-db", "broken", creation_statements=[
-        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'",
-        "GRANT SELECT ON no_such_table TO \"{{name}}\"",
-    ])
+    vault.create_role(
+        "support-db",
+        "broken",
+        creation_statements=[
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}'",
+            'GRANT SELECT ON no_such_table TO "{{name}}"',
+        ],
+    )
     from scaivault_core import EngineError
 
     before = scram.roles()
@@ -113,13 +119,18 @@ def test_renew_statements_get_the_remaining_ttl(vault_factory, trust_db, configu
     """The guide: ``{{ttl_seconds}}`` is the remaining TTL, in renew statements as well."""
     vault = vault_factory(clock=clock, start_worker=False)
     configure(vault, trust_db, role=False)
-    vault.create_role("support-db", "noted", creation_statements=['CREATE ROLE "{{name}}" WITH LOGIN'],
-                      renew_statements=['COMMENT ON ROLE "{{name}}" IS \'{{ttl_seconds}} s left\''])
+    vault.create_role(
+        "support-db",
+        "noted",
+        creation_statements=['CREATE ROLE "{{name}}" WITH LOGIN'],
+        renew_statements=["COMMENT ON ROLE \"{{name}}\" IS '{{ttl_seconds}} s left'"],
+    )
     creds = vault.issue("support-db", "noted", ttl="1h")
     clock.advance(600)
     vault.renew(creds.lease_id, "1h")
     with psycopg.connect(trust_db.admin_url(), autocommit=True) as admin:
-        (note,) = admin.execute("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
-                                (creds.data["username"],)).fetchone()
+        (note,) = admin.execute(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s", (creds.data["username"],)
+        ).fetchone()
     assert note == f"{3600 - 600 + 3600} s left"  # from now until the new expiry
     vault.revoke(creds.lease_id)

@@ -8,7 +8,7 @@ those are refused. Command and category names are checked against the server at 
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import attrs
 
@@ -79,8 +79,9 @@ def _parse_selector(body: str) -> tuple[set[str], set[str], bool]:
     return commands, categories, grants
 
 
-def build(keys: Iterable[str], channels: Iterable[str], commands: Iterable[str],
-          acl_rules: Iterable[str]) -> tuple[Rules, list[tuple[str, str]]]:
+def build(
+    keys: Iterable[str], channels: Iterable[str], commands: Iterable[str], acl_rules: Iterable[str]
+) -> tuple[Rules, list[tuple[str, str]]]:
     """The role's fields as ACL rules, and a list of (field, problem) for the ones that are not valid."""
     rules: list[str] = []
     names: set[str] = set()
@@ -105,8 +106,13 @@ def build(keys: Iterable[str], channels: Iterable[str], commands: Iterable[str],
         if not pattern or any(c.isspace() for c in pattern):
             problems.append((field, f"{field} {_show(pattern)} must be a pattern without spaces"))
         elif _KEY.match(pattern) or pattern.startswith("~"):
-            problems.append((field, f"{field} {_show(pattern)} is a key pattern without its '~' (read/write-only "
-                                    "patterns such as %R~... go in acl_rules)"))
+            problems.append(
+                (
+                    field,
+                    f"{field} {_show(pattern)} is a key pattern without its '~' (read/write-only "
+                    "patterns such as %R~... go in acl_rules)",
+                )
+            )
         else:
             add(field, f"~{pattern}")
     for i, pattern in enumerate(channels):

@@ -9,7 +9,8 @@ so running one again after a lost reply is safe.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -37,8 +38,10 @@ class Target:
     def url(self, username: str, password: str) -> str:
         """A ``redis://`` (or ``rediss://``) URL for one user, credentials URL-encoded."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return (f"{'rediss' if self.tls else 'redis'}://{quote(username, safe='')}:{quote(password, safe='')}"
-                f"@{host}:{self.port}/{self.db}")
+        return (
+            f"{'rediss' if self.tls else 'redis'}://{quote(username, safe='')}:{quote(password, safe='')}"
+            f"@{host}:{self.port}/{self.db}"
+        )
 
 
 def target_from_config(config: Any) -> Target:
@@ -58,8 +61,11 @@ def target_from_config(config: Any) -> Target:
     if parts.scheme not in ("redis", "rediss"):
         raise InvalidConfig("config.connection_url must start with redis:// or rediss://.", field=field)
     if parts.username or parts.password:
-        raise InvalidConfig("config.connection_url may hold only {{username}} and {{password}} placeholders; "
-                            "the credentials themselves belong in the root secret.", field=field)
+        raise InvalidConfig(
+            "config.connection_url may hold only {{username}} and {{password}} placeholders; "
+            "the credentials themselves belong in the root secret.",
+            field=field,
+        )
     if parts.query or parts.fragment:
         raise InvalidConfig("config.connection_url takes no query parameters.", field=field)
     try:
@@ -86,8 +92,15 @@ def classify(exc: BaseException) -> Exception:
 class RootClient:
     """A lazily built client on a small blocking pool, authenticated with the root credentials."""
 
-    def __init__(self, target: Target, credentials: Callable[[], dict[str, Any]], *, connect_timeout: float,
-                 socket_timeout: float, tls_ca_file: str | None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        credentials: Callable[[], dict[str, Any]],
+        *,
+        connect_timeout: float,
+        socket_timeout: float,
+        tls_ca_file: str | None,
+    ) -> None:
         self._target, self._credentials = target, credentials
         self._options = {"socket_connect_timeout": connect_timeout, "socket_timeout": socket_timeout}
         if target.tls:
@@ -99,11 +112,20 @@ class RootClient:
         root = self._credentials()
         username, password = root.get("username") or None, root.get("password") or None
         if not all(v is None or isinstance(v, str) for v in (username, password)):
-            raise InvalidConfig("The root credentials' username and password must be strings.", field="root_credentials")
+            raise InvalidConfig(
+                "The root credentials' username and password must be strings.", field="root_credentials"
+            )
         pool = redis.BlockingConnectionPool(
-            max_connections=POOL_SIZE, timeout=self._options["socket_timeout"], host=self._target.host,
-            port=self._target.port, db=self._target.db, username=username, password=password,
-            decode_responses=True, retry=Retry(NoBackoff(), 1), **self._options,
+            max_connections=POOL_SIZE,
+            timeout=self._options["socket_timeout"],
+            host=self._target.host,
+            port=self._target.port,
+            db=self._target.db,
+            username=username,
+            password=password,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 1),
+            **self._options,
         )
         client = redis.Redis(connection_pool=pool)
         # redis-py's parser for COMMAND replies fails on COMMAND INFO of an unknown name (a nil entry);

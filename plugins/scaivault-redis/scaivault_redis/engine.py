@@ -75,8 +75,13 @@ class RedisEngine(Engine):
         from .connection import RootClient, target_from_config
 
         self._target = target_from_config(self.config)
-        self._root = RootClient(self._target, context.root_credentials, connect_timeout=self.config.connect_timeout,
-                                socket_timeout=self.config.socket_timeout, tls_ca_file=self.config.tls_ca_file)
+        self._root = RootClient(
+            self._target,
+            context.root_credentials,
+            connect_timeout=self.config.connect_timeout,
+            socket_timeout=self.config.socket_timeout,
+            tls_ca_file=self.config.tls_ca_file,
+        )
 
     def close(self) -> None:
         self._root.close()
@@ -89,8 +94,9 @@ class RedisEngine(Engine):
             for command in _ROOT_NEEDS:
                 answer = client.execute_command("ACL", "DRYRUN", whoami, *command)
                 if answer != "OK":
-                    raise InvalidConfig(f"The root user may not run {' '.join(command[:2])}: {answer}",
-                                        field="root_credentials")
+                    raise InvalidConfig(
+                        f"The root user may not run {' '.join(command[:2])}: {answer}", field="root_credentials"
+                    )
 
         self._root.call(work)
 
@@ -103,8 +109,9 @@ class RedisEngine(Engine):
             field, message = problems[0]
             raise InvalidConfig(f"{message}.", field=field, problems=[m for _, m in problems])
         if not rules.grants:
-            raise InvalidConfig("The role grants no command: add one to commands (e.g. '+get' or '+@read').",
-                                field="commands")
+            raise InvalidConfig(
+                "The role grants no command: add one to commands (e.g. '+get' or '+@read').", field="commands"
+            )
 
         bases = sorted({name[1:].split("|")[0] for name in rules.commands})
 
@@ -118,8 +125,11 @@ class RedisEngine(Engine):
         unknown += [f"@{name}" for name in sorted(rules.categories - categories)]
         if unknown:
             field = self._field_of(role, unknown[0])
-            raise InvalidConfig(f"{field} names a command or category this Redis server does not know: "
-                                f"{unknown[0]!r}.", field=field, unknown=unknown)
+            raise InvalidConfig(
+                f"{field} names a command or category this Redis server does not know: {unknown[0]!r}.",
+                field=field,
+                unknown=unknown,
+            )
 
     @staticmethod
     def _rules(role: Role) -> tuple[acl.Rules, list[tuple[str, str]]]:
@@ -147,14 +157,16 @@ class RedisEngine(Engine):
             self._save(client)
 
         self._root.call(work)
-        return Issued(data={
-            "username": username,
-            "password": request.password,
-            "connection_url": self._target.url(username, request.password),
-            "host": self._target.host,
-            "port": self._target.port,
-            "db": self._target.db,
-        })
+        return Issued(
+            data={
+                "username": username,
+                "password": request.password,
+                "connection_url": self._target.url(username, request.password),
+                "host": self._target.host,
+                "port": self._target.port,
+                "db": self._target.db,
+            }
+        )
 
     def revoke(self, handle: dict[str, Any]) -> None:
         error = self.revoke_many([handle])[0]
@@ -167,7 +179,7 @@ class RedisEngine(Engine):
 
         def work(client: redis.Redis) -> None:
             for start in range(0, len(names), _BATCH):
-                client.execute_command("ACL", "DELUSER", *names[start:start + _BATCH])
+                client.execute_command("ACL", "DELUSER", *names[start : start + _BATCH])
             self._save(client)
 
         if names:

@@ -18,8 +18,9 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -36,18 +37,32 @@ ENGINE_URL = "redis://{{username}}:{{password}}@%s:%d/%d"
 class RedisServer:
     """A server under test, as its administrator sees it."""
 
-    def __init__(self, host: str, port: int, db: int = 0, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, db: int = 0, username: str | None = None, password: str | None = None
+    ) -> None:
         self.host, self.port, self.db = host, port, db
         self.username, self.password = username, password
-        self.admin = redis.Redis(host=host, port=port, db=db, username=username, password=password,
-                                 decode_responses=True, socket_connect_timeout=5, socket_timeout=10)
+        self.admin = redis.Redis(
+            host=host,
+            port=port,
+            db=db,
+            username=username,
+            password=password,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=10,
+        )
 
     @classmethod
-    def from_url(cls, url: str) -> "RedisServer":
+    def from_url(cls, url: str) -> RedisServer:
         parts = urlsplit(url)
-        return cls(parts.hostname or "127.0.0.1", parts.port or 6379, int(parts.path.strip("/") or 0),
-                   unquote(parts.username) if parts.username else None,
-                   unquote(parts.password) if parts.password else None)
+        return cls(
+            parts.hostname or "127.0.0.1",
+            parts.port or 6379,
+            int(parts.path.strip("/") or 0),
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+        )
 
     def engine_url(self) -> str:
         return ENGINE_URL % (self.host, self.port, self.db)
@@ -62,8 +77,17 @@ class RedisServer:
 
     def connect_as(self, username: str, password: str) -> redis.Connection:
         """One raw connection (no pool, no reconnect), so a server-side close is seen as it is."""
-        conn = redis.Connection(host=self.host, port=self.port, db=self.db, username=username, password=password,
-                                decode_responses=True, socket_connect_timeout=5, socket_timeout=5, retry=None)
+        conn = redis.Connection(
+            host=self.host,
+            port=self.port,
+            db=self.db,
+            username=username,
+            password=password,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=5,
+            retry=None,
+        )
         conn.connect()
         return conn
 
@@ -91,8 +115,9 @@ def configure_engine(vault: Vault, name: str, config: dict[str, Any], root: dict
     vault.put_secret(path, root)
     vault.create_policy(f"{name}-root", [{"path_pattern": path, "permissions": ["read", "rotate"]}])
     vault.bind_policy(f"{name}-root", f"dynamic:{name}")
-    return vault.create_engine(name, "database", {"plugin": "redis", "root_credentials_path": path, **config},
-                               default_ttl="1h", max_ttl="4h")
+    return vault.create_engine(
+        name, "database", {"plugin": "redis", "root_credentials_path": path, **config}, default_ttl="1h", max_ttl="4h"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -183,9 +208,25 @@ class PrivateServer(RedisServer):
         self.acl_file.write_text(f"user default on >{password} ~* &* +@all\n")
         port = free_port()
         self.process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--aclfile", str(self.acl_file), "--dir", str(directory), "--logfile", str(directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--aclfile",
+                str(self.acl_file),
+                "--dir",
+                str(directory),
+                "--logfile",
+                str(directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         super().__init__("127.0.0.1", port, 0, None, password)
         deadline = time.monotonic() + 10

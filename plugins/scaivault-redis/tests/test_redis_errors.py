@@ -34,15 +34,25 @@ def test_a_root_user_that_may_not_manage_users_is_invalid_config(vault, server, 
     assert "may not run ACL DELUSER" in refused.value.message
 
 
-NARROW_ROOT = ["+acl|whoami", "+acl|dryrun", "+acl|setuser", "+acl|deluser", "+acl|cat", "+command|info",
-               "+acl|users", "+acl|getuser"]
+NARROW_ROOT = [
+    "+acl|whoami",
+    "+acl|dryrun",
+    "+acl|setuser",
+    "+acl|deluser",
+    "+acl|cat",
+    "+command|info",
+    "+acl|users",
+    "+acl|getuser",
+]
 
 
 def test_a_root_user_with_only_the_acl_commands_it_needs(vault, server, configure, namespace, role_name):
     username, password = f"sv_narrow_{role_name}", f"Narrow-{role_name}-pw"
     server.admin.execute_command("ACL", "SETUSER", username, "reset", "on", f">{password}", *NARROW_ROOT)
     try:
-        configure(vault, "narrow", {"connection_url": server.engine_url()}, {"username": username, "password": password})
+        configure(
+            vault, "narrow", {"connection_url": server.engine_url()}, {"username": username, "password": password}
+        )
         vault.create_role("narrow", role_name, keys=[f"{namespace}cache:*"], commands=["+get"])
         issued = vault.issue("narrow", role_name)
         assert server.login_error(issued.data["username"], issued.data["password"]) is None
@@ -62,13 +72,16 @@ def test_host_and_port_fields_instead_of_a_url(vault, server, configure, admin_u
     client.close()
 
 
-@pytest.mark.parametrize("config, problem", [
-    ({"connection_url": "redis://admin:pw@127.0.0.1:6379/0"}, "root secret"),
-    ({"connection_url": "http://127.0.0.1:6379/0"}, "redis://"),
-    ({"connection_url": "redis://127.0.0.1:6379/x"}, "database number"),
-    ({"connection_url": "redis://127.0.0.1:6379/0", "host": "127.0.0.1"}, "not both"),
-    ({}, "config.host"),
-])
+@pytest.mark.parametrize(
+    "config, problem",
+    [
+        ({"connection_url": "redis://admin:pw@127.0.0.1:6379/0"}, "root secret"),
+        ({"connection_url": "http://127.0.0.1:6379/0"}, "redis://"),
+        ({"connection_url": "redis://127.0.0.1:6379/x"}, "database number"),
+        ({"connection_url": "redis://127.0.0.1:6379/0", "host": "127.0.0.1"}, "not both"),
+        ({}, "config.host"),
+    ],
+)
 def test_malformed_configs(vault, configure, config, problem):
     with pytest.raises(InvalidConfig) as bad:
         configure(vault, "bad", config, {})
@@ -77,10 +90,15 @@ def test_malformed_configs(vault, configure, config, problem):
 
 # -- the private server: the default user's password as root, ACL file, command counts ------------
 
+
 @pytest.fixture
 def private_engine(vault, configure, private_server):
-    configure(vault, "private", {"connection_url": private_server.engine_url(), "acl_save": True},
-              {"password": private_server.password})
+    configure(
+        vault,
+        "private",
+        {"connection_url": private_server.engine_url(), "acl_save": True},
+        {"password": private_server.password},
+    )
     return "private"
 
 
@@ -97,10 +115,13 @@ def test_default_password_root(vault, private_server, private_engine, role_name)
     assert private_server.login_error(issued.data["username"], issued.data["password"]) is redis.AuthenticationError
 
 
-@pytest.mark.parametrize("root, words", [
-    ({"password": "not-the-password"}, "invalid username-password pair"),
-    ({}, "authenticat"),  # no AUTH at all: "NOAUTH Authentication required" or HELLO refused
-])
+@pytest.mark.parametrize(
+    "root, words",
+    [
+        ({"password": "not-the-password"}, "invalid username-password pair"),
+        ({}, "authenticat"),  # no AUTH at all: "NOAUTH Authentication required" or HELLO refused
+    ],
+)
 def test_wrong_default_password_is_invalid_config(vault, configure, private_server, root, words):
     with pytest.raises(InvalidConfig) as refused:
         configure(vault, "private", {"connection_url": private_server.engine_url()}, root)
@@ -164,7 +185,9 @@ def test_root_rotation_with_a_grace_period(vault, server, engine, reader, admin_
 
 
 def test_default_user_rotation(vault, configure, private_server, role_name):
-    configure(vault, "rotdefault", {"connection_url": private_server.engine_url()}, {"password": private_server.password})
+    configure(
+        vault, "rotdefault", {"connection_url": private_server.engine_url()}, {"password": private_server.password}
+    )
     vault.create_role("rotdefault", role_name, keys=["k:*"], commands=["+get"])
 
     vault.rotate_secret("infra/redis/rotdefault/root", grace_period="0")

@@ -90,8 +90,14 @@ def test_renew_changes_nothing_in_redis(vault, server, reader, clock):
 
 
 def test_channels_and_raw_rules(vault, server, engine, namespace, role_name):
-    vault.create_role(engine, role_name, keys=[f"{namespace}cache:*"], channels=[f"{namespace}news"],
-                      commands=["+publish", "+get"], acl_rules=[f"%R~{namespace}other", "+@string"])
+    vault.create_role(
+        engine,
+        role_name,
+        keys=[f"{namespace}cache:*"],
+        channels=[f"{namespace}news"],
+        commands=["+publish", "+get"],
+        acl_rules=[f"%R~{namespace}other", "+@string"],
+    )
     issued = vault.issue(engine, role_name)
     conn = server.connect_as(issued.data["username"], issued.data["password"])
     try:
@@ -107,8 +113,9 @@ def test_channels_and_raw_rules(vault, server, engine, namespace, role_name):
 
 
 def test_a_selector_grants_only_within_its_keys(vault, server, engine, namespace, role_name):
-    vault.create_role(engine, role_name, keys=[f"{namespace}cache:*"], commands=["+get"],
-                      acl_rules=[f"(~{namespace}other +set)"])
+    vault.create_role(
+        engine, role_name, keys=[f"{namespace}cache:*"], commands=["+get"], acl_rules=[f"(~{namespace}other +set)"]
+    )
     issued = vault.issue(engine, role_name)
     conn = server.connect_as(issued.data["username"], issued.data["password"])
     try:
@@ -123,9 +130,18 @@ def test_setuser_applies_all_rules_or_none(vault, server, engine, namespace, rol
     # Straight to the engine with a rule only the server refuses (a role would not get past validation).
     live = vault._engines.live(engine).engine
     role = live.Role(keys=[f"{namespace}*"], commands=["+get", "-select|0"])
-    request = IssueRequest(lease_id="lease_db_test", role_name=role_name, role=role, username=f"v_{role_name}_x",
-                           password="Pw-for-a-test-1", expires_at=clock.time() + 60, ttl_seconds=60, metadata={},
-                           params=None, variables={})
+    request = IssueRequest(
+        lease_id="lease_db_test",
+        role_name=role_name,
+        role=role,
+        username=f"v_{role_name}_x",
+        password="Pw-for-a-test-1",
+        expires_at=clock.time() + 60,
+        ttl_seconds=60,
+        metadata={},
+        params=None,
+        variables={},
+    )
 
     with pytest.raises(EngineError) as failed:
         live.create(request)
@@ -164,9 +180,18 @@ def test_threads_share_the_root_pool(vault, server, reader, clock):
 
     def cycle(n: int) -> str:
         name = f"v_{reader}_thread{n:02d}"
-        request = IssueRequest(lease_id=f"lease_db_t{n}", role_name=reader, role=role, username=name,
-                               password=f"Pw-thread-{n:02d}", expires_at=clock.time() + 60, ttl_seconds=60,
-                               metadata={}, params=None, variables={})
+        request = IssueRequest(
+            lease_id=f"lease_db_t{n}",
+            role_name=reader,
+            role=role,
+            username=name,
+            password=f"Pw-thread-{n:02d}",
+            expires_at=clock.time() + 60,
+            ttl_seconds=60,
+            metadata={},
+            params=None,
+            variables={},
+        )
         live.create(request)
         assert server.login_error(name, f"Pw-thread-{n:02d}") is None
         live.revoke(live.plan(request))

@@ -14,8 +14,7 @@ ODD = ['x"y', "x'y;FLUSHALL", "ü名", "*", "x" * 2000]
 
 def lose_revocation(vault, issued) -> None:
     """The store says revoked, the user is still there: what a store restored from a backup looks like."""
-    assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED},
-                                    expect={"state": LeaseState.ACTIVE})
+    assert vault.store.update_lease(issued.lease_id, {"state": LeaseState.REVOKED}, expect={"state": LeaseState.ACTIVE})
 
 
 def test_reconcile_touches_only_this_engines_users(vault, server, engine, reader, admin_user, namespace):

@@ -81,6 +81,7 @@ def register_engines(register):
 
 # -- the front ends: REST endpoints and `scaivault ssh` commands, one definition for both ------------
 
+
 @functools.cache
 def rest_operations():
     """`GET .../ssh/ca` (the TrustedUserCAKeys lines) and `GET .../ssh/krl` (the KRL), as core REST operations."""
@@ -89,15 +90,29 @@ def rest_operations():
     needs = "Needs `read` on `dynamic/engines/{engine}`; 400 for an engine that is not an ssh engine."
     path = "/v1/dynamic/engines/{engine}/ssh"
     return (
-        Operation("GET", path + "/ca", lambda api, call: _engine(api, call).trusted_ca_keys(),
-                  "The CA public keys hosts should trust (sshd's TrustedUserCAKeys)", "sshTrustedCaKeys",
-                  media_type="text/plain", errors=(404, 502), tag="ssh",
-                  description="One line per CA key not yet retired: the current one, and during a CA rotation's "
-                              "grace period the previous one. " + needs),
-        Operation("GET", path + "/krl", lambda api, call: _engine(api, call).krl(),
-                  "The current key revocation list (sshd's RevokedKeys)", "sshKrl",
-                  media_type="application/octet-stream", errors=(404, 502), tag="ssh",
-                  description="An OpenSSH KRL of the revoked certificates that have not expired. " + needs),
+        Operation(
+            "GET",
+            path + "/ca",
+            lambda api, call: _engine(api, call).trusted_ca_keys(),
+            "The CA public keys hosts should trust (sshd's TrustedUserCAKeys)",
+            "sshTrustedCaKeys",
+            media_type="text/plain",
+            errors=(404, 502),
+            tag="ssh",
+            description="One line per CA key not yet retired: the current one, and during a CA rotation's "
+            "grace period the previous one. " + needs,
+        ),
+        Operation(
+            "GET",
+            path + "/krl",
+            lambda api, call: _engine(api, call).krl(),
+            "The current key revocation list (sshd's RevokedKeys)",
+            "sshKrl",
+            media_type="application/octet-stream",
+            errors=(404, 502),
+            tag="ssh",
+            description="An OpenSSH KRL of the revoked certificates that have not expired. " + needs,
+        ),
     )
 
 
@@ -117,6 +132,7 @@ def register_routes(routes):
 @hookimpl
 def register_commands(cli):
     import click
+
     from scaivault_core import run_operation
 
     ca, krl = rest_operations()

@@ -72,9 +72,7 @@ def load_ca_key(text: str | bytes, password: str | bytes | None = None) -> Priva
         raise InvalidKey("CA private key is not encrypted; give no passphrase") from None
     except (ValueError, UnsupportedAlgorithm):
         if secret is not None:
-            raise InvalidKey(
-                "could not decrypt the CA private key: wrong passphrase or damaged key"
-            ) from None
+            raise InvalidKey("could not decrypt the CA private key: wrong passphrase or damaged key") from None
         raise InvalidKey("CA private key is not a readable private key in OpenSSH or PEM form") from None
     check_ca_key(key)
     return key
@@ -214,9 +212,7 @@ def check_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(extensions))
     unknown = [str(n) for n in names if n not in EXTENSIONS]
     if unknown:
-        raise InvalidCertificateRequest(
-            f"unknown extensions: {', '.join(unknown)}; known: {', '.join(EXTENSIONS)}"
-        )
+        raise InvalidCertificateRequest(f"unknown extensions: {', '.join(unknown)}; known: {', '.join(EXTENSIONS)}")
     return tuple(sorted(names))
 
 

@@ -17,19 +17,37 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scaivault_core import (Engine, EngineError, EngineUnreachable, InvalidConfig, InvalidRequest, Issued,
-                            IssueRequest, Renewed, parse_duration)
+from scaivault_core import (
+    Engine,
+    EngineError,
+    EngineUnreachable,
+    InvalidConfig,
+    InvalidRequest,
+    Issued,
+    IssueRequest,
+    Renewed,
+    parse_duration,
+)
 
 from . import policy
 from .ca import ca_private_key_text, ca_public_key_line, generate_ca_key, load_ca_key, sign_user_certificate
 from .errors import SSHError
 from .fields import Config, Request, Role
-from .keys import (ECDSA_CURVES, KEY_FAMILIES, MAX_RSA_BITS, MIN_GENERATED_RSA_BITS, PrivateKey, generate_key_pair,
-                   key_algorithm, parse_public_key, public_key_line)
+from .keys import (
+    ECDSA_CURVES,
+    KEY_FAMILIES,
+    MAX_RSA_BITS,
+    MIN_GENERATED_RSA_BITS,
+    PrivateKey,
+    generate_key_pair,
+    key_algorithm,
+    parse_public_key,
+    public_key_line,
+)
 from .revocations import RevocationList, Revoked, StateError
 from .trust import trusted_keys_text, write_trusted_keys
 
@@ -58,17 +76,23 @@ class SSHEngine(Engine):
         config = self.config
         path = config.krl_path
         if not isinstance(path, str) or not path.strip() or not Path(path).is_absolute():
-            raise InvalidConfig("config.krl_path must be an absolute file path, e.g. /etc/ssh/scaivault.krl "
-                                "(sshd's RevokedKeys).", field="config.krl_path")
+            raise InvalidConfig(
+                "config.krl_path must be an absolute file path, e.g. /etc/ssh/scaivault.krl (sshd's RevokedKeys).",
+                field="config.krl_path",
+            )
         if not isinstance(config.generate_ca, bool):
             raise InvalidConfig("config.generate_ca must be true or false.", field="config.generate_ca")
         ca_type, ca_bits = str(config.ca_key_type).lower(), config.ca_key_bits
         if ca_type not in KEY_FAMILIES:
-            raise InvalidConfig(f"config.ca_key_type must be one of {', '.join(KEY_FAMILIES)}.",
-                                field="config.ca_key_type")
+            raise InvalidConfig(
+                f"config.ca_key_type must be one of {', '.join(KEY_FAMILIES)}.", field="config.ca_key_type"
+            )
         if ca_bits is not None and not _CA_BITS[ca_type](ca_bits):
-            raise InvalidConfig(f"config.ca_key_bits does not fit {ca_type}: ed25519 takes none, ecdsa 256, 384 "
-                                f"or 521, rsa {MIN_GENERATED_RSA_BITS} to {MAX_RSA_BITS}.", field="config.ca_key_bits")
+            raise InvalidConfig(
+                f"config.ca_key_bits does not fit {ca_type}: ed25519 takes none, ecdsa 256, 384 "
+                f"or 521, rsa {MIN_GENERATED_RSA_BITS} to {MAX_RSA_BITS}.",
+                field="config.ca_key_bits",
+            )
         try:
             self.backdate = parse_duration(config.backdate, "config.backdate")
         except InvalidRequest as exc:
@@ -78,9 +102,11 @@ class SSHEngine(Engine):
         self._check_key_id_format()
         trusted = config.trusted_ca_keys_path
         if trusted is not None and (not isinstance(trusted, str) or not Path(trusted).is_absolute()):
-            raise InvalidConfig("config.trusted_ca_keys_path must be an absolute file path, e.g. "
-                                "/etc/ssh/scaivault_ca.pub (sshd's TrustedUserCAKeys).",
-                                field="config.trusted_ca_keys_path")
+            raise InvalidConfig(
+                "config.trusted_ca_keys_path must be an absolute file path, e.g. "
+                "/etc/ssh/scaivault_ca.pub (sshd's TrustedUserCAKeys).",
+                field="config.trusted_ca_keys_path",
+            )
         self.revocations = RevocationList(path, margin=self.backdate)
         self._lines: dict[str, str | None] = {}  # private key text -> its public line (None: unusable)
         self._ca_lock = threading.Lock()
@@ -101,20 +127,23 @@ class SSHEngine(Engine):
                 raise InvalidConfig(
                     'The root credentials hold no private_key: store the CA key as {"private_key": "<OpenSSH '
                     'or PEM text>"}, or set config.generate_ca: true to have the engine generate one.',
-                    field="config.root_credentials_path")
+                    field="config.root_credentials_path",
+                )
             data = self._generate_ca(data)
             text = data.get("private_key")
         if not isinstance(text, str):
-            raise InvalidConfig("The root credentials' private_key must be text (OpenSSH or PEM).",
-                                field="config.root_credentials_path")
+            raise InvalidConfig(
+                "The root credentials' private_key must be text (OpenSSH or PEM).", field="config.root_credentials_path"
+            )
         with self._ca_lock:
             if self._ca_cache is not None and self._ca_cache[0] == text:
                 return self._ca_cache[1]
         try:
             key = load_ca_key(text, data.get("passphrase"))
         except SSHError as exc:
-            raise InvalidConfig(f"The CA key in the root credentials is unusable: {exc}.",
-                                field="config.root_credentials_path") from None
+            raise InvalidConfig(
+                f"The CA key in the root credentials is unusable: {exc}.", field="config.root_credentials_path"
+            ) from None
         with self._ca_lock:
             self._ca_cache = (text, key)
         return key
@@ -132,8 +161,10 @@ class SSHEngine(Engine):
     def _generate_ca(self, current: dict[str, Any]) -> dict[str, Any]:
         save = self.context.save_root_credentials
         if save is None:
-            raise InvalidConfig("This ScaiVault core cannot store generated root credentials; store the CA key "
-                                "yourself.", field="config.generate_ca")
+            raise InvalidConfig(
+                "This ScaiVault core cannot store generated root credentials; store the CA key yourself.",
+                field="config.generate_ca",
+            )
         key = generate_ca_key(str(self.config.ca_key_type).lower(), self.config.ca_key_bits)
         data = {**current, "private_key": ca_private_key_text(key), "public_key": ca_public_key_line(key)}
         data.pop("passphrase", None)
@@ -185,8 +216,9 @@ class SSHEngine(Engine):
         try:
             write_trusted_keys(path, text)
         except OSError as exc:
-            raise EngineUnreachable(f"The trusted CA keys file {path} could not be written: "
-                                    f"{exc.strerror or exc}.") from None
+            raise EngineUnreachable(
+                f"The trusted CA keys file {path} could not be written: {exc.strerror or exc}."
+            ) from None
 
     # -- the KRL -------------------------------------------------------------------------------
 
@@ -226,8 +258,11 @@ class SSHEngine(Engine):
         if trusted is not None:
             directory = Path(trusted).parent
             if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
-                raise InvalidConfig(f"config.trusted_ca_keys_path: the directory of {trusted} does not exist or is "
-                                    "not writable by this process.", field="config.trusted_ca_keys_path")
+                raise InvalidConfig(
+                    f"config.trusted_ca_keys_path: the directory of {trusted} does not exist or is "
+                    "not writable by this process.",
+                    field="config.trusted_ca_keys_path",
+                )
             self.export_trusted_ca_keys()
 
     def validate_role(self, role: Role) -> None:
@@ -267,17 +302,22 @@ class SSHEngine(Engine):
         data: dict[str, Any] = {}
         if handle["public_key"] is None:
             key_type, bits = policy.generated_key_spec(role)
-            pair = generate_key_pair(key_type, bits if key_type != "ed25519" else None,
-                                     comment=f"scaivault:{request.lease_id}")
+            pair = generate_key_pair(
+                key_type, bits if key_type != "ed25519" else None, comment=f"scaivault:{request.lease_id}"
+            )
             handle["public_key"] = public_key_line(parse_public_key(pair.public_key))
             data = {"private_key": pair.private_key, "public_key": pair.public_key}
         serial = handle["certificates"][0]["serial"]
-        signed = self._sign(ca, handle, policy.CertificateFields.from_json(handle["fields"]), serial,
-                            request.expires_at)
+        signed = self._sign(
+            ca, handle, policy.CertificateFields.from_json(handle["fields"]), serial, request.expires_at
+        )
         subject = f"{','.join(signed.principals)} serial {serial}"
         # Only the public key goes into the handle (it is what renewal re-signs), with the CA that signed.
-        return Issued(data={**_certificate_data(signed), **data},
-                      handle={"public_key": handle["public_key"], "ca": handle["ca"]}, subject=subject[:200])
+        return Issued(
+            data={**_certificate_data(signed), **data},
+            handle={"public_key": handle["public_key"], "ca": handle["ca"]},
+            subject=subject[:200],
+        )
 
     def renew(self, handle: dict[str, Any], role: Role | None, expires_at: float) -> Renewed:
         """Sign a new certificate for the same key, valid until `expires_at`, under the role as it is now."""
@@ -293,8 +333,9 @@ class SSHEngine(Engine):
         ca_line = ca_public_key_line(ca)
         signed = self._sign(ca, handle, fields, serial, expires_at)
         now = self.context.clock.time()
-        earlier = [{**c, "ca": _ca_of(handle, c)} for c in handle["certificates"]
-                   if c["valid_before"] + self.backdate > now]
+        earlier = [
+            {**c, "ca": _ca_of(handle, c)} for c in handle["certificates"] if c["valid_before"] + self.backdate > now
+        ]
         if fields.to_json() != handle["fields"] and earlier:
             # The earlier certificates grant what the role no longer allows: revoke them now.
             self._revoke_entries([Revoked(c["ca"], c["serial"], c["valid_before"]) for c in earlier])
@@ -303,9 +344,10 @@ class SSHEngine(Engine):
             if c["ca"] == ca_line:
                 del c["ca"]
         certificates = [*earlier, {"serial": serial, "valid_before": signed.valid_before}]
-        return Renewed(data=_certificate_data(signed),
-                       handle={"certificates": certificates, "renewals": renewals, "fields": fields.to_json(),
-                               "ca": ca_line})
+        return Renewed(
+            data=_certificate_data(signed),
+            handle={"certificates": certificates, "renewals": renewals, "fields": fields.to_json(), "ca": ca_line},
+        )
 
     def revoke(self, handle: dict[str, Any]) -> None:
         error = self.revoke_many([handle])[0]
@@ -314,8 +356,11 @@ class SSHEngine(Engine):
 
     def revoke_many(self, handles: list[dict[str, Any]]) -> list[BaseException | None]:
         """List every certificate of these leases in the KRL and export it once."""
-        entries = [Revoked(_ca_of(h, c), int(c["serial"]), int(c["valid_before"]))
-                   for h in handles for c in h.get("certificates", [])]
+        entries = [
+            Revoked(_ca_of(h, c), int(c["serial"]), int(c["valid_before"]))
+            for h in handles
+            for c in h.get("certificates", [])
+        ]
         try:
             self._revoke_entries(entries)
         except Exception as exc:  # one shared file: all of them failed together
@@ -357,34 +402,55 @@ class SSHEngine(Engine):
         # The caller's comment (often user@host) is not needed to sign or re-sign; keep the key only.
         return public_key_line(key)
 
-    def _sign(self, ca: PrivateKey, handle: dict[str, Any], fields: policy.CertificateFields, serial: int,
-              expires_at: float):
+    def _sign(
+        self, ca: PrivateKey, handle: dict[str, Any], fields: policy.CertificateFields, serial: int, expires_at: float
+    ):
         try:
             return sign_user_certificate(
-                ca, handle["public_key"], serial=serial, key_id=handle["key_id"], principals=fields.principals,
-                valid_before=int(expires_at), backdate=self.backdate, extensions=fields.extensions,
-                critical_options=fields.critical_options, now=self.context.clock.time(),
+                ca,
+                handle["public_key"],
+                serial=serial,
+                key_id=handle["key_id"],
+                principals=fields.principals,
+                valid_before=int(expires_at),
+                backdate=self.backdate,
+                extensions=fields.extensions,
+                critical_options=fields.critical_options,
+                now=self.context.clock.time(),
             )
         except SSHError as exc:
             raise InvalidRequest(f"The certificate could not be signed: {exc}.") from None
 
     def _key_id(self, lease_id: str, role: str, principals: tuple[str, ...], serial: int) -> str:
-        variables = {"lease_id": lease_id, "engine": self.context.name, "role": role,
-                     "principals": ",".join(principals), "serial": serial}
+        variables = {
+            "lease_id": lease_id,
+            "engine": self.context.name,
+            "role": role,
+            "principals": ",".join(principals),
+            "serial": serial,
+        }
         return self.context.render(self.config.key_id_format, variables)
 
     def _check_key_id_format(self) -> None:
         template = self.config.key_id_format
         marker = "lease_ssh_keyidcheck0000000"
         try:
-            rendered = self.context.render(template, {"lease_id": marker, "engine": self.context.name,
-                                                      "role": "role", "principals": "user", "serial": 1})
+            rendered = self.context.render(
+                template,
+                {"lease_id": marker, "engine": self.context.name, "role": "role", "principals": "user", "serial": 1},
+            )
         except InvalidConfig:
-            raise InvalidConfig("config.key_id_format is not a valid template; it may use lease_id, engine, role, "
-                                "principals and serial.", field="config.key_id_format") from None
+            raise InvalidConfig(
+                "config.key_id_format is not a valid template; it may use lease_id, engine, role, "
+                "principals and serial.",
+                field="config.key_id_format",
+            ) from None
         if marker not in rendered:
-            raise InvalidConfig("config.key_id_format must include {{lease_id}}: the key id names the lease, "
-                                "so sshd's logs lead back to it.", field="config.key_id_format")
+            raise InvalidConfig(
+                "config.key_id_format must include {{lease_id}}: the key id names the lease, "
+                "so sshd's logs lead back to it.",
+                field="config.key_id_format",
+            )
 
 
 def _serial(lease_id: str, index: int) -> int:
@@ -400,7 +466,7 @@ def _ca_of(handle: dict[str, Any], certificate: dict[str, Any]) -> str:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _certificate_data(signed) -> dict[str, Any]:

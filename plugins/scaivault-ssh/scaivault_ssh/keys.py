@@ -62,9 +62,7 @@ def parse_public_key(text: str) -> PublicKey:
     try:
         key = serialization.load_ssh_public_identity(line.encode("ascii"))
     except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError):
-        raise InvalidKey(
-            f"public key is not a valid {algorithm} key in OpenSSH one-line form"
-        ) from None
+        raise InvalidKey(f"public key is not a valid {algorithm} key in OpenSSH one-line form") from None
     if isinstance(key, serialization.SSHCertificate):  # pragma: no cover - caught by the suffix check
         raise InvalidKey("a certificate was given; send the plain public key it was issued for")
     return key
@@ -117,18 +115,14 @@ def check_key_policy(
                 f"key type {algorithm} is not allowed by this role; allowed: {', '.join(sorted(allowed))}"
             )
     if algorithm == "ssh-rsa" and key_bits(key) < min_rsa_bits:
-        raise KeyNotAllowed(
-            f"RSA key is {key_bits(key)} bits; this role requires at least {min_rsa_bits} bits"
-        )
+        raise KeyNotAllowed(f"RSA key is {key_bits(key)} bits; this role requires at least {min_rsa_bits} bits")
 
 
 def public_key_line(key: PublicKey | PrivateKey, comment: str = "") -> str:
     """A key's public half in OpenSSH one-line form, with an optional comment."""
     if isinstance(key, PrivateKey):
         key = key.public_key()
-    line = key.public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode("ascii")
+    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
     comment = comment.strip()
     if any(c in comment for c in "\r\n\0"):
         raise InvalidKey("key comment must be a single line")
@@ -156,9 +150,7 @@ def generate_private_key(key_type: str = "ed25519", bits: int | None = None) -> 
     if key_type == "rsa":
         size = bits or DEFAULT_RSA_BITS
         if not MIN_GENERATED_RSA_BITS <= size <= MAX_RSA_BITS:
-            raise KeyNotAllowed(
-                f"rsa keys take bits from {MIN_GENERATED_RSA_BITS} to {MAX_RSA_BITS}"
-            )
+            raise KeyNotAllowed(f"rsa keys take bits from {MIN_GENERATED_RSA_BITS} to {MAX_RSA_BITS}")
         return rsa.generate_private_key(public_exponent=65537, key_size=size)
     raise KeyNotAllowed(f"cannot generate key type {key_type[:64]!r}; use {', '.join(KEY_FAMILIES)}")
 

@@ -36,9 +36,7 @@ def build_krl(
     generated_at: int | None = None,
 ) -> bytes:
     """A KRL revoking the certificates with these serials signed by this CA (empty: revokes none)."""
-    return build_multi_ca_krl(
-        {ca_public_key: serials}, version=version, comment=comment, generated_at=generated_at
-    )
+    return build_multi_ca_krl({ca_public_key: serials}, version=version, comment=comment, generated_at=generated_at)
 
 
 def build_multi_ca_krl(

@@ -99,8 +99,10 @@ class RevocationList:
         """The revoked certificates still listed, by CA and serial."""
         with self._locked(fcntl.LOCK_SH):
             state = self._pruned(self._load().revoked, now)
-        return sorted((Revoked(ca, serial, before) for ca, serials in state.items()
-                       for serial, before in serials.items()), key=lambda r: (r.ca, r.serial))
+        return sorted(
+            (Revoked(ca, serial, before) for ca, serials in state.items() for serial, before in serials.items()),
+            key=lambda r: (r.ca, r.serial),
+        )
 
     def check_writable(self) -> None:
         """Refuse a `krl_path` whose directory is missing or not writable by this process."""
@@ -127,9 +129,15 @@ class RevocationList:
         """
         if revoked == before.revoked and before.version:
             return before
-        only_dropped = all(serial in before.revoked.get(ca, {}) for ca, serials in revoked.items() for serial in serials)
-        dropped = [valid_before + self.margin for ca, serials in before.revoked.items()
-                   for serial, valid_before in serials.items() if serial not in revoked.get(ca, {})]
+        only_dropped = all(
+            serial in before.revoked.get(ca, {}) for ca, serials in revoked.items() for serial in serials
+        )
+        dropped = [
+            valid_before + self.margin
+            for ca, serials in before.revoked.items()
+            for serial, valid_before in serials.items()
+            if serial not in revoked.get(ca, {})
+        ]
         changed_at = max(dropped) if only_dropped and dropped else int(now)
         return _State(revoked, before.version + 1, max(changed_at, before.generated_at))
 
@@ -171,13 +179,21 @@ class RevocationList:
             return _State(revoked, int(data.get("version", 0)), int(data.get("generated_at", 0)))
         except (ValueError, TypeError, AttributeError, KeyError):
             # Starting afresh would silently un-revoke certificates; an operator must look first.
-            raise StateError(f"{self.state_path} is damaged; restore it from a backup, or move it away to "
-                             "start an empty revocation list", unreachable=False) from None
+            raise StateError(
+                f"{self.state_path} is damaged; restore it from a backup, or move it away to "
+                "start an empty revocation list",
+                unreachable=False,
+            ) from None
 
     def _save(self, state: _State) -> None:
-        body = {"format": STATE_FORMAT, "version": state.version, "generated_at": state.generated_at,
-                "revoked": {ca: {str(s): b for s, b in sorted(serials.items())}
-                            for ca, serials in sorted(state.revoked.items())}}
+        body = {
+            "format": STATE_FORMAT,
+            "version": state.version,
+            "generated_at": state.generated_at,
+            "revoked": {
+                ca: {str(s): b for s, b in sorted(serials.items())} for ca, serials in sorted(state.revoked.items())
+            },
+        }
         directory = self.state_path.parent
         try:
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.state_path.name}.", suffix=".tmp")
@@ -196,5 +212,8 @@ class RevocationList:
 
 
 def _build(state: _State) -> bytes:
-    return build_multi_ca_krl({ca: serials.keys() for ca, serials in state.revoked.items()},
-                              version=state.version, generated_at=state.generated_at)
+    return build_multi_ca_krl(
+        {ca: serials.keys() for ca, serials in state.revoked.items()},
+        version=state.version,
+        generated_at=state.generated_at,
+    )

@@ -141,10 +141,9 @@ def _wait_for_banner(port: int, proc: subprocess.Popen, deadline: float) -> None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return
-        with contextlib.suppress(OSError):
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                if s.recv(64).startswith(b"SSH-2.0-"):
-                    return
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            if s.recv(64).startswith(b"SSH-2.0-"):
+                return
         time.sleep(0.05)
 
 
@@ -350,8 +349,13 @@ class SSHVaults:
     def open(self, clock=None, path: Path | None = None) -> Vault:
         """A vault with the ssh plugin registered directly (entry points are tested on their own)."""
         pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh])
-        vault = Vault(path or self.store_dir / "vault.db", plugin_manager=pm,
-                      clock=clock or ManualClock(start=time.time()), start_worker=False, settings=self.settings)
+        vault = Vault(
+            path or self.store_dir / "vault.db",
+            plugin_manager=pm,
+            clock=clock or ManualClock(start=time.time()),
+            start_worker=False,
+            settings=self.settings,
+        )
         self.opened.append(vault)
         return vault
 
@@ -360,20 +364,36 @@ class SSHVaults:
         """The live engine object (what the REST/CLI helpers call `ca_public_key()` and `krl()` on)."""
         return vault._engines.live(name).engine
 
-    def configure(self, vault: Vault, krl_path: Path | None = None, *, engine: str = "ssh", ca_key=None,
-                  root_path: str = ROOT_PATH, store_secret: bool = True, default_ttl: str = "1h",
-                  max_ttl: str = "8h", **config) -> SSHEngine:
+    def configure(
+        self,
+        vault: Vault,
+        krl_path: Path | None = None,
+        *,
+        engine: str = "ssh",
+        ca_key=None,
+        root_path: str = ROOT_PATH,
+        store_secret: bool = True,
+        default_ttl: str = "1h",
+        max_ttl: str = "8h",
+        **config,
+    ) -> SSHEngine:
         """Store the CA key at `root_path` (an empty secret when `ca_key` is None, for `generate_ca`),
         let `dynamic:<engine>` read and rotate it, create the engine; returns the engine object."""
         if store_secret:
             vault.put_secret(root_path, {"private_key": ca_private_key_text(ca_key)} if ca_key is not None else {})
         # create and update too: a generated CA key is stored there by the engine's own identity.
-        vault.create_policy(f"{engine}-root", [{"path_pattern": root_path,
-                                                "permissions": ["read", "rotate", "create", "update"]}])
+        vault.create_policy(
+            f"{engine}-root", [{"path_pattern": root_path, "permissions": ["read", "rotate", "create", "update"]}]
+        )
         vault.bind_policy(f"{engine}-root", f"dynamic:{engine}")
         krl_path = krl_path or self.directory / "revoked.krl"
-        vault.create_engine(engine, "ssh", {"root_credentials_path": root_path, "krl_path": str(krl_path), **config},
-                            default_ttl=default_ttl, max_ttl=max_ttl)
+        vault.create_engine(
+            engine,
+            "ssh",
+            {"root_credentials_path": root_path, "krl_path": str(krl_path), **config},
+            default_ttl=default_ttl,
+            max_ttl=max_ttl,
+        )
         return self.engine(vault, engine)
 
     @staticmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -103,9 +103,7 @@ def test_generated_ca_key_round_trips_through_openssh(tmp_path, key_type, bits):
     path = tmp_path / "ca"
     path.touch(mode=0o600)
     path.write_text(ca_private_key_text(ca))
-    derived = subprocess.run(
-        ["ssh-keygen", "-y", "-f", str(path)], capture_output=True, text=True, check=True
-    )
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(path)], capture_output=True, text=True, check=True)
     assert derived.stdout.split()[:2] == ca_public_key_line(ca).split()
     assert ca_public_key_line(load_ca_key(path.read_text())) == ca_public_key_line(ca)
 
@@ -114,7 +112,7 @@ def test_certificate_carries_the_requested_fields():
     ca = generate_ca_key("ecdsa", 256)
     pair = generate_key_pair("ed25519")
     now = int(time.time())
-    before = datetime.now(timezone.utc) + timedelta(hours=1)
+    before = datetime.now(UTC) + timedelta(hours=1)
     signed = sign_user_certificate(
         ca,
         pair.public_key,

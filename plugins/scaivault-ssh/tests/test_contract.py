@@ -42,8 +42,10 @@ class TestSSHContract(EngineContract):
         return {"private_key": target.ca_text}
 
     def make_unreachable(self, target, proxy):
-        pytest.skip("a CA has no target to lose: issuing needs only its key. A revocation list that cannot be "
-                    "reached is tested in test_engine_revocation.py")
+        pytest.skip(
+            "a CA has no target to lose: issuing needs only its key. A revocation list that cannot be "
+            "reached is tested in test_engine_revocation.py"
+        )
 
     def role(self, target):
         return {"allowed_users": ["deploy"], "default_user": "deploy"}
@@ -67,8 +69,10 @@ class TestSSHContract(EngineContract):
         other_dir = str(target.sshd.krl_path.parent / "no-such-dir" / "revoked.krl")
         return {
             "root secret without a CA key": (good, {"certificate": "none"}),
-            "CA key that is not a key": (good, {"private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"
-                                                               "-----END OPENSSH PRIVATE KEY-----\n"}),
+            "CA key that is not a key": (
+                good,
+                {"private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"},
+            ),
             "krl_path in a missing directory": ({**good, "krl_path": other_dir}, None),
             "relative krl_path": ({**good, "krl_path": "revoked.krl"}, None),
             "key id that does not name the lease": ({**good, "key_id_format": "{{role}}"}, None),

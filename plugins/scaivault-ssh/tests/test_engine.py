@@ -20,8 +20,12 @@ from scaivault_ssh import (
     public_key_line,
 )
 
-ROLE = {"allowed_users": ["deploy", "ops"], "default_user": "deploy",
-        "allowed_extensions": ["permit-pty", "permit-port-forwarding"], "default_extensions": ["permit-pty"]}
+ROLE = {
+    "allowed_users": ["deploy", "ops"],
+    "default_user": "deploy",
+    "allowed_extensions": ["permit-pty", "permit-port-forwarding"],
+    "default_extensions": ["permit-pty"],
+}
 
 
 def certificate(line: str) -> serialization.SSHCertificate:
@@ -57,6 +61,7 @@ def setup(vaults, clock):
 
 # -- registration and the CA -----------------------------------------------------------------------
 
+
 def test_installed_distribution_registers_the_engine_through_its_entry_point(tmp_path):
     with Vault(tmp_path / "v.db", start_worker=False) as vault:
         assert any("ssh/ssh" in info.engines for info in vault.plugins())
@@ -90,8 +95,11 @@ def test_generate_ca_creates_and_stores_the_key_once(vaults, tmp_path):
     # Another process (a second vault on the same store) and a later update use that same key.
     other = vaults.open()
     assert vaults.engine(other).ca_public_key() == engine.ca_public_key()
-    vault.update_engine("ssh", "ssh", {"root_credentials_path": vaults.root_path,
-                                       "krl_path": str(tmp_path / "revoked.krl"), "generate_ca": True})
+    vault.update_engine(
+        "ssh",
+        "ssh",
+        {"root_credentials_path": vaults.root_path, "krl_path": str(tmp_path / "revoked.krl"), "generate_ca": True},
+    )
     assert vault.get_secret(vaults.root_path).version == 2
     assert vaults.engine(vault).ca_public_key() == engine.ca_public_key()
 
@@ -127,8 +135,11 @@ def test_generate_ca_does_not_hide_a_missing_grant(vaults, tmp_path):
     vault = vaults.open()
     vault.put_secret(vaults.root_path, {})
     with pytest.raises(InvalidConfig) as excinfo:
-        vault.create_engine("ssh", "ssh", {"root_credentials_path": vaults.root_path,
-                                           "krl_path": str(tmp_path / "krl"), "generate_ca": True})
+        vault.create_engine(
+            "ssh",
+            "ssh",
+            {"root_credentials_path": vaults.root_path, "krl_path": str(tmp_path / "krl"), "generate_ca": True},
+        )
     assert excinfo.value.details["missing_grant"]["identity"] == "dynamic:ssh"
     assert vault.get_secret(vaults.root_path).version == 1
 
@@ -147,8 +158,11 @@ def test_unusable_ca_key_is_invalid_config_without_quoting_it(vaults):
 def test_encrypted_ca_key_is_read_with_the_stored_passphrase(vaults):
     vault = vaults.open()
     ca = generate_ca_key()
-    encrypted = ca.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                 serialization.BestAvailableEncryption(b"s3cret-pass")).decode()
+    encrypted = ca.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.BestAvailableEncryption(b"s3cret-pass"),
+    ).decode()
     vault.put_secret(vaults.root_path, {"private_key": encrypted, "passphrase": "s3cret-pass"})
     engine = vaults.configure(vault, store_secret=False)
     assert engine.ca_public_key().split()[:2] == ca_public_key_line(ca).split()
@@ -180,6 +194,7 @@ def test_bad_config_is_invalid_config_naming_the_field(vaults, config, field):
 
 
 # -- roles -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "fields,field",
@@ -214,16 +229,27 @@ def test_bad_role_is_invalid_config_naming_the_field(setup, fields, field):
 
 def test_role_takes_comma_separated_names_and_vault_style_extension_maps(setup, caller):
     vault = setup[0]
-    vault.create_role("ssh", "ops", allowed_users="ops, deploy", default_user="ops",
-                      allowed_extensions={"permit-pty": "", "permit-X11-forwarding": ""},
-                      default_extensions={"permit-pty": ""})
-    issued = vault.issue("ssh", "ops", public_key=caller.public_key, valid_principals="ops,deploy",
-                         extensions={"permit-X11-forwarding": ""})
+    vault.create_role(
+        "ssh",
+        "ops",
+        allowed_users="ops, deploy",
+        default_user="ops",
+        allowed_extensions={"permit-pty": "", "permit-X11-forwarding": ""},
+        default_extensions={"permit-pty": ""},
+    )
+    issued = vault.issue(
+        "ssh",
+        "ops",
+        public_key=caller.public_key,
+        valid_principals="ops,deploy",
+        extensions={"permit-X11-forwarding": ""},
+    )
     assert issued.data["principals"] == ["ops", "deploy"]
     assert issued.data["extensions"] == ["permit-X11-forwarding"]
 
 
 # -- issuing ---------------------------------------------------------------------------------------
+
 
 def test_certificate_names_the_lease_and_ends_with_it(setup, caller, clock):
     vault, engine, ca = setup
@@ -231,8 +257,9 @@ def test_certificate_names_the_lease_and_ends_with_it(setup, caller, clock):
     data, lease = issued.data, issued.lease
     cert = certificate(data["signed_key"])
     assert openssh(cert.signature_key()) == ca_public_key_line(ca)
-    assert openssh(cert.public_key()) == public_key_line(serialization.load_ssh_public_identity(
-        caller.public_key.encode()))
+    assert openssh(cert.public_key()) == public_key_line(
+        serialization.load_ssh_public_identity(caller.public_key.encode())
+    )
     assert cert.type is serialization.SSHCertificateType.USER
     assert str(cert.serial) == data["serial_number"] and cert.serial > 0
     assert cert.key_id.decode() == data["key_id"] == issued.lease_id
@@ -250,13 +277,22 @@ def test_caller_key_mode_never_stores_or_returns_a_private_key(setup, vaults, ca
     vault, engine, ca = setup
     with caplog.at_level(logging.DEBUG):
         issued = vault.issue("ssh", "deploy", public_key=caller.public_key)
-    assert set(issued.data) == {"signed_key", "serial_number", "key_id", "principals", "extensions",
-                                "critical_options", "valid_after", "valid_before"}
+    assert set(issued.data) == {
+        "signed_key",
+        "serial_number",
+        "key_id",
+        "principals",
+        "extensions",
+        "critical_options",
+        "valid_after",
+        "valid_before",
+    }
     handle = vaults.handle(vault, issued.lease_id)
     # The handle keeps the public key (for re-signing) without the caller's comment, and what revocation needs.
     assert handle["public_key"] == " ".join(caller.public_key.split()[:2])
-    assert handle["certificates"] == [{"serial": int(issued.data["serial_number"]),
-                                       "valid_before": int(issued.lease.expires_at)}]
+    assert handle["certificates"] == [
+        {"serial": int(issued.data["serial_number"]), "valid_before": int(issued.lease.expires_at)}
+    ]
     assert set(handle) == {"lease_id", "ca", "key_id", "certificates", "renewals", "public_key", "asked", "fields"}
     assert "PRIVATE KEY" not in repr(handle) and "alice@laptop" not in repr(handle)
     private_body = caller.private_key.splitlines()[1]
@@ -280,8 +316,15 @@ def test_generated_key_mode_returns_a_matching_key_pair(setup):
 
 def test_generated_key_type_follows_the_role(setup):
     vault = setup[0]
-    vault.create_role("ssh", "rsa", allowed_users=["deploy"], default_user="deploy", allowed_key_types=["rsa"],
-                      generated_key_type="rsa", min_rsa_bits=3072)
+    vault.create_role(
+        "ssh",
+        "rsa",
+        allowed_users=["deploy"],
+        default_user="deploy",
+        allowed_key_types=["rsa"],
+        generated_key_type="rsa",
+        min_rsa_bits=3072,
+    )
     issued = vault.issue("ssh", "rsa", generate_key=True)
     private = serialization.load_ssh_private_key(issued.data["private_key"].encode(), None)
     assert isinstance(private, rsa.RSAPrivateKey) and private.key_size == 3072
@@ -328,21 +371,33 @@ def test_without_default_user_principals_must_be_named(setup, caller):
     vault.create_role("ssh", "pick", allowed_users=["deploy", "ops"])
     with pytest.raises(InvalidRequest, match="valid_principals is required"):
         vault.issue("ssh", "pick", public_key=caller.public_key)
-    assert vault.issue("ssh", "pick", public_key=caller.public_key, valid_principals=["ops"]).data["principals"] == ["ops"]
+    assert vault.issue("ssh", "pick", public_key=caller.public_key, valid_principals=["ops"]).data["principals"] == [
+        "ops"
+    ]
 
 
 def test_role_critical_options_are_imposed_and_only_allowed_ones_overridden(setup, caller):
     vault = setup[0]
-    vault.create_role("ssh", "backup", allowed_users=["deploy"], default_user="deploy",
-                      critical_options={"force-command": "/usr/local/bin/backup", "source-address": "10.0.0.0/8"},
-                      allowed_critical_options=["source-address"])
+    vault.create_role(
+        "ssh",
+        "backup",
+        allowed_users=["deploy"],
+        default_user="deploy",
+        critical_options={"force-command": "/usr/local/bin/backup", "source-address": "10.0.0.0/8"},
+        allowed_critical_options=["source-address"],
+    )
     issued = vault.issue("ssh", "backup", public_key=caller.public_key)
     assert certificate(issued.data["signed_key"]).critical_options == {
-        b"force-command": b"/usr/local/bin/backup", b"source-address": b"10.0.0.0/8"}
-    narrowed = vault.issue("ssh", "backup", public_key=caller.public_key,
-                           critical_options={"source-address": "10.1.2.3/32"})
-    assert narrowed.data["critical_options"] == {"force-command": "/usr/local/bin/backup",
-                                                 "source-address": "10.1.2.3/32"}
+        b"force-command": b"/usr/local/bin/backup",
+        b"source-address": b"10.0.0.0/8",
+    }
+    narrowed = vault.issue(
+        "ssh", "backup", public_key=caller.public_key, critical_options={"source-address": "10.1.2.3/32"}
+    )
+    assert narrowed.data["critical_options"] == {
+        "force-command": "/usr/local/bin/backup",
+        "source-address": "10.1.2.3/32",
+    }
     with pytest.raises(InvalidRequest, match="critical_options outside the role: force-command"):
         vault.issue("ssh", "backup", public_key=caller.public_key, critical_options={"force-command": "/bin/sh"})
     with pytest.raises(InvalidRequest, match="not an IP address"):
@@ -351,8 +406,14 @@ def test_role_critical_options_are_imposed_and_only_allowed_ones_overridden(setu
 
 def test_key_policy_of_the_role(setup):
     vault = setup[0]
-    vault.create_role("ssh", "strict", allowed_users=["deploy"], default_user="deploy",
-                      allowed_key_types=["ed25519", "rsa"], min_rsa_bits=3072)
+    vault.create_role(
+        "ssh",
+        "strict",
+        allowed_users=["deploy"],
+        default_user="deploy",
+        allowed_key_types=["ed25519", "rsa"],
+        min_rsa_bits=3072,
+    )
     ecdsa = generate_key_pair("ecdsa", 256).public_key
     with pytest.raises(InvalidRequest, match="ecdsa-sha2-nistp256 is not allowed") as excinfo:
         vault.issue("ssh", "strict", public_key=ecdsa)
@@ -385,9 +446,8 @@ def test_malformed_requests_are_invalid_request(setup, params, match):
 
 def test_a_private_key_sent_as_public_key_is_refused_without_echo(setup, caller, caplog):
     vault = setup[0]
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(InvalidRequest) as excinfo:
-            vault.issue("ssh", "deploy", public_key=caller.private_key)
+    with caplog.at_level(logging.DEBUG), pytest.raises(InvalidRequest) as excinfo:
+        vault.issue("ssh", "deploy", public_key=caller.private_key)
     body = caller.private_key.splitlines()[1]
     assert body not in excinfo.value.message and body not in str(excinfo.value.details)
     assert body not in caplog.text

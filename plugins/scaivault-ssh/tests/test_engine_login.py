@@ -30,8 +30,14 @@ def ca(sshd, vaults):
     vault = vaults.open(ManualClock(start=time.time()))
     engine = vaults.configure(vault, sshd.krl_path, generate_ca=True)
     sshd.trust(engine.ca_public_key())
-    vault.create_role("ssh", "deploy", allowed_users=["deploy"], default_user="deploy",
-                      allowed_extensions=["permit-pty"], default_extensions=["permit-pty"])
+    vault.create_role(
+        "ssh",
+        "deploy",
+        allowed_users=["deploy"],
+        default_user="deploy",
+        allowed_extensions=["permit-pty"],
+        default_extensions=["permit-pty"],
+    )
     return vault, engine
 
 
@@ -83,8 +89,7 @@ def test_certificate_stops_working_when_its_lease_ends(sshd, vaults, caller):
 def test_certificate_from_another_ca_is_refused(sshd, ca, vaults, caller, tmp_path):
     vault, _ = ca
     # A second engine, with its own generated CA, that sshd does not trust.
-    vaults.configure(vault, tmp_path / "other.krl", engine="other-ca", generate_ca=True,
-                     root_path="infra/ssh/other-ca")
+    vaults.configure(vault, tmp_path / "other.krl", engine="other-ca", generate_ca=True, root_path="infra/ssh/other-ca")
     vault.create_role("other-ca", "deploy", allowed_users=["deploy"], default_user="deploy")
     foreign = vault.issue("other-ca", "deploy", public_key=caller.public_key)
     with pytest.raises(paramiko.AuthenticationException):
@@ -140,8 +145,13 @@ def test_without_permit_pty_no_terminal_is_granted(sshd, ca, caller):
 
 def test_force_command_of_the_role_is_enforced(sshd, ca, caller):
     vault, _ = ca
-    vault.create_role("ssh", "report", allowed_users=["deploy"], default_user="deploy",
-                      critical_options={"force-command": "echo forced:$SSH_ORIGINAL_COMMAND"})
+    vault.create_role(
+        "ssh",
+        "report",
+        allowed_users=["deploy"],
+        default_user="deploy",
+        critical_options={"force-command": "echo forced:$SSH_ORIGINAL_COMMAND"},
+    )
     issued = vault.issue("ssh", "report", public_key=caller.public_key)
     with sshd.connect("deploy", login(sshd, caller, issued)) as client:
         assert sshd.run(client, "id -un") == (0, "forced:id -un\n")
@@ -151,13 +161,20 @@ def test_force_command_of_the_role_is_enforced(sshd, ca, caller):
 
 def test_source_address_of_the_request_is_enforced(sshd, ca, caller):
     vault, _ = ca
-    vault.create_role("ssh", "pinned", allowed_users=["deploy"], default_user="deploy",
-                      critical_options={"source-address": "127.0.0.0/8"}, allowed_critical_options=["source-address"])
+    vault.create_role(
+        "ssh",
+        "pinned",
+        allowed_users=["deploy"],
+        default_user="deploy",
+        critical_options={"source-address": "127.0.0.0/8"},
+        allowed_critical_options=["source-address"],
+    )
     here = vault.issue("ssh", "pinned", public_key=caller.public_key)
     with sshd.connect("deploy", login(sshd, caller, here)) as client:
         assert sshd.run(client, "true")[0] == 0
-    elsewhere = vault.issue("ssh", "pinned", public_key=caller.public_key,
-                            critical_options={"source-address": "192.0.2.0/24"})
+    elsewhere = vault.issue(
+        "ssh", "pinned", public_key=caller.public_key, critical_options={"source-address": "192.0.2.0/24"}
+    )
     with pytest.raises(paramiko.AuthenticationException):
         sshd.connect("deploy", login(sshd, caller, elsewhere))
     sshd.wait_for_log(r"not from a permitted source address")
@@ -166,8 +183,9 @@ def test_source_address_of_the_request_is_enforced(sshd, ca, caller):
 @pytest.mark.parametrize("key_type", ["ed25519", "ecdsa", "rsa"])
 def test_generated_key_mode_returns_a_private_key_that_works_with_the_certificate(sshd, ca, key_type):
     vault, _ = ca
-    vault.create_role("ssh", f"gen-{key_type}", allowed_users=["deploy"], default_user="deploy",
-                      generated_key_type=key_type)
+    vault.create_role(
+        "ssh", f"gen-{key_type}", allowed_users=["deploy"], default_user="deploy", generated_key_type=key_type
+    )
     issued = vault.issue("ssh", f"gen-{key_type}", generate_key=True)
     with sshd.connect("deploy", login(sshd, issued.data["private_key"], issued)) as client:
         assert sshd.run(client, "id -un") == (0, "deploy\n")

@@ -17,8 +17,12 @@ from cryptography.hazmat.primitives import serialization
 from scaivault_core import EngineError, EngineUnreachable, InvalidRequest, IssueRequest, LeaseState, ManualClock
 from scaivault_ssh import RevocationList, Revoked, ca_public_key_line, generate_ca_key, generate_key_pair
 
-ROLE = {"allowed_users": ["deploy", "ops"], "default_user": "deploy",
-        "allowed_extensions": ["permit-pty", "permit-port-forwarding"], "default_extensions": ["permit-pty"]}
+ROLE = {
+    "allowed_users": ["deploy", "ops"],
+    "default_user": "deploy",
+    "allowed_extensions": ["permit-pty", "permit-port-forwarding"],
+    "default_extensions": ["permit-pty"],
+}
 
 
 def listed(engine) -> set[int]:
@@ -40,7 +44,7 @@ def krl_serials(path: Path) -> set[int]:
 
 def sections(krl: bytes) -> bytes:
     """A KRL without its magic, format version, KRL version, generation time and flags."""
-    return krl[8 + 4 + 8 + 8 + 8:]
+    return krl[8 + 4 + 8 + 8 + 8 :]
 
 
 def serial(issued) -> int:
@@ -66,6 +70,7 @@ def setup(vaults, clock, tmp_path):
 
 
 # -- revocation ------------------------------------------------------------------------------------
+
 
 def test_revoke_lists_the_serial_in_the_exported_krl_at_once(setup, caller):
     vault, engine, krl_path = setup
@@ -182,8 +187,7 @@ for serial in range(start, start + 15):
 def test_several_processes_revoking_at_once_keep_every_serial(tmp_path):
     ca = ca_public_key_line(generate_ca_key())
     krl = tmp_path / "revoked.krl"
-    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, str(krl), ca, str(1 + 100 * n)])
-               for n in range(4)]
+    workers = [subprocess.Popen([sys.executable, "-c", _WORKER, str(krl), ca, str(1 + 100 * n)]) for n in range(4)]
     assert [w.wait(timeout=60) for w in workers] == [0, 0, 0, 0]
     expected = {1 + 100 * n + i for n in range(4) for i in range(15)}
     assert krl_serials(krl) == expected
@@ -194,10 +198,12 @@ def test_serials_of_several_cas_each_go_in_their_own_section(tmp_path):
     first, second = (ca_public_key_line(generate_ca_key()) for _ in range(2))
     revocations = RevocationList(tmp_path / "krl")
     now = time.time()
-    revocations.revoke([Revoked(first, 5, int(now) + 60), Revoked(second, 5, int(now) + 60),
-                        Revoked(second, 6, int(now) + 60)], now)
-    out = subprocess.run(["ssh-keygen", "-Q", "-l", "-f", str(tmp_path / "krl")], capture_output=True,
-                         text=True, check=True).stdout
+    revocations.revoke(
+        [Revoked(first, 5, int(now) + 60), Revoked(second, 5, int(now) + 60), Revoked(second, 6, int(now) + 60)], now
+    )
+    out = subprocess.run(
+        ["ssh-keygen", "-Q", "-l", "-f", str(tmp_path / "krl")], capture_output=True, text=True, check=True
+    ).stdout
     assert out.count("# CA key") == 2 and "serial: 5\n" in out and "serial: 5-6\n" in out
 
 
@@ -273,8 +279,18 @@ def test_an_undone_intent_revokes_the_serial_its_certificate_would_carry(setup, 
     # The serial is derived from the lease id, so a certificate signed just before the crash is covered.
     vault, engine, krl_path = setup
     role = vault._engines.role("ssh", "deploy")[1]
-    request = IssueRequest("lease_ssh_crashedmidissue0000", "deploy", role, "v_deploy_x", "unused",
-                           clock.time() + 600, 600, {}, engine.Request(public_key=caller.public_key), {})
+    request = IssueRequest(
+        "lease_ssh_crashedmidissue0000",
+        "deploy",
+        role,
+        "v_deploy_x",
+        "unused",
+        clock.time() + 600,
+        600,
+        {},
+        engine.Request(public_key=caller.public_key),
+        {},
+    )
     planned = engine.plan(request)
     signed = engine.create(request)
     engine.revoke(planned)
@@ -282,6 +298,7 @@ def test_an_undone_intent_revokes_the_serial_its_certificate_would_carry(setup, 
 
 
 # -- renewal ---------------------------------------------------------------------------------------
+
 
 def test_renewal_re_signs_with_a_later_valid_before(setup, vaults, caller, clock):
     vault, engine, krl_path = setup
@@ -294,8 +311,9 @@ def test_renewal_re_signs_with_a_later_valid_before(setup, vaults, caller, clock
     assert new.valid_after == int(clock.time()) - 60
     assert new.serial != old.serial and renewed.data["serial_number"] == str(new.serial)
     assert new.key_id == old.key_id == issued.lease_id.encode()
-    assert new.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) == \
-        old.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    assert new.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ) == old.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     assert renewed.to_dict()["data"]["valid_before"] == renewed.to_dict()["expires_at"]
     # The handle tracks both certificates, so revoking the lease revokes both.
     assert [c["serial"] for c in vaults.handle(vault, issued.lease_id)["certificates"]] == [old.serial, new.serial]
@@ -311,13 +329,15 @@ def test_renewal_of_a_generated_key_lease_re_signs_the_same_key(setup, caller):
     assert "private_key" not in renewed.data
     new = serialization.load_ssh_public_identity(renewed.data["signed_key"].encode())
     assert issued.data["public_key"].startswith(
-        new.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode())
+        new.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    )
 
 
 def test_renewal_follows_a_narrowed_role_and_revokes_the_earlier_certificate(setup, vaults, caller):
     vault, engine, krl_path = setup
-    issued = vault.issue("ssh", "deploy", public_key=caller.public_key, extensions=["permit-pty",
-                                                                                    "permit-port-forwarding"])
+    issued = vault.issue(
+        "ssh", "deploy", public_key=caller.public_key, extensions=["permit-pty", "permit-port-forwarding"]
+    )
     vault.update_role("ssh", "deploy", **{**ROLE, "allowed_extensions": ["permit-pty"]})
     # The request asked for port forwarding, which the role no longer allows: renewal is refused.
     with pytest.raises(InvalidRequest, match="extensions outside the role: permit-port-forwarding"):

@@ -63,13 +63,23 @@ def store_dir(tmp_path_factory):
 def vault(tmp_path, store_dir):
     """A vault with the ssh plugin (and another engine type), engine `ssh` (a stored CA key) and role `deploy`."""
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh, OtherPlugin()])
-    vault = Vault(store_dir / "vault.db", plugin_manager=pm, clock=ManualClock(start=time.time()), start_worker=False,
-                  settings=Settings(file_dirs=(str(tmp_path),)))
+    vault = Vault(
+        store_dir / "vault.db",
+        plugin_manager=pm,
+        clock=ManualClock(start=time.time()),
+        start_worker=False,
+        settings=Settings(file_dirs=(str(tmp_path),)),
+    )
     vault.put_secret("infra/ssh/ca", {"private_key": scaivault_ssh.ca_private_key_text(generate_ca_key("ed25519"))})
     vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "rotate"]}])
     vault.bind_policy("ssh-root", "dynamic:ssh")
-    vault.create_engine("ssh", "ssh", {"root_credentials_path": "infra/ssh/ca", "krl_path": str(tmp_path / "vault.krl")},
-                        default_ttl="1h", max_ttl="8h")
+    vault.create_engine(
+        "ssh",
+        "ssh",
+        {"root_credentials_path": "infra/ssh/ca", "krl_path": str(tmp_path / "vault.krl")},
+        default_ttl="1h",
+        max_ttl="8h",
+    )
     vault.create_role("ssh", "deploy", allowed_users=["deploy"], default_user="deploy")
     vault.create_engine("db", "database", {"plugin": "other"})
     yield vault
@@ -92,6 +102,7 @@ def headers_for(vault, identity: str, rules: list[dict] | None = None) -> dict:
 
 # -- REST ----------------------------------------------------------------------------------------------
 
+
 def test_ca_endpoint_serves_the_trusted_ca_keys_lines(client, vault):
     engine = vault.engine("ssh")
     response = client.get(CA)
@@ -101,7 +112,9 @@ def test_ca_endpoint_serves_the_trusted_ca_keys_lines(client, vault):
 
     vault.rotate_secret("infra/ssh/ca", grace_period="1h")  # during the grace period hosts trust both CAs
     rotated = client.get(CA).text.splitlines()
-    assert len(rotated) == 2 and rotated[0] == response.text.strip() and rotated[1] == vault.engine("ssh").ca_public_key()
+    assert (
+        len(rotated) == 2 and rotated[0] == response.text.strip() and rotated[1] == vault.engine("ssh").ca_public_key()
+    )
 
 
 def test_krl_endpoint_serves_the_current_krl(client, vault, tmp_path):
@@ -115,8 +128,11 @@ def test_krl_endpoint_serves_the_current_krl(client, vault, tmp_path):
     assert listed != empty.content and listed == vault.engine("ssh").krl()
     (tmp_path / "cert.pub").write_text(issued.data["signed_key"])
     (tmp_path / "fetched.krl").write_bytes(listed)
-    check = subprocess.run(["ssh-keygen", "-Q", "-f", str(tmp_path / "fetched.krl"), str(tmp_path / "cert.pub")],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        ["ssh-keygen", "-Q", "-f", str(tmp_path / "fetched.krl"), str(tmp_path / "cert.pub")],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 1 and "REVOKED" in check.stdout  # ssh-keygen reads it and finds the certificate
 
 
@@ -139,7 +155,9 @@ def test_the_endpoints_are_in_the_openapi_document(client):
     ca = paths["/v1/dynamic/engines/{engine}/ssh/ca"]["get"]
     krl = paths["/v1/dynamic/engines/{engine}/ssh/krl"]["get"]
     assert ca["responses"]["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
-    assert krl["responses"]["200"]["content"] == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    assert krl["responses"]["200"]["content"] == {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+    }
     assert ca["security"] == krl["security"] == [{"bearer": []}]
     assert {"401", "403", "404"} <= set(ca["responses"])
 
@@ -147,26 +165,48 @@ def test_the_endpoints_are_in_the_openapi_document(client):
 def test_the_endpoints_conform_to_the_openapi_document(tmp_path, store_dir):
     """schemathesis over the ssh endpoints, with the engine named as the document's example (support-db)."""
     pm = make_plugin_manager(load_entrypoints=False, plugins=[scaivault_ssh])
-    with Vault(store_dir / "vault.db", plugin_manager=pm, start_worker=False,
-               settings=Settings(file_dirs=(str(tmp_path),))) as vault:
+    with Vault(
+        store_dir / "vault.db", plugin_manager=pm, start_worker=False, settings=Settings(file_dirs=(str(tmp_path),))
+    ) as vault:
         vault.create_policy("ssh-root", [{"path_pattern": "infra/ssh/ca", "permissions": ["read", "create"]}])
         vault.bind_policy("ssh-root", "dynamic:support-db")
-        vault.create_engine("support-db", "ssh", {"root_credentials_path": "infra/ssh/ca", "generate_ca": True,
-                                                  "krl_path": str(tmp_path / "vault.krl")})
+        vault.create_engine(
+            "support-db",
+            "ssh",
+            {"root_credentials_path": "infra/ssh/ca", "generate_ca": True, "krl_path": str(tmp_path / "vault.krl")},
+        )
         token = vault.create_admin_token()
         with ThreadedServer(create_app(vault)) as server:
             result = subprocess.run(
-                [str(Path(sys.executable).with_name("st")), "run", f"{server.url}/v1/openapi.json",
-                 "--include-path-regex", "/ssh/", "-H", f"Authorization: Bearer {token}", "--checks",
-                 "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
-                 "unsupported_method,ignored_auth,negative_data_rejection",
-                 "--workers", "1", "--max-examples", "30", "--seed", "1"],
-                capture_output=True, text=True, timeout=600, cwd=tmp_path)
+                [
+                    str(Path(sys.executable).with_name("st")),
+                    "run",
+                    f"{server.url}/v1/openapi.json",
+                    "--include-path-regex",
+                    "/ssh/",
+                    "-H",
+                    f"Authorization: Bearer {token}",
+                    "--checks",
+                    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+                    "unsupported_method,ignored_auth,negative_data_rejection",
+                    "--workers",
+                    "1",
+                    "--max-examples",
+                    "30",
+                    "--seed",
+                    "1",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                cwd=tmp_path,
+            )
     assert result.returncode == 0, result.stdout[-10000:] + result.stderr[-3000:]
     assert "Tested: 2" in result.stdout  # both ssh operations, every phase that applies
 
 
 # -- CLI, embedded and remote ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def ssh_commands(vault):
@@ -180,8 +220,13 @@ def ssh_commands(vault):
 def run(request, vault, tmp_path, store_dir, ssh_commands):
     """`scaivault ARGS` in-process, embedded on the vault's store or against it served over HTTP."""
     with contextlib.ExitStack() as stack:
-        env = {"SCAIVAULT_STORE": str(store_dir / "vault.db"), "SCAIVAULT_ADDR": None, "SCAIVAULT_TOKEN": None,
-               "SCAIVAULT_FORMAT": None, "SCAIVAULT_FILE_DIRS": str(tmp_path)}  # the operator allows the KRL there
+        env = {
+            "SCAIVAULT_STORE": str(store_dir / "vault.db"),
+            "SCAIVAULT_ADDR": None,
+            "SCAIVAULT_TOKEN": None,
+            "SCAIVAULT_FORMAT": None,
+            "SCAIVAULT_FILE_DIRS": str(tmp_path),
+        }  # the operator allows the KRL there
         if request.param == "remote":
             server = stack.enter_context(ThreadedServer(create_app(vault)))
             env.update(SCAIVAULT_ADDR=server.url, SCAIVAULT_TOKEN=vault.create_admin_token())
@@ -214,7 +259,8 @@ def test_ssh_krl_command(run, vault, tmp_path):
     assert run("ssh", "krl", "ssh", "--output", "-").stdout_bytes == target.read_bytes()
     assert "Missing option '--output'" in run("ssh", "krl", "ssh", expect=2).stderr
     assert run("--format", "json", "ssh", "krl", "nope", "--output", "-", expect=1).stderr.startswith(
-        '{"error": {"code": "engine_not_found"')
+        '{"error": {"code": "engine_not_found"'
+    )
 
 
 def test_a_host_that_fetches_ca_and_krl_through_the_cli(sshd, run, vault):

@@ -54,9 +54,7 @@ def test_parses_ssh_keygen_public_keys(tmp_path, key_type, bits, algorithm, size
 def test_refuses_a_certificate_in_place_of_a_key(tmp_path):
     ca = keygen(tmp_path, "ed25519", name="ca")
     user = keygen(tmp_path, "ed25519", name="user")
-    subprocess.run(
-        ["ssh-keygen", "-q", "-s", str(ca), "-I", "x", "-n", "deploy", str(user) + ".pub"], check=True
-    )
+    subprocess.run(["ssh-keygen", "-q", "-s", str(ca), "-I", "x", "-n", "deploy", str(user) + ".pub"], check=True)
     with pytest.raises(InvalidKey, match="certificate was given"):
         parse_public_key((tmp_path / "user-cert.pub").read_text())
 
@@ -125,9 +123,7 @@ def test_generated_pair_is_read_by_ssh_keygen(tmp_path, key_type, bits, algorith
     private = tmp_path / "generated"
     private.touch(mode=0o600)
     private.write_text(pair.private_key)
-    derived = subprocess.run(
-        ["ssh-keygen", "-y", "-f", str(private)], capture_output=True, text=True, check=True
-    )
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(private)], capture_output=True, text=True, check=True)
     assert derived.stdout.split()[:2] == pair.public_key.split()[:2]
     assert pair.private_key.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
 

@@ -35,9 +35,7 @@ def sign(ca_key, public_key, serial, **fields):
 
 def query(krl_path, cert_path) -> bool:
     """Ask OpenSSH whether the certificate is revoked (ssh-keygen -Q exits 1 for revoked)."""
-    result = subprocess.run(
-        ["ssh-keygen", "-Q", "-f", str(krl_path), str(cert_path)], capture_output=True, text=True
-    )
+    result = subprocess.run(["ssh-keygen", "-Q", "-f", str(krl_path), str(cert_path)], capture_output=True, text=True)
     assert result.returncode in (0, 1), result.stderr
     assert ("REVOKED" in result.stdout) == (result.returncode == 1)
     return result.returncode == 1
@@ -45,9 +43,7 @@ def query(krl_path, cert_path) -> bool:
 
 def listing(krl_path) -> list[str]:
     """The revocations OpenSSH reads from a KRL, without its version, date and comment lines."""
-    result = subprocess.run(
-        ["ssh-keygen", "-Q", "-l", "-f", str(krl_path)], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run(["ssh-keygen", "-Q", "-l", "-f", str(krl_path)], capture_output=True, text=True, check=True)
     skipped = ("# KRL", "# Gen", "# Com")
     return [line for line in result.stdout.splitlines() if line and not line.startswith(skipped)]
 
@@ -96,9 +92,7 @@ def test_listing_matches_a_krl_built_by_ssh_keygen(tmp_path, ca_key):
     export_krl(tmp_path / "ours", ca_key, reversed(serials), comment="scaivault")
     assert listing(tmp_path / "ours") == listing(tmp_path / "theirs")
     assert "serial: 1-4" in listing(tmp_path / "ours")
-    dump = subprocess.run(
-        ["ssh-keygen", "-Q", "-l", "-f", str(tmp_path / "ours")], capture_output=True, text=True
-    )
+    dump = subprocess.run(["ssh-keygen", "-Q", "-l", "-f", str(tmp_path / "ours")], capture_output=True, text=True)
     assert "# Comment: scaivault" in dump.stdout
 
 

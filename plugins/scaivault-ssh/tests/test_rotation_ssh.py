@@ -34,8 +34,7 @@ def rotating(sshd, vaults, clock):
     """A vault whose engine writes sshd's KRL and TrustedUserCAKeys file itself."""
     vault = vaults.open(clock)
     vaults.configure(vault, sshd.krl_path, ca_key=generate_ca_key(), trusted_ca_keys_path=str(sshd.trusted_ca_path))
-    vault.create_role("ssh", "deploy", allowed_users=["deploy"], default_user="deploy", default_ttl="1h",
-                      max_ttl="8h")
+    vault.create_role("ssh", "deploy", allowed_users=["deploy"], default_user="deploy", default_ttl="1h", max_ttl="8h")
     return vault
 
 
@@ -54,8 +53,12 @@ def logs_in(sshd, caller, data: dict) -> bool:
 
 def signed_by(data: dict, line: str) -> bool:
     """Does this certificate name the CA `line` as its signer?"""
-    return paramiko.PublicBlob.from_string(data["signed_key"]).key_blob.find(
-        paramiko.PublicBlob.from_string(line).key_blob) >= 0
+    return (
+        paramiko.PublicBlob.from_string(data["signed_key"]).key_blob.find(
+            paramiko.PublicBlob.from_string(line).key_blob
+        )
+        >= 0
+    )
 
 
 def test_both_cas_work_during_the_grace_period_and_only_the_new_one_after(sshd, vaults, rotating, caller, clock):

@@ -4,7 +4,8 @@ methods (``PUT`` and ``POST`` alike, ``LIST`` or ``GET ?list=true``), and Vault-
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,9 +20,9 @@ from .envelope import VaultError, answer, error_answer
 from .handlers import Call
 
 
-
 def route(path: str, methods: dict[str, Callable[[Call], Any]], max_body: int, *, auth: bool = True) -> Route:
     """One path's route; every method is accepted so that a wrong one is answered in Vault's words (405)."""
+
     async def endpoint(request: Request) -> Response:
         try:
             return await _serve(request, methods, auth, max_body)
@@ -68,5 +69,3 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise VaultError(400, "failed to parse JSON input: the body must be a JSON object")
     return body
-
-

@@ -42,5 +42,5 @@ def request_fields(params: dict[str, Any]) -> dict[str, Any]:
         params["extensions"] = sorted(extensions)
     cert_type = params.pop("cert_type", "user")
     if cert_type != "user":
-        raise InvalidRequest("Only user certificates are signed here (cert_type \"user\").", field="cert_type")
+        raise InvalidRequest('Only user certificates are signed here (cert_type "user").', field="cert_type")
     return params

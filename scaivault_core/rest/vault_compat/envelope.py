@@ -20,12 +20,21 @@ from ..errors import log_unexpected
 
 # Our error codes -> Vault's status for them. A status kept as ours: 405, 408, 413 (transport-level).
 STATUS = {
-    "unauthenticated": 403, "permission_denied": 403,
-    "engine_not_found": 404, "not_found": 404,
-    "role_not_found": 400, "lease_not_found": 400, "lease_expired": 400, "invalid_request": 400,
-    "invalid_config": 400, "ttl_exceeds_max": 400, "conflict": 400,
+    "unauthenticated": 403,
+    "permission_denied": 403,
+    "engine_not_found": 404,
+    "not_found": 404,
+    "role_not_found": 400,
+    "lease_not_found": 400,
+    "lease_expired": 400,
+    "invalid_request": 400,
+    "invalid_config": 400,
+    "ttl_exceeds_max": 400,
+    "conflict": 400,
     "quota_exceeded": 429,
-    "engine_unreachable": 500, "engine_error": 500, "internal": 500,
+    "engine_unreachable": 500,
+    "engine_error": 500,
+    "internal": 500,
     "unavailable": 503,
 }
 KEPT_STATUSES = (405, 408, 413)
@@ -40,12 +49,26 @@ class VaultError(Exception):
         self.status, self.errors = status, list(errors)
 
 
-def envelope(data: Any = None, *, lease_id: str = "", renewable: bool = False, lease_duration: int = 0,
-             warnings: list[str] | None = None, auth: Any = None) -> dict[str, Any]:
+def envelope(
+    data: Any = None,
+    *,
+    lease_id: str = "",
+    renewable: bool = False,
+    lease_duration: int = 0,
+    warnings: list[str] | None = None,
+    auth: Any = None,
+) -> dict[str, Any]:
     """Vault's response body around ``data``."""
-    return {"request_id": request_id() or str(uuid.uuid4()), "lease_id": lease_id, "renewable": renewable,
-            "lease_duration": lease_duration, "data": data, "wrap_info": None, "warnings": warnings or None,
-            "auth": auth}
+    return {
+        "request_id": request_id() or str(uuid.uuid4()),
+        "lease_id": lease_id,
+        "renewable": renewable,
+        "lease_duration": lease_duration,
+        "data": data,
+        "wrap_info": None,
+        "warnings": warnings or None,
+        "auth": auth,
+    }
 
 
 def answer(body: dict[str, Any] | None, status: int = 200) -> Response:

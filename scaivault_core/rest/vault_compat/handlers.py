@@ -7,16 +7,17 @@ its lease was not issued for, or that the caller may not act on answers exactly 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import attrs
 
+from ...api.vault_api import version
 from ...clock import iso
 from ...durations import format_duration
 from ...errors import EngineNotFound, LeaseNotFound, PermissionDenied
 from ...models import LeaseState
-from ...api.vault_api import version
 from . import engine_data, lease_ids
 from .envelope import VaultError, envelope
 
@@ -41,8 +42,10 @@ PAGE = 1000
 
 # -- credentials --------------------------------------------------------------------------------
 
+
 def issue(verb: str) -> Callable[[Call], dict[str, Any]]:
     """``GET``/``POST /v1/{engine}/{verb}/{role}``: the native ``issueCredentials``, in Vault's envelope."""
+
     def handler(call: Call) -> dict[str, Any]:
         engine, role = call.path["engine"], call.path["role"]
         params = engine_data.request_fields({**call.query, **call.body})
@@ -52,13 +55,18 @@ def issue(verb: str) -> Callable[[Call], dict[str, Any]]:
             raise VaultError(400, f"unknown field: {reserved[0]}")
         issued = call.session.issue(engine, role, ttl=ttl, metadata=metadata, **params)
         lease = issued.lease
-        return envelope(engine_data.vault_data(lease_ids.kind(lease.lease_id), issued.data),
-                        lease_id=lease_ids.vault_lease_id(engine, verb, role, lease.lease_id),
-                        renewable=lease.renewable, lease_duration=lease.lease_duration)
+        return envelope(
+            engine_data.vault_data(lease_ids.kind(lease.lease_id), issued.data),
+            lease_id=lease_ids.vault_lease_id(engine, verb, role, lease.lease_id),
+            renewable=lease.renewable,
+            lease_duration=lease.lease_duration,
+        )
+
     return handler
 
 
 # -- leases -------------------------------------------------------------------------------------
+
 
 def _lease(call: Call, operation: str, value: Any) -> tuple[lease_ids.VaultLeaseId, Any]:
     """The lease a Vault-shaped id names, if the caller may see it (the native lookup's checks)."""
@@ -87,9 +95,17 @@ def lookup(call: Call) -> dict[str, Any]:
     """``PUT /v1/sys/leases/lookup``: the native ``getLease``, as Vault shows a lease."""
     parsed, lease = _lease(call, "lookup", call.body.get("lease_id"))
     now = call.vault.clock.time()
-    return envelope({"id": str(parsed), "path": parsed.path, "issue_time": iso(lease.issued_at),
-                     "expire_time": iso(lease.expires_at), "last_renewal": None, "renewable": lease.renewable,
-                     "ttl": max(0, int(lease.expires_at - now))})
+    return envelope(
+        {
+            "id": str(parsed),
+            "path": parsed.path,
+            "issue_time": iso(lease.issued_at),
+            "expire_time": iso(lease.expires_at),
+            "last_renewal": None,
+            "renewable": lease.renewable,
+            "ttl": max(0, int(lease.expires_at - now)),
+        }
+    )
 
 
 def renew(call: Call) -> dict[str, Any]:
@@ -101,11 +117,17 @@ def renew(call: Call) -> dict[str, Any]:
     warnings = None
     if result.capped:
         left = format_duration(int(result.lease.max_expires_at - call.vault.clock.time()))
-        warnings = [f'TTL of "{_duration_text(increment)}" exceeded the effective max_ttl of "{left}"; '
-                    "TTL value is capped accordingly"]
-    return envelope(engine_data.vault_data(lease_ids.kind(parsed.lease_id), result.data or None),
-                    lease_id=str(parsed), renewable=result.lease.renewable, lease_duration=result.remaining,
-                    warnings=warnings)
+        warnings = [
+            f'TTL of "{_duration_text(increment)}" exceeded the effective max_ttl of "{left}"; '
+            "TTL value is capped accordingly"
+        ]
+    return envelope(
+        engine_data.vault_data(lease_ids.kind(parsed.lease_id), result.data or None),
+        lease_id=str(parsed),
+        renewable=result.lease.renewable,
+        lease_duration=result.remaining,
+        warnings=warnings,
+    )
 
 
 def revoke(call: Call) -> None:
@@ -173,25 +195,40 @@ def _live_leases(session: Any, engine: str, role: str | None) -> Iterator[Any]:
         yield from page
         if len(page) < PAGE:
             return
-        page = session.list_leases(engine=engine, role=role, identity=mine, state="live", after=page[-1].lease_id,
-                                   limit=PAGE)
+        page = session.list_leases(
+            engine=engine, role=role, identity=mine, state="live", after=page[-1].lease_id, limit=PAGE
+        )
 
 
 # -- tokens and the server ----------------------------------------------------------------------
+
 
 def lookup_self(call: Call) -> dict[str, Any]:
     """``GET /v1/auth/token/lookup-self``: the caller's own token, as Vault describes one."""
     token = call.session.own_token()
     now = call.vault.clock.time()
     ttl = 0 if token.expires_at is None else max(0, int(token.expires_at - now))
-    return envelope({
-        "id": call.token, "accessor": token.accessor, "display_name": token.display_name,
-        "creation_time": int(token.created_at), "creation_ttl": 0 if token.expires_at is None else
-        int(token.expires_at - token.created_at), "issue_time": iso(token.created_at),
-        "expire_time": iso(token.expires_at), "ttl": ttl, "explicit_max_ttl": 0,
-        "renewable": token.expires_at is not None, "orphan": token.parent is None, "path": "auth/token/create",
-        "policies": [], "meta": {"identity": str(token.identity)}, "num_uses": 0, "entity_id": "", "type": "service",
-    })
+    return envelope(
+        {
+            "id": call.token,
+            "accessor": token.accessor,
+            "display_name": token.display_name,
+            "creation_time": int(token.created_at),
+            "creation_ttl": 0 if token.expires_at is None else int(token.expires_at - token.created_at),
+            "issue_time": iso(token.created_at),
+            "expire_time": iso(token.expires_at),
+            "ttl": ttl,
+            "explicit_max_ttl": 0,
+            "renewable": token.expires_at is not None,
+            "orphan": token.parent is None,
+            "path": "auth/token/create",
+            "policies": [],
+            "meta": {"identity": str(token.identity)},
+            "num_uses": 0,
+            "entity_id": "",
+            "type": "service",
+        }
+    )
 
 
 def renew_self(call: Call) -> dict[str, Any]:
@@ -199,21 +236,44 @@ def renew_self(call: Call) -> dict[str, Any]:
     increment = call.body.get("increment")
     token, capped = call.session.renew_token_self(increment)
     remaining = max(0, int(token.expires_at - call.vault.clock.time()))
-    warnings = [f'TTL of "{_duration_text(increment)}" exceeded the effective max_ttl; TTL value is capped '
-                "accordingly"] if capped else None
-    return envelope(warnings=warnings, auth={
-        "client_token": call.token, "accessor": token.accessor, "policies": [], "token_policies": [],
-        "metadata": {"identity": str(token.identity)}, "lease_duration": remaining, "renewable": True,
-        "entity_id": "", "token_type": "service", "orphan": token.parent is None, "mfa_requirement": None,
-        "num_uses": 0})
+    warnings = (
+        [f'TTL of "{_duration_text(increment)}" exceeded the effective max_ttl; TTL value is capped accordingly']
+        if capped
+        else None
+    )
+    return envelope(
+        warnings=warnings,
+        auth={
+            "client_token": call.token,
+            "accessor": token.accessor,
+            "policies": [],
+            "token_policies": [],
+            "metadata": {"identity": str(token.identity)},
+            "lease_duration": remaining,
+            "renewable": True,
+            "entity_id": "",
+            "token_type": "service",
+            "orphan": token.parent is None,
+            "mfa_requirement": None,
+            "num_uses": 0,
+        },
+    )
 
 
 def health(call: Call) -> dict[str, Any]:
     """``GET /v1/sys/health``: always initialized, unsealed and active (there is no seal and no standby)."""
-    return {"initialized": True, "sealed": False, "standby": False, "performance_standby": False,
-            "replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
-            "server_time_utc": int(call.vault.clock.time()), "version": version(), "cluster_name": "scaivault",
-            "cluster_id": ""}
+    return {
+        "initialized": True,
+        "sealed": False,
+        "standby": False,
+        "performance_standby": False,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": int(call.vault.clock.time()),
+        "version": version(),
+        "cluster_name": "scaivault",
+        "cluster_id": "",
+    }
 
 
 def _duration_text(value: Any) -> str:

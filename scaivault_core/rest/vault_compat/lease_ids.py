@@ -51,7 +51,7 @@ def parse(value: object) -> VaultLeaseId | None:
 
 def kind(lease_id: str) -> str:
     """The engine kind our id names (``lease_db_…`` -> ``db``; ``aws``, ``ssh``, ...)."""
-    return lease_id[len("lease_"):].rsplit("_", 1)[0]
+    return lease_id[len("lease_") :].rsplit("_", 1)[0]
 
 
 def default_verb(lease_id: str) -> str:

@@ -5,5 +5,14 @@ import os
 import sys
 
 doc = json.load(sys.stdin)
-print(json.dumps({"username": doc["name"], "password": doc["password"], "environment": dict(os.environ),
-                  "argv": sys.argv[1:], "cwd": os.getcwd()}))
+print(
+    json.dumps(
+        {
+            "username": doc["name"],
+            "password": doc["password"],
+            "environment": dict(os.environ),
+            "argv": sys.argv[1:],
+            "cwd": os.getcwd(),
+        }
+    )
+)

@@ -40,9 +40,17 @@ with open(os.path.join(directory, "lock"), "a") as lock:
         if name in users:
             fail(f"user {name} exists")
         user_id = len(users) + 1
-        users[name] = {"password": doc["password"], "expiration": doc["expiration"], "id": user_id,
-                       "ttl_seconds": doc["ttl_seconds"], "metadata": doc["metadata"], "lease_id": doc["lease_id"],
-                       "groups": sys.argv[1:], "saw_root": root is not None, "keys": sorted(doc)}
+        users[name] = {
+            "password": doc["password"],
+            "expiration": doc["expiration"],
+            "id": user_id,
+            "ttl_seconds": doc["ttl_seconds"],
+            "metadata": doc["metadata"],
+            "lease_id": doc["lease_id"],
+            "groups": sys.argv[1:],
+            "saw_root": root is not None,
+            "keys": sorted(doc),
+        }
         output = {"username": name, "password": doc["password"], "groups": sys.argv[1:], "handle": {"user_id": user_id}}
     elif operation == "renew":
         if name not in users:
