@@ -661,3 +661,28 @@ def run_alone(
 def load_note() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} CPUs"
+
+
+def over_rest(srv: Server, token: str, engine: str, role: str, count: int, clients: int) -> Phases:
+    """Our server as a contender: ``count`` credentials of ``engine``/``role`` issued over REST from
+    ``clients`` kept-alive connections, then revoked; the server's CPU read at the phase boundaries."""
+
+    def issue(conn: http.client.HTTPConnection) -> str:
+        status, body = request(srv, "POST", f"/v1/dynamic/engines/{engine}/creds/{role}", token, {}, conn)
+        if status != 200:
+            raise RuntimeError(f"issue {status}: {str(body)[:300]}")
+        return body["lease_id"]
+
+    def revoke(conn: http.client.HTTPConnection, lease_id: str) -> None:
+        status, body = request(srv, "DELETE", f"/v1/dynamic/leases/{lease_id}", token, None, conn)
+        if status != 204:
+            raise RuntimeError(f"revoke {status}: {str(body)[:300]}")
+
+    return phased(
+        count,
+        clients,
+        lambda: http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120),
+        issue,
+        revoke,
+        watch=srv.cpu,
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from common import process_cpu, temp_dir
+from common import Phases, phased, process_cpu, temp_dir
 
 from scaivault_core.testing.servers import free_port
 
@@ -42,6 +42,17 @@ class OpenBao:
     process: subprocess.Popen
     port: int
     token: str
+
+    def phases(self, role: str, count: int, clients: int) -> Phases:
+        """OpenBao as a contender, measured as ``common.over_rest`` measures ours."""
+        return phased(
+            count,
+            clients,
+            self.connect,
+            lambda conn: self.issue(role, conn),
+            lambda conn, lease: self.revoke(lease, conn),
+            watch=self.cpu,
+        )
 
     def cpu(self) -> float:
         return process_cpu(self.process.pid)

@@ -32,10 +32,10 @@ from common import (
     Row,
     expiration,
     interleaved_medians,
+    over_rest,
     pg_vault,
     phased,
     private_database,
-    request,
     run_alone,
     server,
     temp_store,
@@ -89,30 +89,6 @@ def raw(target: PgTarget, count: int, clients: int, send: Any = in_transaction) 
     return phased(count, clients, lambda: psycopg.connect(target.url, autocommit=True), issue, revoke)
 
 
-def ours(srv: Any, token: str, role: str, count: int, clients: int) -> Phases:
-    import http.client
-
-    def issue(conn: http.client.HTTPConnection) -> str:
-        status, body = request(srv, "POST", f"/v1/dynamic/engines/bench/creds/{role}", token, {}, conn)
-        if status != 200:
-            raise RuntimeError(f"issue {status}: {str(body)[:300]}")
-        return body["lease_id"]
-
-    def revoke(conn: http.client.HTTPConnection, lease_id: str) -> None:
-        status, body = request(srv, "DELETE", f"/v1/dynamic/leases/{lease_id}", token, None, conn)
-        if status != 204:
-            raise RuntimeError(f"revoke {status}: {str(body)[:300]}")
-
-    return phased(
-        count,
-        clients,
-        lambda: http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120),
-        issue,
-        revoke,
-        watch=srv.cpu,
-    )
-
-
 def configure_openbao(bao: OpenBao, target: PgTarget) -> None:
     bao.call(
         "POST",
@@ -138,17 +114,6 @@ def configure_openbao(bao: OpenBao, target: PgTarget) -> None:
     )
 
 
-def theirs(bao: OpenBao, role: str, count: int, clients: int) -> Phases:
-    return phased(
-        count,
-        clients,
-        bao.connect,
-        lambda conn: bao.issue(role, conn),
-        lambda conn, lease: bao.revoke(lease, conn),
-        watch=bao.cpu,
-    )
-
-
 def between(target: PgTarget) -> None:
     """Check the last arm left no user behind (every arm must really revoke), then tidy the catalog."""
     with psycopg.connect(target.admin_url(), autocommit=True) as conn:
@@ -171,12 +136,12 @@ def run(args: argparse.Namespace) -> list[Row]:
         contenders: dict[Any, Any] = {"one trip": lambda: raw(target, args.count, 1, one_trip).figures()}
         for n in CLIENTS:
             contenders["raw", n] = lambda n=n: raw(target, args.count, n).figures()
-            contenders["ours", n] = lambda n=n: ours(srv, token, target.role, args.count, n).figures()
+            contenders["ours", n] = lambda n=n: over_rest(srv, token, "bench", target.role, args.count, n).figures()
         if binary:
             bao = stack.enter_context(openbao(binary))
             configure_openbao(bao, target)
             for n in CLIENTS:
-                contenders["openbao", n] = lambda n=n: theirs(bao, target.role, args.count, n).figures()
+                contenders["openbao", n] = lambda n=n: bao.phases(target.role, args.count, n).figures()
         for name, fn in contenders.items():  # warm every arm's connections and caches
             if name[0] not in ("raw", "one trip"):
                 fn()

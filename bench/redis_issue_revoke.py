@@ -15,7 +15,6 @@ The arms, in turn within each round:
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import secrets
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import redis
-from common import REDIS, Phases, Row, interleaved_medians, phased, request, run_alone, server, temp_store
+from common import REDIS, Phases, Row, interleaved_medians, over_rest, phased, run_alone, server, temp_store
 from openbao import OpenBao, bao_binary, openbao
 
 from scaivault_core import Vault
@@ -86,39 +85,6 @@ def raw(root: dict[str, str], namespace: str, role: str, count: int, clients: in
     return phased(count, clients, connect, issue, lambda client, name: client.execute_command("ACL", "DELUSER", name))
 
 
-def ours(srv: Any, token: str, role: str, count: int, clients: int) -> Phases:
-    def issue(conn: http.client.HTTPConnection) -> str:
-        status, body = request(srv, "POST", f"/v1/dynamic/engines/cache/creds/{role}", token, {}, conn)
-        if status != 200:
-            raise RuntimeError(f"issue {status}: {str(body)[:300]}")
-        return body["lease_id"]
-
-    def revoke(conn: http.client.HTTPConnection, lease_id: str) -> None:
-        status, body = request(srv, "DELETE", f"/v1/dynamic/leases/{lease_id}", token, None, conn)
-        if status != 204:
-            raise RuntimeError(f"revoke {status}: {str(body)[:300]}")
-
-    return phased(
-        count,
-        clients,
-        lambda: http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120),
-        issue,
-        revoke,
-        watch=srv.cpu,
-    )
-
-
-def theirs(bao: OpenBao, role: str, count: int, clients: int) -> Phases:
-    return phased(
-        count,
-        clients,
-        bao.connect,
-        lambda conn: bao.issue(role, conn),
-        lambda conn, lease: bao.revoke(lease, conn),
-        watch=bao.cpu,
-    )
-
-
 def configure_ours(store: Any, root: dict[str, str], namespace: str, role: str) -> str:
     """Engine ``cache`` and ``role`` on a fresh store; returns an admin token."""
     vault = Vault(store, start_worker=False)
@@ -178,12 +144,12 @@ def run(args: argparse.Namespace) -> list[Row]:
         contenders: dict[Any, Any] = {}
         for n in CLIENTS:
             contenders["raw", n] = lambda n=n: raw(root, namespace, role, args.count, n).figures()
-            contenders["ours", n] = lambda n=n: ours(srv, token, role, args.count, n).figures()
+            contenders["ours", n] = lambda n=n: over_rest(srv, token, "cache", role, args.count, n).figures()
         if binary:
             bao = stack.enter_context(openbao(binary))
             configure_openbao(bao, root, namespace, role)
             for n in CLIENTS:
-                contenders["openbao", n] = lambda n=n: theirs(bao, role, args.count, n).figures()
+                contenders["openbao", n] = lambda n=n: bao.phases(role, args.count, n).figures()
         for name, fn in contenders.items():  # warm every arm's connections and caches
             if name[0] != "raw":
                 fn()
