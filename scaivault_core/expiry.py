@@ -15,18 +15,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from .background import BackgroundThread
 from .leases import LeaseManager
 from .store import Store
 
 log = logging.getLogger("scaivault.expiry")
 
 
-class ExpiryWorker:
+class ExpiryWorker(BackgroundThread):
+    thread_name = "scaivault-expiry"
+
     def __init__(
         self,
         leases: LeaseManager,
@@ -38,27 +40,13 @@ class ExpiryWorker:
         scheduled: Callable[[], object] = lambda: None,
     ) -> None:
         self._leases, self._store, self._clock, self._scheduled = leases, store, clock, scheduled
+        super().__init__()
         self.batch_size, self.max_sleep = batch_size, max_sleep
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._next_wake = float("inf")
-        self._thread: threading.Thread | None = None
         self.heartbeat = time.monotonic()  # the last sign of life, on the real clock (not the vault's)
         self._back_by = float("inf")  # when the next one is due at the latest
         clock.on_advance(self.wake)
         leases.on_new_due = self.due_at
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="scaivault-expiry", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
 
     def wake(self) -> None:
         self._wake.set()

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from .audit import Auditor
+from .background import BackgroundThread
 from .converter import structure
 from .engine import IssueRequest, pool_size
 from .engine_calls import call_engine
@@ -231,7 +232,7 @@ class PoolManager:
         return made
 
 
-class PoolWorker:
+class PoolWorker(BackgroundThread):
     """Refills pools in the background: the ones issues took from once they pause, every pool now and then.
 
     A refill runs role DDL on the same target the issues need, so while issues keep coming it waits
@@ -239,28 +240,16 @@ class PoolWorker:
     burst, and is refilled between bursts.
     """
 
+    thread_name = "scaivault-pools"
+
     def __init__(self, pools: PoolManager, *, sweep_every: float = 30.0, quiet: float = 0.25) -> None:
+        super().__init__()
         self._pools, self.sweep_every, self.quiet = pools, sweep_every, quiet
         self._last_taken = 0.0
         self._wanted: set[tuple[str, str]] = set()
         self._sweep = True  # every pool at start-up
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         pools.on_taken = self.wake
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="scaivault-pools", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
 
     def wake(self, engine: str | None = None, role: str | None = None) -> None:
         """Refill this role's pool soon (every pool, without arguments)."""
