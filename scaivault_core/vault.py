@@ -641,6 +641,12 @@ class Vault(_Operations):
         """The session for a bearer token (its identity carries the token's ceilings), or ``unauthenticated``."""
         return Session(self, self._auth.authenticate(token))
 
+    def authenticate_remembered(self, token: str | None) -> Session | None:
+        """``authenticate`` without waiting: the session if the store remembers the token as valid, else
+        None (then call ``authenticate``, which queries, refuses and audits). Safe on an event loop."""
+        caller = self._auth.authenticate_remembered(token)
+        return None if caller is None else Session(self, caller)
+
     def create_admin_token(self, display_name: str = "initial admin") -> str:
         """A token for the admin identity (what ``scaivault init`` prints once). Like Vault's root token it
         does not expire and is not held to the operator's token_max_ttl: keep it offline, revoke it when done."""

@@ -475,6 +475,9 @@ class PostgresStore:
         row = self._one(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = %s", (token_hash,))
         return token_from_row(row) if row else None
 
+    def token_if_remembered(self, token_hash: str) -> Token | None:
+        return None  # every lookup is a query: another process may have revoked the token
+
     def list_tokens(self, identity: str | None = None) -> list[Token]:
         clauses, params = equal_to((("identity", identity),), "%s")
         rows = self._all(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens{where(clauses)} ORDER BY created_at", params)

@@ -185,6 +185,25 @@ class SQLiteStore:
                 rows = self._cache[key] = self._exec(sql, params).rows
             return rows
 
+    def _remembered_rows(self, key: tuple) -> list[tuple] | None:
+        """``_cached_rows`` without waiting: the rows if they are remembered and still valid, else None.
+
+        Returns None at once if another thread holds the connection (a commit may take milliseconds)
+        or is inside a transaction; ``data_version`` is asked as in ``_cached_rows``, which reads
+        SQLite's shared memory, not the file.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._depth or key not in self._cache:
+                return None
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._cache_version:
+                return None  # another connection committed: _cached_rows starts over
+            return self._cache[key]
+        finally:
+            self._lock.release()
+
     def _insert(self, sql: str, params: Iterable[Any], what: str) -> None:
         try:
             self._exec(sql, params)
@@ -467,6 +486,10 @@ class SQLiteStore:
         rows = self._cached_rows(
             ("token", token_hash), f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = ?", (token_hash,)
         )
+        return token_from_row(rows[0]) if rows else None
+
+    def token_if_remembered(self, token_hash: str) -> Token | None:
+        rows = self._remembered_rows(("token", token_hash))
         return token_from_row(rows[0]) if rows else None
 
     def list_tokens(self, identity: str | None = None) -> list[Token]:

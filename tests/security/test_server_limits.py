@@ -184,6 +184,23 @@ def test_a_revoked_token_is_refused_before_its_body_is_sent(server):
     assert response(sock).status == 401
 
 
+def test_a_token_revoked_by_another_process_is_refused_at_once(server):
+    """The server checks a token it has seen from memory, on its event loop; a revocation committed by
+    another process on the same store (here the CLI) must still count from the next request."""
+    live = server()
+    created = live.admin.ok("POST", "/v1/auth/tokens", {"identity": "sa:gone"})
+    body = json.dumps({"prefix": "lease_"}).encode()
+
+    def revoke_prefix_status() -> int:
+        sock = connect(live)
+        sock.sendall(request_head("POST", "/v1/dynamic/leases/revoke-prefix", created["token"], len(body)) + body)
+        return response(sock).status
+
+    assert revoke_prefix_status() == 403  # known and valid (remembered now), just not allowed
+    live.cli("token", "revoke", created["accessor"])  # embedded: another process, the same SQLite file
+    assert revoke_prefix_status() == 401
+
+
 def test_a_valid_token_still_sends_its_body(server):
     live = server()
     body = json.dumps(POLICY).encode()

@@ -3,9 +3,11 @@ whether this process makes it or another one sharing the file does."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from scaivault_core import PermissionDenied, Unauthenticated, Vault, make_plugin_manager
+from scaivault_core import ManualClock, PermissionDenied, Unauthenticated, Vault, make_plugin_manager
 from scaivault_core.testing import MemoryPlugin
 
 
@@ -32,6 +34,60 @@ def test_a_revoked_token_stops_working_at_once(two_vaults, changed_by):
     (first if changed_by == "same vault" else second).revoke_token(token["accessor"])
     with pytest.raises(Unauthenticated):
         first.authenticate(token["token"])
+
+
+@pytest.mark.parametrize("changed_by", ["same vault", "other vault"])
+def test_a_revoked_token_is_not_remembered(two_vaults, changed_by):
+    """The REST server checks tokens on its event loop from what the store remembers
+    (``authenticate_remembered``): a revocation from anywhere must end that at once."""
+    first, second = two_vaults
+    first.bind_policy("issuer", "sa:payments")
+    token = first.create_token("sa:payments")
+    assert first.authenticate_remembered(token["token"]) is None  # never looked up yet: ask the store
+    first.authenticate(token["token"])
+    assert first.authenticate_remembered(token["token"]).identity == "sa:payments"
+    (first if changed_by == "same vault" else second).revoke_token(token["accessor"])
+    assert first.authenticate_remembered(token["token"]) is None
+    with pytest.raises(Unauthenticated):
+        first.authenticate(token["token"])
+
+
+def test_an_expired_token_is_not_remembered(tmp_path):
+    clock = ManualClock()
+    with Vault(tmp_path / "vault.db", clock=clock) as vault:
+        token = vault.create_token("sa:payments", ttl="1h")["token"]
+        vault.authenticate(token)
+        assert vault.authenticate_remembered(token) is not None
+        clock.advance(3601)
+        assert vault.authenticate_remembered(token) is None
+        with pytest.raises(Unauthenticated):
+            vault.authenticate(token)
+
+
+def test_remembering_never_waits_for_another_thread(two_vaults):
+    """Asked while another thread holds the store (a commit can take milliseconds), it answers None at
+    once rather than block the event loop; inside a transaction it answers None too."""
+    first, _ = two_vaults
+    token = first.create_token("sa:payments")["token"]
+    first.authenticate(token)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_store() -> None:
+        with first.store.transaction():
+            holding.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=hold_the_store)
+    thread.start()
+    try:
+        assert holding.wait(60)
+        assert first.authenticate_remembered(token) is None
+    finally:
+        release.set()
+        thread.join(60)
+    with first.store.transaction():
+        assert first.authenticate_remembered(token) is None
+    assert first.authenticate_remembered(token) is not None
 
 
 @pytest.mark.parametrize("changed_by", ["same vault", "other vault"])

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ...errors import InvalidRequest
 from ..errors import PayloadTooLarge
 from ..request import read_json
-from ..routing import bearer_token
+from ..routing import bearer_token, session_of
 from .envelope import VaultError, answer, error_answer
 from .handlers import Call
 
@@ -50,7 +50,7 @@ async def _serve(request: Request, methods: dict[str, Callable[[Call], Any]], au
     vault = request.app.state.vault
     token = bearer_token(request) if auth else None
     # The token is checked before a byte of the body is read, as on the native paths.
-    session = await run_in_threadpool(vault.authenticate, token) if auth else None
+    session = await session_of(vault, token) if auth else None
     body = await _read_json(request, max_body) if method in ("PUT", "POST") else {}
     query = {k: v for k, v in request.query_params.items() if k != "list"} if method in ("GET", "LIST") else {}
     call = Call(session, vault, token, dict(request.path_params), query, body)
