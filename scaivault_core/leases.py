@@ -26,7 +26,16 @@ from .durations import format_duration, parse_duration
 from .engine import IssueRequest, LeaseLimits, pool_size
 from .engine_calls import call_engine, result_error
 from .engine_manager import EngineManager
-from .errors import Conflict, InvalidRequest, LeaseExpired, LeaseNotFound, QuotaExceeded, ScaiVaultError, TTLExceedsMax
+from .errors import (
+    Conflict,
+    EngineUnreachable,
+    InvalidRequest,
+    LeaseExpired,
+    LeaseNotFound,
+    QuotaExceeded,
+    ScaiVaultError,
+    TTLExceedsMax,
+)
 from .models import IssuedCredentials, Lease, LeaseState, RenewResult
 from .observers import tell
 from .policies import engine_path, role_path
@@ -102,8 +111,10 @@ class LeaseManager:
         ttl: Any = None,
         metadata: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        from_pool: bool = True,
     ) -> IssuedCredentials:
-        """Create credentials for ``role_name`` as a lease (``read`` on the role path is required)."""
+        """Create credentials for ``role_name`` as a lease (``read`` on the role path is required); from the
+        role's warm pool if it keeps one, unless ``from_pool`` is False."""
         started = time.perf_counter()
         self._auth.require(identity, role_path(engine_name, role_name), "read")
         live = self._engines.live(engine_name)
@@ -137,7 +148,7 @@ class LeaseManager:
                     "claim_deadline": deadline,
                 },
             )
-            if self.pools and pool_size(engine, role)
+            if from_pool and self.pools and pool_size(engine, role)
             else None
         )
         username = pooled[0].subject if pooled else generate_username(role_name, type(engine).username_max_length)
@@ -191,7 +202,12 @@ class LeaseManager:
                 issued = call_engine(engine.create, request, secrets=[password])
         except ScaiVaultError as exc:
             self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
-            self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id)
+            self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id, from_pool=bool(pooled))
+            if pooled and not isinstance(exc, EngineUnreachable):
+                # That pooled user could not be activated (dropped or changed in the target by hand, say); it
+                # is rolled back above. The caller still gets a credential, from a user created now.
+                log.warning("activating pooled user of %s failed (%s); creating one instead", lease_id, exc.code)
+                return self.issue(identity, engine_name, role_name, ttl, metadata, params, from_pool=False)
             raise
         changes: dict[str, Any] = {
             "state": LeaseState.ACTIVE,

@@ -57,6 +57,27 @@ def test_an_empty_pool_falls_back_to_creating(pool_vault, target):
     assert ("create", issued.data["username"]) in target.calls
 
 
+def test_a_pooled_user_that_cannot_be_activated_is_rolled_back_and_a_new_one_issued(pool_vault, target):
+    pool_vault.fill_pools()
+    target.refuse["activate"] = 1  # say someone changed the pooled user in the target by hand
+    issued = pool_vault.issue("mem", "readonly")
+    assert target.login(issued.data["username"], issued.data["password"])
+    assert ("create", issued.data["username"]) in target.calls  # made now, not taken from the pool
+    assert len(locked(target)) == 2  # the one that failed is gone, rolled back; the other two wait
+    failed = [e for e in pool_vault.audit_log(operation="lease.issue") if e[1].outcome != "ok"]
+    assert [e[1].details.get("from_pool") for e in failed] == [True]
+
+
+def test_an_unreachable_target_is_not_retried_without_the_pool(pool_vault, target):
+    from scaivault_core import EngineUnreachable
+
+    pool_vault.fill_pools()
+    target.down_for = {"activate"}
+    with pytest.raises(EngineUnreachable):
+        pool_vault.issue("mem", "readonly")
+    assert not [call for call in target.calls if call[0] == "create"]
+
+
 def test_processes_filling_one_pool_at_once_never_overfill_it(pool_vault, make_vault, target):
     pool_vault.update_role("mem", "readonly", default_ttl="1h", max_ttl="8h", pool_size=40)
     others = [make_vault() for _ in range(2)]
