@@ -202,7 +202,8 @@ class LeaseManager:
                 issued = call_engine(engine.create, request, secrets=[password])
         except ScaiVaultError as exc:
             self._undo_intent(lease, handle, engine, password, late=getattr(exc, "may_still_apply", False))
-            self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id, from_pool=bool(pooled))
+            pool_detail: dict[str, Any] = {"from_pool": True} if pooled else {}
+            self._audit.record(identity, "lease.issue", path, exc.code, lease_id=lease_id, **pool_detail)
             if pooled and not isinstance(exc, EngineUnreachable):
                 # That pooled user could not be activated (dropped or changed in the target by hand, say); it
                 # is rolled back above. The caller still gets a credential, from a user created now.
