@@ -2,12 +2,12 @@
 
 MySQL commits every account statement (CREATE USER, GRANT, DROP USER) on its own, so there is no
 transaction to batch them in; one autocommit connection under a lock keeps a process's creations
-and revocations from interleaving and saves a login per lease.
+and revocations from interleaving and saves a login per lease. Revocations go ahead of issues
+waiting for it, and issues ahead of a warm pool's refill (``scaivault_core.kits.turns``).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
+from scaivault_core.kits.turns import ISSUE, TurnLock
 
 if TYPE_CHECKING:
     import pymysql
@@ -108,7 +109,7 @@ class RootConnection:
     def __init__(self, url: Callable[[], str], connect_timeout: int, statement_timeout: int) -> None:
         self._url, self._connect_timeout, self._statement_timeout = url, connect_timeout, statement_timeout
         self._conn: pymysql.connections.Connection | None = None
-        self._lock = threading.Lock()
+        self._lock = TurnLock()
 
     def _connect(self) -> pymysql.connections.Connection:
         import pymysql
@@ -132,15 +133,16 @@ class RootConnection:
         except OSError as exc:  # socket errors PyMySQL does not wrap
             raise EngineUnreachable(f"Cannot reach MySQL: {type(exc).__name__}: {exc}") from None
 
-    def run(self, work: Callable[[pymysql.connections.Connection], T]) -> T:
-        """Run ``work`` on the root connection; on a broken connection, reconnect and run it once more.
+    def run(self, work: Callable[[pymysql.connections.Connection], T], priority: int = ISSUE) -> T:
+        """Run ``work`` on the root connection (before waiting work of a lower ``priority``); on a broken
+        connection, reconnect and run it once more.
 
         Running ``work`` again is safe for our callers: revocation is idempotent, and a creation that
         half ran fails on its repeated CREATE USER and is then revoked.
         """
         import pymysql
 
-        with self._lock:
+        with self._lock.hold(priority):
             for attempt in (1, 2):
                 if self._conn is None:
                     self._conn = self._connect()
@@ -168,5 +170,5 @@ class RootConnection:
                 self._conn = None
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock.hold():
             self._close_unlocked()

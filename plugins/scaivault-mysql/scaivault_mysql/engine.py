@@ -18,6 +18,7 @@ from scaivault_core.kits.sql import (
     plan_revocation,
     render_renewal,
 )
+from scaivault_core.kits.turns import REFILL, REVOKE
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
@@ -145,7 +146,7 @@ class MySQLEngine(Engine):
             return made
 
         try:
-            return self._root.run(work)
+            return self._root.run(work, REFILL)
         except Exception:
             try:  # like create: undo the whole batch now; the core revokes the planned handles again if this fails
                 self.revoke_many([self.plan(request) for request in requests])
@@ -232,7 +233,7 @@ class MySQLEngine(Engine):
             _kill_sessions(conn, names)
             return results
 
-        return self._root.run(work)
+        return self._root.run(work, REVOKE)
 
     # -- reconcile --------------------------------------------------------------------------------
 

@@ -5,19 +5,17 @@ updated", and retrying is slower than queueing, so every statement batch for a t
 through one connection under a lock. Across processes, an advisory lock does the same.
 
 Revocations go ahead of issues waiting for that lock, and issues ahead of a warm pool's refill
-(``priority``): with several clients issuing, an expiring lease otherwise waited behind every
-queued issue, and its user outlived its lease by as many role creations.
+(``priority``, ``scaivault_core.kits.turns``).
 """
 
 from __future__ import annotations
 
-import threading
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from scaivault_core import EngineError, EngineUnreachable, InvalidConfig
+from scaivault_core.kits.turns import ISSUE, TurnLock
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,36 +60,6 @@ class RootRights(NamedTuple):
 
     superuser: bool
     create_role: bool  # SUPERUSER or CREATEROLE: may create and drop roles
-
-
-# Who goes first when several wait for the root connection (higher first).
-REVOKE, ISSUE, REFILL = 2, 1, 0
-
-
-class TurnLock:
-    """A lock whose waiters go in by priority: a holder waits while anyone of a higher priority waits."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._held = False
-        self._waiting = [0, 0, 0]  # per priority
-
-    @contextmanager
-    def hold(self, priority: int = ISSUE) -> Iterator[None]:
-        with self._cond:
-            self._waiting[priority] += 1
-            try:
-                while self._held or any(self._waiting[priority + 1 :]):
-                    self._cond.wait()
-            finally:
-                self._waiting[priority] -= 1
-            self._held = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._held = False
-                self._cond.notify_all()
 
 
 class RootConnection:

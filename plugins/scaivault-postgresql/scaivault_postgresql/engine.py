@@ -18,8 +18,9 @@ from scaivault_core.kits.sql import (
     plan_revocation,
     render_renewal,
 )
+from scaivault_core.kits.turns import REFILL, REVOKE
 
-from .connection import REFILL, REVOKE, RootConnection
+from .connection import RootConnection
 
 if TYPE_CHECKING:
     import psycopg
