@@ -29,6 +29,7 @@ BENCHMARKS = {
     "pg_pool_issue": ["--issues", "3", "--runs", "1"],  # rows "P2", "P3", "L": warm pools and scale (issue 21)
     "pg_revoke_prefix": ["--leases", "50", "--runs", "1"],
     "pg_expiry_lag": ["--seconds", "2", "--ttl", "1s"],
+    "mysql_expiry_lag": ["--seconds", "2", "--ttl", "1s"],  # rows "LM": the same on MariaDB
 }
 DOCS = BENCH.parent / "docs" / "performance.md"
 PLOT = BENCH.parent / "docs" / "performance-startup.png"

@@ -100,3 +100,8 @@ def test_pg_revoke_prefix_bench_runs():
 def test_pg_expiry_lag_bench_runs():
     out = run_bench("pg_expiry_lag.py", "--seconds", "1", "--ttl", "1s")
     assert "expiry lag p99" in out
+
+
+def test_mysql_expiry_lag_bench_runs():
+    out = run_bench("mysql_expiry_lag.py", "--seconds", "1", "--ttl", "1s")
+    assert "MySQL expiry lag p99" in out

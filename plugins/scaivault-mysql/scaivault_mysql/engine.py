@@ -18,7 +18,7 @@ from scaivault_core.kits.sql import (
     plan_revocation,
     render_renewal,
 )
-from scaivault_core.kits.turns import REFILL, REVOKE
+from scaivault_core.kits.turns import ISSUE, REFILL
 
 from .connection import RootConnection, classify, error_code, is_lost, parse_url
 
@@ -233,7 +233,7 @@ class MySQLEngine(Engine):
             _kill_sessions(conn, names)
             return results
 
-        return self._root.run(work, REVOKE)
+        return self._root.run(work, ISSUE)  # not REVOKE: waiting, expiring leases gather into cheaper batches
 
     # -- reconcile --------------------------------------------------------------------------------
 
