@@ -9,6 +9,7 @@ the route answers ``204 No Content``; text for ``metrics``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
@@ -31,6 +32,7 @@ LEASE_STATES = (
 )
 
 
+@functools.cache  # read from the installed metadata once: liveness probes ask for it all day (0.3 ms a read)
 def version() -> str:
     try:
         return metadata.version("scaivault")
