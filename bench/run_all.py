@@ -30,6 +30,7 @@ BENCHMARKS = {
     "pg_revoke_prefix": ["--leases", "50", "--runs", "1"],
     "pg_expiry_lag": ["--seconds", "2", "--ttl", "1s"],
     "mysql_expiry_lag": ["--seconds", "2", "--ttl", "1s"],  # rows "LM": the same on MariaDB
+    "http_floor": ["--requests", "50", "--runs", "1"],  # rows "F": one request's floor on this machine
 }
 DOCS = BENCH.parent / "docs" / "performance.md"
 PLOT = BENCH.parent / "docs" / "performance-startup.png"

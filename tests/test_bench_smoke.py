@@ -105,3 +105,8 @@ def test_pg_expiry_lag_bench_runs():
 def test_mysql_expiry_lag_bench_runs():
     out = run_bench("mysql_expiry_lag.py", "--seconds", "1", "--ttl", "1s")
     assert "MySQL expiry lag p99" in out
+
+
+def test_http_floor_bench_runs():
+    out = run_bench("http_floor.py", "--requests", "20", "--runs", "1")
+    assert "bare + one thread hop" in out and "ScaiVault, authenticated GET" in out
