@@ -2,7 +2,7 @@
 
 Every command runs against one small interface, the operations as methods (``VaultAPI``):
 embedded, they run in-process on a local store (``--store`` / ``SCAIVAULT_STORE``) as the admin;
-remote, ``ScaiVaultClient`` sends them to a server (``--address`` / ``SCAIVAULT_ADDR`` with
+remote, ``ScaiVaultClient(...).json`` sends them to a server (``--address`` / ``SCAIVAULT_ADDR`` with
 ``SCAIVAULT_TOKEN``). Global flags and the server's are made from the operator's ``Settings``,
 read once by the root command (``State``). The commands of operations are made from the operation table
 (``operations``); the others are written out, one module per command group (``init``, ``server``,
