@@ -1,11 +1,15 @@
 """A Python client for the ScaiVault REST API (httpx), sync and asyncio.
 
-Its methods are made from the operation table: they mirror ``scaivault_core.api.VaultAPI`` name for
-name and return the same JSON bodies, so code written against an embedded vault runs against a
-server unchanged; the sync and asyncio clients add only how a request is sent (``_call``). Errors come
-back as the same ``ScaiVaultError`` subclasses the core raises, built from the error JSON in one
-place (``error_from_response``). ``dynamic_credentials`` is the guide's context-manager pattern:
-the lease is revoked on exit, also when the body raises, and can be renewed in the background.
+Its methods are made from the operation table: they have ``scaivault_core.api.VaultAPI``'s names and
+signatures and answer what the embedded ``Vault`` answers: the same models (``IssuedCredentials``,
+``Lease``, ``Policy``, ...; a ``Page`` of them for a list), built from the JSON bodies by the model the
+table names for each operation (``Operation.answer``). So code written against an embedded vault runs
+against a server unchanged. ``client.json`` is the same client answering the JSON bodies themselves, as
+``VaultAPI`` does in-process (the CLI uses it). The sync and asyncio clients add only how a request is
+sent (``_call``). Errors come back as the same ``ScaiVaultError`` subclasses the core raises, built from
+the error JSON in one place (``error_from_response``). ``dynamic_credentials`` is the guide's
+context-manager pattern: the lease is revoked on exit, also when the body raises, and can be renewed in
+the background.
 
     with ScaiVaultClient("https://vault:8200", token) as client:
         with client.dynamic_credentials("support-db", "readonly", ttl="1h") as creds:
@@ -29,12 +33,13 @@ import httpx
 from .api import OPERATIONS, Operation, VaultAPI
 from .api.jobs import Waiting
 from .api.jobs import follow as follow_job
-from .api.paging import follow, follow_async
+from .api.paging import Page, follow, follow_async
 from .api.table import paged_list
 from .credentials import DynamicCredentials, held, held_async
 from .errors import ALL_ERRORS, InvalidConfig, JobStillRunning, ScaiVaultError, Unavailable
 from .hvac_names import add_hvac_names
 from .logs import REQUEST_ID_HEADER, request_id
+from .models import Job
 
 __all__ = [
     "AsyncScaiVaultClient",
@@ -81,7 +86,8 @@ def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Calls:
-    """The operations, one request each; subclasses send them synchronously or with asyncio.
+    """The operations, one request each, answering the JSON bodies; subclasses send them synchronously or
+    with asyncio (the clients), or answer models (``_Typed``).
 
     The methods are made from the operation table (``_method`` below): each has the signature and
     docstring of the ``VaultAPI`` method of the same name and sends the request its operation declares.
@@ -137,6 +143,102 @@ for _op in OPERATIONS:
 add_hvac_names(_Calls)
 
 
+class _JSON(_Calls):
+    """``client.json``: the client's operations answering the JSON bodies as the server sends them (what
+    ``VaultAPI`` answers in-process), over the same connections and timeout."""
+
+    def __init__(self, client: _Typed) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"{self._client!r}.json"
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        return self._client._call(method, path, json=json, params=params)
+
+    def with_timeout(self, seconds: float | None) -> Any:
+        return self._client.with_timeout(seconds).json
+
+    def iterate(self, name: str, *args: Any, **arguments: Any) -> Any:
+        """Every item of the list operation ``name`` as JSON, following ``next`` page by page."""
+        op = paged_list(name)
+        method = getattr(self, name)
+        return self._client._follow(lambda **after: method(*args, **{**arguments, **after}), op.items)
+
+    def wait_job(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        *,
+        interval: float = 0.5,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:
+        """The client's ``wait_job``, whose ``progress`` hears each polled job as JSON."""
+        return self._client._wait_job(job_id, timeout, interval, progress)
+
+
+def _same(body: Any) -> Any:
+    return body
+
+
+def _maker(op: Operation, arguments: dict[str, Any]) -> Callable[[Any], Any]:
+    """What makes the ``Vault`` method's answer of ``op``'s JSON answer to a call with ``arguments``."""
+    if op.accepted is not None and arguments.get("sync", True) is False:
+        return Job.from_dict  # started as a job: Vault's revoke_prefix_job / reconcile_job answer
+    item = op.answer or _same
+    if op.items:
+        return lambda body: Page([item(each) for each in body[op.items]], next=body.get("next"))
+    return item
+
+
+def _as_job(progress: Callable[[Job], None] | None) -> Callable[[dict[str, Any]], None] | None:
+    """``progress`` hearing each polled job as a ``Job``, as ``Vault.get_job`` answers it."""
+    if progress is None:
+        return None
+    return lambda body: progress(Job.from_dict(body))
+
+
+def _typed_method(op: Operation) -> Callable[..., Any]:
+    """The client's method for ``op`` answering models: the JSON method's request, then ``_maker``'s model."""
+    name = str(op.name)  # OPERATIONS hold only the core's, each calling a VaultAPI method
+    json_method: Any = getattr(_Calls, name)
+    signature = json_method.__signature__
+
+    def call(self: _Typed, *args: Any, **kwargs: Any) -> Any:
+        make = _maker(op, signature.bind(self, *args, **kwargs).arguments)
+        return self._answer(json_method(self, *args, **kwargs), make)
+
+    call.__name__, call.__qualname__, call.__doc__ = name, f"_Typed.{name}", json_method.__doc__
+    call.__signature__ = signature  # type: ignore[attr-defined]
+    return call
+
+
+class _Typed(_Calls):
+    """The operations answering what ``Vault`` answers: its models (by each operation's ``answer``), a
+    ``Page`` of them for a list, and its plain dicts where it has no model (``create_token``, ...)."""
+
+    @property
+    def json(self) -> _JSON:
+        """This client answering the JSON bodies themselves: ``client.json.issue(...)["lease_id"]``."""
+        return _JSON(self)
+
+    @staticmethod
+    def _follow(fetch: Callable[..., Any], key: str) -> Any:
+        raise NotImplementedError
+
+    def _answer(self, body: Any, make: Callable[[Any], Any]) -> Any:
+        """``make(body)``, once the body is there (the asyncio client awaits it first)."""
+        return make(body)
+
+    if TYPE_CHECKING:  # each client's own: follow a job, ``progress`` hearing each polled state as JSON
+        _wait_job: Callable[..., Any]
+
+
+for _op in OPERATIONS:
+    setattr(_Typed, str(_op.name), _typed_method(_op))
+add_hvac_names(_Typed)
+
+
 def _result(response: httpx.Response) -> Any:
     """A success's body: JSON as data, text (metrics, say) as ``str``, anything else as ``bytes``."""
     if response.status_code == 204:
@@ -188,7 +290,7 @@ def _sent(method: str, path: str, response: httpx.Response) -> httpx.Response:
     return response
 
 
-class ScaiVaultClient(_Calls):
+class ScaiVaultClient(_Typed):
     """A synchronous client. ``verify``: True (system CAs), False, a CA bundle path, or an SSL context."""
 
     def __init__(
@@ -217,12 +319,12 @@ class ScaiVaultClient(_Calls):
     def close(self) -> None:
         self._http.close()
 
+    _follow = staticmethod(follow)
+
     def iterate(self, name: str, *args: Any, **arguments: Any) -> Iterator[Any]:
-        """Every item of the list operation ``name``, following ``next`` page by page:
+        """Every item of the list operation ``name`` (a model, as in its pages), following ``next`` page by page:
         ``for lease in client.iterate("list_leases", engine="pg")``; ``limit`` sets the page size."""
-        op = paged_list(name)
-        method = getattr(self, name)
-        return follow(lambda **after: method(*args, **{**arguments, **after}), op.items)
+        return map(paged_list(name).answer or _same, self.json.iterate(name, *args, **arguments))
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
@@ -243,12 +345,17 @@ class ScaiVaultClient(_Calls):
         timeout: float | None = None,
         *,
         interval: float = 0.5,
-        progress: Callable[[dict[str, Any]], None] | None = None,
+        progress: Callable[[Job], None] | None = None,
     ) -> dict[str, Any]:
         """Follow a job (``revoke_prefix(..., sync=False)``) until it ends: its ``result``, what the synchronous
         call answers. A failed job raises its error; still running after ``timeout`` s raises ``JobStillRunning``.
-        ``progress(job)`` hears each state polled."""
-        return follow_job(self.get_job, job_id, timeout, interval=interval, progress=progress)
+        ``progress(job)`` hears each state polled (a ``Job``)."""
+        return self._wait_job(job_id, timeout, interval, _as_job(progress))
+
+    def _wait_job(
+        self, job_id: str, timeout: float | None, interval: float, progress: Callable[[dict[str, Any]], None] | None
+    ) -> dict[str, Any]:
+        return follow_job(self.json.get_job, job_id, timeout, interval=interval, progress=progress)
 
     def dynamic_credentials(
         self,
@@ -267,7 +374,7 @@ class ScaiVaultClient(_Calls):
         return held(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
 
 
-class AsyncScaiVaultClient(_Calls):
+class AsyncScaiVaultClient(_Typed):
     """The asyncio client: the same methods, each returning an awaitable."""
 
     def __init__(
@@ -296,12 +403,15 @@ class AsyncScaiVaultClient(_Calls):
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    _follow = staticmethod(follow_async)
+
     def iterate(self, name: str, *args: Any, **arguments: Any) -> AsyncIterator[Any]:
-        """Every item of the list operation ``name``, following ``next`` page by page:
+        """Every item of the list operation ``name`` (a model), following ``next`` page by page:
         ``async for lease in client.iterate("list_leases", engine="pg")``."""
-        op = paged_list(name)
-        method = getattr(self, name)
-        return follow_async(lambda **after: method(*args, **{**arguments, **after}), op.items)
+        return _made_async(paged_list(name).answer or _same, self.json.iterate(name, *args, **arguments))
+
+    async def _answer(self, body: Any, make: Callable[[Any], Any]) -> Any:
+        return make(await body)
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
@@ -322,11 +432,16 @@ class AsyncScaiVaultClient(_Calls):
         timeout: float | None = None,
         *,
         interval: float = 0.5,
-        progress: Callable[[dict[str, Any]], None] | None = None,
+        progress: Callable[[Job], None] | None = None,
     ) -> dict[str, Any]:
         """Follow a job until it ends, as ``ScaiVaultClient.wait_job``."""
+        return await self._wait_job(job_id, timeout, interval, _as_job(progress))
+
+    async def _wait_job(
+        self, job_id: str, timeout: float | None, interval: float, progress: Callable[[dict[str, Any]], None] | None
+    ) -> dict[str, Any]:
         waiting = Waiting(timeout, interval, progress)
-        while not waiting.ended(job := await self.get_job(job_id)):
+        while not waiting.ended(job := await self.json.get_job(job_id)):
             await asyncio.sleep(waiting.pause())
         return job["result"]
 
@@ -341,3 +456,8 @@ class AsyncScaiVaultClient(_Calls):
     ) -> AbstractAsyncContextManager[DynamicCredentials]:
         """Issue credentials for the block and revoke them after it; ``renew=True`` renews in a task."""
         return held_async(self, engine, role, ttl=ttl, metadata=metadata, renew=renew, **params)
+
+
+async def _made_async(make: Callable[[Any], Any], items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for item in items:
+        yield make(item)

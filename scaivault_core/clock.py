@@ -61,3 +61,10 @@ def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return to_datetime(int(epoch)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(text: str | None) -> float | None:
+    """The inverse of ``iso``: epoch seconds for the guide's timestamp form (None stays None)."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).timestamp()

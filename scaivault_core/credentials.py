@@ -1,7 +1,8 @@
 """Credentials for a block of code: ``dynamic_credentials``, the guide's context-manager pattern, written
 once for every front end. ``held`` serves the embedded ``Vault`` (and its sessions) and the sync client;
 ``held_async`` the ``AsyncVault`` and the asyncio client. Each takes anything with ``issue``, ``renew``
-and ``revoke``: the vault's answer their models, the client's the JSON bodies, and ``_body`` reads both.
+and ``revoke``: the vaults and the clients answer models (``IssuedCredentials``, ``RenewResult``), a
+client's ``json`` view or ``VaultAPI`` the JSON bodies, and ``_body`` reads both.
 
 The lease is revoked when the block ends, also when it raises (then the block's exception is the one
 the caller sees, and a failed revocation is only logged: the expiry worker revokes the lease at its

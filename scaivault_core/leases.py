@@ -248,7 +248,7 @@ class LeaseManager:
             )
         self.on_new_due(expires_at)
         self._notify("issued", lease, ttl=ttl_seconds, seconds=time.perf_counter() - started)
-        credentials = IssuedCredentials(lease, issued.data)
+        credentials = IssuedCredentials.of(lease, issued.data)
         tell("secret", issued.data)
         tell("shown", credentials)
         tell("shown", lease)
@@ -494,7 +494,7 @@ class LeaseManager:
         lease.claimed_by = lease.claim_deadline = None
         self.on_new_due(new_expiry)
         self._notify("renewed", lease, capped=capped, seconds=time.perf_counter() - started)
-        return RenewResult(lease, capped, int(round(new_expiry - now)), renewed.data if renewed else {})
+        return RenewResult.of(lease, capped, int(round(new_expiry - now)), renewed.data if renewed else {})
 
     def _role_if_any(self, lease: Lease) -> tuple[Any, Any]:
         try:

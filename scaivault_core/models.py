@@ -6,10 +6,25 @@ from typing import Any
 
 import attrs
 
-from .clock import iso
-from .durations import format_duration
+from .clock import epoch, iso
+from .durations import format_duration, parse_duration
 
 PERMISSIONS = ("read", "create", "update", "delete", "list", "rotate", "revoke")
+
+# Each answer model's ``from_dict(body)`` is the inverse of its ``to_dict()``: what the client makes of a
+# REST answer, so that remote code gets the objects embedded code does. Times come back as the epoch
+# seconds the models hold (whole seconds: the JSON carries no more); what a body never carries (a lease's
+# handle, a claim) takes its neutral default.
+
+
+def _at(text: str | None) -> float:
+    """A required time of a body, as epoch seconds."""
+    return epoch(text) or 0.0
+
+
+def _seconds(text: str | None) -> int | None:
+    """A duration of a body (``"1h"``), as seconds."""
+    return parse_duration(text, "duration") if text is not None else None
 
 
 @attrs.define
@@ -26,6 +41,14 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Policy:
+        return cls(
+            body["name"],
+            [Rule(r["path_pattern"], list(r["permissions"])) for r in body["rules"]],
+            body.get("description", ""),
+        )
 
 
 @attrs.define
@@ -62,6 +85,24 @@ class EngineRecord:
             "updated_at": iso(self.updated_at),
         }
 
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> EngineRecord:
+        config = dict(body["config"])
+        plugin = config.pop("plugin", None) if body["type"] == "database" else body["type"]
+        return cls(
+            name=body["name"],
+            type=body["type"],
+            plugin=plugin or "",
+            config=config,
+            root_credentials_path=config.pop("root_credentials_path", None),
+            default_ttl=_seconds(body["default_ttl"]) or 0,
+            max_ttl=_seconds(body["max_ttl"]) or 0,
+            max_leases=body.get("max_leases"),
+            created_at=_at(body.get("created_at")),
+            updated_at=_at(body.get("updated_at")),
+            max_leases_per_identity=body.get("max_leases_per_identity"),
+        )
+
 
 @attrs.define
 class RoleRecord:
@@ -85,6 +126,34 @@ class RoleRecord:
         body["max_leases_per_identity"] = self.max_leases_per_identity
         body["created_at"], body["updated_at"] = iso(self.created_at), iso(self.updated_at)
         return body
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> RoleRecord:
+        params = dict(body)
+        core = {key: params.pop(key, None) for key in _ROLE_FIELDS}
+        return cls(
+            engine=core["engine"],
+            name=core["name"],
+            params=params,  # what is left: the engine's own role fields
+            default_ttl=_seconds(core["default_ttl"]),
+            max_ttl=_seconds(core["max_ttl"]),
+            max_leases=core["max_leases"],
+            created_at=_at(core["created_at"]),
+            updated_at=_at(core["updated_at"]),
+            max_leases_per_identity=core["max_leases_per_identity"],
+        )
+
+
+_ROLE_FIELDS = (
+    "engine",
+    "name",
+    "default_ttl",
+    "max_ttl",
+    "max_leases",
+    "max_leases_per_identity",
+    "created_at",
+    "updated_at",
+)
 
 
 POOL_IDENTITY = "system:pool"
@@ -152,47 +221,112 @@ class Lease:
             "revoked_at": iso(self.revoked_at),
         }
 
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Lease:
+        """A lease as lookups show it: no ``handle``, ``due_at`` its expiry, no claim."""
+        return cls(
+            lease_id=body["lease_id"],
+            engine=body["engine"],
+            role=body["role"],
+            identity=body["identity"],
+            state=body["state"],
+            issued_at=_at(body["issued_at"]),
+            expires_at=_at(body["expires_at"]),
+            max_expires_at=_at(body["max_expires_at"]),
+            due_at=_at(body["expires_at"]),
+            renewable=body["renewable"],
+            subject=body.get("subject", ""),
+            metadata=dict(body.get("metadata") or {}),
+            attempts=body.get("attempts", 0),
+            last_error=body.get("last_error"),
+            revoked_at=epoch(body.get("revoked_at")),
+        )
+
 
 @attrs.define
 class IssuedCredentials:
-    """What issuing returns: the guide's ``lease_id``, ``data``, ``lease_duration``, ``renewable``, ``expires_at``."""
+    """What issuing returns: the guide's ``lease_id``, ``data``, ``lease_duration`` (seconds), ``renewable``,
+    ``expires_at`` (epoch seconds), alike embedded and from the client. ``lease`` is the whole lease record
+    embedded; the REST answer does not carry it, so from the client it is None (``lookup(lease_id)`` has it)."""
 
-    lease: Lease
+    lease_id: str
     data: dict[str, Any] = attrs.field(repr=False)
+    lease_duration: int
+    renewable: bool
+    expires_at: float
+    lease: Lease | None = None
 
-    @property
-    def lease_id(self) -> str:
-        return self.lease.lease_id
+    @classmethod
+    def of(cls, lease: Lease, data: dict[str, Any]) -> IssuedCredentials:
+        """The credentials just issued as ``lease``."""
+        return cls(lease.lease_id, data, lease.lease_duration, lease.renewable, lease.expires_at, lease)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "lease_id": self.lease.lease_id,
+            "lease_id": self.lease_id,
             "data": self.data,
-            "lease_duration": format_duration(self.lease.lease_duration),
-            "renewable": self.lease.renewable,
-            "expires_at": iso(self.lease.expires_at),
+            "lease_duration": format_duration(self.lease_duration),
+            "renewable": self.renewable,
+            "expires_at": iso(self.expires_at),
         }
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> IssuedCredentials:
+        return cls(
+            body["lease_id"],
+            dict(body["data"]),
+            _seconds(body["lease_duration"]) or 0,
+            body["renewable"],
+            _at(body["expires_at"]),
+        )
 
 
 @attrs.define
 class RenewResult:
-    lease: Lease
+    """What renewing returns: the lease's new ``expires_at`` and ``lease_duration`` (seconds from the renewal),
+    ``max_expires_at``, whether the maximum ``capped`` it, and ``data`` where the engine re-issued the
+    credential. ``lease`` is the whole record embedded, None from the client (as for ``IssuedCredentials``)."""
+
+    lease_id: str
+    lease_duration: int
+    renewable: bool
+    expires_at: float
+    max_expires_at: float
     capped: bool
-    remaining: int  # seconds from the renewal until the new expiry
     data: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    lease: Lease | None = None
+
+    @classmethod
+    def of(cls, lease: Lease, capped: bool, remaining: int, data: dict[str, Any]) -> RenewResult:
+        """``lease`` renewed: ``remaining`` seconds from the renewal until its new expiry."""
+        return cls(
+            lease.lease_id, remaining, lease.renewable, lease.expires_at, lease.max_expires_at, capped, data, lease
+        )
 
     def to_dict(self) -> dict[str, Any]:
         body = {
-            "lease_id": self.lease.lease_id,
-            "lease_duration": format_duration(self.remaining),
-            "renewable": self.lease.renewable,
-            "expires_at": iso(self.lease.expires_at),
-            "max_expires_at": iso(self.lease.max_expires_at),
+            "lease_id": self.lease_id,
+            "lease_duration": format_duration(self.lease_duration),
+            "renewable": self.renewable,
+            "expires_at": iso(self.expires_at),
+            "max_expires_at": iso(self.max_expires_at),
             "capped": self.capped,
         }
         if self.data:
             body["data"] = self.data
         return body
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> RenewResult:
+        return cls(
+            body["lease_id"],
+            _seconds(body["lease_duration"]) or 0,
+            body["renewable"],
+            _at(body["expires_at"]),
+            _at(body["max_expires_at"]),
+            body["capped"],
+            dict(body.get("data") or {}),
+        )
 
 
 @attrs.define
@@ -220,6 +354,20 @@ class SecretVersion:
             body["data"] = self.data
         return body
 
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> SecretVersion:
+        """A version as answered; ``data`` is None where the answer leaves the value out (put, rotate, versions)."""
+        return cls(
+            path=body["path"],
+            version=body["version"],
+            data=body.get("data"),
+            secret_type=body.get("secret_type", "json"),
+            created_at=_at(body.get("created_at")),
+            created_by=body.get("created_by", ""),
+            reason=body.get("reason"),
+            retired_at=epoch(body.get("retired_at")),
+        )
+
 
 @attrs.define
 class Token:
@@ -245,6 +393,21 @@ class Token:
             "ceilings": list(self.ceilings),
         }
 
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Token:
+        """A token as listed: by accessor, never the token (``token_hash`` is empty)."""
+        return cls(
+            accessor=body["accessor"],
+            identity=body["identity"],
+            token_hash="",
+            created_at=_at(body.get("created_at")),
+            expires_at=epoch(body.get("expires_at")),
+            revoked=body.get("revoked", False),
+            display_name=body.get("display_name", ""),
+            parent=body.get("parent"),
+            ceilings=list(body.get("ceilings") or []),
+        )
+
 
 @attrs.define
 class AuditEvent:
@@ -260,6 +423,18 @@ class AuditEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "time": iso(self.time)}
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> AuditEvent:
+        return cls(
+            time=_at(body["time"]),
+            identity=body["identity"],
+            operation=body["operation"],
+            path=body["path"],
+            outcome=body["outcome"],
+            lease_id=body.get("lease_id"),
+            details=dict(body.get("details") or {}),
+        )
 
 
 class JobState:
@@ -288,6 +463,11 @@ class Job:
     claimed_by: str | None = None
     claim_deadline: float | None = None
 
+    @property
+    def href(self) -> str:
+        """Where the REST API shows the job."""
+        return f"/v1/sys/jobs/{self.job_id}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
@@ -301,5 +481,23 @@ class Job:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "finished_at": iso(self.finished_at),
-            "href": f"/v1/sys/jobs/{self.job_id}",
+            "href": self.href,
         }
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Job:
+        """A job as answered: its ``ceilings`` and claim are the server's business and stay empty."""
+        return cls(
+            job_id=body["job_id"],
+            operation=body["operation"],
+            params=dict(body.get("request") or {}),
+            identity=body["created_by"],
+            state=body["state"],
+            done=body["progress"]["done"],
+            total=body["progress"]["total"],
+            result=body.get("result"),
+            error=body.get("error"),
+            created_at=_at(body.get("created_at")),
+            updated_at=_at(body.get("updated_at")),
+            finished_at=epoch(body.get("finished_at")),
+        )

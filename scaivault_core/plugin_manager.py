@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pluggy
@@ -31,6 +32,11 @@ class PluginInfo:
     version: str | None
     engines: list[str] = attrs.field(factory=list)
     error: str | None = None
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> PluginInfo:
+        """One plugin as ``GET /v1/sys/plugins`` lists it."""
+        return cls(body["name"], body.get("version"), list(body.get("engines") or []), body.get("error"))
 
 
 class PluginManager(pluggy.PluginManager):

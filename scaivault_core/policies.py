@@ -165,6 +165,26 @@ class Explanation:
             "principals": [v.to_dict() for v in self.principals],
         }
 
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Explanation:
+        """The inverse of ``to_dict`` (``message`` is made from the rest again)."""
+
+        def grants(items: list[dict[str, Any]]) -> list[Grant]:
+            return [Grant(g["policy"], g["rule"], g["path_pattern"], list(g["permissions"])) for g in items]
+
+        principals = [
+            Verdict(
+                v["identity"],
+                v["ceiling"],
+                v["allowed"],
+                list(v["policies"]),
+                grants(v["grants"]),
+                grants(v["other_rules"]),
+            )
+            for v in body["principals"]
+        ]
+        return cls(body["identity"], body["permission"], body["path"], body["allowed"], principals)
+
 
 def verdict(identity: str, policies: Iterable[Policy], path: str, permission: str, *, ceiling: bool = False) -> Verdict:
     """What ``policies`` (those bound to ``identity``) say of ``permission`` on ``path``, rule by rule."""

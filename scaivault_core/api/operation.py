@@ -145,6 +145,9 @@ class Operation:
     query: tuple[Query, ...] = ()
     # The answer's list that comes a page at a time (``after``/``limit`` in the query, ``next`` beside it).
     items: str = ""
+    # What the Python client makes of the JSON answer (of each item of ``items``, in a ``paging.Page``): the
+    # model the ``Vault`` method answers, by its ``from_dict``. None: the body as it is (a dict, text, None).
+    answer: Callable[[Any], Any] | None = None
     auth: bool = True
     errors: tuple[int, ...] = ()  # statuses beyond those every authenticated operation may answer
     tag: str = ""

@@ -1,7 +1,8 @@
 """Pagination, one shape for every list: ``after`` (the ``next`` of the page before), ``limit``, ``next``.
 
 A list answers one page: at most ``limit`` items in a stable order (by a unique key), and ``next``,
-the key of its last item while there are more (null at the end). Leases and the audit log, which
+the key of its last item while there are more (null at the end). The Python client answers a page as a
+``Page``: a list of the items (as models) with its ``next``. Leases and the audit log, which
 grow with traffic, are paged by the store itself; the other lists (engines, roles, policies,
 bindings, tokens, secret versions, plugins) hold what operators configure, so ``page`` cuts them
 from the whole ordered list. ``follow`` walks the pages of any of them, for the client and the CLI.
@@ -18,6 +19,18 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 
 T = TypeVar("T")
+
+
+class Page(list[T]):
+    """One page of a list, as the Python client answers it: the items, and ``next`` (pass it as ``after`` for
+    the following page; None on the last)."""
+
+    def __init__(self, items: Iterable[T] = (), next: Any = None) -> None:
+        super().__init__(items)
+        self.next = next
+
+    def __repr__(self) -> str:
+        return f"Page({list.__repr__(self)}, next={self.next!r})"
 
 
 def check_limit(limit: Any) -> None:

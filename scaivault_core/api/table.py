@@ -16,7 +16,21 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..metrics import CONTENT_TYPE
-from ..models import PERMISSIONS
+from ..models import (
+    PERMISSIONS,
+    AuditEvent,
+    EngineRecord,
+    IssuedCredentials,
+    Job,
+    Lease,
+    Policy,
+    RenewResult,
+    RoleRecord,
+    SecretVersion,
+    Token,
+)
+from ..plugin_manager import PluginInfo
+from ..policies import Explanation
 from . import bodies, results
 from .commands import AsJob, Command, Done, Pages, Record, Shown, Text
 from .operation import Operation, Query, method
@@ -29,6 +43,12 @@ def moment(value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = datetime.fromtimestamp(value, tz=UTC)
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def audit_entry(item: dict[str, Any]) -> tuple[int, AuditEvent]:
+    """One listed audit entry as ``Vault.audit_log`` gives it: ``(id, event)``."""
+    body = dict(item)
+    return body.pop("id"), AuditEvent.from_dict(body)
 
 
 ENGINE, ROLE = "/v1/dynamic/engines/{engine}", "/v1/dynamic/engines/{engine}/roles/{role}"
@@ -94,6 +114,7 @@ OPERATIONS = [
         "issueCredentials",
         body=bodies.Issue,
         body_required=False,
+        answer=IssuedCredentials.from_dict,
         response=results.Credentials,
         errors=(404, 413, 429, 502),
         tag="leases",
@@ -132,6 +153,7 @@ OPERATIONS = [
         method("list_leases"),
         "List leases",
         "listLeases",
+        answer=Lease.from_dict,
         response=results.LeaseList,
         query=LEASE_QUERY,
         items="leases",
@@ -150,6 +172,7 @@ OPERATIONS = [
         method("lookup"),
         "Look up a lease (never its credential)",
         "getLease",
+        answer=Lease.from_dict,
         response=results.Lease,
         errors=(404,),
         tag="leases",
@@ -177,6 +200,7 @@ OPERATIONS = [
         method("forget_lease"),
         "Stop tracking an irrevocable lease",
         "forgetLease",
+        answer=Lease.from_dict,
         response=results.Lease,
         errors=(404,),
         tag="leases",
@@ -194,6 +218,7 @@ OPERATIONS = [
         "renewLease",
         body=bodies.Renew,
         body_required=False,
+        answer=RenewResult.from_dict,
         response=results.RenewResult,
         errors=(404, 409, 413, 502),
         tag="leases",
@@ -215,6 +240,7 @@ OPERATIONS = [
         "createEngine",
         status=201,
         body=bodies.EngineCreate,
+        answer=EngineRecord.from_dict,
         response=results.Engine,
         errors=(409, 413, 502),
         tag="engines",
@@ -234,6 +260,7 @@ OPERATIONS = [
         method("list_engines"),
         "List engines",
         "listEngines",
+        answer=EngineRecord.from_dict,
         response=results.EngineList,
         query=page_query("name"),
         items="engines",
@@ -249,6 +276,7 @@ OPERATIONS = [
         method("get_engine", engine="name"),
         "Show an engine",
         "getEngine",
+        answer=EngineRecord.from_dict,
         response=results.Engine,
         errors=(404,),
         tag="engines",
@@ -262,6 +290,7 @@ OPERATIONS = [
         "Reconfigure an engine",
         "updateEngine",
         body=bodies.EngineUpdate,
+        answer=EngineRecord.from_dict,
         response=results.Engine,
         errors=(404, 413, 502),
         tag="engines",
@@ -312,6 +341,7 @@ OPERATIONS = [
         "createRole",
         status=201,
         body=bodies.RoleCreate,
+        answer=RoleRecord.from_dict,
         response=results.Role,
         errors=(404, 409, 413),
         tag="roles",
@@ -324,6 +354,7 @@ OPERATIONS = [
         method("list_roles"),
         "List an engine's roles",
         "listRoles",
+        answer=RoleRecord.from_dict,
         response=results.RoleList,
         query=page_query("name"),
         items="roles",
@@ -342,6 +373,7 @@ OPERATIONS = [
         method("get_role", role="name"),
         "Show a role",
         "getRole",
+        answer=RoleRecord.from_dict,
         response=results.Role,
         errors=(404,),
         tag="roles",
@@ -355,6 +387,7 @@ OPERATIONS = [
         "Replace a role",
         "updateRole",
         body=bodies.RoleUpdate,
+        answer=RoleRecord.from_dict,
         response=results.Role,
         errors=(404, 413),
         tag="roles",
@@ -409,6 +442,7 @@ OPERATIONS = [
         method("plugins"),
         "Installed engine plugins, their versions and engine types, and any that failed to load",
         "listPlugins",
+        answer=PluginInfo.from_dict,
         response=results.PluginList,
         query=page_query("name"),
         items="plugins",
@@ -435,6 +469,7 @@ OPERATIONS = [
         method("get_job"),
         "Follow a job (revoke-prefix or reconcile run with `sync: false`)",
         "getJob",
+        answer=Job.from_dict,
         response=results.Job,
         errors=(404,),
         tag="system",
@@ -452,6 +487,7 @@ OPERATIONS = [
         method("audit_log"),
         "List audit entries",
         "listAuditEntries",
+        answer=audit_entry,
         response=results.AuditList,
         query=AUDIT_QUERY,
         items="entries",
@@ -484,6 +520,7 @@ OPERATIONS = [
         method("list_tokens"),
         "List tokens by accessor (never the tokens themselves)",
         "listTokens",
+        answer=Token.from_dict,
         response=results.TokenList,
         query=(Query("identity", "Only tokens of this identity."), *page_query("token accessor")),
         items="tokens",
@@ -532,6 +569,7 @@ OPERATIONS = [
         "rotateSecret",
         body=bodies.Rotate,
         body_required=False,
+        answer=SecretVersion.from_dict,
         response=results.SecretVersion,
         errors=(404, 409, 502),
         tag="secrets",
@@ -563,6 +601,7 @@ OPERATIONS = [
         method("list_secret_versions"),
         "List a secret's versions (never their values)",
         "listSecretVersions",
+        answer=SecretVersion.from_dict,
         response=results.SecretVersionList,
         query=page_query("version number", type="integer"),
         items="versions",
@@ -583,6 +622,7 @@ OPERATIONS = [
         "Write a new version of a secret",
         "putSecret",
         body=bodies.SecretWrite,
+        answer=SecretVersion.from_dict,
         response=results.SecretVersion,
         errors=(413,),
         tag="secrets",
@@ -602,6 +642,7 @@ OPERATIONS = [
         method("get_secret"),
         "Read a secret (the newest version, or ?version=N)",
         "getSecret",
+        answer=SecretVersion.from_dict,
         response=results.SecretVersion,
         query=(Query("version", "A past version number.", type="integer", minimum=1, maximum=2**31),),
         errors=(404,),
@@ -634,6 +675,7 @@ OPERATIONS = [
         "createPolicy",
         status=201,
         body=bodies.PolicyCreate,
+        answer=Policy.from_dict,
         response=results.Policy,
         errors=(409, 413),
         tag="policies",
@@ -651,6 +693,7 @@ OPERATIONS = [
         method("explain"),
         "Explain whether an identity may do something",
         "explainAccess",
+        answer=Explanation.from_dict,
         response=results.Explanation,
         tag="policies",
         query=(
@@ -672,6 +715,7 @@ OPERATIONS = [
         method("list_policies"),
         "List policies",
         "listPolicies",
+        answer=Policy.from_dict,
         response=results.PolicyList,
         query=page_query("name"),
         items="policies",
@@ -685,6 +729,7 @@ OPERATIONS = [
         method("get_policy"),
         "Show a policy",
         "getPolicy",
+        answer=Policy.from_dict,
         response=results.Policy,
         errors=(404,),
         tag="policies",
@@ -698,6 +743,7 @@ OPERATIONS = [
         "Replace a policy's rules",
         "updatePolicy",
         body=bodies.PolicyUpdate,
+        answer=Policy.from_dict,
         response=results.Policy,
         errors=(404, 413),
         tag="policies",

@@ -1,10 +1,11 @@
 """``VaultAPI``: the operations as plain-data methods over a ``Vault`` or a ``Session``.
 
 Every front end calls these: the REST routes bind a request to them, the embedded CLI calls them,
-and the HTTP client (``scaivault_core.client``) has the same method names and signatures, made
-from the operation table, so a command or a test is written once and runs in-process or against
-a server alike. Every method returns exactly the JSON body its REST route answers (``None`` where
-the route answers ``204 No Content``; text for ``metrics``).
+and the HTTP client's JSON view (``ScaiVaultClient(...).json``) has the same method names and
+signatures, made from the operation table, so a command or a test is written once and runs
+in-process or against a server alike (the client itself answers ``Vault``'s models instead). Every
+method returns exactly the JSON body its REST route answers (``None`` where the route answers
+``204 No Content``; text for ``metrics``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every command runs against one small interface, the operations as methods (``VaultAPI``):
 embedded, they run in-process on a local store (``--store`` / ``SCAIVAULT_STORE``) as the admin;
-remote, ``ScaiVaultClient`` sends them to a server (``--address`` / ``SCAIVAULT_ADDR`` with
+remote, ``ScaiVaultClient(...).json`` sends them to a server (``--address`` / ``SCAIVAULT_ADDR`` with
 ``SCAIVAULT_TOKEN``). Global flags and the server's are made from the operator's ``Settings``,
 read once by the root command (``State``). The commands of operations are made from the operation table
 (``operations``); the others are written out, one module per command group (``init``, ``server``,
@@ -24,14 +24,26 @@ from .audit import audit
 from .init import init
 from .key import key
 from .operations import add_operation_commands, run_operation
-from .output import HIDDEN
+from .output import HIDDEN, emit, emit_raw
 from .plugins import plugins
 from .server import parse_listen, server
 from .settings_options import settings_options
-from .state import CLI, State
+from .state import CLI, State, output
 from .store import migrate, snapshot, store_group
 
-__all__ = ["HIDDEN", "add_plugin_commands", "cli", "main", "parse_listen", "run_operation"]
+# ``output`` (a command's --format and --field), ``emit`` and ``emit_raw`` (its answer, as they ask) are for
+# plugins' commands too, so that every command reads and prints alike.
+__all__ = [
+    "HIDDEN",
+    "add_plugin_commands",
+    "cli",
+    "emit",
+    "emit_raw",
+    "main",
+    "output",
+    "parse_listen",
+    "run_operation",
+]
 
 
 @click.group(cls=CLI)

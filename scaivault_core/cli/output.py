@@ -6,6 +6,7 @@ presenters only one command has are in ``PRESENTERS``.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,17 @@ def emit(value: Any, columns: tuple[str, ...] = ()) -> None:
         width = max((len(k) for k in value), default=0)
         for key, item in value.items():
             click.echo(f"{key.ljust(width)}  {_cell(item)}")
+
+
+def emit_raw(value: str | bytes, name: str) -> None:
+    """A text or binary answer (the metrics, an ssh engine's CA keys or KRL): as it is for people and pipes;
+    for scripts (``--format json``, ``--field``) ``{name: value}``, bytes as ``{name_base64: ...}``."""
+    if not current().for_scripts:
+        click.echo(value, nl=False)  # bytes go to stdout's binary buffer as they are
+    elif isinstance(value, bytes):
+        emit({f"{name}_base64": base64.b64encode(value).decode("ascii")})
+    else:
+        emit({name: value})
 
 
 def emit_rows(body: dict[str, Any], key: str, columns: tuple[str, ...]) -> None:
@@ -80,11 +92,7 @@ def show(how: Any, call: Callable[..., Any], arguments: dict[str, Any], flags: d
         call()
         done(how.message.format(**arguments))
     elif isinstance(how, Text):
-        text = call()
-        if current().for_scripts:
-            emit({"text": text})
-        else:
-            click.echo(text, nl=False)
+        emit_raw(call(), "text")
     elif isinstance(how, Pages):
         pages(call, how.key, how.columns, flags["all_pages"])
     elif isinstance(how, Rows):

@@ -109,7 +109,8 @@ class State:
         return vault
 
     def api(self) -> Any:
-        """``VaultAPI`` over the local vault, or a ``ScaiVaultClient`` of the server: the same methods."""
+        """``VaultAPI`` over the local vault, or ``ScaiVaultClient(...).json`` for the server: the same methods
+        and bodies."""
         if self._api is None:
             if self.address:
                 from ..client import ScaiVaultClient
@@ -120,7 +121,7 @@ class State:
                     )
                 client = ScaiVaultClient(self.address, self.settings.token, verify=self.settings.ca_cert or True)
                 self._closers.append(client.close)
-                self._api = client
+                self._api = client.json  # the JSON bodies, as VaultAPI answers them
             else:
                 from ..api import VaultAPI
 

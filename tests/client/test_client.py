@@ -19,6 +19,7 @@ from scaivault_core import (
 )
 from scaivault_core.client import AsyncScaiVaultClient, DynamicCredentials, ScaiVaultClient, ServerUnreachable
 from scaivault_core.hvac_names import ALIASES
+from scaivault_core.models import IssuedCredentials, Job
 from scaivault_core.rest import VaultAPI
 from scaivault_core.testing.servers import LiveServer, free_port
 
@@ -68,10 +69,10 @@ def test_context_manager_revokes_when_the_body_raises(client, pg_role_exists, ca
     ):
         username = creds["username"]
         assert can_login(creds["connection_url"])
-        assert client.lookup(creds.lease_id)["metadata"] == {"job": "nightly"}
+        assert client.lookup(creds.lease_id).metadata == {"job": "nightly"}
         raise RuntimeError("report failed")
     assert not pg_role_exists(username)
-    assert client.lookup(creds.lease_id)["state"] == "revoked"
+    assert client.lookup(creds.lease_id).state == "revoked"
     assert creds["password"] not in repr(creds)
 
 
@@ -85,11 +86,11 @@ def test_background_renewal_keeps_the_lease_past_its_first_ttl(client, pg_role_e
     with client.dynamic_credentials("pg", "readonly", ttl="3s", renew=True) as creds:
         first_expiry = creds.expires_at
         time.sleep(7)  # more than two TTLs: without renewal the worker would have revoked it
-        assert client.lookup(creds.lease_id)["state"] == "active"
+        assert client.lookup(creds.lease_id).state == "active"
         assert can_login(creds["connection_url"])  # PostgreSQL's VALID UNTIL moved too
         assert creds.renewals >= 2 and creds.expires_at > first_expiry and creds.renewal_error is None
     assert not pg_role_exists(creds["username"])
-    assert client.lookup(creds.lease_id)["state"] == "revoked"
+    assert client.lookup(creds.lease_id).state == "revoked"
 
 
 def test_without_renewal_the_lease_expires(client, pg_role_exists):
@@ -98,7 +99,7 @@ def test_without_renewal_the_lease_expires(client, pg_role_exists):
         while pg_role_exists(creds["username"]) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not pg_role_exists(creds["username"])  # the server's worker revoked it at expiry
-    assert client.lookup(creds.lease_id)["state"] == "revoked"  # and revoking it again on exit is fine
+    assert client.lookup(creds.lease_id).state == "revoked"  # and revoking it again on exit is fine
 
 
 def test_renewal_stops_at_the_max_ttl(client):
@@ -119,9 +120,9 @@ def test_async_client(server, pg_role_exists, can_login):
             assert not pg_role_exists(failed_user)
             async with client.dynamic_credentials("pg", "readonly", ttl="3s", renew=True) as creds:
                 await asyncio.sleep(7)
-                assert (await client.lookup(creds.lease_id))["state"] == "active"
+                assert (await client.lookup(creds.lease_id)).state == "active"
                 assert can_login(creds["connection_url"]) and creds.renewals >= 2
-            assert (await client.lookup(creds.lease_id))["state"] == "revoked"
+            assert (await client.lookup(creds.lease_id)).state == "revoked"
             assert not pg_role_exists(creds["username"])
 
     asyncio.run(scenario())
@@ -133,11 +134,12 @@ def test_async_client_follows_a_revoke_prefix_job_to_its_end(server, pg_role_exi
             issued = [await client.issue("pg", "readonly", ttl="1h") for _ in range(3)]
             job = await client.revoke_prefix("lease_", engine="pg", role="readonly", sync=False)
             seen = []
-            result = await client.wait_job(job["job_id"], timeout=120, interval=0.05, progress=seen.append)
-            assert result["revoked"] >= 3 and result["failed"] == [] and seen[-1]["state"] == "succeeded"
+            assert isinstance(job, Job) and job.state == "running"  # what Vault.revoke_prefix_job answers
+            result = await client.wait_job(job.job_id, timeout=120, interval=0.05, progress=seen.append)
+            assert result["revoked"] >= 3 and result["failed"] == [] and seen[-1].state == "succeeded"
             for creds in issued:  # whatever else an earlier test of this module left goes too
-                assert (await client.lookup(creds["lease_id"]))["state"] == "revoked"
-                assert not pg_role_exists(creds["data"]["username"])
+                assert (await client.lookup(creds.lease_id)).state == "revoked"
+                assert not pg_role_exists(creds.data["username"])
 
     asyncio.run(scenario())
 
@@ -145,7 +147,7 @@ def test_async_client_follows_a_revoke_prefix_job_to_its_end(server, pg_role_exi
 def test_tls_with_a_ca_bundle(tmp_path):
     with LiveServer(tmp_path / "tls", tls=True) as server:
         with ScaiVaultClient(server.url, server.admin_token, verify=str(server.ca)) as trusted:
-            assert trusted.list_policies()["policies"][0]["name"] == "root"
+            assert trusted.list_policies()[0].name == "root"
         with ScaiVaultClient(server.url, server.admin_token) as untrusting, pytest.raises(ServerUnreachable):
             untrusting.list_policies()
 
@@ -184,7 +186,8 @@ def test_hvac_style_names_and_top_level_exports(client):
     assert scaivault_core.ScaiVaultClient is client_module.ScaiVaultClient
     assert scaivault_core.AsyncScaiVaultClient is client_module.AsyncScaiVaultClient
     issued = client.generate_credentials("pg", "readonly", ttl="5m")
-    assert client.renew_lease(issued["lease_id"], increment="5m")["capped"] is False
-    assert client.lookup_lease(issued["lease_id"])["state"] == "active"
-    assert client.revoke_lease(issued["lease_id"]) is None
-    assert client.read_lease(issued["lease_id"])["state"] == "revoked"
+    assert isinstance(issued, IssuedCredentials) and issued.lease is None  # the REST answer carries no record
+    assert client.renew_lease(issued.lease_id, increment="5m").capped is False
+    assert client.lookup_lease(issued.lease_id).state == "active"
+    assert client.revoke_lease(issued.lease_id) is None
+    assert client.read_lease(issued.lease_id).state == "revoked"

@@ -26,9 +26,9 @@ def test_metrics_come_back_as_text(server, admin, client):
         text = admin.metrics()
         assert isinstance(text, str) and "# TYPE scaivault_leases_active gauge" in text
         assert 'scaivault_leases_active{engine="pg",role="readonly"}' in text
-        assert lease["data"]["password"] not in text
+        assert lease.data["password"] not in text
     finally:
-        client.revoke(lease["lease_id"])
+        client.revoke(lease.lease_id)
     with pytest.raises(PermissionDenied) as denied:
         client.metrics()  # sa:svc may issue, not read sys/metrics
     assert denied.value.details["path"] == "sys/metrics"
@@ -43,8 +43,9 @@ def test_metrics_come_back_as_text(server, admin, client):
 def test_secret_versions_and_rotation_period(admin):
     admin.put_secret("app/client-key", {"api_key": "first-value-k1"})
     admin.put_secret("app/client-key", {"api_key": "second-value-k2"})
-    body = admin.list_secret_versions("app/client-key")
-    assert [v["version"] for v in body["versions"]] == [1, 2] and "first-value-k1" not in str(body)
+    versions = admin.list_secret_versions("app/client-key")
+    assert [v.version for v in versions] == [1, 2] and {v.data for v in versions} == {None}  # never the values
+    assert "first-value-k1" not in str(admin.json.list_secret_versions("app/client-key"))
     with pytest.raises(NotFound):
         admin.list_secret_versions("app/none")
     with pytest.raises(InvalidRequest):  # no engine's root credential and no rotation handler: refused now
@@ -88,8 +89,8 @@ def test_reconcile(admin, pg_database, pg_admin, pg_role_exists):
         }
         assert pg_role_exists(orphan)
         assert admin.reconcile("pgrc", revoke=True)["revoked"] == [orphan]
-        assert not pg_role_exists(orphan) and pg_role_exists(leased["data"]["username"])
-        admin.revoke(leased["lease_id"])
+        assert not pg_role_exists(orphan) and pg_role_exists(leased.data["username"])
+        admin.revoke(leased.lease_id)
     finally:
         pg_admin.execute(f'DROP ROLE IF EXISTS "{orphan}"')
         admin.revoke_prefix("lease_", engine="pgrc")
@@ -109,15 +110,15 @@ def test_forget_an_irrevocable_lease(server, admin):
     admin.create_role(
         "stuck", "user", create=[str(server.commands / "create.py")], revoke=[str(server.commands / "revoke.py")]
     )
-    lease_id = admin.issue("stuck", "user")["lease_id"]
+    lease_id = admin.issue("stuck", "user").lease_id
     with pytest.raises(InvalidRequest):
         admin.forget_lease(lease_id)
     for _ in range(12):  # the default attempts; the server's worker may spend some of them too
         with pytest.raises(EngineError):
             admin.revoke(lease_id)
-        if admin.lookup(lease_id)["state"] == "irrevocable":
+        if admin.lookup(lease_id).state == "irrevocable":
             break
     forgotten = admin.forget_lease(lease_id)
-    assert forgotten["lease_id"] == lease_id and forgotten["state"] == "revoked"
-    assert admin.lookup(lease_id)["last_error"] == "forgotten by operator"
+    assert forgotten.lease_id == lease_id and forgotten.state == "revoked"
+    assert admin.lookup(lease_id).last_error == "forgotten by operator"
     admin.delete_engine("stuck")

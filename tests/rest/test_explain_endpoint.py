@@ -61,5 +61,7 @@ def test_the_client_asks_the_same(app_client):
     client = ScaiVaultClient(
         "http://testserver", transport=app_client._transport, token=app_client.headers["Authorization"].split()[1]
     )
-    body = client.explain("user:admin", "rotate", "infra/anything")
-    assert body["allowed"] is True and body["principals"][0]["grants"][0]["policy"] == "root"
+    answer = client.explain("user:admin", "rotate", "infra/anything")
+    assert answer == app_client.vault.explain("user:admin", "rotate", "infra/anything")  # the vault's very Explanation
+    assert answer.allowed is True and answer.principals[0].grants[0].policy == "root"
+    assert client.json.explain("user:admin", "rotate", "infra/anything") == answer.to_dict()

@@ -50,7 +50,7 @@ def slow_roles(admin: ScaiVaultClient, database: str) -> None:
 
 def issue(admin: ScaiVaultClient, role: str, count: int) -> list[str]:
     """``count`` leases of ``role``; their PostgreSQL user names."""
-    return [admin.issue("pg", role)["data"]["username"] for _ in range(count)]
+    return [admin.issue("pg", role).data["username"] for _ in range(count)]
 
 
 def cli(server, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -93,28 +93,28 @@ def test_async_revoke_prefix_answers_202_and_the_job_revokes_every_user(setup, p
     result = admin.wait_job(job["job_id"], timeout=120)
     assert result == {"revoked": 150, "failed": [], "in_progress": 0}  # what the synchronous call answers
     finished = admin.get_job(job["job_id"])
-    assert finished["state"] == "succeeded" and finished["progress"] == {"done": 150, "total": 150}
+    assert finished.state == "succeeded" and (finished.done, finished.total) == (150, 150)
     assert not any(pg_role_exists(user) for user in users)
-    assert admin.list_leases(engine="pg", state="live")["leases"] == []
+    assert admin.list_leases(engine="pg", state="live") == []
 
 
 def test_a_job_survives_its_server_being_killed(setup, pg_role_exists):
     server, admin = setup
     users = issue(admin, "slow", 200)
     job = admin.revoke_prefix("lease_", engine="pg", sync=False)
-    assert wait_until(lambda: admin.get_job(job["job_id"])["progress"]["done"] >= 100, timeout=120, interval=0.05)
-    assert admin.get_job(job["job_id"])["state"] == "running"
+    assert wait_until(lambda: admin.get_job(job.job_id).done >= 100, timeout=120, interval=0.05)
+    assert admin.get_job(job.job_id).state == "running"
 
     server.kill()  # mid-job: the second batch is being revoked
     server.start()  # the new process takes the job over from the dead one
 
-    result = admin.wait_job(job["job_id"], timeout=120)
+    result = admin.wait_job(job.job_id, timeout=120)
     assert result["failed"] == [] and 100 <= result["revoked"] + result["in_progress"] <= 200
     assert wait_until(lambda: not any(pg_role_exists(user) for user in users), timeout=60, interval=0.2)
     # Leases the dead process had claimed were handed to the new one's expiry worker, which records them too.
-    assert wait_until(lambda: admin.list_leases(engine="pg", state="live")["leases"] == [], timeout=60, interval=0.2)
-    progress = admin.get_job(job["job_id"])["progress"]
-    assert progress["done"] == progress["total"] >= 100
+    assert wait_until(lambda: admin.list_leases(engine="pg", state="live") == [], timeout=60, interval=0.2)
+    progress = admin.get_job(job.job_id)
+    assert progress.done == progress.total >= 100
 
 
 def test_the_cli_waits_for_the_job_or_gives_up_after_its_timeout(setup, pg_role_exists):
@@ -151,7 +151,7 @@ def test_revoke_prefix_by_role_leaves_the_other_roles_leases(setup, pg_role_exis
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"revoked": 3, "failed": [], "in_progress": 0}
     assert not any(pg_role_exists(user) for user in slow) and all(pg_role_exists(user) for user in other)
-    assert {lease["role"] for lease in admin.list_leases(engine="pg", state="live")["leases"]} == {"other"}
+    assert {lease.role for lease in admin.list_leases(engine="pg", state="live")} == {"other"}
     # The synchronous call takes role too, and a role without its engine is refused.
     assert admin.revoke_prefix("lease_", engine="pg", role="other") == {"revoked": 2, "failed": [], "in_progress": 0}
     refused = cli(server, "lease", "revoke-prefix", "lease_", "--role", "other")
@@ -171,12 +171,12 @@ def test_a_job_is_read_by_its_creator_or_a_holder_of_its_grant_and_is_404_to_any
         ScaiVaultClient(server.url, tokens["stranger"]) as stranger,
     ):
         job = ops.reconcile("pg", sync=False)
-        assert ops.wait_job(job["job_id"], timeout=60)["engine"] == "pg"
-        assert oncall.get_job(job["job_id"])["created_by"] == "sa:ops"  # holds revoke on the engine
-        assert admin.get_job(job["job_id"])["state"] == "succeeded"
+        assert ops.wait_job(job.job_id, timeout=60)["engine"] == "pg"
+        assert oncall.get_job(job.job_id).identity == "sa:ops"  # holds revoke on the engine
+        assert admin.get_job(job.job_id).state == "succeeded"
         mine = admin.revoke_prefix("lease_", sync=False)  # every engine: only holders of revoke on all read it
-        admin.wait_job(mine["job_id"], timeout=60)
-        for caller, job_id in ((stranger, job["job_id"]), (oncall, mine["job_id"]), (stranger, "job_nosuchjob")):
+        admin.wait_job(mine.job_id, timeout=60)
+        for caller, job_id in ((stranger, job.job_id), (oncall, mine.job_id), (stranger, "job_nosuchjob")):
             with pytest.raises(JobNotFound) as hidden:
                 caller.get_job(job_id)
             assert hidden.value.status == 404 and hidden.value.message == f"No job has the id {job_id!r}."

@@ -221,6 +221,6 @@ def test_a_server_whose_worker_hangs_on_a_target_is_not_ready_until_the_target_a
             assert wait_until(lambda: failing() == ["expiry_worker"], timeout=BOUND)
             proxy.start()  # it answers again
             assert wait_until(lambda: not failing(), timeout=BOUND)
-            client.revoke(lease["lease_id"])  # now, rather than at the next retry
-            assert client.lookup(lease["lease_id"])["state"] == "revoked"
-            assert not pg_role_exists(lease["data"]["username"])
+            client.revoke(lease.lease_id)  # now, rather than at the next retry
+            assert client.lookup(lease.lease_id).state == "revoked"
+            assert not pg_role_exists(lease.data["username"])

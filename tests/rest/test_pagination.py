@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from scaivault_core.api import OPERATIONS
-from scaivault_core.api.paging import MAX_PAGE
+from scaivault_core.api.paging import MAX_PAGE, Page
 from scaivault_core.client import AsyncScaiVaultClient, ScaiVaultClient
 from scaivault_core.testing.servers import LiveServer, scaivault_command
 
@@ -128,16 +128,25 @@ def test_walking_the_pages_shows_every_item_once(server, name):
 def test_the_clients_follow_next(server, name):
     url, query = LISTS[name]
     whole = get(server, url, **query, limit=MAX_PAGE)[items_key(name)]
+    answer = next(op.answer for op in OPERATIONS if op.name == name) or (lambda item: item)
+    typed = [answer(item) for item in whole]  # the models (Lease, Policy, ...) the embedded Vault lists
+    args = POSITIONAL.get(name, ())
     with ScaiVaultClient(server.url, server.admin_token) as client:
-        assert list(client.iterate(name, *POSITIONAL.get(name, ()), **query, limit=2)) == whole
+        assert list(client.iterate(name, *args, **query, limit=2)) == typed
+        assert list(client.json.iterate(name, *args, **query, limit=2)) == whole
+        first = getattr(client, name)(*args, **query, limit=2)
+        assert isinstance(first, Page) and first == typed[:2]
+        assert first.next == getattr(client.json, name)(*args, **query, limit=2)["next"]
+        if first.next is not None:
+            assert getattr(client, name)(*args, **query, limit=2, after=first.next) == typed[2:4]
 
     async def walk() -> list:
         async with AsyncScaiVaultClient(server.url, server.admin_token) as client:
-            return [item async for item in client.iterate(name, *POSITIONAL.get(name, ()), **query, limit=3)]
+            return [item async for item in client.iterate(name, *args, **query, limit=3)]
 
     import asyncio
 
-    assert asyncio.run(walk()) == whole
+    assert asyncio.run(walk()) == typed
 
 
 def test_a_list_that_is_not_paged_is_refused_by_iterate(server):

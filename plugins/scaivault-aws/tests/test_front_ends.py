@@ -35,8 +35,8 @@ def served(make_vault, moto_enforcing, kit):
 def test_wait_for_propagation_through_the_client(served, kit, moto_enforcing):
     with ScaiVaultClient(served.url, served.token) as client:
         issued = client.issue(ENGINE, "s3-read", wait_for_propagation=True)
-        assert issued["data"]["propagated"] is True and 0 <= issued["data"]["propagation_seconds"] < 5
-        client.revoke(issued["lease_id"])
+        assert issued.data["propagated"] is True and 0 <= issued.data["propagation_seconds"] < 5
+        client.revoke(issued.lease_id)
 
         with client.dynamic_credentials(ENGINE, "s3-read", ttl="30m", wait_for_propagation=True) as creds:
             assert creds["propagated"] is True
@@ -46,8 +46,8 @@ def test_wait_for_propagation_through_the_client(served, kit, moto_enforcing):
         assert kit.user_names(moto_enforcing) == []
 
         plain = client.issue(ENGINE, "s3-read")
-        assert "propagated" not in plain["data"]  # not asked for, not waited for
-        client.revoke(plain["lease_id"])
+        assert "propagated" not in plain.data  # not asked for, not waited for
+        client.revoke(plain.lease_id)
         with pytest.raises(InvalidRequest) as refused:
             client.issue(ENGINE, "s3-read", wait_for_propagation="yes")
         assert refused.value.status == 400 and "wait_for_propagation" in refused.value.message

@@ -123,7 +123,7 @@ def renew(page: Page) -> Any:
     def act() -> str:
         result = page.session.renew(lease_id, increment)
         capped = " (capped at its maximum TTL)" if result.capped else ""
-        return f"Renewed {lease_id}: it now expires at {when(result.lease.expires_at)}{capped}."
+        return f"Renewed {lease_id}: it now expires at {when(result.expires_at)}{capped}."
 
     return _lease_action(page, lease_id, "renew", act)
 

@@ -98,7 +98,7 @@ class TestContract(EngineContract):
         lease = restarted.lookup(request.lease_id)
         assert lease.state == LeaseState.INTENT and lease.attempts == 1
         assert issued.data["key_id"] in lease.last_error
-        assert self.credential_works(target, IssuedCredentials(lease, issued.data))  # not lost: still queued
+        assert self.credential_works(target, IssuedCredentials.of(lease, issued.data))  # not lost: still queued
 
         with target.client() as http:
             url = f"/v1/projects/-/serviceAccounts/{target.target_email}/keys/{issued.data['key_id']}"

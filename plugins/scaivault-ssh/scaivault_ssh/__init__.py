@@ -134,14 +134,18 @@ def register_commands(cli):
     import click
 
     from scaivault_core import run_operation
+    from scaivault_core.cli import emit_raw
+    from scaivault_core.cli import output as format_and_field
 
     ca, krl = rest_operations()
 
-    def deliver(data: bytes, output: str | None) -> None:
+    def deliver(answer: str | bytes, name: str, output: str | None) -> None:
+        """To stdout as the command's --format says (JSON: ``{"text"}``, ``{"krl_base64"}``), or into a file;
+        writing a file answers nothing, the exit status says how it went."""
         if output is None or output == "-":
-            click.echo(data, nl=False)  # bytes go to stdout's binary buffer as they are
-        else:
-            write_krl(output, data)  # an atomic replace, so sshd never reads half a file
+            emit_raw(answer, name)
+        else:  # an atomic replace, so sshd never reads half a file
+            write_krl(output, answer.encode("utf-8") if isinstance(answer, str) else answer)
 
     @cli.group("ssh")
     def ssh():
@@ -150,13 +154,15 @@ def register_commands(cli):
     @ssh.command("ca")
     @click.argument("engine")
     @click.option("--output", help="Write the lines to this file (sshd's TrustedUserCAKeys) instead of stdout.")
+    @format_and_field
     def ssh_ca(engine, output):
         """The CA public keys hosts should trust for ENGINE, one line each."""
-        deliver(run_operation(ca, {"engine": engine}).encode("utf-8"), output)
+        deliver(run_operation(ca, {"engine": engine}), "text", output)
 
     @ssh.command("krl")
     @click.argument("engine")
     @click.option("--output", required=True, help="Write the KRL to this file (sshd's RevokedKeys); - for stdout.")
+    @format_and_field
     def ssh_krl(engine, output):
         """The current key revocation list of ENGINE."""
-        deliver(run_operation(krl, {"engine": engine}), output)
+        deliver(run_operation(krl, {"engine": engine}), "krl", output)

@@ -4,7 +4,10 @@ that fetches both through the CLI lets a leased certificate in until its lease i
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import os
 import subprocess
 import sys
 import time
@@ -23,7 +26,7 @@ import scaivault_ssh
 from scaivault_core import Engine, Issued, ManualClock, Settings, Vault, hookimpl, make_plugin_manager
 from scaivault_core.cli import add_plugin_commands, cli
 from scaivault_core.rest import create_app
-from scaivault_core.testing.servers import ThreadedServer
+from scaivault_core.testing.servers import ThreadedServer, scaivault_command
 from scaivault_ssh import generate_ca_key, generate_key_pair
 
 CA = "/v1/dynamic/engines/ssh/ssh/ca"
@@ -261,6 +264,34 @@ def test_ssh_krl_command(run, vault, tmp_path):
     assert run("--format", "json", "ssh", "krl", "nope", "--output", "-", expect=1).stderr.startswith(
         '{"error": {"code": "engine_not_found"'
     )
+
+
+@pytest.mark.parametrize("mode", ["embedded", "remote"])
+def test_the_commands_take_format_json_as_every_command_does(mode, vault, tmp_path, store_dir):
+    """`scaivault ssh ca|krl --format json` in a real process: the text as `{"text"}`, the KRL as
+    `{"krl_base64"}`, `--field` one value raw, a file written answers nothing, an error is the error JSON."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SCAIVAULT_ADDR", "SCAIVAULT_TOKEN", "SCAIVAULT_FORMAT")}
+    env.update(SCAIVAULT_STORE=str(store_dir / "vault.db"), SCAIVAULT_FILE_DIRS=str(tmp_path))
+    with contextlib.ExitStack() as stack:
+        if mode == "remote":
+            server = stack.enter_context(ThreadedServer(create_app(vault)))
+            env.update(SCAIVAULT_ADDR=server.url, SCAIVAULT_TOKEN=vault.create_admin_token())
+
+        def scaivault(*args: str, expect: int = 0) -> subprocess.CompletedProcess[bytes]:
+            done = subprocess.run([*scaivault_command(), *args], env=env, capture_output=True, timeout=120)
+            assert done.returncode == expect, done.stderr
+            return done
+
+        keys = vault.engine("ssh").trusted_ca_keys()
+        assert json.loads(scaivault("ssh", "ca", "ssh", "--format", "json").stdout) == {"text": keys}
+        assert scaivault("ssh", "ca", "ssh", "--field", "text").stdout.decode().rstrip("\n") == keys.rstrip("\n")
+        krl = json.loads(scaivault("ssh", "krl", "ssh", "--output", "-", "--format", "json").stdout)
+        assert base64.b64decode(krl["krl_base64"]) == vault.engine("ssh").krl()
+        target = tmp_path / "trusted_user_ca_keys"
+        assert scaivault("ssh", "ca", "ssh", "--output", str(target), "--format", "json").stdout == b""
+        assert target.read_text() == keys
+        refused = scaivault("ssh", "ca", "nope", "--format", "json", expect=1)
+        assert json.loads(refused.stderr)["error"]["code"] == "engine_not_found" and refused.stdout == b""
 
 
 def test_a_host_that_fetches_ca_and_krl_through_the_cli(sshd, run, vault):

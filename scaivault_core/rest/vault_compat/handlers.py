@@ -54,12 +54,11 @@ def issue(verb: str) -> Callable[[Call], dict[str, Any]]:
         if reserved:
             raise VaultError(400, f"unknown field: {reserved[0]}")
         issued = call.session.issue(engine, role, ttl=ttl, metadata=metadata, **params)
-        lease = issued.lease
         return envelope(
-            engine_data.vault_data(lease_ids.kind(lease.lease_id), issued.data),
-            lease_id=lease_ids.vault_lease_id(engine, verb, role, lease.lease_id),
-            renewable=lease.renewable,
-            lease_duration=lease.lease_duration,
+            engine_data.vault_data(lease_ids.kind(issued.lease_id), issued.data),
+            lease_id=lease_ids.vault_lease_id(engine, verb, role, issued.lease_id),
+            renewable=issued.renewable,
+            lease_duration=issued.lease_duration,
         )
 
     return handler
@@ -116,7 +115,7 @@ def renew(call: Call) -> dict[str, Any]:
         result = call.session.renew(parsed.lease_id, increment, from_now=True)
     warnings = None
     if result.capped:
-        left = format_duration(int(result.lease.max_expires_at - call.vault.clock.time()))
+        left = format_duration(int(result.max_expires_at - call.vault.clock.time()))
         warnings = [
             f'TTL of "{_duration_text(increment)}" exceeded the effective max_ttl of "{left}"; '
             "TTL value is capped accordingly"
@@ -124,8 +123,8 @@ def renew(call: Call) -> dict[str, Any]:
     return envelope(
         engine_data.vault_data(lease_ids.kind(parsed.lease_id), result.data or None),
         lease_id=str(parsed),
-        renewable=result.lease.renewable,
-        lease_duration=result.remaining,
+        renewable=result.renewable,
+        lease_duration=result.lease_duration,
         warnings=warnings,
     )
 
