@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import pymysql
 from common import Row, run_alone, temp_store
-from pg_expiry_lag import issue_for, lags, percentile
+from pg_expiry_lag import add_arguments, issue_for, lag_rows, lags
 
 from scaivault_core import Vault
 
@@ -115,30 +114,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 raise RuntimeError(f"{left} users left in MySQL")
         finally:
             vault.close()
-    p99 = percentile(measured, 99)
-    return [
-        Row(
-            "LM",
-            f"MySQL expiry lag p50, {args.clients} clients issuing ({len(measured):,} leases)",
-            statistics.median(measured),
-            "s",
-        ),
-        Row(
-            "LM",
-            f"MySQL expiry lag p99, {args.clients} clients issuing at {rate:,.0f}/s",
-            p99,
-            "s",
-            goal="≤ 0.2 s",
-            met=p99 <= 0.2,
-        ),
-        Row("LM", "MySQL expiry lag, the worst lease", max(measured), "s"),
-    ]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--clients", type=int, default=4, help="threads issuing at full speed")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long they issue")
-    parser.add_argument("--ttl", default="1s", help="each lease's ttl")
+    return lag_rows("LM", "MySQL ", measured, rate, args.clients)
 
 
 if __name__ == "__main__":
