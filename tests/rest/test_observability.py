@@ -156,10 +156,13 @@ def test_a_store_that_does_not_answer_makes_the_server_not_ready(make_vault):
     vault = make_vault(start_worker=True)
     with ThreadedServer(create_app(vault)) as server:
         assert httpx.get(f"{server.url}/v1/health/ready", timeout=30).status_code == 200
+        assert httpx.get(f"{server.url}/v1/sys/health", timeout=30).status_code == 200  # Vault's health check
         vault.store.close()  # as good as unreachable: every question to it fails
         answer = httpx.get(f"{server.url}/v1/health/ready", timeout=30)
         assert answer.status_code == 503 and "store" in answer.json()["error"]["details"]["failing"]
         assert httpx.get(f"{server.url}/v1/health", timeout=30).status_code == 200  # still alive
+        vault_health = httpx.get(f"{server.url}/v1/sys/health", timeout=30)  # out of a Vault load balancer's pool
+        assert vault_health.status_code == 503 and vault_health.json()["initialized"] is True
 
 
 BROKEN_PLUGIN = "raise ImportError('this plugin is broken on purpose')\n"

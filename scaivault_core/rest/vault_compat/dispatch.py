@@ -55,7 +55,7 @@ async def _serve(request: Request, methods: dict[str, Callable[[Call], Any]], au
     query = {k: v for k, v in request.query_params.items() if k != "list"} if method in ("GET", "LIST") else {}
     call = Call(session, vault, token, dict(request.path_params), query, body)
     result = await run_in_threadpool(handler, call)
-    return answer(result)
+    return result if isinstance(result, Response) else answer(result)  # a Response: a status of its own
 
 
 async def _read_json(request: Request, limit: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import attrs
+from starlette.responses import Response
 
 from ...api.vault_api import version
 from ...clock import iso
@@ -19,7 +20,7 @@ from ...durations import format_duration
 from ...errors import EngineNotFound, LeaseNotFound, PermissionDenied
 from ...models import LeaseState
 from . import engine_data, lease_ids
-from .envelope import VaultError, envelope
+from .envelope import VaultError, answer, envelope
 
 
 @attrs.frozen
@@ -259,9 +260,12 @@ def renew_self(call: Call) -> dict[str, Any]:
     )
 
 
-def health(call: Call) -> dict[str, Any]:
-    """``GET /v1/sys/health``: always initialized, unsealed and active (there is no seal and no standby)."""
-    return {
+def health(call: Call) -> Response:
+    """``GET /v1/sys/health``: initialized, unsealed and active (there is no seal and no standby). A process
+    that is not ready (its store, its expiry worker or a plugin failing: ``GET /v1/health/ready``) answers
+    ``503``, the status Vault gives when it cannot serve, so load balancers set up for Vault take it out."""
+    ready = all(state == "ok" for state in call.vault.readiness().values())
+    body = {
         "initialized": True,
         "sealed": False,
         "standby": False,
@@ -273,6 +277,7 @@ def health(call: Call) -> dict[str, Any]:
         "cluster_name": "scaivault",
         "cluster_id": "",
     }
+    return answer(body, 200 if ready else 503)
 
 
 def _duration_text(value: Any) -> str:
