@@ -126,15 +126,21 @@ def protocol_for(settings: Settings) -> type[LimitedProtocol]:
 
 
 def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_key: str | None = None) -> None:
-    """Serve the REST API over ``vault`` until interrupted, with ``vault.settings``' server limits.
+    """Serve the REST API over ``vault`` until interrupted, with ``vault.settings``' server limits and
+    front end (``front_end``: uvicorn, or the threaded one of ``rest.threads``).
 
     uvicorn's loggers are left as ``logs.configure_logging`` set them (no formatter of its own), and
     its access log is off: the app writes one access line per request itself (``rest.request_context``),
     with the request's id and duration and without the query string.
     """
+    settings = vault.settings
+    if settings.front_end == "threads":
+        from .threads import serve as serve_threads
+
+        serve_threads(vault, host, port, tls_cert=tls_cert, tls_key=tls_key)
+        return
     import uvicorn
 
-    settings = vault.settings
     uvicorn.run(
         create_app(vault),
         host=host,
