@@ -21,6 +21,13 @@ def target():
     target.forget()
 
 
+@pytest.fixture(scope="session")
+def front_end():
+    """The front end the servers of a test run (``--front-end``). A module whose tests must hold under every one
+    overrides this with a module-scoped fixture of ``params=FRONT_ENDS`` (``scaivault_core.testing.servers``)."""
+    return "asgi"
+
+
 @pytest.fixture
 def clock():
     return ManualClock()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
+import httpx
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is what we ship with
@@ -11,26 +13,34 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is
     from starlette.testclient import TestClient
 
 from scaivault_core.rest import create_app
-from scaivault_core.testing.servers import LiveServer
+from scaivault_core.testing.servers import LiveServer, ThreadedServer
 
 
 @pytest.fixture
-def app_client(vault):
-    """A TestClient over the core's memory-engine vault (engine "mem", role "readonly"), with an admin token."""
+def app_client(vault, front_end):
+    """A client of the app over the core's memory-engine vault (engine "mem", role "readonly"), with an admin
+    token: starlette's TestClient for the ``asgi`` front end, else httpx to a ``ThreadedServer`` in this process."""
     app = create_app(vault)
     token = vault.create_admin_token()
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with contextlib.ExitStack() as stack:
+        if front_end == "asgi":
+            client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+        else:
+            server = stack.enter_context(ThreadedServer(app, front_end))
+            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=60))
+            client.app = app
         client.headers["Authorization"] = f"Bearer {token}"
         client.vault = vault
         yield client
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def live_server(tmp_path, front_end):
     """A `scaivault server` subprocess on a fresh store (plain HTTP); stopped afterwards."""
     servers = []
 
     def start(**kwargs) -> LiveServer:
+        kwargs.setdefault("front_end", front_end)
         server = LiveServer(tmp_path / f"server{len(servers)}", **kwargs).start()
         servers.append(server)
         return server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -11,8 +12,15 @@ from scaivault_core import EngineNotFound, Vault, hookimpl, make_plugin_manager
 from scaivault_core.logs import RequestIdFilter
 from scaivault_core.rest import api_docs, create_app, operations, vault_compat
 from scaivault_core.rest.errors import error_response
+from scaivault_core.testing.servers import FRONT_ENDS
 
 ISSUE = "/v1/dynamic/engines/mem/creds/readonly"
+
+
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def front_end(request):
+    """Every test here runs against each front end."""
+    return request.param
 
 
 def error_of(response) -> dict:

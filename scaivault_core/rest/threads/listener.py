@@ -146,7 +146,13 @@ def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_
         tls.load_cert_chain(tls_cert, tls_key)
     sock = socket.create_server((host, port), backlog=BACKLOG)
     front = FrontEnd(create_app(vault), vault.settings, sock, tls)
-    previous = {sig: signal.signal(sig, lambda *_: front.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    received: list[int] = []
+
+    def stop(sig: int, frame: Any) -> None:
+        received.append(sig)
+        front.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("Serving on %s://%s:%d (front end: threads)", "https" if tls else "http", host, sock.getsockname()[1])
     try:
         front.serve_forever()
@@ -154,3 +160,5 @@ def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("Stopped serving.")
+    if received:  # as uvicorn does: once stopped cleanly, the process ends by the signal it was sent
+        signal.raise_signal(received[0])
