@@ -28,7 +28,7 @@ from starlette.routing import Match
 
 from ...errors import InvalidRequest
 from ...logs import request_scope
-from ..errors import PayloadTooLarge, RequestTimeout
+from ..errors import PayloadTooLarge, RequestTimeout, log_unexpected
 from ..request import check_declared_length
 from ..request_context import id_header, log_access, request_id_of
 from ..server import HEADERS_TOO_LARGE, MAX_HEADER_BYTES
@@ -122,6 +122,8 @@ class Connection:
             self._serve()
         except (Gone, OSError):
             pass  # the client went away, or a timeout with nothing to answer: just close
+        except Exception as exc:  # a bug here: its type and frames for the operator, as errors.py logs them
+            log_unexpected(exc, None)
         finally:
             self.front.forget(self)
             self.close()
@@ -265,7 +267,7 @@ class Connection:
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": "1.1",
             "server": self.front.address,
-            "client": self.peer if isinstance(self.peer, tuple) else None,
+            "client": tuple(self.peer[:2]) if isinstance(self.peer, tuple) else None,
             "scheme": "https" if isinstance(self.sock, ssl.SSLSocket) else "http",
             "method": incoming.method,
             "root_path": "",

@@ -144,7 +144,8 @@ def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_
     if tls_cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(tls_cert, tls_key)
-    sock = socket.create_server((host, port), backlog=BACKLOG)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
     front = FrontEnd(create_app(vault), vault.settings, sock, tls)
     received: list[int] = []
 
