@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> list[Row]:
     bare, bare_port = bare_server(hop=False)
     hopping, hop_port = bare_server(hop=True)
     try:
-        with server(store) as srv, server(store, env={"SCAIVAULT_FRONT_END": "threads"}) as threaded:
+        # Each arm's connection waits while the others run: longer than the default keep-alive of 5 s.
+        kept = {"SCAIVAULT_KEEP_ALIVE_TIMEOUT": "10m"}
+        with server(store, env=kept) as srv, server(store, env={**kept, "SCAIVAULT_FRONT_END": "threads"}) as threaded:
             arms = {
                 "bare": (bare.pid, requests(bare_port, "/", None)),
                 "bare + one thread hop": (hopping.pid, requests(hop_port, "/", None)),

@@ -17,18 +17,28 @@ from scaivault_core.testing.servers import LiveServer, ThreadedServer
 
 
 @pytest.fixture
-def app_client(vault, front_end):
-    """A client of the app over the core's memory-engine vault (engine "mem", role "readonly"), with an admin
-    token: starlette's TestClient for the ``asgi`` front end, else httpx to a ``ThreadedServer`` in this process."""
-    app = create_app(vault)
-    token = vault.create_admin_token()
-    with contextlib.ExitStack() as stack:
+def serve_app(front_end):
+    """``with serve_app(app) as client``: a client of ``app`` (``create_app(vault)``) on this test's front end:
+    starlette's TestClient for ``asgi``, else httpx to a ``ThreadedServer`` of that front end in this process."""
+
+    @contextlib.contextmanager
+    def serve(app):
         if front_end == "asgi":
-            client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
-        else:
-            server = stack.enter_context(ThreadedServer(app, front_end))
-            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=60))
+            with TestClient(app, raise_server_exceptions=False) as client:
+                yield client
+            return
+        with ThreadedServer(app, front_end) as server, httpx.Client(base_url=server.url, timeout=60) as client:
             client.app = app
+            yield client
+
+    return serve
+
+
+@pytest.fixture
+def app_client(vault, serve_app):
+    """A client of the app over the core's memory-engine vault (engine "mem", role "readonly"), with an admin token."""
+    token = vault.create_admin_token()
+    with serve_app(create_app(vault)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         client.vault = vault
         yield client
