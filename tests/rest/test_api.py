@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from scaivault_core import EngineNotFound, Vault, hookimpl, make_plugin_manager
@@ -134,7 +134,15 @@ class RoutesPlugin:
         def op_boom(api, call):
             raise RuntimeError(f"password={'hunter' + str(2)} leaked into a message")
 
+        async def stream(request):
+            async def pieces():
+                for piece in (b"one ", b"two ", b"three"):
+                    yield piece
+
+            return StreamingResponse(pieces(), media_type="text/plain")
+
         routes += [Route("/v1/plugin/boom", boom), Route("/v1/plugin/typed", typed), Route("/v1/plugin/who", who)]
+        routes.append(Route("/v1/plugin/stream", stream))
         routes.append(Operation("GET", "/v1/plugin/op-boom", op_boom, "Fails", "plugin_op_boom", auth=False))
 
 
@@ -146,6 +154,8 @@ def test_plugin_routes_and_unexpected_errors(make_vault, caplog, serve_app):
     rids = []
     with serve_app(create_app(vault)) as client:
         assert client.get("/v1/plugin/who").json() == {"vault": "Vault"}
+        streamed = client.get("/v1/plugin/stream")  # no length: sent in chunks
+        assert streamed.status_code == 200 and streamed.text == "one two three"
         typed = client.get("/v1/plugin/typed")
         assert typed.status_code == 404 and error_of(typed)["code"] == "engine_not_found"
         for path in ("/v1/plugin/boom", "/v1/plugin/op-boom"):

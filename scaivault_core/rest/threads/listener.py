@@ -100,7 +100,11 @@ class FrontEnd:
         conn.thread = threading.Thread(target=conn.run, name="scaivault-connection", daemon=True)
         with self.lock:
             self.connections.add(conn)
-        conn.thread.start()
+        try:
+            conn.thread.start()
+        except RuntimeError:  # no thread to be had (a process limit): this connection is refused, the server goes on
+            self.forget(conn)
+            conn.close()
 
     def _refuse(self, sock: socket.socket) -> None:
         now = time.monotonic()
