@@ -146,6 +146,17 @@ def test_a_body_shorter_than_its_content_length_is_answered_408_and_not_processe
     assert live.admin.get("/v1/policies/partial").status_code == 404  # nothing of it was processed
 
 
+def test_a_vault_compatible_path_has_the_same_body_deadline(server):
+    """Served by the starlette app on either front end (the threaded one's bridge): the same 408."""
+    live = server(SCAIVAULT_BODY_TIMEOUT=f"{LIMIT}s")
+    sock = connect(live)
+    head = request_head("PUT", "/v1/sys/leases/lookup", None, 1000)
+    sock.sendall(head[:-2] + f"X-Vault-Token: {live.admin_token}\r\n\r\n".encode() + b'{"lease_id": ')
+    answer = response(sock)
+    assert answer.status == 408, answer.read()
+    assert answer.getheader("connection") == "close" and closed_by_server(sock)
+
+
 def test_a_body_dribbled_past_the_body_timeout_is_answered_408(server):
     live = server(SCAIVAULT_BODY_TIMEOUT=f"{LIMIT}s", SCAIVAULT_HEADER_TIMEOUT="60s")
     body = json.dumps(POLICY).encode()
