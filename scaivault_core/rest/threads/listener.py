@@ -64,13 +64,15 @@ class FrontEnd:
         for thread in self._threads():
             thread.join()
         self.bridge.close()
+        self._wake_write, write = -1, self._wake_write  # a later stop() must not write to a reused descriptor
+        os.close(write)
         os.close(self._wake_read)
-        os.close(self._wake_write)
 
     def stop(self) -> None:
         """Stop serving (safe from a signal handler or another thread: it only wakes the accepting loop)."""
-        with contextlib.suppress(OSError):  # already stopped, or a wake-up already pending in a full pipe
-            os.write(self._wake_write, b"x")
+        if self._wake_write >= 0:
+            with contextlib.suppress(OSError):  # a wake-up already pending in a full pipe
+                os.write(self._wake_write, b"x")
 
     def _stop_now(self) -> None:
         with self.lock:
