@@ -29,9 +29,9 @@ from starlette.routing import Match
 from ...errors import InvalidRequest
 from ...logs import request_scope
 from ..errors import PayloadTooLarge, RequestTimeout, log_unexpected
+from ..refusals import HEADERS_TOO_LARGE, MAX_HEADER_BYTES
 from ..request import check_declared_length
 from ..request_context import id_header, log_access, request_id_of
-from ..server import HEADERS_TOO_LARGE, MAX_HEADER_BYTES
 
 if TYPE_CHECKING:
     from .listener import FrontEnd

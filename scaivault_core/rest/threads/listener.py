@@ -1,6 +1,6 @@
 """The listening socket of the threaded front end: a thread per connection, up to ``max_connections``.
 
-One more connection is answered 503 (``server.BUSY``) and closed, as under uvicorn; over TLS it is
+One more connection is answered 503 (``refusals.BUSY``) and closed, as under uvicorn; over TLS it is
 closed without an answer, since answering would mean a handshake in the accepting thread. SIGTERM and
 SIGINT stop accepting, close the connections waiting for a request and let those answering one finish.
 """
@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from ..app import create_app
+from ..refusals import BUSY
 from ..routing import OperationRoute
-from ..server import BUSY
 from .bridge import Bridge
 from .connection import Connection
 
