@@ -33,6 +33,7 @@ class FrontEnd:
 
     def __init__(self, app: Any, settings: Any, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
         self.app, self.settings, self.sock, self.tls = app, settings, sock, tls
+        sock.setblocking(False)  # a client gone between the select and the accept must not block the accepting
         self.address = sock.getsockname()[:2]
         routes = app.router.routes
         # The operations served here are the router's leading ones: what starlette would reach first.
