@@ -229,6 +229,17 @@ class Settings:
         scope="server",
         kind="HOST:PORT",
     )
+    front_end: str = setting(
+        "asgi",
+        "SCAIVAULT_FRONT_END",
+        """How the server takes requests: ``asgi``
+        (the default: uvicorn and starlette, one event loop) or ``threads`` (a thread per connection that
+        serves the API's operations itself, with less CPU per request; docs/deploy.md, "Front ends").""",
+        flag="--front-end",
+        scope="server",
+        read=_choice("asgi", "threads"),
+        kind="asgi or threads",
+    )
     tls_cert: str | None = setting(
         None,
         "SCAIVAULT_TLS_CERT",

@@ -3,6 +3,7 @@ a manual clock, and the testing kit's in-memory engine on a fresh target."""
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import pytest
@@ -19,6 +20,14 @@ def target():
     target = MemoryTarget.new(name=DEFAULT_TARGET)
     yield target
     target.forget()
+
+
+@pytest.fixture(scope="session")
+def front_end():
+    """The front end the servers of a test run (``--front-end``): ``asgi``, or ``$SCAIVAULT_TEST_FRONT_END`` to run
+    the suite against another. A module whose tests must hold under every one overrides this with a
+    module-scoped fixture of ``params=FRONT_ENDS`` (``scaivault_core.testing.servers``)."""
+    return os.environ.get("SCAIVAULT_TEST_FRONT_END", "asgi")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The REST front end: ``create_app(vault)`` gives an ASGI app; ``scaivault server`` serves it with uvicorn.
+"""The REST front end: ``create_app(vault)`` gives an ASGI app; ``scaivault server`` serves it with uvicorn, or
+with its own threaded front end (``rest.threads``, ``--front-end threads``) that runs the same app's operations.
 
 It is the HTTP transport of the operation table (``scaivault_core.api``): a route per operation,
 the OpenAPI document, and the one conversion of errors into error bodies. Plugins add endpoints

@@ -23,9 +23,7 @@ async def read_json(request: Request, limit: int) -> Any:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body's bytes, at most ``limit`` of them (more is 413, said as early as the headers allow)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):  # not "²"
-        raise PayloadTooLarge(limit)
+    check_declared_length(request.headers.get("content-length", ""), limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -33,6 +31,12 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def check_declared_length(declared: str, limit: int) -> None:
+    """A ``Content-Length`` above ``limit`` is 413 at once, before any of the body is read."""
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):  # not "²"
+        raise PayloadTooLarge(limit)
 
 
 def parse_json(raw: bytes) -> Any:

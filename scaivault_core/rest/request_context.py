@@ -33,8 +33,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((value for name, value in scope["headers"] if name == _HEADER), None)
-        rid = accept_request_id(given.decode("latin-1") if given is not None else None)
+        rid = request_id_of(scope)
         status = 0  # none sent: the client went away, or the app failed after starting to answer
         started = time.perf_counter()
 
@@ -42,18 +41,32 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), (_HEADER, rid.encode())]}
+                message = {**message, "headers": [*message.get("headers", []), id_header(rid)]}
             await send(message)
 
         with request_scope(rid):
             try:
                 await self.app(scope, receive, sending)
             finally:
-                if log.isEnabledFor(logging.INFO):
-                    _log_access(scope, status, time.perf_counter() - started)
+                log_access(scope, status, started)
 
 
-def _log_access(scope: Scope, status: int, seconds: float) -> None:
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the caller's ``X-Request-ID`` if well formed, else a new one."""
+    given = next((value for name, value in scope["headers"] if name == _HEADER), None)
+    return accept_request_id(given.decode("latin-1") if given is not None else None)
+
+
+def id_header(rid: str) -> tuple[bytes, bytes]:
+    """The response header that carries the request's id back."""
+    return _HEADER, rid.encode()
+
+
+def log_access(scope: Scope, status: int, started: float) -> None:
+    """The request's access line (``started``: its ``time.perf_counter()`` when it came in)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    seconds = time.perf_counter() - started
     path = logged_path(scope)
     duration_ms = round(seconds * 1000, 2)
     log.info(

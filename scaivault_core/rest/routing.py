@@ -1,4 +1,4 @@
-"""Operations become starlette routes: one generic endpoint binds a request to its operation.
+"""Operations become routes: one generic endpoint binds a request to its operation.
 
 The path parameters, the parsed query and the typed body are handed to the operation's handler
 (for the core's, the ``VaultAPI`` method the table names). The routes and the OpenAPI document
@@ -60,8 +60,8 @@ register_url_convertor("secret_path", SecretPathConvertor())
 register_url_convertor("token_accessor", TokenAccessorConvertor())
 
 
-def routes_for(operations: list[Operation], max_body: int) -> list[Route]:
-    """One starlette route per path, dispatching by method (so a wrong method gets 405 with the right Allow)."""
+def routes_for(operations: list[Operation], max_body: int) -> list[OperationRoute]:
+    """One route per path, dispatching by method (so a wrong method gets 405 with the right Allow)."""
     by_path: dict[str, dict[str, Operation]] = {}
     for op in operations:
         methods = by_path.setdefault(op.path, {})
@@ -71,39 +71,69 @@ def routes_for(operations: list[Operation], max_body: int) -> list[Route]:
                 f"and {op.operation_id}."
             )
         methods[op.method] = op
-    return [Route(path, _endpoint(ops, max_body), methods=list(ops)) for path, ops in by_path.items()]
+    return [OperationRoute(path, ops, max_body) for path, ops in by_path.items()]
 
 
-def _endpoint(ops: dict[str, Operation], max_body: int) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        op = ops.get(request.method) or ops["GET"]  # HEAD is served as GET
+class OperationRoute(Route):
+    """The operations of one path, by method. Starlette calls ``endpoint`` on its event loop; the threaded
+    front end (``rest.threads``) calls ``serve_in_thread`` in a connection's thread. Both take the same steps,
+    from the functions below: the token, the query, the token's session before the body, the body, the call,
+    the answer; and any error is answered by ``errors.error_response``."""
+
+    def __init__(self, path: str, operations: dict[str, Operation], max_body: int) -> None:
+        self.operations, self.max_body = operations, max_body
+        super().__init__(path, self.endpoint, methods=list(operations))
+
+    def operation(self, method: str) -> Operation:
+        return self.operations.get(method) or self.operations["GET"]  # HEAD is served as GET
+
+    async def endpoint(self, request: Request) -> Response:
+        op = self.operation(request.method)
         try:
-            return await _serve(op, request, max_body)
+            token, query = token_of(op, request), query_of(op, request)
+            # With a body, the token is checked before the body is read: a caller without a valid token cannot
+            # make the server receive any of it, nor hold the connection while dribbling it (docs/security.md,
+            # "Slow and partial clients"). A token the store remembers is checked here on the loop; otherwise
+            # the check reads the store, in the threadpool: a trip there and back cost as much CPU as the check.
+            session = await session_of(request.app.state.vault, token) if op.auth and op.body is not None else None
+            raw = await read_body(request, self.max_body) if op.body is not None else None
+            return response_for(op, await run_in_threadpool(call, op, request, session, token, query, raw))
         except Exception as exc:  # the one conversion place, for every operation
             return error_response(exc, request)
 
-    return endpoint
+    def serve_in_thread(self, request: Request, read: Callable[[int], bytes]) -> Response:
+        """``endpoint``, for a caller already in a thread of its own: ``read(limit)`` reads the body there."""
+        op = self.operation(request.method)
+        try:
+            token, query = token_of(op, request), query_of(op, request)
+            session = request.app.state.vault.authenticate(token) if op.auth and op.body is not None else None
+            raw = read(self.max_body) if op.body is not None else None
+            return response_for(op, call(op, request, session, token, query, raw))
+        except Exception as exc:
+            return error_response(exc, request)
 
 
-async def _serve(op: Operation, request: Request, max_body: int) -> Response:
-    vault = request.app.state.vault
+def token_of(op: Operation, request: Request) -> str | None:
+    """The caller's token; none where the operation needs one is ``unauthenticated`` at once, before any body."""
     token = bearer_token(request) if op.auth else None
     if op.auth and token is None:
-        vault.authenticate(None)  # raises unauthenticated before the body is even read
-    query = {q.name: q.parse(request.query_params.get(q.name)) for q in op.query}
-    # With a body, the token is checked before the body is read: a caller without a valid token cannot
-    # make the server receive any of it, nor hold the connection while dribbling it (docs/security.md,
-    # "Slow and partial clients"). A token the store remembers is checked here on the loop; otherwise the
-    # check reads the store, in the threadpool: a trip there and back cost as much CPU as the check.
-    ops = await session_of(vault, token) if op.auth and op.body is not None else None
-    raw = await read_body(request, max_body) if op.body is not None else None
+        request.app.state.vault.authenticate(None)  # raises unauthenticated
+    return token
 
-    def run() -> Any:
-        session = ops if ops is not None else vault.authenticate(token) if op.auth else vault
-        body, extra = parse(parse_json(raw), op.body) if raw is not None else (None, {})
-        return op.handler(VaultAPI(session, vault), Call(dict(request.path_params), query, body, extra))
 
-    result = await run_in_threadpool(run)
+def query_of(op: Operation, request: Request) -> dict[str, Any]:
+    return {q.name: q.parse(request.query_params.get(q.name)) for q in op.query}
+
+
+def call(op: Operation, request: Request, session: Any, token: str | None, query: dict[str, Any], raw: Any) -> Any:
+    """The operation's handler on the parsed request (it reads the store: call it in a thread)."""
+    vault = request.app.state.vault
+    session = session if session is not None else vault.authenticate(token) if op.auth else vault
+    body, extra = parse(parse_json(raw), op.body) if raw is not None else (None, {})
+    return op.handler(VaultAPI(session, vault), Call(dict(request.path_params), query, body, extra))
+
+
+def response_for(op: Operation, result: Any) -> Response:
     if isinstance(result, Accepted):  # long work, accepted as a job: follow it where Location says
         return JSONResponse(result, status_code=202, headers={"Location": result["href"]})
     if op.status == 204:

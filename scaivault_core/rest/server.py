@@ -12,42 +12,13 @@ so it holds under any ASGI server); the idle time between requests is uvicorn's 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..settings import Settings
 from .app import create_app
-from .errors import ServerBusy
-
-MAX_HEADER_BYTES = 64 * 1024  # request line and headers; a request with more is answered 431 and closed
-
-
-def _raw_response(status: str, body: bytes, *extra: bytes) -> bytes:
-    head = [
-        f"HTTP/1.1 {status}".encode(),
-        b"content-type: application/json",
-        b"content-length: " + str(len(body)).encode(),
-        b"connection: close",
-        *extra,
-    ]
-    return b"\r\n".join(head) + b"\r\n\r\n" + body
-
-
-BUSY = _raw_response("503 Service Unavailable", json.dumps(ServerBusy().to_dict()).encode(), b"retry-after: 1")
-HEADERS_TOO_LARGE = _raw_response(
-    "431 Request Header Fields Too Large",
-    json.dumps(
-        {
-            "error": {
-                "code": "invalid_request",
-                "message": f"The request's headers are larger than {MAX_HEADER_BYTES} bytes.",
-                "details": {"limit": MAX_HEADER_BYTES},
-            }
-        }
-    ).encode(),
-)
+from .refusals import BUSY, HEADERS_TOO_LARGE, MAX_HEADER_BYTES
 
 
 class LimitedProtocol(HttpToolsProtocol):
@@ -126,15 +97,21 @@ def protocol_for(settings: Settings) -> type[LimitedProtocol]:
 
 
 def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_key: str | None = None) -> None:
-    """Serve the REST API over ``vault`` until interrupted, with ``vault.settings``' server limits.
+    """Serve the REST API over ``vault`` until interrupted, with ``vault.settings``' server limits and
+    front end (``front_end``: uvicorn, or the threaded one of ``rest.threads``).
 
     uvicorn's loggers are left as ``logs.configure_logging`` set them (no formatter of its own), and
     its access log is off: the app writes one access line per request itself (``rest.request_context``),
     with the request's id and duration and without the query string.
     """
+    settings = vault.settings
+    if settings.front_end == "threads":
+        from .threads import serve as serve_threads
+
+        serve_threads(vault, host, port, tls_cert=tls_cert, tls_key=tls_key)
+        return
     import uvicorn
 
-    settings = vault.settings
     uvicorn.run(
         create_app(vault),
         host=host,

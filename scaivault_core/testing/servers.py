@@ -3,7 +3,8 @@
 ``LiveServer`` initialises a store, runs the server as a subprocess on a free loopback port,
 waits until it answers, and can stop, SIGKILL and restart it; with ``tls=True`` it serves HTTPS
 with a throwaway CA's certificate (``testing.tls``), so the same tests can run over HTTPS.
-``ThreadedServer`` serves an ASGI app in a thread of the test's own process.
+``ThreadedServer`` serves an ASGI app in a thread of the test's own process. Both take a ``front_end``
+(``FRONT_ENDS``: uvicorn's ``asgi``, or ``threads``), so a test can run against each.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import httpx
 from .ports import free_port
 from .tls import LoopbackTLS
 
+FRONT_ENDS = ("asgi", "threads")  # the values of the ``front_end`` setting
+
 
 def scaivault_command() -> list[str]:
     """How to run the ``scaivault`` CLI of this interpreter's environment."""
@@ -32,13 +35,24 @@ def scaivault_command() -> list[str]:
 
 
 class ThreadedServer:
-    """An ASGI app (``create_app(vault)``) served by uvicorn in a thread of this process, on a free port."""
+    """An ASGI app (``create_app(vault)``) served in a thread of this process, on a free port: by uvicorn, or
+    with ``front_end="threads"`` by the threaded front end (with the app's vault's settings)."""
 
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
+    def __init__(self, app: Any, front_end: str = "asgi") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._front: Any = None
+        if front_end == "threads":
+            import socket
+
+            from ..rest.threads import FrontEnd
+
+            sock = socket.create_server(("127.0.0.1", self.port))
+            self._front = FrontEnd(app, app.state.vault.settings, sock)
+            self._thread = threading.Thread(target=self._front.serve_forever, name="scaivault-test-server", daemon=True)
+            return
+        import uvicorn
+
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         )
@@ -47,14 +61,17 @@ class ThreadedServer:
     def __enter__(self) -> ThreadedServer:
         self._thread.start()
         deadline = time.monotonic() + 30
-        while not self._server.started:
+        while self._front is None and not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the in-process server did not start")
             time.sleep(0.02)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.should_exit = True
+        if self._front is not None:
+            self._front.stop()
+        else:
+            self._server.should_exit = True
         self._thread.join(timeout=30)
 
 
@@ -68,9 +85,11 @@ class LiveServer:
         tls: bool = False,
         env: dict[str, str] | None = None,
         server_args: tuple[str, ...] = (),
+        front_end: str | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.server_args = server_args  # more flags for ``scaivault server`` (e.g. its limits)
+        self.front_end = front_end  # ``--front-end``; None: the setting's (the default, or the environment's)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.store = self.directory / "vault.db"
         self.port = free_port()
@@ -117,6 +136,8 @@ class LiveServer:
         # Quiet (warnings up) unless the environment asks for a level: a test about logs sets SCAIVAULT_LOG_LEVEL.
         quiet = [] if self.env.get("SCAIVAULT_LOG_LEVEL") else ["--log-level", "warning"]
         args = [*scaivault_command(), "server", "--listen", f"127.0.0.1:{self.port}", *quiet, *self.server_args]
+        if self.front_end:
+            args += ["--front-end", self.front_end]
         if self.tls:
             args += ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
         with open(self.log, "ab") as log:

@@ -6,18 +6,24 @@ import psycopg
 import pytest
 
 from scaivault_core.client import ScaiVaultClient
-from scaivault_core.testing.servers import LiveServer
+from scaivault_core.testing.servers import FRONT_ENDS, LiveServer
+
+
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def front_end(request):
+    """Every client test runs against each front end."""
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, pg_database):
+def server(tmp_path_factory, pg_database, front_end):
     """One server per module, with engine "pg" (root: the postgres superuser) and role "readonly" (max 8h).
 
     Its operator allows commands from ``live.commands`` (custom engines' scripts)."""
     directory = tmp_path_factory.mktemp("server")
     commands = directory / "commands"
     commands.mkdir()
-    live = LiveServer(directory, env={"SCAIVAULT_COMMAND_DIRS": str(commands)}).start()
+    live = LiveServer(directory, env={"SCAIVAULT_COMMAND_DIRS": str(commands)}, front_end=front_end).start()
     live.commands = commands
     try:
         configure(live, pg_database)

@@ -144,8 +144,8 @@ def test_async_client_follows_a_revoke_prefix_job_to_its_end(server, pg_role_exi
     asyncio.run(scenario())
 
 
-def test_tls_with_a_ca_bundle(tmp_path):
-    with LiveServer(tmp_path / "tls", tls=True) as server:
+def test_tls_with_a_ca_bundle(tmp_path, front_end):
+    with LiveServer(tmp_path / "tls", tls=True, front_end=front_end) as server:
         with ScaiVaultClient(server.url, server.admin_token, verify=str(server.ca)) as trusted:
             assert trusted.list_policies()[0].name == "root"
         with ScaiVaultClient(server.url, server.admin_token) as untrusting, pytest.raises(ServerUnreachable):

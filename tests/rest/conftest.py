@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
+import httpx
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is what we ship with
@@ -11,26 +13,44 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is
     from starlette.testclient import TestClient
 
 from scaivault_core.rest import create_app
-from scaivault_core.testing.servers import LiveServer
+from scaivault_core.testing.servers import LiveServer, ThreadedServer
 
 
 @pytest.fixture
-def app_client(vault):
-    """A TestClient over the core's memory-engine vault (engine "mem", role "readonly"), with an admin token."""
-    app = create_app(vault)
+def serve_app(front_end):
+    """``with serve_app(app) as client``: a client of ``app`` (``create_app(vault)``) on this test's front end:
+    starlette's TestClient for ``asgi``, else httpx to a ``ThreadedServer`` of that front end in this process."""
+
+    @contextlib.contextmanager
+    def serve(app):
+        if front_end == "asgi":
+            with TestClient(app, raise_server_exceptions=False) as client:
+                yield client
+            return
+        with ThreadedServer(app, front_end) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+            client.app = app
+            yield client
+
+    return serve
+
+
+@pytest.fixture
+def app_client(vault, serve_app):
+    """A client of the app over the core's memory-engine vault (engine "mem", role "readonly"), with an admin token."""
     token = vault.create_admin_token()
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serve_app(create_app(vault)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         client.vault = vault
         yield client
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def live_server(tmp_path, front_end):
     """A `scaivault server` subprocess on a fresh store (plain HTTP); stopped afterwards."""
     servers = []
 
     def start(**kwargs) -> LiveServer:
+        kwargs.setdefault("front_end", front_end)
         server = LiveServer(tmp_path / f"server{len(servers)}", **kwargs).start()
         servers.append(server)
         return server

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import re
 
-from starlette.responses import JSONResponse
+import pytest
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from scaivault_core import EngineNotFound, Vault, hookimpl, make_plugin_manager
 from scaivault_core.logs import RequestIdFilter
-from scaivault_core.rest import api_docs, create_app, operations, vault_compat
+from scaivault_core.rest import Operation, api_docs, create_app, operations, vault_compat
 from scaivault_core.rest.errors import error_response
+from scaivault_core.testing.servers import FRONT_ENDS
 
 ISSUE = "/v1/dynamic/engines/mem/creds/readonly"
+
+
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def front_end(request):
+    """Every test here runs against each front end."""
+    return request.param
 
 
 def error_of(response) -> dict:
@@ -123,28 +131,44 @@ class RoutesPlugin:
         async def who(request):
             return JSONResponse({"vault": type(request.app.state.vault).__name__})
 
+        def op_boom(api, call):
+            raise RuntimeError(f"password={'hunter' + str(2)} leaked into a message")
+
+        async def stream(request):
+            async def pieces():
+                for piece in (b"one ", b"two ", b"three"):
+                    yield piece
+
+            return StreamingResponse(pieces(), media_type="text/plain")
+
         routes += [Route("/v1/plugin/boom", boom), Route("/v1/plugin/typed", typed), Route("/v1/plugin/who", who)]
+        routes.append(Route("/v1/plugin/stream", stream))
+        routes.append(Operation("GET", "/v1/plugin/op-boom", op_boom, "Fails", "plugin_op_boom", auth=False))
 
 
-def test_plugin_routes_and_unexpected_errors(make_vault, caplog):
+def test_plugin_routes_and_unexpected_errors(make_vault, caplog, serve_app):
+    """A plugin's plain route (the threaded front end's bridge) and its Operation (served in the connection's
+    thread there) fail alike: a bare 500 with the request id, and a log line with the frames, not the message."""
     caplog.handler.addFilter(RequestIdFilter())  # what configure_logging's handler has
     vault = make_vault(plugin_manager=make_plugin_manager(load_entrypoints=False, plugins=[RoutesPlugin()]))
-    from starlette.testclient import TestClient
-
-    with TestClient(create_app(vault), raise_server_exceptions=False) as client:
+    rids = []
+    with serve_app(create_app(vault)) as client:
         assert client.get("/v1/plugin/who").json() == {"vault": "Vault"}
+        streamed = client.get("/v1/plugin/stream")  # no length: sent in chunks
+        assert streamed.status_code == 200 and streamed.text == "one two three"
         typed = client.get("/v1/plugin/typed")
         assert typed.status_code == 404 and error_of(typed)["code"] == "engine_not_found"
-        boom = client.get("/v1/plugin/boom")
-        assert boom.status_code == 500
-        # The body carries the request id, which finds the log line with the traceback.
-        rid = boom.headers["x-request-id"]
-        assert boom.json() == {
-            "error": {"code": "internal", "message": "Internal server error.", "details": {"request_id": rid}}
-        }
+        for path in ("/v1/plugin/boom", "/v1/plugin/op-boom"):
+            boom = client.get(path)
+            assert boom.status_code == 500
+            # The body carries the request id, which finds the log line with the traceback.
+            rids.append(rid := boom.headers["x-request-id"])
+            assert boom.json() == {
+                "error": {"code": "internal", "message": "Internal server error.", "details": {"request_id": rid}}
+            }
     assert "hunter2" not in caplog.text
-    traceback = next(r for r in caplog.records if r.name == "scaivault.rest" and "unhandled RuntimeError" in r.message)
-    assert traceback.request_id == rid and "boom" in traceback.message
+    tracebacks = [r for r in caplog.records if r.name == "scaivault.rest" and "unhandled RuntimeError" in r.message]
+    assert [r.request_id for r in tracebacks] == rids and all("boom" in r.message for r in tracebacks)
 
 
 def test_error_response_never_shows_an_unexpected_message(caplog):

@@ -59,7 +59,7 @@ def test_every_question_part_is_required_and_checked(app_client):
 
 def test_the_client_asks_the_same(app_client):
     client = ScaiVaultClient(
-        "http://testserver", transport=app_client._transport, token=app_client.headers["Authorization"].split()[1]
+        str(app_client.base_url), transport=app_client._transport, token=app_client.headers["Authorization"].split()[1]
     )
     answer = client.explain("user:admin", "rotate", "infra/anything")
     assert answer == app_client.vault.explain("user:admin", "rotate", "infra/anything")  # the vault's very Explanation

@@ -19,17 +19,25 @@ from scaivault_core import LeaseOptions
 from scaivault_core.client import ScaiVaultClient
 from scaivault_core.rest import create_app
 from scaivault_core.testing import TCPProxy
-from scaivault_core.testing.servers import LiveServer, ThreadedServer
+from scaivault_core.testing.servers import FRONT_ENDS, LiveServer, ThreadedServer
 from scaivault_core.testing.waiting import wait_until
 
 BOUND = 60  # seconds any awaited condition gets: generous, never a sleep
 
 
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def front_end(request):
+    """Every test here runs against each front end."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def traced(tmp_path_factory):
+def traced(tmp_path_factory, front_end):
     """A JSON-logging server, a few requests made to it, and then (stopped) its log lines, parsed."""
     server = LiveServer(
-        tmp_path_factory.mktemp("traced"), env={"SCAIVAULT_LOG_FORMAT": "json", "SCAIVAULT_LOG_LEVEL": "info"}
+        tmp_path_factory.mktemp("traced"),
+        env={"SCAIVAULT_LOG_FORMAT": "json", "SCAIVAULT_LOG_LEVEL": "info"},
+        front_end=front_end,
     ).start()
     token = server.admin_token
     admin = {"Authorization": f"Bearer {token}"}
@@ -63,16 +71,17 @@ def traced(tmp_path_factory):
     yield answers, [json.loads(line) for line in text.splitlines()], text, token, verify
 
 
-def test_the_log_is_json_lines_and_every_request_line_has_its_id(traced):
+def test_the_log_is_json_lines_and_every_request_line_has_its_id(traced, front_end):
     answers, lines, text, token, _ = traced
     access = [line for line in lines if line["logger"] == "scaivault.access"]
     ids = [answer.headers["x-request-id"] for answer in answers.values()]
     assert sorted(ids) == sorted(line["request_id"] for line in access if line["request_id"] in ids)  # one line each
     assert not [line for line in lines if line["logger"] == "uvicorn.access"]
     assert all(line["request_id"] for line in access)
-    assert {line["logger"] for line in lines} >= {"scaivault.access", "scaivault.audit", "uvicorn.error"}
+    server = {"asgi": "uvicorn.error", "threads": "scaivault.server"}[front_end]  # who says it started and stopped
+    assert {line["logger"] for line in lines} >= {"scaivault.access", "scaivault.audit", server}
     # Every line emitted while a request was handled carries an id; only the server's own start and stop do not.
-    assert all("request_id" in line for line in lines if not line["logger"].startswith("uvicorn"))
+    assert all("request_id" in line for line in lines if line["logger"] not in ("uvicorn.error", "scaivault.server"))
     assert token not in text and "s3cr3t-v4lue" not in text and "?token" not in text
 
 
@@ -128,14 +137,14 @@ def test_a_running_server_is_ready(traced):
     assert answers["health"].json()["status"] == "ok"
 
 
-def test_a_stuck_expiry_worker_makes_the_server_not_ready(make_vault, target, clock):
+def test_a_stuck_expiry_worker_makes_the_server_not_ready(make_vault, target, clock, front_end):
     vault = make_vault(start_worker=True, lease_options=LeaseOptions(claim_timeout=1.0))
     vault.create_engine("mem", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="24h")
     vault.create_role("mem", "readonly", default_ttl="1h", max_ttl="8h")
     vault.issue("mem", "readonly", ttl="1h")
     held = target.hang["revoke"] = threading.Event()  # the target stops answering revocations
     try:
-        with ThreadedServer(create_app(vault)) as server:
+        with ThreadedServer(create_app(vault), front_end) as server:
 
             def readiness() -> httpx.Response:
                 return httpx.get(f"{server.url}/v1/health/ready", timeout=30)
@@ -152,9 +161,9 @@ def test_a_stuck_expiry_worker_makes_the_server_not_ready(make_vault, target, cl
         held.set()
 
 
-def test_a_store_that_does_not_answer_makes_the_server_not_ready(make_vault):
+def test_a_store_that_does_not_answer_makes_the_server_not_ready(make_vault, front_end):
     vault = make_vault(start_worker=True)
-    with ThreadedServer(create_app(vault)) as server:
+    with ThreadedServer(create_app(vault), front_end) as server:
         assert httpx.get(f"{server.url}/v1/health/ready", timeout=30).status_code == 200
         assert httpx.get(f"{server.url}/v1/sys/health", timeout=30).status_code == 200  # Vault's health check
         vault.store.close()  # as good as unreachable: every question to it fails
@@ -168,14 +177,14 @@ def test_a_store_that_does_not_answer_makes_the_server_not_ready(make_vault):
 BROKEN_PLUGIN = "raise ImportError('this plugin is broken on purpose')\n"
 
 
-def test_a_plugin_that_failed_to_load_makes_the_server_not_ready(tmp_path):
+def test_a_plugin_that_failed_to_load_makes_the_server_not_ready(tmp_path, front_end):
     site = tmp_path / "site"
     info = site / "scaivault_broken-0.1.0.dist-info"
     info.mkdir(parents=True)
     (site / "scaivault_broken.py").write_text(BROKEN_PLUGIN)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: scaivault-broken\nVersion: 0.1.0\n")
     (info / "entry_points.txt").write_text("[scaivault]\nbroken = scaivault_broken\n")
-    server = LiveServer(tmp_path / "server", env={"PYTHONPATH": str(site)})
+    server = LiveServer(tmp_path / "server", env={"PYTHONPATH": str(site)}, front_end=front_end)
     with server:
         answer = httpx.get(f"{server.url}/v1/health/ready", timeout=30)
     assert answer.status_code == 503 and answer.json()["error"]["details"]["failing"] == ["plugins"]
@@ -183,10 +192,10 @@ def test_a_plugin_that_failed_to_load_makes_the_server_not_ready(tmp_path):
 
 
 def test_a_server_whose_worker_hangs_on_a_target_is_not_ready_until_the_target_answers(
-    tmp_path, pg_database, pg_role_exists
+    tmp_path, pg_database, pg_role_exists, front_end
 ):
     with TCPProxy(("127.0.0.1", 5432)) as proxy:
-        server = LiveServer(tmp_path / "server", env={"SCAIVAULT_CLAIM_TIMEOUT": "1s"})
+        server = LiveServer(tmp_path / "server", env={"SCAIVAULT_CLAIM_TIMEOUT": "1s"}, front_end=front_end)
         with server, ScaiVaultClient(server.url, server.admin_token) as client:
             client.put_secret("infra/pg/root", {"username": "postgres", "password": "unused-with-trust"})
             client.create_policy("pg-root", [{"path_pattern": "infra/pg/root", "permissions": ["read"]}])

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
+from scaivault_core.testing.servers import FRONT_ENDS
+
 ENVELOPE = {"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info", "warnings", "auth"}
+
+
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def front_end(request):
+    """Every test here runs against each front end."""
+    return request.param
 
 
 @pytest.fixture

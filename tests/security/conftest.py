@@ -89,7 +89,7 @@ def target_db(scram_cluster):
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, front_end):
     """``server(**env)``: a started ``scaivault server`` with ``server.admin`` (an ``Api``); stopped afterwards.
 
     ``env`` adds operator settings (``SCAIVAULT_COMMAND_DIRS=...``); by default the operator allows nothing.
@@ -97,7 +97,7 @@ def server(tmp_path):
     started: list[LiveServer] = []
 
     def start(**env: str) -> LiveServer:
-        live = LiveServer(Path(tmp_path) / f"server{len(started)}", env=env)
+        live = LiveServer(Path(tmp_path) / f"server{len(started)}", env=env, front_end=front_end)
         started.append(live)
         live.start()
         live.admin = Api(live, live.admin_token, "user:admin")

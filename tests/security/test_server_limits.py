@@ -11,18 +11,26 @@ from __future__ import annotations
 import http.client
 import json
 import select
+import signal
 import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from scaivault_core.testing import wait_until
-from scaivault_core.testing.servers import LiveServer
+from scaivault_core.testing.servers import FRONT_ENDS, LiveServer
 
 BOUND = 45.0  # seconds: far above every limit a test sets, so only a missing limit reaches it
 LIMIT = 2  # the header and body timeouts the tests set, in seconds
 POLICY = {"name": "partial", "rules": [{"path_pattern": "secret/**", "permissions": ["read"]}]}
+
+
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def front_end(request):
+    """Every test here runs against each front end."""
+    return request.param
 
 
 def connect(live: LiveServer) -> socket.socket:
@@ -138,6 +146,17 @@ def test_a_body_shorter_than_its_content_length_is_answered_408_and_not_processe
     assert live.admin.get("/v1/policies/partial").status_code == 404  # nothing of it was processed
 
 
+def test_a_vault_compatible_path_has_the_same_body_deadline(server):
+    """Served by the starlette app on either front end (the threaded one's bridge): the same 408."""
+    live = server(SCAIVAULT_BODY_TIMEOUT=f"{LIMIT}s")
+    sock = connect(live)
+    head = request_head("PUT", "/v1/sys/leases/lookup", None, 1000)
+    sock.sendall(head[:-2] + f"X-Vault-Token: {live.admin_token}\r\n\r\n".encode() + b'{"lease_id": ')
+    answer = response(sock)
+    assert answer.status == 408, answer.read()
+    assert answer.getheader("connection") == "close" and closed_by_server(sock)
+
+
 def test_a_body_dribbled_past_the_body_timeout_is_answered_408(server):
     live = server(SCAIVAULT_BODY_TIMEOUT=f"{LIMIT}s", SCAIVAULT_HEADER_TIMEOUT="60s")
     body = json.dumps(POLICY).encode()
@@ -243,11 +262,12 @@ def _health(live: LiveServer) -> int:
 # -- the settings reach the server --------------------------------------------------------------
 
 
-def test_flags_win_over_the_variables(tmp_path: Path):
+def test_flags_win_over_the_variables(tmp_path: Path, front_end):
     live = LiveServer(
         tmp_path / "flags",
         env={"SCAIVAULT_HEADER_TIMEOUT": "10m", "SCAIVAULT_MAX_CONNECTIONS": "1000"},
         server_args=("--header-timeout", f"{LIMIT}s", "--max-connections", "3"),
+        front_end=front_end,
     )
     with live:
         held = [connect(live) for _ in range(3)]
@@ -310,6 +330,8 @@ def test_every_settings_field_has_a_server_flag_and_reaches_the_served_vault(tmp
         "6s",
         "--max-connections",
         "7",
+        "--front-end",
+        "threads",
     ]
     result = CliRunner().invoke(
         cli, [*store, "server", *flags], env={"SCAIVAULT_COMMAND_DIRS": "/usr/bin", "SCAIVAULT_HEADER_TIMEOUT": "1m"}
@@ -326,5 +348,98 @@ def test_every_settings_field_has_a_server_flag_and_reaches_the_served_vault(tmp
             body_timeout=4,
             keep_alive_timeout=6,
             max_connections=7,
+            front_end="threads",
         )
     ]
+
+
+# -- HTTP/1.1 as clients speak it: the same on every front end ------------------------------------
+
+
+def read_answer(stream) -> tuple[int, dict[str, str]]:
+    """The status and headers of one response from ``stream`` (a socket's file, kept across responses: pipelined
+    ones share a buffer); the caller reads the body."""
+    status = int(stream.readline().split()[1])
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+def test_expect_100_continue_is_answered_only_when_the_body_is_wanted(server):
+    live = server()
+    body = json.dumps(POLICY).encode()
+    for token, first in ((live.admin_token, b"HTTP/1.1 100 Continue"), ("svt_not-a-real-token", b"HTTP/1.1 401 ")):
+        sock = connect(live)
+        head = request_head("POST", "/v1/policies", token, len(body))
+        sock.sendall(head[:-2] + b"Expect: 100-continue\r\n\r\n")  # and wait, as curl does, for the go-ahead
+        stream = sock.makefile("rb")
+        assert stream.readline().startswith(first)
+        if first.endswith(b"Continue"):
+            assert stream.readline() == b"\r\n"
+            sock.sendall(body)
+            assert read_answer(stream)[0] == 201
+        sock.close()
+
+
+def test_a_chunked_body_is_read_under_the_same_limit(server):
+    live = server()
+    sock = connect(live)
+    head = request_head("POST", "/v1/policies", live.admin_token, 0).replace(
+        b"Content-Length: 0", b"Transfer-Encoding: chunked"
+    )
+    body = json.dumps(POLICY).encode()
+    sock.sendall(head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    stream = sock.makefile("rb")
+    status, headers = read_answer(stream)
+    assert status == 201 and headers.get("connection") != "close"
+    sock.close()
+    sock = connect(live)
+    sock.sendall(head)
+    try:
+        for _ in range(20):  # 1.25 MiB, past the 1 MiB limit: answered before the end
+            sock.sendall(b"10000\r\n" + b" " * 65536 + b"\r\n")
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    answer = response(sock)
+    assert answer.status == 413 and json.loads(answer.read())["error"]["code"] == "invalid_request"
+
+
+def test_keep_alive_head_pipelining_and_connection_close(server):
+    live = server(SCAIVAULT_KEEP_ALIVE_TIMEOUT="60s")
+    sock = connect(live)
+    stream = sock.makefile("rb")
+    sock.sendall(b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers = read_answer(stream)  # no body follows a HEAD's headers, whatever their length says
+    assert status == 200 and int(headers["content-length"]) > 0
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    for expected in (200, 404):  # two requests in one packet, answered in order
+        status, headers = read_answer(stream)
+        assert status == expected
+        assert json.loads(stream.read(int(headers["content-length"])))
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, headers = read_answer(stream)
+    assert status == 200 and headers["connection"] == "close"
+    stream.read(int(headers["content-length"]))
+    assert closed_by_server(sock)
+
+
+def test_sigterm_closes_idle_connections_and_stops(server):
+    live = server(SCAIVAULT_KEEP_ALIVE_TIMEOUT="60s")
+    sock = connect(live)
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert response(sock).status == 200  # the connection stays open, idle
+    live.process.send_signal(signal.SIGTERM)
+    assert closed_by_server(sock)
+    assert live.process.wait(timeout=BOUND) == -signal.SIGTERM  # stopped cleanly, then ended by the signal
+
+
+def test_a_tls_handshake_has_the_header_deadline(tmp_path: Path, front_end):
+    if front_end == "asgi":
+        pytest.skip("uvicorn bounds a handshake with asyncio's own 60 s, not the header deadline")
+    live = LiveServer(tmp_path / "tls", tls=True, env={"SCAIVAULT_HEADER_TIMEOUT": f"{LIMIT}s"}, front_end=front_end)
+    with live:
+        assert httpx.get(f"{live.url}/v1/health", verify=live.verify).status_code == 200
+        elapsed = seconds_until_closed(connect(live))  # TCP, and then no ClientHello
+        assert elapsed is not None and elapsed >= LIMIT * 0.75

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import InvalidRequest
-from ..errors import PayloadTooLarge
+from ..errors import PayloadTooLarge, RequestTimeout
 from ..request import read_json
 from ..routing import bearer_token, session_of
 from .envelope import VaultError, answer, error_answer
@@ -62,7 +62,7 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     """The native API's body reader (the same limits), with Vault's words for a malformed body."""
     try:
         body = await read_json(request, limit)
-    except PayloadTooLarge:
+    except (PayloadTooLarge, RequestTimeout):  # transport-level: kept as they are (envelope.KEPT_STATUSES)
         raise
     except InvalidRequest:
         raise VaultError(400, "failed to parse JSON input") from None
