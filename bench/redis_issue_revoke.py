@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         _, root, namespace, role = stack.enter_context(redis_target())
         store = temp_store()
         token = configure_ours(store, root, namespace, role)
-        srv = stack.enter_context(server(store))
+        srv = stack.enter_context(server(store, env={"SCAIVAULT_FRONT_END": args.front_end}))
         contenders: dict[Any, Any] = {}
         for n in CLIENTS:
             contenders["raw", n] = lambda n=n: raw(root, namespace, role, args.count, n).figures()
@@ -209,6 +209,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=300, help="credentials issued, then revoked, per measurement")
     parser.add_argument("--runs", type=int, default=5, help="rounds; the figure is the median")
     parser.add_argument("--no-openbao", action="store_true", help="skip the OpenBao arm")
+    parser.add_argument(
+        "--front-end", choices=("asgi", "threads"), default="asgi", help="our server's HTTP front end (docs/deploy.md)"
+    )
 
 
 if __name__ == "__main__":
