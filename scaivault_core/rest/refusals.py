@@ -15,6 +15,13 @@ from .errors import ServerBusy
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers; a request with more is answered 431 and closed
 
 
+def header_bytes(name: bytes, value: bytes) -> int:
+    """What one header line adds toward ``MAX_HEADER_BYTES`` (with its ": " and CRLF). Both front ends
+    count the URL and the header lines as the parser hands them over, so a complete header block over
+    the cap is refused however few reads brought it, not only one still arriving."""
+    return len(name) + len(value) + 4
+
+
 def _raw_response(status: str, body: bytes, *extra: bytes) -> bytes:
     head = [
         f"HTTP/1.1 {status}".encode(),

@@ -18,7 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..settings import Settings
 from .app import create_app
-from .refusals import BUSY, HEADERS_TOO_LARGE, MAX_HEADER_BYTES
+from .refusals import BUSY, HEADERS_TOO_LARGE, MAX_HEADER_BYTES, header_bytes
 
 
 class LimitedProtocol(HttpToolsProtocol):
@@ -32,7 +32,9 @@ class LimitedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaiting_headers = False
-        self._header_bytes = 0
+        self._header_bytes = 0  # bytes received while a request's headers are incomplete
+        self._parsed_header_bytes = 0  # the request's URL and header lines as parsed
+        self._refused = False  # its headers were over the cap: answered 431, nothing more of it is handled
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -63,12 +65,35 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._parsed_header_bytes = 0
         if not self._awaiting_headers:  # the next request on a kept-alive connection
             self._await_headers()
 
+    def on_url(self, url: bytes) -> None:
+        self._parsed_header_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_header_bytes += header_bytes(name, value)
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._stop_header_timer()
+        if self._parsed_header_bytes > MAX_HEADER_BYTES:  # complete, but over the cap: one read can bring it all
+            self._refused = True
+            if not self.transport.is_closing():
+                self.transport.write(HEADERS_TOO_LARGE)
+                self.transport.close()
+            return  # no request cycle: the app never sees it
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
 
     def _await_headers(self) -> None:
         self._awaiting_headers, self._header_bytes = True, 0

@@ -131,6 +131,23 @@ def test_headers_larger_than_the_cap_are_refused_431(server):
     assert answer.status == 431 and json.loads(answer.read())["error"]["code"] == "invalid_request"
 
 
+def test_headers_over_the_cap_are_refused_431_also_when_they_arrive_whole(server):
+    """90 KB of headers, complete, sent in one go: the cap counts the headers, not the reads that brought them."""
+    live = server()
+    sock = connect(live)
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 90_000 + b"\r\n\r\n")
+    answer = response(sock)
+    assert answer.status == 431 and json.loads(answer.read())["error"]["code"] == "invalid_request"
+    assert closed_by_server(sock)
+
+
+def test_headers_just_under_the_cap_are_served(server):
+    live = server()
+    sock = connect(live)
+    sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 60_000 + b"\r\n\r\n")
+    assert response(sock).status == 200
+
+
 # -- bodies -------------------------------------------------------------------------------------
 
 

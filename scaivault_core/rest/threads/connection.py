@@ -29,7 +29,7 @@ from starlette.routing import Match
 from ...errors import InvalidRequest
 from ...logs import request_scope
 from ..errors import PayloadTooLarge, RequestTimeout, log_unexpected
-from ..refusals import HEADERS_TOO_LARGE, MAX_HEADER_BYTES
+from ..refusals import HEADERS_TOO_LARGE, MAX_HEADER_BYTES, header_bytes
 from ..request import check_declared_length
 from ..request_context import id_header, log_access, request_id_of
 
@@ -52,11 +52,22 @@ class Gone(BaseException):  # noqa: N818 -- not an error of the request, so not 
 class Incoming:
     """One request as httptools hands it over: filled by the parser's callbacks, read by ``Connection``."""
 
-    __slots__ = ("url", "headers", "method", "keep_alive", "headers_at", "body", "complete", "continued")
+    __slots__ = (
+        "url",
+        "headers",
+        "header_bytes",
+        "method",
+        "keep_alive",
+        "headers_at",
+        "body",
+        "complete",
+        "continued",
+    )
 
     def __init__(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0  # the URL and the header lines as parsed, toward MAX_HEADER_BYTES
         self.method = ""
         self.keep_alive = False
         self.headers_at: float | None = None  # time.monotonic() when its headers were complete
@@ -85,9 +96,13 @@ class Parsing:
 
     def on_url(self, url: bytes) -> None:
         self.requests[-1].url += url
+        self.requests[-1].header_bytes += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.requests[-1].headers.append((name.lower(), value))
+        incoming = self.requests[-1]
+        incoming.header_bytes += header_bytes(name, value)
+        # As uvicorn does: llhttp keeps trailing whitespace, which RFC 9110 excludes from a field's value.
+        incoming.headers.append((name.lower(), value.rstrip(b" \t")))
 
     def on_headers_complete(self) -> None:
         incoming = self.requests[-1]
@@ -179,6 +194,9 @@ class Connection:
                 self.send(BAD_REQUEST)
                 return None
             if requests and requests[0].headers_at is not None:
+                if requests[0].header_bytes > MAX_HEADER_BYTES:  # complete, but over the cap: one read can bring it all
+                    self.send(HEADERS_TOO_LARGE)
+                    return None
                 return requests[0]
             if size > MAX_HEADER_BYTES:
                 self.send(HEADERS_TOO_LARGE)
