@@ -107,12 +107,17 @@ __all__ = [
 # cloud engines) live in ``scaivault_core.kits``, not here.
 # Loaded on first use, so that embedding the core or starting the server never imports what it
 # does not use: the front-end pieces plugins may extend (``Operation``, an operation for
-# ``register_routes``; ``run_operation``, to run one from a command added through ``register_commands``).
+# ``register_routes``; ``run_operation``, to run one from a command added through ``register_commands``;
+# ``command_output``, ``emit`` and ``emit_raw``, so that such a command takes --format and --field and prints
+# as every other does).
 # The clients (httpx) and the asyncio facade load on first use too: an application that embeds the
 # vault pays for neither.
 _LAZY = {
     "Operation": ("api", "Operation"),
     "run_operation": ("cli", "run_operation"),
+    "command_output": ("cli", "command_output"),
+    "emit": ("cli", "emit"),
+    "emit_raw": ("cli", "emit_raw"),
     "ScaiVaultClient": ("client", "ScaiVaultClient"),
     "AsyncScaiVaultClient": ("client", "AsyncScaiVaultClient"),
     "AsyncVault": ("async_vault", "AsyncVault"),
@@ -121,6 +126,9 @@ _LAZY = {
 if TYPE_CHECKING:  # what a type checker sees of them
     from .api import Operation as Operation
     from .async_vault import AsyncVault as AsyncVault
+    from .cli import command_output as command_output
+    from .cli import emit as emit
+    from .cli import emit_raw as emit_raw
     from .cli import run_operation as run_operation
     from .client import AsyncScaiVaultClient as AsyncScaiVaultClient
     from .client import ScaiVaultClient as ScaiVaultClient

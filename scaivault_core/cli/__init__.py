@@ -32,11 +32,15 @@ from .state import CLI, State, output
 from .store import migrate, snapshot, store_group
 
 # ``output`` (a command's --format and --field), ``emit`` and ``emit_raw`` (its answer, as they ask) are for
-# plugins' commands too, so that every command reads and prints alike.
+# plugins' commands too, so that every command reads and prints alike; ``scaivault_core`` exports them to
+# plugins, the decorator as ``command_output`` (a bare ``output`` would say nothing there).
+command_output = output
+
 __all__ = [
     "HIDDEN",
     "add_plugin_commands",
     "cli",
+    "command_output",
     "emit",
     "emit_raw",
     "main",

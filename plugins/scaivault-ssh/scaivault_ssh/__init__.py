@@ -133,9 +133,7 @@ def register_routes(routes):
 def register_commands(cli):
     import click
 
-    from scaivault_core import run_operation
-    from scaivault_core.cli import emit_raw
-    from scaivault_core.cli import output as format_and_field
+    from scaivault_core import command_output, emit_raw, run_operation
 
     ca, krl = rest_operations()
 
@@ -154,7 +152,7 @@ def register_commands(cli):
     @ssh.command("ca")
     @click.argument("engine")
     @click.option("--output", help="Write the lines to this file (sshd's TrustedUserCAKeys) instead of stdout.")
-    @format_and_field
+    @command_output
     def ssh_ca(engine, output):
         """The CA public keys hosts should trust for ENGINE, one line each."""
         deliver(run_operation(ca, {"engine": engine}), "text", output)
@@ -162,7 +160,7 @@ def register_commands(cli):
     @ssh.command("krl")
     @click.argument("engine")
     @click.option("--output", required=True, help="Write the KRL to this file (sshd's RevokedKeys); - for stdout.")
-    @format_and_field
+    @command_output
     def ssh_krl(engine, output):
         """The current key revocation list of ENGINE."""
         deliver(run_operation(krl, {"engine": engine}), "krl", output)
