@@ -15,8 +15,10 @@ from scaivault_core.testing import MemoryPlugin
 def two_vaults(tmp_path, target):
     """Two vaults on one SQLite file, as a server and a CLI command in another process would be."""
     pm = make_plugin_manager(plugins=[MemoryPlugin()])
-    first = Vault(tmp_path / "vault.db", plugin_manager=pm)
-    second = Vault(tmp_path / "vault.db", plugin_manager=pm)
+    # No background workers: they take the store's lock now and then, and a remembered token is answered
+    # only while nobody holds it (test_remembering_never_waits_for_another_thread).
+    first = Vault(tmp_path / "vault.db", plugin_manager=pm, start_worker=False)
+    second = Vault(tmp_path / "vault.db", plugin_manager=pm, start_worker=False)
     first.create_engine("mem", "database", {"plugin": "memory"}, default_ttl="1h", max_ttl="2h")
     first.create_role("mem", "app")
     first.create_policy("issuer", [{"path_pattern": "dynamic/engines/mem/roles/*", "permissions": ["read"]}])
@@ -54,7 +56,7 @@ def test_a_revoked_token_is_not_remembered(two_vaults, changed_by):
 
 def test_an_expired_token_is_not_remembered(tmp_path):
     clock = ManualClock()
-    with Vault(tmp_path / "vault.db", clock=clock) as vault:
+    with Vault(tmp_path / "vault.db", clock=clock, start_worker=False) as vault:
         token = vault.create_token("sa:payments", ttl="1h")["token"]
         vault.authenticate(token)
         assert vault.authenticate_remembered(token) is not None
