@@ -43,24 +43,38 @@ class FrontEnd:
         self.connections: set[Connection] = set()
         self.lock = threading.Lock()
         self.stopping = False
+        self._stop_requested = False
         self._busy_warned_at = float("-inf")
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
 
     # -- accepting -----------------------------------------------------------------------------------------
 
-    def serve_forever(self) -> None:
-        """Accept connections until ``stop()``, then wait for the requests being answered."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.sock, selectors.EVENT_READ)
-            selector.register(self._wake_read, selectors.EVENT_READ)
-            while not self.stopping:
-                for key, _ in selector.select():
-                    if key.fileobj is self.sock and not self.stopping:
-                        self._accept()
-                    elif key.fd == self._wake_read:
-                        os.read(self._wake_read, 64)
-                        self._stop_now()
+    def serve_forever(self, *, wake_on_signals: bool = False) -> None:
+        """Accept connections until ``stop()``, then wait for the requests being answered.
+
+        ``wake_on_signals`` (from the main thread): a signal also wakes the accepting loop. The OS may
+        deliver SIGTERM to any thread of the process; Python runs its handler in the main thread only
+        once that thread runs again, and a main thread waiting in ``select`` for a connection that never
+        comes would not, so the handler's ``stop()`` never ran. The wake-up pipe is then also the
+        signal wake-up fd (as asyncio does it): the main thread wakes, runs the handler, which asks to stop.
+        """
+        previous = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False) if wake_on_signals else None
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.sock, selectors.EVENT_READ)
+                selector.register(self._wake_read, selectors.EVENT_READ)
+                while not self.stopping:
+                    for key, _ in selector.select():
+                        if key.fileobj is self.sock and not self.stopping:
+                            self._accept()
+                        elif key.fd == self._wake_read:
+                            os.read(self._wake_read, 64)
+                            if self._stop_requested:  # not merely a signal's wake-up byte
+                                self._stop_now()
+        finally:
+            if previous is not None:
+                signal.set_wakeup_fd(previous)
         self.sock.close()
         for thread in self._threads():
             thread.join()
@@ -71,6 +85,7 @@ class FrontEnd:
 
     def stop(self) -> None:
         """Stop serving (safe from a signal handler or another thread: it only wakes the accepting loop)."""
+        self._stop_requested = True
         if self._wake_write >= 0:
             with contextlib.suppress(OSError):  # a wake-up already pending in a full pipe
                 os.write(self._wake_write, b"x")
@@ -163,7 +178,7 @@ def serve(vault: Any, host: str, port: int, *, tls_cert: str | None = None, tls_
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("Serving on %s://%s:%d (front end: threads)", "https" if tls else "http", host, sock.getsockname()[1])
     try:
-        front.serve_forever()
+        front.serve_forever(wake_on_signals=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
