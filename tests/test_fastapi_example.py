@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from scaivault_core import Vault
+from scaivault_core.testing import readonly_role
 from scaivault_core.testing.ports import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -36,14 +37,7 @@ def set_up(store: str, pg_database: str) -> None:
         vault.create_role(
             "support-db",
             "readonly",
-            creation_statements=[
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-            ],
-            revocation_statements=[
-                'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-                'DROP ROLE IF EXISTS "{{name}}"',
-            ],
+            **readonly_role(),
         )
         vault.create_policy(
             "reports", [{"path_pattern": "dynamic/engines/support-db/roles/readonly", "permissions": ["read"]}]

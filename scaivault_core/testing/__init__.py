@@ -15,7 +15,7 @@ from .contract import ENGINE_POLICY, ROOT_PATH, EngineContract, SimulatedCrash
 from .kill_mid_rotation import KILL_POINTS, rotate_and_die
 from .memory import MemoryEngine, MemoryPlugin, MemoryTarget, MemoryUser
 from .ports import free_port
-from .postgres import ScramCluster
+from .postgres import READONLY_CREATION, READONLY_REVOCATION, ScramCluster, readonly_role
 from .proxy import TCPProxy
 from .start_up import imported_at_start_up
 from .tls import LoopbackTLS
@@ -39,5 +39,8 @@ __all__ = [
     "KILL_POINTS",
     "free_port",
     "ScramCluster",
+    "READONLY_CREATION",
+    "READONLY_REVOCATION",
+    "readonly_role",
     "LoopbackTLS",
 ]

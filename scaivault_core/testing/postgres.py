@@ -1,4 +1,5 @@
-"""A private PostgreSQL cluster that checks passwords (scram-sha-256), for tests about credentials.
+"""A private PostgreSQL cluster that checks passwords (scram-sha-256), for tests about credentials;
+and the guide's read-only role, which tests of every front end issue.
 
 The machine's own server trusts every loopback login, so it cannot show that a password works or
 that an old one stopped working. ``ScramCluster`` runs ``initdb`` and ``pg_ctl`` as the ``postgres``
@@ -17,6 +18,21 @@ from urllib.parse import quote
 from .ports import free_port
 
 ADMIN_PASSWORD = "Adm1n:p@ss/w0rd?"  # URL-reserved characters prove root URLs are encoded
+
+# The role of the guide's walkthrough: a user that may read the tables of schema public, dropped with its grants.
+READONLY_CREATION = [
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
+]
+READONLY_REVOCATION = [
+    'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
+    'DROP ROLE IF EXISTS "{{name}}"',
+]
+
+
+def readonly_role() -> dict[str, list[str]]:
+    """The guide's role as ``create_role`` keywords (or a REST body's fields): fresh lists for each caller."""
+    return {"creation_statements": list(READONLY_CREATION), "revocation_statements": list(READONLY_REVOCATION)}
 
 
 class ScramCluster:

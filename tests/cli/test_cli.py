@@ -11,17 +11,9 @@ from click.testing import CliRunner
 
 from scaivault_core import hookimpl, make_plugin_manager
 from scaivault_core.cli import HIDDEN, add_plugin_commands, cli
+from scaivault_core.testing import readonly_role
 
-ROLE = {
-    "creation_statements": [
-        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-        'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-    ],
-    "revocation_statements": [
-        'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-        'DROP ROLE IF EXISTS "{{name}}"',
-    ],
-}
+ROLE = readonly_role()
 
 
 def configure(scaivault, pg_database, tmp_path):

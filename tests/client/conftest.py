@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from scaivault_core.client import ScaiVaultClient
+from scaivault_core.testing import readonly_role
 from scaivault_core.testing.servers import FRONT_ENDS, LiveServer
 
 
@@ -51,14 +52,7 @@ def configure(live: LiveServer, pg_database: str) -> None:
         admin.create_role(
             "pg",
             "readonly",
-            creation_statements=[
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-            ],
-            revocation_statements=[
-                'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-                'DROP ROLE IF EXISTS "{{name}}"',
-            ],
+            **readonly_role(),
             max_ttl="8h",
         )
         admin.create_role(

@@ -13,6 +13,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is
     from starlette.testclient import TestClient
 
 from scaivault_core.rest import create_app
+from scaivault_core.testing import readonly_role
 from scaivault_core.testing.servers import LiveServer, ThreadedServer
 
 
@@ -82,14 +83,7 @@ def pg_engine(pg_database):
         api.create_role(
             "pg",
             "readonly",
-            creation_statements=[
-                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-            ],
-            revocation_statements=[
-                'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-                'DROP ROLE IF EXISTS "{{name}}"',
-            ],
+            **readonly_role(),
             default_ttl="1h",
             max_ttl=role_max_ttl,
         )

@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from scaivault_core.testing import ScramCluster
+from scaivault_core.testing import ScramCluster, readonly_role
 from scaivault_core.testing.servers import LiveServer
 
 ROOT_PATH = "infra/pg/root"
@@ -145,14 +145,7 @@ def pg_engine(scram_cluster, target_db):
             f"/v1/dynamic/engines/{name}/roles",
             {
                 "name": "readonly",
-                "creation_statements": [
-                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-                ],
-                "revocation_statements": [
-                    'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-                    'DROP ROLE IF EXISTS "{{name}}"',
-                ],
+                **readonly_role(),
                 "default_ttl": "1h",
                 "max_ttl": "8h",
             },

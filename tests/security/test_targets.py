@@ -17,12 +17,10 @@ import pytest
 import redis
 from psycopg import sql
 
+from scaivault_core.testing import READONLY_CREATION
+
 from .conftest import ROOT_PATH, grant
 
-GUIDE_CREATION = [
-    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-    'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-]
 # After an existing role's name: REASSIGN OWNED BY "{{name}}" TO CURRENT_USER, joined on one line with the
 # other statements, becomes the REASSIGN, then ALTER USER, then a comment to the end of the line.
 EXPLOIT = '" TO CURRENT_USER;ALTER USER {attacker} SUPERUSER--'
@@ -86,7 +84,7 @@ def add_role(live, engine: str, name: str) -> None:
     live.admin.ok(
         "POST",
         f"/v1/dynamic/engines/{engine}/roles",
-        {"name": name, "creation_statements": GUIDE_CREATION, "default_ttl": "1h", "max_ttl": "8h"},
+        {"name": name, "creation_statements": READONLY_CREATION, "default_ttl": "1h", "max_ttl": "8h"},
     )
 
 

@@ -19,22 +19,13 @@ import hvac
 import psycopg
 import pytest
 
-from scaivault_core.testing import wait_until
+from scaivault_core.testing import readonly_role, wait_until
 
 from .conftest import grant
 
 BAO = str(Path(sys.executable).parent / "bao")
 ISSUE = [{"path_pattern": "dynamic/engines/pg/roles/*", "permissions": ["read"]}]
-STATEMENTS = {
-    "creation_statements": [
-        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-        'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}"',
-    ],
-    "revocation_statements": [
-        'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{{name}}"',
-        'DROP ROLE IF EXISTS "{{name}}"',
-    ],
-}
+STATEMENTS = readonly_role()
 
 
 def login(cluster, database, username, password) -> str:
