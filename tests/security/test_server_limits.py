@@ -13,6 +13,7 @@ import json
 import select
 import signal
 import socket
+import ssl
 import time
 from pathlib import Path
 
@@ -265,6 +266,31 @@ def test_connections_beyond_the_limit_get_503_and_the_server_recovers(server):
     for sock in held:
         sock.close()
     assert wait_until(lambda: _health(live) == 200, timeout=BOUND)
+
+
+def test_over_tls_connections_beyond_the_limit_get_503_too(tmp_path: Path, front_end):
+    live = LiveServer(
+        tmp_path / "tls",
+        tls=True,
+        env={"SCAIVAULT_MAX_CONNECTIONS": "3", "SCAIVAULT_HEADER_TIMEOUT": "120s"},
+        front_end=front_end,
+    )
+    context = live.verify
+
+    def tls_connection() -> ssl.SSLSocket:
+        return context.wrap_socket(connect(live), server_hostname="127.0.0.1")  # the handshake is done here
+
+    with live:
+        held = [tls_connection() for _ in range(3)]
+        for sock in held:
+            sock.send(b"GET /v1/health HTTP/1.1\r\n")  # slow clients, each holding a connection
+        extra = tls_connection()
+        answer = response(extra)  # an answer, not a connection closed without one
+        assert answer.status == 503 and json.loads(answer.read())["error"]["code"] == "unavailable"
+        assert answer.getheader("retry-after") == "1"
+        for sock in [*held, extra]:
+            sock.close()
+        assert wait_until(lambda: httpx.get(f"{live.url}/v1/health", verify=context).status_code == 200, timeout=BOUND)
 
 
 def _health(live: LiveServer) -> int:

@@ -1,12 +1,15 @@
 """The listening socket of the threaded front end: a thread per connection, up to ``max_connections``.
 
-One more connection is answered 503 (``refusals.BUSY``) and closed, as under uvicorn; over TLS it is
-closed without an answer, since answering would mean a handshake in the accepting thread. SIGTERM and
-SIGINT stop accepting, close the connections waiting for a request and let those answering one finish.
+One more connection is answered 503 (``refusals.BUSY``) and closed, as under uvicorn. Over TLS that
+answer needs a handshake first, which must not hold the accepting thread: the bridge's event loop does
+it, for at most ``REFUSING_TLS`` connections at a time within the header deadline; one more is closed
+without an answer. SIGTERM and SIGINT stop accepting, close the connections waiting for a request and
+let those answering one finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -26,6 +29,15 @@ from .connection import Connection
 
 log = logging.getLogger("scaivault.server")
 BACKLOG = 2048  # as uvicorn's
+REFUSING_TLS = 64  # connections past the cap being answered 503 over TLS at once; more are closed at once
+
+
+class _Busy(asyncio.Protocol):
+    """Answers 503 once the TLS handshake is done, and closes."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(BUSY)  # type: ignore[attr-defined]
+        transport.close()
 
 
 class FrontEnd:
@@ -45,6 +57,7 @@ class FrontEnd:
         self.stopping = False
         self._stop_requested = False
         self._busy_warned_at = float("-inf")
+        self._refusing_tls = threading.BoundedSemaphore(REFUSING_TLS)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
 
@@ -131,15 +144,35 @@ class FrontEnd:
             log.warning(
                 "Refusing connections: %d are open, the limit (max_connections).", self.settings.max_connections
             )
+        if self.tls is not None:
+            if self._refusing_tls.acquire(blocking=False):
+                asyncio.run_coroutine_threadsafe(self._refuse_over_tls(sock), self.bridge.loop)
+            else:
+                sock.close()
+            return
         try:
-            if self.tls is None:
-                sock.settimeout(1)
-                sock.sendall(BUSY)
-                sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(1)
+            sock.sendall(BUSY)
+            sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
         finally:
             sock.close()
+
+    async def _refuse_over_tls(self, sock: socket.socket) -> None:
+        """The handshake, then ``BUSY``, on the bridge's loop: all within the header deadline."""
+        limit = self.settings.header_timeout
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().connect_accepted_socket(
+                    _Busy, sock, ssl=self.tls, ssl_handshake_timeout=limit, ssl_shutdown_timeout=limit
+                ),
+                limit,
+            )
+        except OSError:  # a client too slow (TimeoutError), gone, or not speaking TLS (ssl.SSLError)
+            sock.close()
+        finally:
+            self._refusing_tls.release()
 
     # -- what connections tell it ------------------------------------------------------------------------
 
