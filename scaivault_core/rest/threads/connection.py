@@ -274,13 +274,14 @@ class Connection:
         return self.front.bridge.serve(scope, self, incoming)
 
     def _scope(self, incoming: Incoming) -> dict[str, Any]:
-        """The ASGI scope of ``incoming``, as uvicorn makes it (the path percent-decoded, header names lowered)."""
+        """The ASGI scope of ``incoming``, as uvicorn makes it (the path percent-decoded, header names lowered,
+        ``X-Forwarded-*`` taken from a trusted proxy)."""
         url = httptools.parse_url(incoming.url)
         raw_path = url.path
         path = raw_path.decode("ascii")
         if "%" in path:
             path = urllib.parse.unquote(path)
-        return {
+        scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": "1.1",
@@ -296,6 +297,8 @@ class Connection:
             "state": {},
             "app": self.front.app,
         }
+        self.front.proxy_headers.apply(scope)  # a trusted proxy's scheme and client, as uvicorn takes them
+        return scope
 
     def _serve_operation(self, route: Any, scope: dict[str, Any], incoming: Incoming) -> bool:
         """An operation of the table, served here; ``RequestContext``'s id and access line done as it does."""

@@ -26,6 +26,7 @@ from ..refusals import BUSY
 from ..routing import OperationRoute
 from .bridge import Bridge
 from .connection import Connection
+from .proxy_headers import ProxyHeaders
 
 log = logging.getLogger("scaivault.server")
 BACKLOG = 2048  # as uvicorn's
@@ -52,6 +53,7 @@ class FrontEnd:
         first_other = next((i for i, r in enumerate(routes) if not isinstance(r, OperationRoute)), len(routes))
         self.table: list[OperationRoute] = routes[:first_other]
         self.bridge = Bridge(app)
+        self.proxy_headers = ProxyHeaders()
         self.connections: set[Connection] = set()
         self.lock = threading.Lock()
         self.stopping = False
