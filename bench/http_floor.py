@@ -8,10 +8,11 @@ small authenticated ``GET`` to, in turn within each round:
   least any Python HTTP server does;
 - **bare + one thread hop**: the same, with the answer made in a worker thread
   (``run_in_executor``), as every request to ScaiVault's vault runs;
-- **ScaiVault**: ``scaivault server`` answering ``GET /v1/auth/tokens/self`` (uvicorn, starlette, the
-  request id, deadlines and error middleware, the token check, one hop) and ``GET /v1/health``;
+- **ScaiVault --front-end asgi**: ``scaivault server`` on uvicorn answering ``GET /v1/auth/tokens/self``
+  (starlette, the request id, deadlines and error middleware, the token check, one hop) and ``GET /v1/health``;
 - **ScaiVault --front-end threads**: the same two requests to a second server on the same store, with
-  the threaded front end (a thread per connection that calls the operation itself: no event loop, no hop).
+  the default threaded front end (a thread per connection that calls the operation itself: no event
+  loop, no hop).
 
 Per request: the client's wall time, and the server process's CPU time (user + system), which the
 machine's other load does not change. The goals of issue 21 (our own cost per issue and revoke,
@@ -118,12 +119,18 @@ def run(args: argparse.Namespace) -> list[Row]:
     try:
         # Each arm's connection waits while the others run: longer than the default keep-alive of 5 s.
         kept = {"SCAIVAULT_KEEP_ALIVE_TIMEOUT": "10m"}
-        with server(store, env=kept) as srv, server(store, env={**kept, "SCAIVAULT_FRONT_END": "threads"}) as threaded:
+        with (
+            server(store, env={**kept, "SCAIVAULT_FRONT_END": "asgi"}) as srv,
+            server(store, env={**kept, "SCAIVAULT_FRONT_END": "threads"}) as threaded,
+        ):
             arms = {
                 "bare": (bare.pid, requests(bare_port, "/", None)),
                 "bare + one thread hop": (hopping.pid, requests(hop_port, "/", None)),
-                "ScaiVault, authenticated GET": (srv.process.pid, requests(srv.port, "/v1/auth/tokens/self", token)),
-                "ScaiVault, GET /v1/health": (srv.process.pid, requests(srv.port, "/v1/health", None)),
+                "ScaiVault --front-end asgi, authenticated GET": (
+                    srv.process.pid,
+                    requests(srv.port, "/v1/auth/tokens/self", token),
+                ),
+                "ScaiVault --front-end asgi, GET /v1/health": (srv.process.pid, requests(srv.port, "/v1/health", None)),
                 "ScaiVault --front-end threads, authenticated GET": (
                     threaded.process.pid,
                     requests(threaded.port, "/v1/auth/tokens/self", token),

@@ -239,7 +239,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5, help="rounds; the figure is the median")
     parser.add_argument("--no-openbao", action="store_true", help="skip the OpenBao arm")
     parser.add_argument(
-        "--front-end", choices=("asgi", "threads"), default="asgi", help="our server's HTTP front end (docs/deploy.md)"
+        "--front-end",
+        choices=("threads", "asgi"),
+        default="threads",
+        help="our server's HTTP front end (docs/deploy.md)",
     )
 
 

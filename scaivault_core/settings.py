@@ -230,11 +230,12 @@ class Settings:
         kind="HOST:PORT",
     )
     front_end: str = setting(
-        "asgi",
+        "threads",
         "SCAIVAULT_FRONT_END",
-        """How the server takes requests: ``asgi``
-        (the default: uvicorn and starlette, one event loop) or ``threads`` (a thread per connection that
-        serves the API's operations itself, with less CPU per request; docs/deploy.md, "Front ends").""",
+        """How the server takes requests: ``threads``
+        (the default: a thread per connection that serves the API's operations itself) or ``asgi``
+        (uvicorn and starlette on one event loop, about half as much CPU again per request;
+        docs/deploy.md, "Front ends").""",
         flag="--front-end",
         scope="server",
         read=_choice("asgi", "threads"),

@@ -24,10 +24,11 @@ def target():
 
 @pytest.fixture(scope="session")
 def front_end():
-    """The front end the servers of a test run (``--front-end``): ``asgi``, or ``$SCAIVAULT_TEST_FRONT_END`` to run
-    the suite against another. A module whose tests must hold under every one overrides this with a
-    module-scoped fixture of ``params=FRONT_ENDS`` (``scaivault_core.testing.servers``)."""
-    return os.environ.get("SCAIVAULT_TEST_FRONT_END", "asgi")
+    """The front end the servers of a test run (``--front-end``): ``threads``, the default, or
+    ``$SCAIVAULT_TEST_FRONT_END`` (``asgi``) to run the suite against the other. A module whose tests
+    must hold under every one overrides this with a module-scoped fixture of ``params=FRONT_ENDS``
+    (``scaivault_core.testing.servers``)."""
+    return os.environ.get("SCAIVAULT_TEST_FRONT_END", "threads")
 
 
 @pytest.fixture

@@ -109,4 +109,4 @@ def test_mysql_expiry_lag_bench_runs():
 
 def test_http_floor_bench_runs():
     out = run_bench("http_floor.py", "--requests", "20", "--runs", "1")
-    assert "bare + one thread hop" in out and "ScaiVault, authenticated GET" in out
+    assert "bare + one thread hop" in out and "ScaiVault --front-end asgi, authenticated GET" in out
