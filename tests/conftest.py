@@ -3,8 +3,10 @@ a manual clock, and the testing kit's in-memory engine on a fresh target."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import zlib
 
 import pytest
 
@@ -37,7 +39,7 @@ def clock():
 
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-GUIDE_NAMES_LOCK = 0x5CA1_0001  # pg_advisory_lock key of guide_names_lock
+NAMES_LOCKS = 0x5CA1 << 32  # pg_advisory_lock keys of fixed_names_lock: this plus a CRC of the names' owner
 
 
 def pytest_configure(config):
@@ -66,18 +68,33 @@ def pg_admin():
         yield conn
 
 
-@pytest.fixture
-def guide_names_lock():
-    """Held while a test uses the guide's fixed names on the machine's PostgreSQL (database
-    ``support``, user ``scaivault_admin``), so two such tests never run at once, even across runs."""
+@contextlib.contextmanager
+def fixed_names_lock(owner: str):
+    """Held while a test uses fixed names on the machine's servers (the guide's database and user, a docs
+    page's database), so two tests using ``owner``'s names never run at once, even in two suites run side
+    by side on one machine. A PostgreSQL advisory lock: released however the test's process ends."""
     import psycopg
 
     with psycopg.connect(PG_ADMIN, autocommit=True) as lock:
-        lock.execute("SELECT pg_advisory_lock(%s)", (GUIDE_NAMES_LOCK,))
+        key = NAMES_LOCKS + zlib.crc32(owner.encode())
+        lock.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield
         finally:
-            lock.execute("SELECT pg_advisory_unlock(%s)", (GUIDE_NAMES_LOCK,))
+            lock.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+@pytest.fixture(scope="session")
+def names_lock():
+    """``fixed_names_lock``, for test modules (they reach the conftest's helpers through fixtures)."""
+    return fixed_names_lock
+
+
+@pytest.fixture
+def guide_names_lock():
+    """The guide's fixed names on the machine's PostgreSQL (database ``support``, user ``scaivault_admin``)."""
+    with fixed_names_lock("docs/guide"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if python_blocks(p) and str(p.relat
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
-def test_docs_samples_run(page, tmp_path, monkeypatch):
+def test_docs_samples_run(page, tmp_path, monkeypatch, names_lock):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SCAIVAULT_HOME", str(tmp_path / "home"))
     promised: dict[tuple[str, int], re.Pattern] = {}
@@ -64,13 +64,14 @@ def test_docs_samples_run(page, tmp_path, monkeypatch):
             printed.add(where)
 
     namespace: dict = {"__name__": f"docs.{page.stem}", "print": checked_print}
-    for index, code in enumerate(python_blocks(page)):
-        name = f"{page.relative_to(DOCS)}[block {index}]"
-        promised.update({(name, line): output for line, output in promised_outputs(code).items()})
-        try:
-            exec(compile(code, name, "exec"), namespace)
-        except Exception as exc:
-            raise AssertionError(f"{name} failed: {exc!r}") from exc
+    with names_lock(f"docs/{page.relative_to(DOCS)}"):  # a page names its own databases (docs_client, ...)
+        for index, code in enumerate(python_blocks(page)):
+            name = f"{page.relative_to(DOCS)}[block {index}]"
+            promised.update({(name, line): output for line, output in promised_outputs(code).items()})
+            try:
+                exec(compile(code, name, "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(f"{name} failed: {exc!r}") from exc
     never = sorted(set(promised) - printed)
     assert not never, f"promised output never printed: {never}"
     for value in list(namespace.values()):  # close whatever the page left open

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 BLOCK = re.compile(r"(?P<before>[^\n]*)\n```bash\n(?P<code>.*?)\n```", re.S)
 
@@ -17,7 +19,14 @@ def runnable_blocks() -> list[str]:
     return [m["code"] for m in BLOCK.finditer("\n" + PAGE.read_text()) if not m["before"].startswith("<!-- not-run")]
 
 
-def test_cli_page_runs(tmp_path, pg_admin):
+@pytest.fixture
+def page_names(names_lock):
+    """The page's database (``docs_cli``) is a fixed name: one run of it at a time on this machine."""
+    with names_lock("docs/cli.md"):
+        yield
+
+
+def test_cli_page_runs(tmp_path, pg_admin, page_names):
     script = "set -euo pipefail\n" + "\n".join(runnable_blocks())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIVAULT_")}
     env.update(
