@@ -21,9 +21,10 @@ async def _unchanged(scope: Any, receive: Any, send: Any) -> None:
 
 
 class ProxyHeaders:
-    def __init__(self, trusted: str | None = None) -> None:
+    def __init__(self) -> None:
+        # Read once, as uvicorn reads it when it starts.
         self._middleware = ProxyHeadersMiddleware(
-            _unchanged, trusted_hosts=trusted or os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED)
+            _unchanged, trusted_hosts=os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED)
         )
 
     def apply(self, scope: dict[str, Any]) -> None:
